@@ -1,0 +1,211 @@
+"""The ``racefree`` command.
+
+Commands that change state run against the database named by
+``RACEFREE_DATABASE_URL`` (or ``--database-url``) directly; a running server
+sees their effects at its next request, because the database is the only
+source of truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from racefree import __version__, migrations, operators
+from racefree.core import audit
+from racefree.core.db import DatabaseError
+from racefree.core.errors import RacefreeError
+from racefree.core.settings import Settings
+from racefree.runtime import Runtime
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status 1."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("database_url", "host", "port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _runtime(args: argparse.Namespace) -> Runtime:
+    return Runtime.open(_settings(args))
+
+
+def _emit(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+# -- commands ------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from racefree.http import create_app
+
+    settings = _settings(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    runtime = Runtime.open(settings)
+    try:
+        runtime.db.claim_server()
+        migrations.upgrade(runtime.db)
+        master = settings.master_password.get_secret_value() if settings.master_password else None
+        first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
+        _show_first_start(first)
+        uvicorn.run(
+            create_app(runtime),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
+    finally:
+        runtime.close()
+    return 0
+
+
+def _show_first_start(first: operators.FirstStart) -> None:
+    if first.master_password is None and first.operator_token is None:
+        return
+    _emit("racefree: first start. Save these now; they are shown only this once.")
+    if first.master_password is not None:
+        _emit(f"  master password: {first.master_password}")
+    if first.operator_token is not None:
+        _emit(f"  operator token:  {first.operator_token}")
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        migrations.upgrade(runtime.db)
+        _emit(f"database at revision {migrations.current_revision(runtime.db)}")
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_operator_create_token(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        with runtime.db.write() as tx:
+            token = operators.create_token(tx, label=args.label, now=runtime.clock.now())
+        _emit(token)  # only the token, so scripts can capture it
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_audit_tail(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        with runtime.db.read() as tx:
+            last_id = tx.scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log") or 0
+            found = audit.entries(
+                tx, after_id=max(0, last_id - args.limit), limit=args.limit,
+                event_type=args.event_type,
+            )
+        for entry in found:
+            _emit(json.dumps(asdict(entry), sort_keys=True))
+    finally:
+        runtime.close()
+    return 0
+
+
+def _require_schema(runtime: Runtime) -> None:
+    if migrations.current_revision(runtime.db) != migrations.head_revision():
+        raise CliError("the database schema is not up to date: run `racefree db upgrade` first")
+
+
+# -- parser --------------------------------------------------------------------
+
+
+def _database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        help="database URL (default: $RACEFREE_DATABASE_URL or sqlite:///./racefree.db)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="racefree",
+        description="Race-free state changes on SQL databases: server and operator tools.",
+    )
+    parser.add_argument("--version", action="version", version=f"racefree {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="migrate the database, create first-start credentials, serve HTTP",
+        description="Migrate the database, create first-start credentials (printed once), "
+        "and serve the HTTP API. One process per SQLite file; use PostgreSQL for several.",
+    )
+    _database_option(serve)
+    serve.add_argument("--host", help="bind address (default: $RACEFREE_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: $RACEFREE_PORT or 8000)")
+    serve.set_defaults(handler=cmd_serve)
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    upgrade = db.add_parser("upgrade", help="apply migrations up to the newest schema")
+    _database_option(upgrade)
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    operator = commands.add_parser("operator", help="operator credentials").add_subparsers(
+        dest="operator_command", required=True, metavar="ACTION"
+    )
+    create_token = operator.add_parser(
+        "create-token", help="create an operator token and print only the token"
+    )
+    _database_option(create_token)
+    create_token.add_argument("--label", default="cli", help="a name for the token's holder")
+    create_token.set_defaults(handler=cmd_operator_create_token)
+
+    audit_cmd = commands.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION"
+    )
+    tail = audit_cmd.add_parser("tail", help="print the newest audit entries as JSON lines")
+    _database_option(tail)
+    tail.add_argument("--limit", type=int, default=20, help="how many entries (default 20)")
+    tail.add_argument("--event-type", help="only entries of this event type")
+    tail.set_defaults(handler=cmd_audit_tail)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except (CliError, DatabaseError, RacefreeError) as exc:
+        sys.stderr.write(f"racefree: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one clear line, not a traceback
+        sys.stderr.write(f"racefree: error: {type(exc).__name__}: {exc}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

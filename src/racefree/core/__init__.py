@@ -1,0 +1,1 @@
+"""Domain-free primitives: database, CAS, state machines, errors, audit, clock, ids."""

@@ -1,0 +1,110 @@
+"""The append-only audit log.
+
+Rows are written with :func:`record` inside the transaction of the change they
+describe, so a change and its audit row commit or vanish together. The database
+itself refuses UPDATE and DELETE on ``audit_log`` (triggers created by the
+first migration); on PostgreSQL TRUNCATE is refused too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from racefree.core import context
+from racefree.core.db import Row, Tx
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: int
+    event_type: str
+    severity: Severity
+    actor: str | None
+    agent_id: str | None
+    session_id: str | None
+    transaction_id: str | None
+    details: dict[str, Any]
+    request_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> AuditEntry:
+        return cls(
+            id=row["id"],
+            at=row["at"],
+            event_type=row["event_type"],
+            severity=Severity(row["severity"]),
+            actor=row["actor"],
+            agent_id=row["agent_id"],
+            session_id=row["session_id"],
+            transaction_id=row["transaction_id"],
+            details=json.loads(row["details"]),
+            request_id=row["request_id"],
+        )
+
+
+_INSERT = (
+    "INSERT INTO audit_log (at, event_type, severity, actor, agent_id, session_id,"
+    " transaction_id, details, request_id) VALUES (:at, :event_type, :severity, :actor,"
+    " :agent_id, :session_id, :transaction_id, :details, :request_id)"
+)
+
+
+def record(
+    tx: Tx,
+    event_type: str,
+    *,
+    at: int,
+    severity: Severity = Severity.INFO,
+    actor: str | None = None,
+    agent_id: str | None = None,
+    session_id: str | None = None,
+    transaction_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit row in ``tx``."""
+    tx.execute(
+        _INSERT,
+        {
+            "at": at,
+            "event_type": event_type,
+            "severity": severity.value,
+            "actor": actor,
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "transaction_id": transaction_id,
+            "details": json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
+            "request_id": context.request_id.get(),
+        },
+    )
+
+
+def entries(
+    tx: Tx,
+    *,
+    after_id: int = 0,
+    limit: int = 100,
+    event_type: str | None = None,
+    agent_id: str | None = None,
+) -> list[AuditEntry]:
+    """Entries in id order, after ``after_id``, optionally filtered."""
+    sql = "SELECT * FROM audit_log WHERE id > :after_id"
+    if event_type is not None:
+        sql += " AND event_type = :event_type"
+    if agent_id is not None:
+        sql += " AND agent_id = :agent_id"
+    sql += " ORDER BY id LIMIT :limit"
+    rows = tx.all(
+        sql,
+        {"after_id": after_id, "limit": limit, "event_type": event_type, "agent_id": agent_id},
+    )
+    return [AuditEntry.from_row(r) for r in rows]

@@ -1,0 +1,322 @@
+"""One database API over SQLite and PostgreSQL.
+
+``Database.write()`` opens a write transaction, ``Database.read()`` a read
+context; both yield a :class:`Tx` whose SQL uses ``:name`` parameters on either
+engine. The drivers (stdlib ``sqlite3``, psycopg 3) are used directly: CAS
+statements are the hot path and the ORM layer's overhead shows there
+(``bench/``). SQLAlchemy describes the schema and Alembic migrates it.
+
+SQLite: one writer connection per process behind a lock, every write in
+``BEGIN IMMEDIATE`` (so a transaction never upgrades a read lock and deadlocks),
+WAL, ``synchronous=NORMAL``, ``foreign_keys=ON``, ``busy_timeout``; reads use
+their own connections. Only one process may *serve* a SQLite file
+(:meth:`Database.claim_server`); several serving processes need PostgreSQL.
+
+PostgreSQL: a psycopg connection pool, READ COMMITTED, so a CAS that waited on
+a row lock re-checks its WHERE against the winner's committed row.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import fcntl
+import os
+import queue
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from typing import IO, Any, Protocol
+
+import psycopg
+import psycopg.errors
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+from sqlalchemy.engine import make_url
+
+Row = dict[str, Any]
+Params = Mapping[str, Any]
+
+MIN_SQLITE_VERSION = (3, 35, 0)  # RETURNING
+
+
+class Dialect(StrEnum):
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
+class DatabaseError(RuntimeError):
+    """A configuration or environment problem with the database (not a catalog error)."""
+
+
+class DatabaseInUse(DatabaseError):
+    """Another process already serves this SQLite file."""
+
+
+class _Cursor(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Tx:
+    """One connection inside one transaction (``write``) or read context (``read``)."""
+
+    __slots__ = ("_conn", "_run", "dialect")
+
+    def __init__(self, dialect: Dialect, conn: Any) -> None:
+        self.dialect = dialect
+        self._conn = conn
+        self._run = conn.execute if dialect is Dialect.SQLITE else self._pg_execute
+
+    def _pg_execute(self, sql: str, params: Params | None) -> _Cursor:
+        cursor: _Cursor = self._conn.execute(pg_sql(sql), params)
+        return cursor
+
+    def execute(self, sql: str, params: Params | None = None) -> int:
+        """Run a statement; return the number of rows it changed."""
+        cursor: _Cursor = self._run(sql, params or {})
+        return cursor.rowcount
+
+    def one(self, sql: str, params: Params | None = None) -> Row | None:
+        row: Row | None = self._run(sql, params or {}).fetchone()
+        return row
+
+    def all(self, sql: str, params: Params | None = None) -> list[Row]:
+        rows: list[Row] = self._run(sql, params or {}).fetchall()
+        return rows
+
+    def scalar(self, sql: str, params: Params | None = None) -> Any:
+        row = self.one(sql, params)
+        return None if row is None else next(iter(row.values()))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect is Dialect.SQLITE
+
+
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@lru_cache(maxsize=4096)
+def pg_sql(sql: str) -> str:
+    """Translate ``:name`` parameters to psycopg's ``%(name)s`` (``::casts`` are kept)."""
+    return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
+    return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
+
+
+def is_integrity_error(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.IntegrityError | psycopg.errors.IntegrityError)
+
+
+@dataclass(frozen=True)
+class DatabaseOptions:
+    pool_size: int = 20
+    busy_timeout_ms: int = 5000
+    readers: int = 8
+
+
+class Database(abc.ABC):
+    """A database built from a URL; see the module docstring."""
+
+    dialect: Dialect
+    url: str
+
+    @staticmethod
+    def from_url(url: str, options: DatabaseOptions | None = None) -> Database:
+        options = options or DatabaseOptions()
+        backend = make_url(url).get_backend_name()
+        if backend == "sqlite":
+            return SQLiteDatabase(url, options)
+        if backend in ("postgresql", "postgres"):
+            return PostgresDatabase(url, options)
+        raise DatabaseError(
+            f"unsupported database URL {redact(url)!r}: use sqlite:///path or postgresql://..."
+        )
+
+    @abc.abstractmethod
+    def write(self) -> contextlib.AbstractContextManager[Tx]:
+        """A write transaction: commits when the block ends, rolls back on any exception."""
+
+    @abc.abstractmethod
+    def read(self) -> contextlib.AbstractContextManager[Tx]:
+        """Read-only statements, each seeing the latest committed data."""
+
+    @abc.abstractmethod
+    def sqlalchemy_url(self) -> str:
+        """The URL for SQLAlchemy/Alembic, with psycopg 3 as the PostgreSQL driver."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def claim_server(self) -> None:
+        """Declare this process the server of the database (refused if SQLite is served)."""
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SQLiteDatabase(Database):
+    dialect = Dialect.SQLITE
+
+    def __init__(self, url: str, options: DatabaseOptions) -> None:
+        if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
+            raise DatabaseError(
+                f"SQLite {sqlite3.sqlite_version} is too old: racefree needs 3.35 or newer"
+            )
+        database = make_url(url).database
+        if not database or database == ":memory:":
+            raise DatabaseError("racefree needs a SQLite file (sqlite:///path/to/file.db)")
+        self.url = url
+        self.path = os.path.abspath(database)
+        self._options = options
+        self._write_lock = threading.Lock()
+        self._writer_owner: int | None = None
+        self._writer = self._connect()
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._all_readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._server_lock: IO[bytes] | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            isolation_level=None,  # we issue BEGIN IMMEDIATE ourselves
+            check_same_thread=False,
+            timeout=self._options.busy_timeout_ms / 1000,
+        )
+        conn.row_factory = _dict_row
+        conn.execute(f"PRAGMA busy_timeout={int(self._options.busy_timeout_ms)}")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Tx]:
+        me = threading.get_ident()
+        if self._writer_owner == me:
+            raise DatabaseError("write() is not reentrant: pass the open Tx down instead")
+        with self._write_lock:
+            self._writer_owner = me
+            conn = self._writer
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Tx(Dialect.SQLITE, conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                self._writer_owner = None
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        try:
+            conn = self._readers.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=ON")
+            with self._readers_lock:
+                self._all_readers.append(conn)
+        try:
+            yield Tx(Dialect.SQLITE, conn)
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._readers.put(conn)
+
+    def sqlalchemy_url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    def claim_server(self) -> None:
+        if self._server_lock is not None:
+            return
+        handle = open(self.path + ".serve.lock", "wb")  # noqa: SIM115 - held for process life
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise DatabaseInUse(
+                f"another racefree process is already serving {self.path}. "
+                "SQLite supports one serving process; to serve from several processes "
+                "set RACEFREE_DATABASE_URL=postgresql://..."
+            ) from None
+        self._server_lock = handle
+
+    def close(self) -> None:
+        with self._write_lock:
+            self._writer.close()
+        with self._readers_lock:
+            for conn in self._all_readers:
+                conn.close()
+            self._all_readers.clear()
+        if self._server_lock is not None:
+            self._server_lock.close()
+            self._server_lock = None
+
+
+class PostgresDatabase(Database):
+    dialect = Dialect.POSTGRESQL
+
+    def __init__(self, url: str, options: DatabaseOptions) -> None:
+        self.url = url
+        parsed = make_url(url).set(drivername="postgresql")
+        self._conninfo = parsed.render_as_string(hide_password=False)
+        self._pool = ConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=options.pool_size,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            open=False,
+            name="racefree",
+        )
+        try:
+            self._pool.open(wait=True, timeout=10)
+        except Exception as exc:
+            self._pool.close()
+            raise DatabaseError(f"cannot connect to {redact(url)}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Tx]:
+        with self._pool.connection() as conn, conn.transaction():
+            yield Tx(Dialect.POSTGRESQL, conn)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self._pool.connection() as conn:
+            yield Tx(Dialect.POSTGRESQL, conn)
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pool connection held for the whole block (for session-scoped locks)."""
+        with self._pool.connection() as conn:
+            yield conn
+
+    def sqlalchemy_url(self) -> str:
+        return make_url(self._conninfo).set(drivername="postgresql+psycopg").render_as_string(
+            hide_password=False
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database url>"

@@ -1,0 +1,220 @@
+"""Every table, defined once (DESIGN section 4).
+
+The tables live together, below the domains, because cascades are set-based
+statements that cross domains (the kill switch revokes sessions, cancels
+transactions and suspends agents in one transaction) and a domain imports only
+``core``. Behaviour stays in the domain that owns a table. Alembic migrations
+create this schema; ``tests/core/test_schema.py`` checks they agree.
+
+Conventions: timestamps are integer epoch seconds (UTC) unless named ``_ms``;
+ids are UUIDv7 text; amounts are integers in minor units; JSON is stored as
+text so both engines return the same thing.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _epoch(name: str, nullable: bool = False) -> sa.Column[int]:
+    return sa.Column(name, sa.BigInteger(), nullable=nullable)
+
+
+def _id(name: str = "id") -> sa.Column[str]:
+    return sa.Column(name, sa.String(36), primary_key=True)
+
+
+system_settings = sa.Table(
+    "system_settings",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text(), nullable=False),
+    _epoch("updated_at"),
+)
+
+operators = sa.Table(
+    "operators",
+    metadata,
+    _id(),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("label", sa.String(200), nullable=False),
+    _epoch("created_at"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    _epoch("at"),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=True),
+    sa.Column("agent_id", sa.String(36), nullable=True),
+    sa.Column("session_id", sa.String(36), nullable=True),
+    sa.Column("transaction_id", sa.String(36), nullable=True),
+    sa.Column("details", sa.Text(), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=True),
+    sa.CheckConstraint("severity IN ('info', 'warning', 'critical')", name="severity"),
+    sa.Index(None, "event_type", "id"),
+    sa.Index(None, "agent_id", "id"),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("suspension_reason", sa.String(64), nullable=True),
+    sa.Column("owner_public_key", sa.String(64), nullable=True),
+    sa.Column("owner_verified", sa.Integer(), nullable=False, server_default="0"),
+    _epoch("created_at"),
+    _epoch("updated_at"),
+    sa.CheckConstraint("status IN ('ACTIVE', 'SUSPENDED', 'TERMINATED')", name="status"),
+    sa.CheckConstraint("owner_verified IN (0, 1)", name="owner_verified"),
+    sa.Index(None, "status"),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), primary_key=True),
+    sa.Column("balance", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.CheckConstraint("balance >= 0", name="balance_not_negative"),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    _id(),
+    sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("previous_token_hash", sa.String(64), nullable=True, index=True),
+    _epoch("expires_at"),
+    sa.Column("expires_in", sa.BigInteger(), nullable=False),
+    sa.Column("renewal_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("max_renewals", sa.Integer(), nullable=False),
+    _epoch("absolute_expires_at"),
+    _epoch("last_renewed_at", nullable=True),
+    _epoch("revoked_at", nullable=True),
+    sa.Column("revoke_reason", sa.String(64), nullable=True),
+    sa.Column("constraints", sa.Text(), nullable=True),
+    sa.Column("spent", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("reserved", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("tx_count", sa.Integer(), nullable=False, server_default="0"),
+    _epoch("created_at"),
+    sa.Index(None, "agent_id"),
+    sa.Index("ix_sessions_unrevoked", "id", sqlite_where=sa.text("revoked_at IS NULL"),
+             postgresql_where=sa.text("revoked_at IS NULL")),
+)
+
+kill_switch = sa.Table(
+    "kill_switch",
+    metadata,
+    sa.Column("scope", sa.String(32), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("version", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("activation_id", sa.String(36), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("actor", sa.String(200), nullable=True),
+    _epoch("activated_at", nullable=True),
+    _epoch("recovery_started_at", nullable=True),
+    _epoch("recovery_eligible_at", nullable=True),
+    sa.Column("failed_attempts", sa.Integer(), nullable=False, server_default="0"),
+    _epoch("lockout_until", nullable=True),
+    _epoch("updated_at"),
+    sa.CheckConstraint("state IN ('NORMAL', 'ACTIVATED', 'RECOVERING')", name="state"),
+)
+
+transactions = sa.Table(
+    "transactions",
+    metadata,
+    _id(),
+    sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), nullable=False),
+    sa.Column("session_id", sa.String(36), sa.ForeignKey("sessions.id"), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("amount", sa.BigInteger(), nullable=False),
+    sa.Column("destination", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("error", sa.String(64), nullable=True),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    _epoch("execute_after", nullable=True),
+    _epoch("created_at"),
+    _epoch("updated_at"),
+    _epoch("submitted_at", nullable=True),
+    _epoch("confirmed_at", nullable=True),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+    sa.CheckConstraint(
+        "status IN ('PENDING', 'QUEUED', 'EXECUTING', 'SUBMITTED', 'CONFIRMED', 'FAILED', "
+        "'CANCELLED', 'EXPIRED')",
+        name="status",
+    ),
+    sa.UniqueConstraint("session_id", "idempotency_key"),
+    sa.Index(None, "status", "execute_after"),
+    sa.Index(None, "agent_id"),
+)
+
+plan_groups = sa.Table(
+    "plan_groups",
+    metadata,
+    _id(),
+    sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), nullable=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("start_date", sa.String(10), nullable=False),
+    sa.Column("end_date", sa.String(10), nullable=False),
+    sa.Column("items", sa.Text(), nullable=False),
+    sa.Column("generation", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("fencing_token", sa.BigInteger(), nullable=False, server_default="0"),
+    _epoch("generated_at", nullable=True),
+    _epoch("created_at"),
+)
+
+plans = sa.Table(
+    "plans",
+    metadata,
+    _id(),
+    sa.Column("plan_group_id", sa.String(36), sa.ForeignKey("plan_groups.id"), nullable=False),
+    sa.Column("generation", sa.Integer(), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("item", sa.String(200), nullable=False),
+    sa.Column("units", sa.Integer(), nullable=False),
+    sa.Index(None, "plan_group_id", "generation"),
+)
+
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("token", sa.BigInteger(), nullable=False),
+    sa.Column("acquired_at_ms", sa.BigInteger(), nullable=False),
+    sa.Column("expires_at_ms", sa.BigInteger(), nullable=False),
+)
+
+lock_tokens = sa.Table(
+    "lock_tokens",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("last_token", sa.BigInteger(), nullable=False),
+)
+
+nonces = sa.Table(
+    "nonces",
+    metadata,
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    _epoch("expires_at"),
+)

@@ -1,0 +1,35 @@
+"""Settings from the environment (``RACEFREE_`` prefix), DESIGN section 8."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RACEFREE_", extra="ignore")
+
+    database_url: str = "sqlite:///./racefree.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    master_password: SecretStr | None = None
+    log_level: str = "info"
+    db_pool_size: int = Field(default=20, ge=1)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+
+    session_expires_in: int = Field(default=86400, gt=0)
+    session_max_renewals: int = Field(default=30, ge=0)
+    session_absolute_lifetime: int = Field(default=2_592_000, gt=0)
+    session_renewal_min_elapsed: float = Field(default=0.5, ge=0.0, le=1.0)
+    session_renewal_grace_s: int = Field(default=0, ge=0)
+
+    recovery_wait_s: int = Field(default=86400, ge=0)
+    recovery_wait_owner_s: int = Field(default=1800, ge=0)
+
+    tier_instant_max: int = Field(default=1000, ge=0)
+    tier_notify_max: int = Field(default=10000, ge=0)
+    tier_delay_max: int = Field(default=50000, ge=0)
+    tier_delay_s: int = Field(default=300, ge=0)
+
+    plan_generation_delay_ms: int = Field(default=0, ge=0)
+    lock_ttl_s: float = Field(default=30.0, gt=0)

@@ -1,0 +1,41 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from racefree import __version__
+from racefree.http import metrics
+from racefree.http.middleware import RequestContextMiddleware
+from racefree.http.problems import document_errors, install_handlers
+from racefree.http.routes import audit, health
+from racefree.runtime import Runtime
+
+ROUTERS = (health.router, metrics.router, audit.router)
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="racefree",
+        version=__version__,
+        summary="Race-free state changes: CAS transitions, atomic cascades, typed conflicts.",
+    )
+    app.state.runtime = runtime
+    install_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            app.openapi_schema = document_errors(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,26 @@
+"""Prometheus metrics of the HTTP layer, and the ``/metrics`` route."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+
+REQUESTS = Counter(
+    "racefree_http_requests_total",
+    "HTTP requests by method, route template and status.",
+    ["method", "route", "status"],
+)
+DURATION = Histogram(
+    "racefree_http_request_duration_seconds",
+    "HTTP request duration by method and route template.",
+    ["method", "route"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=True, tags=["system"], response_class=Response)
+def metrics() -> Response:
+    """Prometheus text exposition of every racefree metric in this process."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

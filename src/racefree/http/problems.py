@@ -1,0 +1,163 @@
+"""problem+json everywhere: exception handlers and the OpenAPI error documentation."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from racefree.core import context
+from racefree.core.errors import (
+    CATALOG,
+    PROBLEM_CONTENT_TYPE,
+    ErrorCode,
+    RacefreeError,
+    problem,
+)
+
+log = logging.getLogger("racefree.http")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with racefree's catalog fields."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    domain: str
+    retryable: bool
+    request_id: str | None
+    details: dict[str, Any] = Field(default_factory=dict)
+    hint: str | None = None
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_CONTENT_TYPE
+
+
+def problem_response(error: RacefreeError) -> ProblemResponse:
+    return ProblemResponse(
+        error.to_problem(context.request_id.get()),
+        status_code=error.status,
+        headers=error.headers(),
+    )
+
+
+def _validation_issues(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # never echo "input" (it may hold a secret) or "ctx" (it may hold exceptions)
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+
+
+_HTTP_STATUS_CODES = {
+    401: ErrorCode.AUTH_REQUIRED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.ROUTE_NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+}
+
+
+async def _on_racefree_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RacefreeError)
+    return problem_response(exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(
+        RacefreeError(ErrorCode.VALIDATION_ERROR, details={"issues": _validation_issues(exc)})
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_STATUS_CODES.get(exc.status_code)
+    if code is None:
+        code = ErrorCode.VALIDATION_ERROR if exc.status_code < 500 else ErrorCode.INTERNAL_ERROR
+    response = problem_response(RacefreeError(code))
+    if exc.status_code == 405 and exc.headers:
+        response.headers["Allow"] = exc.headers.get("Allow", "")
+    return response
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RacefreeError, _on_racefree_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+
+
+def internal_error_body() -> bytes:
+    return ProblemResponse(problem(ErrorCode.INTERNAL_ERROR, request_id=context.request_id.get())).body
+
+
+# -- OpenAPI -------------------------------------------------------------------
+
+PROBLEM_SCHEMA_REF = {"$ref": "#/components/schemas/Problem"}
+
+#: Documented on every operation.
+DEFAULT_ERRORS = (ErrorCode.VALIDATION_ERROR, ErrorCode.INTERNAL_ERROR)
+
+
+def errors(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route that may answer with ``codes``."""
+    by_status: dict[int, list[ErrorCode]] = defaultdict(list)
+    for code in codes:
+        by_status[CATALOG[code].status].append(code)
+    return {status: _response_doc(group) for status, group in sorted(by_status.items())}
+
+
+def _response_doc(codes: list[ErrorCode]) -> dict[str, Any]:
+    return {
+        "description": " / ".join(f"{c.value}: {CATALOG[c].title}" for c in codes),
+        "content": {
+            PROBLEM_CONTENT_TYPE: {
+                "schema": PROBLEM_SCHEMA_REF,
+                "examples": {
+                    c.value: {"summary": CATALOG[c].title, "value": problem(c, request_id="req_x")}
+                    for c in codes
+                },
+            }
+        },
+    }
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Post-process FastAPI's OpenAPI: problem+json instead of its 422, on every operation."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+        Problem.model_json_schema()
+    )
+    schema["components"]["schemas"].pop("HTTPValidationError", None)
+    schema["components"]["schemas"].pop("ValidationError", None)
+    defaults = errors(*DEFAULT_ERRORS)
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            for status, doc in defaults.items():
+                key = str(status)
+                if key in responses:
+                    _merge(responses[key], doc)
+                else:
+                    responses[key] = doc
+    return schema
+
+
+def _merge(target: dict[str, Any], doc: dict[str, Any]) -> None:
+    target_examples = (
+        target.setdefault("content", {}).setdefault(PROBLEM_CONTENT_TYPE, {"schema": PROBLEM_SCHEMA_REF})
+        .setdefault("examples", {})
+    )
+    for name, example in doc["content"][PROBLEM_CONTENT_TYPE]["examples"].items():
+        if name not in target_examples:
+            target_examples[name] = example
+            target["description"] += f" / {name}: {example['summary']}"

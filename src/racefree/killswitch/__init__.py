@@ -1,0 +1,1 @@
+"""The kill switch: the emergency stop (DESIGN section 5)."""

@@ -1,0 +1,118 @@
+"""Operators and the master password: the credentials of the people who run racefree.
+
+Operator tokens (``rf_op_...``) are stored as SHA-256 digests; the master
+password as an Argon2id hash in ``system_settings``. First start creates both
+exactly once, even when several processes start together (insert-if-absent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from racefree.core import audit, tokens
+from racefree.core.audit import Severity
+from racefree.core.db import Database, Tx
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.ids import new_id
+from racefree.core.passwords import generate_password, hash_password, verify_password
+
+MASTER_PASSWORD_KEY = "master_password_hash"
+FIRST_OPERATOR_KEY = "first_operator_issued"
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class FirstStart:
+    """Secrets created by :func:`bootstrap`; each is shown once, then only its hash exists."""
+
+    master_password: str | None  # None when it came from the environment
+    operator_token: str | None
+
+
+def create_token(tx: Tx, *, label: str, now: int) -> str:
+    """A new operator token; the caller shows it once."""
+    token = tokens.mint(tokens.OPERATOR_PREFIX)
+    operator_id = new_id()
+    tx.execute(
+        "INSERT INTO operators (id, token_hash, label, created_at)"
+        " VALUES (:id, :token_hash, :label, :now)",
+        {"id": operator_id, "token_hash": tokens.digest(token), "label": label, "now": now},
+    )
+    audit.record(
+        tx,
+        "OPERATOR_TOKEN_CREATED",
+        at=now,
+        severity=Severity.WARNING,
+        actor="cli",
+        details={"operator_id": operator_id, "label": label},
+    )
+    return token
+
+
+def authenticate(tx: Tx, token: str) -> Operator:
+    """The operator a token belongs to, or 401 ``INVALID_TOKEN``."""
+    if not tokens.well_formed(token, tokens.OPERATOR_PREFIX):
+        raise RacefreeError(ErrorCode.INVALID_TOKEN)
+    token_hash = tokens.digest(token)
+    row = tx.one(
+        "SELECT id, label, token_hash FROM operators WHERE token_hash = :h", {"h": token_hash}
+    )
+    if row is None or not tokens.matches(token, row["token_hash"]):
+        raise RacefreeError(ErrorCode.INVALID_TOKEN)
+    return Operator(id=row["id"], label=row["label"])
+
+
+def master_password_hash(tx: Tx) -> str | None:
+    value: str | None = tx.scalar(
+        "SELECT value FROM system_settings WHERE key = :k", {"k": MASTER_PASSWORD_KEY}
+    )
+    return value
+
+
+def check_master_password(tx: Tx, password: str) -> bool:
+    stored = master_password_hash(tx)
+    return stored is not None and verify_password(stored, password)
+
+
+def bootstrap(db: Database, *, master_password: str | None, now: int) -> FirstStart:
+    """Create the master password and a first operator token if none exist yet."""
+    with db.read() as tx:
+        has_password = master_password_hash(tx) is not None
+        has_operator = tx.scalar(
+            "SELECT 1 FROM system_settings WHERE key = :k", {"k": FIRST_OPERATOR_KEY}
+        ) is not None
+    if has_password and has_operator:
+        return FirstStart(None, None)
+    generated = None
+    password_hash = None
+    if not has_password:
+        # Hash outside the write transaction: Argon2 is deliberately slow.
+        generated = None if master_password else generate_password()
+        password_hash = hash_password(master_password or generated or "")
+    with db.write() as tx:
+        shown_password = None
+        if password_hash is not None:
+            inserted = tx.execute(
+                "INSERT INTO system_settings (key, value, updated_at) VALUES (:k, :v, :now)"
+                " ON CONFLICT (key) DO NOTHING",
+                {"k": MASTER_PASSWORD_KEY, "v": password_hash, "now": now},
+            )
+            if inserted:
+                shown_password = generated
+                audit.record(tx, "MASTER_PASSWORD_SET", at=now, severity=Severity.WARNING,
+                             actor="system")
+        token = None
+        # The claim row is the CAS: of processes starting together exactly one inserts it.
+        claimed = tx.execute(
+            "INSERT INTO system_settings (key, value, updated_at) VALUES (:k, :v, :now)"
+            " ON CONFLICT (key) DO NOTHING",
+            {"k": FIRST_OPERATOR_KEY, "v": str(now), "now": now},
+        )
+        if claimed:
+            token = create_token(tx, label="first-start", now=now)
+    return FirstStart(shown_password, token)

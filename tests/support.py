@@ -1,0 +1,162 @@
+"""Test helpers: barrier-started races and a real server process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from racefree.core.errors import RacefreeError
+
+
+@dataclass
+class Outcome:
+    """What one racer got: a value or an error."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+    @property
+    def won(self) -> bool:
+        return self.error is None
+
+    @property
+    def code(self) -> str | None:
+        if isinstance(self.error, RacefreeError):
+            return self.error.code.value
+        return None if self.error is None else type(self.error).__name__
+
+
+def race(n: int, attempt: Callable[[int], Any], *, timeout: float = 120) -> list[Outcome]:
+    """Run ``attempt(i)`` in ``n`` threads released together by a barrier."""
+    barrier = threading.Barrier(n, timeout=timeout)
+
+    def run(i: int) -> Outcome:
+        barrier.wait()
+        try:
+            return Outcome(value=attempt(i))
+        except BaseException as exc:
+            return Outcome(error=exc)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(run, range(n), timeout=timeout))
+
+
+def tally(outcomes: list[Outcome]) -> Counter[str]:
+    """``{"won": k, "<CODE>": m, ...}`` for assertions on exact winner/loser counts."""
+    return Counter("won" if o.won else str(o.code) for o in outcomes)
+
+
+def http_race(
+    n: int, base_url: str, method: str, path: str, *, headers: Mapping[str, str] | None = None,
+    json: Any = None, timeout: float = 60,
+) -> list[httpx.Response]:
+    """``n`` identical requests released together; one connection per racer."""
+    clients = [httpx.Client(base_url=base_url, timeout=timeout) for _ in range(n)]
+    try:
+        for c in clients:  # open the connections before the barrier
+            c.get("/health")
+        outcomes = race(
+            n, lambda i: clients[i].request(method, path, headers=headers, json=json),
+            timeout=timeout,
+        )
+    finally:
+        for c in clients:
+            c.close()
+    errors = [o.error for o in outcomes if o.error is not None]
+    if errors:
+        raise errors[0]
+    return [o.value for o in outcomes]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """A real ``racefree serve`` process on a free port."""
+
+    base_url: str
+    operator_token: str
+    master_password: str
+    process: subprocess.Popen[str]
+    log_path: Path
+    output: list[str] = field(default_factory=list)
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)
+
+    def operator_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.operator_token}"}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(
+    database_url: str, workdir: Path, *, env: Mapping[str, str] | None = None,
+    master_password: str = "correct horse battery staple", startup_timeout: float = 60,
+) -> Server:
+    port = free_port()
+    log_path = workdir / f"server-{port}.log"
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("RACEFREE_")},
+        "RACEFREE_DATABASE_URL": database_url,
+        "RACEFREE_PORT": str(port),
+        "RACEFREE_HOST": "127.0.0.1",
+        "RACEFREE_MASTER_PASSWORD": master_password,
+        "RACEFREE_LOG_LEVEL": "warning",
+        **(env or {}),
+    }
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "racefree", "serve"],
+        stdout=subprocess.PIPE, stderr=log, text=True, env=full_env, cwd=workdir,
+    )
+    assert process.stdout is not None
+    server = Server(f"http://127.0.0.1:{port}", "", master_password, process, log_path)
+    deadline = time.monotonic() + startup_timeout
+    reader = threading.Thread(target=_collect, args=(process, server.output), daemon=True)
+    reader.start()
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text()}")
+        try:
+            if httpx.get(server.base_url + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        server.stop()
+        raise RuntimeError(f"server did not start: {log_path.read_text()}")
+    for line in server.output:
+        if "operator token:" in line:
+            server.operator_token = line.split("operator token:", 1)[1].strip()
+    return server
+
+
+def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
