@@ -1,0 +1,164 @@
+"""Owner signatures: Ed25519 proofs that an agent's owner approved an action.
+
+A client fetches a nonce (``GET /v1/nonce``), signs
+``racefree:<action>:<nonce>:<timestamp>`` with the owner's key, and sends
+``X-Owner-Signature: base64url(JSON {public_key, action, nonce, timestamp,
+signature})``; keys and signatures are base64url without padding. Nonces are
+single-use: :func:`verify` consumes one with a single atomic DELETE, in the
+caller's transaction, so an action that rolls back does not spend it.
+
+The first valid signature locks ownership in (``GRACE -> LOCKED``):
+:func:`lock_in` is the CAS ``UPDATE agents SET owner_verified = 1 ... WHERE
+owner_verified = 0`` -- idempotent, audited once, never an error for the
+second caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from racefree.core import audit
+from racefree.core.db import Tx
+from racefree.core.errors import ErrorCode, RacefreeError
+
+NONCE_TTL_S = 300
+TIMESTAMP_WINDOW_S = 300
+HEADER = "X-Owner-Signature"
+
+
+def b64url_encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def signed_message(action: str, nonce: str, timestamp: int) -> bytes:
+    return f"racefree:{action}:{nonce}:{timestamp}".encode()
+
+
+def public_key_of(private_key: Ed25519PrivateKey) -> str:
+    return b64url_encode(private_key.public_key().public_bytes_raw())
+
+
+def sign_header(private_key: Ed25519PrivateKey, action: str, nonce: str, timestamp: int) -> str:
+    """The ``X-Owner-Signature`` value for ``action`` (a client-side helper)."""
+    signature = private_key.sign(signed_message(action, nonce, timestamp))
+    payload = {
+        "public_key": public_key_of(private_key),
+        "action": action,
+        "nonce": nonce,
+        "timestamp": timestamp,
+        "signature": b64url_encode(signature),
+    }
+    return b64url_encode(json.dumps(payload, separators=(",", ":")).encode())
+
+
+def valid_public_key(text: str) -> bool:
+    try:
+        raw = b64url_decode(text)
+    except (binascii.Error, ValueError):
+        return False
+    return len(raw) == 32 and b64url_encode(raw) == text
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerProof:
+    """A verified signature: ``public_key`` signed ``action``."""
+
+    public_key: str
+    action: str
+
+
+def issue_nonce(tx: Tx, *, now: int) -> tuple[str, int]:
+    """A fresh single-use nonce and its expiry; expired nonces are swept on the way."""
+    tx.execute("DELETE FROM nonces WHERE expires_at <= :now", {"now": now})
+    nonce = secrets.token_urlsafe(24)
+    expires_at = now + NONCE_TTL_S
+    tx.execute(
+        "INSERT INTO nonces (nonce, expires_at) VALUES (:nonce, :exp)",
+        {"nonce": nonce, "exp": expires_at},
+    )
+    return nonce, expires_at
+
+
+def _bad(detail: str) -> RacefreeError:
+    return RacefreeError(ErrorCode.INVALID_SIGNATURE, detail=detail)
+
+
+def _parse(header: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(b64url_decode(header.strip()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise _bad("the owner signature header is not base64url JSON") from None
+    if not isinstance(payload, dict):
+        raise _bad("the owner signature header is not a JSON object")
+    fields = {"public_key": str, "action": str, "nonce": str, "timestamp": int, "signature": str}
+    for name, kind in fields.items():
+        if not isinstance(payload.get(name), kind) or isinstance(payload.get(name), bool):
+            raise _bad(f"the owner signature lacks a valid {name!r}")
+    return payload
+
+
+def verify(tx: Tx, header: str | None, *, action: str, now: int) -> OwnerProof:
+    """Check ``header`` signs ``action`` and consume its nonce, in ``tx``."""
+    if not header:
+        raise RacefreeError(
+            ErrorCode.OWNER_AUTH_REQUIRED, hint=f"send {HEADER} signed with the owner's key"
+        )
+    payload = _parse(header)
+    if payload["action"] != action:
+        raise _bad(f"the signature is for {payload['action']!r}, not {action!r}")
+    if abs(now - payload["timestamp"]) > TIMESTAMP_WINDOW_S:
+        raise _bad("the signature's timestamp is outside the 5-minute window")
+    if not valid_public_key(payload["public_key"]):
+        raise _bad("the public key is not a base64url Ed25519 key")
+    try:
+        key = Ed25519PublicKey.from_public_bytes(b64url_decode(payload["public_key"]))
+        key.verify(
+            b64url_decode(payload["signature"]),
+            signed_message(action, payload["nonce"], payload["timestamp"]),
+        )
+    except (InvalidSignature, ValueError, binascii.Error):
+        raise _bad("the signature does not verify") from None
+    consumed = tx.execute(
+        "DELETE FROM nonces WHERE nonce = :nonce AND expires_at > :now",
+        {"nonce": payload["nonce"], "now": now},
+    )
+    if consumed != 1:
+        raise RacefreeError(ErrorCode.INVALID_NONCE)
+    return OwnerProof(public_key=payload["public_key"], action=action)
+
+
+def lock_in(tx: Tx, agent_id: str, proof: OwnerProof, *, now: int, actor: str = "owner") -> bool:
+    """Lock ownership in for ``agent_id`` (GRACE -> LOCKED). True if this call did it.
+
+    The signer must be the agent's owner: 404 ``AGENT_NOT_FOUND`` or 403
+    ``OWNER_MISMATCH`` otherwise. An agent already LOCKED to this key is fine.
+    """
+    changed = tx.execute(
+        "UPDATE agents SET owner_verified = 1, updated_at = :now"
+        " WHERE id = :id AND owner_public_key = :pk AND owner_verified = 0",
+        {"id": agent_id, "pk": proof.public_key, "now": now},
+    )
+    if changed:
+        audit.record(
+            tx, "OWNER_VERIFIED", at=now, actor=actor, agent_id=agent_id,
+            details={"public_key": proof.public_key, "action": proof.action},
+        )
+        return True
+    row = tx.one("SELECT owner_public_key FROM agents WHERE id = :id", {"id": agent_id})
+    if row is None:
+        raise RacefreeError(ErrorCode.AGENT_NOT_FOUND)
+    if row["owner_public_key"] != proof.public_key:
+        raise RacefreeError(ErrorCode.OWNER_MISMATCH)
+    return False

@@ -1,0 +1,128 @@
+"""owners: Ed25519 signatures over single-use nonces; the first one locks ownership in."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+
+from racefree import owners
+from racefree.core import audit
+from racefree.core.clock import ManualClock
+from racefree.core.db import Database
+from racefree.core.errors import ErrorCode, RacefreeError
+from tests.support import race, tally
+
+KEY = Ed25519PrivateKey.generate()
+PUBLIC = owners.public_key_of(KEY)
+
+
+def _nonce(db: Database, clock: ManualClock) -> str:
+    with db.write() as tx:
+        return owners.issue_nonce(tx, now=clock.now())[0]
+
+
+def _verify(db: Database, clock: ManualClock, header: str | None, action: str = "approve") -> str:
+    with db.write() as tx:
+        return owners.verify(tx, header, action=action, now=clock.now()).public_key
+
+
+@pytest.fixture
+def grace_agent(db: Database) -> str:
+    with db.write() as tx:
+        tx.execute("INSERT INTO agents (id, name, status, owner_public_key, owner_verified,"
+                   " created_at, updated_at) VALUES ('a1', 'n', 'ACTIVE', :pk, 0, 0, 0)",
+                   {"pk": PUBLIC})
+    return "a1"
+
+
+def test_a_valid_signature_verifies_once(db: Database, clock: ManualClock) -> None:
+    nonce = _nonce(db, clock)
+    header = owners.sign_header(KEY, "approve", nonce, clock.now())
+    assert _verify(db, clock, header) == PUBLIC
+    with pytest.raises(RacefreeError) as info:
+        _verify(db, clock, header)
+    assert info.value.code is ErrorCode.INVALID_NONCE
+
+
+def test_a_rolled_back_action_does_not_spend_the_nonce(db: Database, clock: ManualClock) -> None:
+    nonce = _nonce(db, clock)
+    header = owners.sign_header(KEY, "approve", nonce, clock.now())
+    with pytest.raises(RuntimeError), db.write() as tx:
+        owners.verify(tx, header, action="approve", now=clock.now())
+        raise RuntimeError("the action failed after verification")
+    assert _verify(db, clock, header) == PUBLIC
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code"),
+    [
+        (lambda h, n, t: None, ErrorCode.OWNER_AUTH_REQUIRED),
+        (lambda h, n, t: "not-base64-json!", ErrorCode.INVALID_SIGNATURE),
+        (lambda h, n, t: owners.sign_header(KEY, "reject", n, t), ErrorCode.INVALID_SIGNATURE),
+        (lambda h, n, t: owners.sign_header(KEY, "approve", n, t - 301), ErrorCode.INVALID_SIGNATURE),
+        (lambda h, n, t: owners.sign_header(KEY, "approve", "unknown", t), ErrorCode.INVALID_NONCE),
+    ],
+    ids=["missing", "garbage", "other-action", "stale-timestamp", "unknown-nonce"],
+)
+def test_bad_signatures_are_refused_with_their_code(
+    db: Database, clock: ManualClock, mutate, code: ErrorCode
+) -> None:
+    nonce = _nonce(db, clock)
+    header = mutate(owners.sign_header(KEY, "approve", nonce, clock.now()), nonce, clock.now())
+    with pytest.raises(RacefreeError) as info:
+        _verify(db, clock, header)
+    assert info.value.code is code
+
+
+def test_a_forged_signature_does_not_verify(db: Database, clock: ManualClock) -> None:
+    nonce = _nonce(db, clock)
+    other = Ed25519PrivateKey.generate()
+    forged = owners.sign_header(other, "approve", nonce, clock.now())
+    payload = owners.b64url_decode(forged).replace(
+        owners.public_key_of(other).encode(), PUBLIC.encode())
+    with pytest.raises(RacefreeError) as info:
+        _verify(db, clock, owners.b64url_encode(payload))
+    assert info.value.code is ErrorCode.INVALID_SIGNATURE
+
+
+def test_an_expired_nonce_is_invalid(db: Database, clock: ManualClock) -> None:
+    nonce = _nonce(db, clock)
+    clock.advance(owners.NONCE_TTL_S)
+    header = owners.sign_header(KEY, "approve", nonce, clock.now())
+    with pytest.raises(RacefreeError) as info:
+        _verify(db, clock, header)
+    assert info.value.code is ErrorCode.INVALID_NONCE
+
+
+def test_two_concurrent_owner_actions_both_succeed_and_lock_in_once(
+    db: Database, clock: ManualClock, grace_agent: str
+) -> None:
+    headers = [owners.sign_header(KEY, "approve", _nonce(db, clock), clock.now()) for _ in range(2)]
+
+    def act(i: int) -> bool:
+        with db.write() as tx:
+            proof = owners.verify(tx, headers[i], action="approve", now=clock.now())
+            return owners.lock_in(tx, grace_agent, proof, now=clock.now())
+
+    outcomes = race(2, act)
+
+    assert tally(outcomes) == {"won": 2}
+    assert sorted(o.value for o in outcomes) == [False, True]
+    with db.read() as tx:
+        assert tx.scalar("SELECT owner_verified FROM agents WHERE id = 'a1'") == 1
+        assert len(audit.entries(tx, event_type="OWNER_VERIFIED")) == 1
+
+
+def test_lock_in_by_a_stranger_is_owner_mismatch(
+    db: Database, clock: ManualClock, grace_agent: str
+) -> None:
+    with pytest.raises(RacefreeError) as info, db.write() as tx:
+        owners.lock_in(tx, grace_agent, owners.OwnerProof("someone-else", "x"), now=clock.now())
+    assert info.value.code is ErrorCode.OWNER_MISMATCH
+
+
+def test_nonce_route_issues_distinct_nonces(client: TestClient) -> None:
+    first, second = client.get("/v1/nonce").json(), client.get("/v1/nonce").json()
+    assert first["nonce"] != second["nonce"]
+    assert first["expires_at"].endswith("Z")
