@@ -157,6 +157,13 @@ transactions = sa.Table(
     _epoch("updated_at"),
     _epoch("submitted_at", nullable=True),
     _epoch("confirmed_at", nullable=True),
+    # issue 5: approval expiry, execution deadline, executor reference, idempotency
+    _epoch("expires_at", nullable=True),
+    _epoch("deadline_at", nullable=True),
+    sa.Column("reference", sa.String(200), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=True),
+    sa.Column("response_status", sa.Integer(), nullable=True),
+    sa.Column("response_body", sa.Text(), nullable=True),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
     sa.CheckConstraint(
         "status IN ('PENDING', 'QUEUED', 'EXECUTING', 'SUBMITTED', 'CONFIRMED', 'FAILED', "
@@ -165,6 +172,20 @@ transactions = sa.Table(
     ),
     sa.UniqueConstraint("session_id", "idempotency_key"),
     sa.Index(None, "status", "execute_after"),
+    sa.Index(None, "agent_id"),
+)
+
+ledger_entries = sa.Table(
+    "ledger_entries",
+    metadata,
+    sa.Column(
+        "transaction_id", sa.String(36), sa.ForeignKey("transactions.id"), primary_key=True
+    ),
+    sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), nullable=False),
+    sa.Column("amount", sa.BigInteger(), nullable=False),
+    sa.Column("destination", sa.String(200), nullable=False),
+    _epoch("created_at"),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
     sa.Index(None, "agent_id"),
 )
 

@@ -30,6 +30,19 @@ class Settings(BaseSettings):
     tier_notify_max: int = Field(default=10000, ge=0)
     tier_delay_max: int = Field(default=50000, ge=0)
     tier_delay_s: int = Field(default=300, ge=0)
+    #: how long an APPROVAL transaction waits for its owner before it expires
+    tier_approval_ttl_s: int = Field(default=86400, gt=0)
+    #: per-tier execution timeouts: past them a transaction still running ends FAILED
+    tier_instant_timeout_s: int = Field(default=30, gt=0)
+    tier_notify_timeout_s: int = Field(default=60, gt=0)
+    tier_delay_timeout_s: int = Field(default=300, gt=0)
+    tier_approval_timeout_s: int = Field(default=300, gt=0)
+    #: first backoff of a transient executor error (doubled per retry, plus jitter)
+    executor_retry_base_s: float = Field(default=0.05, ge=0)
+    #: background workers of ``racefree serve`` (delayed execution, expiry, stale release)
+    workers_enabled: bool = True
+    worker_interval_s: float = Field(default=1.0, gt=0)
+    worker_lease_ttl_s: float = Field(default=15.0, gt=0)
 
     plan_generation_delay_ms: int = Field(default=0, ge=0)
     lock_ttl_s: float = Field(default=30.0, gt=0)

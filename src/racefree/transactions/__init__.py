@@ -1,0 +1,13 @@
+"""Transactions: agents' spending requests, moved through a status machine by CAS only.
+
+* :mod:`.machine` -- the status machine (DESIGN section 5) and the record;
+* :mod:`.reservations` -- session limits: check-and-reserve as one conditional UPDATE;
+* :mod:`.tiers` -- INSTANT / NOTIFY / DELAY / APPROVAL by amount;
+* :mod:`.idempotency` -- ``Idempotency-Key`` claims, replays, in-flight conflicts;
+* :mod:`.submission` -- insert + reserve in one write transaction;
+* :mod:`.executors` -- the executor protocol and the default ledger;
+* :mod:`.execution` -- the loop: claim, prepare, claim SUBMITTED, submit, confirm;
+* :mod:`.approvals` -- owner approval, operator rejection, expiry;
+* :mod:`.service` -- all of it behind one object;
+* :mod:`.workers` -- background sweeps, one process at a time per worker.
+"""

@@ -1,0 +1,104 @@
+"""Owner approval, operator rejection and approval expiry: three CASes on ``QUEUED``.
+
+* approve -- ``QUEUED -> EXECUTING`` with the owner's signature over
+  ``approve_transaction:<id>`` (which also locks ownership in), only for
+  ``APPROVAL`` transactions before ``expires_at``;
+* reject -- ``QUEUED -> CANCELLED`` (operator), releasing the reservation;
+* expire -- ``QUEUED -> EXPIRED`` once ``expires_at`` has passed (the expiry
+  worker), releasing the reservation.
+
+Whichever CAS commits first wins; the others see the new status and get 409
+``TX_ALREADY_PROCESSED`` -- or 410 ``TX_EXPIRED`` when expiry won.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from racefree import owners
+from racefree.core.db import Tx
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.machine import Transition
+from racefree.core.settings import Settings
+from racefree.transactions import moves
+from racefree.transactions.machine import TRANSACTIONS, Reason, Status, Tier, Transaction
+from racefree.transactions.tiers import timeout_s
+
+
+def approval_action(txn_id: str) -> str:
+    """The action an owner signs to approve ``txn_id``."""
+    return f"approve_transaction:{txn_id}"
+
+
+def load(tx: Tx, txn_id: str) -> Transaction:
+    row = tx.one("SELECT * FROM transactions WHERE id = :id", {"id": txn_id})
+    if row is None:
+        raise RacefreeError(ErrorCode.TX_NOT_FOUND)
+    return Transaction.from_row(row)
+
+
+Classifier = Callable[[Tx, Transition], RacefreeError]
+
+
+def _details(current: Transaction, t: Transition) -> dict[str, object]:
+    return {"current": current.status.value, "requested": t.target,
+            "allowed": TRANSACTIONS.targets(current.status)}
+
+
+def _classify_guarded(txn_id: str, *, now: int, expiring: bool) -> Classifier:
+    """Why an approve/expire CAS missed: wrong status, wrong tier, or the wrong side of expiry."""
+
+    def classify(tx: Tx, t: Transition) -> RacefreeError:
+        current = load(tx, txn_id)
+        if current.status is not Status.QUEUED:
+            return RacefreeError(t.conflict_for(current.status), details=_details(current, t))
+        if current.tier is not Tier.APPROVAL:
+            return RacefreeError(
+                ErrorCode.INVALID_STATE_TRANSITION,
+                detail=f"a {current.tier} transaction is not waiting for approval",
+                details=_details(current, t),
+            )
+        if expiring:  # QUEUED, APPROVAL, expires_at still ahead
+            return RacefreeError(
+                ErrorCode.INVALID_STATE_TRANSITION,
+                detail="the transaction's approval window has not ended",
+                details=_details(current, t),
+            )
+        return RacefreeError(ErrorCode.TX_EXPIRED, details={"transaction_id": txn_id})
+
+    return classify
+
+
+def approve(
+    tx: Tx, txn_id: str, signature: str | None, settings: Settings, *, now: int
+) -> Transaction:
+    """``QUEUED -> EXECUTING`` on the owner's word; the caller then runs the execution loop."""
+    txn = load(tx, txn_id)
+    proof = owners.verify(tx, signature, action=approval_action(txn_id), now=now)
+    owners.lock_in(tx, txn.agent_id, proof, now=now)
+    result = TRANSACTIONS.transition(
+        tx, "approve", txn_id, now=now,
+        values={"deadline_at": now + timeout_s(Tier.APPROVAL, settings)},
+        guard="tier = :approval_tier AND expires_at > :decided_at",
+        guard_params={"approval_tier": Tier.APPROVAL.value, "decided_at": now},
+        classify=_classify_guarded(txn_id, now=now, expiring=False),
+        audit_context=moves.context(txn, "owner", public_key=proof.public_key),
+    )
+    return Transaction.from_row(result.row)
+
+
+def reject(tx: Tx, txn_id: str, *, now: int, actor: str) -> Transaction:
+    """``QUEUED -> CANCELLED`` by an operator."""
+    txn = load(tx, txn_id)
+    return moves.end(tx, "reject", txn, now=now, reason=Reason.REJECTED, actor=actor)
+
+
+def expire(tx: Tx, txn_id: str, *, now: int) -> Transaction:
+    """``QUEUED -> EXPIRED`` for an APPROVAL transaction whose ``expires_at`` has passed."""
+    txn = load(tx, txn_id)
+    return moves.end(
+        tx, "expire", txn, now=now, reason=Reason.APPROVAL_EXPIRED, actor="expiry",
+        guard="tier = :approval_tier AND expires_at <= :decided_at",
+        guard_params={"approval_tier": Tier.APPROVAL.value, "decided_at": now},
+        classify=_classify_guarded(txn_id, now=now, expiring=True),
+    )

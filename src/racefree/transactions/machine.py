@@ -1,0 +1,171 @@
+"""The transaction status machine (DESIGN section 5) and the transaction record.
+
+::
+
+    PENDING -> QUEUED | EXECUTING | FAILED | CANCELLED
+    QUEUED -> EXECUTING | CANCELLED | EXPIRED
+    EXECUTING -> SUBMITTED | FAILED | CANCELLED
+    SUBMITTED -> CONFIRMED | FAILED
+
+Every move is a CAS on the expected status (:class:`~racefree.core.machine.StateMachine`).
+The executor claims ``EXECUTING -> SUBMITTED`` *before* the irreversible step,
+so a kill switch that cancelled the row first always wins. Moves into a
+terminal state release or settle the session's reservation in the same
+transaction (:mod:`racefree.transactions.reservations`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from racefree.core.audit import Severity
+from racefree.core.clock import isoformat
+from racefree.core.db import Row
+from racefree.core.errors import ErrorCode
+from racefree.core.machine import StateMachine, move
+
+
+class Status(StrEnum):
+    PENDING = "PENDING"
+    QUEUED = "QUEUED"
+    EXECUTING = "EXECUTING"
+    SUBMITTED = "SUBMITTED"
+    CONFIRMED = "CONFIRMED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+
+
+class Tier(StrEnum):
+    INSTANT = "INSTANT"
+    NOTIFY = "NOTIFY"
+    DELAY = "DELAY"
+    APPROVAL = "APPROVAL"
+
+
+class Reason(StrEnum):
+    """Why a transaction ended other than CONFIRMED (the ``error`` column), beyond catalog codes."""
+
+    KILL_SWITCH = "KILL_SWITCH"
+    REJECTED = "REJECTED"
+    APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
+    EXECUTION_TIMEOUT = "EXECUTION_TIMEOUT"
+    NOT_CONFIRMED = "NOT_CONFIRMED"
+
+
+#: Statuses whose amount is held in ``sessions.reserved``.
+UNFINISHED = (Status.PENDING, Status.QUEUED, Status.EXECUTING, Status.SUBMITTED)
+TERMINAL = (Status.CONFIRMED, Status.FAILED, Status.CANCELLED, Status.EXPIRED)
+
+_S = Status
+_PROCESSED = ErrorCode.TX_ALREADY_PROCESSED
+_ILLEGAL = ErrorCode.INVALID_STATE_TRANSITION
+_OWNER_DECISION_CONFLICTS: dict[str, ErrorCode] = {
+    _S.EXPIRED: ErrorCode.TX_EXPIRED,
+    _S.PENDING: _ILLEGAL,
+}
+
+TRANSACTIONS = StateMachine(
+    "transaction",
+    table="transactions",
+    key_column="id",
+    state_column="status",
+    states=tuple(Status),
+    initial=Status.PENDING,
+    not_found=ErrorCode.TX_NOT_FOUND,
+    transitions=(
+        move("queue", _S.PENDING, _S.QUEUED, conflict=_ILLEGAL),
+        move("claim", (_S.PENDING, _S.QUEUED), _S.EXECUTING, conflict=_PROCESSED,
+             conflict_by_state={_S.EXPIRED.value: ErrorCode.TX_EXPIRED}),
+        move("approve", _S.QUEUED, _S.EXECUTING, conflict=_PROCESSED,
+             conflict_by_state=_OWNER_DECISION_CONFLICTS, audit_event="TRANSACTION_APPROVED"),
+        move("submit", _S.EXECUTING, _S.SUBMITTED, conflict=_ILLEGAL,
+             audit_event="TRANSACTION_SUBMITTED"),
+        move("confirm", _S.SUBMITTED, _S.CONFIRMED, conflict=_ILLEGAL,
+             audit_event="TRANSACTION_CONFIRMED"),
+        move("fail", (_S.PENDING, _S.EXECUTING, _S.SUBMITTED), _S.FAILED, conflict=_ILLEGAL,
+             audit_event="TRANSACTION_FAILED", severity=Severity.WARNING),
+        move("cancel", (_S.PENDING, _S.QUEUED, _S.EXECUTING), _S.CANCELLED, conflict=_ILLEGAL,
+             audit_event="TRANSACTION_CANCELLED", severity=Severity.WARNING),
+        move("reject", _S.QUEUED, _S.CANCELLED, conflict=_PROCESSED,
+             conflict_by_state=_OWNER_DECISION_CONFLICTS, audit_event="TRANSACTION_REJECTED"),
+        move("expire", _S.QUEUED, _S.EXPIRED, conflict=_PROCESSED,
+             conflict_by_state={_S.PENDING.value: _ILLEGAL}, audit_event="TRANSACTION_EXPIRED"),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One row of ``transactions``, as the domain sees it."""
+
+    id: str
+    agent_id: str
+    session_id: str
+    type: str
+    amount: int
+    destination: str
+    status: Status
+    tier: Tier
+    error: str | None
+    attempts: int
+    idempotency_key: str | None
+    execute_after: int | None
+    expires_at: int | None
+    deadline_at: int | None
+    reference: str | None
+    created_at: int
+    updated_at: int
+    submitted_at: int | None
+    confirmed_at: int | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Transaction:
+        return cls(
+            id=row["id"],
+            agent_id=row["agent_id"],
+            session_id=row["session_id"],
+            type=row["type"],
+            amount=int(row["amount"]),
+            destination=row["destination"],
+            status=Status(row["status"]),
+            tier=Tier(row["tier"]),
+            error=row["error"],
+            attempts=row["attempts"],
+            idempotency_key=row["idempotency_key"],
+            execute_after=row["execute_after"],
+            expires_at=row["expires_at"],
+            deadline_at=row["deadline_at"],
+            reference=row["reference"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            submitted_at=row["submitted_at"],
+            confirmed_at=row["confirmed_at"],
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_public(self) -> dict[str, Any]:
+        """The transaction object of the HTTP API (amounts as strings of minor units)."""
+        return {
+            "transaction_id": self.id,
+            "agent_id": self.agent_id,
+            "session_id": self.session_id,
+            "type": self.type,
+            "amount": str(self.amount),
+            "destination": self.destination,
+            "status": self.status.value,
+            "tier": self.tier.value,
+            "error": self.error,
+            "attempts": self.attempts,
+            "execute_after": isoformat(self.execute_after),
+            "expires_at": isoformat(self.expires_at),
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+            "submitted_at": isoformat(self.submitted_at),
+            "confirmed_at": isoformat(self.confirmed_at),
+        }

@@ -1,0 +1,143 @@
+"""Session spending limits: check-and-reserve as one conditional UPDATE.
+
+A session's ``constraints`` (JSON, fixed at creation) may cap the amount of one
+transaction (``max_amount_per_tx``), the total of its transactions
+(``max_total_amount``) and their number (``max_transactions``). Admission is
+the CAS on the session row::
+
+    UPDATE sessions SET reserved = reserved + :amount, tx_count = tx_count + 1
+     WHERE id = :id AND <session active> AND <agent active>
+       AND spent + reserved + :amount <= :max_total AND tx_count < :max_tx ...
+
+so the limit check *is* the write: concurrent submissions queue on the row and
+each re-checks the WHERE against the winner's committed counters, and none can
+overshoot. The limits are read from the JSON in Python and bound as
+parameters; only present limits appear in the WHERE.
+
+Bookkeeping: ``tx_count`` counts admitted transactions and never goes down;
+``reserved`` is the sum of admitted unfinished amounts; ``spent`` the sum of
+confirmed ones. CONFIRMED moves an amount from ``reserved`` to ``spent``;
+FAILED, CANCELLED and EXPIRED release it. Each transaction reaches a terminal
+status by exactly one CAS, so each reservation is settled exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from racefree.core.db import Row, Tx
+from racefree.core.errors import ErrorCode, RacefreeError
+
+_ACTIVE_AGENT = (
+    "EXISTS (SELECT 1 FROM agents WHERE agents.id = sessions.agent_id"
+    " AND agents.status = 'ACTIVE')"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A session's constraints; ``None`` means unlimited."""
+
+    max_amount_per_tx: int | None = None
+    max_total_amount: int | None = None
+    max_transactions: int | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> Limits:
+        raw: dict[str, Any] = json.loads(text) if text else {}
+
+        def limit(name: str) -> int | None:
+            value = raw.get(name)
+            return None if value is None else int(value)
+
+        return cls(
+            limit("max_amount_per_tx"), limit("max_total_amount"), limit("max_transactions")
+        )
+
+
+def _admission_sql(limits: Limits) -> str:
+    where = [
+        "id = :session_id",
+        "revoked_at IS NULL",
+        "expires_at > :now",
+        _ACTIVE_AGENT,
+    ]
+    if limits.max_amount_per_tx is not None:
+        where.append(":amount <= :max_amount_per_tx")
+    if limits.max_transactions is not None:
+        where.append("tx_count < :max_transactions")
+    if limits.max_total_amount is not None:
+        where.append("spent + reserved + :amount <= :max_total_amount")
+    return (
+        "UPDATE sessions SET reserved = reserved + :amount, tx_count = tx_count + 1"
+        f" WHERE {' AND '.join(where)} RETURNING id"
+    )
+
+
+def reserve(tx: Tx, session_id: str, amount: int, limits: Limits, *, now: int) -> None:
+    """Admit ``amount`` against the session's limits, or raise why not (one SELECT)."""
+    params = {
+        "session_id": session_id,
+        "amount": amount,
+        "now": now,
+        "max_amount_per_tx": limits.max_amount_per_tx,
+        "max_transactions": limits.max_transactions,
+        "max_total_amount": limits.max_total_amount,
+    }
+    if tx.one(_admission_sql(limits), params) is None:
+        raise _refusal(tx, session_id, amount, limits, now=now)
+
+
+def _refusal(tx: Tx, session_id: str, amount: int, limits: Limits, *, now: int) -> RacefreeError:
+    row = tx.one(
+        "SELECT s.revoked_at, s.expires_at, s.spent, s.reserved, s.tx_count, a.status"
+        " FROM sessions s JOIN agents a ON a.id = s.agent_id WHERE s.id = :id",
+        {"id": session_id},
+    )
+    if row is None:
+        return RacefreeError(ErrorCode.SESSION_NOT_FOUND)
+    if row["revoked_at"] is not None:
+        return RacefreeError(ErrorCode.SESSION_REVOKED)
+    if row["expires_at"] <= now:
+        return RacefreeError(ErrorCode.TOKEN_EXPIRED)
+    if row["status"] == "SUSPENDED":
+        return RacefreeError(ErrorCode.AGENT_SUSPENDED)
+    if row["status"] != "ACTIVE":
+        return RacefreeError(ErrorCode.AGENT_TERMINATED)
+    return _limit_exceeded(row, amount, limits)
+
+
+def _limit_exceeded(row: Row, amount: int, limits: Limits) -> RacefreeError:
+    committed = int(row["spent"]) + int(row["reserved"])
+    if limits.max_amount_per_tx is not None and amount > limits.max_amount_per_tx:
+        name, limit, current = "max_amount_per_tx", limits.max_amount_per_tx, amount
+    elif limits.max_transactions is not None and row["tx_count"] >= limits.max_transactions:
+        name, limit, current = "max_transactions", limits.max_transactions, row["tx_count"]
+    elif limits.max_total_amount is not None and committed + amount > limits.max_total_amount:
+        name, limit, current = "max_total_amount", limits.max_total_amount, committed
+    else:  # pragma: no cover - the UPDATE's WHERE and these checks are the same predicate
+        raise RuntimeError("session admission refused without a failing limit")
+    return RacefreeError(
+        ErrorCode.SESSION_LIMIT_EXCEEDED,
+        detail=f"the session's {name} ({limit}) does not admit this transaction",
+        details={"limit": name, "max": limit, "current": current, "requested": amount},
+    )
+
+
+def release(tx: Tx, row: Row) -> int:
+    """Give a finished transaction's amount back to its session (FAILED/CANCELLED/EXPIRED)."""
+    return tx.execute(
+        "UPDATE sessions SET reserved = reserved - :amount WHERE id = :session_id",
+        {"amount": row["amount"], "session_id": row["session_id"]},
+    )
+
+
+def settle(tx: Tx, row: Row) -> int:
+    """Move a confirmed transaction's amount from ``reserved`` to ``spent``."""
+    return tx.execute(
+        "UPDATE sessions SET reserved = reserved - :amount, spent = spent + :amount"
+        " WHERE id = :session_id",
+        {"amount": row["amount"], "session_id": row["session_id"]},
+    )

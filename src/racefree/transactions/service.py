@@ -1,0 +1,189 @@
+"""The transactions domain as one object: submit, approve, reject, read, and the sweeps.
+
+:class:`Transactions` wires the submission, the execution loop and the
+executor together for the HTTP layer, the workers and tests. Every method
+opens its own short write transactions; none is held across an executor call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from racefree.core.clock import Clock
+from racefree.core.db import Database
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.settings import Settings
+from racefree.transactions import approvals, idempotency, moves, submission
+from racefree.transactions.execution import ExecutionLoop
+from racefree.transactions.executors import Executor, LedgerExecutor
+from racefree.transactions.idempotency import Reply
+from racefree.transactions.machine import Reason, Status, Tier, Transaction
+from racefree.transactions.submission import Request
+from racefree.transactions.tiers import RUN_NOW
+
+log = logging.getLogger("racefree.transactions")
+
+SWEEP_BATCH = 100
+_STILL_LATE = "deadline_at <= :late_at"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A submission's result: the reply to send, and whether it is a replay."""
+
+    reply: Reply
+    replayed: bool
+    transaction_id: str | None = None
+
+
+class Transactions:
+    def __init__(
+        self, db: Database, clock: Clock, settings: Settings, executor: Executor | None = None,
+        *, sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.executor = executor or LedgerExecutor(db, clock)
+        self.loop = ExecutionLoop(db, clock, settings, self.executor, sleep=sleep)
+
+    # -- requests --------------------------------------------------------------
+
+    def submit(
+        self, session_id: str, request: Request, *, idempotency_key: str | None = None
+    ) -> Outcome:
+        """Create, admit and (INSTANT/NOTIFY) execute a transaction."""
+        with self.db.write() as tx:
+            result = submission.submit(
+                tx, self.settings, session_id=session_id, request=request,
+                idempotency_key=idempotency_key, now=self.clock.now(),
+            )
+        if isinstance(result, Reply):
+            return Outcome(result, replayed=True)
+        txn = self.loop.start(result) if result.tier in RUN_NOW else result
+        reply = idempotency.reply_for(txn)
+        if idempotency_key is not None and txn.tier in RUN_NOW:
+            with self.db.write() as tx:
+                idempotency.store(tx, txn.id, reply)
+        return Outcome(reply, replayed=False, transaction_id=txn.id)
+
+    def approve(self, txn_id: str, signature: str | None) -> Transaction:
+        """The owner's approval; the transaction then executes at once."""
+        with self.db.write() as tx:
+            txn = approvals.approve(tx, txn_id, signature, self.settings, now=self.clock.now())
+        return self.loop.run(txn)
+
+    def reject(self, txn_id: str, *, actor: str) -> Transaction:
+        with self.db.write() as tx:
+            return approvals.reject(tx, txn_id, now=self.clock.now(), actor=actor)
+
+    def expire(self, txn_id: str) -> Transaction:
+        with self.db.write() as tx:
+            return approvals.expire(tx, txn_id, now=self.clock.now())
+
+    def get(self, txn_id: str, *, agent_id: str | None = None) -> Transaction:
+        """One transaction; with ``agent_id``, only if it is that agent's (else 404)."""
+        txn = self.loop.get(txn_id)
+        if agent_id is not None and txn.agent_id != agent_id:
+            raise RacefreeError(ErrorCode.TX_NOT_FOUND)
+        return txn
+
+    def find(
+        self, *, agent_id: str | None = None, session_id: str | None = None,
+        status: Status | None = None, after_id: str | None = None, limit: int = 100,
+    ) -> list[Transaction]:
+        """Transactions in creation order (ids are UUIDv7), after ``after_id``, filtered."""
+        sql = "SELECT * FROM transactions WHERE 1 = 1"
+        for column, value in (("agent_id", agent_id), ("session_id", session_id),
+                              ("status", status and status.value)):
+            if value is not None:
+                sql += f" AND {column} = :{column}"
+        if after_id is not None:
+            sql += " AND id > :after_id"
+        sql += " ORDER BY id LIMIT :limit"
+        params = {"agent_id": agent_id, "session_id": session_id,
+                  "status": status and status.value, "after_id": after_id, "limit": limit}
+        with self.db.read() as tx:
+            return [Transaction.from_row(r) for r in tx.all(sql, params)]
+
+    # -- sweeps (the background workers call these) ------------------------------
+
+    def run_due(self, limit: int = SWEEP_BATCH) -> int:
+        """Execute DELAY transactions whose ``execute_after`` has come; returns how many ran."""
+        due = self._select(
+            "status = :queued AND tier = :tier AND execute_after <= :now ORDER BY execute_after",
+            {"queued": Status.QUEUED.value, "tier": Tier.DELAY.value}, limit,
+        )
+        ran = 0
+        for txn in due:
+            try:
+                self.loop.start(txn)
+                ran += 1
+            except RacefreeError as error:  # another worker or the kill switch got it first
+                log.info("skipped due transaction %s: %s", txn.id, error.code)
+        return ran
+
+    def expire_due(self, limit: int = SWEEP_BATCH) -> int:
+        """``QUEUED -> EXPIRED`` for APPROVAL transactions past ``expires_at``."""
+        due = self._select(
+            "status = :queued AND tier = :tier AND expires_at <= :now ORDER BY expires_at",
+            {"queued": Status.QUEUED.value, "tier": Tier.APPROVAL.value}, limit,
+        )
+        expired = 0
+        for txn in due:
+            try:
+                self.expire(txn.id)
+                expired += 1
+            except RacefreeError as error:  # approved or rejected meanwhile
+                log.info("did not expire %s: %s", txn.id, error.code)
+        return expired
+
+    def release_stale(self, limit: int = SWEEP_BATCH) -> int:
+        """End transactions still running past their deadline (their process died).
+
+        PENDING/EXECUTING ones were never submitted: FAILED, reservation
+        released. SUBMITTED ones are settled by asking the executor whether the
+        submission landed: CONFIRMED if it did, FAILED if not.
+        """
+        stale = self._select(
+            "status IN (:pending, :executing, :submitted) AND deadline_at <= :now"
+            " ORDER BY deadline_at",
+            {"pending": Status.PENDING.value, "executing": Status.EXECUTING.value,
+             "submitted": Status.SUBMITTED.value},
+            limit,
+        )
+        ended = 0
+        for txn in stale:
+            try:
+                self._settle_stale(txn)
+                ended += 1
+            except RacefreeError as error:  # it moved on meanwhile
+                log.info("did not release %s: %s", txn.id, error.code)
+        return ended
+
+    def _settle_stale(self, txn: Transaction) -> None:
+        now = self.clock.now()
+        late = {"late_at": now}  # a claim since the SELECT has moved the deadline: leave it
+        if txn.status is Status.SUBMITTED:
+            landed = self.executor.confirm(txn, txn.reference)
+            with self.db.write() as tx:
+                if landed:
+                    moves.confirm(tx, txn, now=now, reference=txn.reference)
+                else:
+                    moves.end(tx, "fail", txn, now=now, reason=Reason.NOT_CONFIRMED,
+                              actor="stale-release", guard=_STILL_LATE, guard_params=late)
+            return
+        with self.db.write() as tx:
+            moves.end(tx, "fail", txn, now=now, reason=Reason.EXECUTION_TIMEOUT,
+                      actor="stale-release", guard=_STILL_LATE, guard_params=late)
+
+    def _select(self, where: str, params: dict[str, object], limit: int) -> list[Transaction]:
+        with self.db.read() as tx:
+            rows = tx.all(
+                f"SELECT * FROM transactions WHERE {where} LIMIT :limit",
+                {**params, "now": self.clock.now(), "limit": limit},
+            )
+        return [Transaction.from_row(r) for r in rows]

@@ -1,0 +1,97 @@
+"""Submitting a transaction: one write transaction that inserts it and reserves its amount.
+
+1. INSERT the transaction ``PENDING`` -- with an ``Idempotency-Key`` this also
+   claims the key (:mod:`racefree.transactions.idempotency`);
+2. check-and-reserve on the session row, one conditional UPDATE
+   (:mod:`racefree.transactions.reservations`); a refusal rolls the INSERT back;
+3. queued tiers move ``PENDING -> QUEUED`` (``execute_after`` / ``expires_at``)
+   and their 202 reply is stored for replays; an audit row records the creation.
+
+INSTANT and NOTIFY transactions are then run by the execution loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from racefree.core import audit
+from racefree.core.audit import Severity
+from racefree.core.db import Tx
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.ids import new_id
+from racefree.core.settings import Settings
+from racefree.transactions import idempotency, reservations
+from racefree.transactions.idempotency import Reply
+from racefree.transactions.machine import TRANSACTIONS, Status, Tier, Transaction
+from racefree.transactions.tiers import RUN_NOW, tier_for, timeout_s
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A validated submission body."""
+
+    type: str
+    amount: int
+    destination: str
+
+
+_INSERT = (
+    "INSERT INTO transactions (id, agent_id, session_id, type, amount, destination, status,"
+    " tier, attempts, idempotency_key, request_hash, deadline_at, created_at, updated_at)"
+    " VALUES (:id, :agent_id, :session_id, :type, :amount, :destination, :status, :tier, 0,"
+    " :key, :request_hash, :deadline_at, :now, :now)"
+)
+
+
+def submit(
+    tx: Tx, settings: Settings, *, session_id: str, request: Request,
+    idempotency_key: str | None, now: int,
+) -> Transaction | Reply:
+    """Create and admit a transaction in ``tx``; a reused key returns what it answered before."""
+    session = tx.one(
+        "SELECT agent_id, constraints FROM sessions WHERE id = :id", {"id": session_id}
+    )
+    if session is None:
+        raise RacefreeError(ErrorCode.SESSION_NOT_FOUND)
+    tier = tier_for(request.amount, settings)
+    txn_id = new_id()
+    request_hash = idempotency.fingerprint(asdict(request))
+    params = {
+        "id": txn_id, "agent_id": session["agent_id"], "session_id": session_id,
+        **asdict(request), "status": Status.PENDING.value, "tier": tier.value,
+        "key": idempotency_key, "request_hash": request_hash, "now": now,
+        "deadline_at": now + timeout_s(tier, settings) if tier in RUN_NOW else None,
+    }
+    if idempotency_key is None:
+        row = tx.one(_INSERT + " RETURNING *", params)
+    else:
+        row = tx.one(
+            _INSERT + " ON CONFLICT (session_id, idempotency_key) DO NOTHING RETURNING *", params
+        )
+        if row is None:
+            return idempotency.existing(tx, session_id, idempotency_key, request_hash)
+    assert row is not None
+    reservations.reserve(
+        tx, session_id, request.amount, reservations.Limits.parse(session["constraints"]), now=now
+    )
+    txn = Transaction.from_row(row)
+    if tier not in RUN_NOW:
+        txn = _queue(tx, txn, settings, now=now)
+        if idempotency_key is not None:
+            idempotency.store(tx, txn.id, Reply(202, txn.to_public()))
+    audit.record(
+        tx, "TRANSACTION_CREATED", at=now,
+        severity=Severity.WARNING if tier is Tier.NOTIFY else Severity.INFO,
+        actor="agent", agent_id=txn.agent_id, session_id=session_id, transaction_id=txn.id,
+        details={"amount": request.amount, "tier": tier.value, "destination": request.destination},
+    )
+    return txn
+
+
+def _queue(tx: Tx, txn: Transaction, settings: Settings, *, now: int) -> Transaction:
+    if txn.tier is Tier.DELAY:
+        values = {"execute_after": now + settings.tier_delay_s}
+    else:
+        values = {"expires_at": now + settings.tier_approval_ttl_s}
+    result = TRANSACTIONS.transition(tx, "queue", txn.id, now=now, values=values)
+    return Transaction.from_row(result.row)
