@@ -28,8 +28,9 @@ OWNER_PUBLIC = owners.public_key_of(OWNER_KEY)
 DAY = 86400
 
 
-def insert_agent(db: Database, *, balance: int = 0, owner: str | None = OWNER_PUBLIC,
-                 status: str = "ACTIVE") -> str:
+def insert_agent(
+    db: Database, *, balance: int = 0, owner: str | None = OWNER_PUBLIC, status: str = "ACTIVE"
+) -> str:
     agent_id = new_id()
     with db.write() as tx:
         tx.execute(
@@ -37,8 +38,10 @@ def insert_agent(db: Database, *, balance: int = 0, owner: str | None = OWNER_PU
             " updated_at) VALUES (:id, 'agent', :status, :owner, 0, 0, 0)",
             {"id": agent_id, "owner": owner, "status": status},
         )
-        tx.execute("INSERT INTO accounts (agent_id, balance) VALUES (:id, :balance)",
-                   {"id": agent_id, "balance": balance})
+        tx.execute(
+            "INSERT INTO accounts (agent_id, balance) VALUES (:id, :balance)",
+            {"id": agent_id, "balance": balance},
+        )
     return agent_id
 
 
@@ -49,17 +52,25 @@ def insert_session(db: Database, agent_id: str, now: int, **constraints: int) ->
             "INSERT INTO sessions (id, agent_id, token_hash, expires_at, expires_in, max_renewals,"
             " absolute_expires_at, constraints, created_at) VALUES (:id, :agent_id, :hash,"
             " :expires_at, :day, 30, :absolute, :constraints, :now)",
-            {"id": session_id, "agent_id": agent_id, "hash": secrets.token_hex(32),
-             "expires_at": now + DAY, "day": DAY, "absolute": now + 30 * DAY,
-             "constraints": json.dumps(constraints) if constraints else None, "now": now},
+            {
+                "id": session_id,
+                "agent_id": agent_id,
+                "hash": secrets.token_hex(32),
+                "expires_at": now + DAY,
+                "day": DAY,
+                "absolute": now + 30 * DAY,
+                "constraints": json.dumps(constraints) if constraints else None,
+                "now": now,
+            },
         )
     return session_id
 
 
 def session_row(db: Database, session_id: str) -> dict[str, Any]:
     with db.read() as tx:
-        row = tx.one("SELECT spent, reserved, tx_count FROM sessions WHERE id = :id",
-                     {"id": session_id})
+        row = tx.one(
+            "SELECT spent, reserved, tx_count FROM sessions WHERE id = :id", {"id": session_id}
+        )
     assert row is not None
     return {k: int(v) for k, v in row.items()}
 
@@ -71,14 +82,20 @@ def balance(db: Database, agent_id: str) -> int:
 
 def ledger_total(db: Database, agent_id: str) -> int:
     with db.read() as tx:
-        return int(tx.scalar("SELECT COALESCE(SUM(amount), 0) FROM ledger_entries"
-                             " WHERE agent_id = :id", {"id": agent_id}))
+        return int(
+            tx.scalar(
+                "SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE agent_id = :id",
+                {"id": agent_id},
+            )
+        )
 
 
 def statuses(db: Database, session_id: str) -> dict[str, int]:
     with db.read() as tx:
-        rows = tx.all("SELECT status, COUNT(*) AS n FROM transactions WHERE session_id = :id"
-                      " GROUP BY status", {"id": session_id})
+        rows = tx.all(
+            "SELECT status, COUNT(*) AS n FROM transactions WHERE session_id = :id GROUP BY status",
+            {"id": session_id},
+        )
     return {r["status"]: int(r["n"]) for r in rows}
 
 

@@ -34,7 +34,8 @@ def test_an_illegal_move_is_invalid_state_transition_with_current_requested_allo
     assert info.value.code is ErrorCode.INVALID_STATE_TRANSITION
     assert info.value.status == 409
     assert info.value.details == {
-        "current": "QUEUED", "requested": "CONFIRMED",
+        "current": "QUEUED",
+        "requested": "CONFIRMED",
         "allowed": ["CANCELLED", "EXECUTING", "EXPIRED"],
     }
 

@@ -55,7 +55,11 @@ class TestTiers:
         assert created.severity == "warning"
 
     def test_a_delay_transaction_is_queued_until_execute_after(
-        self, db: Database, service: Transactions, session: str, clock: ManualClock,
+        self,
+        db: Database,
+        service: Transactions,
+        session: str,
+        clock: ManualClock,
         settings: Settings,
     ) -> None:
         outcome = service.submit(session, transfer(20_000))
@@ -84,8 +88,14 @@ class TestLimits:
         ],
     )
     def test_a_refused_submission_names_its_limit_and_leaves_nothing(
-        self, db: Database, service: Transactions, agent: str, clock: ManualClock,
-        constraints: dict[str, int], amounts: list[int], limit: str,
+        self,
+        db: Database,
+        service: Transactions,
+        agent: str,
+        clock: ManualClock,
+        constraints: dict[str, int],
+        amounts: list[int],
+        limit: str,
     ) -> None:
         session_id = insert_session(db, agent, clock.now(), **constraints)
         for amount in amounts[:-1]:
@@ -146,8 +156,12 @@ class Watcher:
     ids=["max_transactions", "max_total_amount"],
 )
 def test_twenty_concurrent_submissions_admit_exactly_five(
-    db: Database, service: Transactions, agent: str, clock: ManualClock,
-    constraints: dict[str, int], amount: int,
+    db: Database,
+    service: Transactions,
+    agent: str,
+    clock: ManualClock,
+    constraints: dict[str, int],
+    amount: int,
 ) -> None:
     session_id = insert_session(db, agent, clock.now(), **constraints)
     with Watcher(db, session_id) as watcher:

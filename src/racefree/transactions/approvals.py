@@ -41,8 +41,11 @@ Classifier = Callable[[Tx, Transition], RacefreeError]
 
 
 def _details(current: Transaction, t: Transition) -> dict[str, object]:
-    return {"current": current.status.value, "requested": t.target,
-            "allowed": TRANSACTIONS.targets(current.status)}
+    return {
+        "current": current.status.value,
+        "requested": t.target,
+        "allowed": TRANSACTIONS.targets(current.status),
+    }
 
 
 def _classify_guarded(txn_id: str, *, now: int, expiring: bool) -> Classifier:
@@ -77,7 +80,10 @@ def approve(
     proof = owners.verify(tx, signature, action=approval_action(txn_id), now=now)
     owners.lock_in(tx, txn.agent_id, proof, now=now)
     result = TRANSACTIONS.transition(
-        tx, "approve", txn_id, now=now,
+        tx,
+        "approve",
+        txn_id,
+        now=now,
         values={"deadline_at": now + timeout_s(Tier.APPROVAL, settings)},
         guard="tier = :approval_tier AND expires_at > :decided_at",
         guard_params={"approval_tier": Tier.APPROVAL.value, "decided_at": now},
@@ -97,7 +103,12 @@ def expire(tx: Tx, txn_id: str, *, now: int) -> Transaction:
     """``QUEUED -> EXPIRED`` for an APPROVAL transaction whose ``expires_at`` has passed."""
     txn = load(tx, txn_id)
     return moves.end(
-        tx, "expire", txn, now=now, reason=Reason.APPROVAL_EXPIRED, actor="expiry",
+        tx,
+        "expire",
+        txn,
+        now=now,
+        reason=Reason.APPROVAL_EXPIRED,
+        actor="expiry",
         guard="tier = :approval_tier AND expires_at <= :decided_at",
         guard_params={"approval_tier": Tier.APPROVAL.value, "decided_at": now},
         classify=_classify_guarded(txn_id, now=now, expiring=True),

@@ -88,7 +88,10 @@ class ExecutionLoop:
         now = self.clock.now()
         with self.db.write() as tx:
             row = TRANSACTIONS.transition(
-                tx, "claim", txn.id, now=now,
+                tx,
+                "claim",
+                txn.id,
+                now=now,
                 values={"deadline_at": now + timeout_s(txn.tier, self.settings)},
             ).row
         return self.run(Transaction.from_row(row))
@@ -116,7 +119,11 @@ class ExecutionLoop:
         try:
             with self.db.write() as tx:
                 row = TRANSACTIONS.transition(
-                    tx, "submit", txn.id, now=now, values={"submitted_at": now},
+                    tx,
+                    "submit",
+                    txn.id,
+                    now=now,
+                    values={"submitted_at": now},
                     guard="deadline_at IS NULL OR deadline_at > :deadline_now",
                     guard_params={"deadline_now": now},
                     audit_context=moves.context(txn, "executor"),
@@ -172,8 +179,9 @@ class ExecutionLoop:
         try:
             with self.db.write() as tx:
                 return _Ended(
-                    moves.end(tx, "fail", txn, now=self.clock.now(), reason=reason,
-                              actor="executor")
+                    moves.end(
+                        tx, "fail", txn, now=self.clock.now(), reason=reason, actor="executor"
+                    )
                 )
         except RacefreeError as error:
             if error.code is not ErrorCode.INVALID_STATE_TRANSITION:

@@ -40,7 +40,9 @@ class ExecutorError(Exception):
     """A failed executor step, with the category that decides what the loop does next."""
 
     def __init__(
-        self, category: Category, code: ErrorCode = ErrorCode.EXECUTOR_UNAVAILABLE,
+        self,
+        category: Category,
+        code: ErrorCode = ErrorCode.EXECUTOR_UNAVAILABLE,
         detail: str = "",
     ) -> None:
         super().__init__(f"{category}: {code}: {detail}")
@@ -90,14 +92,22 @@ class LedgerExecutor:
                 {"id": txn.id, "status": Status.SUBMITTED.value, "now": now},
             )
             if fenced != 1:
-                raise ExecutorError(Category.PERMANENT, ErrorCode.INVALID_STATE_TRANSITION,
-                                    "the transaction is no longer SUBMITTED")
+                raise ExecutorError(
+                    Category.PERMANENT,
+                    ErrorCode.INVALID_STATE_TRANSITION,
+                    "the transaction is no longer SUBMITTED",
+                )
             entry = tx.one(
                 "INSERT INTO ledger_entries (transaction_id, agent_id, amount, destination,"
                 " created_at) VALUES (:id, :agent_id, :amount, :destination, :now)"
                 " ON CONFLICT (transaction_id) DO NOTHING RETURNING transaction_id",
-                {"id": txn.id, "agent_id": txn.agent_id, "amount": txn.amount,
-                 "destination": txn.destination, "now": now},
+                {
+                    "id": txn.id,
+                    "agent_id": txn.agent_id,
+                    "amount": txn.amount,
+                    "destination": txn.destination,
+                    "now": now,
+                },
             )
             if entry is None:  # a retried submit: the first one already paid
                 return reference

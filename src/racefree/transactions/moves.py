@@ -22,20 +22,37 @@ _SETTLE = {"settled": reservations.settle}
 def context(txn: Transaction, actor: str, **details: Any) -> AuditContext:
     """The audit row's who and what for a move of ``txn``."""
     return AuditContext(
-        actor=actor, agent_id=txn.agent_id, session_id=txn.session_id,
-        transaction_id=txn.id, details=details,
+        actor=actor,
+        agent_id=txn.agent_id,
+        session_id=txn.session_id,
+        transaction_id=txn.id,
+        details=details,
     )
 
 
 def end(
-    tx: Tx, name: str, txn: Transaction, *, now: int, reason: str, actor: str,
-    guard: str | None = None, guard_params: dict[str, Any] | None = None,
+    tx: Tx,
+    name: str,
+    txn: Transaction,
+    *,
+    now: int,
+    reason: str,
+    actor: str,
+    guard: str | None = None,
+    guard_params: dict[str, Any] | None = None,
     classify: Callable[[Tx, Transition], RacefreeError] | None = None,
 ) -> Transaction:
     """A terminal move (fail, cancel, reject, expire) that releases the reservation."""
     result = TRANSACTIONS.transition(
-        tx, name, txn.id, now=now, values={"error": reason}, guard=guard,
-        guard_params=guard_params, classify=classify, cascades=_RELEASE,
+        tx,
+        name,
+        txn.id,
+        now=now,
+        values={"error": reason},
+        guard=guard,
+        guard_params=guard_params,
+        classify=classify,
+        cascades=_RELEASE,
         audit_context=context(txn, actor, reason=reason),
     )
     return Transaction.from_row(result.row)
@@ -44,7 +61,12 @@ def end(
 def confirm(tx: Tx, txn: Transaction, *, now: int, reference: str | None) -> Transaction:
     """``SUBMITTED -> CONFIRMED``: the reserved amount becomes spent."""
     result = TRANSACTIONS.transition(
-        tx, "confirm", txn.id, now=now, values={"confirmed_at": now, "reference": reference},
-        cascades=_SETTLE, audit_context=context(txn, "executor"),
+        tx,
+        "confirm",
+        txn.id,
+        now=now,
+        values={"confirmed_at": now, "reference": reference},
+        cascades=_SETTLE,
+        audit_context=context(txn, "executor"),
     )
     return Transaction.from_row(result.row)

@@ -31,8 +31,7 @@ from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 
 _ACTIVE_AGENT = (
-    "EXISTS (SELECT 1 FROM agents WHERE agents.id = sessions.agent_id"
-    " AND agents.status = 'ACTIVE')"
+    "EXISTS (SELECT 1 FROM agents WHERE agents.id = sessions.agent_id AND agents.status = 'ACTIVE')"
 )
 
 
@@ -52,9 +51,7 @@ class Limits:
             value = raw.get(name)
             return None if value is None else int(value)
 
-        return cls(
-            limit("max_amount_per_tx"), limit("max_total_amount"), limit("max_transactions")
-        )
+        return cls(limit("max_amount_per_tx"), limit("max_total_amount"), limit("max_transactions"))
 
 
 def _admission_sql(limits: Limits) -> str:

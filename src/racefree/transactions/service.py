@@ -41,8 +41,13 @@ class Outcome:
 
 class Transactions:
     def __init__(
-        self, db: Database, clock: Clock, settings: Settings, executor: Executor | None = None,
-        *, sleep: Callable[[float], None] = time.sleep,
+        self,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        executor: Executor | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -58,8 +63,12 @@ class Transactions:
         """Create, admit and (INSTANT/NOTIFY) execute a transaction."""
         with self.db.write() as tx:
             result = submission.submit(
-                tx, self.settings, session_id=session_id, request=request,
-                idempotency_key=idempotency_key, now=self.clock.now(),
+                tx,
+                self.settings,
+                session_id=session_id,
+                request=request,
+                idempotency_key=idempotency_key,
+                now=self.clock.now(),
             )
         if isinstance(result, Reply):
             return Outcome(result, replayed=True)
@@ -92,20 +101,33 @@ class Transactions:
         return txn
 
     def find(
-        self, *, agent_id: str | None = None, session_id: str | None = None,
-        status: Status | None = None, after_id: str | None = None, limit: int = 100,
+        self,
+        *,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        status: Status | None = None,
+        after_id: str | None = None,
+        limit: int = 100,
     ) -> list[Transaction]:
         """Transactions in creation order (ids are UUIDv7), after ``after_id``, filtered."""
         sql = "SELECT * FROM transactions WHERE 1 = 1"
-        for column, value in (("agent_id", agent_id), ("session_id", session_id),
-                              ("status", status and status.value)):
+        for column, value in (
+            ("agent_id", agent_id),
+            ("session_id", session_id),
+            ("status", status and status.value),
+        ):
             if value is not None:
                 sql += f" AND {column} = :{column}"
         if after_id is not None:
             sql += " AND id > :after_id"
         sql += " ORDER BY id LIMIT :limit"
-        params = {"agent_id": agent_id, "session_id": session_id,
-                  "status": status and status.value, "after_id": after_id, "limit": limit}
+        params = {
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "status": status and status.value,
+            "after_id": after_id,
+            "limit": limit,
+        }
         with self.db.read() as tx:
             return [Transaction.from_row(r) for r in tx.all(sql, params)]
 
@@ -115,7 +137,8 @@ class Transactions:
         """Execute DELAY transactions whose ``execute_after`` has come; returns how many ran."""
         due = self._select(
             "status = :queued AND tier = :tier AND execute_after <= :now ORDER BY execute_after",
-            {"queued": Status.QUEUED.value, "tier": Tier.DELAY.value}, limit,
+            {"queued": Status.QUEUED.value, "tier": Tier.DELAY.value},
+            limit,
         )
         ran = 0
         for txn in due:
@@ -130,7 +153,8 @@ class Transactions:
         """``QUEUED -> EXPIRED`` for APPROVAL transactions past ``expires_at``."""
         due = self._select(
             "status = :queued AND tier = :tier AND expires_at <= :now ORDER BY expires_at",
-            {"queued": Status.QUEUED.value, "tier": Tier.APPROVAL.value}, limit,
+            {"queued": Status.QUEUED.value, "tier": Tier.APPROVAL.value},
+            limit,
         )
         expired = 0
         for txn in due:
@@ -151,8 +175,11 @@ class Transactions:
         stale = self._select(
             "status IN (:pending, :executing, :submitted) AND deadline_at <= :now"
             " ORDER BY deadline_at",
-            {"pending": Status.PENDING.value, "executing": Status.EXECUTING.value,
-             "submitted": Status.SUBMITTED.value},
+            {
+                "pending": Status.PENDING.value,
+                "executing": Status.EXECUTING.value,
+                "submitted": Status.SUBMITTED.value,
+            },
             limit,
         )
         ended = 0
@@ -173,12 +200,28 @@ class Transactions:
                 if landed:
                     moves.confirm(tx, txn, now=now, reference=txn.reference)
                 else:
-                    moves.end(tx, "fail", txn, now=now, reason=Reason.NOT_CONFIRMED,
-                              actor="stale-release", guard=_STILL_LATE, guard_params=late)
+                    moves.end(
+                        tx,
+                        "fail",
+                        txn,
+                        now=now,
+                        reason=Reason.NOT_CONFIRMED,
+                        actor="stale-release",
+                        guard=_STILL_LATE,
+                        guard_params=late,
+                    )
             return
         with self.db.write() as tx:
-            moves.end(tx, "fail", txn, now=now, reason=Reason.EXECUTION_TIMEOUT,
-                      actor="stale-release", guard=_STILL_LATE, guard_params=late)
+            moves.end(
+                tx,
+                "fail",
+                txn,
+                now=now,
+                reason=Reason.EXECUTION_TIMEOUT,
+                actor="stale-release",
+                guard=_STILL_LATE,
+                guard_params=late,
+            )
 
     def _select(self, where: str, params: dict[str, object], limit: int) -> list[Transaction]:
         with self.db.read() as tx:

@@ -44,8 +44,13 @@ _INSERT = (
 
 
 def submit(
-    tx: Tx, settings: Settings, *, session_id: str, request: Request,
-    idempotency_key: str | None, now: int,
+    tx: Tx,
+    settings: Settings,
+    *,
+    session_id: str,
+    request: Request,
+    idempotency_key: str | None,
+    now: int,
 ) -> Transaction | Reply:
     """Create and admit a transaction in ``tx``; a reused key returns what it answered before."""
     session = tx.one(
@@ -57,9 +62,15 @@ def submit(
     txn_id = new_id()
     request_hash = idempotency.fingerprint(asdict(request))
     params = {
-        "id": txn_id, "agent_id": session["agent_id"], "session_id": session_id,
-        **asdict(request), "status": Status.PENDING.value, "tier": tier.value,
-        "key": idempotency_key, "request_hash": request_hash, "now": now,
+        "id": txn_id,
+        "agent_id": session["agent_id"],
+        "session_id": session_id,
+        **asdict(request),
+        "status": Status.PENDING.value,
+        "tier": tier.value,
+        "key": idempotency_key,
+        "request_hash": request_hash,
+        "now": now,
         "deadline_at": now + timeout_s(tier, settings) if tier in RUN_NOW else None,
     }
     if idempotency_key is None:
@@ -80,9 +91,14 @@ def submit(
         if idempotency_key is not None:
             idempotency.store(tx, txn.id, Reply(202, txn.to_public()))
     audit.record(
-        tx, "TRANSACTION_CREATED", at=now,
+        tx,
+        "TRANSACTION_CREATED",
+        at=now,
         severity=Severity.WARNING if tier is Tier.NOTIFY else Severity.INFO,
-        actor="agent", agent_id=txn.agent_id, session_id=session_id, transaction_id=txn.id,
+        actor="agent",
+        agent_id=txn.agent_id,
+        session_id=session_id,
+        transaction_id=txn.id,
         details={"amount": request.amount, "tier": tier.value, "destination": request.destination},
     )
     return txn
