@@ -92,7 +92,11 @@ class ExecutionLoop:
                 "claim",
                 txn.id,
                 now=now,
-                values={"deadline_at": now + timeout_s(txn.tier, self.settings)},
+                # the status guard makes this read-modify-write safe: one claimer wins
+                values={
+                    "deadline_at": now + timeout_s(txn.tier, self.settings),
+                    "attempts": txn.attempts + 1,
+                },
             ).row
         return self.run(Transaction.from_row(row))
 

@@ -72,12 +72,20 @@ class Transactions:
             )
         if isinstance(result, Reply):
             return Outcome(result, replayed=True)
-        txn = self.loop.start(result) if result.tier in RUN_NOW else result
+        txn = self._run_now(result) if result.tier in RUN_NOW else result
         reply = idempotency.reply_for(txn)
         if idempotency_key is not None and txn.tier in RUN_NOW:
             with self.db.write() as tx:
                 idempotency.store(tx, txn.id, reply)
         return Outcome(reply, replayed=False, transaction_id=txn.id)
+
+    def _run_now(self, txn: Transaction) -> Transaction:
+        try:
+            return self.loop.start(txn)
+        except RacefreeError as error:  # the kill switch cancelled it before the claim
+            if error.code not in (ErrorCode.TX_ALREADY_PROCESSED, ErrorCode.TX_EXPIRED):
+                raise
+            return self.get(txn.id)
 
     def approve(self, txn_id: str, signature: str | None) -> Transaction:
         """The owner's approval; the transaction then executes at once."""
