@@ -2,6 +2,11 @@
 
 Every function runs inside the caller's write transaction and raises the
 machine's typed conflict when the transaction is not in a state it may leave.
+
+Lock order on PostgreSQL: session row, then transaction row -- the order of the
+kill switch's cascade (revoke sessions, cancel transactions, release
+reservations) -- so a move racing an activation queues behind it instead of
+deadlocking with it. SQLite has one writer and needs no ordering.
 """
 
 from __future__ import annotations
@@ -30,6 +35,13 @@ def context(txn: Transaction, actor: str, **details: Any) -> AuditContext:
     )
 
 
+def _lock_session_first(tx: Tx, txn: Transaction) -> None:
+    if not tx.is_sqlite:
+        tx.execute(
+            "SELECT 1 FROM sessions WHERE id = :id FOR NO KEY UPDATE", {"id": txn.session_id}
+        )
+
+
 def end(
     tx: Tx,
     name: str,
@@ -43,6 +55,7 @@ def end(
     classify: Callable[[Tx, Transition], RacefreeError] | None = None,
 ) -> Transaction:
     """A terminal move (fail, cancel, reject, expire) that releases the reservation."""
+    _lock_session_first(tx, txn)
     result = TRANSACTIONS.transition(
         tx,
         name,
@@ -60,6 +73,7 @@ def end(
 
 def confirm(tx: Tx, txn: Transaction, *, now: int, reference: str | None) -> Transaction:
     """``SUBMITTED -> CONFIRMED``: the reserved amount becomes spent."""
+    _lock_session_first(tx, txn)
     result = TRANSACTIONS.transition(
         tx,
         "confirm",
