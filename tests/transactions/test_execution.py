@@ -303,3 +303,34 @@ def test_only_one_of_many_workers_claims_a_queued_transaction(
     assert tally(outcomes) == {"won": 1, "TX_ALREADY_PROCESSED": 7}
     assert [o.value for o in outcomes if o.won] == [Status.CONFIRMED]
     assert ledger_total(db, agent) == 20_000
+
+
+def test_a_kill_switch_racing_many_executions_never_lets_a_cancelled_one_be_paid(
+    db: Database, service: Transactions, clock: ManualClock, agent: str, session: str
+) -> None:
+    def act(i: int) -> str:
+        if i == 0:
+            activate_kill_switch(db, clock.now())
+            return "activated"
+        reply = service.submit(session, transfer(100)).reply
+        return str(reply.body.get("status") or reply.body["code"])
+
+    outcomes = race(12, act)
+
+    assert {o.code for o in outcomes if not o.won} <= {"SESSION_REVOKED"}
+    with db.read() as tx:
+        rows = tx.all(
+            "SELECT t.status, l.amount FROM transactions t"
+            " LEFT JOIN ledger_entries l ON l.transaction_id = t.id"
+        )
+    assert {r["status"] for r in rows} <= {"CONFIRMED", "CANCELLED"}
+    paid = [r for r in rows if r["amount"] is not None]
+    assert all(r["status"] == "CONFIRMED" for r in paid)  # nothing cancelled was paid
+    confirmed = sum(1 for r in rows if r["status"] == "CONFIRMED")
+    assert len(paid) == confirmed
+    assert session_row(db, session) == {
+        "spent": 100 * confirmed,
+        "reserved": 0,
+        "tx_count": len(rows),
+    }
+    assert balance(db, agent) == 1_000_000 - 100 * confirmed
