@@ -314,3 +314,27 @@ def test_the_default_server_refuses_an_immediate_renewal(server: Server) -> None
         )
     _problem(response, 403, "RENEWAL_TOO_EARLY")
     assert int(response.headers["retry-after"]) > 0
+
+
+def test_openapi_documents_every_error_of_the_session_and_agent_routes(
+    client: TestClient,
+) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+
+    def codes(path: str, method: str, status: str) -> set[str]:
+        content = paths[path][method]["responses"][status]["content"]
+        return set(content[PROBLEM]["examples"])
+
+    renew = "/v1/sessions/{session_id}/renew"
+    assert {
+        "FORBIDDEN",
+        "RENEWAL_LIMIT_REACHED",
+        "SESSION_ABSOLUTE_LIFETIME_EXCEEDED",
+        "SESSION_RENEWAL_MISMATCH",
+        "RENEWAL_TOO_EARLY",
+    } <= codes(renew, "put", "403")
+    assert {"RENEWAL_CONFLICT", "AGENT_SUSPENDED"} <= codes(renew, "put", "409")
+    assert {"AUTH_REQUIRED", "TOKEN_REUSED", "TOKEN_EXPIRED"} <= codes(renew, "put", "401")
+    patch = "/v1/agents/{agent_id}"
+    assert {"AUTH_REQUIRED", "OWNER_AUTH_REQUIRED", "INVALID_NONCE"} <= codes(patch, "patch", "401")
+    assert {"FORBIDDEN", "OWNER_LOCKED", "OWNER_MISMATCH"} <= codes(patch, "patch", "403")

@@ -16,7 +16,8 @@ from racefree.operators import Operator
 from racefree.runtime import Runtime
 
 #: Responses every operator route may give (for ``responses=`` in route decorators).
-OPERATOR_ERRORS = errors(ErrorCode.AUTH_REQUIRED, ErrorCode.INVALID_TOKEN, ErrorCode.FORBIDDEN)
+OPERATOR_AUTH_CODES = (ErrorCode.AUTH_REQUIRED, ErrorCode.INVALID_TOKEN, ErrorCode.FORBIDDEN)
+OPERATOR_ERRORS = errors(*OPERATOR_AUTH_CODES)
 
 
 def bearer_token(request: Request) -> str:
@@ -54,8 +55,9 @@ class SessionPrincipal:
     agent_id: str
 
 
-#: Responses every session route may give.
-SESSION_ERRORS = errors(
+#: Codes every session route may answer with; pass them to ``errors(*SESSION_AUTH_CODES, ...)``
+#: together with a route's own codes (dicts merged with ``**`` would drop codes sharing a status).
+SESSION_AUTH_CODES = (
     ErrorCode.AUTH_REQUIRED,
     ErrorCode.INVALID_TOKEN,
     ErrorCode.TOKEN_EXPIRED,
@@ -65,6 +67,7 @@ SESSION_ERRORS = errors(
     ErrorCode.AGENT_SUSPENDED,
     ErrorCode.AGENT_TERMINATED,
 )
+SESSION_ERRORS = errors(*SESSION_AUTH_CODES)
 
 
 def session_policy(runtime: Runtime) -> sessions.Policy:

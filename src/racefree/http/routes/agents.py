@@ -11,7 +11,7 @@ from racefree import agents, owners
 from racefree.agents import Agent
 from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
-from racefree.http.auth import OPERATOR_ERRORS, OperatorDep
+from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
 
@@ -68,7 +68,7 @@ def agent_json(agent: Agent) -> dict[str, Any]:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={**OPERATOR_ERRORS},
+    responses=OPERATOR_ERRORS,
 )
 def create_agent(body: CreateAgent, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
     now = runtime.clock.now()
@@ -81,7 +81,7 @@ def create_agent(body: CreateAgent, runtime: RuntimeDep, operator: OperatorDep) 
     return agent_json(agent)
 
 
-@router.get("", responses={**OPERATOR_ERRORS})
+@router.get("", responses=OPERATOR_ERRORS)
 def list_agents(
     runtime: RuntimeDep,
     operator: OperatorDep,
@@ -97,7 +97,7 @@ def list_agents(
     }
 
 
-@router.get("/{agent_id}", responses={**OPERATOR_ERRORS, **_FOUND})
+@router.get("/{agent_id}", responses=_FOUND)
 def get_agent(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
     with runtime.db.read() as tx:
         return agent_json(agents.get(tx, agent_id))
@@ -105,18 +105,15 @@ def get_agent(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> 
 
 @router.patch(
     "/{agent_id}",
-    responses={
-        **OPERATOR_ERRORS,
-        **errors(
-            ErrorCode.AGENT_NOT_FOUND,
-            ErrorCode.OWNER_AUTH_REQUIRED,
-            ErrorCode.INVALID_SIGNATURE,
-            ErrorCode.INVALID_NONCE,
-            ErrorCode.OWNER_LOCKED,
-            ErrorCode.OWNER_MISMATCH,
-            ErrorCode.FORBIDDEN,
-        ),
-    },
+    responses=errors(
+        *OPERATOR_AUTH_CODES,
+        ErrorCode.AGENT_NOT_FOUND,
+        ErrorCode.OWNER_AUTH_REQUIRED,
+        ErrorCode.INVALID_SIGNATURE,
+        ErrorCode.INVALID_NONCE,
+        ErrorCode.OWNER_LOCKED,
+        ErrorCode.OWNER_MISMATCH,
+    ),
 )
 def change_owner(
     agent_id: AgentId,
@@ -140,7 +137,7 @@ def change_owner(
         return agent_json(agents.get(tx, agent_id))
 
 
-@router.post("/{agent_id}/suspend", responses={**OPERATOR_ERRORS, **_STATE})
+@router.post("/{agent_id}/suspend", responses=_STATE)
 def suspend(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
     with runtime.db.write() as tx:
         agent = agents.suspend(
@@ -149,7 +146,7 @@ def suspend(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> di
     return agent_json(agent)
 
 
-@router.post("/{agent_id}/activate", responses={**OPERATOR_ERRORS, **_STATE})
+@router.post("/{agent_id}/activate", responses=_STATE)
 def activate(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
     with runtime.db.write() as tx:
         agent = agents.activate(
@@ -158,7 +155,7 @@ def activate(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> d
     return agent_json(agent)
 
 
-@router.post("/{agent_id}/terminate", responses={**OPERATOR_ERRORS, **_STATE})
+@router.post("/{agent_id}/terminate", responses=_STATE)
 def terminate(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
     """Terminate the agent for good; its open sessions are revoked in the same transaction."""
     with runtime.db.write() as tx:
@@ -170,7 +167,7 @@ def terminate(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> 
 
 @router.post(
     "/{agent_id}/deposit",
-    responses={**OPERATOR_ERRORS, **errors(ErrorCode.AGENT_NOT_FOUND, ErrorCode.AGENT_TERMINATED)},
+    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.AGENT_NOT_FOUND, ErrorCode.AGENT_TERMINATED),
 )
 def deposit(
     agent_id: AgentId, body: Deposit, runtime: RuntimeDep, operator: OperatorDep

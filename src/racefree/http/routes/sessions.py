@@ -11,7 +11,9 @@ from racefree import sessions
 from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
 from racefree.http.auth import (
+    OPERATOR_AUTH_CODES,
     OPERATOR_ERRORS,
+    SESSION_AUTH_CODES,
     SESSION_ERRORS,
     OperatorDep,
     SessionDep,
@@ -78,15 +80,12 @@ def _with_token(session: Session, token: str) -> dict[str, Any]:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={
-        **OPERATOR_ERRORS,
-        **errors(
-            ErrorCode.AGENT_NOT_FOUND,
-            ErrorCode.AGENT_SUSPENDED,
-            ErrorCode.AGENT_TERMINATED,
-            ErrorCode.FORBIDDEN,
-        ),
-    },
+    responses=errors(
+        *OPERATOR_AUTH_CODES,
+        ErrorCode.AGENT_NOT_FOUND,
+        ErrorCode.AGENT_SUSPENDED,
+        ErrorCode.AGENT_TERMINATED,
+    ),
 )
 def open_session(
     body: OpenSession, response: Response, runtime: RuntimeDep, operator: OperatorDep
@@ -110,7 +109,7 @@ def open_session(
     return _with_token(issued.session, issued.token)
 
 
-@router.get("", responses={**OPERATOR_ERRORS})
+@router.get("", responses=OPERATOR_ERRORS)
 def list_sessions(
     runtime: RuntimeDep,
     operator: OperatorDep,
@@ -134,14 +133,14 @@ def list_sessions(
     }
 
 
-@router.get("/current", responses={**SESSION_ERRORS})
+@router.get("/current", responses=SESSION_ERRORS)
 def current_session(runtime: RuntimeDep, caller: SessionDep) -> dict[str, Any]:
     """The calling session itself."""
     with runtime.db.read() as tx:
         return session_json(sessions.get(tx, caller.session_id))
 
 
-@router.get("/{session_id}", responses={**OPERATOR_ERRORS, **errors(ErrorCode.SESSION_NOT_FOUND)})
+@router.get("/{session_id}", responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.SESSION_NOT_FOUND))
 def get_session(
     session_id: SessionId, runtime: RuntimeDep, operator: OperatorDep
 ) -> dict[str, Any]:
@@ -151,10 +150,9 @@ def get_session(
 
 @router.delete(
     "/{session_id}",
-    responses={
-        **OPERATOR_ERRORS,
-        **errors(ErrorCode.SESSION_NOT_FOUND, ErrorCode.SESSION_ALREADY_REVOKED),
-    },
+    responses=errors(
+        *OPERATOR_AUTH_CODES, ErrorCode.SESSION_NOT_FOUND, ErrorCode.SESSION_ALREADY_REVOKED
+    ),
 )
 def revoke_session(
     session_id: SessionId, runtime: RuntimeDep, operator: OperatorDep
@@ -172,17 +170,15 @@ def revoke_session(
 
 @router.put(
     "/{session_id}/renew",
-    responses={
-        **SESSION_ERRORS,
-        **errors(
-            ErrorCode.SESSION_NOT_FOUND,
-            ErrorCode.RENEWAL_CONFLICT,
-            ErrorCode.RENEWAL_LIMIT_REACHED,
-            ErrorCode.SESSION_ABSOLUTE_LIFETIME_EXCEEDED,
-            ErrorCode.SESSION_RENEWAL_MISMATCH,
-            ErrorCode.RENEWAL_TOO_EARLY,
-        ),
-    },
+    responses=errors(
+        *SESSION_AUTH_CODES,
+        ErrorCode.SESSION_NOT_FOUND,
+        ErrorCode.RENEWAL_CONFLICT,
+        ErrorCode.RENEWAL_LIMIT_REACHED,
+        ErrorCode.SESSION_ABSOLUTE_LIFETIME_EXCEEDED,
+        ErrorCode.SESSION_RENEWAL_MISMATCH,
+        ErrorCode.RENEWAL_TOO_EARLY,
+    ),
 )
 def renew_session(
     session_id: SessionId, request: Request, response: Response, runtime: RuntimeDep
