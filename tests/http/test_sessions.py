@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -262,9 +263,10 @@ def _after_race(server: Server, opened: dict, winner_token: str) -> None:
 
 
 @pytest.fixture
-def renewable_server(db_url: str, tmp_path: Path) -> Server:
+def renewable_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
+    """A real server on which a fresh session can be renewed at once."""
     srv = start_server(db_url, tmp_path, env={"RACEFREE_SESSION_RENEWAL_MIN_ELAPSED": "0"})
-    yield srv  # type: ignore[misc]
+    yield srv
     srv.stop()
 
 
