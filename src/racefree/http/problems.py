@@ -143,7 +143,8 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             responses = operation.setdefault("responses", {})
-            responses.pop("422", None)
+            if PROBLEM_CONTENT_TYPE not in responses.get("422", {}).get("content", {}):
+                responses.pop("422", None)  # FastAPI's own; a route's documented 422 stays
             for status, doc in defaults.items():
                 key = str(status)
                 if key in responses:

@@ -1,0 +1,228 @@
+"""``/v1/transactions``: submit (session), read (own session's agent or operator),
+approve (owner signature), reject (operator)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from racefree import owners
+from racefree.core.errors import PROBLEM_CONTENT_TYPE, ErrorCode
+from racefree.http.auth import (
+    OPERATOR_AUTH_CODES,
+    SESSION_AUTH_CODES,
+    OperatorDep,
+    OperatorOrSessionDep,
+    SessionDep,
+    SessionPrincipal,
+)
+from racefree.http.deps import RuntimeDep
+from racefree.http.problems import errors
+from racefree.operators import Operator
+from racefree.transactions.machine import Status, Transaction
+from racefree.transactions.service import Transactions
+from racefree.transactions.submission import Request as Submission
+
+router = APIRouter(prefix="/v1", tags=["transactions"])
+
+TX_CONFLICTS = (
+    ErrorCode.TX_NOT_FOUND,
+    ErrorCode.TX_ALREADY_PROCESSED,
+    ErrorCode.TX_EXPIRED,
+    ErrorCode.INVALID_STATE_TRANSITION,
+)
+REPLAYED_HEADER = "Idempotent-Replayed"
+_service_lock = threading.Lock()
+
+
+class TransactionIn(BaseModel):
+    """``POST /v1/transactions``: amounts are strings of integer minor units."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["TRANSFER"]
+    amount: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,17}$", examples=["250"])]
+    destination: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class TransactionOut(BaseModel):
+    transaction_id: str
+    agent_id: str
+    session_id: str
+    type: str
+    amount: str
+    destination: str
+    status: Status
+    tier: str
+    error: str | None
+    attempts: int
+    execute_after: str | None
+    expires_at: str | None
+    created_at: str | None
+    updated_at: str | None
+    submitted_at: str | None
+    confirmed_at: str | None
+
+
+class TransactionList(BaseModel):
+    transactions: list[TransactionOut]
+    next_after_id: str | None
+
+
+def transactions_service(request: Request, runtime: RuntimeDep) -> Transactions:
+    """One :class:`Transactions` per app (it holds the executor)."""
+    service: Transactions | None = getattr(request.app.state, "transactions", None)
+    if service is None:
+        with _service_lock:
+            service = getattr(request.app.state, "transactions", None)
+            if service is None:
+                service = Transactions(runtime.db, runtime.clock, runtime.settings)
+                request.app.state.transactions = service
+    return service
+
+
+ServiceDep = Annotated[Transactions, Depends(transactions_service)]
+
+
+def documented(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for ``codes`` (one ``errors()`` call, so codes sharing a status all show)."""
+    return errors(*dict.fromkeys(codes))
+
+
+def _idempotency_key(raw: str | None) -> str | None:
+    """The key, without the quotes of the draft's structured-field string form."""
+    if raw is None:
+        return None
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    return key or None
+
+
+def _json(body: dict[str, Any], status: int, *, replayed: bool) -> JSONResponse:
+    headers = {REPLAYED_HEADER: "true"} if replayed else None
+    media_type = PROBLEM_CONTENT_TYPE if status >= 400 else "application/json"
+    return JSONResponse(body, status_code=status, headers=headers, media_type=media_type)
+
+
+@router.post(
+    "/transactions",
+    status_code=200,
+    response_model=TransactionOut,
+    responses={
+        202: {"model": TransactionOut, "description": "queued (DELAY or APPROVAL tier)"},
+        **documented(
+            *SESSION_AUTH_CODES,
+            ErrorCode.SESSION_LIMIT_EXCEEDED,
+            ErrorCode.INSUFFICIENT_BALANCE,
+            ErrorCode.IDEMPOTENCY_KEY_IN_USE,
+            ErrorCode.IDEMPOTENCY_KEY_MISMATCH,
+            ErrorCode.EXECUTOR_UNAVAILABLE,
+            ErrorCode.SYSTEM_LOCKED,
+        ),
+    },
+)
+def submit_transaction(
+    body: TransactionIn,
+    session: SessionDep,
+    service: ServiceDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
+) -> JSONResponse:
+    """Submit a transaction. INSTANT/NOTIFY execute now (200 with the final status; a
+    permanent failure answers with its error); DELAY/APPROVAL are queued (202).
+    With ``Idempotency-Key`` a retry replays the stored response."""
+    outcome = service.submit(
+        session.session_id,
+        Submission(type=body.type, amount=int(body.amount), destination=body.destination),
+        idempotency_key=_idempotency_key(idempotency_key),
+    )
+    return _json(outcome.reply.body, outcome.reply.status, replayed=outcome.replayed)
+
+
+def _visible_to(caller: SessionPrincipal | Operator) -> str | None:
+    return caller.agent_id if isinstance(caller, SessionPrincipal) else None
+
+
+def _out(txn: Transaction) -> TransactionOut:
+    return TransactionOut.model_validate(txn.to_public())
+
+
+@router.get(
+    "/transactions",
+    response_model=TransactionList,
+    responses=documented(*SESSION_AUTH_CODES, *OPERATOR_AUTH_CODES),
+)
+def list_transactions(
+    caller: OperatorOrSessionDep,
+    service: ServiceDep,
+    status: Status | None = None,
+    agent_id: Annotated[str | None, Query(max_length=36)] = None,
+    after_id: Annotated[str | None, Query(max_length=36)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> TransactionList:
+    """Transactions in creation order; a session sees only its agent's."""
+    own = _visible_to(caller)
+    found = service.find(
+        agent_id=own if own is not None else agent_id,
+        status=status,
+        after_id=after_id,
+        limit=limit,
+    )
+    return TransactionList(
+        transactions=[_out(t) for t in found],
+        next_after_id=found[-1].id if found else after_id,
+    )
+
+
+@router.get(
+    "/transactions/{transaction_id}",
+    response_model=TransactionOut,
+    responses=documented(*SESSION_AUTH_CODES, *OPERATOR_AUTH_CODES, ErrorCode.TX_NOT_FOUND),
+)
+def get_transaction(
+    caller: OperatorOrSessionDep,
+    service: ServiceDep,
+    transaction_id: Annotated[str, Path(max_length=36)],
+) -> TransactionOut:
+    return _out(service.get(transaction_id, agent_id=_visible_to(caller)))
+
+
+@router.post(
+    "/transactions/{transaction_id}/approve",
+    response_model=TransactionOut,
+    responses=documented(
+        ErrorCode.OWNER_AUTH_REQUIRED,
+        ErrorCode.INVALID_SIGNATURE,
+        ErrorCode.INVALID_NONCE,
+        ErrorCode.OWNER_MISMATCH,
+        *TX_CONFLICTS,
+    ),
+)
+def approve_transaction(
+    service: ServiceDep,
+    transaction_id: Annotated[str, Path(max_length=36)],
+    signature: Annotated[str | None, Header(alias=owners.HEADER, max_length=4096)] = None,
+) -> TransactionOut:
+    """The owner approves a queued APPROVAL transaction (signed action
+    ``approve_transaction:<id>``); it then executes at once."""
+    return _out(service.approve(transaction_id, signature))
+
+
+@router.post(
+    "/transactions/{transaction_id}/reject",
+    response_model=TransactionOut,
+    responses=documented(*OPERATOR_AUTH_CODES, *TX_CONFLICTS),
+)
+def reject_transaction(
+    operator: OperatorDep,
+    service: ServiceDep,
+    transaction_id: Annotated[str, Path(max_length=36)],
+) -> TransactionOut:
+    """An operator rejects a queued transaction: ``QUEUED -> CANCELLED``, reservation released."""
+    return _out(service.reject(transaction_id, actor=f"operator:{operator.id}"))
