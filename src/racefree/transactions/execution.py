@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from racefree.core.clock import Clock
-from racefree.core.db import Database
+from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.settings import Settings
 from racefree.transactions import moves
@@ -85,20 +85,24 @@ class ExecutionLoop:
 
     def start(self, txn: Transaction) -> Transaction:
         """Claim ``PENDING|QUEUED -> EXECUTING`` (409 if someone else did) and run it."""
-        now = self.clock.now()
         with self.db.write() as tx:
-            row = TRANSACTIONS.transition(
-                tx,
-                "claim",
-                txn.id,
-                now=now,
-                # the status guard makes this read-modify-write safe: one claimer wins
-                values={
-                    "deadline_at": now + timeout_s(txn.tier, self.settings),
-                    "attempts": txn.attempts + 1,
-                },
-            ).row
-        return self.run(Transaction.from_row(row))
+            claimed = self.claim(tx, txn, now=self.clock.now())
+        return self.run(claimed)
+
+    def claim(self, tx: Tx, txn: Transaction, *, now: int) -> Transaction:
+        """The claim CAS alone, in the caller's transaction (a submission claims its own)."""
+        row = TRANSACTIONS.transition(
+            tx,
+            "claim",
+            txn.id,
+            now=now,
+            # the status guard makes this read-modify-write safe: one claimer wins
+            values={
+                "deadline_at": now + timeout_s(txn.tier, self.settings),
+                "attempts": txn.attempts + 1,
+            },
+        ).row
+        return Transaction.from_row(row)
 
     def run(self, txn: Transaction) -> Transaction:
         """Take an ``EXECUTING`` transaction to its end; returns it as it finished."""

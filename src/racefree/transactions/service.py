@@ -60,7 +60,13 @@ class Transactions:
     def submit(
         self, session_id: str, request: Request, *, idempotency_key: str | None = None
     ) -> Outcome:
-        """Create, admit and (INSTANT/NOTIFY) execute a transaction."""
+        """Create, admit and (INSTANT/NOTIFY) execute a transaction.
+
+        A run-now transaction is claimed (``PENDING -> EXECUTING``) in its
+        submission's own write transaction: one commit fewer on the hot path,
+        and nothing else can claim a row no one else has seen yet.
+        """
+        now = self.clock.now()
         with self.db.write() as tx:
             result = submission.submit(
                 tx,
@@ -68,24 +74,18 @@ class Transactions:
                 session_id=session_id,
                 request=request,
                 idempotency_key=idempotency_key,
-                now=self.clock.now(),
+                now=now,
             )
+            if not isinstance(result, Reply) and result.tier in RUN_NOW:
+                result = self.loop.claim(tx, result, now=now)
         if isinstance(result, Reply):
             return Outcome(result, replayed=True)
-        txn = self._run_now(result) if result.tier in RUN_NOW else result
+        txn = self.loop.run(result) if result.tier in RUN_NOW else result
         reply = idempotency.reply_for(txn)
         if idempotency_key is not None and txn.tier in RUN_NOW:
             with self.db.write() as tx:
                 idempotency.store(tx, txn.id, reply)
         return Outcome(reply, replayed=False, transaction_id=txn.id)
-
-    def _run_now(self, txn: Transaction) -> Transaction:
-        try:
-            return self.loop.start(txn)
-        except RacefreeError as error:  # the kill switch cancelled it before the claim
-            if error.code not in (ErrorCode.TX_ALREADY_PROCESSED, ErrorCode.TX_EXPIRED):
-                raise
-            return self.get(txn.id)
 
     def approve(self, txn_id: str, signature: str | None) -> Transaction:
         """The owner's approval; the transaction then executes at once."""

@@ -1,0 +1,196 @@
+"""Background workers of ``racefree serve``: delayed execution, approval expiry, stale release.
+
+Each worker is a thread that, every ``RACEFREE_WORKER_INTERVAL_S``:
+
+1. does nothing while the kill switch is not ``NORMAL`` (and lets its lease go);
+2. holds the lease ``worker:<name>`` (:class:`~racefree.core.locks.LeaseLocks`):
+   acquires it when free or expired -- taking over from a crashed process --
+   or renews the one it holds; when another live process holds it, skips;
+3. runs one sweep (:class:`~racefree.transactions.service.Transactions`).
+
+So with several processes serving one PostgreSQL database each worker runs in
+exactly one of them at a time, and moves to another within one lease TTL
+(``RACEFREE_WORKER_LEASE_TTL_S``) when that process dies. The lease is about
+not doing the work twice, not about correctness: every move a sweep makes is a
+CAS, so even two sweeps racing would execute or expire a transaction once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from racefree.core.clock import Clock
+from racefree.core.db import Database
+from racefree.core.errors import RacefreeError
+from racefree.core.ids import new_id
+from racefree.core.locks import Lease, LeaseLocks, LockBusy
+from racefree.core.settings import Settings
+from racefree.killswitch import status as kill_switch_status
+from racefree.transactions.service import Transactions
+
+log = logging.getLogger("racefree.workers")
+
+NORMAL = "NORMAL"
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """One background job: a name (its lease is ``worker:<name>``) and one pass of work."""
+
+    name: str
+    run: Callable[[], int]
+
+    @property
+    def lease_key(self) -> str:
+        return f"worker:{self.name}"
+
+
+def sweeps(service: Transactions) -> list[Sweep]:
+    return [
+        Sweep("delayed-execution", service.run_due),
+        Sweep("approval-expiry", service.expire_due),
+        Sweep("stale-release", service.release_stale),
+    ]
+
+
+def holder_id() -> str:
+    """Who holds a lease: host and pid (for operators), plus a nonce (pids get reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}"
+
+
+class WorkerThread(threading.Thread):
+    """Runs one :class:`Sweep` while holding its lease."""
+
+    def __init__(
+        self,
+        sweep: Sweep,
+        *,
+        db: Database,
+        locks: LeaseLocks,
+        holder: str,
+        interval_s: float,
+        ttl_s: float,
+        stopping: threading.Event,
+    ) -> None:
+        super().__init__(name=f"racefree-{sweep.name}", daemon=True)
+        self.sweep = sweep
+        self.db = db
+        self.locks = locks
+        self.holder = holder
+        self.interval_s = interval_s
+        self.ttl_s = ttl_s
+        self.stopping = stopping
+        self.lease: Lease | None = None
+        self.passes = 0
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.tick()
+            except Exception:  # a worker must survive a bad pass (database restart, bug)
+                log.exception("worker %s failed a pass", self.sweep.name)
+            self.stopping.wait(self.interval_s)
+        self._let_go()
+
+    def tick(self) -> None:
+        if not self._system_normal():
+            self._let_go()
+            return
+        if not self._hold():
+            return
+        done = self.sweep.run()
+        self.passes += 1
+        if done:
+            log.info("worker %s handled %d transactions", self.sweep.name, done)
+
+    def _system_normal(self) -> bool:
+        with self.db.read() as tx:
+            return kill_switch_status.read(tx).state == NORMAL
+
+    def _hold(self) -> bool:
+        """Keep (renew) or take (acquire) the lease; False when another process has it."""
+        if self.lease is not None:
+            try:
+                self.lease = self.locks.renew(self.lease)
+                return True
+            except RacefreeError:  # LOCK_LOST: we stalled past the TTL and someone took over
+                log.warning("worker %s lost its lease", self.sweep.name)
+                self.lease = None
+        try:
+            self.lease = self.locks.acquire(
+                self.sweep.lease_key, holder=self.holder, ttl_s=self.ttl_s
+            )
+        except LockBusy:
+            return False
+        log.info("worker %s now runs in %s", self.sweep.name, self.holder)
+        return True
+
+    def _let_go(self) -> None:
+        if self.lease is not None:
+            lease, self.lease = self.lease, None
+            try:
+                self.locks.release(lease)
+            except Exception:  # the lease expires by itself
+                log.warning("worker %s could not release its lease", self.sweep.name)
+
+
+@dataclass
+class WorkerHandle:
+    """The running workers; :meth:`stop` ends them and releases their leases."""
+
+    threads: list[WorkerThread]
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout_s)
+
+
+def start(
+    db: Database,
+    clock: Clock,
+    settings: Settings,
+    service: Transactions | None = None,
+    *,
+    holder: str | None = None,
+) -> WorkerHandle:
+    """Start one thread per sweep (nothing when ``RACEFREE_WORKERS_ENABLED=false``)."""
+    stopping = threading.Event()
+    if not settings.workers_enabled:
+        return WorkerHandle([], stopping)
+    service = service or Transactions(db, clock, settings)
+    locks = LeaseLocks(db, clock)
+    holder = holder or holder_id()
+    threads = [
+        WorkerThread(
+            sweep,
+            db=db,
+            locks=locks,
+            holder=holder,
+            interval_s=settings.worker_interval_s,
+            ttl_s=settings.worker_lease_ttl_s,
+            stopping=stopping,
+        )
+        for sweep in sweeps(service)
+    ]
+    for thread in threads:
+        thread.start()
+    return WorkerHandle(threads, stopping)
+
+
+class RuntimeLike(Protocol):
+    db: Database
+    clock: Clock
+    settings: Settings
+
+
+def start_workers(runtime: RuntimeLike) -> WorkerHandle:
+    """The workers of ``racefree serve`` for ``runtime`` (a :class:`racefree.runtime.Runtime`)."""
+    return start(runtime.db, runtime.clock, runtime.settings)
