@@ -163,6 +163,7 @@ def list_transactions(
     service: ServiceDep,
     status: Status | None = None,
     agent_id: Annotated[str | None, Query(max_length=36)] = None,
+    session_id: Annotated[str | None, Query(max_length=36)] = None,
     after_id: Annotated[str | None, Query(max_length=36)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> TransactionList:
@@ -170,6 +171,7 @@ def list_transactions(
     own = _visible_to(caller)
     found = service.find(
         agent_id=own if own is not None else agent_id,
+        session_id=session_id,
         status=status,
         after_id=after_id,
         limit=limit,
