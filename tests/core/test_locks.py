@@ -12,9 +12,18 @@ import pytest
 from prometheus_client import REGISTRY
 
 from racefree.core.clock import ManualClock
-from racefree.core.db import Database
+from racefree.core.db import Database, Dialect
 from racefree.core.errors import ErrorCode, RacefreeError
-from racefree.core.locks import Heartbeat, Lease, LeaseLocks, LockBusy, fence
+from racefree.core.locks import (
+    AdvisoryLocks,
+    AdvisoryUnavailable,
+    Heartbeat,
+    Lease,
+    LeaseLocks,
+    LockBusy,
+    advisory_key,
+    fence,
+)
 from tests.support import race, tally
 
 TTL_S = 10.0
@@ -296,3 +305,13 @@ class TestObservability:
         assert _metric("racefree_lock_wait_seconds_count", **labels, outcome="acquired") == (
             wait_before + 3
         )
+
+
+def test_advisory_locks_are_refused_on_sqlite_with_a_clear_error(
+    db: Database, clock: ManualClock
+) -> None:
+    if db.dialect is Dialect.POSTGRESQL:
+        assert AdvisoryLocks(db, clock).key_id("k") == advisory_key("racefree", "k")
+        return
+    with pytest.raises(AdvisoryUnavailable, match="need a PostgreSQL database"):
+        AdvisoryLocks(db, clock)
