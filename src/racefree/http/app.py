@@ -11,10 +11,10 @@ from racefree import __version__
 from racefree.http import metrics
 from racefree.http.middleware import RequestContextMiddleware
 from racefree.http.problems import document_errors, install_handlers
-from racefree.http.routes import audit, health, owners
+from racefree.http.routes import audit, health, owners, plans
 from racefree.runtime import Runtime
 
-ROUTERS = (health.router, metrics.router, audit.router, owners.router)
+ROUTERS = (health.router, metrics.router, audit.router, owners.router, plans.router)
 
 
 def create_app(runtime: Runtime) -> FastAPI:
