@@ -131,6 +131,19 @@ def cmd_audit_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_locks_list(args: argparse.Namespace) -> int:
+    from racefree.core.locks import LeaseLocks
+
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        for lease in LeaseLocks(runtime.db, runtime.clock).held(args.prefix):
+            _emit(json.dumps(asdict(lease), sort_keys=True))
+    finally:
+        runtime.close()
+    return 0
+
+
 def _require_schema(runtime: Runtime) -> None:
     if migrations.current_revision(runtime.db) != migrations.head_revision():
         raise CliError("the database schema is not up to date: run `racefree db upgrade` first")
@@ -190,6 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--limit", type=int, default=20, help="how many entries (default 20)")
     tail.add_argument("--event-type", help="only entries of this event type")
     tail.set_defaults(handler=cmd_audit_tail)
+
+    locks_cmd = commands.add_parser("locks", help="lease locks").add_subparsers(
+        dest="locks_command", required=True, metavar="ACTION"
+    )
+    locks_list = locks_cmd.add_parser(
+        "list", help="print the unexpired lease locks as JSON lines (key, holder, token, times)"
+    )
+    _database_option(locks_list)
+    locks_list.add_argument("--prefix", default="", help="only keys starting with this")
+    locks_list.set_defaults(handler=cmd_locks_list)
     return parser
 
 

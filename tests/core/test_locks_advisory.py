@@ -9,6 +9,9 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
@@ -17,6 +20,8 @@ from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.locks import AdvisoryLocks, LockBusy, advisory_key
 from tests.support import race, tally
+
+T = TypeVar("T")
 
 
 @pytest.fixture(params=["postgresql"])
@@ -46,14 +51,25 @@ class TestKeys:
         assert any(k < 0 for k in keys)
 
 
+def _elsewhere(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on another thread (its own connection and transaction); re-raise its error."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result(timeout=60)
+
+
+def _hold_once(advisory: AdvisoryLocks, key: str, **kwargs: Any) -> None:
+    with advisory.hold(key, **kwargs):
+        pass
+
+
 class TestTransactionScoped:
     def test_the_lock_lasts_exactly_as_long_as_its_transaction(
         self, advisory: AdvisoryLocks
     ) -> None:
         with advisory.hold("adv:a"):
             assert advisory.holder_pid("adv:a") is not None
-            with pytest.raises(LockBusy) as busy, advisory.hold("adv:a"):
-                pass  # another transaction is refused
+            with pytest.raises(LockBusy) as busy:  # another transaction is refused
+                _elsewhere(lambda: _hold_once(advisory, "adv:a"))
             assert busy.value.holder is not None
             assert busy.value.holder.startswith("pg-backend:")
             assert busy.value.expires_at_ms is None
@@ -92,11 +108,15 @@ class TestTransactionScoped:
     def test_a_too_short_wait_is_lock_timeout_and_leaves_the_transaction_usable(
         self, advisory: AdvisoryLocks, db: Database
     ) -> None:
-        with advisory.hold("adv:t"), db.write() as tx:
-            with pytest.raises(RacefreeError) as timeout:
-                advisory.acquire_xact(tx, "adv:t", wait_s=0.05)
-            assert timeout.value.code is ErrorCode.LOCK_TIMEOUT
-            assert tx.scalar("SELECT 1 AS one") == 1  # savepoint rolled back, tx alive
+        def wait_briefly() -> int:
+            with db.write() as tx:
+                with pytest.raises(RacefreeError) as timeout:
+                    advisory.acquire_xact(tx, "adv:t", wait_s=0.05)
+                assert timeout.value.code is ErrorCode.LOCK_TIMEOUT
+                return int(tx.scalar("SELECT 1 AS one"))  # savepoint rolled back, tx alive
+
+        with advisory.hold("adv:t"):
+            assert _elsewhere(wait_briefly) == 1
 
 
 class TestSessionScoped:
@@ -105,8 +125,8 @@ class TestSessionScoped:
     ) -> None:
         with advisory.session("adv:s") as conn:
             conn.execute("SELECT 1")  # autocommit statements: the lock survives them
-            with pytest.raises(LockBusy), advisory.hold("adv:s"):
-                pass
+            with pytest.raises(LockBusy):
+                _elsewhere(lambda: _hold_once(advisory, "adv:s"))
             with pytest.raises(RacefreeError) as timeout, advisory.session("adv:s", wait_s=0.05):
                 pass
             assert timeout.value.code is ErrorCode.LOCK_TIMEOUT
@@ -140,8 +160,8 @@ def test_a_sigkilled_holder_process_releases_the_advisory_lock_at_once(
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "held"
-        with pytest.raises(LockBusy), advisory.hold("adv:killed"):
-            pass
+        with pytest.raises(LockBusy):
+            _hold_once(advisory, "adv:killed")
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()

@@ -173,7 +173,9 @@ class LeaseLocks:
         params = {"key": lease.key, "token": lease.token, "expires": now + ttl_ms}
         with self._statement() as tx:
             changed = tx.execute(
-                "UPDATE locks SET expires_at_ms = :expires WHERE key = :key AND token = :token",
+                self._relaxed(
+                    "UPDATE locks SET expires_at_ms = :expires WHERE key = :key AND token = :token"
+                ),
                 params,
             )
             current = tx.one(_CURRENT, params) if not changed else None
@@ -187,7 +189,7 @@ class LeaseLocks:
         """Give the lock up; ``False`` if it was no longer ours (expired and taken over)."""
         with self._statement() as tx:
             gone = tx.execute(
-                "DELETE FROM locks WHERE key = :key AND token = :token",
+                self._relaxed("DELETE FROM locks WHERE key = :key AND token = :token"),
                 {"key": lease.key, "token": lease.token},
             )
         if gone:
@@ -251,6 +253,23 @@ class LeaseLocks:
         assert isinstance(self.db, PostgresDatabase)
         with self.db.pinned() as conn:
             yield Tx(Dialect.POSTGRESQL, conn)
+
+    def _relaxed(self, statement: str) -> str:
+        """On PostgreSQL, ``statement`` committed without waiting for the WAL flush.
+
+        Only for releases and renewals: losing one in a database crash is safe -- a lost
+        release leaves the lease to expire; a lost renewal shortens the lease, and the fenced
+        write checks the lease as the database has it. (Acquisitions stay durable: a token
+        must never be issued twice.) ``set_config(..., true)`` lasts for the statement's own
+        transaction, which is all an autocommit statement has: one round trip, no fsync.
+        """
+        if self.db.dialect is not Dialect.POSTGRESQL:
+            return statement
+        return (
+            "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS v) "
+            + statement
+            + " AND EXISTS (SELECT 1 FROM relaxed)"
+        )
 
     def _statement(self) -> contextlib.AbstractContextManager[Tx]:
         """Where a single-statement write runs: autocommit on PostgreSQL, a write tx on SQLite."""
