@@ -149,11 +149,7 @@ class LeaseLocks:
         now = self.clock.now_ms()
         params = {"key": key, "holder": holder, "now": now, "expires": now + ttl_ms}
         if self.db.dialect is Dialect.POSTGRESQL:
-            with self._autocommit() as tx:
-                token = tx.scalar(_PG_BUMP_AND_TAKE, params)
-                current = None if token is not None else tx.one(_CURRENT, params)
-            if token is None and current is None:  # released in between: try again
-                return self._try(key, holder, ttl_ms)
+            token, current = self._try_postgres(params)
         else:
             with self.db.write() as tx:
                 bumped = tx.scalar(_BUMP, params)
@@ -162,9 +158,20 @@ class LeaseLocks:
                 if current is not None:
                     raise _busy(current, now)  # rolls the token bump back
         if token is None:
-            assert current is not None
-            raise _busy(current, now)
+            raise _busy(current, now) if current else LockBusy(key, None, None, None)
         return Lease(key, holder, int(token), now, now + ttl_ms)
+
+    def _try_postgres(self, params: dict[str, Any]) -> tuple[Any, Row | None]:
+        """One autocommit statement; if refused, who holds the lock (one more SELECT)."""
+        with self._autocommit() as tx:
+            for _ in range(3):  # a refusal whose holder left before the SELECT: try again
+                token = tx.scalar(_PG_BUMP_AND_TAKE, params)
+                if token is not None:
+                    return token, None
+                current = tx.one(_CURRENT, params)
+                if current is not None:
+                    return None, current
+        return None, None
 
     def renew(self, lease: Lease, *, ttl_s: float | None = None) -> Lease:
         """Extend the lease (heartbeat) by its TTL; ``LOCK_LOST`` if it was taken over."""
