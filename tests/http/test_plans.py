@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from racefree import agents, sessions
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.locks import LeaseLocks
@@ -200,6 +201,88 @@ class TestContract:
             "PLAN_GROUP_NOT_FOUND",
         ):
             assert code in text
+
+
+class TestSessions:
+    @pytest.fixture
+    def session_headers(self, db: Database, clock: ManualClock) -> Callable[[str], dict[str, str]]:
+        def open_for(name: str) -> dict[str, str]:
+            with db.write() as tx:
+                agent = agents.create(tx, name=name, now=clock.now())
+                issued = sessions.issue(tx, agent.id, now=clock.now(), policy=sessions.Policy())
+            return {"Authorization": f"Bearer {issued.token}"}
+
+        return open_for
+
+    def test_a_session_creates_a_group_its_agent_owns_and_can_generate(
+        self,
+        client: TestClient,
+        session_headers: Callable[[str], dict[str, str]],
+        operator_headers: dict[str, str],
+        db: Database,
+        clock: ManualClock,
+    ) -> None:
+        mine = session_headers("planner")
+        created = client.post("/v1/plan-groups", json=GROUP, headers=mine)
+        assert created.status_code == 201, created.text
+        group = created.json()
+        with db.read() as tx:
+            (agent_id,) = [a.id for a in agents.list_agents(tx, limit=10) if a.name == "planner"]
+        assert group["agent_id"] == agent_id
+        group_id = group["id"]
+        generated = client.post(f"/v1/plan-groups/{group_id}/generate", headers=mine)
+        assert generated.status_code == 200, generated.text
+        plans = client.get(f"/v1/plan-groups/{group_id}/plans", headers=mine).json()
+        _assert_exactly_one_generation(plans, 1)
+        assert client.get(f"/v1/plan-groups/{group_id}/lock", headers=mine).status_code == 200
+        # operators reach every group
+        assert client.get(f"/v1/plan-groups/{group_id}", headers=operator_headers).json() == {
+            **group,
+            "generation": 1,
+            "fencing_token": 1,
+            "generated_at": group["created_at"],
+            "generated_at_epoch": group["created_at_epoch"],
+        }
+        # the lock holder names the agent and session
+        LeaseLocks(db, clock).acquire(f"plan-group:{group_id}", holder="x", ttl_s=30)
+        busy = client.post(f"/v1/plan-groups/{group_id}/generate", headers=mine)
+        assert busy.json()["code"] == "PLAN_GENERATION_IN_PROGRESS"
+
+    @pytest.mark.parametrize(
+        ("method", "suffix"),
+        [("GET", ""), ("GET", "/plans"), ("POST", "/generate"), ("GET", "/lock")],
+    )
+    def test_another_agents_session_is_forbidden_and_takes_no_lock(
+        self,
+        client: TestClient,
+        session_headers: Callable[[str], dict[str, str]],
+        operator_headers: dict[str, str],
+        db: Database,
+        clock: ManualClock,
+        method: str,
+        suffix: str,
+    ) -> None:
+        owned = _create(client, session_headers("owner"))
+        by_operator = _create(client, operator_headers)
+        stranger = session_headers("stranger")
+        for group_id in (owned, by_operator):
+            response = client.request(
+                method, f"/v1/plan-groups/{group_id}{suffix}", headers=stranger
+            )
+            assert response.status_code == 403
+            assert response.json()["code"] == "FORBIDDEN"
+        assert LeaseLocks(db, clock).held() == []
+
+    def test_openapi_documents_session_and_plan_codes_sharing_a_status(
+        self, client: TestClient
+    ) -> None:
+        responses = client.get("/openapi.json").json()["paths"][
+            "/v1/plan-groups/{group_id}/generate"
+        ]["post"]["responses"]
+        conflicts = str(responses["409"])
+        for code in ("AGENT_SUSPENDED", "PLAN_GENERATION_IN_PROGRESS", "LOCK_TIMEOUT", "LOCK_LOST"):
+            assert code in conflicts
+        assert "FORBIDDEN" in str(responses["403"])
 
 
 # -- real server processes ---------------------------------------------------------------

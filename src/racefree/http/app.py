@@ -11,10 +11,18 @@ from racefree import __version__
 from racefree.http import metrics
 from racefree.http.middleware import RequestContextMiddleware
 from racefree.http.problems import document_errors, install_handlers
-from racefree.http.routes import audit, health, owners, plans
+from racefree.http.routes import agents, audit, health, owners, plans, sessions
 from racefree.runtime import Runtime
 
-ROUTERS = (health.router, metrics.router, audit.router, owners.router, plans.router)
+ROUTERS = (
+    health.router,
+    metrics.router,
+    audit.router,
+    owners.router,
+    agents.router,
+    sessions.router,
+    plans.router,
+)
 
 
 def create_app(runtime: Runtime) -> FastAPI:

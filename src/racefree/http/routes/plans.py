@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from racefree import plans
 from racefree.core import context
 from racefree.core.clock import isoformat
-from racefree.core.errors import ErrorCode
+from racefree.core.db import Tx
+from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.locks import LeaseLocks
-from racefree.http.auth import OPERATOR_ERRORS, OperatorDep
+from racefree.http.auth import SESSION_AUTH_CODES, Caller, OperatorOrSessionDep, SessionPrincipal
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
 from racefree.plans import Generator, Item, PlanGroup
@@ -26,7 +27,16 @@ from racefree.runtime import Runtime
 router = APIRouter(prefix="/v1/plan-groups", tags=["plans"])
 
 MAX_WAIT_S = 300
-NOT_FOUND = errors(ErrorCode.PLAN_GROUP_NOT_FOUND)
+# one errors() per route: codes sharing a status (409, 403) must all be documented
+CREATE_ERRORS = errors(*SESSION_AUTH_CODES)
+READ_ERRORS = errors(*SESSION_AUTH_CODES, ErrorCode.PLAN_GROUP_NOT_FOUND)
+GENERATE_ERRORS = errors(
+    *SESSION_AUTH_CODES,
+    ErrorCode.PLAN_GROUP_NOT_FOUND,
+    ErrorCode.PLAN_GENERATION_IN_PROGRESS,
+    ErrorCode.LOCK_TIMEOUT,
+    ErrorCode.LOCK_LOST,
+)
 
 
 class ItemIn(BaseModel):
@@ -82,6 +92,21 @@ def _new_generator(runtime: Runtime) -> Generator:
 GeneratorDep = Annotated[Generator, Depends(get_generator)]
 
 
+def _actor(caller: Caller) -> str:
+    if isinstance(caller, SessionPrincipal):
+        return f"agent:{caller.agent_id}/session:{caller.session_id}"
+    return f"operator:{caller.label}"
+
+
+def _authorize(tx: Tx, group_id: str, caller: Caller) -> None:
+    """Operators reach every group; a session only its own agent's (404 before 403)."""
+    owner = plans.owner_of(tx, group_id)
+    if isinstance(caller, SessionPrincipal) and owner != caller.agent_id:
+        raise RacefreeError(
+            ErrorCode.FORBIDDEN, detail="this plan group belongs to another agent or to operators"
+        )
+
+
 def _group_body(group: PlanGroup) -> dict[str, Any]:
     return {
         "id": group.id,
@@ -99,10 +124,12 @@ def _group_body(group: PlanGroup) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201, responses=OPERATOR_ERRORS)
+@router.post("", status_code=201, responses=CREATE_ERRORS)
 def create_plan_group(
-    body: PlanGroupIn, runtime: RuntimeDep, operator: OperatorDep
+    body: PlanGroupIn, runtime: RuntimeDep, caller: OperatorOrSessionDep
 ) -> dict[str, Any]:
+    """Create a plan group; a session's group is owned by its agent."""
+    agent_id = caller.agent_id if isinstance(caller, SessionPrincipal) else None
     with runtime.db.write() as tx:
         group = plans.create(
             tx,
@@ -110,21 +137,26 @@ def create_plan_group(
             start_date=body.start_date,
             end_date=body.end_date,
             items=[Item(i.name, i.units) for i in body.items],
-            actor=f"operator:{operator.label}",
+            agent_id=agent_id,
+            actor=_actor(caller),
             now=runtime.clock.now(),
         )
     return _group_body(group)
 
 
-@router.get("/{group_id}", responses={**OPERATOR_ERRORS, **NOT_FOUND})
-def get_plan_group(group_id: str, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
+@router.get("/{group_id}", responses=READ_ERRORS)
+def get_plan_group(
+    group_id: str, runtime: RuntimeDep, caller: OperatorOrSessionDep
+) -> dict[str, Any]:
     with runtime.db.read() as tx:
+        _authorize(tx, group_id, caller)
         return _group_body(plans.get(tx, group_id))
 
 
-@router.get("/{group_id}/plans", responses={**OPERATOR_ERRORS, **NOT_FOUND})
-def list_plans(group_id: str, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
+@router.get("/{group_id}/plans", responses=READ_ERRORS)
+def list_plans(group_id: str, runtime: RuntimeDep, caller: OperatorOrSessionDep) -> dict[str, Any]:
     with runtime.db.read() as tx:
+        _authorize(tx, group_id, caller)
         group = plans.get(tx, group_id)
         found = plans.plans(tx, group_id)
     return {
@@ -140,21 +172,13 @@ def list_plans(group_id: str, runtime: RuntimeDep, operator: OperatorDep) -> dic
 
 @router.post(
     "/{group_id}/generate",
-    responses={
-        **OPERATOR_ERRORS,
-        **errors(
-            ErrorCode.PLAN_GROUP_NOT_FOUND,
-            ErrorCode.PLAN_GENERATION_IN_PROGRESS,
-            ErrorCode.LOCK_TIMEOUT,
-            ErrorCode.LOCK_LOST,
-        ),
-    },
+    responses=GENERATE_ERRORS,
 )
 def generate_plans(
     group_id: str,
     runtime: RuntimeDep,
     generator: GeneratorDep,
-    operator: OperatorDep,
+    caller: OperatorOrSessionDep,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="seconds to wait")] = 0,
 ) -> dict[str, Any]:
     """Generate the group's plans; only one generation per group runs at a time.
@@ -162,8 +186,8 @@ def generate_plans(
     Busy: 409 PLAN_GENERATION_IN_PROGRESS (retryable, Retry-After) at once, or with
     ``wait`` > 0 after waiting up to that long, 409 LOCK_TIMEOUT."""
     with runtime.db.read() as tx:
-        plans.owner_of(tx, group_id)  # 404 before locking; the group itself is read under it
-    holder = f"operator:{operator.label}/{context.request_id.get() or '-'}"
+        _authorize(tx, group_id, caller)  # reads the owner only; the group is read under the lock
+    holder = f"{_actor(caller)}/{context.request_id.get() or '-'}"
     result = generator.generate(group_id, holder=holder, wait_s=wait)
     return {
         "plan_group_id": result.plan_group_id,
@@ -174,10 +198,11 @@ def generate_plans(
     }
 
 
-@router.get("/{group_id}/lock", responses={**OPERATOR_ERRORS, **NOT_FOUND})
+@router.get("/{group_id}/lock", responses=READ_ERRORS)
 def plan_group_lock(
-    group_id: str, runtime: RuntimeDep, generator: GeneratorDep, operator: OperatorDep
+    group_id: str, runtime: RuntimeDep, generator: GeneratorDep, caller: OperatorOrSessionDep
 ) -> dict[str, Any]:
+    """The group's generation lock: held or not, holder, since, expiry, fencing token."""
     with runtime.db.read() as tx:
-        plans.owner_of(tx, group_id)
+        _authorize(tx, group_id, caller)
     return lock_view(generator.locks, group_id)
