@@ -326,7 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep sessions expired less than this long (default 0)",
     )
     sessions_cleanup.set_defaults(handler=cmd_sessions_cleanup)
+    _add_locks_commands(commands)
+    return parser
 
+
+def _add_locks_commands(commands: Any) -> None:
     locks_cmd = commands.add_parser("locks", help="lease locks").add_subparsers(
         dest="locks_command", required=True, metavar="ACTION"
     )
@@ -336,7 +340,6 @@ def build_parser() -> argparse.ArgumentParser:
     _database_option(locks_list)
     locks_list.add_argument("--prefix", default="", help="only keys starting with this")
     locks_list.set_defaults(handler=cmd_locks_list)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
