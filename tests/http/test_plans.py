@@ -458,6 +458,63 @@ def test_a_sigkilled_lease_holder_blocks_the_group_no_longer_than_the_ttl(
         assert not _lock(client, group_id, headers)["held"]
 
 
+_PAUSED_GENERATOR = textwrap.dedent(
+    """
+    import sys
+    from racefree.core.clock import SystemClock
+    from racefree.core.db import Database
+    from racefree.core.errors import RacefreeError
+    from racefree.core.locks import LeaseLocks
+    from racefree.plans import Generator
+    url, group_id = sys.argv[1], sys.argv[2]
+    db = Database.from_url(url)
+    generator = Generator(db, SystemClock(), LeaseLocks(db, SystemClock()), ttl_s=1.0)
+    prepared = generator.prepare(generator.lock(group_id, holder="paused-worker"), group_id)
+    print(prepared.lease.token, flush=True)
+    sys.stdin.readline()  # paused: no heartbeat while the test lets the lease run out
+    try:
+        generator.write(prepared)
+        print("WROTE", flush=True)
+    except RacefreeError as exc:
+        print(exc.code.value, flush=True)
+    """
+)
+
+
+@pytest.mark.server
+def test_a_holder_process_paused_past_its_ttl_writes_nothing_and_the_new_holders_plans_stand(
+    make_server: Callable[..., Server],
+    db_url: str,
+) -> None:
+    server = make_server()
+    headers = server.operator_headers()
+    with server.client() as client:
+        group_id = _create(client, headers)
+        paused = subprocess.Popen(
+            [sys.executable, "-c", _PAUSED_GENERATOR, db_url, group_id],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ},
+        )
+        try:
+            assert paused.stdout is not None and paused.stdin is not None
+            paused_token = int(paused.stdout.readline())
+            _wait_for(lambda: not _lock(client, group_id, headers)["held"], "the lease to expire")
+            fresh = client.post(f"/v1/plan-groups/{group_id}/generate", headers=headers)
+            assert fresh.status_code == 200, fresh.text
+            paused.stdin.write("\n")
+            paused.stdin.flush()
+            assert paused.stdout.readline().strip() == "LOCK_LOST"
+        finally:
+            paused.kill()
+            paused.wait()
+        plans = client.get(f"/v1/plan-groups/{group_id}/plans", headers=headers).json()
+        group = client.get(f"/v1/plan-groups/{group_id}", headers=headers).json()
+    _assert_exactly_one_generation(plans, 1)
+    assert group["fencing_token"] == fresh.json()["fencing_token"] > paused_token
+
+
 @pytest.mark.server
 def test_a_server_paused_past_its_ttl_writes_nothing_and_the_new_holders_plans_stand(
     make_server: Callable[..., Server],
