@@ -516,13 +516,11 @@ def test_a_holder_process_paused_past_its_ttl_writes_nothing_and_the_new_holders
 
 
 @pytest.mark.server
+@pytest.mark.parametrize("engine", ["postgresql"])  # two servers; SQLite: tests/plans
 def test_a_server_paused_past_its_ttl_writes_nothing_and_the_new_holders_plans_stand(
     make_server: Callable[..., Server],
-    engine: str,
 ) -> None:
     """Two servers on one PostgreSQL database; the first is SIGSTOPped mid-generation."""
-    if engine != "postgresql":
-        pytest.skip("two serving processes need PostgreSQL (SQLite: tests/plans/test_generation)")
     env = {"racefree_lock_ttl_s": "1", "racefree_plan_generation_delay_ms": "1500"}
     paused, fresh = make_server(**env), make_server(**env)
     headers = paused.operator_headers()
