@@ -55,6 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from racefree.http import create_app
+    from racefree.transactions.workers import start_workers
 
     settings = _settings(args)
     logging.basicConfig(
@@ -68,13 +69,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         master = settings.master_password.get_secret_value() if settings.master_password else None
         first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
         _show_first_start(first)
-        uvicorn.run(
-            create_app(runtime),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            access_log=False,
-        )
+        workers = start_workers(runtime)  # background sweeps, one process each (a lease)
+        try:
+            uvicorn.run(
+                create_app(runtime),
+                host=settings.host,
+                port=settings.port,
+                log_level=settings.log_level.lower(),
+                access_log=False,
+            )
+        finally:
+            workers.stop()
     finally:
         runtime.close()
     return 0
