@@ -182,9 +182,7 @@ transactions = sa.Table(
 ledger_entries = sa.Table(
     "ledger_entries",
     metadata,
-    sa.Column(
-        "transaction_id", sa.String(36), sa.ForeignKey("transactions.id"), primary_key=True
-    ),
+    sa.Column("transaction_id", sa.String(36), sa.ForeignKey("transactions.id"), primary_key=True),
     sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), nullable=False),
     sa.Column("amount", sa.BigInteger(), nullable=False),
     sa.Column("destination", sa.String(200), nullable=False),
