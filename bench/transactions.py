@@ -2,7 +2,9 @@
 
 One INSTANT submission is the whole race-free path: check-and-reserve on the
 session row, the ``PENDING -> EXECUTING -> SUBMITTED -> CONFIRMED`` CASes, the
-ledger debit CAS, and the audit rows -- five short write transactions.
+ledger debit CAS, and the audit rows -- four short write transactions (insert +
+reserve + claim; claim SUBMITTED; ledger debit; confirm + settle), five with an
+``Idempotency-Key`` (storing the reply), each a commit (an fsync on PostgreSQL).
 
 Contestants, interleaved rounds against one server (one keep-alive connection):
 
@@ -151,9 +153,12 @@ def main(argv: list[str] | None = None) -> None:
         "## INSTANT transaction submission through a real server (issue 5)\n",
         "`POST /v1/transactions` for an INSTANT transfer against a `racefree serve` process:",
         "check-and-reserve CAS on the session, four status CASes, the ledger debit CAS and",
-        "the audit rows (five write transactions). Sequential: one keep-alive client,",
+        "the audit rows: four write transactions, each a commit (five with an",
+        "Idempotency-Key, which stores the reply). Sequential: one keep-alive client,",
         "interleaved rounds against `GET /health` on the same server. Concurrent: several",
         "clients submitting on one session at once (all contend for the session row).",
+        "The machine (2 cores) was shared with other work while this ran: compare the rows",
+        "of one run with each other, not across runs.",
         f"Command: `{command}`\n",
     ]
     for run in runs:
