@@ -59,8 +59,14 @@ def tally(outcomes: list[Outcome]) -> Counter[str]:
 
 
 def http_race(
-    n: int, base_url: str, method: str, path: str, *, headers: Mapping[str, str] | None = None,
-    json: Any = None, timeout: float = 60,
+    n: int,
+    base_url: str,
+    method: str,
+    path: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    json: Any = None,
+    timeout: float = 60,
 ) -> list[httpx.Response]:
     """``n`` identical requests released together; one connection per racer."""
     clients = [httpx.Client(base_url=base_url, timeout=timeout) for _ in range(n)]
@@ -68,7 +74,8 @@ def http_race(
         for c in clients:  # open the connections before the barrier
             c.get("/health")
         outcomes = race(
-            n, lambda i: clients[i].request(method, path, headers=headers, json=json),
+            n,
+            lambda i: clients[i].request(method, path, headers=headers, json=json),
             timeout=timeout,
         )
     finally:
@@ -115,8 +122,12 @@ class Server:
 
 
 def start_server(
-    database_url: str, workdir: Path, *, env: Mapping[str, str] | None = None,
-    master_password: str = "correct horse battery staple", startup_timeout: float = 60,
+    database_url: str,
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    master_password: str = "correct horse battery staple",
+    startup_timeout: float = 60,
 ) -> Server:
     port = free_port()
     log_path = workdir / f"server-{port}.log"
@@ -132,7 +143,11 @@ def start_server(
     log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "racefree", "serve"],
-        stdout=subprocess.PIPE, stderr=log, text=True, env=full_env, cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env=full_env,
+        cwd=workdir,
     )
     assert process.stdout is not None
     server = Server(f"http://127.0.0.1:{port}", "", master_password, process, log_path)

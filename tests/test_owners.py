@@ -30,9 +30,11 @@ def _verify(db: Database, clock: ManualClock, header: str | None, action: str = 
 @pytest.fixture
 def grace_agent(db: Database) -> str:
     with db.write() as tx:
-        tx.execute("INSERT INTO agents (id, name, status, owner_public_key, owner_verified,"
-                   " created_at, updated_at) VALUES ('a1', 'n', 'ACTIVE', :pk, 0, 0, 0)",
-                   {"pk": PUBLIC})
+        tx.execute(
+            "INSERT INTO agents (id, name, status, owner_public_key, owner_verified,"
+            " created_at, updated_at) VALUES ('a1', 'n', 'ACTIVE', :pk, 0, 0, 0)",
+            {"pk": PUBLIC},
+        )
     return "a1"
 
 
@@ -60,7 +62,10 @@ def test_a_rolled_back_action_does_not_spend_the_nonce(db: Database, clock: Manu
         (lambda h, n, t: None, ErrorCode.OWNER_AUTH_REQUIRED),
         (lambda h, n, t: "not-base64-json!", ErrorCode.INVALID_SIGNATURE),
         (lambda h, n, t: owners.sign_header(KEY, "reject", n, t), ErrorCode.INVALID_SIGNATURE),
-        (lambda h, n, t: owners.sign_header(KEY, "approve", n, t - 301), ErrorCode.INVALID_SIGNATURE),
+        (
+            lambda h, n, t: owners.sign_header(KEY, "approve", n, t - 301),
+            ErrorCode.INVALID_SIGNATURE,
+        ),
         (lambda h, n, t: owners.sign_header(KEY, "approve", "unknown", t), ErrorCode.INVALID_NONCE),
     ],
     ids=["missing", "garbage", "other-action", "stale-timestamp", "unknown-nonce"],
@@ -80,7 +85,8 @@ def test_a_forged_signature_does_not_verify(db: Database, clock: ManualClock) ->
     other = Ed25519PrivateKey.generate()
     forged = owners.sign_header(other, "approve", nonce, clock.now())
     payload = owners.b64url_decode(forged).replace(
-        owners.public_key_of(other).encode(), PUBLIC.encode())
+        owners.public_key_of(other).encode(), PUBLIC.encode()
+    )
     with pytest.raises(RacefreeError) as info:
         _verify(db, clock, owners.b64url_encode(payload))
     assert info.value.code is ErrorCode.INVALID_SIGNATURE

@@ -121,7 +121,9 @@ def cmd_audit_tail(args: argparse.Namespace) -> int:
         with runtime.db.read() as tx:
             last_id = tx.scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log") or 0
             found = audit.entries(
-                tx, after_id=max(0, last_id - args.limit), limit=args.limit,
+                tx,
+                after_id=max(0, last_id - args.limit),
+                limit=args.limit,
                 event_type=args.event_type,
             )
         for entry in found:

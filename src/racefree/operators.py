@@ -16,7 +16,7 @@ from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.passwords import generate_password, hash_password, verify_password
 
-MASTER_PASSWORD_KEY = "master_password_hash"
+MASTER_PASSWORD_KEY = "master_password_hash"  # noqa: S105 - a key name
 FIRST_OPERATOR_KEY = "first_operator_issued"
 
 
@@ -83,9 +83,10 @@ def bootstrap(db: Database, *, master_password: str | None, now: int) -> FirstSt
     """Create the master password and a first operator token if none exist yet."""
     with db.read() as tx:
         has_password = master_password_hash(tx) is not None
-        has_operator = tx.scalar(
-            "SELECT 1 FROM system_settings WHERE key = :k", {"k": FIRST_OPERATOR_KEY}
-        ) is not None
+        has_operator = (
+            tx.scalar("SELECT 1 FROM system_settings WHERE key = :k", {"k": FIRST_OPERATOR_KEY})
+            is not None
+        )
     if has_password and has_operator:
         return FirstStart(None, None)
     generated = None
@@ -104,8 +105,9 @@ def bootstrap(db: Database, *, master_password: str | None, now: int) -> FirstSt
             )
             if inserted:
                 shown_password = generated
-                audit.record(tx, "MASTER_PASSWORD_SET", at=now, severity=Severity.WARNING,
-                             actor="system")
+                audit.record(
+                    tx, "MASTER_PASSWORD_SET", at=now, severity=Severity.WARNING, actor="system"
+                )
         token = None
         # The claim row is the CAS: of processes starting together exactly one inserts it.
         claimed = tx.execute(

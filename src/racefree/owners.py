@@ -152,7 +152,11 @@ def lock_in(tx: Tx, agent_id: str, proof: OwnerProof, *, now: int, actor: str = 
     )
     if changed:
         audit.record(
-            tx, "OWNER_VERIFIED", at=now, actor=actor, agent_id=agent_id,
+            tx,
+            "OWNER_VERIFIED",
+            at=now,
+            actor=actor,
+            agent_id=agent_id,
             details={"public_key": proof.public_key, "action": proof.action},
         )
         return True

@@ -13,8 +13,10 @@ from tests.support import race, tally
 @pytest.fixture
 def account(db: Database) -> Database:
     with db.write() as tx:
-        tx.execute("INSERT INTO agents (id, name, status, created_at, updated_at)"
-                   " VALUES ('a1', 'agent', 'ACTIVE', 0, 0)")
+        tx.execute(
+            "INSERT INTO agents (id, name, status, created_at, updated_at)"
+            " VALUES ('a1', 'agent', 'ACTIVE', 0, 0)"
+        )
         tx.execute("INSERT INTO accounts (agent_id, balance) VALUES ('a1', 100)")
     return db
 
@@ -25,7 +27,9 @@ def _classify(tx: Tx) -> RacefreeError:
     return RacefreeError(ErrorCode.INSUFFICIENT_BALANCE)
 
 
-DEBIT = "UPDATE accounts SET balance = balance - :amount WHERE agent_id = :id AND balance >= :amount"
+DEBIT = (
+    "UPDATE accounts SET balance = balance - :amount WHERE agent_id = :id AND balance >= :amount"
+)
 
 
 def test_match_returns_the_updated_row(account: Database) -> None:
@@ -48,7 +52,9 @@ def test_miss_raises_the_classified_error_and_the_transaction_rolls_back(
 def test_fifty_debits_against_a_balance_for_ten(account: Database) -> None:
     def debit(i: int) -> int:
         with account.write() as tx:
-            return int(cas_update(tx, DEBIT, {"id": "a1", "amount": 10}, classify=_classify)["balance"])
+            return int(
+                cas_update(tx, DEBIT, {"id": "a1", "amount": 10}, classify=_classify)["balance"]
+            )
 
     outcomes = race(50, debit)
 

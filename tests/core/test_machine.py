@@ -23,14 +23,29 @@ DOOR = StateMachine(
     initial="CLOSED",
     not_found=ErrorCode.NOT_FOUND,
     transitions=(
-        move("open", "CLOSED", "OPEN", conflict=ErrorCode.INVALID_STATE_TRANSITION,
-             audit_event="DOOR_OPENED"),
+        move(
+            "open",
+            "CLOSED",
+            "OPEN",
+            conflict=ErrorCode.INVALID_STATE_TRANSITION,
+            audit_event="DOOR_OPENED",
+        ),
         move("close", "OPEN", "CLOSED", conflict=ErrorCode.INVALID_STATE_TRANSITION),
-        move("lock", "CLOSED", "LOCKED", conflict=ErrorCode.KILL_SWITCH_ALREADY_ACTIVE,
-             conflict_by_state={"OPEN": ErrorCode.INVALID_RECOVERY_STATE},
-             audit_event="DOOR_LOCKED", severity=Severity.CRITICAL),
-        move("remove", ("CLOSED", "OPEN", "LOCKED"), "GONE",
-             conflict=ErrorCode.INVALID_STATE_TRANSITION),
+        move(
+            "lock",
+            "CLOSED",
+            "LOCKED",
+            conflict=ErrorCode.KILL_SWITCH_ALREADY_ACTIVE,
+            conflict_by_state={"OPEN": ErrorCode.INVALID_RECOVERY_STATE},
+            audit_event="DOOR_LOCKED",
+            severity=Severity.CRITICAL,
+        ),
+        move(
+            "remove",
+            ("CLOSED", "OPEN", "LOCKED"),
+            "GONE",
+            conflict=ErrorCode.INVALID_STATE_TRANSITION,
+        ),
     ),
 )
 
@@ -39,10 +54,14 @@ DOOR = StateMachine(
 def doors(db: Database) -> Database:
     """A test-only table shaped like every racefree state table, plus a cascade target."""
     with db.write() as tx:
-        tx.execute("CREATE TABLE doors (id TEXT PRIMARY KEY, state TEXT NOT NULL,"
-                   " version BIGINT NOT NULL DEFAULT 0, updated_at BIGINT NOT NULL)")
-        tx.execute("CREATE TABLE handles (id TEXT PRIMARY KEY, door_id TEXT NOT NULL,"
-                   " locked INTEGER NOT NULL DEFAULT 0)")
+        tx.execute(
+            "CREATE TABLE doors (id TEXT PRIMARY KEY, state TEXT NOT NULL,"
+            " version BIGINT NOT NULL DEFAULT 0, updated_at BIGINT NOT NULL)"
+        )
+        tx.execute(
+            "CREATE TABLE handles (id TEXT PRIMARY KEY, door_id TEXT NOT NULL,"
+            " locked INTEGER NOT NULL DEFAULT 0)"
+        )
         tx.execute("INSERT INTO doors (id, state, updated_at) VALUES ('d1', 'CLOSED', 0)")
         for i in range(5):
             tx.execute("INSERT INTO handles (id, door_id) VALUES (:id, 'd1')", {"id": f"h{i}"})
@@ -61,21 +80,42 @@ def _audit_rows(db: Database, event_type: str) -> list[audit.AuditEntry]:
 class TestDefinition:
     def test_unknown_state_is_refused(self) -> None:
         with pytest.raises(MachineDefinitionError, match="unknown states"):
-            StateMachine("m", table="t", key_column="id", state_column="s", states=("A", "B"),
-                         initial="A", transitions=(move("go", "A", "C", conflict=ErrorCode.NOT_FOUND),))
+            StateMachine(
+                "m",
+                table="t",
+                key_column="id",
+                state_column="s",
+                states=("A", "B"),
+                initial="A",
+                transitions=(move("go", "A", "C", conflict=ErrorCode.NOT_FOUND),),
+            )
 
     def test_unreachable_state_is_refused(self) -> None:
         with pytest.raises(MachineDefinitionError, match=r"unreachable states \['C'\]"):
-            StateMachine("m", table="t", key_column="id", state_column="s",
-                         states=("A", "B", "C"), initial="A",
-                         transitions=(move("go", "A", "B", conflict=ErrorCode.NOT_FOUND),))
+            StateMachine(
+                "m",
+                table="t",
+                key_column="id",
+                state_column="s",
+                states=("A", "B", "C"),
+                initial="A",
+                transitions=(move("go", "A", "B", conflict=ErrorCode.NOT_FOUND),),
+            )
 
     def test_duplicate_transition_names_are_refused(self) -> None:
         with pytest.raises(MachineDefinitionError, match="duplicate transition"):
-            StateMachine("m", table="t", key_column="id", state_column="s", states=("A", "B"),
-                         initial="A", transitions=(
-                             move("go", "A", "B", conflict=ErrorCode.NOT_FOUND),
-                             move("go", "B", "A", conflict=ErrorCode.NOT_FOUND)))
+            StateMachine(
+                "m",
+                table="t",
+                key_column="id",
+                state_column="s",
+                states=("A", "B"),
+                initial="A",
+                transitions=(
+                    move("go", "A", "B", conflict=ErrorCode.NOT_FOUND),
+                    move("go", "B", "A", conflict=ErrorCode.NOT_FOUND),
+                ),
+            )
 
     def test_terminal_states_are_those_nothing_leaves(self) -> None:
         assert DOOR.terminal == {"GONE"}
@@ -92,15 +132,19 @@ class TestDefinition:
         with pytest.raises(RacefreeError) as info:
             DOOR.check("OPEN", "lock")
         assert info.value.code is ErrorCode.INVALID_RECOVERY_STATE
-        assert info.value.details == {"current": "OPEN", "requested": "LOCKED",
-                                      "allowed": ["CLOSED", "GONE"]}
+        assert info.value.details == {
+            "current": "OPEN",
+            "requested": "LOCKED",
+            "allowed": ["CLOSED", "GONE"],
+        }
 
 
 class TestTransition:
     def test_winner_gets_the_new_row_and_one_audit_row(self, doors: Database) -> None:
         with doors.write() as tx:
-            result = DOOR.transition(tx, "open", "d1", now=100,
-                                     audit_context=AuditContext(actor="alice"))
+            result = DOOR.transition(
+                tx, "open", "d1", now=100, audit_context=AuditContext(actor="alice")
+            )
         assert result.row["state"] == "OPEN"
         assert result.row["version"] == 1
         assert result.row["updated_at"] == 100
@@ -119,35 +163,49 @@ class TestTransition:
         with pytest.raises(RacefreeError) as info, doors.write() as tx:
             DOOR.transition(tx, "open", "d1", now=2)
         assert info.value.code is ErrorCode.INVALID_STATE_TRANSITION
-        assert info.value.details == {"current": "OPEN", "requested": "OPEN",
-                                      "allowed": ["CLOSED", "GONE"]}
+        assert info.value.details == {
+            "current": "OPEN",
+            "requested": "OPEN",
+            "allowed": ["CLOSED", "GONE"],
+        }
 
     def test_failed_extra_guard_is_a_conflict_and_changes_nothing(self, doors: Database) -> None:
         with pytest.raises(RacefreeError) as info, doors.write() as tx:
-            DOOR.transition(tx, "open", "d1", now=1, guard="version > :min",
-                            guard_params={"min": 5})
+            DOOR.transition(
+                tx, "open", "d1", now=1, guard="version > :min", guard_params={"min": 5}
+            )
         assert info.value.code is ErrorCode.INVALID_STATE_TRANSITION
         with doors.read() as tx:
             assert DOOR.current(tx, "d1") == "CLOSED"
 
     def test_cascade_effects_are_returned_and_audited(self, doors: Database) -> None:
         with doors.write() as tx:
-            result = DOOR.transition(tx, "lock", "d1", now=5,
-                                     cascades={"handles_locked": _lock_handles},
-                                     audit_context=AuditContext(details={"reason": "drill"}))
+            result = DOOR.transition(
+                tx,
+                "lock",
+                "d1",
+                now=5,
+                cascades={"handles_locked": _lock_handles},
+                audit_context=AuditContext(details={"reason": "drill"}),
+            )
         assert result.effects == {"handles_locked": 5}
         [entry] = _audit_rows(doors, "DOOR_LOCKED")
         assert entry.severity is Severity.CRITICAL
-        assert entry.details == {"from": "CLOSED", "to": "LOCKED", "reason": "drill",
-                                 "handles_locked": 5}
+        assert entry.details == {
+            "from": "CLOSED",
+            "to": "LOCKED",
+            "reason": "drill",
+            "handles_locked": 5,
+        }
 
     def test_cascade_that_raises_midway_leaves_no_trace(self, doors: Database) -> None:
         def explode(tx: Tx, row: dict[str, object]) -> None:
             raise RuntimeError("injected failure after the first cascade")
 
         with pytest.raises(RuntimeError, match="injected"), doors.write() as tx:
-            DOOR.transition(tx, "lock", "d1", now=5,
-                            cascades={"handles_locked": _lock_handles, "boom": explode})
+            DOOR.transition(
+                tx, "lock", "d1", now=5, cascades={"handles_locked": _lock_handles, "boom": explode}
+            )
         with doors.read() as tx:
             assert tx.one("SELECT state, version FROM doors") == {"state": "CLOSED", "version": 0}
             assert tx.scalar("SELECT COUNT(*) FROM handles WHERE locked = 1") == 0
@@ -157,8 +215,14 @@ class TestTransition:
 def test_twenty_writers_racing_one_transition_have_exactly_one_winner(doors: Database) -> None:
     def attempt(i: int) -> str:
         with doors.write() as tx:
-            result = DOOR.transition(tx, "lock", "d1", now=10, cascades={"h": _lock_handles},
-                                     audit_context=AuditContext(actor=f"racer-{i}"))
+            result = DOOR.transition(
+                tx,
+                "lock",
+                "d1",
+                now=10,
+                cascades={"h": _lock_handles},
+                audit_context=AuditContext(actor=f"racer-{i}"),
+            )
             return str(result.row["state"])
 
     outcomes = race(20, attempt)

@@ -42,6 +42,7 @@ Row = dict[str, Any]
 Params = Mapping[str, Any]
 
 MIN_SQLITE_VERSION = (3, 35, 0)  # RETURNING
+NOT_REENTRANT = "write() is not reentrant: pass the open Tx down instead"
 
 
 class Dialect(StrEnum):
@@ -157,8 +158,9 @@ class Database(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    @abc.abstractmethod
     def claim_server(self) -> None:
-        """Declare this process the server of the database (refused if SQLite is served)."""
+        """Declare this process a server of the database (refused if SQLite is served)."""
 
     def __enter__(self) -> Database:
         return self
@@ -207,7 +209,7 @@ class SQLiteDatabase(Database):
     def write(self) -> Iterator[Tx]:
         me = threading.get_ident()
         if self._writer_owner == me:
-            raise DatabaseError("write() is not reentrant: pass the open Tx down instead")
+            raise DatabaseError(NOT_REENTRANT)
         with self._write_lock:
             self._writer_owner = me
             conn = self._writer
@@ -273,6 +275,7 @@ class PostgresDatabase(Database):
 
     def __init__(self, url: str, options: DatabaseOptions) -> None:
         self.url = url
+        self._local = threading.local()
         parsed = make_url(url).set(drivername="postgresql")
         self._conninfo = parsed.render_as_string(hide_password=False)
         self._pool = ConnectionPool(
@@ -291,8 +294,16 @@ class PostgresDatabase(Database):
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Tx]:
-        with self._pool.connection() as conn, conn.transaction():
-            yield Tx(Dialect.POSTGRESQL, conn)
+        # a nested write would be a second transaction on another connection,
+        # which can wait forever on the row locks of the first
+        if getattr(self._local, "writing", False):
+            raise DatabaseError(NOT_REENTRANT)
+        self._local.writing = True
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield Tx(Dialect.POSTGRESQL, conn)
+        finally:
+            self._local.writing = False
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
@@ -305,9 +316,14 @@ class PostgresDatabase(Database):
         with self._pool.connection() as conn:
             yield conn
 
+    def claim_server(self) -> None:
+        """Any number of processes may serve one PostgreSQL database."""
+
     def sqlalchemy_url(self) -> str:
-        return make_url(self._conninfo).set(drivername="postgresql+psycopg").render_as_string(
-            hide_password=False
+        return (
+            make_url(self._conninfo)
+            .set(drivername="postgresql+psycopg")
+            .render_as_string(hide_password=False)
         )
 
     def close(self) -> None:

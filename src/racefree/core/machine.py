@@ -147,9 +147,7 @@ class StateMachine:
                     frontier.append(t.target)
         unreachable = known - reached
         if unreachable:
-            raise MachineDefinitionError(
-                f"{self.name}: unreachable states {sorted(unreachable)}"
-            )
+            raise MachineDefinitionError(f"{self.name}: unreachable states {sorted(unreachable)}")
 
     # -- the table, read -------------------------------------------------
 

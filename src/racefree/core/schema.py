@@ -116,8 +116,12 @@ sessions = sa.Table(
     sa.Column("tx_count", sa.Integer(), nullable=False, server_default="0"),
     _epoch("created_at"),
     sa.Index(None, "agent_id"),
-    sa.Index("ix_sessions_unrevoked", "id", sqlite_where=sa.text("revoked_at IS NULL"),
-             postgresql_where=sa.text("revoked_at IS NULL")),
+    sa.Index(
+        "ix_sessions_unrevoked",
+        "id",
+        sqlite_where=sa.text("revoked_at IS NULL"),
+        postgresql_where=sa.text("revoked_at IS NULL"),
+    ),
 )
 
 kill_switch = sa.Table(

@@ -56,8 +56,12 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unhandled error serving %s %s", scope["method"], scope["path"],
-                          extra={"request_id": request_id})
+            log.exception(
+                "unhandled error serving %s %s",
+                scope["method"],
+                scope["path"],
+                extra={"request_id": request_id},
+            )
             if not state["started"]:
                 await _send_internal_error(send_with_id)
         finally:

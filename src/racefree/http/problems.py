@@ -97,7 +97,8 @@ def install_handlers(app: FastAPI) -> None:
 
 
 def internal_error_body() -> bytes:
-    return ProblemResponse(problem(ErrorCode.INTERNAL_ERROR, request_id=context.request_id.get())).body
+    body = problem(ErrorCode.INTERNAL_ERROR, request_id=context.request_id.get())
+    return bytes(ProblemResponse(body).body)
 
 
 # -- OpenAPI -------------------------------------------------------------------
@@ -154,7 +155,8 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _merge(target: dict[str, Any], doc: dict[str, Any]) -> None:
     target_examples = (
-        target.setdefault("content", {}).setdefault(PROBLEM_CONTENT_TYPE, {"schema": PROBLEM_SCHEMA_REF})
+        target.setdefault("content", {})
+        .setdefault(PROBLEM_CONTENT_TYPE, {"schema": PROBLEM_SCHEMA_REF})
         .setdefault("examples", {})
     )
     for name, example in doc["content"][PROBLEM_CONTENT_TYPE]["examples"].items():

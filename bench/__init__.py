@@ -1,0 +1,1 @@
+"""racefree benchmarks: ``make bench`` (``python -m bench``)."""

@@ -1,0 +1,226 @@
+"""A state-machine transition (CAS + one audit row, one write transaction), three ways.
+
+* ``racefree``: ``Database.write()`` + ``StateMachine.transition`` (core.machine);
+* ``raw driver``: the identical statements on a bare stdlib ``sqlite3`` / psycopg connection;
+* ``sqlalchemy core``: the identical statements through a SQLAlchemy Core engine -- the
+  reason racefree drives the drivers directly on its hot path.
+
+Targets (issue 2): racefree <= 1.5x raw on SQLite, <= 1.2x raw on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import psycopg
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import QueuePool
+
+from bench.databases import database_url
+from bench.harness import interleaved, ratio, stats_table, update_results_md, write_results
+from racefree.core.clock import SystemClock
+from racefree.core.db import Database, pg_sql
+from racefree.core.errors import ErrorCode
+from racefree.core.machine import AuditContext, StateMachine, move
+
+NAME = "transition"
+TARGETS = {"sqlite": 1.5, "postgresql": 1.2}
+
+TOGGLE = StateMachine(
+    "toggle",
+    table="bench_items",
+    key_column="id",
+    state_column="state",
+    version_column="version",
+    states=("A", "B"),
+    initial="A",
+    transitions=(
+        move("flip", "A", "B", conflict=ErrorCode.INVALID_STATE_TRANSITION, audit_event="FLIPPED"),
+        move("flop", "B", "A", conflict=ErrorCode.INVALID_STATE_TRANSITION, audit_event="FLOPPED"),
+    ),
+)
+
+UPDATE = (
+    "UPDATE bench_items SET state = :_target, version = version + 1, updated_at = :_v_updated_at"
+    " WHERE id = :_key AND state IN (:_s0) RETURNING *"
+)
+INSERT_AUDIT = (
+    "INSERT INTO audit_log (at, event_type, severity, actor, agent_id, session_id,"
+    " transaction_id, details, request_id) VALUES (:at, :event_type, :severity, :actor,"
+    " :agent_id, :session_id, :transaction_id, :details, :request_id)"
+)
+MOVES = (("A", "B", "FLIPPED"), ("B", "A", "FLOPPED"))
+
+
+def _create_items(db: Database) -> None:
+    with db.write() as tx:
+        tx.execute(
+            "CREATE TABLE bench_items (id TEXT PRIMARY KEY, state TEXT NOT NULL,"
+            " version BIGINT NOT NULL, updated_at BIGINT NOT NULL)"
+        )
+        for key in ("racefree", "raw", "sqlalchemy"):
+            tx.execute("INSERT INTO bench_items VALUES (:id, 'A', 0, 0)", {"id": key})
+
+
+def _params(
+    key: str, source: str, target: str, event: str, now: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    update = {"_key": key, "_target": target, "_s0": source, "_v_updated_at": now}
+    details = json.dumps({"from": source, "to": target}, separators=(",", ":"), sort_keys=True)
+    insert = {
+        "at": now,
+        "event_type": event,
+        "severity": "info",
+        "actor": "bench",
+        "agent_id": None,
+        "session_id": None,
+        "transaction_id": None,
+        "details": details,
+        "request_id": None,
+    }
+    return update, insert
+
+
+def racefree_op(db: Database) -> Callable[[], None]:
+    clock = SystemClock()
+    names = itertools.cycle(("flip", "flop"))
+    ctx = AuditContext(actor="bench")
+
+    def op() -> None:
+        with db.write() as tx:
+            TOGGLE.transition(tx, next(names), "racefree", now=clock.now(), audit_context=ctx)
+
+    return op
+
+
+def raw_sqlite_op(path: str) -> Callable[[], None]:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+    clock = SystemClock()
+    moves = itertools.cycle(MOVES)
+
+    def op() -> None:
+        source, target, event = next(moves)
+        update, insert = _params("raw", source, target, event, clock.now())
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute(UPDATE, update).fetchone()
+        assert row is not None
+        conn.execute(INSERT_AUDIT, insert)
+        conn.execute("COMMIT")
+
+    return op
+
+
+def raw_psycopg_op(url: str) -> Callable[[], None]:
+    conn = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
+    clock = SystemClock()
+    moves = itertools.cycle(MOVES)
+    update_sql, insert_sql = pg_sql(UPDATE), pg_sql(INSERT_AUDIT)
+
+    def op() -> None:
+        source, target, event = next(moves)
+        update, insert = _params("raw", source, target, event, clock.now())
+        with conn.transaction():
+            row = conn.execute(update_sql, update).fetchone()
+            assert row is not None
+            conn.execute(insert_sql, insert)
+
+    return op
+
+
+def sqlalchemy_op(sqlalchemy_url: str, engine_name: str) -> Callable[[], None]:
+    engine = create_engine(sqlalchemy_url, poolclass=QueuePool, pool_size=1)
+    clock = SystemClock()
+    moves = itertools.cycle(MOVES)
+    update_stmt, insert_stmt = text(UPDATE), text(INSERT_AUDIT)
+
+    @contextmanager
+    def begin() -> Iterator[Any]:
+        with engine.connect() as conn:
+            if engine_name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+                conn.exec_driver_sql("COMMIT")
+            else:
+                with conn.begin():
+                    yield conn
+
+    def op() -> None:
+        source, target, event = next(moves)
+        update, insert = _params("sqlalchemy", source, target, event, clock.now())
+        with begin() as conn:
+            assert conn.execute(update_stmt, update).first() is not None
+            conn.execute(insert_stmt, insert)
+
+    if engine_name == "sqlite":
+        # let the BEGIN IMMEDIATE above be ours: no pysqlite implicit transactions
+        engine = create_engine(
+            sqlalchemy_url,
+            poolclass=QueuePool,
+            pool_size=1,
+            connect_args={"isolation_level": None, "check_same_thread": False},
+        )
+    return op
+
+
+def run_engine(engine_name: str, rounds: int, ops: int) -> dict[str, Any]:
+    with database_url(engine_name) as url, ExitStack() as stack:
+        db = stack.enter_context(Database.from_url(url))
+        _create_items(db)
+        raw = raw_sqlite_op(db.path) if engine_name == "sqlite" else raw_psycopg_op(url)  # type: ignore[attr-defined]
+        contestants = {
+            "raw driver": raw,
+            "racefree": racefree_op(db),
+            "sqlalchemy core": sqlalchemy_op(db.sqlalchemy_url(), engine_name),
+        }
+        results = interleaved(contestants, rounds=rounds, ops_per_round=ops)
+    overhead = ratio(results["racefree"], results["raw driver"])
+    return {
+        "engine": engine_name,
+        "results": results,
+        "racefree_vs_raw": overhead,
+        "sqlalchemy_vs_raw": ratio(results["sqlalchemy core"], results["raw driver"]),
+        "target": TARGETS[engine_name],
+        "meets_target": overhead <= TARGETS[engine_name],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench transition", description=__doc__)
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--ops", type=int, default=1000, help="operations per round")
+    args = parser.parse_args(argv)
+    runs = [run_engine(e, args.rounds, args.ops) for e in args.engines.split(",")]
+    write_results(NAME, {"rounds": args.rounds, "ops_per_round": args.ops, "runs": runs})
+    sections = [
+        "## Transition overhead (issue 2)\n",
+        "One state-machine transition = CAS `UPDATE ... RETURNING` + one audit `INSERT` in one",
+        "write transaction. Interleaved rounds, same run, same database.",
+        f'Command: `make bench BENCH_ARGS="transition --rounds {args.rounds} --ops {args.ops}"`\n',
+    ]
+    for run in runs:
+        verdict = "meets" if run["meets_target"] else "MISSES"
+        sections.append(
+            f"**{run['engine']}**: racefree / raw = **{run['racefree_vs_raw']}x** "
+            f"(target <= {run['target']}x: {verdict}); SQLAlchemy Core / raw = "
+            f"{run['sqlalchemy_vs_raw']}x\n"
+        )
+        sections.append(stats_table(run["results"], baseline="raw driver") + "\n")
+        print(
+            f"{run['engine']}: racefree/raw={run['racefree_vs_raw']}x "
+            f"sqlalchemy/raw={run['sqlalchemy_vs_raw']}x"
+        )
+    update_results_md(NAME, "\n".join(sections))
+
+
+if __name__ == "__main__":
+    main()
