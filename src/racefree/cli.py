@@ -70,6 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         master = settings.master_password.get_secret_value() if settings.master_password else None
         first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
         _show_first_start(first)
+        _warn_if_locked(runtime)
         uvicorn.run(
             create_app(runtime),
             host=settings.host,
@@ -80,6 +81,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         runtime.close()
     return 0
+
+
+def _warn_if_locked(runtime: Runtime) -> None:
+    with runtime.db.read() as tx:
+        current = killswitch.read(tx)
+    if not current.is_normal:
+        logging.getLogger("racefree").warning(
+            "kill switch is %s (reason: %s): serving only the allow-list until recovery",
+            current.state,
+            current.reason,
+        )
 
 
 def _show_first_start(first: operators.FirstStart) -> None:
@@ -200,9 +212,13 @@ def cmd_kill_switch_recover(args: argparse.Namespace) -> int:
         result: Any
         if args.step == "start":
             result = recovery.start(
-                runtime.db, password, now=now, wait_s=runtime.settings.recovery_wait_s,
+                runtime.db,
+                password,
+                now=now,
+                wait_s=runtime.settings.recovery_wait_s,
                 owner_wait_s=runtime.settings.recovery_wait_owner_s,
-                owner_signature=args.owner_signature, actor="cli",
+                owner_signature=args.owner_signature,
+                actor="cli",
             )
         elif args.step == "complete":
             result = recovery.complete(runtime.db, password, now=now, actor="cli")
@@ -216,17 +232,20 @@ def cmd_kill_switch_recover(args: argparse.Namespace) -> int:
 
 def _add_kill_switch(commands: Any) -> None:
     group = commands.add_parser(
-        "kill-switch", help="the emergency stop (against the database directly)",
+        "kill-switch",
+        help="the emergency stop (against the database directly)",
         description=KILL_SWITCH_HELP,
     ).add_subparsers(dest="kill_switch_command", required=True, metavar="ACTION")
 
-    status = group.add_parser("status", help="print the state as JSON",
-                              description=KILL_SWITCH_HELP)
+    status = group.add_parser(
+        "status", help="print the state as JSON", description=KILL_SWITCH_HELP
+    )
     _database_option(status)
     status.set_defaults(handler=cmd_kill_switch_status)
 
     activate = group.add_parser(
-        "activate", help="stop everything: revoke sessions, cancel transactions, suspend agents",
+        "activate",
+        help="stop everything: revoke sessions, cancel transactions, suspend agents",
         description=KILL_SWITCH_HELP,
     )
     _database_option(activate)
@@ -235,20 +254,25 @@ def _add_kill_switch(commands: Any) -> None:
     activate.set_defaults(handler=cmd_kill_switch_activate)
 
     nonce = group.add_parser(
-        "nonce", help="issue a nonce for an owner to sign (recovery with owners)",
+        "nonce",
+        help="issue a nonce for an owner to sign (recovery with owners)",
         description=KILL_SWITCH_HELP,
     )
     _database_option(nonce)
     nonce.set_defaults(handler=cmd_kill_switch_nonce)
 
     recover = group.add_parser(
-        "recover", help="two-step recovery: start, then complete after the wait (or abort)",
+        "recover",
+        help="two-step recovery: start, then complete after the wait (or abort)",
         description=KILL_SWITCH_HELP + " The master password comes from "
         "RACEFREE_MASTER_PASSWORD or, if unset, from a prompt.",
     )
-    recover.add_argument("step", choices=("start", "complete", "abort"),
-                         help="start (ACTIVATED -> RECOVERING), complete (-> NORMAL, after the "
-                         "wait) or abort (-> ACTIVATED)")
+    recover.add_argument(
+        "step",
+        choices=("start", "complete", "abort"),
+        help="start (ACTIVATED -> RECOVERING), complete (-> NORMAL, after the "
+        "wait) or abort (-> ACTIVATED)",
+    )
     _database_option(recover)
     recover.add_argument(
         "--owner-signature",

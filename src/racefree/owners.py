@@ -182,11 +182,17 @@ def lock_in_key(tx: Tx, proof: OwnerProof, *, now: int, actor: str = "owner") ->
     )
     for row in locked:
         audit.record(
-            tx, "OWNER_VERIFIED", at=now, actor=actor, agent_id=row["id"],
+            tx,
+            "OWNER_VERIFIED",
+            at=now,
+            actor=actor,
+            agent_id=row["id"],
             details={"public_key": proof.public_key, "action": proof.action},
         )
-    if not locked and tx.scalar(
-        "SELECT 1 FROM agents WHERE owner_public_key = :pk LIMIT 1", {"pk": proof.public_key}
-    ) is None:
-        raise RacefreeError(ErrorCode.OWNER_MISMATCH, detail="the signer owns no agent")
+    if not locked:
+        owns_any = tx.scalar(
+            "SELECT 1 FROM agents WHERE owner_public_key = :pk LIMIT 1", {"pk": proof.public_key}
+        )
+        if owns_any is None:
+            raise RacefreeError(ErrorCode.OWNER_MISMATCH, detail="the signer owns no agent")
     return len(locked)

@@ -149,8 +149,11 @@ def test_a_forged_operator_token_with_a_valid_shape_is_refused(
 
 
 def test_recovery_over_http_waits_and_then_unlocks(
-    client: TestClient, operator_headers: dict[str, str], master: dict[str, str],
-    clock: ManualClock, runtime: Any,
+    client: TestClient,
+    operator_headers: dict[str, str],
+    master: dict[str, str],
+    clock: ManualClock,
+    runtime: Any,
 ) -> None:
     _activate(client, operator_headers)
     assert _code(client.post("/v1/kill-switch/recovery")) == "AUTH_REQUIRED"
@@ -197,8 +200,7 @@ def test_five_wrong_passwords_give_429_with_retry_after(
 ) -> None:
     _activate(client, operator_headers)
     bad = {"X-Master-Password": "wrong"}
-    statuses = [client.post("/v1/kill-switch/recovery", headers=bad).status_code
-                for _ in range(5)]
+    statuses = [client.post("/v1/kill-switch/recovery", headers=bad).status_code for _ in range(5)]
     assert statuses == [401, 401, 401, 401, 429]
     locked = client.post("/v1/kill-switch/recovery", headers=master)
     assert (locked.status_code, _code(locked)) == (429, "MASTER_PASSWORD_LOCKED")
@@ -206,8 +208,12 @@ def test_five_wrong_passwords_give_429_with_retry_after(
 
 
 def test_recovery_with_an_owner_takes_a_signature_over_a_kill_switch_nonce(
-    client: TestClient, operator_headers: dict[str, str], master: dict[str, str],
-    db: Database, clock: ManualClock, runtime: Any,
+    client: TestClient,
+    operator_headers: dict[str, str],
+    master: dict[str, str],
+    db: Database,
+    clock: ManualClock,
+    runtime: Any,
 ) -> None:
     key = Ed25519PrivateKey.generate()
     with db.write() as tx:
@@ -217,8 +223,7 @@ def test_recovery_with_an_owner_takes_a_signature_over_a_kill_switch_nonce(
     assert (missing.status_code, _code(missing)) == (401, "OWNER_AUTH_REQUIRED")
     nonce = client.get("/v1/kill-switch/nonce").json()["nonce"]
     signature = owners.sign_header(key, recovery.OWNER_ACTION, nonce, clock.now())
-    started = client.post("/v1/kill-switch/recovery",
-                          headers={**master, owners.HEADER: signature})
+    started = client.post("/v1/kill-switch/recovery", headers={**master, owners.HEADER: signature})
     assert started.status_code == 202
     assert started.json()["wait_seconds"] == runtime.settings.recovery_wait_owner_s
 
@@ -228,8 +233,10 @@ def test_openapi_documents_the_kill_switch_errors_and_the_guard(client: TestClie
     recovery_doc = paths["/v1/kill-switch/recovery"]["post"]["responses"]
     assert {"202", "401", "403", "409", "429"} <= set(recovery_doc)
     assert "RECOVERY_ALREADY_STARTED" in recovery_doc["409"]["description"]
-    assert "RECOVERY_WAIT_REQUIRED" in (
-        paths["/v1/kill-switch/recovery/complete"]["post"]["responses"]["409"]["description"])
+    assert (
+        "RECOVERY_WAIT_REQUIRED"
+        in (paths["/v1/kill-switch/recovery/complete"]["post"]["responses"]["409"]["description"])
+    )
     assert "SYSTEM_LOCKED" in paths["/v1/audit-log"]["get"]["responses"]["503"]["description"]
     assert "503" not in paths["/health"]["get"]["responses"]
 
@@ -242,16 +249,28 @@ def test_twenty_racing_activations_against_a_real_server_have_one_winner(
     server: Server, db: Database, clock: ManualClock
 ) -> None:
     w = seed.world(db, agents=4, now=clock.now())
-    responses = http_race(20, server.base_url, "POST", "/v1/kill-switch/activate",
-                          headers=server.operator_headers(), json={"reason": "race"})
+    responses = http_race(
+        20,
+        server.base_url,
+        "POST",
+        "/v1/kill-switch/activate",
+        headers=server.operator_headers(),
+        json={"reason": "race"},
+    )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [409] * 19
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {
-        "KILL_SWITCH_ALREADY_ACTIVE"}
+        "KILL_SWITCH_ALREADY_ACTIVE"
+    }
     assert len(_events(db, "KILL_SWITCH_ACTIVATED")) == 1
     assert _count(db, "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL") == 0
-    assert _count(db, "SELECT COUNT(*) FROM transactions"
-                      " WHERE status IN ('PENDING', 'QUEUED', 'EXECUTING')") == 0
+    assert (
+        _count(
+            db,
+            "SELECT COUNT(*) FROM transactions WHERE status IN ('PENDING', 'QUEUED', 'EXECUTING')",
+        )
+        == 0
+    )
     [winner] = [r.json() for r in responses if r.status_code == 200]
     assert winner["sessions_revoked"] == len(w.live_sessions)
 
@@ -263,8 +282,14 @@ def test_a_server_started_while_activated_serves_only_the_allow_list(
     first = start_server(db_url, tmp_path, env={"RACEFREE_RECOVERY_WAIT_S": "0"})
     try:
         with first.client() as http:
-            assert http.post("/v1/kill-switch/activate", json={"reason": "restart drill"},
-                             headers=first.operator_headers()).status_code == 200
+            assert (
+                http.post(
+                    "/v1/kill-switch/activate",
+                    json={"reason": "restart drill"},
+                    headers=first.operator_headers(),
+                ).status_code
+                == 200
+            )
     finally:
         first.stop()
     second = start_server(db_url, tmp_path, env={"RACEFREE_RECOVERY_WAIT_S": "0"})
@@ -282,8 +307,7 @@ def test_a_server_started_while_activated_serves_only_the_allow_list(
             master = {"X-Master-Password": second.master_password}
             assert http.post("/v1/kill-switch/recovery", headers=master).status_code == 202
             assert http.post("/v1/agents").status_code == 503  # RECOVERING is locked too
-            assert http.post("/v1/kill-switch/recovery/complete",
-                             headers=master).status_code == 200
+            assert http.post("/v1/kill-switch/recovery/complete", headers=master).status_code == 200
             assert http.post("/v1/agents").json()["code"] == "ROUTE_NOT_FOUND"
     finally:
         second.stop()
@@ -299,11 +323,13 @@ def test_activation_through_one_server_locks_the_other_at_its_next_request(
     try:
         with one.client() as a, two.client() as b:
             assert b.get("/v1/sessions/current").json()["code"] == "ROUTE_NOT_FOUND"
-            activated = a.post("/v1/kill-switch/activate", json={"reason": "two servers"},
-                               headers=one.operator_headers())
+            activated = a.post(
+                "/v1/kill-switch/activate",
+                json={"reason": "two servers"},
+                headers=one.operator_headers(),
+            )
             assert activated.status_code == 200
-            refused = b.get("/v1/sessions/current",
-                            headers={"Authorization": "Bearer rf_sess_x"})
+            refused = b.get("/v1/sessions/current", headers={"Authorization": "Bearer rf_sess_x"})
             assert (refused.status_code, refused.json()["code"]) == (503, "SYSTEM_LOCKED")
             assert refused.json()["details"]["reason"] == "two servers"
             assert b.post("/v1/agents", json={"name": "x"}).status_code == 503

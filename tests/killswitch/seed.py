@@ -11,45 +11,80 @@ OPEN = ("PENDING", "QUEUED", "EXECUTING")
 CLOSED = ("SUBMITTED", "CONFIRMED", "FAILED", "CANCELLED", "EXPIRED")
 
 
-def agent(tx: Tx, *, status: str = "ACTIVE", suspension_reason: str | None = None,
-          owner_public_key: str | None = None, now: int = 0) -> str:
+def agent(
+    tx: Tx,
+    *,
+    status: str = "ACTIVE",
+    suspension_reason: str | None = None,
+    owner_public_key: str | None = None,
+    now: int = 0,
+) -> str:
     agent_id = new_id()
     tx.execute(
         "INSERT INTO agents (id, name, status, suspension_reason, owner_public_key,"
         " owner_verified, created_at, updated_at)"
         " VALUES (:id, :name, :status, :reason, :pk, 0, :now, :now)",
-        {"id": agent_id, "name": f"agent-{agent_id[-6:]}", "status": status,
-         "reason": suspension_reason, "pk": owner_public_key, "now": now},
+        {
+            "id": agent_id,
+            "name": f"agent-{agent_id[-6:]}",
+            "status": status,
+            "reason": suspension_reason,
+            "pk": owner_public_key,
+            "now": now,
+        },
     )
     return agent_id
 
 
-def session(tx: Tx, agent_id: str, *, revoked_at: int | None = None,
-            revoke_reason: str | None = None, reserved: int = 0, spent: int = 0,
-            now: int = 0) -> str:
+def session(
+    tx: Tx,
+    agent_id: str,
+    *,
+    revoked_at: int | None = None,
+    revoke_reason: str | None = None,
+    reserved: int = 0,
+    spent: int = 0,
+    now: int = 0,
+) -> str:
     session_id = new_id()
     tx.execute(
         "INSERT INTO sessions (id, agent_id, token_hash, expires_at, expires_in, max_renewals,"
         " absolute_expires_at, revoked_at, revoke_reason, spent, reserved, created_at)"
         " VALUES (:id, :agent_id, :hash, :exp, 3600, 30, :abs, :revoked_at, :reason,"
         " :spent, :reserved, :now)",
-        {"id": session_id, "agent_id": agent_id, "hash": f"h-{session_id}",
-         "exp": now + 3600, "abs": now + 86400, "revoked_at": revoked_at,
-         "reason": revoke_reason, "spent": spent, "reserved": reserved, "now": now},
+        {
+            "id": session_id,
+            "agent_id": agent_id,
+            "hash": f"h-{session_id}",
+            "exp": now + 3600,
+            "abs": now + 86400,
+            "revoked_at": revoked_at,
+            "reason": revoke_reason,
+            "spent": spent,
+            "reserved": reserved,
+            "now": now,
+        },
     )
     return session_id
 
 
-def transaction(tx: Tx, agent_id: str, session_id: str, *, status: str, amount: int,
-                now: int = 0) -> str:
+def transaction(
+    tx: Tx, agent_id: str, session_id: str, *, status: str, amount: int, now: int = 0
+) -> str:
     tx_id = new_id()
     tx.execute(
         "INSERT INTO transactions (id, agent_id, session_id, type, amount, destination, status,"
         " tier, created_at, updated_at)"
         " VALUES (:id, :agent_id, :session_id, 'TRANSFER', :amount, 'dest', :status, 'INSTANT',"
         " :now, :now)",
-        {"id": tx_id, "agent_id": agent_id, "session_id": session_id, "amount": amount,
-         "status": status, "now": now},
+        {
+            "id": tx_id,
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "amount": amount,
+            "status": status,
+            "now": now,
+        },
     )
     return tx_id
 
@@ -83,13 +118,16 @@ def world(db: Database, *, agents: int = 3, sessions_per_agent: int = 2, now: in
                 w.reserved[s] = sum(amounts)
                 for status, amount in zip(OPEN, amounts, strict=True):
                     w.open_transactions.append(
-                        transaction(tx, a, s, status=status, amount=amount, now=now))
+                        transaction(tx, a, s, status=status, amount=amount, now=now)
+                    )
                 for status in CLOSED:
                     w.closed_transactions.append(
-                        transaction(tx, a, s, status=status, amount=7, now=now))
+                        transaction(tx, a, s, status=status, amount=7, now=now)
+                    )
         held = agent(tx, status="SUSPENDED", suspension_reason="operator", now=now)
         w.operator_suspended.append(held)
         w.revoked_sessions.append(
-            session(tx, held, revoked_at=now - 10, revoke_reason="operator", now=now))
+            session(tx, held, revoked_at=now - 10, revoke_reason="operator", now=now)
+        )
         w.terminated.append(agent(tx, status="TERMINATED", now=now))
     return w

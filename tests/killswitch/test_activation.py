@@ -15,8 +15,9 @@ from tests.killswitch import seed
 from tests.support import race, tally
 
 
-def _activate(db: Database, clock: ManualClock, reason: str = "test",
-              actor: str = "operator:test") -> killswitch.Activation:
+def _activate(
+    db: Database, clock: ManualClock, reason: str = "test", actor: str = "operator:test"
+) -> killswitch.Activation:
     return killswitch.activate_now(db, reason, now=clock.now(), actor=actor)
 
 
@@ -41,7 +42,11 @@ def test_activation_moves_normal_to_activated_and_records_who_and_why(
     result = _activate(db, clock, reason="agent went rogue", actor="operator:alice")
     now = _status(db)
     assert (now.state, now.version, now.reason, now.actor) == (
-        "ACTIVATED", 1, "agent went rogue", "operator:alice")
+        "ACTIVATED",
+        1,
+        "agent went rogue",
+        "operator:alice",
+    )
     assert now.activation_id == result.activation_id
     assert now.activated_at == clock.now()
     with db.read() as tx:
@@ -76,8 +81,10 @@ def test_the_cascade_stops_everything_open_and_leaves_the_rest_alone(
         for a in w.active_agents:
             row = tx.one("SELECT status, suspension_reason FROM agents WHERE id = :id", {"id": a})
             assert row == {"status": "SUSPENDED", "suspension_reason": "kill_switch"}
-        held = tx.one("SELECT status, suspension_reason FROM agents WHERE id = :id",
-                      {"id": w.operator_suspended[0]})
+        held = tx.one(
+            "SELECT status, suspension_reason FROM agents WHERE id = :id",
+            {"id": w.operator_suspended[0]},
+        )
         assert held == {"status": "SUSPENDED", "suspension_reason": "operator"}
         gone = tx.scalar("SELECT status FROM agents WHERE id = :id", {"id": w.terminated[0]})
         assert gone == "TERMINATED"
@@ -143,8 +150,13 @@ def test_twenty_racing_activations_have_one_winner_and_one_cascade(
     assert entry.details["activation_id"] == winner.activation_id
     assert _status(db).version == 1
     assert _count(db, "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL") == 0
-    assert _count(db, "SELECT COUNT(*) FROM transactions"
-                      " WHERE status IN ('PENDING', 'QUEUED', 'EXECUTING')") == 0
+    assert (
+        _count(
+            db,
+            "SELECT COUNT(*) FROM transactions WHERE status IN ('PENDING', 'QUEUED', 'EXECUTING')",
+        )
+        == 0
+    )
     # reservations released exactly once, not once per racer
     assert _count(db, "SELECT SUM(reserved) FROM sessions") == 5 * len(w.live_sessions)
 
@@ -152,13 +164,19 @@ def test_twenty_racing_activations_have_one_winner_and_one_cascade(
 def _inject_failure_on_agent_updates(db: Database) -> None:
     with db.write() as tx:
         if tx.is_sqlite:
-            tx.execute("CREATE TRIGGER fail_agents BEFORE UPDATE ON agents"
-                       " BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+            tx.execute(
+                "CREATE TRIGGER fail_agents BEFORE UPDATE ON agents"
+                " BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            )
         else:
-            tx.execute("CREATE FUNCTION fail_agents() RETURNS trigger LANGUAGE plpgsql AS"
-                       " $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$")
-            tx.execute("CREATE TRIGGER fail_agents BEFORE UPDATE ON agents"
-                       " FOR EACH ROW EXECUTE FUNCTION fail_agents()")
+            tx.execute(
+                "CREATE FUNCTION fail_agents() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$"
+            )
+            tx.execute(
+                "CREATE TRIGGER fail_agents BEFORE UPDATE ON agents"
+                " FOR EACH ROW EXECUTE FUNCTION fail_agents()"
+            )
 
 
 def test_a_failure_midway_through_the_cascade_leaves_everything_as_before(
@@ -171,9 +189,26 @@ def test_a_failure_midway_through_the_cascade_leaves_everything_as_before(
     now = _status(db)
     assert (now.state, now.version, now.activation_id) == ("NORMAL", 0, None)
     assert _count(db, "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL") == len(
-        w.live_sessions)
+        w.live_sessions
+    )
     assert _count(db, "SELECT COUNT(*) FROM transactions WHERE status = 'CANCELLED'") == len(
-        w.live_sessions)  # only the seeded CANCELLED ones
+        w.live_sessions
+    )  # only the seeded CANCELLED ones
     assert _count(db, "SELECT SUM(reserved) FROM sessions WHERE revoked_at IS NULL") == sum(
-        w.reserved.values()) + 5 * len(w.live_sessions)
+        w.reserved.values()
+    ) + 5 * len(w.live_sessions)
     assert _activations(db) == []
+
+
+def test_a_session_revoked_earlier_still_gets_its_open_reservations_back(
+    db: Database, clock: ManualClock
+) -> None:
+    with db.write() as tx:
+        a = seed.agent(tx, now=clock.now())
+        s = seed.session(tx, a, revoked_at=clock.now() - 5, revoke_reason="operator", reserved=40)
+        seed.transaction(tx, a, s, status="QUEUED", amount=40, now=clock.now())
+    result = _activate(db, clock)
+    assert (result.sessions_revoked, result.transactions_cancelled) == (0, 1)
+    with db.read() as tx:
+        row = tx.one("SELECT reserved, revoke_reason FROM sessions WHERE id = :id", {"id": s})
+    assert row == {"reserved": 0, "revoke_reason": "operator"}

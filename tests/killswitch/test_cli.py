@@ -16,8 +16,9 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
-def environment(db: Database, clock: ManualClock, db_url: str,
-                monkeypatch: pytest.MonkeyPatch) -> None:
+def environment(
+    db: Database, clock: ManualClock, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     operators.bootstrap(db, master_password=PASSWORD, now=clock.now())
     for name in ("RACEFREE_MASTER_PASSWORD", "RACEFREE_RECOVERY_WAIT_S"):
         monkeypatch.delenv(name, raising=False)
@@ -31,7 +32,9 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]
 
 
 def test_activate_recover_and_status_from_the_cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, db: Database,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    db: Database,
     clock: ManualClock,
 ) -> None:
     w = seed.world(db, now=clock.now())
@@ -75,8 +78,13 @@ def test_without_a_password_or_a_terminal_the_cli_says_how_to_give_one(
 
 
 def test_every_kill_switch_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["kill-switch"], ["kill-switch", "status"], ["kill-switch", "activate"],
-                 ["kill-switch", "recover"], ["kill-switch", "nonce"]):
+    for argv in (
+        ["kill-switch"],
+        ["kill-switch", "status"],
+        ["kill-switch", "activate"],
+        ["kill-switch", "recover"],
+        ["kill-switch", "nonce"],
+    ):
         with pytest.raises(SystemExit) as exit_info:
             cli.main([*argv, "--help"])
         assert exit_info.value.code == 0

@@ -32,14 +32,22 @@ def activated(db: Database, clock: ManualClock) -> killswitch.Activation:
     return killswitch.activate_now(db, "test", now=clock.now(), actor="operator:test")
 
 
-def _start(db: Database, clock: ManualClock, password: str | None = PASSWORD,
-           signature: str | None = None) -> recovery.RecoveryStarted:
-    return recovery.start(db, password, now=clock.now(), wait_s=WAIT_S,
-                          owner_wait_s=OWNER_WAIT_S, owner_signature=signature)
+def _start(
+    db: Database, clock: ManualClock, password: str | None = PASSWORD, signature: str | None = None
+) -> recovery.RecoveryStarted:
+    return recovery.start(
+        db,
+        password,
+        now=clock.now(),
+        wait_s=WAIT_S,
+        owner_wait_s=OWNER_WAIT_S,
+        owner_signature=signature,
+    )
 
 
-def _complete(db: Database, clock: ManualClock,
-              password: str = PASSWORD) -> recovery.RecoveryCompleted:
+def _complete(
+    db: Database, clock: ManualClock, password: str = PASSWORD
+) -> recovery.RecoveryCompleted:
     return recovery.complete(db, password, now=clock.now())
 
 
@@ -87,7 +95,11 @@ def test_recovery_starts_waits_the_configured_time_then_completes(
     assert done.state == "NORMAL"
     now = _state(db)
     assert (now.state, now.version, now.activation_id, now.recovery_eligible_at) == (
-        "NORMAL", 3, None, None)
+        "NORMAL",
+        3,
+        None,
+        None,
+    )
     [entry] = _events(db, "KILL_SWITCH_RECOVERED")
     assert entry.details["agents_reactivated"] == 0
 
@@ -101,8 +113,10 @@ def test_completing_recovery_reactivates_only_agents_the_switch_suspended(
     clock.advance(WAIT_S)
     assert _complete(db, clock).agents_reactivated == len(w.active_agents)
     with db.read() as tx:
-        statuses = {r["id"]: (r["status"], r["suspension_reason"])
-                    for r in tx.all("SELECT id, status, suspension_reason FROM agents")}
+        statuses = {
+            r["id"]: (r["status"], r["suspension_reason"])
+            for r in tx.all("SELECT id, status, suspension_reason FROM agents")
+        }
         unrevoked = tx.scalar("SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL")
     assert all(statuses[a] == ("ACTIVE", None) for a in w.active_agents)
     assert statuses[w.operator_suspended[0]] == ("SUSPENDED", "operator")
@@ -119,8 +133,10 @@ def test_completing_before_the_wait_is_409_recovery_wait_required_with_retry_aft
     error = _error(_complete, db, clock)
     assert error.code is ErrorCode.RECOVERY_WAIT_REQUIRED
     assert error.retry_after == 100
-    assert error.details == {"recovery_eligible_at": started.recovery_eligible_at,
-                             "remaining_seconds": 100}
+    assert error.details == {
+        "recovery_eligible_at": started.recovery_eligible_at,
+        "remaining_seconds": 100,
+    }
     assert _state(db).state == "RECOVERING"
     clock.advance(100)
     assert _complete(db, clock).state == "NORMAL"
@@ -200,8 +216,10 @@ def test_racing_complete_and_abort_have_exactly_one_winner(
 
 def _owned_agents(db: Database, clock: ManualClock, key: Ed25519PrivateKey, n: int) -> list[str]:
     with db.write() as tx:
-        return [seed.agent(tx, owner_public_key=owners.public_key_of(key), now=clock.now())
-                for _ in range(n)]
+        return [
+            seed.agent(tx, owner_public_key=owners.public_key_of(key), now=clock.now())
+            for _ in range(n)
+        ]
 
 
 def test_with_an_owner_recovery_needs_the_owners_signature_and_waits_less(
@@ -216,8 +234,9 @@ def test_with_an_owner_recovery_needs_the_owners_signature_and_waits_less(
     assert started.wait_seconds == OWNER_WAIT_S
     assert started.owner_public_key == owners.public_key_of(OWNER)
     with db.read() as tx:
-        verified = {r["id"]: r["owner_verified"] for r in tx.all(
-            "SELECT id, owner_verified FROM agents")}
+        verified = {
+            r["id"]: r["owner_verified"] for r in tx.all("SELECT id, owner_verified FROM agents")
+        }
     assert all(verified[a] == 1 for a in mine)  # signing locked ownership in
     assert len(_events(db, "OWNER_VERIFIED")) == 2
 
@@ -244,16 +263,17 @@ def test_a_wrong_password_is_401_and_counted(db: Database, clock: ManualClock) -
     assert error.details == {"failed_attempts": 1, "remaining_attempts": 4}
     assert _state(db).failed_attempts == 1
     [entry] = _events(db, "MASTER_PASSWORD_REJECTED")
-    assert entry.details == {"action": "start_recovery", "outcome": "wrong_password",
-                             "failed_attempts": 1}
+    assert entry.details == {
+        "action": "start_recovery",
+        "outcome": "wrong_password",
+        "failed_attempts": 1,
+    }
     _start(db, clock)  # a right one resets the count
     assert _state(db).failed_attempts == 0
 
 
 @pytest.mark.usefixtures("activated")
-def test_five_wrong_passwords_lock_out_for_thirty_minutes(
-    db: Database, clock: ManualClock
-) -> None:
+def test_five_wrong_passwords_lock_out_for_thirty_minutes(db: Database, clock: ManualClock) -> None:
     codes = [_error(_start, db, clock, password=f"wrong {i}").code for i in range(5)]
     assert codes == [ErrorCode.INVALID_MASTER_PASSWORD] * 4 + [ErrorCode.MASTER_PASSWORD_LOCKED]
     locked = _error(_start, db, clock)  # even the right password, while locked out
@@ -276,7 +296,8 @@ def test_a_lockout_during_recovery_rolls_back_to_activated(
     clock.advance(WAIT_S)
     for i in range(4):
         assert _error(_complete, db, clock, password=f"wrong {i}").code is (
-            ErrorCode.INVALID_MASTER_PASSWORD)
+            ErrorCode.INVALID_MASTER_PASSWORD
+        )
     assert _state(db).state == "RECOVERING"
     assert _error(_abort, db, clock, password="wrong").code is ErrorCode.MASTER_PASSWORD_LOCKED
     now = _state(db)

@@ -60,12 +60,11 @@ def activate(tx: Tx, reason: str, *, now: int, actor: str = AUTO_ACTOR) -> Activ
             "recovery_started_at": None,
             "recovery_eligible_at": None,
         },
-        # Order matters: reservations are released while the transactions
-        # still say which are open; the duration is taken last.
+        # Order matters: sessions release their reservations while the
+        # transactions still say which are open; the duration is taken last.
         cascades={
-            "reservations_released": step(cascade.release_reservations),
-            "transactions_cancelled": step(cascade.cancel_transactions),
             "sessions_revoked": step(cascade.revoke_sessions),
+            "transactions_cancelled": step(cascade.cancel_transactions),
             "agents_suspended": step(cascade.suspend_agents),
             "duration_ms": elapsed_ms,
         },

@@ -71,7 +71,8 @@ def verify(db: Database, password: str | None, *, action: str, now: int, actor: 
         raise locked_error(current.lockout_until, now)
     if not password:
         raise RacefreeError(
-            ErrorCode.AUTH_REQUIRED, detail="the master password is required",
+            ErrorCode.AUTH_REQUIRED,
+            detail="the master password is required",
             hint="send the X-Master-Password header",
         )
     with db.read() as tx:
@@ -82,33 +83,61 @@ def verify(db: Database, password: str | None, *, action: str, now: int, actor: 
 
 def _record_refused(db: Database, *, action: str, now: int, actor: str) -> None:
     with db.write() as tx:
-        _audit(tx, REJECTED_EVENT, Severity.WARNING, now=now, actor=actor,
-               details={"action": action, "outcome": "locked_out"})
+        _audit(
+            tx,
+            REJECTED_EVENT,
+            Severity.WARNING,
+            now=now,
+            actor=actor,
+            details={"action": action, "outcome": "locked_out"},
+        )
 
 
 def _record_failure(db: Database, *, action: str, now: int, actor: str) -> RacefreeError:
     """Count one wrong password; lock out (and roll recovery back) on the fifth."""
     with db.write() as tx:
-        row = tx.one(_RECORD_FAILURE, {
-            "scope": GLOBAL_SCOPE, "now": now, "max": MAX_FAILED_ATTEMPTS,
-            "until": now + LOCKOUT_S,
-        })
+        row = tx.one(
+            _RECORD_FAILURE,
+            {
+                "scope": GLOBAL_SCOPE,
+                "now": now,
+                "max": MAX_FAILED_ATTEMPTS,
+                "until": now + LOCKOUT_S,
+            },
+        )
         if row is None:  # another wrong attempt locked it out while we verified
             current = status.read(tx)
-            _audit(tx, REJECTED_EVENT, Severity.WARNING, now=now, actor=actor,
-                   details={"action": action, "outcome": "locked_out"})
+            _audit(
+                tx,
+                REJECTED_EVENT,
+                Severity.WARNING,
+                now=now,
+                actor=actor,
+                details={"action": action, "outcome": "locked_out"},
+            )
             error = locked_error(current.lockout_until or now + LOCKOUT_S, now)
         elif row["lockout_until"] is not None:
             error = _lock_out(tx, row, action=action, now=now, actor=actor)
         else:
             attempts = row["failed_attempts"]
-            _audit(tx, REJECTED_EVENT, Severity.WARNING, now=now, actor=actor,
-                   details={"action": action, "outcome": "wrong_password",
-                            "failed_attempts": attempts})
+            _audit(
+                tx,
+                REJECTED_EVENT,
+                Severity.WARNING,
+                now=now,
+                actor=actor,
+                details={
+                    "action": action,
+                    "outcome": "wrong_password",
+                    "failed_attempts": attempts,
+                },
+            )
             error = RacefreeError(
                 ErrorCode.INVALID_MASTER_PASSWORD,
-                details={"failed_attempts": attempts,
-                         "remaining_attempts": MAX_FAILED_ATTEMPTS - attempts},
+                details={
+                    "failed_attempts": attempts,
+                    "remaining_attempts": MAX_FAILED_ATTEMPTS - attempts,
+                },
             )
     return error
 
@@ -118,18 +147,32 @@ def _lock_out(tx: Tx, row: dict[str, Any], *, action: str, now: int, actor: str)
     if row["state"] == RECOVERING:
         # our UPDATE holds the row, so this CAS cannot miss
         KILL_SWITCH.transition(
-            tx, ROLL_BACK, GLOBAL_SCOPE, now=now,
+            tx,
+            ROLL_BACK,
+            GLOBAL_SCOPE,
+            now=now,
             values={"recovery_started_at": None, "recovery_eligible_at": None},
             audit_context=AuditContext(actor=actor, details={"cause": "master_password_lockout"}),
         )
         rolled_back = True
-    _audit(tx, LOCKED_EVENT, Severity.CRITICAL, now=now, actor=actor, details={
-        "action": action, "outcome": "locked_out_now", "failed_attempts": row["failed_attempts"],
-        "lockout_until": row["lockout_until"], "recovery_rolled_back": rolled_back,
-    })
+    _audit(
+        tx,
+        LOCKED_EVENT,
+        Severity.CRITICAL,
+        now=now,
+        actor=actor,
+        details={
+            "action": action,
+            "outcome": "locked_out_now",
+            "failed_attempts": row["failed_attempts"],
+            "lockout_until": row["lockout_until"],
+            "recovery_rolled_back": rolled_back,
+        },
+    )
     return locked_error(row["lockout_until"], now)
 
 
-def _audit(tx: Tx, event: str, severity: Severity, *, now: int, actor: str,
-           details: dict[str, Any]) -> None:
+def _audit(
+    tx: Tx, event: str, severity: Severity, *, now: int, actor: str, details: dict[str, Any]
+) -> None:
     audit.record(tx, event, at=now, severity=severity, actor=actor, details=details)

@@ -83,9 +83,13 @@ def start(
             return eligible_at
 
         result = KILL_SWITCH.transition(
-            tx, START_RECOVERY, GLOBAL_SCOPE, now=now,
+            tx,
+            START_RECOVERY,
+            GLOBAL_SCOPE,
+            now=now,
             values={"recovery_started_at": now, "failed_attempts": 0, "lockout_until": None},
-            guard=attempts.NOT_LOCKED_OUT, guard_params={"now": now},
+            guard=attempts.NOT_LOCKED_OUT,
+            guard_params={"now": now},
             cascades={"owner_public_key": owner_check, "recovery_eligible_at": schedule},
             audit_context=AuditContext(actor=actor),
             classify=_classifier(now),
@@ -108,21 +112,31 @@ def complete(
 
     def run(tx: Tx) -> RecoveryCompleted:
         result = KILL_SWITCH.transition(
-            tx, COMPLETE_RECOVERY, GLOBAL_SCOPE, now=now,
+            tx,
+            COMPLETE_RECOVERY,
+            GLOBAL_SCOPE,
+            now=now,
             values={
-                "activation_id": None, "reason": None, "actor": None, "activated_at": None,
-                "recovery_started_at": None, "recovery_eligible_at": None,
-                "failed_attempts": 0, "lockout_until": None,
+                "activation_id": None,
+                "reason": None,
+                "actor": None,
+                "activated_at": None,
+                "recovery_started_at": None,
+                "recovery_eligible_at": None,
+                "failed_attempts": 0,
+                "lockout_until": None,
             },
             guard=f"recovery_eligible_at <= :now AND ({attempts.NOT_LOCKED_OUT})",
             guard_params={"now": now},
-            cascades={"agents_reactivated": lambda inner, _row: cascade.reactivate_agents(
-                inner, now)},
+            cascades={
+                "agents_reactivated": lambda inner, _row: cascade.reactivate_agents(inner, now)
+            },
             audit_context=AuditContext(actor=actor),
             classify=_classifier(now),
         )
-        return RecoveryCompleted(state=NORMAL, agents_reactivated=result.effects[
-            "agents_reactivated"])
+        return RecoveryCompleted(
+            state=NORMAL, agents_reactivated=result.effects["agents_reactivated"]
+        )
 
     return _with_password(db, password, COMPLETE_RECOVERY, now=now, actor=actor, run=run)
 
@@ -134,10 +148,18 @@ def abort(
 
     def run(tx: Tx) -> RecoveryAborted:
         KILL_SWITCH.transition(
-            tx, ROLL_BACK, GLOBAL_SCOPE, now=now,
-            values={"recovery_started_at": None, "recovery_eligible_at": None,
-                    "failed_attempts": 0, "lockout_until": None},
-            guard=attempts.NOT_LOCKED_OUT, guard_params={"now": now},
+            tx,
+            ROLL_BACK,
+            GLOBAL_SCOPE,
+            now=now,
+            values={
+                "recovery_started_at": None,
+                "recovery_eligible_at": None,
+                "failed_attempts": 0,
+                "lockout_until": None,
+            },
+            guard=attempts.NOT_LOCKED_OUT,
+            guard_params={"now": now},
             audit_context=AuditContext(actor=actor, details={"cause": "abort"}),
             classify=_classifier(now),
         )
@@ -147,7 +169,12 @@ def abort(
 
 
 def _with_password(
-    db: Database, password: str | None, action: str, *, now: int, actor: str,
+    db: Database,
+    password: str | None,
+    action: str,
+    *,
+    now: int,
+    actor: str,
     run: Callable[[Tx], T],
 ) -> T:
     attempts.verify(db, password, action=action, now=now, actor=actor)
@@ -157,15 +184,19 @@ def _with_password(
     except RacefreeError as refused:
         # the step's transaction rolled back; the attempt itself still leaves a trace
         with db.write() as tx:
-            audit.record(tx, REFUSED_EVENT, at=now, severity=Severity.WARNING, actor=actor,
-                         details={"action": action, "code": refused.code.value})
+            audit.record(
+                tx,
+                REFUSED_EVENT,
+                at=now,
+                severity=Severity.WARNING,
+                actor=actor,
+                details={"action": action, "code": refused.code.value},
+            )
         raise
 
 
 def _any_owner(tx: Tx) -> bool:
-    return tx.scalar(
-        "SELECT 1 FROM agents WHERE owner_public_key IS NOT NULL LIMIT 1"
-    ) is not None
+    return tx.scalar("SELECT 1 FROM agents WHERE owner_public_key IS NOT NULL LIMIT 1") is not None
 
 
 def _classifier(now: int) -> Callable[[Tx, Transition], RacefreeError]:
@@ -181,14 +212,19 @@ def _classifier(now: int) -> Callable[[Tx, Transition], RacefreeError]:
             if t.name == COMPLETE_RECOVERY and eligible_at is not None and eligible_at > now:
                 return RacefreeError(
                     ErrorCode.RECOVERY_WAIT_REQUIRED,
-                    details={"recovery_eligible_at": eligible_at,
-                             "remaining_seconds": eligible_at - now},
+                    details={
+                        "recovery_eligible_at": eligible_at,
+                        "remaining_seconds": eligible_at - now,
+                    },
                     retry_after=eligible_at - now,
                 )
         return RacefreeError(
             t.conflict_for(current.state),
-            details={"current": current.state, "requested": t.target,
-                     "allowed": KILL_SWITCH.targets(current.state)},
+            details={
+                "current": current.state,
+                "requested": t.target,
+                "allowed": KILL_SWITCH.targets(current.state),
+            },
         )
 
     return classify

@@ -93,10 +93,15 @@ def recovery_nonce(runtime: RuntimeDep) -> dict[str, Any]:
     status_code=202,
     responses={
         **errors(
-            ErrorCode.AUTH_REQUIRED, ErrorCode.INVALID_MASTER_PASSWORD,
-            ErrorCode.OWNER_AUTH_REQUIRED, ErrorCode.INVALID_SIGNATURE, ErrorCode.INVALID_NONCE,
-            ErrorCode.OWNER_MISMATCH, ErrorCode.MASTER_PASSWORD_LOCKED,
-            ErrorCode.KILL_SWITCH_NOT_ACTIVE, ErrorCode.RECOVERY_ALREADY_STARTED,
+            ErrorCode.AUTH_REQUIRED,
+            ErrorCode.INVALID_MASTER_PASSWORD,
+            ErrorCode.OWNER_AUTH_REQUIRED,
+            ErrorCode.INVALID_SIGNATURE,
+            ErrorCode.INVALID_NONCE,
+            ErrorCode.OWNER_MISMATCH,
+            ErrorCode.MASTER_PASSWORD_LOCKED,
+            ErrorCode.KILL_SWITCH_NOT_ACTIVE,
+            ErrorCode.RECOVERY_ALREADY_STARTED,
         ),
     },
 )
@@ -105,7 +110,9 @@ def start_recovery(
 ) -> dict[str, Any]:
     """ACTIVATED -> RECOVERING; completing is allowed after ``recovery_eligible_at``."""
     started = recovery.start(
-        runtime.db, password, now=runtime.clock.now(),
+        runtime.db,
+        password,
+        now=runtime.clock.now(),
         wait_s=runtime.settings.recovery_wait_s,
         owner_wait_s=runtime.settings.recovery_wait_owner_s,
         owner_signature=signature,
@@ -121,8 +128,10 @@ def start_recovery(
     "/recovery/complete",
     responses={
         **errors(
-            ErrorCode.AUTH_REQUIRED, ErrorCode.INVALID_MASTER_PASSWORD,
-            ErrorCode.MASTER_PASSWORD_LOCKED, ErrorCode.INVALID_RECOVERY_STATE,
+            ErrorCode.AUTH_REQUIRED,
+            ErrorCode.INVALID_MASTER_PASSWORD,
+            ErrorCode.MASTER_PASSWORD_LOCKED,
+            ErrorCode.INVALID_RECOVERY_STATE,
             ErrorCode.RECOVERY_WAIT_REQUIRED,
         ),
     },
@@ -137,8 +146,10 @@ def complete_recovery(runtime: RuntimeDep, password: MasterPassword = None) -> d
     "/recovery/abort",
     responses={
         **errors(
-            ErrorCode.AUTH_REQUIRED, ErrorCode.INVALID_MASTER_PASSWORD,
-            ErrorCode.MASTER_PASSWORD_LOCKED, ErrorCode.INVALID_RECOVERY_STATE,
+            ErrorCode.AUTH_REQUIRED,
+            ErrorCode.INVALID_MASTER_PASSWORD,
+            ErrorCode.MASTER_PASSWORD_LOCKED,
+            ErrorCode.INVALID_RECOVERY_STATE,
         ),
     },
 )
