@@ -254,11 +254,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     lines = [
         "## Kill switch activation cascade (issue 4)\n",
-        "One activation = BEGIN, the NORMAL -> ACTIVATED CAS, release reservations, cancel open",
-        "transactions, revoke every session, suspend every agent, the audit row, COMMIT; timed",
-        'end to end ("cascade" is the in-transaction part the audit row records). Baseline',
+        "One activation = BEGIN, the NORMAL -> ACTIVATED CAS, revoke every session (releasing",
+        "open reservations), cancel open transactions, suspend every agent, the audit row, COMMIT;",
+        'timed end to end ("cascade" is the in-transaction part the audit row records). Baseline',
         "`row loop`: the same effects one UPDATE per row. Rounds interleaved; world reset",
         "(untimed) before each. Target < 100 ms for the first scenario (< 10 ms on SQLite).",
+        "Machine: 2 cores shared with other work, so absolute figures are noisy; PostgreSQL",
+        "is local, default configuration, VACUUM ANALYZE between rounds.",
         'Command: `make bench BENCH_ARGS="killswitch --rounds '
         f"{args.rounds} --big-rounds {args.big_rounds} --baseline-rounds "
         f'{args.baseline_rounds}"`\n',
@@ -271,7 +273,8 @@ def main(argv: list[str] | None = None) -> None:
         for r in runs
     ]
     for r in runs:
-        lines.append(f"\n**{r['engine']}, {r['scenario']}** (rounds: {r['rounds']})\n")
+        counts = ", ".join(f"{n} {name}" for name, n in r["rounds"].items())
+        lines.append(f"\n**{r['engine']}, {r['scenario']}** (rounds: {counts})\n")
         lines.append(_ms_table(r["results"], baseline="racefree"))
     update_results_md(NAME, "\n".join(lines))
 
