@@ -60,8 +60,8 @@ def activate(tx: Tx, reason: str, *, now: int, actor: str = AUTO_ACTOR) -> Activ
             "recovery_started_at": None,
             "recovery_eligible_at": None,
         },
-        # Order matters: sessions release their reservations while the
-        # transactions still say which are open; the duration is taken last.
+        # Order matters (see cascade): sessions are revoked before transactions
+        # are cancelled; the duration is taken last.
         cascades={
             "sessions_revoked": step(cascade.revoke_sessions),
             "transactions_cancelled": step(cascade.cancel_transactions),

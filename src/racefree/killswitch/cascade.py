@@ -3,6 +3,19 @@
 They run inside the transition's transaction, after its CAS, so either all of
 them commit with the new state and the audit row, or none does. Each returns
 the number of rows it changed, for the response and the audit row.
+
+Order matters on PostgreSQL (READ COMMITTED, where each statement sees what
+was committed when it started):
+
+1. sessions are revoked first. Admitting a transaction writes its session row
+   under ``revoked_at IS NULL``, so an admission either committed before the
+   revoke reached that row (and the next statement sees its transaction) or
+   waits for this transaction and then finds the session revoked;
+2. open transactions are cancelled and their reservations released by *one*
+   statement, from the rows it actually cancelled: an executor that claimed a
+   row first (``EXECUTING -> SUBMITTED``) keeps both its row and its
+   reservation. SQLite runs one writer at a time, so there two plain
+   statements are exact.
 """
 
 from __future__ import annotations
@@ -15,45 +28,48 @@ CANCEL_ERROR = "KILL_SWITCH"
 #: Transactions that have not reached the irreversible step yet (DESIGN section 5).
 OPEN_STATUSES = "('PENDING', 'QUEUED', 'EXECUTING')"
 
-
-# What the open transactions of the session being updated reserved on it.
-_OPEN_SESSIONS = f"(SELECT session_id FROM transactions WHERE status IN {OPEN_STATUSES})"
-_OPEN_RESERVED = (
-    "(SELECT COALESCE(SUM(t.amount), 0) FROM transactions t"
+_CANCEL = (
+    "UPDATE transactions SET status = 'CANCELLED', error = :error, updated_at = :now"
+    f" WHERE status IN {OPEN_STATUSES}"
+)
+_RELEASE_OPEN = (
+    "UPDATE sessions SET reserved = reserved - ("
+    " SELECT COALESCE(SUM(t.amount), 0) FROM transactions t"
     f" WHERE t.session_id = sessions.id AND t.status IN {OPEN_STATUSES})"
+    f" WHERE id IN (SELECT session_id FROM transactions WHERE status IN {OPEN_STATUSES})"
+)
+_CANCEL_AND_RELEASE = (
+    f"WITH cancelled AS ({_CANCEL} RETURNING session_id, amount),"
+    " released AS ("
+    "  UPDATE sessions SET reserved = sessions.reserved - c.total"
+    "  FROM (SELECT session_id, SUM(amount) AS total FROM cancelled GROUP BY session_id) AS c"
+    "  WHERE sessions.id = c.session_id RETURNING sessions.id)"
+    " SELECT (SELECT COUNT(*) FROM cancelled) AS cancelled,"
+    " (SELECT COUNT(*) FROM released) AS released"
 )
 
 
 def revoke_sessions(tx: Tx, now: int) -> int:
-    """Revoke every unrevoked session and release what its open transactions reserved.
-
-    ``reserved`` holds the amounts of admitted, unfinished transactions; the
-    ones about to be cancelled will never spend, so their sum comes off --
-    before they are cancelled, while their status still says which are open.
-    Each session row is written once: a second UPDATE of a row this
-    transaction already changed costs PostgreSQL a foreign-key re-check per
-    row (``bench/killswitch.py``). Sessions revoked earlier that still have
-    open transactions are released first. Returns the sessions revoked.
-    """
-    tx.execute(
-        f"UPDATE sessions SET reserved = reserved - {_OPEN_RESERVED}"
-        f" WHERE revoked_at IS NOT NULL AND id IN {_OPEN_SESSIONS}"
-    )
+    """Revoke every unrevoked session (first: see the module docstring)."""
     return tx.execute(
-        "UPDATE sessions SET revoked_at = :now, revoke_reason = :reason,"
-        f" reserved = CASE WHEN id IN {_OPEN_SESSIONS}"
-        f" THEN reserved - {_OPEN_RESERVED} ELSE reserved END"
-        " WHERE revoked_at IS NULL",
+        "UPDATE sessions SET revoked_at = :now, revoke_reason = :reason WHERE revoked_at IS NULL",
         {"now": now, "reason": KILL_SWITCH_REASON},
     )
 
 
 def cancel_transactions(tx: Tx, now: int) -> int:
-    return tx.execute(
-        "UPDATE transactions SET status = 'CANCELLED', error = :error, updated_at = :now"
-        f" WHERE status IN {OPEN_STATUSES}",
-        {"error": CANCEL_ERROR, "now": now},
-    )
+    """Cancel every open transaction and give back what it reserved on its session.
+
+    ``reserved`` holds the amounts of admitted, unfinished transactions; a
+    cancelled one will never spend, so its amount comes off.
+    """
+    params = {"error": CANCEL_ERROR, "now": now}
+    if tx.is_sqlite:
+        tx.execute(_RELEASE_OPEN)
+        return tx.execute(_CANCEL, params)
+    row = tx.one(_CANCEL_AND_RELEASE, params)
+    assert row is not None
+    return int(row["cancelled"])
 
 
 def suspend_agents(tx: Tx, now: int) -> int:
