@@ -2,8 +2,8 @@
 
 Scenarios (issue 4): 100 agents / 1,000 sessions / 1,000 open transactions, and
 100,000 sessions. Each round resets the world (untimed), then times one full
-``activate_now`` -- BEGIN, CAS, release reservations, cancel transactions,
-revoke sessions, suspend agents, audit row, COMMIT. Contestants, interleaved:
+``activate_now`` -- BEGIN, CAS, revoke sessions, cancel transactions (releasing their
+reservations), suspend agents, audit row, COMMIT. Contestants, interleaved:
 
 * ``racefree``: the set-based cascade of ``racefree.killswitch``;
 * ``row loop``: the same CAS and the same effects, one UPDATE per row (what a
@@ -254,13 +254,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     lines = [
         "## Kill switch activation cascade (issue 4)\n",
-        "One activation = BEGIN, the NORMAL -> ACTIVATED CAS, revoke every session (releasing",
-        "open reservations), cancel open transactions, suspend every agent, the audit row, COMMIT;",
+        "One activation = BEGIN, the NORMAL -> ACTIVATED CAS, revoke every session, cancel open",
+        "transactions releasing their reservations, suspend every agent, the audit row, COMMIT;",
         'timed end to end ("cascade" is the in-transaction part the audit row records). Baseline',
         "`row loop`: the same effects one UPDATE per row. Rounds interleaved; world reset",
         "(untimed) before each. Target < 100 ms for the first scenario (< 10 ms on SQLite).",
         "Machine: 2 cores shared with other work, so absolute figures are noisy; PostgreSQL",
-        "is local, default configuration, VACUUM ANALYZE between rounds.",
+        "is local, default configuration, VACUUM ANALYZE between rounds. On PostgreSQL the",
+        "sessions with open transactions are written twice (revoke, then release in the cancel",
+        "statement), which costs a foreign-key re-check per such row; the order is what keeps",
+        "the cascade exact against racing admissions and executor claims",
+        "(`tests/killswitch/test_cascade_races.py`).",
         'Command: `make bench BENCH_ARGS="killswitch --rounds '
         f"{args.rounds} --big-rounds {args.big_rounds} --baseline-rounds "
         f'{args.baseline_rounds}"`\n',
