@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from racefree import __version__, killswitch, migrations, operators, owners
+from racefree import __version__, agents, killswitch, migrations, operators, owners, sessions
 from racefree.core import audit
 from racefree.core.db import DatabaseError
 from racefree.core.errors import RacefreeError
@@ -140,6 +140,84 @@ def cmd_audit_tail(args: argparse.Namespace) -> int:
             )
         for entry in found:
             _emit(json.dumps(asdict(entry), sort_keys=True))
+    finally:
+        runtime.close()
+    return 0
+
+
+def _json_line(value: Any) -> str:
+    return json.dumps(asdict(value), sort_keys=True, default=str)
+
+
+def cmd_agents_create(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        now = runtime.clock.now()
+        with runtime.db.write() as tx:
+            agent = agents.create(tx, name=args.name, now=now, actor="cli")
+            if args.owner_public_key:
+                owners.change_owner(tx, agent.id, args.owner_public_key, now=now, actor="cli")
+                agent = agents.get(tx, agent.id)
+        _emit(_json_line(agent))
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_agents_list(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        with runtime.db.read() as tx:
+            found = agents.list_agents(tx, limit=args.limit, status=args.status)
+        for agent in found:
+            _emit(_json_line(agent))
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_sessions_list(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        with runtime.db.read() as tx:
+            found = sessions.list_sessions(
+                tx,
+                now=runtime.clock.now(),
+                agent_id=args.agent_id,
+                active_only=args.active,
+                limit=args.limit,
+            )
+        for session in found:
+            _emit(_json_line(session))
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_sessions_revoke(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        with runtime.db.write() as tx:
+            session = sessions.revoke(tx, args.session_id, now=runtime.clock.now(), actor="cli")
+        _emit(json.dumps({"session_id": session.id, "revoked_at": session.revoked_at}))
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_sessions_cleanup(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        with runtime.db.write() as tx:
+            deleted = sessions.cleanup_expired(
+                tx, now=runtime.clock.now(), retention_s=args.retention, actor="cli"
+            )
+        _emit(f"deleted {deleted} expired sessions")
     finally:
         runtime.close()
     return 0
@@ -341,6 +419,51 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--limit", type=int, default=20, help="how many entries (default 20)")
     tail.add_argument("--event-type", help="only entries of this event type")
     tail.set_defaults(handler=cmd_audit_tail)
+    agents_cmd = commands.add_parser("agents", help="agents").add_subparsers(
+        dest="agents_command", required=True, metavar="ACTION"
+    )
+    agents_create = agents_cmd.add_parser(
+        "create", help="create an ACTIVE agent and print it as a JSON line"
+    )
+    _database_option(agents_create)
+    agents_create.add_argument("--name", required=True, help="the agent's name")
+    agents_create.add_argument(
+        "--owner-public-key", help="an owner's Ed25519 public key (base64url); starts in GRACE"
+    )
+    agents_create.set_defaults(handler=cmd_agents_create)
+    agents_list = agents_cmd.add_parser("list", help="print agents as JSON lines, oldest first")
+    _database_option(agents_list)
+    agents_list.add_argument("--status", choices=("ACTIVE", "SUSPENDED", "TERMINATED"))
+    agents_list.add_argument("--limit", type=int, default=100, help="how many (default 100)")
+    agents_list.set_defaults(handler=cmd_agents_list)
+
+    sessions_cmd = commands.add_parser("sessions", help="agent sessions").add_subparsers(
+        dest="sessions_command", required=True, metavar="ACTION"
+    )
+    sessions_list = sessions_cmd.add_parser(
+        "list", help="print sessions as JSON lines (never tokens), oldest first"
+    )
+    _database_option(sessions_list)
+    sessions_list.add_argument("--agent-id", help="only this agent's sessions")
+    sessions_list.add_argument("--active", action="store_true", help="only active sessions")
+    sessions_list.add_argument("--limit", type=int, default=100, help="how many (default 100)")
+    sessions_list.set_defaults(handler=cmd_sessions_list)
+    sessions_revoke = sessions_cmd.add_parser("revoke", help="revoke a session")
+    _database_option(sessions_revoke)
+    sessions_revoke.add_argument("session_id", help="the session to revoke")
+    sessions_revoke.set_defaults(handler=cmd_sessions_revoke)
+    sessions_cleanup = sessions_cmd.add_parser(
+        "cleanup", help="delete expired sessions that no transaction references"
+    )
+    _database_option(sessions_cleanup)
+    sessions_cleanup.add_argument(
+        "--retention",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="keep sessions expired less than this long (default 0)",
+    )
+    sessions_cleanup.set_defaults(handler=cmd_sessions_cleanup)
 
     _add_kill_switch(commands)
     return parser

@@ -11,6 +11,14 @@ The first valid signature locks ownership in (``GRACE -> LOCKED``):
 :func:`lock_in` is the CAS ``UPDATE agents SET owner_verified = 1 ... WHERE
 owner_verified = 0`` -- idempotent, audited once, never an error for the
 second caller.
+
+Owner changes (DESIGN section 5), :func:`change_owner`::
+
+    NONE  -> GRACE          operator sets a key
+    GRACE -> GRACE | NONE   operator changes or removes the key
+    GRACE -> LOCKED         first valid owner signature (lock_in)
+    LOCKED -> LOCKED        change signed by the current owner (action change_action(...))
+    LOCKED -> NONE          refused: 403 OWNER_LOCKED
 """
 
 from __future__ import annotations
@@ -166,6 +174,101 @@ def lock_in(tx: Tx, agent_id: str, proof: OwnerProof, *, now: int, actor: str = 
     if row["owner_public_key"] != proof.public_key:
         raise RacefreeError(ErrorCode.OWNER_MISMATCH)
     return False
+
+
+def change_action(agent_id: str, new_key: str | None) -> str:
+    """The action an owner signs to move ``agent_id``'s ownership to ``new_key``.
+
+    It names the agent and the new key, so a captured signature cannot be
+    replayed to hand the agent to someone else.
+    """
+    return f"change_owner:{agent_id}:{new_key or ''}"
+
+
+def change_owner(
+    tx: Tx,
+    agent_id: str,
+    new_key: str | None,
+    *,
+    now: int,
+    proof: OwnerProof | None = None,
+    actor: str | None = None,
+) -> None:
+    """Set, change or remove the owner key of ``agent_id`` (see the module docstring).
+
+    Without ``proof`` the CAS only matches an unlocked agent (``owner_verified
+    = 0``), so it can never overwrite an owner that locked in concurrently.
+    With ``proof`` (already verified for :func:`change_action`) the signer
+    must be the owner: a GRACE owner's signature locks in first, then the key
+    moves under the CAS ``owner_public_key = <signer>``.
+    """
+    if new_key is not None and not valid_public_key(new_key):
+        raise RacefreeError(
+            ErrorCode.VALIDATION_ERROR,
+            details={
+                "issues": [
+                    {
+                        "loc": ["body", "owner_public_key"],
+                        "type": "value_error",
+                        "msg": "not a base64url Ed25519 public key",
+                    }
+                ]
+            },
+        )
+    if proof is None:
+        _change_unlocked(tx, agent_id, new_key, now=now, actor=actor)
+        return
+    if proof.action != change_action(agent_id, new_key):
+        raise _bad(f"the signature is for {proof.action!r}, not this change")
+    lock_in(tx, agent_id, proof, now=now, actor=actor or "owner")
+    if new_key is None:
+        raise RacefreeError(ErrorCode.OWNER_LOCKED, details={"agent_id": agent_id})
+    changed = tx.execute(
+        "UPDATE agents SET owner_public_key = :new, updated_at = :now"
+        " WHERE id = :id AND owner_verified = 1 AND owner_public_key = :signer",
+        {"new": new_key, "now": now, "id": agent_id, "signer": proof.public_key},
+    )
+    if not changed:  # another signed change by the same owner won
+        raise RacefreeError(ErrorCode.OWNER_MISMATCH, detail="the owner key changed meanwhile")
+    _audit_change(tx, agent_id, new_key, now=now, actor=actor or "owner", signed=True)
+
+
+def _change_unlocked(
+    tx: Tx, agent_id: str, new_key: str | None, *, now: int, actor: str | None
+) -> None:
+    changed = tx.execute(
+        "UPDATE agents SET owner_public_key = :new, updated_at = :now"
+        " WHERE id = :id AND owner_verified = 0",
+        {"new": new_key, "now": now, "id": agent_id},
+    )
+    if changed:
+        _audit_change(tx, agent_id, new_key, now=now, actor=actor, signed=False)
+        return
+    verified = tx.scalar("SELECT owner_verified FROM agents WHERE id = :id", {"id": agent_id})
+    if verified is None:
+        raise RacefreeError(ErrorCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
+    if new_key is None:
+        raise RacefreeError(ErrorCode.OWNER_LOCKED, details={"agent_id": agent_id})
+    raise RacefreeError(
+        ErrorCode.OWNER_AUTH_REQUIRED,
+        detail="ownership is locked in: the current owner must sign the change",
+        hint=f"send {HEADER} signed by the current owner for action "
+        f"{change_action(agent_id, new_key)!r}",
+    )
+
+
+def _audit_change(
+    tx: Tx, agent_id: str, new_key: str | None, *, now: int, actor: str | None, signed: bool
+) -> None:
+    audit.record(
+        tx,
+        "OWNER_CHANGED",
+        at=now,
+        severity=audit.Severity.WARNING,
+        actor=actor,
+        agent_id=agent_id,
+        details={"public_key": new_key, "signed": signed},
+    )
 
 
 def lock_in_key(tx: Tx, proof: OwnerProof, *, now: int, actor: str = "owner") -> int:

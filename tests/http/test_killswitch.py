@@ -97,7 +97,8 @@ def test_activation_needs_an_operator(client: TestClient) -> None:
 
 
 def test_while_normal_the_guard_lets_everything_through(client: TestClient) -> None:
-    assert _code(client.post("/v1/agents", json={"name": "a"})) == "ROUTE_NOT_FOUND"
+    # the request reaches authentication: the guard stepped aside
+    assert _code(client.post("/v1/agents", json={"name": "a"})) == "AUTH_REQUIRED"
 
 
 def test_while_locked_requests_outside_the_allow_list_get_503_before_auth(
@@ -105,7 +106,8 @@ def test_while_locked_requests_outside_the_allow_list_get_503_before_auth(
 ) -> None:
     _activate(client, operator_headers, reason="stop")
     for method, path, headers in [
-        ("POST", "/v1/agents", {}),  # no route at all: the guard answers before routing
+        ("POST", "/v1/no-such-route", {}),  # the guard answers before routing
+        ("POST", "/v1/agents", {"Authorization": "Bearer nonsense"}),  # and before auth
         ("GET", "/v1/sessions/current", {"Authorization": "Bearer rf_sess_whatever"}),
         ("GET", "/v1/audit-log", {}),  # an operator route without a token: 503, not 401
         ("GET", "/v1/nonce", {}),
@@ -177,7 +179,7 @@ def test_recovery_over_http_waits_and_then_unlocks(
     done = client.post("/v1/kill-switch/recovery/complete", headers=master)
     assert done.status_code == 200
     assert done.json() == {"state": "NORMAL", "agents_reactivated": 0}
-    assert _code(client.post("/v1/agents")) == "ROUTE_NOT_FOUND"  # the guard stepped aside
+    assert _code(client.post("/v1/agents")) == "AUTH_REQUIRED"  # the guard stepped aside
 
 
 def test_abort_and_wrong_state_codes_over_http(
@@ -308,7 +310,7 @@ def test_a_server_started_while_activated_serves_only_the_allow_list(
             assert http.post("/v1/kill-switch/recovery", headers=master).status_code == 202
             assert http.post("/v1/agents").status_code == 503  # RECOVERING is locked too
             assert http.post("/v1/kill-switch/recovery/complete", headers=master).status_code == 200
-            assert http.post("/v1/agents").json()["code"] == "ROUTE_NOT_FOUND"
+            assert http.post("/v1/agents").json()["code"] == "AUTH_REQUIRED"
     finally:
         second.stop()
 
@@ -322,17 +324,21 @@ def test_activation_through_one_server_locks_the_other_at_its_next_request(
     two = start_server(db_url, tmp_path)
     try:
         with one.client() as a, two.client() as b:
-            assert b.get("/v1/sessions/current").json()["code"] == "ROUTE_NOT_FOUND"
+            op = one.operator_headers()  # the second start printed no new token
+            agent = a.post("/v1/agents", json={"name": "bot"}, headers=op).json()
+            issued = a.post("/v1/sessions", json={"agent_id": agent["id"]}, headers=op)
+            as_agent = {"Authorization": f"Bearer {issued.json()['token']}"}
+            assert b.get("/v1/sessions/current", headers=as_agent).status_code == 200
+
             activated = a.post(
-                "/v1/kill-switch/activate",
-                json={"reason": "two servers"},
-                headers=one.operator_headers(),
+                "/v1/kill-switch/activate", json={"reason": "two servers"}, headers=op
             )
             assert activated.status_code == 200
-            refused = b.get("/v1/sessions/current", headers={"Authorization": "Bearer rf_sess_x"})
+            refused = b.get("/v1/sessions/current", headers=as_agent)
             assert (refused.status_code, refused.json()["code"]) == (503, "SYSTEM_LOCKED")
             assert refused.json()["details"]["reason"] == "two servers"
-            assert b.post("/v1/agents", json={"name": "x"}).status_code == 503
+            assert b.post("/v1/agents", json={"name": "x"}, headers=op).status_code == 503
+            assert b.get("/v1/agents", headers=op).status_code == 200  # operators may read
     finally:
         one.stop()
         two.stop()

@@ -161,21 +161,21 @@ def test_twenty_racing_activations_have_one_winner_and_one_cascade(
     assert _count(db, "SELECT SUM(reserved) FROM sessions") == 5 * len(w.live_sessions)
 
 
-def _inject_failure_on_agent_updates(db: Database) -> None:
+def _inject_failure_on_transaction_updates(db: Database) -> None:
     with db.write() as tx:
         if tx.is_sqlite:
             tx.execute(
-                "CREATE TRIGGER fail_agents BEFORE UPDATE ON agents"
+                "CREATE TRIGGER fail_cancel BEFORE UPDATE ON transactions"
                 " BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
             )
         else:
             tx.execute(
-                "CREATE FUNCTION fail_agents() RETURNS trigger LANGUAGE plpgsql AS"
+                "CREATE FUNCTION fail_cancel() RETURNS trigger LANGUAGE plpgsql AS"
                 " $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$"
             )
             tx.execute(
-                "CREATE TRIGGER fail_agents BEFORE UPDATE ON agents"
-                " FOR EACH ROW EXECUTE FUNCTION fail_agents()"
+                "CREATE TRIGGER fail_cancel BEFORE UPDATE ON transactions"
+                " FOR EACH ROW EXECUTE FUNCTION fail_cancel()"
             )
 
 
@@ -183,7 +183,8 @@ def test_a_failure_midway_through_the_cascade_leaves_everything_as_before(
     db: Database, clock: ManualClock
 ) -> None:
     w = seed.world(db, now=clock.now())
-    _inject_failure_on_agent_updates(db)  # agents are suspended after sessions/transactions
+    # transactions are cancelled last, after agents were suspended and sessions revoked
+    _inject_failure_on_transaction_updates(db)
     with pytest.raises(Exception, match="injected failure"):
         _activate(db, clock)
     now = _status(db)
@@ -197,6 +198,7 @@ def test_a_failure_midway_through_the_cascade_leaves_everything_as_before(
     assert _count(db, "SELECT SUM(reserved) FROM sessions WHERE revoked_at IS NULL") == sum(
         w.reserved.values()
     ) + 5 * len(w.live_sessions)
+    assert _count(db, "SELECT COUNT(*) FROM agents WHERE status = 'ACTIVE'") == len(w.active_agents)
     assert _activations(db) == []
 
 

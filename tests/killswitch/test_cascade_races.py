@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from racefree import killswitch
+from racefree import killswitch, sessions
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database, Tx
 from tests.killswitch import seed
@@ -103,3 +103,22 @@ def test_a_transaction_admitted_just_before_the_revoke_is_cancelled_and_released
         )
     assert row == {"reserved": 0, "revoked_at": clock.now()}
     assert open_count == 0
+
+
+def test_a_session_opened_while_the_activation_runs_is_revoked_too(
+    db: Database, clock: ManualClock
+) -> None:
+    with db.write() as tx:
+        a = seed.agent(tx, now=clock.now())
+    opened: list[str] = []
+
+    def open_session(tx: Tx) -> None:
+        # opening a session locks its agent row under status = 'ACTIVE' first
+        issued = sessions.issue(tx, a, now=clock.now(), policy=sessions.Policy())
+        opened.append(issued.session.id)
+
+    result = _activate_against(db, clock, open_session)
+    assert (result.agents_suspended, result.sessions_revoked) == (1, 1)
+    with db.read() as tx:
+        revoked_at = tx.scalar("SELECT revoked_at FROM sessions WHERE id = :id", {"id": opened[0]})
+    assert revoked_at == clock.now()

@@ -11,10 +11,18 @@ from racefree import __version__
 from racefree.http import guard, metrics
 from racefree.http.middleware import RequestContextMiddleware
 from racefree.http.problems import document_errors, install_handlers
-from racefree.http.routes import audit, health, killswitch, owners
+from racefree.http.routes import agents, audit, health, killswitch, owners, sessions
 from racefree.runtime import Runtime
 
-ROUTERS = (health.router, metrics.router, audit.router, owners.router, killswitch.router)
+ROUTERS = (
+    health.router,
+    metrics.router,
+    audit.router,
+    owners.router,
+    agents.router,
+    sessions.router,
+    killswitch.router,
+)
 
 
 def create_app(runtime: Runtime) -> FastAPI:

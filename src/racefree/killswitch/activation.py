@@ -60,12 +60,12 @@ def activate(tx: Tx, reason: str, *, now: int, actor: str = AUTO_ACTOR) -> Activ
             "recovery_started_at": None,
             "recovery_eligible_at": None,
         },
-        # Order matters (see cascade): sessions are revoked before transactions
-        # are cancelled; the duration is taken last.
+        # Order matters (see cascade): agents, then sessions, then
+        # transactions; the duration is taken last.
         cascades={
+            "agents_suspended": step(cascade.suspend_agents),
             "sessions_revoked": step(cascade.revoke_sessions),
             "transactions_cancelled": step(cascade.cancel_transactions),
-            "agents_suspended": step(cascade.suspend_agents),
             "duration_ms": elapsed_ms,
         },
         audit_context=AuditContext(

@@ -5,13 +5,16 @@ them commit with the new state and the audit row, or none does. Each returns
 the number of rows it changed, for the response and the audit row.
 
 Order matters on PostgreSQL (READ COMMITTED, where each statement sees what
-was committed when it started):
+was committed when it started). Each step locks the rows that writers racing
+the next step must pass through, so a racer either committed before the lock
+(and the next statement sees its work) or waits and then finds the door shut:
 
-1. sessions are revoked first. Admitting a transaction writes its session row
-   under ``revoked_at IS NULL``, so an admission either committed before the
-   revoke reached that row (and the next statement sees its transaction) or
-   waits for this transaction and then finds the session revoked;
-2. open transactions are cancelled and their reservations released by *one*
+1. ``ACTIVE`` agents are suspended. Opening a session first locks its agent
+   row under ``status = 'ACTIVE'``, so a session opened concurrently is
+   visible to step 2, and later ones are refused;
+2. sessions are revoked. Admitting a transaction writes its session row
+   under ``revoked_at IS NULL``: likewise for step 3;
+3. open transactions are cancelled and their reservations released by *one*
    statement, from the rows it actually cancelled: an executor that claimed a
    row first (``EXECUTING -> SUBMITTED``) keeps both its row and its
    reservation. SQLite runs one writer at a time, so there two plain
@@ -50,7 +53,7 @@ _CANCEL_AND_RELEASE = (
 
 
 def revoke_sessions(tx: Tx, now: int) -> int:
-    """Revoke every unrevoked session (first: see the module docstring)."""
+    """Revoke every unrevoked session (after suspending agents: see the module docstring)."""
     return tx.execute(
         "UPDATE sessions SET revoked_at = :now, revoke_reason = :reason WHERE revoked_at IS NULL",
         {"now": now, "reason": KILL_SWITCH_REASON},

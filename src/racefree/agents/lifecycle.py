@@ -1,0 +1,66 @@
+"""Suspend, activate, terminate: moves of :data:`AGENT_MACHINE`, each one CAS."""
+
+from __future__ import annotations
+
+from racefree.agents.model import Agent
+from racefree.agents.registry import get
+from racefree.agents.status import AGENT_MACHINE, OPERATOR_SUSPENSION
+from racefree.core.db import Row, Tx
+from racefree.core.machine import AuditContext
+
+TERMINATION_REVOKE_REASON = "agent_terminated"
+
+
+def suspend(
+    tx: Tx,
+    agent_id: str,
+    *,
+    now: int,
+    reason: str = OPERATOR_SUSPENSION,
+    actor: str | None = None,
+) -> Agent:
+    """ACTIVE -> SUSPENDED. Its sessions stay, but authenticate no more while it is suspended."""
+    AGENT_MACHINE.transition(
+        tx,
+        "suspend",
+        agent_id,
+        now=now,
+        values={"suspension_reason": reason},
+        audit_context=AuditContext(actor=actor, agent_id=agent_id, details={"reason": reason}),
+    )
+    return get(tx, agent_id)
+
+
+def activate(tx: Tx, agent_id: str, *, now: int, actor: str | None = None) -> Agent:
+    """SUSPENDED -> ACTIVE, whatever suspended it."""
+    AGENT_MACHINE.transition(
+        tx,
+        "activate",
+        agent_id,
+        now=now,
+        values={"suspension_reason": None},
+        audit_context=AuditContext(actor=actor, agent_id=agent_id),
+    )
+    return get(tx, agent_id)
+
+
+def terminate(tx: Tx, agent_id: str, *, now: int, actor: str | None = None) -> Agent:
+    """ACTIVE | SUSPENDED -> TERMINATED, revoking its open sessions in the same transaction."""
+
+    def revoke_sessions(inner: Tx, row: Row) -> int:
+        return inner.execute(
+            "UPDATE sessions SET revoked_at = :now, revoke_reason = :reason"
+            " WHERE agent_id = :id AND revoked_at IS NULL",
+            {"now": now, "reason": TERMINATION_REVOKE_REASON, "id": row["id"]},
+        )
+
+    AGENT_MACHINE.transition(
+        tx,
+        "terminate",
+        agent_id,
+        now=now,
+        values={"suspension_reason": None},
+        cascades={"sessions_revoked": revoke_sessions},
+        audit_context=AuditContext(actor=actor, agent_id=agent_id),
+    )
+    return get(tx, agent_id)

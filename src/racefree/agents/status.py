@@ -1,0 +1,64 @@
+"""The agent status machine: the table below is the whole lifecycle."""
+
+from __future__ import annotations
+
+from racefree.core.audit import Severity
+from racefree.core.errors import ErrorCode
+from racefree.core.machine import StateMachine, move
+
+ACTIVE = "ACTIVE"
+SUSPENDED = "SUSPENDED"
+TERMINATED = "TERMINATED"
+
+#: Why an agent is suspended: by an operator here, by the kill switch set-based elsewhere.
+OPERATOR_SUSPENSION = "operator"
+KILL_SWITCH_SUSPENSION = "kill_switch"
+
+_TERMINATED_IS_GONE = {TERMINATED: ErrorCode.AGENT_TERMINATED}
+
+AGENT_MACHINE = StateMachine(
+    "agent",
+    table="agents",
+    key_column="id",
+    state_column="status",
+    states=(ACTIVE, SUSPENDED, TERMINATED),
+    initial=ACTIVE,
+    not_found=ErrorCode.AGENT_NOT_FOUND,
+    transitions=(
+        move(
+            "suspend",
+            ACTIVE,
+            SUSPENDED,
+            conflict=ErrorCode.AGENT_SUSPENDED,
+            conflict_by_state=_TERMINATED_IS_GONE,
+            audit_event="AGENT_SUSPENDED",
+            severity=Severity.WARNING,
+        ),
+        # activating an ACTIVE agent is a state conflict with current/requested/allowed details
+        move(
+            "activate",
+            SUSPENDED,
+            ACTIVE,
+            conflict=ErrorCode.INVALID_STATE_TRANSITION,
+            conflict_by_state=_TERMINATED_IS_GONE,
+            audit_event="AGENT_ACTIVATED",
+        ),
+        move(
+            "terminate",
+            (ACTIVE, SUSPENDED),
+            TERMINATED,
+            conflict=ErrorCode.AGENT_TERMINATED,
+            audit_event="AGENT_TERMINATED",
+            severity=Severity.WARNING,
+        ),
+    ),
+)
+
+
+def unavailable_error(status: str) -> ErrorCode | None:
+    """The code refusing work for an agent in ``status`` (None when it is ACTIVE)."""
+    if status == SUSPENDED:
+        return ErrorCode.AGENT_SUSPENDED
+    if status == TERMINATED:
+        return ErrorCode.AGENT_TERMINATED
+    return None

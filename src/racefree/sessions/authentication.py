@@ -1,0 +1,82 @@
+"""Who holds this session token: one indexed lookup by the token's SHA-256.
+
+A malformed token (prefix, length, alphabet, checksum) is refused before any
+database work. A rotated-out token is told apart: within the reuse window it
+is merely invalid; after it, it revokes the session (see :mod:`.reuse`).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from racefree.core import tokens
+from racefree.core.db import Database, Row
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.sessions import reuse
+from racefree.sessions.model import Policy
+
+_SESSION_OF_DIGEST = (
+    "SELECT s.id, s.agent_id, s.token_hash, s.expires_at, s.revoked_at, s.revoke_reason,"
+    " a.status AS agent_status FROM sessions s JOIN agents a ON a.id = s.agent_id"
+    " WHERE s.token_hash = :h"
+)
+_ROTATED_OUT_OF_DIGEST = (
+    "SELECT id, agent_id, previous_token_hash, last_renewed_at, revoked_at, revoke_reason"
+    " FROM sessions WHERE previous_token_hash = :h"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    session_id: str
+    agent_id: str
+    expires_at: int
+
+
+def authenticate(db: Database, token: str, *, now: int, policy: Policy) -> Authenticated:
+    """The active session ``token`` belongs to, or the 401/409/410 that says why not."""
+    if not tokens.well_formed(token, tokens.SESSION_PREFIX):
+        raise RacefreeError(ErrorCode.INVALID_TOKEN)
+    token_hash = tokens.digest(token)
+    with db.read() as tx:
+        row = tx.one(_SESSION_OF_DIGEST, {"h": token_hash})
+        rotated = None if row is not None else tx.one(_ROTATED_OUT_OF_DIGEST, {"h": token_hash})
+    if row is not None and hmac.compare_digest(row["token_hash"], token_hash):
+        return _check(row, now)
+    if rotated is None or not hmac.compare_digest(rotated["previous_token_hash"], token_hash):
+        raise RacefreeError(ErrorCode.INVALID_TOKEN)
+    if rotated["revoked_at"] is not None:
+        if rotated["revoke_reason"] == reuse.REUSE_REVOKE_REASON:
+            raise reuse.reuse_error(rotated["id"])
+        raise _revoked(rotated)
+    if reuse.in_window(rotated["last_renewed_at"], now, policy):
+        raise RacefreeError(
+            ErrorCode.INVALID_TOKEN,
+            detail="a renewal replaced this token",
+            hint="use the token that the renewal returned",
+        )
+    with db.write() as tx:
+        error = reuse.revoke_for_reuse(tx, rotated["id"], rotated["agent_id"], now=now)
+    raise error
+
+
+def _check(row: Row, now: int) -> Authenticated:
+    if row["revoked_at"] is not None:
+        raise _revoked(row)
+    if row["expires_at"] <= now:
+        raise RacefreeError(
+            ErrorCode.TOKEN_EXPIRED, details={"session_id": row["id"]}, hint="open a new session"
+        )
+    if row["agent_status"] == "SUSPENDED":
+        raise RacefreeError(ErrorCode.AGENT_SUSPENDED, details={"agent_id": row["agent_id"]})
+    if row["agent_status"] == "TERMINATED":
+        raise RacefreeError(ErrorCode.AGENT_TERMINATED, details={"agent_id": row["agent_id"]})
+    return Authenticated(row["id"], row["agent_id"], row["expires_at"])
+
+
+def _revoked(row: Row) -> RacefreeError:
+    return RacefreeError(
+        ErrorCode.SESSION_REVOKED,
+        details={"session_id": row["id"], "revoke_reason": row["revoke_reason"]},
+    )

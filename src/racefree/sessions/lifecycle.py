@@ -1,0 +1,167 @@
+"""Opening, reading and revoking sessions."""
+
+from __future__ import annotations
+
+from racefree.core import audit, tokens
+from racefree.core.audit import Severity
+from racefree.core.cas import cas_update
+from racefree.core.db import Tx
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.ids import new_id
+from racefree.sessions.model import PUBLIC_COLUMNS, Constraints, IssuedToken, Policy, Session
+
+OPERATOR_REVOKE_REASON = "operator"
+
+
+def issue(
+    tx: Tx,
+    agent_id: str,
+    *,
+    now: int,
+    policy: Policy,
+    expires_in: int | None = None,
+    max_renewals: int | None = None,
+    constraints: Constraints | None = None,
+    actor: str | None = None,
+) -> IssuedToken:
+    """Open a session for an ACTIVE agent and return it with its token (shown once).
+
+    The first write is a no-op CAS on the agent row (``status = 'ACTIVE'``):
+    it refuses suspended/terminated agents and, on PostgreSQL, holds the row
+    lock so a concurrent suspension commits either before (refused here) or
+    after this session exists (and then revokes or disables it).
+    """
+    expires_in = policy.expires_in if expires_in is None else expires_in
+    max_renewals = policy.max_renewals if max_renewals is None else max_renewals
+    if not 0 < expires_in <= policy.absolute_lifetime:
+        raise _invalid("expires_in", f"between 1 and {policy.absolute_lifetime} seconds")
+    if max_renewals < 0:
+        raise _invalid("max_renewals", "a non-negative integer")
+    cas_update(
+        tx,
+        "UPDATE agents SET status = status WHERE id = :id AND status = 'ACTIVE'",
+        {"id": agent_id},
+        classify=lambda inner: _agent_unavailable(inner, agent_id),
+        returning="id",
+    )
+    token = tokens.mint(tokens.SESSION_PREFIX)
+    session_id = new_id()
+    absolute = now + policy.absolute_lifetime
+    tx.execute(
+        "INSERT INTO sessions (id, agent_id, token_hash, expires_at, expires_in, renewal_count,"
+        " max_renewals, absolute_expires_at, constraints, created_at) VALUES (:id, :agent_id,"
+        " :token_hash, :expires_at, :expires_in, 0, :max_renewals, :absolute, :constraints, :now)",
+        {
+            "id": session_id,
+            "agent_id": agent_id,
+            "token_hash": tokens.digest(token),
+            "expires_at": min(now + expires_in, absolute),
+            "expires_in": expires_in,
+            "max_renewals": max_renewals,
+            "absolute": absolute,
+            "constraints": (constraints or Constraints()).to_json(),
+            "now": now,
+        },
+    )
+    audit.record(
+        tx,
+        "SESSION_CREATED",
+        at=now,
+        actor=actor,
+        agent_id=agent_id,
+        session_id=session_id,
+        details={"expires_in": expires_in, "max_renewals": max_renewals},
+    )
+    return IssuedToken(get(tx, session_id), token)
+
+
+def get(tx: Tx, session_id: str) -> Session:
+    """The session ``session_id``, or 404 ``SESSION_NOT_FOUND``."""
+    row = tx.one(f"SELECT {PUBLIC_COLUMNS} FROM sessions WHERE id = :id", {"id": session_id})
+    if row is None:
+        raise RacefreeError(ErrorCode.SESSION_NOT_FOUND, details={"session_id": session_id})
+    return Session.from_row(row)
+
+
+def list_sessions(
+    tx: Tx,
+    *,
+    now: int,
+    agent_id: str | None = None,
+    active_only: bool = False,
+    after_id: str | None = None,
+    limit: int = 100,
+) -> list[Session]:
+    """Sessions in creation (id) order after ``after_id``; optionally one agent's or active ones."""
+    sql = f"SELECT {PUBLIC_COLUMNS} FROM sessions WHERE id > :after"
+    if agent_id is not None:
+        sql += " AND agent_id = :agent_id"
+    if active_only:
+        sql += " AND revoked_at IS NULL AND expires_at > :now"
+    rows = tx.all(
+        sql + " ORDER BY id LIMIT :limit",
+        {"after": after_id or "", "agent_id": agent_id, "now": now, "limit": limit},
+    )
+    return [Session.from_row(r) for r in rows]
+
+
+def revoke(
+    tx: Tx,
+    session_id: str,
+    *,
+    now: int,
+    reason: str = OPERATOR_REVOKE_REASON,
+    actor: str | None = None,
+    severity: Severity = Severity.WARNING,
+) -> Session:
+    """Revoke the session: a CAS on ``revoked_at IS NULL``; 404 or 409 for the loser."""
+
+    def classify(inner: Tx) -> RacefreeError:
+        row = inner.one(
+            "SELECT revoked_at, revoke_reason FROM sessions WHERE id = :id", {"id": session_id}
+        )
+        if row is None:
+            return RacefreeError(ErrorCode.SESSION_NOT_FOUND, details={"session_id": session_id})
+        return RacefreeError(
+            ErrorCode.SESSION_ALREADY_REVOKED,
+            details={
+                "session_id": session_id,
+                "revoked_at": row["revoked_at"],
+                "revoke_reason": row["revoke_reason"],
+            },
+        )
+
+    row = cas_update(
+        tx,
+        "UPDATE sessions SET revoked_at = :now, revoke_reason = :reason"
+        " WHERE id = :id AND revoked_at IS NULL",
+        {"now": now, "reason": reason, "id": session_id},
+        classify=classify,
+        returning=PUBLIC_COLUMNS,
+    )
+    audit.record(
+        tx,
+        "SESSION_REVOKED",
+        at=now,
+        severity=severity,
+        actor=actor,
+        agent_id=row["agent_id"],
+        session_id=session_id,
+        details={"reason": reason},
+    )
+    return Session.from_row(row)
+
+
+def _agent_unavailable(tx: Tx, agent_id: str) -> RacefreeError:
+    status = tx.scalar("SELECT status FROM agents WHERE id = :id", {"id": agent_id})
+    if status is None:
+        return RacefreeError(ErrorCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
+    code = ErrorCode.AGENT_TERMINATED if status == "TERMINATED" else ErrorCode.AGENT_SUSPENDED
+    return RacefreeError(code, details={"agent_id": agent_id, "status": status})
+
+
+def _invalid(field: str, message: str) -> RacefreeError:
+    return RacefreeError(
+        ErrorCode.VALIDATION_ERROR,
+        details={"issues": [{"loc": ["body", field], "msg": message, "type": "value_error"}]},
+    )
