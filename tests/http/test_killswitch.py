@@ -16,7 +16,7 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.killswitch import recovery
 from tests.killswitch import seed
-from tests.support import Server, http_race, start_server
+from tests.support import Server, http_race, race, start_server
 
 PASSWORD = "correct horse battery staple"
 PROBLEM = "application/problem+json"
@@ -351,3 +351,34 @@ def test_the_automatic_hook_locks_the_api_too(
     problem = client.post("/v1/agents").json()
     assert problem["code"] == "SYSTEM_LOCKED"
     assert problem["details"]["reason"] == "rule: spend spike"
+
+
+@pytest.mark.server
+def test_racing_recovery_steps_against_a_real_server(db_url: str, tmp_path: Path) -> None:
+    srv = start_server(db_url, tmp_path, env={"RACEFREE_RECOVERY_WAIT_S": "0"})
+    master = {"X-Master-Password": srv.master_password}
+    try:
+        with srv.client() as http:
+            activated = http.post(
+                "/v1/kill-switch/activate", json={"reason": "x"}, headers=srv.operator_headers()
+            )
+            assert activated.status_code == 200
+        starts = http_race(5, srv.base_url, "POST", "/v1/kill-switch/recovery", headers=master)
+        assert sorted(r.status_code for r in starts) == [202, 409, 409, 409, 409]
+        assert {r.json()["code"] for r in starts if r.status_code == 409} == {
+            "RECOVERY_ALREADY_STARTED"
+        }
+
+        clients = [srv.client(), srv.client()]
+        paths = ("/v1/kill-switch/recovery/complete", "/v1/kill-switch/recovery/abort")
+        try:
+            outcomes = race(2, lambda i: clients[i].post(paths[i], headers=master))
+        finally:
+            for c in clients:
+                c.close()
+        responses = [o.value for o in outcomes]
+        assert sorted(r.status_code for r in responses) == [200, 409]
+        [loser] = [r for r in responses if r.status_code == 409]
+        assert loser.json()["code"] == "INVALID_RECOVERY_STATE"
+    finally:
+        srv.stop()
