@@ -223,6 +223,19 @@ def cmd_sessions_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_locks_list(args: argparse.Namespace) -> int:
+    from racefree.core.locks import LeaseLocks
+
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        for lease in LeaseLocks(runtime.db, runtime.clock).held(args.prefix):
+            _emit(json.dumps(asdict(lease), sort_keys=True))
+    finally:
+        runtime.close()
+    return 0
+
+
 # -- kill switch ----------------------------------------------------------------
 
 KILL_SWITCH_HELP = (
@@ -464,9 +477,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep sessions expired less than this long (default 0)",
     )
     sessions_cleanup.set_defaults(handler=cmd_sessions_cleanup)
-
-    _add_kill_switch(commands)
+    _add_command_groups(commands)
     return parser
+
+
+def _add_command_groups(commands: Any) -> None:
+    """Groups whose parsers live in their own functions."""
+    _add_locks_commands(commands)
+    _add_kill_switch(commands)
+
+
+def _add_locks_commands(commands: Any) -> None:
+    locks_cmd = commands.add_parser("locks", help="lease locks").add_subparsers(
+        dest="locks_command", required=True, metavar="ACTION"
+    )
+    locks_list = locks_cmd.add_parser(
+        "list", help="print the unexpired lease locks as JSON lines (key, holder, token, times)"
+    )
+    _database_option(locks_list)
+    locks_list.add_argument("--prefix", default="", help="only keys starting with this")
+    locks_list.set_defaults(handler=cmd_locks_list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from racefree import __version__
 from racefree.http import guard, metrics
 from racefree.http.middleware import RequestContextMiddleware
 from racefree.http.problems import document_errors, install_handlers
-from racefree.http.routes import agents, audit, health, killswitch, owners, sessions
+from racefree.http.routes import agents, audit, health, killswitch, owners, plans, sessions
 from racefree.runtime import Runtime
 
 ROUTERS = (
@@ -21,6 +21,7 @@ ROUTERS = (
     owners.router,
     agents.router,
     sessions.router,
+    plans.router,
     killswitch.router,
 )
 

@@ -1,0 +1,113 @@
+"""What every lock backend shares: the lease value, the busy exception, the wait loop."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from racefree.core.errors import ErrorCode, RacefreeError
+
+T = TypeVar("T")
+
+#: Backoff between attempts of a client-side wait (seconds): doubles, capped, full jitter.
+BACKOFF_FIRST_S = 0.005
+BACKOFF_CAP_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A held lock. ``token`` is the fencing token: greater than any earlier one for ``key``."""
+
+    key: str
+    holder: str
+    token: int
+    acquired_at_ms: int
+    expires_at_ms: int
+    #: the lease's time-to-live, kept by renewals (default: ``expires_at_ms - acquired_at_ms``)
+    ttl_ms: int = field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.ttl_ms <= 0:
+            object.__setattr__(self, "ttl_ms", max(1, self.expires_at_ms - self.acquired_at_ms))
+
+
+class LockBusy(Exception):
+    """The lock is held by someone else and the caller asked not to wait.
+
+    ``acquired_at_ms``/``expires_at_ms`` are ``None`` for advisory locks (they have no lease).
+    """
+
+    retryable = True
+
+    def __init__(
+        self,
+        key: str,
+        holder: str | None,
+        acquired_at_ms: int | None,
+        expires_at_ms: int | None,
+        *,
+        now_ms: int | None = None,
+    ) -> None:
+        self.key = key
+        self.holder = holder
+        self.acquired_at_ms = acquired_at_ms
+        self.expires_at_ms = expires_at_ms
+        self._now_ms = now_ms
+        super().__init__(f"lock {key!r} is held by {holder or 'another session'}")
+
+    @property
+    def retry_after(self) -> int | None:
+        """Whole seconds until the lease runs out at the latest (``None`` if unknown)."""
+        if self.expires_at_ms is None or self._now_ms is None:
+            return None
+        return max(1, math.ceil((self.expires_at_ms - self._now_ms) / 1000))
+
+
+def lock_timeout(key: str, wait_s: float, busy: LockBusy | None) -> RacefreeError:
+    details: dict[str, object] = {"key": key, "wait_s": wait_s}
+    if busy is not None:
+        details.update(
+            holder=busy.holder, acquired_at_ms=busy.acquired_at_ms, expires_at_ms=busy.expires_at_ms
+        )
+    return RacefreeError(
+        ErrorCode.LOCK_TIMEOUT,
+        detail=f"lock {key!r} was not free within {wait_s:g}s",
+        details=details,
+        retry_after=busy.retry_after if busy is not None else 1,
+    )
+
+
+class Waiter:
+    """Retries a try-acquire with jittered exponential backoff until a deadline.
+
+    ``wake`` lets an in-process release cut the sleep short; other processes'
+    releases are seen at the next attempt.
+    """
+
+    def __init__(self, wake: threading.Condition | None = None) -> None:
+        self._wake = wake
+
+    def until(self, key: str, wait_s: float, attempt: Callable[[], T]) -> T:
+        deadline = time.monotonic() + wait_s
+        delay = BACKOFF_FIRST_S
+        while True:
+            try:
+                return attempt()
+            except LockBusy as busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise lock_timeout(key, wait_s, busy) from None
+                self._sleep(min(remaining, random.uniform(0, delay) + 0.001))
+                delay = min(delay * 2, BACKOFF_CAP_S)
+
+    def _sleep(self, seconds: float) -> None:
+        if self._wake is None:
+            time.sleep(seconds)
+            return
+        with self._wake:
+            self._wake.wait(seconds)

@@ -1,0 +1,208 @@
+"""``/v1/plan-groups``: create, read, generate (one at a time per group), inspect the lock."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from racefree import plans
+from racefree.core import context
+from racefree.core.clock import isoformat
+from racefree.core.db import Tx
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.locks import LeaseLocks
+from racefree.http.auth import SESSION_AUTH_CODES, Caller, OperatorOrSessionDep, SessionPrincipal
+from racefree.http.deps import RuntimeDep
+from racefree.http.problems import errors
+from racefree.plans import Generator, Item, PlanGroup
+from racefree.plans.generation import lock_view
+from racefree.plans.groups import MAX_DAYS, MAX_ITEMS, MAX_UNITS
+from racefree.plans.spread import days_between
+from racefree.runtime import Runtime
+
+router = APIRouter(prefix="/v1/plan-groups", tags=["plans"])
+
+MAX_WAIT_S = 300
+# one errors() per route: codes sharing a status (409, 403) must all be documented
+CREATE_ERRORS = errors(*SESSION_AUTH_CODES)
+READ_ERRORS = errors(*SESSION_AUTH_CODES, ErrorCode.PLAN_GROUP_NOT_FOUND)
+GENERATE_ERRORS = errors(
+    *SESSION_AUTH_CODES,
+    ErrorCode.PLAN_GROUP_NOT_FOUND,
+    ErrorCode.PLAN_GENERATION_IN_PROGRESS,
+    ErrorCode.LOCK_TIMEOUT,
+    ErrorCode.LOCK_LOST,
+)
+
+
+class ItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    units: int = Field(ge=1, le=MAX_UNITS)
+
+
+class PlanGroupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    start_date: date
+    end_date: date
+    items: list[ItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
+
+    @model_validator(mode="after")
+    def _period_and_names(self) -> PlanGroupIn:
+        if self.end_date < self.start_date:
+            raise ValueError("end_date must not be before start_date")
+        if days_between(self.start_date, self.end_date) > MAX_DAYS:
+            raise ValueError(f"the period may span at most {MAX_DAYS} days")
+        if len({i.name for i in self.items}) != len(self.items):
+            raise ValueError("item names must be unique")
+        return self
+
+
+_generator_lock = threading.Lock()
+
+
+def get_generator(request: Request, runtime: RuntimeDep) -> Generator:
+    """One generator (and lease-lock instance) per app, so in-process waiters are woken."""
+    with _generator_lock:
+        generator: Generator | None = getattr(request.app.state, "plan_generator", None)
+        if generator is None:
+            generator = _new_generator(runtime)
+            request.app.state.plan_generator = generator
+        return generator
+
+
+def _new_generator(runtime: Runtime) -> Generator:
+    settings = runtime.settings
+    return Generator(
+        runtime.db,
+        runtime.clock,
+        LeaseLocks(runtime.db, runtime.clock),
+        ttl_s=settings.lock_ttl_s,
+        delay_ms=settings.plan_generation_delay_ms,
+    )
+
+
+GeneratorDep = Annotated[Generator, Depends(get_generator)]
+
+
+def _actor(caller: Caller) -> str:
+    if isinstance(caller, SessionPrincipal):
+        return f"agent:{caller.agent_id}/session:{caller.session_id}"
+    return f"operator:{caller.label}"
+
+
+def _authorize(tx: Tx, group_id: str, caller: Caller) -> None:
+    """Operators reach every group; a session only its own agent's (404 before 403)."""
+    owner = plans.owner_of(tx, group_id)
+    if isinstance(caller, SessionPrincipal) and owner != caller.agent_id:
+        raise RacefreeError(
+            ErrorCode.FORBIDDEN, detail="this plan group belongs to another agent or to operators"
+        )
+
+
+def _group_body(group: PlanGroup) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "agent_id": group.agent_id,
+        "title": group.title,
+        "start_date": group.start_date.isoformat(),
+        "end_date": group.end_date.isoformat(),
+        "items": [{"name": i.name, "units": i.units} for i in group.items],
+        "generation": group.generation,
+        "fencing_token": group.fencing_token,
+        "generated_at": isoformat(group.generated_at),
+        "generated_at_epoch": group.generated_at,
+        "created_at": isoformat(group.created_at),
+        "created_at_epoch": group.created_at,
+    }
+
+
+@router.post("", status_code=201, responses=CREATE_ERRORS)
+def create_plan_group(
+    body: PlanGroupIn, runtime: RuntimeDep, caller: OperatorOrSessionDep
+) -> dict[str, Any]:
+    """Create a plan group; a session's group is owned by its agent."""
+    agent_id = caller.agent_id if isinstance(caller, SessionPrincipal) else None
+    with runtime.db.write() as tx:
+        group = plans.create(
+            tx,
+            title=body.title,
+            start_date=body.start_date,
+            end_date=body.end_date,
+            items=[Item(i.name, i.units) for i in body.items],
+            agent_id=agent_id,
+            actor=_actor(caller),
+            now=runtime.clock.now(),
+        )
+    return _group_body(group)
+
+
+@router.get("/{group_id}", responses=READ_ERRORS)
+def get_plan_group(
+    group_id: str, runtime: RuntimeDep, caller: OperatorOrSessionDep
+) -> dict[str, Any]:
+    with runtime.db.read() as tx:
+        _authorize(tx, group_id, caller)
+        return _group_body(plans.get(tx, group_id))
+
+
+@router.get("/{group_id}/plans", responses=READ_ERRORS)
+def list_plans(group_id: str, runtime: RuntimeDep, caller: OperatorOrSessionDep) -> dict[str, Any]:
+    with runtime.db.read() as tx:
+        _authorize(tx, group_id, caller)
+        group = plans.get(tx, group_id)
+        found = plans.plans(tx, group_id)
+    return {
+        "plan_group_id": group.id,
+        "generation": group.generation,
+        "total_units": sum(p.units for p in found),
+        "plans": [
+            {"id": p.id, "generation": p.generation, "day": p.day, "item": p.item, "units": p.units}
+            for p in found
+        ],
+    }
+
+
+@router.post(
+    "/{group_id}/generate",
+    responses=GENERATE_ERRORS,
+)
+def generate_plans(
+    group_id: str,
+    runtime: RuntimeDep,
+    generator: GeneratorDep,
+    caller: OperatorOrSessionDep,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="seconds to wait")] = 0,
+) -> dict[str, Any]:
+    """Generate the group's plans; only one generation per group runs at a time.
+
+    Busy: 409 PLAN_GENERATION_IN_PROGRESS (retryable, Retry-After) at once, or with
+    ``wait`` > 0 after waiting up to that long, 409 LOCK_TIMEOUT."""
+    with runtime.db.read() as tx:
+        _authorize(tx, group_id, caller)  # reads the owner only; the group is read under the lock
+    holder = f"{_actor(caller)}/{context.request_id.get() or '-'}"
+    result = generator.generate(group_id, holder=holder, wait_s=wait)
+    return {
+        "plan_group_id": result.plan_group_id,
+        "generation": result.generation,
+        "plans_created": result.plans_created,
+        "fencing_token": result.fencing_token,
+        "lock_wait_ms": result.lock_wait_ms,
+    }
+
+
+@router.get("/{group_id}/lock", responses=READ_ERRORS)
+def plan_group_lock(
+    group_id: str, runtime: RuntimeDep, generator: GeneratorDep, caller: OperatorOrSessionDep
+) -> dict[str, Any]:
+    """The group's generation lock: held or not, holder, since, expiry, fencing token."""
+    with runtime.db.read() as tx:
+        _authorize(tx, group_id, caller)
+    return lock_view(generator.locks, group_id)
