@@ -2,8 +2,8 @@
 
 Scenarios (issue 4): 100 agents / 1,000 sessions / 1,000 open transactions, and
 100,000 sessions. Each round resets the world (untimed), then times one full
-``activate_now`` -- BEGIN, CAS, revoke sessions, cancel transactions (releasing their
-reservations), suspend agents, audit row, COMMIT. Contestants, interleaved:
+``activate_now`` -- BEGIN, CAS, suspend agents, revoke sessions, cancel transactions
+(releasing their reservations), audit row, COMMIT. Contestants, interleaved:
 
 * ``racefree``: the set-based cascade of ``racefree.killswitch``;
 * ``row loop``: the same CAS and the same effects, one UPDATE per row (what a
@@ -254,8 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     lines = [
         "## Kill switch activation cascade (issue 4)\n",
-        "One activation = BEGIN, the NORMAL -> ACTIVATED CAS, revoke every session, cancel open",
-        "transactions releasing their reservations, suspend every agent, the audit row, COMMIT;",
+        "One activation = BEGIN, the NORMAL -> ACTIVATED CAS, suspend every agent, revoke every",
+        "session, cancel open transactions releasing their reservations, the audit row, COMMIT;",
         'timed end to end ("cascade" is the in-transaction part the audit row records). Baseline',
         "`row loop`: the same effects one UPDATE per row. Rounds interleaved; world reset",
         "(untimed) before each. Target < 100 ms for the first scenario (< 10 ms on SQLite).",
