@@ -9,6 +9,7 @@ source of truth.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import sys
@@ -16,11 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from racefree import __version__, agents, migrations, operators, owners, sessions
+from racefree import __version__, agents, killswitch, migrations, operators, owners, sessions
 from racefree.core import audit
 from racefree.core.db import DatabaseError
 from racefree.core.errors import RacefreeError
 from racefree.core.settings import Settings
+from racefree.killswitch import recovery
 from racefree.runtime import Runtime
 
 Handler = Callable[[argparse.Namespace], int]
@@ -69,6 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         master = settings.master_password.get_secret_value() if settings.master_password else None
         first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
         _show_first_start(first)
+        _warn_if_locked(runtime)
         workers = start_workers(runtime)  # background sweeps, one process each (a lease)
         try:
             uvicorn.run(
@@ -83,6 +86,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         runtime.close()
     return 0
+
+
+def _warn_if_locked(runtime: Runtime) -> None:
+    with runtime.db.read() as tx:
+        current = killswitch.read(tx)
+    if not current.is_normal:
+        logging.getLogger("racefree").warning(
+            "kill switch is %s (reason: %s): serving only the allow-list until recovery",
+            current.state,
+            current.reason,
+        )
 
 
 def _show_first_start(first: operators.FirstStart) -> None:
@@ -227,6 +241,143 @@ def cmd_locks_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- kill switch ----------------------------------------------------------------
+
+KILL_SWITCH_HELP = (
+    "The kill switch, operated against the database directly (RACEFREE_DATABASE_URL or "
+    "--database-url), not through a server: every running server sees the change at its "
+    "next request, because the guard reads the state from the database."
+)
+
+
+def _print_json(payload: dict[str, Any]) -> None:
+    _emit(json.dumps(payload, sort_keys=True))
+
+
+def _master_password(settings: Settings) -> str:
+    if settings.master_password is not None:
+        return settings.master_password.get_secret_value()
+    if not sys.stdin.isatty():
+        raise CliError("no master password: set RACEFREE_MASTER_PASSWORD or run in a terminal")
+    return getpass.getpass("master password: ")
+
+
+def cmd_kill_switch_status(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        with runtime.db.read() as tx:
+            current = killswitch.read(tx)
+        _print_json(asdict(current))
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_kill_switch_activate(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        result = killswitch.activate_now(
+            runtime.db, args.reason, now=runtime.clock.now(), actor=args.actor
+        )
+        _print_json(asdict(result))
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_kill_switch_nonce(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        with runtime.db.write() as tx:
+            nonce, expires_at = owners.issue_nonce(tx, now=runtime.clock.now())
+        _print_json({"nonce": nonce, "action": recovery.OWNER_ACTION, "expires_at": expires_at})
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_kill_switch_recover(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        password = _master_password(runtime.settings)
+        now = runtime.clock.now()
+        result: Any
+        if args.step == "start":
+            result = recovery.start(
+                runtime.db,
+                password,
+                now=now,
+                wait_s=runtime.settings.recovery_wait_s,
+                owner_wait_s=runtime.settings.recovery_wait_owner_s,
+                owner_signature=args.owner_signature,
+                actor="cli",
+            )
+        elif args.step == "complete":
+            result = recovery.complete(runtime.db, password, now=now, actor="cli")
+        else:
+            result = recovery.abort(runtime.db, password, now=now, actor="cli")
+        _print_json(asdict(result))
+    finally:
+        runtime.close()
+    return 0
+
+
+def _add_kill_switch(commands: Any) -> None:
+    group = commands.add_parser(
+        "kill-switch",
+        help="the emergency stop (against the database directly)",
+        description=KILL_SWITCH_HELP,
+    ).add_subparsers(dest="kill_switch_command", required=True, metavar="ACTION")
+
+    status = group.add_parser(
+        "status", help="print the state as JSON", description=KILL_SWITCH_HELP
+    )
+    _database_option(status)
+    status.set_defaults(handler=cmd_kill_switch_status)
+
+    activate = group.add_parser(
+        "activate",
+        help="stop everything: revoke sessions, cancel transactions, suspend agents",
+        description=KILL_SWITCH_HELP,
+    )
+    _database_option(activate)
+    activate.add_argument("--reason", required=True, help="why (recorded and shown to clients)")
+    activate.add_argument("--actor", default="cli", help="who, for the audit log (default cli)")
+    activate.set_defaults(handler=cmd_kill_switch_activate)
+
+    nonce = group.add_parser(
+        "nonce",
+        help="issue a nonce for an owner to sign (recovery with owners)",
+        description=KILL_SWITCH_HELP,
+    )
+    _database_option(nonce)
+    nonce.set_defaults(handler=cmd_kill_switch_nonce)
+
+    recover = group.add_parser(
+        "recover",
+        help="two-step recovery: start, then complete after the wait (or abort)",
+        description=KILL_SWITCH_HELP + " The master password comes from "
+        "RACEFREE_MASTER_PASSWORD or, if unset, from a prompt.",
+    )
+    recover.add_argument(
+        "step",
+        choices=("start", "complete", "abort"),
+        help="start (ACTIVATED -> RECOVERING), complete (-> NORMAL, after the "
+        "wait) or abort (-> ACTIVATED)",
+    )
+    _database_option(recover)
+    recover.add_argument(
+        "--owner-signature",
+        help=f"the {owners.HEADER} value, needed to start when any agent has an owner "
+        "(sign a nonce from `racefree kill-switch nonce`)",
+    )
+    recover.set_defaults(handler=cmd_kill_switch_recover)
+
+
 def _require_schema(runtime: Runtime) -> None:
     if migrations.current_revision(runtime.db) != migrations.head_revision():
         raise CliError("the database schema is not up to date: run `racefree db upgrade` first")
@@ -331,8 +482,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep sessions expired less than this long (default 0)",
     )
     sessions_cleanup.set_defaults(handler=cmd_sessions_cleanup)
-    _add_locks_commands(commands)
+    _add_command_groups(commands)
     return parser
+
+
+def _add_command_groups(commands: Any) -> None:
+    """Groups whose parsers live in their own functions."""
+    _add_locks_commands(commands)
+    _add_kill_switch(commands)
 
 
 def _add_locks_commands(commands: Any) -> None:

@@ -269,3 +269,33 @@ def _audit_change(
         agent_id=agent_id,
         details={"public_key": new_key, "signed": signed},
     )
+
+
+def lock_in_key(tx: Tx, proof: OwnerProof, *, now: int, actor: str = "owner") -> int:
+    """Lock ownership in for every agent owned by ``proof``'s key; how many this call locked.
+
+    For actions that need *an* owner rather than a given agent's (kill switch
+    recovery). The same CAS as :func:`lock_in`, set-based; 403
+    ``OWNER_MISMATCH`` if the key owns no agent at all.
+    """
+    locked = tx.all(
+        "UPDATE agents SET owner_verified = 1, updated_at = :now"
+        " WHERE owner_public_key = :pk AND owner_verified = 0 RETURNING id",
+        {"pk": proof.public_key, "now": now},
+    )
+    for row in locked:
+        audit.record(
+            tx,
+            "OWNER_VERIFIED",
+            at=now,
+            actor=actor,
+            agent_id=row["id"],
+            details={"public_key": proof.public_key, "action": proof.action},
+        )
+    if not locked:
+        owns_any = tx.scalar(
+            "SELECT 1 FROM agents WHERE owner_public_key = :pk LIMIT 1", {"pk": proof.public_key}
+        )
+        if owns_any is None:
+            raise RacefreeError(ErrorCode.OWNER_MISMATCH, detail="the signer owns no agent")
+    return len(locked)

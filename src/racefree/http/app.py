@@ -8,10 +8,19 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from racefree import __version__
-from racefree.http import metrics
+from racefree.http import guard, metrics
 from racefree.http.middleware import RequestContextMiddleware
 from racefree.http.problems import document_errors, install_handlers
-from racefree.http.routes import agents, audit, health, owners, plans, sessions, transactions
+from racefree.http.routes import (
+    agents,
+    audit,
+    health,
+    killswitch,
+    owners,
+    plans,
+    sessions,
+    transactions,
+)
 from racefree.runtime import Runtime
 
 ROUTERS = (
@@ -22,6 +31,7 @@ ROUTERS = (
     agents.router,
     sessions.router,
     plans.router,
+    killswitch.router,
     transactions.router,
 )
 
@@ -36,6 +46,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    # added first = inner: the guard runs inside the request context, before routing and auth
+    app.add_middleware(guard.KillSwitchGuard, runtime=runtime)
     app.add_middleware(RequestContextMiddleware)
 
     def openapi() -> dict[str, Any]:
@@ -43,7 +55,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             schema = get_openapi(
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
-            app.openapi_schema = document_errors(schema)
+            app.openapi_schema = guard.document(document_errors(schema))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -1,4 +1,9 @@
-"""Reading the kill switch's persisted state (the one row, scope ``global``)."""
+"""Reading the kill switch's persisted state (the one row, scope ``global``).
+
+Every reader goes to the database: the state must hold across processes (two
+servers on one PostgreSQL database, a CLI activation against a running
+server), so nothing here caches. A read is one primary-key lookup.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,11 @@ from dataclasses import dataclass
 from racefree.core.db import Tx
 
 GLOBAL_SCOPE = "global"
+
+NORMAL = "NORMAL"
+ACTIVATED = "ACTIVATED"
+RECOVERING = "RECOVERING"
+STATES = (NORMAL, ACTIVATED, RECOVERING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,14 +29,58 @@ class KillSwitchStatus:
     activated_at: int | None
     recovery_started_at: int | None
     recovery_eligible_at: int | None
+    failed_attempts: int
+    lockout_until: int | None
+
+    @property
+    def is_normal(self) -> bool:
+        return self.state == NORMAL
+
+    def locked_out(self, now: int) -> bool:
+        """True while the master password is locked after too many wrong attempts."""
+        return self.lockout_until is not None and self.lockout_until > now
+
+
+@dataclass(frozen=True, slots=True)
+class GuardView:
+    """The columns the request guard needs, nothing more."""
+
+    state: str
+    activated_at: int | None
+    reason: str | None
+
+
+def _missing() -> RuntimeError:
+    # the first migration inserts the row; its absence is a broken install
+    return RuntimeError("kill_switch row missing: run `racefree db upgrade`")
 
 
 def read(tx: Tx) -> KillSwitchStatus:
     row = tx.one(
         "SELECT state, version, activation_id, reason, actor, activated_at,"
-        " recovery_started_at, recovery_eligible_at FROM kill_switch WHERE scope = :scope",
+        " recovery_started_at, recovery_eligible_at, failed_attempts, lockout_until"
+        " FROM kill_switch WHERE scope = :scope",
         {"scope": GLOBAL_SCOPE},
     )
-    if row is None:  # the first migration inserts the row; its absence is a broken install
-        raise RuntimeError("kill_switch row missing: run `racefree db upgrade`")
+    if row is None:
+        raise _missing()
     return KillSwitchStatus(**row)
+
+
+def guard_view(tx: Tx) -> GuardView:
+    """State, activation time and reason: the guard's one-row read per request."""
+    row = tx.one(
+        "SELECT state, activated_at, reason FROM kill_switch WHERE scope = :scope",
+        {"scope": GLOBAL_SCOPE},
+    )
+    if row is None:
+        raise _missing()
+    return GuardView(**row)
+
+
+def is_normal(tx: Tx) -> bool:
+    """False while the switch is ACTIVATED or RECOVERING: start no background work then."""
+    state = tx.scalar("SELECT state FROM kill_switch WHERE scope = :scope", {"scope": GLOBAL_SCOPE})
+    if state is None:
+        raise _missing()
+    return bool(state == NORMAL)

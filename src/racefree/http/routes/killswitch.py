@@ -1,0 +1,159 @@
+"""``/v1/kill-switch``: status, activation, and the two-step recovery (DESIGN section 7).
+
+Everything under this prefix passes the kill switch guard, so it works while
+the system is locked. Recovery steps authenticate with the master password
+(``X-Master-Password``), not an operator token: they are how the people who
+hold that password take the system back.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from pydantic import BaseModel, ConfigDict, Field
+
+from racefree import killswitch, owners
+from racefree.core.clock import isoformat
+from racefree.core.errors import ErrorCode
+from racefree.http.auth import OPERATOR_ERRORS, OperatorDep
+from racefree.http.deps import RuntimeDep
+from racefree.http.problems import errors
+from racefree.killswitch import recovery, status
+
+router = APIRouter(prefix="/v1/kill-switch", tags=["kill-switch"])
+
+MasterPassword = Annotated[
+    str | None, Header(alias="X-Master-Password", description="the master password")
+]
+OwnerSignature = Annotated[
+    str | None,
+    Header(alias=owners.HEADER, description="required when any agent has an owner"),
+]
+
+
+class ActivateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000, description="why the system is stopped")
+
+
+def _times(name: str, epoch: int | None) -> dict[str, Any]:
+    return {name: isoformat(epoch), f"{name}_epoch": epoch}
+
+
+@router.get("", responses=OPERATOR_ERRORS)
+def get_kill_switch(runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
+    """The switch's state and the activation it is under, if any."""
+    with runtime.db.read() as tx:
+        current = status.read(tx)
+    return {
+        "state": current.state,
+        "version": current.version,
+        "activation_id": current.activation_id,
+        "reason": current.reason,
+        "actor": current.actor,
+        **_times("activated_at", current.activated_at),
+        **_times("recovery_eligible_at", current.recovery_eligible_at),
+        "master_password_locked": current.locked_out(runtime.clock.now()),
+    }
+
+
+@router.post(
+    "/activate",
+    responses={**OPERATOR_ERRORS, **errors(ErrorCode.KILL_SWITCH_ALREADY_ACTIVE)},
+)
+def activate(body: ActivateRequest, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
+    """Stop everything: revoke sessions, cancel open transactions, suspend agents (one CAS)."""
+    with runtime.db.write() as tx:
+        result = killswitch.activate(
+            tx, body.reason, now=runtime.clock.now(), actor=f"operator:{operator.label}"
+        )
+    return {
+        "state": result.state,
+        "activation_id": result.activation_id,
+        **_times("activated_at", result.activated_at),
+        "sessions_revoked": result.sessions_revoked,
+        "transactions_cancelled": result.transactions_cancelled,
+        "agents_suspended": result.agents_suspended,
+        "duration_ms": result.duration_ms,
+    }
+
+
+@router.get("/nonce")
+def recovery_nonce(runtime: RuntimeDep) -> dict[str, Any]:
+    """A single-use nonce for the owner signature of a recovery (``/v1/nonce`` is locked)."""
+    with runtime.db.write() as tx:
+        value, expires_at = owners.issue_nonce(tx, now=runtime.clock.now())
+    return {"nonce": value, **_times("expires_at", expires_at)}
+
+
+@router.post(
+    "/recovery",
+    status_code=202,
+    responses={
+        **errors(
+            ErrorCode.AUTH_REQUIRED,
+            ErrorCode.INVALID_MASTER_PASSWORD,
+            ErrorCode.OWNER_AUTH_REQUIRED,
+            ErrorCode.INVALID_SIGNATURE,
+            ErrorCode.INVALID_NONCE,
+            ErrorCode.OWNER_MISMATCH,
+            ErrorCode.MASTER_PASSWORD_LOCKED,
+            ErrorCode.KILL_SWITCH_NOT_ACTIVE,
+            ErrorCode.RECOVERY_ALREADY_STARTED,
+        ),
+    },
+)
+def start_recovery(
+    runtime: RuntimeDep, password: MasterPassword = None, signature: OwnerSignature = None
+) -> dict[str, Any]:
+    """ACTIVATED -> RECOVERING; completing is allowed after ``recovery_eligible_at``."""
+    started = recovery.start(
+        runtime.db,
+        password,
+        now=runtime.clock.now(),
+        wait_s=runtime.settings.recovery_wait_s,
+        owner_wait_s=runtime.settings.recovery_wait_owner_s,
+        owner_signature=signature,
+    )
+    return {
+        "state": started.state,
+        **_times("recovery_eligible_at", started.recovery_eligible_at),
+        "wait_seconds": started.wait_seconds,
+    }
+
+
+@router.post(
+    "/recovery/complete",
+    responses={
+        **errors(
+            ErrorCode.AUTH_REQUIRED,
+            ErrorCode.INVALID_MASTER_PASSWORD,
+            ErrorCode.MASTER_PASSWORD_LOCKED,
+            ErrorCode.INVALID_RECOVERY_STATE,
+            ErrorCode.RECOVERY_WAIT_REQUIRED,
+        ),
+    },
+)
+def complete_recovery(runtime: RuntimeDep, password: MasterPassword = None) -> dict[str, Any]:
+    """RECOVERING -> NORMAL; re-activates the agents the kill switch suspended."""
+    done = recovery.complete(runtime.db, password, now=runtime.clock.now())
+    return {"state": done.state, "agents_reactivated": done.agents_reactivated}
+
+
+@router.post(
+    "/recovery/abort",
+    responses={
+        **errors(
+            ErrorCode.AUTH_REQUIRED,
+            ErrorCode.INVALID_MASTER_PASSWORD,
+            ErrorCode.MASTER_PASSWORD_LOCKED,
+            ErrorCode.INVALID_RECOVERY_STATE,
+        ),
+    },
+)
+def abort_recovery(runtime: RuntimeDep, password: MasterPassword = None) -> dict[str, Any]:
+    """RECOVERING -> ACTIVATED."""
+    aborted = recovery.abort(runtime.db, password, now=runtime.clock.now())
+    return {"state": aborted.state}

@@ -1,0 +1,63 @@
+"""The kill switch's transition table (DESIGN section 5).
+
+Four moves, each a CAS on the expected state as the first write of its
+transaction. ``ACTIVATED -> NORMAL`` is deliberately absent: the only way back
+is recovery, which waits.
+"""
+
+from __future__ import annotations
+
+from racefree.core.audit import Severity
+from racefree.core.errors import ErrorCode
+from racefree.core.machine import StateMachine, move
+from racefree.killswitch.status import ACTIVATED, NORMAL, RECOVERING, STATES
+
+ACTIVATE = "activate"
+START_RECOVERY = "start_recovery"
+COMPLETE_RECOVERY = "complete_recovery"
+ROLL_BACK = "roll_back"
+
+KILL_SWITCH = StateMachine(
+    "kill_switch",
+    table="kill_switch",
+    key_column="scope",
+    state_column="state",
+    version_column="version",
+    states=STATES,
+    initial=NORMAL,
+    transitions=(
+        move(
+            ACTIVATE,
+            NORMAL,
+            ACTIVATED,
+            conflict=ErrorCode.KILL_SWITCH_ALREADY_ACTIVE,
+            audit_event="KILL_SWITCH_ACTIVATED",
+            severity=Severity.CRITICAL,
+        ),
+        move(
+            START_RECOVERY,
+            ACTIVATED,
+            RECOVERING,
+            conflict=ErrorCode.KILL_SWITCH_NOT_ACTIVE,
+            conflict_by_state={RECOVERING: ErrorCode.RECOVERY_ALREADY_STARTED},
+            audit_event="KILL_SWITCH_RECOVERY_STARTED",
+            severity=Severity.WARNING,
+        ),
+        move(
+            COMPLETE_RECOVERY,
+            RECOVERING,
+            NORMAL,
+            conflict=ErrorCode.INVALID_RECOVERY_STATE,
+            audit_event="KILL_SWITCH_RECOVERED",
+            severity=Severity.WARNING,
+        ),
+        move(
+            ROLL_BACK,
+            RECOVERING,
+            ACTIVATED,
+            conflict=ErrorCode.INVALID_RECOVERY_STATE,
+            audit_event="KILL_SWITCH_RECOVERY_ROLLED_BACK",
+            severity=Severity.WARNING,
+        ),
+    ),
+)

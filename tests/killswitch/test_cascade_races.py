@@ -1,0 +1,124 @@
+"""The cascade against writers caught mid-flight (PostgreSQL, READ COMMITTED).
+
+SQLite runs one writer at a time, so these interleavings cannot happen there.
+On PostgreSQL each test holds a competing write open, starts an activation,
+waits until the activation is blocked on that writer's row lock (seen in
+``pg_stat_activity``, no sleeps), then commits the competitor.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from racefree import killswitch, sessions
+from racefree.core.clock import ManualClock
+from racefree.core.db import Database, Tx
+from tests.killswitch import seed
+
+pytestmark = pytest.mark.parametrize("engine", ["postgresql"])
+
+
+def _wait_until_blocked(db: Database, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.read() as tx:
+            waiting = tx.scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        if waiting:
+            return
+        time.sleep(0.005)
+    raise AssertionError("the activation never waited on the competing writer")
+
+
+def _activate_against(
+    db: Database, clock: ManualClock, competitor: Callable[[Tx], None]
+) -> killswitch.Activation:
+    """Run ``competitor`` in an open transaction, activate meanwhile, then commit it."""
+    results: list[killswitch.Activation] = []
+    with db.write() as tx:
+        competitor(tx)
+        worker = threading.Thread(
+            target=lambda: results.append(killswitch.activate_now(db, "race", now=clock.now()))
+        )
+        worker.start()
+        _wait_until_blocked(db)
+    worker.join(timeout=60)
+    assert results, "the activation failed"
+    return results[0]
+
+
+def test_an_executor_that_claimed_a_transaction_first_keeps_it_and_its_reservation(
+    db: Database, clock: ManualClock
+) -> None:
+    with db.write() as tx:
+        a = seed.agent(tx, now=clock.now())
+        s = seed.session(tx, a, reserved=30, now=clock.now())
+        claimed = seed.transaction(tx, a, s, status="EXECUTING", amount=10, now=clock.now())
+        seed.transaction(tx, a, s, status="QUEUED", amount=20, now=clock.now())
+
+    def claim(tx: Tx) -> None:
+        assert tx.execute(
+            "UPDATE transactions SET status = 'SUBMITTED' WHERE id = :id AND status = 'EXECUTING'",
+            {"id": claimed},
+        )
+
+    result = _activate_against(db, clock, claim)
+    assert result.transactions_cancelled == 1
+    with db.read() as tx:
+        assert tx.scalar("SELECT status FROM transactions WHERE id = :id", {"id": claimed}) == (
+            "SUBMITTED"
+        )
+        # only the cancelled one's 20 came off; the claimed 10 is still reserved
+        assert tx.scalar("SELECT reserved FROM sessions WHERE id = :id", {"id": s}) == 10
+
+
+def test_a_transaction_admitted_just_before_the_revoke_is_cancelled_and_released(
+    db: Database, clock: ManualClock
+) -> None:
+    with db.write() as tx:
+        a = seed.agent(tx, now=clock.now())
+        s = seed.session(tx, a, reserved=0, now=clock.now())
+
+    def admit(tx: Tx) -> None:
+        # the admission shape: reserve on the live session, then insert the transaction
+        assert tx.execute(
+            "UPDATE sessions SET reserved = reserved + 50, tx_count = tx_count + 1"
+            " WHERE id = :id AND revoked_at IS NULL",
+            {"id": s},
+        )
+        seed.transaction(tx, a, s, status="PENDING", amount=50, now=clock.now())
+
+    result = _activate_against(db, clock, admit)
+    assert (result.sessions_revoked, result.transactions_cancelled) == (1, 1)
+    with db.read() as tx:
+        row = tx.one("SELECT reserved, revoked_at FROM sessions WHERE id = :id", {"id": s})
+        open_count = tx.scalar(
+            "SELECT COUNT(*) FROM transactions WHERE status IN ('PENDING', 'QUEUED', 'EXECUTING')"
+        )
+    assert row == {"reserved": 0, "revoked_at": clock.now()}
+    assert open_count == 0
+
+
+def test_a_session_opened_while_the_activation_runs_is_revoked_too(
+    db: Database, clock: ManualClock
+) -> None:
+    with db.write() as tx:
+        a = seed.agent(tx, now=clock.now())
+    opened: list[str] = []
+
+    def open_session(tx: Tx) -> None:
+        # opening a session locks its agent row under status = 'ACTIVE' first
+        issued = sessions.issue(tx, a, now=clock.now(), policy=sessions.Policy())
+        opened.append(issued.session.id)
+
+    result = _activate_against(db, clock, open_session)
+    assert (result.agents_suspended, result.sessions_revoked) == (1, 1)
+    with db.read() as tx:
+        revoked_at = tx.scalar("SELECT revoked_at FROM sessions WHERE id = :id", {"id": opened[0]})
+    assert revoked_at == clock.now()
