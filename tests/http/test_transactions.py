@@ -273,3 +273,23 @@ def test_ten_identical_keyed_requests_to_a_real_server_execute_once(server: Serv
     assert replay.headers["idempotent-replayed"] == "true"
     assert len(listed) == 1
     assert int(agent["balance"]) == 1_000_000 - 100
+
+
+def test_an_engaged_kill_switch_stops_submissions_and_cancels_queued_transfers(
+    client: TestClient, operator_headers: dict[str, str], agent_session: dict[str, str]
+) -> None:
+    queued = client.post("/v1/transactions", json=transfer(20_000), headers=agent_session)
+    txn_id = queued.json()["transaction_id"]
+    activated = client.post(
+        "/v1/kill-switch/activate", json={"reason": "drill"}, headers=operator_headers
+    )
+    assert activated.status_code == 200, activated.text
+    assert activated.json()["transactions_cancelled"] == 1
+
+    problem(
+        client.post("/v1/transactions", json=transfer(5), headers=agent_session),
+        503,
+        "SYSTEM_LOCKED",
+    )
+    txn = client.get(f"/v1/transactions/{txn_id}", headers=operator_headers).json()
+    assert (txn["status"], txn["error"]) == ("CANCELLED", "KILL_SWITCH")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from racefree import killswitch
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
@@ -243,30 +244,9 @@ def test_an_execution_past_its_tier_timeout_fails_and_submits_nothing(
     assert session_row(db, session)["reserved"] == 0
 
 
-KILL_SWITCH_CANCEL = (
-    "UPDATE transactions SET status = 'CANCELLED', error = 'KILL_SWITCH', updated_at = :now"
-    " WHERE status IN ('PENDING', 'QUEUED', 'EXECUTING') RETURNING session_id, amount"
-)
-
-
 def activate_kill_switch(db: Database, now: int) -> None:
-    """The kill switch's set-based cascade: cancel unfinished work, release its reservations."""
-    with db.write() as tx:
-        tx.execute(
-            "UPDATE kill_switch SET state = 'ACTIVATED', version = version + 1,"
-            " activated_at = :now, updated_at = :now WHERE state = 'NORMAL'",
-            {"now": now},
-        )
-        tx.execute(
-            "UPDATE sessions SET revoked_at = :now, revoke_reason = 'kill_switch'"
-            " WHERE revoked_at IS NULL",
-            {"now": now},
-        )
-        for row in tx.all(KILL_SWITCH_CANCEL, {"now": now}):
-            tx.execute(
-                "UPDATE sessions SET reserved = reserved - :amount WHERE id = :id",
-                {"amount": row["amount"], "id": row["session_id"]},
-            )
+    """The real activation: suspend agents, revoke sessions, cancel open transactions."""
+    killswitch.activate_now(db, "test: stop everything", now=now, actor="operator:test")
 
 
 def test_a_kill_switch_between_prepare_and_submit_means_nothing_is_submitted(

@@ -78,9 +78,9 @@ def approve(
     """``QUEUED -> EXECUTING`` on the owner's word; the caller then runs the execution loop."""
     txn = load(tx, txn_id)
     proof = owners.verify(tx, signature, action=approval_action(txn_id), now=now)
-    owner = tx.scalar("SELECT owner_public_key FROM agents WHERE id = :id", {"id": txn.agent_id})
-    if owner != proof.public_key:  # refuse strangers before touching the transaction
-        raise RacefreeError(ErrorCode.OWNER_MISMATCH)
+    # GRACE -> LOCKED (or OWNER_MISMATCH) before the CAS: the kill switch's cascade locks
+    # agents before transactions, and so must we on PostgreSQL, or the two could deadlock
+    owners.lock_in(tx, txn.agent_id, proof, now=now)
     result = TRANSACTIONS.transition(
         tx,
         "approve",
@@ -92,8 +92,6 @@ def approve(
         classify=_classify_guarded(txn_id, now=now, expiring=False),
         audit_context=moves.context(txn, "owner", public_key=proof.public_key),
     )
-    # GRACE -> LOCKED after the CAS: the kill switch locks transactions before agents, as we do
-    owners.lock_in(tx, txn.agent_id, proof, now=now)
     return Transaction.from_row(result.row)
 
 

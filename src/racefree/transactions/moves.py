@@ -3,10 +3,11 @@
 Every function runs inside the caller's write transaction and raises the
 machine's typed conflict when the transaction is not in a state it may leave.
 
-Lock order on PostgreSQL: session row, then transaction row -- the order of the
-kill switch's cascade (revoke sessions, cancel transactions, release
-reservations) -- so a move racing an activation queues behind it instead of
-deadlocking with it. SQLite has one writer and needs no ordering.
+Lock order on PostgreSQL: agent, session, then transaction row -- the order of
+the kill switch's cascade (suspend agents, revoke sessions, cancel transactions
+and release their reservations) -- so a move racing an activation queues
+behind it instead of deadlocking with it. SQLite has one writer and needs no
+ordering.
 """
 
 from __future__ import annotations

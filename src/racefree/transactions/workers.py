@@ -36,8 +36,6 @@ from racefree.transactions.service import Transactions
 
 log = logging.getLogger("racefree.workers")
 
-NORMAL = "NORMAL"
-
 
 @dataclass(frozen=True, slots=True)
 class Sweep:
@@ -111,7 +109,7 @@ class WorkerThread(threading.Thread):
 
     def _system_normal(self) -> bool:
         with self.db.read() as tx:
-            return kill_switch_status.read(tx).state == NORMAL
+            return kill_switch_status.is_normal(tx)
 
     def _hold(self) -> bool:
         """Keep (renew) or take (acquire) the lease; False when another process has it."""
