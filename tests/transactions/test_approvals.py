@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from racefree import owners
+from racefree import killswitch, owners
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
@@ -19,7 +19,14 @@ from racefree.transactions import approvals
 from racefree.transactions.machine import Status
 from racefree.transactions.service import Transactions
 from tests.support import race
-from tests.transactions.conftest import OWNER_KEY, ledger_total, session_row, transfer
+from tests.transactions.conftest import (
+    OWNER_KEY,
+    insert_agent,
+    insert_session,
+    ledger_total,
+    session_row,
+    transfer,
+)
 
 APPROVAL_AMOUNT = 60_000
 
@@ -174,3 +181,32 @@ def test_approve_reject_and_expiry_racing_always_have_one_winner_and_exact_loser
     confirmed = winners.count("approve") * APPROVAL_AMOUNT
     assert session_row(db, session) == {"spent": confirmed, "reserved": 0, "tx_count": 12}
     assert ledger_total(db, agent) == confirmed
+
+
+def test_approvals_racing_the_kill_switch_never_deadlock_and_never_pay_a_cancelled_one(
+    db: Database, service: Transactions, clock: ManualClock
+) -> None:
+    for _ in range(6):
+        with db.write() as tx:  # a fresh start for each round
+            tx.execute("UPDATE kill_switch SET state = 'NORMAL'")
+        agent_id = insert_agent(db, balance=1_000_000)  # GRACE: approval locks ownership in
+        session_id = insert_session(db, agent_id, clock.now())
+        reply = service.submit(session_id, transfer(APPROVAL_AMOUNT)).reply
+        txn_id = reply.body["transaction_id"]
+        header = signature(db, clock, txn_id)
+
+        def act(i: int, txn_id: str = txn_id, header: str = header) -> str:
+            if i == 0:
+                killswitch.activate_now(db, "drill", now=clock.now())
+                return "activated"
+            return service.approve(txn_id, header).status.value
+
+        outcomes = race(2, act)
+
+        assert outcomes[0].won
+        assert outcomes[1].won or outcomes[1].code == "TX_ALREADY_PROCESSED"
+        final = service.get(txn_id)
+        assert final.status in (Status.CONFIRMED, Status.CANCELLED)
+        paid = ledger_total(db, agent_id)
+        assert paid == (APPROVAL_AMOUNT if final.status is Status.CONFIRMED else 0)
+        assert session_row(db, session_id)["reserved"] == 0

@@ -314,3 +314,25 @@ def test_a_kill_switch_racing_many_executions_never_lets_a_cancelled_one_be_paid
         "tx_count": len(rows),
     }
     assert balance(db, agent) == 1_000_000 - 100 * confirmed
+
+
+def test_failures_racing_the_kill_switch_never_deadlock(
+    db: Database, service: Transactions, clock: ManualClock
+) -> None:
+    for _ in range(3):
+        with db.write() as tx:  # a fresh start for each round
+            tx.execute("UPDATE kill_switch SET state = 'NORMAL'")
+        poor = insert_agent(db, balance=0)  # every execution fails: FAILED releases the reservation
+        session_id = insert_session(db, poor, clock.now())
+
+        def act(i: int, session_id: str = session_id) -> int:
+            if i == 0:
+                activate_kill_switch(db, clock.now())
+                return 0
+            return service.submit(session_id, transfer(100)).reply.status
+
+        outcomes = race(10, act)
+
+        assert {o.code for o in outcomes if not o.won} <= {"SESSION_REVOKED"}
+        assert {o.value for o in outcomes[1:] if o.won} <= {400, 200}  # FAILED, or CANCELLED
+        assert session_row(db, session_id)["reserved"] == 0
