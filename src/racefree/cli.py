@@ -73,9 +73,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _show_first_start(first)
         _warn_if_locked(runtime)
         workers = start_workers(runtime)  # background sweeps, one process each (a lease)
+        app = create_app(runtime)
+        # stop (and release the leases) at app shutdown: uvicorn re-raises SIGTERM after it,
+        # which ends the process before the ``finally`` below would run
+        app.router.on_shutdown.append(workers.stop)
         try:
             uvicorn.run(
-                create_app(runtime),
+                app,
                 host=settings.host,
                 port=settings.port,
                 log_level=settings.log_level.lower(),

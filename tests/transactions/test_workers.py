@@ -164,3 +164,16 @@ def test_two_servers_on_postgresql_run_each_worker_once_and_take_over_from_a_kil
     finally:
         for s in servers:
             s.stop()
+
+
+@pytest.mark.server
+def test_a_server_runs_the_workers_and_a_graceful_stop_lets_their_leases_go(
+    db_url: str, db: Database, tmp_path: Path
+) -> None:
+    server = start_server(db_url, tmp_path, env={"RACEFREE_WORKER_INTERVAL_S": "0.2"})
+    try:
+        _wait_for(lambda: len(_worker_holders(db)) == 3)
+        assert {_pid(h) for h in _worker_holders(db).values()} == {server.process.pid}
+    finally:
+        server.stop()
+    assert _worker_holders(db) == {}
