@@ -210,3 +210,19 @@ def test_approvals_racing_the_kill_switch_never_deadlock_and_never_pay_a_cancell
         paid = ledger_total(db, agent_id)
         assert paid == (APPROVAL_AMOUNT if final.status is Status.CONFIRMED else 0)
         assert session_row(db, session_id)["reserved"] == 0
+
+
+def test_a_suspended_agents_transaction_cannot_be_approved(
+    db: Database,
+    service: Transactions,
+    clock: ManualClock,
+    queued: Callable[[], str],
+    agent: str,
+) -> None:
+    txn_id = queued()
+    with db.write() as tx:
+        tx.execute("UPDATE agents SET status = 'SUSPENDED' WHERE id = :id", {"id": agent})
+    with pytest.raises(RacefreeError) as info:
+        service.approve(txn_id, signature(db, clock, txn_id))
+    assert (info.value.code, info.value.status) == (ErrorCode.AGENT_SUSPENDED, 409)
+    assert service.get(txn_id).status is Status.QUEUED

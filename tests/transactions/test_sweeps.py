@@ -91,3 +91,26 @@ def test_a_stranded_submission_that_never_landed_fails(
     txn = service.get(txn_id)
     assert (txn.status, txn.error) == (Status.FAILED, "NOT_CONFIRMED")
     assert session_row(db, session)["reserved"] == 0
+
+
+def _set_agent_status(db: Database, agent_id: str, status: str) -> None:
+    with db.write() as tx:
+        tx.execute("UPDATE agents SET status = :s WHERE id = :id", {"s": status, "id": agent_id})
+
+
+def test_a_suspended_agents_delayed_transaction_waits_until_it_is_active_again(
+    db: Database,
+    service: Transactions,
+    clock: ManualClock,
+    settings: Settings,
+    agent: str,
+    session: str,
+) -> None:
+    txn_id = _queue(service, session, 20_000)
+    _set_agent_status(db, agent, "SUSPENDED")
+    clock.advance(settings.tier_delay_s)
+    assert service.run_due() == 0
+    assert service.get(txn_id).status is Status.QUEUED
+    _set_agent_status(db, agent, "ACTIVE")
+    assert service.run_due() == 1
+    assert service.get(txn_id).status is Status.CONFIRMED

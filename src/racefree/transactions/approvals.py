@@ -55,6 +55,9 @@ def _classify_guarded(txn_id: str, *, now: int, expiring: bool) -> Classifier:
         current = load(tx, txn_id)
         if current.status is not Status.QUEUED:
             return RacefreeError(t.conflict_for(current.status), details=_details(current, t))
+        refusal = moves.agent_refusal(tx, current.agent_id)
+        if refusal is not None and not expiring:
+            return refusal
         if current.tier is not Tier.APPROVAL:
             return RacefreeError(
                 ErrorCode.INVALID_STATE_TRANSITION,
@@ -87,7 +90,7 @@ def approve(
         txn_id,
         now=now,
         values={"deadline_at": now + timeout_s(Tier.APPROVAL, settings)},
-        guard="tier = :approval_tier AND expires_at > :decided_at",
+        guard=f"tier = :approval_tier AND expires_at > :decided_at AND {moves.AGENT_ACTIVE}",
         guard_params={"approval_tier": Tier.APPROVAL.value, "decided_at": now},
         classify=_classify_guarded(txn_id, now=now, expiring=False),
         audit_context=moves.context(txn, "owner", public_key=proof.public_key),

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from racefree.core.clock import Clock
 from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.machine import Transition
 from racefree.core.settings import Settings
 from racefree.transactions import moves
 from racefree.transactions.executors import Category, Executor, ExecutorError
@@ -57,6 +58,29 @@ class _Ended(Exception):
     def __init__(self, txn: Transaction) -> None:
         super().__init__(txn.status)
         self.txn = txn
+
+
+def _classify_claim(txn: Transaction) -> Callable[[Tx, Transition], RacefreeError]:
+    """A missed claim: someone else claimed or ended it, or its agent may not spend now."""
+
+    def classify(tx: Tx, t: Transition) -> RacefreeError:
+        current = tx.scalar("SELECT status FROM transactions WHERE id = :id", {"id": txn.id})
+        if current is None:
+            return RacefreeError(ErrorCode.TX_NOT_FOUND)
+        if current in t.sources:  # the status matched, so the agent guard failed
+            refusal = moves.agent_refusal(tx, txn.agent_id)
+            if refusal is not None:
+                return refusal
+        return RacefreeError(
+            t.conflict_for(current),
+            details={
+                "current": current,
+                "requested": t.target,
+                "allowed": TRANSACTIONS.targets(current),
+            },
+        )
+
+    return classify
 
 
 class ExecutionLoop:
@@ -101,6 +125,8 @@ class ExecutionLoop:
                 "deadline_at": now + timeout_s(txn.tier, self.settings),
                 "attempts": txn.attempts + 1,
             },
+            guard=moves.AGENT_ACTIVE,
+            classify=_classify_claim(txn),
         ).row
         return Transaction.from_row(row)
 

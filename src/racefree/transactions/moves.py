@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from racefree.core.db import Tx
-from racefree.core.errors import RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import AuditContext, Transition
 from racefree.transactions import reservations
 from racefree.transactions.machine import TRANSACTIONS, Transaction
@@ -34,6 +34,23 @@ def context(txn: Transaction, actor: str, **details: Any) -> AuditContext:
         transaction_id=txn.id,
         details=details,
     )
+
+
+#: ANDed into the CASes that start execution: a suspended agent's queued work waits.
+AGENT_ACTIVE = (
+    "EXISTS (SELECT 1 FROM agents WHERE agents.id = transactions.agent_id"
+    " AND agents.status = 'ACTIVE')"
+)
+
+
+def agent_refusal(tx: Tx, agent_id: str) -> RacefreeError | None:
+    """409 ``AGENT_SUSPENDED`` / 410 ``AGENT_TERMINATED`` when the agent may not spend now."""
+    status = tx.scalar("SELECT status FROM agents WHERE id = :id", {"id": agent_id})
+    if status == "SUSPENDED":
+        return RacefreeError(ErrorCode.AGENT_SUSPENDED, details={"agent_id": agent_id})
+    if status != "ACTIVE":
+        return RacefreeError(ErrorCode.AGENT_TERMINATED, details={"agent_id": agent_id})
+    return None
 
 
 def _lock_session_first(tx: Tx, txn: Transaction) -> None:
