@@ -57,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from racefree.http import create_app
-    from racefree.transactions.workers import start_workers
+    from racefree.workers import start_workers
 
     settings = _settings(args)
     logging.basicConfig(

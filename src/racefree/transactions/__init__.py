@@ -9,5 +9,5 @@
 * :mod:`.execution` -- the loop: claim, prepare, claim SUBMITTED, submit, confirm;
 * :mod:`.approvals` -- owner approval, operator rejection, expiry;
 * :mod:`.service` -- all of it behind one object;
-* :mod:`.workers` -- background sweeps, one process at a time per worker.
+* background sweeps run from :mod:`racefree.workers` (one process at a time per worker).
 """

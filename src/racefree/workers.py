@@ -1,5 +1,8 @@
 """Background workers of ``racefree serve``: delayed execution, approval expiry, stale release.
 
+This module composes domains (transactions' sweeps, the kill switch's state),
+so it sits beside ``runtime`` and ``cli`` above them, not inside one.
+
 Each worker is a thread that, every ``RACEFREE_WORKER_INTERVAL_S``:
 
 1. does nothing while the kill switch is not ``NORMAL`` (and lets its lease go);

@@ -12,14 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from racefree import workers
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.locks import LeaseLocks
 from racefree.core.settings import Settings
-from racefree.transactions import workers
 from racefree.transactions.machine import Status
 from racefree.transactions.service import Transactions
-from racefree.transactions.workers import Sweep, WorkerThread
+from racefree.workers import Sweep, WorkerThread
 from tests.support import Server, start_server
 from tests.transactions.conftest import insert_agent, insert_session, transfer
 
