@@ -135,6 +135,13 @@ def cmd_operator_create_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_machines(args: argparse.Namespace) -> int:
+    from racefree.machines import document
+
+    sys.stdout.write(document())
+    return 0
+
+
 def cmd_audit_tail(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
     try:
@@ -493,6 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_command_groups(commands: Any) -> None:
     """Groups whose parsers live in their own functions."""
     _add_locks_commands(commands)
+    commands.add_parser(
+        "machines", help="print every state machine's transition table as Markdown + Mermaid"
+    ).set_defaults(handler=cmd_machines)
     _add_kill_switch(commands)
 
 
