@@ -83,14 +83,18 @@ def verify(db: Database, password: str | None, *, action: str, now: int, actor: 
 
 def _record_refused(db: Database, *, action: str, now: int, actor: str) -> None:
     with db.write() as tx:
-        _audit(
-            tx,
-            REJECTED_EVENT,
-            Severity.WARNING,
-            now=now,
-            actor=actor,
-            details={"action": action, "outcome": "locked_out"},
-        )
+        _audit_locked_out(tx, action=action, now=now, actor=actor)
+
+
+def _audit_locked_out(tx: Tx, *, action: str, now: int, actor: str) -> None:
+    _audit(
+        tx,
+        REJECTED_EVENT,
+        Severity.WARNING,
+        now=now,
+        actor=actor,
+        details={"action": action, "outcome": "locked_out"},
+    )
 
 
 def _record_failure(db: Database, *, action: str, now: int, actor: str) -> RacefreeError:
@@ -107,14 +111,7 @@ def _record_failure(db: Database, *, action: str, now: int, actor: str) -> Racef
         )
         if row is None:  # another wrong attempt locked it out while we verified
             current = status.read(tx)
-            _audit(
-                tx,
-                REJECTED_EVENT,
-                Severity.WARNING,
-                now=now,
-                actor=actor,
-                details={"action": action, "outcome": "locked_out"},
-            )
+            _audit_locked_out(tx, action=action, now=now, actor=actor)
             error = locked_error(current.lockout_until or now + LOCKOUT_S, now)
         elif row["lockout_until"] is not None:
             error = _lock_out(tx, row, action=action, now=now, actor=actor)
