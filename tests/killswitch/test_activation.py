@@ -214,3 +214,16 @@ def test_a_session_revoked_earlier_still_gets_its_open_reservations_back(
     with db.read() as tx:
         row = tx.one("SELECT reserved, revoke_reason FROM sessions WHERE id = :id", {"id": s})
     assert row == {"reserved": 0, "revoke_reason": "operator"}
+
+
+def test_inserting_writers_hold_the_switch_normal_and_are_refused_once_engaged(
+    db: Database, clock: ManualClock
+) -> None:
+    with db.write() as tx:
+        status.hold_normal(tx)  # NORMAL: nothing happens
+    killswitch.activate_now(db, "drill", now=clock.now())
+    with pytest.raises(RacefreeError) as info, db.write() as tx:
+        status.hold_normal(tx)
+    assert info.value.code is ErrorCode.SYSTEM_LOCKED
+    assert info.value.details["state"] == "ACTIVATED"
+    assert info.value.details["reason"] == "drill"

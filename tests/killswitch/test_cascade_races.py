@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from racefree import killswitch, sessions
+from racefree import agents, killswitch, sessions
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database, Tx
 from tests.killswitch import seed
@@ -122,3 +122,22 @@ def test_a_session_opened_while_the_activation_runs_is_revoked_too(
     with db.read() as tx:
         revoked_at = tx.scalar("SELECT revoked_at FROM sessions WHERE id = :id", {"id": opened[0]})
     assert revoked_at == clock.now()
+
+
+def test_an_agent_created_while_the_activation_runs_is_suspended_too(
+    db: Database, clock: ManualClock
+) -> None:
+    created: list[str] = []
+
+    def create_agent(tx: Tx) -> None:
+        # agent creation holds the kill switch row FOR SHARE before inserting
+        killswitch.status.hold_normal(tx)
+        created.append(agents.create(tx, name="late", now=clock.now()).id)
+
+    result = _activate_against(db, clock, create_agent)
+    assert result.agents_suspended == 1
+    with db.read() as tx:
+        row = tx.one(
+            "SELECT status, suspension_reason FROM agents WHERE id = :id", {"id": created[0]}
+        )
+    assert row == {"status": "SUSPENDED", "suspension_reason": "kill_switch"}

@@ -25,7 +25,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from racefree import operators
 from racefree.core import tokens
-from racefree.core.clock import isoformat
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.http.problems import errors, problem_response
@@ -83,16 +82,7 @@ class KillSwitchGuard:
                 return None
             if operator_token is not None and _is_operator(tx, operator_token):
                 return None
-        return RacefreeError(
-            ErrorCode.SYSTEM_LOCKED,
-            details={
-                "state": view.state,
-                "activated_at": isoformat(view.activated_at),
-                "activated_at_epoch": view.activated_at,
-                "reason": view.reason,
-            },
-            hint="the kill switch is engaged: recover it through /v1/kill-switch/recovery",
-        )
+        return status.system_locked(view)
 
 
 def _is_operator(tx: Tx, token: str) -> bool:

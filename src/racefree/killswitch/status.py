@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from racefree.core.clock import isoformat
 from racefree.core.db import Tx
+from racefree.core.errors import ErrorCode, RacefreeError
 
 GLOBAL_SCOPE = "global"
 
@@ -67,15 +69,48 @@ def read(tx: Tx) -> KillSwitchStatus:
     return KillSwitchStatus(**row)
 
 
+_GUARD_VIEW = "SELECT state, activated_at, reason FROM kill_switch WHERE scope = :scope"
+
+
 def guard_view(tx: Tx) -> GuardView:
     """State, activation time and reason: the guard's one-row read per request."""
-    row = tx.one(
-        "SELECT state, activated_at, reason FROM kill_switch WHERE scope = :scope",
-        {"scope": GLOBAL_SCOPE},
-    )
+    row = tx.one(_GUARD_VIEW, {"scope": GLOBAL_SCOPE})
     if row is None:
         raise _missing()
     return GuardView(**row)
+
+
+def system_locked(view: GuardView) -> RacefreeError:
+    """The 503 every refused request gets while the switch is engaged."""
+    return RacefreeError(
+        ErrorCode.SYSTEM_LOCKED,
+        details={
+            "state": view.state,
+            "activated_at": isoformat(view.activated_at),
+            "activated_at_epoch": view.activated_at,
+            "reason": view.reason,
+        },
+        hint="the kill switch is engaged: recover it through /v1/kill-switch/recovery",
+    )
+
+
+def hold_normal(tx: Tx) -> None:
+    """In a write transaction that *inserts* what the cascade must reach: keep NORMAL till commit.
+
+    The cascade's set-based UPDATEs cannot see a row another transaction has
+    not committed yet. On PostgreSQL the kill switch row is read ``FOR SHARE``:
+    an activation (which updates that row) waits for this transaction, so its
+    cascade sees what this one inserted; a transaction that comes after an
+    activation waits for it and then reads ACTIVATED, and is refused. SQLite
+    runs one writer at a time, so a plain read inside the write is the same.
+    """
+    lock = "" if tx.is_sqlite else " FOR SHARE"
+    row = tx.one(_GUARD_VIEW + lock, {"scope": GLOBAL_SCOPE})
+    if row is None:
+        raise _missing()
+    view = GuardView(**row)
+    if view.state != NORMAL:
+        raise system_locked(view)
 
 
 def is_normal(tx: Tx) -> bool:
