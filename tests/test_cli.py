@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from racefree.core import tokens
 from tests.support import Server, start_server
@@ -94,3 +96,14 @@ def test_two_servers_share_one_postgresql_database(
         assert response.status_code == 200
     finally:
         second.stop()
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_a_terminated_server_closes_its_database_cleanly(server: Server, db_url: str) -> None:
+    wal = Path(str(make_url(db_url).database) + "-wal")
+    assert httpx.get(server.base_url + "/v1/nonce").status_code == 200  # a write
+    assert wal.exists()
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(timeout=30)
+    # closing the last connection checkpoints the WAL into the database and removes it
+    assert not wal.exists()

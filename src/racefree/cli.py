@@ -78,6 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # stop (and release the leases) at app shutdown: uvicorn re-raises SIGTERM after it,
         # which ends the process before the ``finally`` below would run
         app.router.on_shutdown.append(workers.stop)
+        app.router.on_shutdown.append(runtime.close)
         try:
             uvicorn.run(
                 app,

@@ -14,6 +14,7 @@ class Runtime:
     settings: Settings
     db: Database
     clock: Clock = field(default_factory=SystemClock)
+    _closed: bool = field(default=False, init=False, repr=False)
 
     @classmethod
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Runtime:
@@ -28,4 +29,7 @@ class Runtime:
         return cls(settings=settings, db=db, clock=clock or SystemClock())
 
     def close(self) -> None:
-        self.db.close()
+        """Close the database; safe to call again (``serve`` closes at app shutdown too)."""
+        if not self._closed:
+            self._closed = True
+            self.db.close()
