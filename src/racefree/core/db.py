@@ -114,10 +114,6 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
     return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
 
 
-def is_integrity_error(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.IntegrityError | psycopg.errors.IntegrityError)
-
-
 @dataclass(frozen=True)
 class DatabaseOptions:
     pool_size: int = 20

@@ -106,12 +106,6 @@ class ErrorSpec:
         return TYPE_URI_BASE + self.code.lower().replace("_", "-")
 
 
-def _spec(
-    code: ErrorCode, status: int, domain: Domain, retryable: bool, title: str, detail: str
-) -> ErrorSpec:
-    return ErrorSpec(code, status, domain, retryable, title, detail)
-
-
 _C = ErrorCode
 _D = Domain
 
@@ -119,7 +113,7 @@ _D = Domain
 CATALOG: dict[ErrorCode, ErrorSpec] = {
     s.code: s
     for s in (
-        _spec(
+        ErrorSpec(
             _C.VALIDATION_ERROR,
             400,
             _D.GENERAL,
@@ -127,8 +121,8 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Validation error",
             "the request is not valid; details.issues says where",
         ),
-        _spec(_C.NOT_FOUND, 404, _D.GENERAL, False, "Not found", "the resource does not exist"),
-        _spec(
+        ErrorSpec(_C.NOT_FOUND, 404, _D.GENERAL, False, "Not found", "the resource does not exist"),
+        ErrorSpec(
             _C.ROUTE_NOT_FOUND,
             404,
             _D.GENERAL,
@@ -136,7 +130,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Route not found",
             "no route matches this path",
         ),
-        _spec(
+        ErrorSpec(
             _C.METHOD_NOT_ALLOWED,
             405,
             _D.GENERAL,
@@ -144,7 +138,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Method not allowed",
             "this route does not accept that method",
         ),
-        _spec(
+        ErrorSpec(
             _C.INTERNAL_ERROR,
             500,
             _D.GENERAL,
@@ -152,7 +146,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Internal error",
             "the server failed to handle the request; nothing was changed",
         ),
-        _spec(
+        ErrorSpec(
             _C.AUTH_REQUIRED,
             401,
             _D.AUTH,
@@ -160,7 +154,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Authentication required",
             "this route needs credentials",
         ),
-        _spec(
+        ErrorSpec(
             _C.INVALID_TOKEN,
             401,
             _D.AUTH,
@@ -168,11 +162,13 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Invalid token",
             "the token is malformed or unknown",
         ),
-        _spec(_C.TOKEN_EXPIRED, 401, _D.AUTH, False, "Token expired", "the session has expired"),
-        _spec(
+        ErrorSpec(
+            _C.TOKEN_EXPIRED, 401, _D.AUTH, False, "Token expired", "the session has expired"
+        ),
+        ErrorSpec(
             _C.SESSION_REVOKED, 401, _D.AUTH, False, "Session revoked", "the session was revoked"
         ),
-        _spec(
+        ErrorSpec(
             _C.TOKEN_REUSED,
             401,
             _D.AUTH,
@@ -180,7 +176,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Token reused",
             "a rotated-out token was presented again; the session is revoked",
         ),
-        _spec(
+        ErrorSpec(
             _C.INVALID_MASTER_PASSWORD,
             401,
             _D.AUTH,
@@ -188,7 +184,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Invalid master password",
             "the master password is wrong",
         ),
-        _spec(
+        ErrorSpec(
             _C.INVALID_SIGNATURE,
             401,
             _D.AUTH,
@@ -196,7 +192,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Invalid signature",
             "the owner signature does not verify",
         ),
-        _spec(
+        ErrorSpec(
             _C.INVALID_NONCE,
             401,
             _D.AUTH,
@@ -204,8 +200,10 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Invalid nonce",
             "the nonce is unknown, expired or already used",
         ),
-        _spec(_C.FORBIDDEN, 403, _D.AUTH, False, "Forbidden", "these credentials may not do this"),
-        _spec(
+        ErrorSpec(
+            _C.FORBIDDEN, 403, _D.AUTH, False, "Forbidden", "these credentials may not do this"
+        ),
+        ErrorSpec(
             _C.MASTER_PASSWORD_LOCKED,
             429,
             _D.AUTH,
@@ -213,7 +211,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Master password locked",
             "too many wrong master passwords; wait for the lockout to end",
         ),
-        _spec(
+        ErrorSpec(
             _C.SYSTEM_LOCKED,
             503,
             _D.SYSTEM,
@@ -221,7 +219,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "System locked",
             "the kill switch is engaged; only recovery and read routes are served",
         ),
-        _spec(
+        ErrorSpec(
             _C.SESSION_NOT_FOUND,
             404,
             _D.SESSION,
@@ -229,7 +227,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Session not found",
             "the session does not exist",
         ),
-        _spec(
+        ErrorSpec(
             _C.RENEWAL_CONFLICT,
             409,
             _D.SESSION,
@@ -237,7 +235,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Renewal conflict",
             "another request renewed this session first",
         ),
-        _spec(
+        ErrorSpec(
             _C.RENEWAL_LIMIT_REACHED,
             403,
             _D.SESSION,
@@ -245,7 +243,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Renewal limit reached",
             "the session has used all its renewals",
         ),
-        _spec(
+        ErrorSpec(
             _C.SESSION_ABSOLUTE_LIFETIME_EXCEEDED,
             403,
             _D.SESSION,
@@ -253,7 +251,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Session absolute lifetime exceeded",
             "renewing would carry the session past its absolute lifetime",
         ),
-        _spec(
+        ErrorSpec(
             _C.SESSION_RENEWAL_MISMATCH,
             403,
             _D.SESSION,
@@ -261,7 +259,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Session renewal mismatch",
             "the token belongs to another session",
         ),
-        _spec(
+        ErrorSpec(
             _C.RENEWAL_TOO_EARLY,
             403,
             _D.SESSION,
@@ -269,7 +267,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Renewal too early",
             "too little of the session's lifetime has passed to renew it",
         ),
-        _spec(
+        ErrorSpec(
             _C.SESSION_LIMIT_EXCEEDED,
             403,
             _D.SESSION,
@@ -277,7 +275,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Session limit exceeded",
             "the session's spending constraints do not admit this",
         ),
-        _spec(
+        ErrorSpec(
             _C.SESSION_ALREADY_REVOKED,
             409,
             _D.SESSION,
@@ -285,7 +283,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Session already revoked",
             "the session was revoked before",
         ),
-        _spec(
+        ErrorSpec(
             _C.KILL_SWITCH_ALREADY_ACTIVE,
             409,
             _D.SYSTEM,
@@ -293,7 +291,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Kill switch already active",
             "the kill switch is already engaged",
         ),
-        _spec(
+        ErrorSpec(
             _C.KILL_SWITCH_NOT_ACTIVE,
             409,
             _D.SYSTEM,
@@ -301,7 +299,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Kill switch not active",
             "the kill switch is not engaged",
         ),
-        _spec(
+        ErrorSpec(
             _C.RECOVERY_ALREADY_STARTED,
             409,
             _D.SYSTEM,
@@ -309,7 +307,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Recovery already started",
             "another request started recovery first",
         ),
-        _spec(
+        ErrorSpec(
             _C.INVALID_RECOVERY_STATE,
             409,
             _D.SYSTEM,
@@ -317,7 +315,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Invalid recovery state",
             "the kill switch is not recovering",
         ),
-        _spec(
+        ErrorSpec(
             _C.RECOVERY_WAIT_REQUIRED,
             409,
             _D.SYSTEM,
@@ -325,13 +323,13 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Recovery wait required",
             "recovery cannot complete before recovery_eligible_at",
         ),
-        _spec(
+        ErrorSpec(
             _C.AGENT_NOT_FOUND, 404, _D.AGENT, False, "Agent not found", "the agent does not exist"
         ),
-        _spec(
+        ErrorSpec(
             _C.AGENT_SUSPENDED, 409, _D.AGENT, False, "Agent suspended", "the agent is suspended"
         ),
-        _spec(
+        ErrorSpec(
             _C.AGENT_TERMINATED,
             410,
             _D.AGENT,
@@ -339,7 +337,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Agent terminated",
             "the agent was terminated",
         ),
-        _spec(
+        ErrorSpec(
             _C.OWNER_AUTH_REQUIRED,
             401,
             _D.OWNER,
@@ -347,7 +345,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Owner authentication required",
             "this action needs the owner's signature",
         ),
-        _spec(
+        ErrorSpec(
             _C.OWNER_LOCKED,
             403,
             _D.OWNER,
@@ -355,7 +353,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Owner locked",
             "ownership is locked in and cannot be removed",
         ),
-        _spec(
+        ErrorSpec(
             _C.OWNER_MISMATCH,
             403,
             _D.OWNER,
@@ -363,7 +361,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Owner mismatch",
             "the signature is not from the agent's owner",
         ),
-        _spec(
+        ErrorSpec(
             _C.TX_NOT_FOUND,
             404,
             _D.TX,
@@ -371,7 +369,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Transaction not found",
             "the transaction does not exist",
         ),
-        _spec(
+        ErrorSpec(
             _C.INVALID_STATE_TRANSITION,
             409,
             _D.TX,
@@ -379,7 +377,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Invalid state transition",
             "the transaction is not in a state that allows this",
         ),
-        _spec(
+        ErrorSpec(
             _C.TX_ALREADY_PROCESSED,
             409,
             _D.TX,
@@ -387,7 +385,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Transaction already processed",
             "another request processed this transaction first",
         ),
-        _spec(
+        ErrorSpec(
             _C.TX_EXPIRED,
             410,
             _D.TX,
@@ -395,7 +393,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Transaction expired",
             "the transaction expired before it was processed",
         ),
-        _spec(
+        ErrorSpec(
             _C.INSUFFICIENT_BALANCE,
             400,
             _D.TX,
@@ -403,7 +401,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Insufficient balance",
             "the account balance does not cover the amount",
         ),
-        _spec(
+        ErrorSpec(
             _C.IDEMPOTENCY_KEY_IN_USE,
             409,
             _D.TX,
@@ -411,7 +409,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Idempotency key in use",
             "a request with this idempotency key is still in flight",
         ),
-        _spec(
+        ErrorSpec(
             _C.IDEMPOTENCY_KEY_MISMATCH,
             422,
             _D.TX,
@@ -419,7 +417,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Idempotency key mismatch",
             "the idempotency key was used with a different request body",
         ),
-        _spec(
+        ErrorSpec(
             _C.EXECUTOR_UNAVAILABLE,
             503,
             _D.TX,
@@ -427,7 +425,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Executor unavailable",
             "the executor cannot take work right now",
         ),
-        _spec(
+        ErrorSpec(
             _C.PLAN_GROUP_NOT_FOUND,
             404,
             _D.PLAN,
@@ -435,7 +433,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Plan group not found",
             "the plan group does not exist",
         ),
-        _spec(
+        ErrorSpec(
             _C.PLAN_GENERATION_IN_PROGRESS,
             409,
             _D.PLAN,
@@ -443,7 +441,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Plan generation in progress",
             "another request is generating this plan group's plans",
         ),
-        _spec(
+        ErrorSpec(
             _C.LOCK_TIMEOUT,
             409,
             _D.LOCK,
@@ -451,7 +449,7 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "Lock timeout",
             "the lock was not free within the wait",
         ),
-        _spec(
+        ErrorSpec(
             _C.LOCK_LOST,
             409,
             _D.LOCK,
@@ -538,7 +536,3 @@ def problem(
     if hint:
         body["hint"] = hint
     return body
-
-
-def codes_for_status(status: int) -> list[ErrorCode]:
-    return [c for c, s in CATALOG.items() if s.status == status]
