@@ -9,11 +9,12 @@ source of truth.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -126,14 +127,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_operator_create_token(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
-    try:
-        _require_schema(runtime)
+    with _migrated(args) as runtime:
         with runtime.db.write() as tx:
             token = operators.create_token(tx, label=args.label, now=runtime.clock.now())
         _emit(token)  # only the token, so scripts can capture it
-    finally:
-        runtime.close()
     return 0
 
 
@@ -145,9 +142,7 @@ def cmd_machines(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_tail(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
-    try:
-        _require_schema(runtime)
+    with _migrated(args) as runtime:
         with runtime.db.read() as tx:
             last_id = tx.scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log") or 0
             found = audit.entries(
@@ -158,8 +153,6 @@ def cmd_audit_tail(args: argparse.Namespace) -> int:
             )
         for entry in found:
             _emit(json.dumps(asdict(entry), sort_keys=True))
-    finally:
-        runtime.close()
     return 0
 
 
@@ -168,9 +161,7 @@ def _json_line(value: Any) -> str:
 
 
 def cmd_agents_create(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
-    try:
-        _require_schema(runtime)
+    with _migrated(args) as runtime:
         now = runtime.clock.now()
         with runtime.db.write() as tx:
             kill_switch_status.hold_normal(tx)  # so an activation's cascade reaches this agent
@@ -179,28 +170,20 @@ def cmd_agents_create(args: argparse.Namespace) -> int:
                 owners.change_owner(tx, agent.id, args.owner_public_key, now=now, actor="cli")
                 agent = agents.get(tx, agent.id)
         _emit(_json_line(agent))
-    finally:
-        runtime.close()
     return 0
 
 
 def cmd_agents_list(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
-    try:
-        _require_schema(runtime)
+    with _migrated(args) as runtime:
         with runtime.db.read() as tx:
             found = agents.list_agents(tx, limit=args.limit, status=args.status)
         for agent in found:
             _emit(_json_line(agent))
-    finally:
-        runtime.close()
     return 0
 
 
 def cmd_sessions_list(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
-    try:
-        _require_schema(runtime)
+    with _migrated(args) as runtime:
         with runtime.db.read() as tx:
             found = sessions.list_sessions(
                 tx,
@@ -211,47 +194,33 @@ def cmd_sessions_list(args: argparse.Namespace) -> int:
             )
         for session in found:
             _emit(_json_line(session))
-    finally:
-        runtime.close()
     return 0
 
 
 def cmd_sessions_revoke(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
-    try:
-        _require_schema(runtime)
+    with _migrated(args) as runtime:
         with runtime.db.write() as tx:
             session = sessions.revoke(tx, args.session_id, now=runtime.clock.now(), actor="cli")
         _emit(json.dumps({"session_id": session.id, "revoked_at": session.revoked_at}))
-    finally:
-        runtime.close()
     return 0
 
 
 def cmd_sessions_cleanup(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
-    try:
-        _require_schema(runtime)
+    with _migrated(args) as runtime:
         with runtime.db.write() as tx:
             deleted = sessions.cleanup_expired(
                 tx, now=runtime.clock.now(), retention_s=args.retention, actor="cli"
             )
         _emit(f"deleted {deleted} expired sessions")
-    finally:
-        runtime.close()
     return 0
 
 
 def cmd_locks_list(args: argparse.Namespace) -> int:
     from racefree.core.locks import LeaseLocks
 
-    runtime = _runtime(args)
-    try:
-        _require_schema(runtime)
+    with _migrated(args) as runtime:
         for lease in LeaseLocks(runtime.db, runtime.clock).held(args.prefix):
             _emit(json.dumps(asdict(lease), sort_keys=True))
-    finally:
-        runtime.close()
     return 0
 
 
@@ -277,46 +246,32 @@ def _master_password(settings: Settings) -> str:
 
 
 def cmd_kill_switch_status(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
-    try:
-        _require_schema(runtime)
+    with _migrated(args) as runtime:
         with runtime.db.read() as tx:
             current = killswitch.read(tx)
         _print_json(asdict(current))
-    finally:
-        runtime.close()
     return 0
 
 
 def cmd_kill_switch_activate(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
-    try:
-        _require_schema(runtime)
+    with _migrated(args) as runtime:
         result = killswitch.activate_now(
             runtime.db, args.reason, now=runtime.clock.now(), actor=args.actor
         )
         _print_json(asdict(result))
-    finally:
-        runtime.close()
     return 0
 
 
 def cmd_kill_switch_nonce(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
-    try:
-        _require_schema(runtime)
+    with _migrated(args) as runtime:
         with runtime.db.write() as tx:
             nonce, expires_at = owners.issue_nonce(tx, now=runtime.clock.now())
         _print_json({"nonce": nonce, "action": recovery.OWNER_ACTION, "expires_at": expires_at})
-    finally:
-        runtime.close()
     return 0
 
 
 def cmd_kill_switch_recover(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
-    try:
-        _require_schema(runtime)
+    with _migrated(args) as runtime:
         password = _master_password(runtime.settings)
         now = runtime.clock.now()
         result: Any
@@ -335,8 +290,6 @@ def cmd_kill_switch_recover(args: argparse.Namespace) -> int:
         else:
             result = recovery.abort(runtime.db, password, now=now, actor="cli")
         _print_json(asdict(result))
-    finally:
-        runtime.close()
     return 0
 
 
@@ -390,6 +343,17 @@ def _add_kill_switch(commands: Any) -> None:
         "(sign a nonce from `racefree kill-switch nonce`)",
     )
     recover.set_defaults(handler=cmd_kill_switch_recover)
+
+
+@contextlib.contextmanager
+def _migrated(args: argparse.Namespace) -> Iterator[Runtime]:
+    """The runtime of a command that needs the schema at head; closed when the command ends."""
+    runtime = _runtime(args)
+    try:
+        _require_schema(runtime)
+        yield runtime
+    finally:
+        runtime.close()
 
 
 def _require_schema(runtime: Runtime) -> None:
