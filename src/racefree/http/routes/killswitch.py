@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from racefree import killswitch, owners
 from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
-from racefree.http.auth import OPERATOR_ERRORS, OperatorDep
+from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
+from racefree.http.routes import owners as owner_routes
 from racefree.killswitch import recovery, status
 
 router = APIRouter(prefix="/v1/kill-switch", tags=["kill-switch"])
@@ -61,7 +62,7 @@ def get_kill_switch(runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any
 
 @router.post(
     "/activate",
-    responses={**OPERATOR_ERRORS, **errors(ErrorCode.KILL_SWITCH_ALREADY_ACTIVE)},
+    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.KILL_SWITCH_ALREADY_ACTIVE),
 )
 def activate(body: ActivateRequest, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
     """Stop everything: revoke sessions, cancel open transactions, suspend agents (one CAS)."""
@@ -80,30 +81,25 @@ def activate(body: ActivateRequest, runtime: RuntimeDep, operator: OperatorDep) 
     }
 
 
-@router.get("/nonce")
-def recovery_nonce(runtime: RuntimeDep) -> dict[str, Any]:
-    """A single-use nonce for the owner signature of a recovery (``/v1/nonce`` is locked)."""
-    with runtime.db.write() as tx:
-        value, expires_at = owners.issue_nonce(tx, now=runtime.clock.now())
-    return {"nonce": value, **_times("expires_at", expires_at)}
+# ``/v1/nonce`` is refused while the switch is engaged; owners sign a recovery with a
+# nonce from here, on the allow-list (the same handler).
+router.add_api_route("/nonce", owner_routes.nonce, methods=["GET"], summary="Recovery nonce")
 
 
 @router.post(
     "/recovery",
     status_code=202,
-    responses={
-        **errors(
-            ErrorCode.AUTH_REQUIRED,
-            ErrorCode.INVALID_MASTER_PASSWORD,
-            ErrorCode.OWNER_AUTH_REQUIRED,
-            ErrorCode.INVALID_SIGNATURE,
-            ErrorCode.INVALID_NONCE,
-            ErrorCode.OWNER_MISMATCH,
-            ErrorCode.MASTER_PASSWORD_LOCKED,
-            ErrorCode.KILL_SWITCH_NOT_ACTIVE,
-            ErrorCode.RECOVERY_ALREADY_STARTED,
-        ),
-    },
+    responses=errors(
+        ErrorCode.AUTH_REQUIRED,
+        ErrorCode.INVALID_MASTER_PASSWORD,
+        ErrorCode.OWNER_AUTH_REQUIRED,
+        ErrorCode.INVALID_SIGNATURE,
+        ErrorCode.INVALID_NONCE,
+        ErrorCode.OWNER_MISMATCH,
+        ErrorCode.MASTER_PASSWORD_LOCKED,
+        ErrorCode.KILL_SWITCH_NOT_ACTIVE,
+        ErrorCode.RECOVERY_ALREADY_STARTED,
+    ),
 )
 def start_recovery(
     runtime: RuntimeDep, password: MasterPassword = None, signature: OwnerSignature = None
@@ -126,15 +122,13 @@ def start_recovery(
 
 @router.post(
     "/recovery/complete",
-    responses={
-        **errors(
-            ErrorCode.AUTH_REQUIRED,
-            ErrorCode.INVALID_MASTER_PASSWORD,
-            ErrorCode.MASTER_PASSWORD_LOCKED,
-            ErrorCode.INVALID_RECOVERY_STATE,
-            ErrorCode.RECOVERY_WAIT_REQUIRED,
-        ),
-    },
+    responses=errors(
+        ErrorCode.AUTH_REQUIRED,
+        ErrorCode.INVALID_MASTER_PASSWORD,
+        ErrorCode.MASTER_PASSWORD_LOCKED,
+        ErrorCode.INVALID_RECOVERY_STATE,
+        ErrorCode.RECOVERY_WAIT_REQUIRED,
+    ),
 )
 def complete_recovery(runtime: RuntimeDep, password: MasterPassword = None) -> dict[str, Any]:
     """RECOVERING -> NORMAL; re-activates the agents the kill switch suspended."""
@@ -144,14 +138,12 @@ def complete_recovery(runtime: RuntimeDep, password: MasterPassword = None) -> d
 
 @router.post(
     "/recovery/abort",
-    responses={
-        **errors(
-            ErrorCode.AUTH_REQUIRED,
-            ErrorCode.INVALID_MASTER_PASSWORD,
-            ErrorCode.MASTER_PASSWORD_LOCKED,
-            ErrorCode.INVALID_RECOVERY_STATE,
-        ),
-    },
+    responses=errors(
+        ErrorCode.AUTH_REQUIRED,
+        ErrorCode.INVALID_MASTER_PASSWORD,
+        ErrorCode.MASTER_PASSWORD_LOCKED,
+        ErrorCode.INVALID_RECOVERY_STATE,
+    ),
 )
 def abort_recovery(runtime: RuntimeDep, password: MasterPassword = None) -> dict[str, Any]:
     """RECOVERING -> ACTIVATED."""
