@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from racefree.core.db import Database
 from racefree.core.errors import RacefreeError
 
 
@@ -85,6 +86,21 @@ def http_race(
     if errors:
         raise errors[0]
     return [o.value for o in outcomes]
+
+
+def wait_until_blocked(db: Database, timeout: float = 30) -> None:
+    """Return once some statement on ``db`` (PostgreSQL) waits on a lock; no sleeps to tune."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.read() as tx:
+            waiting = tx.scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        if waiting:
+            return
+        time.sleep(0.005)
+    raise AssertionError("no statement ever waited on a lock")
 
 
 def free_port() -> int:

@@ -24,7 +24,7 @@ from racefree.core.locks import (
     advisory_key,
     fence,
 )
-from tests.support import race, tally
+from tests.support import race, tally, wait_until_blocked
 
 TTL_S = 10.0
 
@@ -168,18 +168,37 @@ class TestFence:
         stale = locks.acquire("k:f", holder="alice", ttl_s=TTL_S)
         clock.advance(TTL_S)
         with db.write() as tx:  # expired, not yet taken over: no write
-            sql, params = fence(stale, clock.now_ms())
+            sql, params = fence(stale, clock.now_ms(), db.dialect)
             assert tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {sql}", params) == 0
             with pytest.raises(RacefreeError) as lost:
                 locks.check(tx, stale, clock.now_ms())
             assert lost.value.code is ErrorCode.LOCK_LOST
         fresh = locks.acquire("k:f", holder="bob", ttl_s=TTL_S)
         with db.write() as tx:
-            sql, params = fence(fresh, clock.now_ms())
+            sql, params = fence(fresh, clock.now_ms(), db.dialect)
             assert tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {sql}", params) == 1
-            sql, params = fence(stale, clock.now_ms())
+            sql, params = fence(stale, clock.now_ms(), db.dialect)
             assert tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {sql}", params) == 0
             locks.check(tx, fresh, clock.now_ms())
+
+    @pytest.mark.parametrize("engine", ["postgresql"])  # SQLite: one writer, no interleaving
+    def test_a_takeover_waits_for_a_fenced_write_in_flight(
+        self, db: Database, locks: LeaseLocks, clock: ManualClock
+    ) -> None:
+        held = locks.acquire("k:w", holder="alice", ttl_s=TTL_S)
+        taken: list[Lease] = []
+        thief = threading.Thread(
+            target=lambda: taken.append(locks.acquire("k:w", holder="bob", ttl_s=TTL_S))
+        )
+        with db.write() as tx:
+            sql, params = fence(held, clock.now_ms(), db.dialect)
+            assert tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {sql}", params) == 1
+            clock.advance(TTL_S)  # alice's lease runs out while her fenced write is open
+            thief.start()
+            wait_until_blocked(db)  # bob's takeover waits for alice's write to commit
+            assert taken == []
+        thief.join(timeout=30)
+        assert taken[0].holder == "bob" and taken[0].token > held.token
 
 
 class TestWaiting:

@@ -9,7 +9,6 @@ waits until the activation is blocked on that writer's row lock (seen in
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
@@ -18,22 +17,9 @@ from racefree import agents, killswitch, sessions
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database, Tx
 from tests.killswitch import seed
+from tests.support import wait_until_blocked
 
 pytestmark = pytest.mark.parametrize("engine", ["postgresql"])
-
-
-def _wait_until_blocked(db: Database, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with db.read() as tx:
-            waiting = tx.scalar(
-                "SELECT COUNT(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        if waiting:
-            return
-        time.sleep(0.005)
-    raise AssertionError("the activation never waited on the competing writer")
 
 
 def _activate_against(
@@ -47,7 +33,7 @@ def _activate_against(
             target=lambda: results.append(killswitch.activate_now(db, "race", now=clock.now()))
         )
         worker.start()
-        _wait_until_blocked(db)
+        wait_until_blocked(db)
     worker.join(timeout=60)
     assert results, "the activation failed"
     return results[0]

@@ -131,7 +131,7 @@ class Generator:
         """The fenced write: the CAS on ``fencing_token`` first, then the plans; one short tx."""
         lease, group_id = prepared.lease, prepared.group.id
         now, now_ms = self.clock.now(), self.clock.now_ms()
-        guard, guard_params = fence(lease, now_ms)
+        guard, guard_params = fence(lease, now_ms, self.db.dialect)
         with self.db.write() as tx:
             row = cas_update(
                 tx,

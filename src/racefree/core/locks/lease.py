@@ -70,15 +70,20 @@ def _lease(row: Row) -> Lease:
     )
 
 
-def fence(lease: Lease, now_ms: int) -> tuple[str, dict[str, Any]]:
+def fence(lease: Lease, now_ms: int, dialect: Dialect) -> tuple[str, dict[str, Any]]:
     """A SQL condition (and its parameters) true only while ``lease`` is current and unexpired.
 
     Put it in the WHERE of the protected write's CAS; a stale holder's write
-    then matches 0 rows. Classify with :meth:`LeaseLocks.check`.
+    then matches 0 rows. Classify with :meth:`LeaseLocks.check`. On PostgreSQL
+    the lease row is locked ``FOR SHARE`` until the write commits: a takeover
+    waits for it, and a write that waited on a takeover re-reads the new token
+    (a plain EXISTS would read the statement's snapshot and let both commit).
+    SQLite runs one writer at a time, so there is nothing to wait for.
     """
+    lock = "" if dialect is Dialect.SQLITE else " FOR SHARE"
     sql = (
         "EXISTS (SELECT 1 FROM locks WHERE locks.key = :fence_key"
-        " AND locks.token = :fence_token AND locks.expires_at_ms > :fence_now)"
+        f" AND locks.token = :fence_token AND locks.expires_at_ms > :fence_now{lock})"
     )
     return sql, {"fence_key": lease.key, "fence_token": lease.token, "fence_now": now_ms}
 
