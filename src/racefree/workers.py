@@ -32,7 +32,7 @@ from racefree.core.clock import Clock
 from racefree.core.db import Database
 from racefree.core.errors import RacefreeError
 from racefree.core.ids import new_id
-from racefree.core.locks import Lease, LeaseLocks, LockBusy
+from racefree.core.locks import Heartbeat, Lease, LeaseLocks, LockBusy
 from racefree.core.settings import Settings
 from racefree.killswitch import status as kill_switch_status
 from racefree.transactions.service import Transactions
@@ -105,7 +105,11 @@ class WorkerThread(threading.Thread):
             return
         if not self._hold():
             return
-        done = self.sweep.run()
+        assert self.lease is not None
+        # renew while the sweep runs, so a sweep longer than the TTL is not taken over mid-way
+        with Heartbeat(self.locks, self.lease) as beat:
+            done = self.sweep.run()
+        self.lease = None if beat.lost else beat.lease
         self.passes += 1
         if done:
             log.info("worker %s handled %d transactions", self.sweep.name, done)
