@@ -127,3 +127,22 @@ def test_an_agent_created_while_the_activation_runs_is_suspended_too(
             "SELECT status, suspension_reason FROM agents WHERE id = :id", {"id": created[0]}
         )
     assert row == {"status": "SUSPENDED", "suspension_reason": "kill_switch"}
+
+
+def test_an_agent_reactivated_while_the_activation_runs_is_suspended_too(
+    db: Database, clock: ManualClock
+) -> None:
+    with db.write() as tx:
+        a = seed.agent(tx, now=clock.now())
+        agents.suspend(tx, a, now=clock.now())
+
+    def reactivate(tx: Tx) -> None:
+        # the operator route holds the kill switch NORMAL before the agent's CAS
+        killswitch.status.hold_normal(tx)
+        agents.activate(tx, a, now=clock.now())
+
+    result = _activate_against(db, clock, reactivate)
+    assert result.agents_suspended == 1
+    with db.read() as tx:
+        row = tx.one("SELECT status, suspension_reason FROM agents WHERE id = :id", {"id": a})
+    assert row == {"status": "SUSPENDED", "suspension_reason": "kill_switch"}

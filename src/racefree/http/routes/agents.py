@@ -151,6 +151,7 @@ def suspend(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> di
 @router.post("/{agent_id}/activate", responses=_STATE)
 def activate(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
     with runtime.db.write() as tx:
+        kill_switch_status.hold_normal(tx)  # never re-activate past a committed activation
         agent = agents.activate(
             tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
         )
