@@ -47,9 +47,7 @@ def authenticate(db: Database, token: str, *, now: int, policy: Policy) -> Authe
     if rotated is None or not hmac.compare_digest(rotated["previous_token_hash"], token_hash):
         raise RacefreeError(ErrorCode.INVALID_TOKEN)
     if rotated["revoked_at"] is not None:
-        if rotated["revoke_reason"] == reuse.REUSE_REVOKE_REASON:
-            raise reuse.reuse_error(rotated["id"])
-        raise _revoked(rotated)
+        raise reuse.revoked_error(rotated["id"], rotated["revoke_reason"])
     if reuse.in_window(rotated["last_renewed_at"], now, policy):
         raise RacefreeError(
             ErrorCode.INVALID_TOKEN,
@@ -57,13 +55,16 @@ def authenticate(db: Database, token: str, *, now: int, policy: Policy) -> Authe
             hint="use the token that the renewal returned",
         )
     with db.write() as tx:
-        error = reuse.revoke_for_reuse(tx, rotated["id"], rotated["agent_id"], now=now)
+        error = reuse.revoke_for_reuse(tx, rotated["id"], rotated["agent_id"], token_hash, now=now)
     raise error
 
 
 def _check(row: Row, now: int) -> Authenticated:
     if row["revoked_at"] is not None:
-        raise _revoked(row)
+        raise RacefreeError(
+            ErrorCode.SESSION_REVOKED,
+            details={"session_id": row["id"], "revoke_reason": row["revoke_reason"]},
+        )
     if row["expires_at"] <= now:
         raise RacefreeError(
             ErrorCode.TOKEN_EXPIRED, details={"session_id": row["id"]}, hint="open a new session"
@@ -73,10 +74,3 @@ def _check(row: Row, now: int) -> Authenticated:
     if row["agent_status"] == "TERMINATED":
         raise RacefreeError(ErrorCode.AGENT_TERMINATED, details={"agent_id": row["agent_id"]})
     return Authenticated(row["id"], row["agent_id"], row["expires_at"])
-
-
-def _revoked(row: Row) -> RacefreeError:
-    return RacefreeError(
-        ErrorCode.SESSION_REVOKED,
-        details={"session_id": row["id"], "revoke_reason": row["revoke_reason"]},
-    )

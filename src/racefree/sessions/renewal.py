@@ -180,12 +180,7 @@ def _rotated_out(
     """The token was current until a renewal replaced it: replay, conflict, or reuse."""
     session_id = state["id"]
     if state["revoked_at"] is not None:
-        if state["revoke_reason"] == reuse.REUSE_REVOKE_REASON:
-            raise reuse.reuse_error(session_id)
-        raise RacefreeError(
-            ErrorCode.SESSION_REVOKED,
-            details={"session_id": session_id, "revoke_reason": state["revoke_reason"]},
-        )
+        raise reuse.revoked_error(session_id, state["revoke_reason"])
     elapsed = now - (state["last_renewed_at"] or now)
     if key is not None and elapsed <= policy.grace_s:
         successor = derived_successor(key, session_id, current)
@@ -204,4 +199,4 @@ def _rotated_out(
         raise RacefreeError(
             ErrorCode.RENEWAL_CONFLICT, details={"session_id": session_id}, hint=CONFLICT_HINT
         )
-    return reuse.revoke_for_reuse(tx, session_id, state["agent_id"], now=now)
+    return reuse.revoke_for_reuse(tx, session_id, state["agent_id"], current, now=now)

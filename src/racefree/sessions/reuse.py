@@ -40,12 +40,29 @@ def reuse_error(session_id: str) -> RacefreeError:
     )
 
 
-def revoke_for_reuse(tx: Tx, session_id: str, agent_id: str, *, now: int) -> RacefreeError:
-    """Revoke the session (a CAS: audited once however many detect it) and return 401."""
+def revoked_error(session_id: str, revoke_reason: str | None) -> RacefreeError:
+    """What a rotated-out token of a revoked session gets: reuse stays ``TOKEN_REUSED``."""
+    if revoke_reason == REUSE_REVOKE_REASON:
+        return reuse_error(session_id)
+    return RacefreeError(
+        ErrorCode.SESSION_REVOKED,
+        details={"session_id": session_id, "revoke_reason": revoke_reason},
+    )
+
+
+def revoke_for_reuse(
+    tx: Tx, session_id: str, agent_id: str, token_hash: str, *, now: int
+) -> RacefreeError:
+    """Revoke the session whose rotated-out token ``token_hash`` came back; return the 401.
+
+    A CAS on the condition that decided it (``previous_token_hash``), so it is
+    audited once however many detect it, and a session revoked or renewed
+    again meanwhile is classified in the same transaction instead.
+    """
     revoked = tx.execute(
         "UPDATE sessions SET revoked_at = :now, revoke_reason = :reason"
-        " WHERE id = :id AND revoked_at IS NULL",
-        {"now": now, "reason": REUSE_REVOKE_REASON, "id": session_id},
+        " WHERE id = :id AND revoked_at IS NULL AND previous_token_hash = :h",
+        {"now": now, "reason": REUSE_REVOKE_REASON, "id": session_id, "h": token_hash},
     )
     if revoked:
         audit.record(
@@ -57,4 +74,10 @@ def revoke_for_reuse(tx: Tx, session_id: str, agent_id: str, *, now: int) -> Rac
             session_id=session_id,
             details={"revoke_reason": REUSE_REVOKE_REASON},
         )
-    return reuse_error(session_id)
+        return reuse_error(session_id)
+    row = tx.one(
+        "SELECT revoked_at, revoke_reason FROM sessions WHERE id = :id", {"id": session_id}
+    )
+    if row is None or row["revoked_at"] is None:  # renewed again: the token is two rotations old
+        return RacefreeError(ErrorCode.INVALID_TOKEN)
+    return revoked_error(session_id, row["revoke_reason"])
