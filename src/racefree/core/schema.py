@@ -240,4 +240,5 @@ nonces = sa.Table(
     metadata,
     sa.Column("nonce", sa.String(64), primary_key=True),
     _epoch("expires_at"),
+    sa.Index(None, "expires_at"),  # issuing a nonce sweeps the expired ones
 )
