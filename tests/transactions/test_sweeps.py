@@ -7,7 +7,14 @@ from racefree.core.db import Database
 from racefree.core.settings import Settings
 from racefree.transactions.machine import TRANSACTIONS, Status
 from racefree.transactions.service import Transactions
-from tests.transactions.conftest import balance, ledger_total, session_row, transfer
+from tests.transactions.conftest import (
+    balance,
+    insert_agent,
+    insert_session,
+    ledger_total,
+    session_row,
+    transfer,
+)
 
 
 def _queue(service: Transactions, session: str, amount: int) -> str:
@@ -114,3 +121,21 @@ def test_a_suspended_agents_delayed_transaction_waits_until_it_is_active_again(
     _set_agent_status(db, agent, "ACTIVE")
     assert service.run_due() == 1
     assert service.get(txn_id).status is Status.CONFIRMED
+
+
+def test_suspended_agents_due_work_does_not_crowd_out_other_agents(
+    db: Database,
+    service: Transactions,
+    clock: ManualClock,
+    settings: Settings,
+    agent: str,
+    session: str,
+) -> None:
+    waiting = _queue(service, session, 20_000)  # older, and its agent gets suspended
+    other_agent = insert_agent(db, balance=1_000_000)
+    other = _queue(service, insert_session(db, other_agent, clock.now()), 20_000)
+    _set_agent_status(db, agent, "SUSPENDED")
+    clock.advance(settings.tier_delay_s)
+    assert service.run_due(limit=1) == 1
+    assert service.get(other).status is Status.CONFIRMED
+    assert service.get(waiting).status is Status.QUEUED

@@ -144,7 +144,9 @@ class Transactions:
     def run_due(self, limit: int = SWEEP_BATCH) -> int:
         """Execute DELAY transactions whose ``execute_after`` has come; returns how many ran."""
         due = self._select(
-            "status = :queued AND tier = :tier AND execute_after <= :now ORDER BY execute_after",
+            # a suspended agent's due work waits; picking it would block the batch forever
+            f"status = :queued AND tier = :tier AND execute_after <= :now AND {moves.AGENT_ACTIVE}"
+            " ORDER BY execute_after",
             {"queued": Status.QUEUED.value, "tier": Tier.DELAY.value},
             limit,
         )
