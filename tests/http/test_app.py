@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
 from racefree.core import tokens
+from racefree.core.errors import CATALOG
 from racefree.http import create_app
 from racefree.runtime import Runtime
 
@@ -155,3 +156,17 @@ class TestOperatorAuthentication:
     ) -> None:
         response = client.get("/v1/audit-log?limit=0", headers=operator_headers)
         _is_problem(response, 400, "VALIDATION_ERROR")
+
+
+def test_openapi_documents_every_catalog_code_a_route_can_answer(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    documented = {
+        name
+        for operations in schema["paths"].values()
+        for operation in operations.values()
+        for response in operation["responses"].values()
+        for name in response.get("content", {}).get(PROBLEM, {}).get("examples", {})
+    }
+    # answered by the app for paths and methods no route has, never by a route
+    app_level = {"ROUTE_NOT_FOUND", "METHOD_NOT_ALLOWED", "NOT_FOUND"}
+    assert {c.value for c in CATALOG} - documented == app_level

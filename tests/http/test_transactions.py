@@ -208,6 +208,10 @@ def test_openapi_documents_the_transaction_errors(client: TestClient) -> None:
     assert "SESSION_LIMIT_EXCEEDED" in submit["403"]["description"]
     assert "IDEMPOTENCY_KEY_IN_USE" in submit["409"]["description"]
     assert "IDEMPOTENCY_KEY_MISMATCH" in submit["422"]["description"]
+    # the kill switch guard's 503 is added next to the executor's, not over it
+    assert {"EXECUTOR_UNAVAILABLE", "SYSTEM_LOCKED"} <= set(
+        submit["503"]["content"]["application/problem+json"]["examples"]
+    )
     assert "202" in submit
     approve = spec["paths"]["/v1/transactions/{transaction_id}/approve"]["post"]["responses"]
     assert "TX_EXPIRED" in approve["410"]["description"]

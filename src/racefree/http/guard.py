@@ -27,7 +27,7 @@ from racefree import operators
 from racefree.core import tokens
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
-from racefree.http.problems import errors, problem_response
+from racefree.http.problems import add_response, errors, problem_response
 from racefree.killswitch import status
 from racefree.runtime import Runtime
 
@@ -99,5 +99,5 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             if not always_allowed(method.upper(), path):
-                operation.setdefault("responses", {})[str(status_code)] = doc
+                add_response(operation.setdefault("responses", {}), status_code, doc)
     return schema

@@ -146,12 +146,17 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             if PROBLEM_CONTENT_TYPE not in responses.get("422", {}).get("content", {}):
                 responses.pop("422", None)  # FastAPI's own; a route's documented 422 stays
             for status, doc in defaults.items():
-                key = str(status)
-                if key in responses:
-                    _merge(responses[key], doc)
-                else:
-                    responses[key] = doc
+                add_response(responses, status, doc)
     return schema
+
+
+def add_response(responses: dict[str, Any], status: int | str, doc: dict[str, Any]) -> None:
+    """Document ``doc`` under ``status``, keeping the codes already documented there."""
+    key = str(status)
+    if key in responses:
+        _merge(responses[key], doc)
+    else:
+        responses[key] = doc
 
 
 def _merge(target: dict[str, Any], doc: dict[str, Any]) -> None:
