@@ -146,3 +146,42 @@ def test_an_agent_reactivated_while_the_activation_runs_is_suspended_too(
     with db.read() as tx:
         row = tx.one("SELECT status, suspension_reason FROM agents WHERE id = :id", {"id": a})
     assert row == {"status": "SUSPENDED", "suspension_reason": "kill_switch"}
+
+
+def test_a_move_holding_a_revoked_sessions_row_does_not_deadlock_the_activation(
+    db: Database, clock: ManualClock
+) -> None:
+    """Movers lock a session, then its transaction; the activation must take them in that order."""
+    with db.write() as tx:
+        a = seed.agent(tx, now=clock.now())
+        s = seed.session(tx, a, reserved=20, now=clock.now())
+        x = seed.transaction(tx, a, s, status="QUEUED", amount=20, now=clock.now())
+        tx.execute(
+            "UPDATE sessions SET revoked_at = :now, revoke_reason = 'operator' WHERE id = :id",
+            {"now": clock.now(), "id": s},
+        )
+    results: list[object] = []
+
+    def activate() -> None:
+        try:
+            results.append(killswitch.activate_now(db, "race", now=clock.now()))
+        except Exception as exc:
+            results.append(exc)
+
+    worker = threading.Thread(target=activate)
+    with db.write() as tx:  # an operator rejecting x: the session row first ...
+        tx.execute("UPDATE sessions SET reserved = reserved - 20 WHERE id = :id", {"id": s})
+        worker.start()
+        wait_until_blocked(db)
+        # ... then the transaction, which the activation must not be holding
+        assert tx.execute(
+            "UPDATE transactions SET status = 'CANCELLED', error = 'REJECTED'"
+            " WHERE id = :id AND status = 'QUEUED'",
+            {"id": x},
+        )
+    worker.join(timeout=60)
+    [result] = results
+    assert isinstance(result, killswitch.Activation), result
+    assert result.transactions_cancelled == 0
+    with db.read() as tx:
+        assert tx.scalar("SELECT reserved FROM sessions WHERE id = :id", {"id": s}) == 0

@@ -41,6 +41,10 @@ _RELEASE_OPEN = (
     f" WHERE t.session_id = sessions.id AND t.status IN {OPEN_STATUSES})"
     f" WHERE id IN (SELECT session_id FROM transactions WHERE status IN {OPEN_STATUSES})"
 )
+_LOCK_SESSIONS_OF_OPEN = (
+    "SELECT id FROM sessions WHERE id IN (SELECT session_id FROM transactions"
+    f" WHERE status IN {OPEN_STATUSES}) ORDER BY id FOR NO KEY UPDATE"
+)
 _CANCEL_AND_RELEASE = (
     f"WITH cancelled AS ({_CANCEL} RETURNING session_id, amount),"
     " released AS ("
@@ -70,6 +74,9 @@ def cancel_transactions(tx: Tx, now: int) -> int:
     if tx.is_sqlite:
         tx.execute(_RELEASE_OPEN)
         return tx.execute(_CANCEL, params)
+    # lock the sessions first, in id order: movers (reject, expire, fail) take a session
+    # and then its transaction, so the reverse order here could deadlock the activation
+    tx.all(_LOCK_SESSIONS_OF_OPEN)
     row = tx.one(_CANCEL_AND_RELEASE, params)
     assert row is not None
     return int(row["cancelled"])
