@@ -3,20 +3,60 @@
 The public API, re-exported here::
 
     from racefree import Database, StateMachine, move, cas_update, RacefreeError, ErrorCode
+
+The re-exports load on first use (PEP 562), so ``import racefree.client`` --
+the HTTP client, which needs only httpx and pydantic -- never pulls in the
+server's dependencies (SQLAlchemy, FastAPI, psycopg) through this package.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from racefree.core.audit import Severity
-from racefree.core.cas import cas_update
-from racefree.core.clock import Clock, ManualClock, SystemClock
-from racefree.core.db import Database, DatabaseOptions, Dialect, Tx
-from racefree.core.errors import CATALOG, Domain, ErrorCode, RacefreeError
-from racefree.core.ids import new_id
-from racefree.core.machine import AuditContext, StateMachine, Transition, move
-from racefree.core.settings import Settings
+if TYPE_CHECKING:
+    from racefree.core.audit import Severity
+    from racefree.core.cas import cas_update
+    from racefree.core.clock import Clock, ManualClock, SystemClock
+    from racefree.core.db import Database, DatabaseOptions, Dialect, Tx
+    from racefree.core.errors import CATALOG, Domain, ErrorCode, RacefreeError
+    from racefree.core.ids import new_id
+    from racefree.core.machine import AuditContext, StateMachine, Transition, move
+    from racefree.core.settings import Settings
+
+_EXPORTS = {
+    "Severity": "racefree.core.audit",
+    "cas_update": "racefree.core.cas",
+    "Clock": "racefree.core.clock",
+    "ManualClock": "racefree.core.clock",
+    "SystemClock": "racefree.core.clock",
+    "Database": "racefree.core.db",
+    "DatabaseOptions": "racefree.core.db",
+    "Dialect": "racefree.core.db",
+    "Tx": "racefree.core.db",
+    "CATALOG": "racefree.core.errors",
+    "Domain": "racefree.core.errors",
+    "ErrorCode": "racefree.core.errors",
+    "RacefreeError": "racefree.core.errors",
+    "new_id": "racefree.core.ids",
+    "AuditContext": "racefree.core.machine",
+    "StateMachine": "racefree.core.machine",
+    "Transition": "racefree.core.machine",
+    "move": "racefree.core.machine",
+    "Settings": "racefree.core.settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'racefree' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
 
 __all__ = [
     "CATALOG",

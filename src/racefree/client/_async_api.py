@@ -1,0 +1,396 @@
+"""The API's resource groups and the asynchronous client: the one description of each route.
+
+Each method builds a :class:`~racefree.client._transport.Call` (method, path,
+body, success model, whether a lost answer may be asked again) and sends it.
+``_sync_api.py`` is generated from this file (``python -m
+racefree.client._generate``), so the two clients cannot disagree.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping, Sequence
+from datetime import date
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from racefree.client import _transport, models, signing
+from racefree.client._transport import Call, RetryPolicy
+
+ItemSpec = models.PlanItem | Mapping[str, Any]
+
+
+class AsyncGroup:
+    """A resource group: the routes under one prefix."""
+
+    def __init__(self, transport: _transport.AsyncTransport) -> None:
+        self._transport = transport
+
+
+class AsyncAgents(AsyncGroup):
+    """``/v1/agents`` (operator)."""
+
+    async def create(self, name: str, *, owner_public_key: str | None = None) -> models.Agent:
+        body = {"name": name, "owner_public_key": owner_public_key}
+        return await self._transport.send(Call("POST", "/v1/agents", models.Agent, json=body))
+
+    async def list(
+        self, *, status: str | None = None, after_id: str | None = None, limit: int = 100
+    ) -> models.AgentPage:
+        params = {"status": status, "after_id": after_id, "limit": limit}
+        return await self._transport.send(
+            Call("GET", "/v1/agents", models.AgentPage, params=params)
+        )
+
+    async def get(self, agent_id: str) -> models.Agent:
+        return await self._transport.send(Call("GET", f"/v1/agents/{agent_id}", models.Agent))
+
+    async def change_owner(
+        self,
+        agent_id: str,
+        owner_public_key: str | None,
+        *,
+        signer: signing.OwnerSigner | None = None,
+    ) -> models.Agent:
+        """Set, change or remove the owner key; a LOCKED owner's ``signer`` must sign it."""
+        headers = {}
+        if signer is not None:
+            action = signing.change_owner_action(agent_id, owner_public_key)
+            nonce = await self._nonce("/v1/nonce")
+            headers[signing.HEADER] = signer.header(action, nonce)
+        body = {"owner_public_key": owner_public_key}
+        call = Call("PATCH", f"/v1/agents/{agent_id}", models.Agent, json=body, headers=headers)
+        return await self._transport.send(call)
+
+    async def suspend(self, agent_id: str) -> models.Agent:
+        return await self._move(agent_id, "suspend")
+
+    async def activate(self, agent_id: str) -> models.Agent:
+        return await self._move(agent_id, "activate")
+
+    async def terminate(self, agent_id: str) -> models.Agent:
+        return await self._move(agent_id, "terminate")
+
+    async def deposit(self, agent_id: str, amount: int | str) -> models.Balance:
+        body = {"amount": str(amount)}
+        call = Call("POST", f"/v1/agents/{agent_id}/deposit", models.Balance, json=body)
+        return await self._transport.send(call)
+
+    async def _move(self, agent_id: str, action: str) -> models.Agent:
+        call = Call("POST", f"/v1/agents/{agent_id}/{action}", models.Agent)
+        return await self._transport.send(call)
+
+    async def _nonce(self, path: str) -> str:
+        return (await self._transport.send(Call("GET", path, models.Nonce))).nonce
+
+
+class AsyncSessions(AsyncGroup):
+    """``/v1/sessions``: open, list, read, revoke (operator); current and renew (the session)."""
+
+    async def open(
+        self,
+        agent_id: str,
+        *,
+        expires_in: int | None = None,
+        max_renewals: int | None = None,
+        constraints: models.Constraints | Mapping[str, Any] | None = None,
+    ) -> models.SessionWithToken:
+        body: dict[str, Any] = {"agent_id": agent_id}
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        if max_renewals is not None:
+            body["max_renewals"] = max_renewals
+        if constraints is not None:
+            body["constraints"] = _constraints(constraints)
+        call = Call("POST", "/v1/sessions", models.SessionWithToken, json=body)
+        return await self._transport.send(call)
+
+    async def list(
+        self,
+        *,
+        agent_id: str | None = None,
+        active: bool = False,
+        after_id: str | None = None,
+        limit: int = 100,
+    ) -> models.SessionPage:
+        params = {"agent_id": agent_id, "active": active, "after_id": after_id, "limit": limit}
+        return await self._transport.send(
+            Call("GET", "/v1/sessions", models.SessionPage, params=params)
+        )
+
+    async def get(self, session_id: str) -> models.Session:
+        call = Call("GET", f"/v1/sessions/{session_id}", models.Session)
+        return await self._transport.send(call)
+
+    async def current(self, *, token: str | None = None) -> models.Session:
+        """The calling session itself (session token; default: the client's)."""
+        call = Call("GET", "/v1/sessions/current", models.Session, token=token)
+        return await self._transport.send(call)
+
+    async def revoke(self, session_id: str) -> models.RevokedSession:
+        call = Call("DELETE", f"/v1/sessions/{session_id}", models.RevokedSession)
+        return await self._transport.send(call)
+
+    async def renew(self, session_id: str, *, token: str | None = None) -> models.SessionWithToken:
+        """Rotate the session's token, presenting ``token`` (default: the client's).
+
+        A lost answer is never asked again: the retry would present the token
+        this renewal just rotated out. Agents should let :class:`SessionClient`
+        renew, which also keeps concurrent callers to one renewal.
+        """
+        call = Call(
+            "PUT",
+            f"/v1/sessions/{session_id}/renew",
+            models.SessionWithToken,
+            replay_safe=False,
+            token=token,
+        )
+        return await self._transport.send(call)
+
+
+def _constraints(value: models.Constraints | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(value, models.Constraints):
+        return value.model_dump(exclude_none=True)
+    return {k: v for k, v in value.items() if v is not None}
+
+
+class AsyncTransactions(AsyncGroup):
+    """``/v1/transactions``: submit (session), read, approve (owner), reject (operator)."""
+
+    async def submit(
+        self,
+        amount: int | str,
+        destination: str,
+        *,
+        type: str = "TRANSFER",
+        idempotency_key: str | None = None,
+    ) -> models.Transaction:
+        """Submit a transaction; retried safely under one ``Idempotency-Key``.
+
+        Pass ``idempotency_key`` to make a retry of *your own* (after a crash)
+        replay too; otherwise one is generated for this call.
+        """
+        body = {"type": type, "amount": str(amount), "destination": destination}
+        call = Call(
+            "POST",
+            "/v1/transactions",
+            models.Transaction,
+            json=body,
+            idempotency_key=idempotency_key,
+        )
+        return await self._transport.send(call)
+
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        after_id: str | None = None,
+        limit: int = 100,
+    ) -> models.TransactionPage:
+        params = {
+            "status": status,
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "after_id": after_id,
+            "limit": limit,
+        }
+        call = Call("GET", "/v1/transactions", models.TransactionPage, params=params)
+        return await self._transport.send(call)
+
+    async def get(self, transaction_id: str) -> models.Transaction:
+        call = Call("GET", f"/v1/transactions/{transaction_id}", models.Transaction)
+        return await self._transport.send(call)
+
+    async def approve(self, transaction_id: str, signer: signing.OwnerSigner) -> models.Transaction:
+        """The owner approves a queued APPROVAL transaction (fetches a nonce, signs, sends)."""
+        nonce = await self._transport.send(Call("GET", "/v1/nonce", models.Nonce))
+        header = signer.header(signing.approve_action(transaction_id), nonce.nonce)
+        call = Call(
+            "POST",
+            f"/v1/transactions/{transaction_id}/approve",
+            models.Transaction,
+            headers={signing.HEADER: header},
+        )
+        return await self._transport.send(call)
+
+    async def reject(self, transaction_id: str) -> models.Transaction:
+        call = Call("POST", f"/v1/transactions/{transaction_id}/reject", models.Transaction)
+        return await self._transport.send(call)
+
+
+class AsyncKillSwitch(AsyncGroup):
+    """``/v1/kill-switch``: status, activation (operator), recovery (master password)."""
+
+    async def status(self) -> models.KillSwitch:
+        return await self._transport.send(Call("GET", "/v1/kill-switch", models.KillSwitch))
+
+    async def activate(self, reason: str) -> models.Activation:
+        call = Call("POST", "/v1/kill-switch/activate", models.Activation, json={"reason": reason})
+        return await self._transport.send(call)
+
+    async def start_recovery(
+        self, master_password: str, *, signer: signing.OwnerSigner | None = None
+    ) -> models.RecoveryStarted:
+        """ACTIVATED -> RECOVERING; ``signer`` when any agent has a LOCKED owner."""
+        headers = {"X-Master-Password": master_password}
+        if signer is not None:
+            nonce = await self._transport.send(Call("GET", "/v1/kill-switch/nonce", models.Nonce))
+            headers[signing.HEADER] = signer.header(signing.RECOVERY_ACTION, nonce.nonce)
+        call = Call("POST", "/v1/kill-switch/recovery", models.RecoveryStarted, headers=headers)
+        return await self._transport.send(call)
+
+    async def complete_recovery(self, master_password: str) -> models.RecoveryCompleted:
+        """RECOVERING -> NORMAL; waits out ``RECOVERY_WAIT_REQUIRED`` within the deadline."""
+        call = Call(
+            "POST",
+            "/v1/kill-switch/recovery/complete",
+            models.RecoveryCompleted,
+            headers={"X-Master-Password": master_password},
+        )
+        return await self._transport.send(call)
+
+    async def abort_recovery(self, master_password: str) -> models.RecoveryAborted:
+        call = Call(
+            "POST",
+            "/v1/kill-switch/recovery/abort",
+            models.RecoveryAborted,
+            headers={"X-Master-Password": master_password},
+        )
+        return await self._transport.send(call)
+
+
+class AsyncPlanGroups(AsyncGroup):
+    """``/v1/plan-groups``: create, read, generate (one at a time per group), lock."""
+
+    async def create(
+        self, title: str, start_date: date, end_date: date, items: Sequence[ItemSpec]
+    ) -> models.PlanGroup:
+        body = {
+            "title": title,
+            "start_date": start_date.isoformat(),
+            "end_date": end_date.isoformat(),
+            "items": [_item(i) for i in items],
+        }
+        return await self._transport.send(
+            Call("POST", "/v1/plan-groups", models.PlanGroup, json=body)
+        )
+
+    async def get(self, group_id: str) -> models.PlanGroup:
+        call = Call("GET", f"/v1/plan-groups/{group_id}", models.PlanGroup)
+        return await self._transport.send(call)
+
+    async def plans(self, group_id: str) -> models.PlanList:
+        call = Call("GET", f"/v1/plan-groups/{group_id}/plans", models.PlanList)
+        return await self._transport.send(call)
+
+    async def generate(self, group_id: str, *, wait: float = 0) -> models.Generation:
+        """Generate the group's plans; a busy group (409, retryable) is retried after
+        ``Retry-After`` within the client's deadline, or pass ``wait`` to wait server-side."""
+        call = Call(
+            "POST",
+            f"/v1/plan-groups/{group_id}/generate",
+            models.Generation,
+            params={"wait": wait or None},
+        )
+        return await self._transport.send(call)
+
+    async def lock(self, group_id: str) -> models.PlanLock:
+        call = Call("GET", f"/v1/plan-groups/{group_id}/lock", models.PlanLock)
+        return await self._transport.send(call)
+
+
+def _item(item: ItemSpec) -> dict[str, Any]:
+    if isinstance(item, models.PlanItem):
+        return item.model_dump()
+    return dict(item)
+
+
+class AsyncAudit(AsyncGroup):
+    """``GET /v1/audit-log`` (operator), paged by id."""
+
+    async def list(
+        self,
+        *,
+        after_id: int = 0,
+        limit: int = 100,
+        event_type: str | None = None,
+        agent_id: str | None = None,
+    ) -> models.AuditPage:
+        params = {
+            "after_id": after_id,
+            "limit": limit,
+            "event_type": event_type,
+            "agent_id": agent_id,
+        }
+        return await self._transport.send(
+            Call("GET", "/v1/audit-log", models.AuditPage, params=params)
+        )
+
+    async def all(
+        self, *, event_type: str | None = None, agent_id: str | None = None
+    ) -> builtins.list[models.AuditEntry]:
+        """Every matching entry, oldest first (follows ``next_after_id``)."""
+        found: builtins.list[models.AuditEntry] = []
+        after_id = 0
+        while True:
+            page = await self.list(
+                after_id=after_id, limit=1000, event_type=event_type, agent_id=agent_id
+            )
+            found.extend(page.entries)
+            if len(page.entries) < 1000:
+                return found
+            after_id = page.next_after_id
+
+
+class AsyncClient:
+    """The racefree API over HTTP, asynchronous (``async with AsyncClient(url, token) as c``).
+
+    ``token`` is an operator token (``rf_op_...``) or a session token; agents
+    that renew their session should use :class:`AsyncSessionClient`.
+    ``retry`` bounds each logical call (see :class:`RetryPolicy`); ``http``
+    lets you bring your own ``httpx.AsyncClient`` (proxies, TLS, hooks).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        http: httpx.AsyncClient | None = None,
+        auth: _transport.AsyncAuth | None = None,
+    ) -> None:
+        self.transport = _transport.AsyncTransport(
+            base_url, auth or _transport.AsyncStaticToken(token), retry=retry, http=http
+        )
+        self.agents = AsyncAgents(self.transport)
+        self.sessions = AsyncSessions(self.transport)
+        self.transactions = AsyncTransactions(self.transport)
+        self.kill_switch = AsyncKillSwitch(self.transport)
+        self.plan_groups = AsyncPlanGroups(self.transport)
+        self.audit = AsyncAudit(self.transport)
+
+    async def health(self) -> models.Health:
+        return await self.transport.send(Call("GET", "/health", models.Health))
+
+    async def nonce(self) -> models.Nonce:
+        """A single-use nonce for an owner signature."""
+        return await self.transport.send(Call("GET", "/v1/nonce", models.Nonce))
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,355 @@
+"""HTTP with retries that are safe: one home for how every call is sent.
+
+A logical call (:class:`Call`) may take several attempts. An attempt is
+repeated when:
+
+* the server answered a *retryable* catalog error (``retryable: true``) --
+  never sooner than its ``Retry-After``;
+* the connection failed before the request went out (refused, connect or
+  pool timeout);
+* the answer was lost after the request went out (read timeout, reset) --
+  only for calls marked ``replay_safe``: reads, and writes that carry an
+  ``Idempotency-Key``, which is generated once per logical call and sent
+  unchanged on every attempt, so the server replays instead of redoing;
+* a session token was replaced by a renewal while the request was in flight
+  (401 ``INVALID_TOKEN`` for a token the auth has since superseded): resent at
+  once with the new token, which is safe because authentication refused the
+  first attempt before anything ran.
+
+Waits are jittered exponential backoff (tenacity), raised to ``Retry-After``,
+and every attempt fits in the call's total deadline: when the next wait
+would pass it, the last error is raised instead.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+import httpx
+from pydantic import BaseModel
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_before_delay,
+    wait_random_exponential,
+)
+
+from racefree.client.errors import BY_CODE, InvalidTokenError
+from racefree.client.exceptions import ApiError, TransportError
+
+M = TypeVar("M", bound=BaseModel)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+USER_AGENT = "racefree-client/0.1"
+#: Methods whose retries need an Idempotency-Key to be safe.
+MUTATING = frozenset({"POST", "PATCH", "DELETE"})
+#: Failures before the request left this process: always safe to try again.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard a logical call tries.
+
+    ``deadline`` bounds the whole call (attempts and waits); ``attempt_timeout``
+    one attempt; backoff starts near ``initial`` seconds and is capped at
+    ``max_backoff`` (both before ``Retry-After`` raises a wait).
+    """
+
+    deadline: float = 30.0
+    attempt_timeout: float = 30.0
+    initial: float = 0.1
+    max_backoff: float = 5.0
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """A single attempt (the deadline is one attempt's timeout)."""
+        return cls(deadline=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[M]):
+    """One logical API call: the request and the model of its success answer."""
+
+    method: str
+    path: str
+    model: type[M]
+    params: Mapping[str, Any] | None = None
+    json: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: may an attempt whose answer was lost be sent again?
+    replay_safe: bool = True
+    idempotency_key: str | None = None
+    #: the bearer token for this call instead of the auth's (a renewal presents its own)
+    token: str | None = None
+
+
+class Auth(Protocol):
+    """Where a synchronous transport gets its bearer token."""
+
+    def bearer(self) -> str | None: ...
+
+    def superseded(self, used: str | None) -> bool:
+        """True when ``used`` was replaced since (a renewal rotated it)."""
+        ...
+
+
+class AsyncAuth(Protocol):
+    async def bearer(self) -> str | None: ...
+
+    def superseded(self, used: str | None) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaticToken:
+    """A token that never changes (an operator token); usable by both transports."""
+
+    value: str | None
+
+    def bearer(self) -> str | None:
+        return self.value
+
+    def superseded(self, used: str | None) -> bool:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncStaticToken:
+    value: str | None
+
+    async def bearer(self) -> str | None:
+        return self.value
+
+    def superseded(self, used: str | None) -> bool:
+        return False
+
+
+# -- what every attempt shares ------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """The state of one logical call across its attempts."""
+
+    call: Call[Any]
+    policy: RetryPolicy
+    idempotency_key: str | None
+    started: float = field(default_factory=time.monotonic)
+    used_token: str | None = None
+
+    @classmethod
+    def of(cls, call: Call[Any], policy: RetryPolicy) -> _Attempt:
+        key = call.idempotency_key
+        if key is None and call.method in MUTATING:
+            key = str(uuid.uuid4())
+        return cls(call, policy, key)
+
+    def timeout(self) -> float:
+        if self.policy.deadline <= 0:  # a single attempt
+            return self.policy.attempt_timeout
+        remaining = self.policy.deadline - (time.monotonic() - self.started)
+        return max(0.1, min(self.policy.attempt_timeout, remaining))
+
+    def request(self, token: str | None) -> dict[str, Any]:
+        self.used_token = token
+        headers = {"User-Agent": USER_AGENT, **self.call.headers}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if self.idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = self.idempotency_key
+        return {
+            "method": self.call.method,
+            "url": self.call.path,
+            "params": _clean(self.call.params),
+            "json": self.call.json,
+            "headers": headers,
+            "timeout": self.timeout(),
+        }
+
+
+def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if params is None:
+        return None
+    return {k: _param(v) for k, v in params.items() if v is not None}
+
+
+def _param(value: Any) -> Any:
+    return str(value).lower() if isinstance(value, bool) else value
+
+
+def parse(call: Call[M], response: httpx.Response) -> M:
+    """The call's model from a success answer, or the catalog exception of an error."""
+    if response.status_code >= 400:
+        raise error_from(response)
+    return call.model.model_validate(response.json())
+
+
+def error_from(response: httpx.Response) -> ApiError:
+    """The exception for an error answer: its catalog class, or ``ApiError`` if unknown."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    code = str(body.get("code") or f"HTTP_{response.status_code}")
+    cls = BY_CODE.get(code, ApiError)
+    return cls(
+        str(body.get("detail") or response.reason_phrase),
+        status=response.status_code,
+        code=code,
+        retryable=body.get("retryable") if isinstance(body.get("retryable"), bool) else None,
+        retry_after=retry_after(response),
+        details=body.get("details") if isinstance(body.get("details"), dict) else None,
+        request_id=body.get("request_id") or response.headers.get("X-Request-ID"),
+        hint=body.get("hint"),
+        problem=body,
+    )
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date), ``None`` when absent."""
+    raw = response.headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _stale_token(exc: BaseException, attempt: _Attempt, auth: Auth | AsyncAuth) -> bool:
+    return (
+        isinstance(exc, InvalidTokenError)
+        and attempt.call.token is None
+        and auth.superseded(attempt.used_token)
+    )
+
+
+def _should_retry(exc: BaseException, attempt: _Attempt, auth: Auth | AsyncAuth) -> bool:
+    if isinstance(exc, ApiError):
+        return exc.retryable or _stale_token(exc, attempt, auth)
+    if isinstance(exc, _NOT_SENT):
+        return True
+    return isinstance(exc, httpx.TransportError) and attempt.call.replay_safe
+
+
+def _waiter(attempt: _Attempt, auth: Auth | AsyncAuth) -> Callable[[RetryCallState], float]:
+    backoff = wait_random_exponential(
+        multiplier=attempt.policy.initial, max=attempt.policy.max_backoff
+    )
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if exc is not None and _stale_token(exc, attempt, auth):
+            return 0.0
+        floor = exc.retry_after if isinstance(exc, ApiError) and exc.retry_after else 0.0
+        return max(backoff(state), floor)
+
+    return wait
+
+
+def _retry_kwargs(attempt: _Attempt, auth: Auth | AsyncAuth) -> dict[str, Any]:
+    return {
+        "stop": stop_before_delay(attempt.policy.deadline),
+        "wait": _waiter(attempt, auth),
+        "retry": retry_if_exception(lambda exc: _should_retry(exc, attempt, auth)),
+        "reraise": True,
+    }
+
+
+def _transport_error(exc: httpx.TransportError, call: Call[Any]) -> TransportError:
+    return TransportError(f"{call.method} {call.path}: {type(exc).__name__}: {exc}")
+
+
+# -- the two transports -------------------------------------------------------------
+
+
+class Transport:
+    """Synchronous: sends :class:`Call` objects through one ``httpx.Client``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: Auth,
+        *,
+        retry: RetryPolicy | None = None,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.auth = auth
+        self.retry = retry or RetryPolicy()
+        self.http = http or httpx.Client(base_url=base_url)
+
+    def send(self, call: Call[M]) -> M:
+        attempt = _Attempt.of(call, self.retry)
+
+        def once() -> M:
+            token = call.token if call.token is not None else self.auth.bearer()
+            return parse(call, self.http.request(**attempt.request(token)))
+
+        try:
+            result: M = Retrying(**_retry_kwargs(attempt, self.auth))(once)
+        except httpx.TransportError as exc:
+            raise _transport_error(exc, call) from exc
+        return result
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class AsyncTransport:
+    """Asynchronous: sends :class:`Call` objects through one ``httpx.AsyncClient``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: AsyncAuth,
+        *,
+        retry: RetryPolicy | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.auth = auth
+        self.retry = retry or RetryPolicy()
+        self.http = http or httpx.AsyncClient(base_url=base_url)
+
+    async def send(self, call: Call[M]) -> M:
+        attempt = _Attempt.of(call, self.retry)
+
+        async def once() -> M:
+            token = call.token if call.token is not None else await self.auth.bearer()
+            return parse(call, await self.http.request(**attempt.request(token)))
+
+        retrying = AsyncRetrying(**_retry_kwargs(attempt, self.auth))
+        try:
+            result: M = await retrying(once)
+        except httpx.TransportError as exc:
+            raise _transport_error(exc, call) from exc
+        return result
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+__all__ = [
+    "AsyncAuth",
+    "AsyncStaticToken",
+    "AsyncTransport",
+    "Auth",
+    "Call",
+    "RetryPolicy",
+    "StaticToken",
+    "Transport",
+]

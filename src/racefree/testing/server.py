@@ -1,0 +1,135 @@
+"""A real ``racefree serve`` process on a free port, for tests that need the whole server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    from racefree.client import Client
+
+DEFAULT_MASTER_PASSWORD = "correct horse battery staple"  # noqa: S105 - a test server's
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (127.0.0.1)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """A running server: its URL, first-start credentials and process."""
+
+    base_url: str
+    operator_token: str
+    master_password: str
+    process: subprocess.Popen[str]
+    log_path: Path
+    output: list[str] = field(default_factory=list)
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """A plain ``httpx.Client`` on the server (no credentials)."""
+        return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)
+
+    def api(self, **kwargs: Any) -> Client:
+        """A :class:`racefree.client.Client` with the operator token."""
+        from racefree.client import Client
+
+        return Client(self.base_url, self.operator_token, **kwargs)
+
+    def operator_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.operator_token}"}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_server(
+    database_url: str,
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    master_password: str = DEFAULT_MASTER_PASSWORD,
+    startup_timeout: float = 60,
+) -> Server:
+    """Start ``racefree serve`` on ``database_url`` and wait until ``/health`` answers.
+
+    The environment is this process's without any ``RACEFREE_`` variable, plus
+    ``env`` (e.g. ``{"RACEFREE_SESSION_EXPIRES_IN": "4"}``). The first-start
+    operator token is read from the server's output. Stop it with
+    :meth:`Server.stop` (or use it as a context manager).
+    """
+    port = free_port()
+    log_path = workdir / f"server-{port}.log"
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("RACEFREE_")},
+        "RACEFREE_DATABASE_URL": database_url,
+        "RACEFREE_PORT": str(port),
+        "RACEFREE_HOST": "127.0.0.1",
+        "RACEFREE_MASTER_PASSWORD": master_password,
+        "RACEFREE_LOG_LEVEL": "warning",
+        **(env or {}),
+    }
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "racefree", "serve"],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env=full_env,
+        cwd=workdir,
+    )
+    assert process.stdout is not None
+    server = Server(f"http://127.0.0.1:{port}", "", master_password, process, log_path)
+    reader = threading.Thread(target=_collect, args=(process, server.output), daemon=True)
+    reader.start()
+    _wait_healthy(server, startup_timeout)
+    for line in list(server.output):
+        if "operator token:" in line:
+            server.operator_token = line.split("operator token:", 1)[1].strip()
+    return server
+
+
+def _wait_healthy(server: Server, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited: {server.log_path.read_text()}")
+        try:
+            if httpx.get(server.base_url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"server did not start: {server.log_path.read_text()}")
+
+
+def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
