@@ -12,9 +12,9 @@ repeated when:
   ``Idempotency-Key``, which is generated once per logical call and sent
   unchanged on every attempt, so the server replays instead of redoing;
 * a session token was replaced by a renewal while the request was in flight
-  (401 ``INVALID_TOKEN`` for a token the auth has since superseded): resent at
-  once with the new token, which is safe because authentication refused the
-  first attempt before anything ran.
+  (401 ``INVALID_TOKEN`` for a token the auth has since rotated out): resent at
+  once with the new token -- part of the same attempt, no backoff -- which is
+  safe because authentication refused the request before anything ran.
 
 Waits are jittered exponential backoff (tenacity), raised to ``Retry-After``,
 and every attempt fits in the call's total deadline: when the next wait
@@ -53,6 +53,9 @@ USER_AGENT = "racefree-client/0.1"
 MUTATING = frozenset({"POST", "PATCH", "DELETE"})
 #: Failures before the request left this process: always safe to try again.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+#: A request refused because a renewal rotated its token is resent with the new one,
+#: at once (authentication refused it before anything ran); this bounds the loop.
+MAX_ROTATIONS_PER_ATTEMPT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,15 +100,15 @@ class Auth(Protocol):
 
     def bearer(self) -> str | None: ...
 
-    def superseded(self, used: str | None) -> bool:
-        """True when ``used`` was replaced since (a renewal rotated it)."""
+    def replaced(self, used: str | None) -> bool:
+        """Was ``used`` rotated out by a renewal (waiting for one in flight to end)?"""
         ...
 
 
 class AsyncAuth(Protocol):
     async def bearer(self) -> str | None: ...
 
-    def superseded(self, used: str | None) -> bool: ...
+    async def replaced(self, used: str | None) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,7 @@ class StaticToken:
     def bearer(self) -> str | None:
         return self.value
 
-    def superseded(self, used: str | None) -> bool:
+    def replaced(self, used: str | None) -> bool:
         return False
 
 
@@ -128,7 +131,7 @@ class AsyncStaticToken:
     async def bearer(self) -> str | None:
         return self.value
 
-    def superseded(self, used: str | None) -> bool:
+    async def replaced(self, used: str | None) -> bool:
         return False
 
 
@@ -231,44 +234,41 @@ def retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _stale_token(exc: BaseException, attempt: _Attempt, auth: Auth | AsyncAuth) -> bool:
-    return (
-        isinstance(exc, InvalidTokenError)
-        and attempt.call.token is None
-        and auth.superseded(attempt.used_token)
-    )
-
-
-def _should_retry(exc: BaseException, attempt: _Attempt, auth: Auth | AsyncAuth) -> bool:
+def _should_retry(exc: BaseException, attempt: _Attempt) -> bool:
     if isinstance(exc, ApiError):
-        return exc.retryable or _stale_token(exc, attempt, auth)
+        return exc.retryable
     if isinstance(exc, _NOT_SENT):
         return True
     return isinstance(exc, httpx.TransportError) and attempt.call.replay_safe
 
 
-def _waiter(attempt: _Attempt, auth: Auth | AsyncAuth) -> Callable[[RetryCallState], float]:
+def _waiter(attempt: _Attempt) -> Callable[[RetryCallState], float]:
     backoff = wait_random_exponential(
         multiplier=attempt.policy.initial, max=attempt.policy.max_backoff
     )
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
-        if exc is not None and _stale_token(exc, attempt, auth):
-            return 0.0
         floor = exc.retry_after if isinstance(exc, ApiError) and exc.retry_after else 0.0
         return max(backoff(state), floor)
 
     return wait
 
 
-def _retry_kwargs(attempt: _Attempt, auth: Auth | AsyncAuth) -> dict[str, Any]:
+def _retry_kwargs(attempt: _Attempt) -> dict[str, Any]:
     return {
         "stop": stop_before_delay(attempt.policy.deadline),
-        "wait": _waiter(attempt, auth),
-        "retry": retry_if_exception(lambda exc: _should_retry(exc, attempt, auth)),
+        "wait": _waiter(attempt),
+        "retry": retry_if_exception(lambda exc: _should_retry(exc, attempt)),
         "reraise": True,
     }
+
+
+def _rotating(call: Call[Any]) -> TransportError:
+    return TransportError(
+        f"{call.method} {call.path}: the session token was rotated under this request "
+        f"{MAX_ROTATIONS_PER_ATTEMPT} times in a row"
+    )
 
 
 def _transport_error(exc: httpx.TransportError, call: Call[Any]) -> TransportError:
@@ -292,16 +292,24 @@ class Transport:
         self.auth = auth
         self.retry = retry or RetryPolicy()
         self.http = http or httpx.Client(base_url=base_url)
+        if not str(self.http.base_url):  # a caller's own client (hooks, TLS) may omit it
+            self.http.base_url = httpx.URL(base_url)
 
     def send(self, call: Call[M]) -> M:
         attempt = _Attempt.of(call, self.retry)
 
         def once() -> M:
-            token = call.token if call.token is not None else self.auth.bearer()
-            return parse(call, self.http.request(**attempt.request(token)))
+            for _ in range(MAX_ROTATIONS_PER_ATTEMPT):
+                token = call.token if call.token is not None else self.auth.bearer()
+                try:
+                    return parse(call, self.http.request(**attempt.request(token)))
+                except InvalidTokenError:
+                    if call.token is not None or not self.auth.replaced(token):
+                        raise
+            raise _rotating(call)
 
         try:
-            result: M = Retrying(**_retry_kwargs(attempt, self.auth))(once)
+            result: M = Retrying(**_retry_kwargs(attempt))(once)
         except httpx.TransportError as exc:
             raise _transport_error(exc, call) from exc
         return result
@@ -324,15 +332,23 @@ class AsyncTransport:
         self.auth = auth
         self.retry = retry or RetryPolicy()
         self.http = http or httpx.AsyncClient(base_url=base_url)
+        if not str(self.http.base_url):
+            self.http.base_url = httpx.URL(base_url)
 
     async def send(self, call: Call[M]) -> M:
         attempt = _Attempt.of(call, self.retry)
 
         async def once() -> M:
-            token = call.token if call.token is not None else await self.auth.bearer()
-            return parse(call, await self.http.request(**attempt.request(token)))
+            for _ in range(MAX_ROTATIONS_PER_ATTEMPT):
+                token = call.token if call.token is not None else await self.auth.bearer()
+                try:
+                    return parse(call, await self.http.request(**attempt.request(token)))
+                except InvalidTokenError:
+                    if call.token is not None or not await self.auth.replaced(token):
+                        raise
+            raise _rotating(call)
 
-        retrying = AsyncRetrying(**_retry_kwargs(attempt, self.auth))
+        retrying = AsyncRetrying(**_retry_kwargs(attempt))
         try:
             result: M = await retrying(once)
         except httpx.TransportError as exc:

@@ -111,8 +111,12 @@ class SessionClient:
                 raise self._lease.lost
             return self._lease.token
 
-    def superseded(self, used: str | None) -> bool:
-        return self._lease.superseded(used)
+    def replaced(self, used: str | None) -> bool:
+        """Was ``used`` rotated out? Waits for a renewal in flight (it may be rotating it)."""
+        with self._guard:
+            while self._renewing:
+                self._guard.wait()
+            return self._lease.superseded(used)
 
     # -- renewal (only the caller holding ``_renewing`` gets here) --------------------
 
@@ -240,8 +244,11 @@ class AsyncSessionClient:
             raise self._lease.lost
         return self._lease.token
 
-    def superseded(self, used: str | None) -> bool:
-        return self._lease.superseded(used)
+    async def replaced(self, used: str | None) -> bool:
+        async with self._guard:
+            while self._renewing:
+                await self._guard.wait()
+            return self._lease.superseded(used)
 
     async def _refresh(self, *, force: bool) -> None:
         lease = self._lease

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -64,7 +65,12 @@ class OwnerSigner:
         header = signer.header(approve_action(txn_id), nonce)
     """
 
-    def __init__(self, private_key: Ed25519PrivateKey | bytes | str) -> None:
+    def __init__(
+        self,
+        private_key: Ed25519PrivateKey | bytes | str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         if isinstance(private_key, str):
@@ -72,13 +78,14 @@ class OwnerSigner:
         if isinstance(private_key, bytes):
             private_key = Ed25519PrivateKey.from_private_bytes(private_key)
         self._key = private_key
+        self._clock = clock  # the signature's timestamp must be within 5 minutes of the server's
 
     @classmethod
-    def generate(cls) -> OwnerSigner:
+    def generate(cls, *, clock: Callable[[], float] = time.time) -> OwnerSigner:
         """A signer with a new random key."""
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        return cls(Ed25519PrivateKey.generate())
+        return cls(Ed25519PrivateKey.generate(), clock=clock)
 
     @property
     def public_key(self) -> str:
@@ -87,7 +94,7 @@ class OwnerSigner:
 
     def header(self, action: str, nonce: str, timestamp: int | None = None) -> str:
         """The ``X-Owner-Signature`` value for ``action`` with a fresh ``nonce``."""
-        when = int(time.time()) if timestamp is None else timestamp
+        when = int(self._clock()) if timestamp is None else timestamp
         payload = {
             "public_key": self.public_key,
             "action": action,

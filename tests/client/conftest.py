@@ -1,0 +1,69 @@
+"""Client fixtures: the client over the in-process app, and real servers with settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from racefree.client import Client
+from racefree.testing import Server, start_server
+
+
+class Recorder:
+    """httpx event hooks that keep every request and answer (tests count requests)."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.responses: list[httpx.Response] = []
+
+    def hooks(self) -> dict[str, list[Callable[[Any], Any]]]:
+        return {"request": [self.requests.append], "response": [self._answer]}
+
+    def async_hooks(self) -> dict[str, list[Callable[[Any], Any]]]:
+        async def request(r: httpx.Request) -> None:
+            self.requests.append(r)
+
+        async def response(r: httpx.Response) -> None:
+            self._answer(r)
+
+        return {"request": [request], "response": [response]}
+
+    def _answer(self, response: httpx.Response) -> None:
+        response.read() if isinstance(response.stream, httpx.SyncByteStream) else None
+        self.responses.append(response)
+
+    def sent(self, method: str, path_suffix: str) -> list[httpx.Request]:
+        return [
+            r for r in self.requests if r.method == method and r.url.path.endswith(path_suffix)
+        ]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def api(client: TestClient, operator_token: str) -> Iterator[Client]:
+    """The client, as an operator, driving the in-process app (the TestClient is an httpx.Client)."""
+    yield Client(str(client.base_url), operator_token, http=client)
+
+
+@pytest.fixture
+def start(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """``start(env)``: a real server on this test's database (SQLite or PostgreSQL)."""
+    servers: list[Server] = []
+
+    def run(env: Mapping[str, str] | None = None) -> Server:
+        server = start_server(db_url, tmp_path, env=env)
+        servers.append(server)
+        return server
+
+    yield run
+    for server in servers:
+        server.stop()

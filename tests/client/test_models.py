@@ -1,0 +1,185 @@
+"""The client's models are exactly the server's answers: no missing field, no unknown one.
+
+Every route of the app is called through the client (over the in-process app,
+both engines); each raw answer is validated against the model the client used,
+with extra fields forbidden and every field present. A route without a model in
+:data:`MODELS` fails :func:`test_every_json_route_has_a_client_model`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from racefree import operators
+from racefree.client import Client, OwnerSigner, models
+from racefree.core.clock import ManualClock
+from racefree.core.db import Database
+
+PASSWORD = "correct horse battery staple"
+
+#: (method, route path) -> the model of its success answer
+MODELS: dict[tuple[str, str], type[BaseModel]] = {
+    ("GET", "/health"): models.Health,
+    ("GET", "/v1/nonce"): models.Nonce,
+    ("POST", "/v1/agents"): models.Agent,
+    ("GET", "/v1/agents"): models.AgentPage,
+    ("GET", "/v1/agents/{agent_id}"): models.Agent,
+    ("PATCH", "/v1/agents/{agent_id}"): models.Agent,
+    ("POST", "/v1/agents/{agent_id}/suspend"): models.Agent,
+    ("POST", "/v1/agents/{agent_id}/activate"): models.Agent,
+    ("POST", "/v1/agents/{agent_id}/terminate"): models.Agent,
+    ("POST", "/v1/agents/{agent_id}/deposit"): models.Balance,
+    ("POST", "/v1/sessions"): models.SessionWithToken,
+    ("GET", "/v1/sessions"): models.SessionPage,
+    ("GET", "/v1/sessions/current"): models.Session,
+    ("GET", "/v1/sessions/{session_id}"): models.Session,
+    ("DELETE", "/v1/sessions/{session_id}"): models.RevokedSession,
+    ("PUT", "/v1/sessions/{session_id}/renew"): models.SessionWithToken,
+    ("GET", "/v1/kill-switch"): models.KillSwitch,
+    ("POST", "/v1/kill-switch/activate"): models.Activation,
+    ("GET", "/v1/kill-switch/nonce"): models.Nonce,
+    ("POST", "/v1/kill-switch/recovery"): models.RecoveryStarted,
+    ("POST", "/v1/kill-switch/recovery/complete"): models.RecoveryCompleted,
+    ("POST", "/v1/kill-switch/recovery/abort"): models.RecoveryAborted,
+    ("POST", "/v1/transactions"): models.Transaction,
+    ("GET", "/v1/transactions"): models.TransactionPage,
+    ("GET", "/v1/transactions/{transaction_id}"): models.Transaction,
+    ("POST", "/v1/transactions/{transaction_id}/approve"): models.Transaction,
+    ("POST", "/v1/transactions/{transaction_id}/reject"): models.Transaction,
+    ("POST", "/v1/plan-groups"): models.PlanGroup,
+    ("GET", "/v1/plan-groups/{group_id}"): models.PlanGroup,
+    ("GET", "/v1/plan-groups/{group_id}/plans"): models.PlanList,
+    ("POST", "/v1/plan-groups/{group_id}/generate"): models.Generation,
+    ("GET", "/v1/plan-groups/{group_id}/lock"): models.PlanLock,
+    ("GET", "/v1/audit-log"): models.AuditPage,
+}
+#: Routes that do not answer JSON objects.
+NOT_JSON = {("GET", "/metrics")}
+
+
+def _routes(client: TestClient) -> set[tuple[str, str]]:
+    """Every operation the app documents (its OpenAPI document)."""
+    paths = client.get("/openapi.json").json()["paths"]
+    return {(m.upper(), p) for p, ops in paths.items() for m in ops if m != "head"}
+
+
+def test_every_json_route_has_a_client_model(client: TestClient) -> None:
+    assert _routes(client) - NOT_JSON == set(MODELS)
+
+
+def exact(raw: dict[str, Any], model: type[BaseModel]) -> None:
+    """``raw`` is ``model`` exactly: unknown fields fail, and so do missing ones."""
+    _all_fields_set(model.model_validate(raw, extra="forbid"))
+
+
+def _all_fields_set(value: Any) -> None:
+    if isinstance(value, BaseModel):
+        missing = set(type(value).model_fields) - value.model_fields_set
+        assert not missing, f"{type(value).__name__}: the server no longer sends {missing}"
+        for name in type(value).model_fields:
+            _all_fields_set(getattr(value, name))
+    elif isinstance(value, list):
+        for item in value:
+            _all_fields_set(item)
+
+
+@pytest.fixture
+def answers(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, path, JSON) of every 2xx answer the app gives."""
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+
+    def keep(response: Any) -> None:
+        response.read()
+        if response.status_code < 300:
+            request = response.request
+            seen.append((request.method, request.url.path, response.json()))
+
+    client.event_hooks = {"request": [], "response": [keep]}
+    return seen
+
+
+def _template(method: str, path: str) -> tuple[str, str]:
+    for (m, template), _ in MODELS.items():
+        parts, wanted = path.split("/"), template.split("/")
+        if m == method and len(parts) == len(wanted):
+            if all(w.startswith("{") or w == p for p, w in zip(parts, wanted, strict=True)):
+                literal = (m, template)
+                # prefer a literal segment (sessions/current) over a parameter
+                if template == path:
+                    return literal
+                best = literal
+    return best
+
+
+def test_every_answer_of_a_full_tour_is_exactly_its_model(
+    api: Client,
+    client: TestClient,
+    answers: list[tuple[str, str, dict[str, Any]]],
+    db: Database,
+    clock: ManualClock,
+) -> None:
+    operators.bootstrap(db, master_password=PASSWORD, now=clock.now())
+    _tour(api, client, str(client.base_url), clock)
+    covered = set()
+    for method, path, raw in answers:
+        key = _exact_template(method, path)
+        exact(raw, MODELS[key])
+        covered.add(key)
+    assert covered == set(MODELS), f"not exercised: {set(MODELS) - covered}"
+
+
+def _exact_template(method: str, path: str) -> tuple[str, str]:
+    if (method, path) in MODELS:
+        return (method, path)
+    return _template(method, path)
+
+
+def _tour(api: Client, client: TestClient, base_url: str, clock: ManualClock) -> None:
+    signer = OwnerSigner.generate(clock=clock.now)
+    api.health()
+    api.nonce()
+    agent = api.agents.create("tour", owner_public_key=signer.public_key)
+    api.agents.list()
+    api.agents.get(agent.id)
+    api.agents.deposit(agent.id, 100_000)
+    issued = api.sessions.open(agent.id, expires_in=100, constraints={"max_transactions": 50})
+    api.sessions.list(agent_id=agent.id)
+    api.sessions.get(issued.session_id)
+    agent_api = Client(base_url, issued.token, http=client)
+    agent_api.sessions.current()
+    txn = agent_api.transactions.submit(100, "shop")
+    agent_api.transactions.list()
+    agent_api.transactions.get(txn.transaction_id)
+    queued = agent_api.transactions.submit(60_000, "big purchase")
+    api.transactions.approve(queued.transaction_id, signer)
+    to_reject = agent_api.transactions.submit(60_000, "another")
+    api.transactions.reject(to_reject.transaction_id)
+    group = agent_api.plan_groups.create(
+        "week", date(2026, 1, 1), date(2026, 1, 7), [models.PlanItem(name="a", units=7)]
+    )
+    agent_api.plan_groups.get(group.id)
+    agent_api.plan_groups.generate(group.id)
+    agent_api.plan_groups.plans(group.id)
+    agent_api.plan_groups.lock(group.id)
+    clock.advance(60)
+    renewed = agent_api.sessions.renew(issued.session_id)
+    assert renewed.renewal_count == 1
+    api.sessions.revoke(issued.session_id)
+    next_key = OwnerSigner.generate(clock=clock.now)
+    api.agents.change_owner(agent.id, next_key.public_key, signer=signer)
+    api.agents.suspend(agent.id)
+    api.agents.activate(agent.id)
+    api.kill_switch.status()
+    api.kill_switch.activate("drill")
+    api.kill_switch.start_recovery(PASSWORD, signer=next_key)
+    api.kill_switch.abort_recovery(PASSWORD)
+    api.kill_switch.start_recovery(PASSWORD, signer=next_key)
+    clock.advance(86_401)
+    api.kill_switch.complete_recovery(PASSWORD)
+    api.audit.list()
+    api.agents.terminate(agent.id)

@@ -1,0 +1,187 @@
+"""SessionClient against a real server: many callers, one renewal at a time, never a stale token.
+
+The server renews a session after half its ``expires_in`` (2 s here, so a
+renewal period is 1 s). 20 threads (or 20 tasks) share one client and keep
+calling until three renewals happened: exactly three renewal requests reach
+the server, every call succeeds, and no conflict or token reuse is ever seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from racefree.client import (
+    AsyncSessionClient,
+    Client,
+    RetryPolicy,
+    SessionClient,
+    errors,
+)
+from racefree.testing import Server, race
+from tests.client.conftest import Recorder
+
+FAST_SESSIONS = {"RACEFREE_SESSION_EXPIRES_IN": "2", "RACEFREE_SESSION_RENEWAL_MIN_ELAPSED": "0.5"}
+RENEWALS = 3
+CALLERS = 20
+
+pytestmark = pytest.mark.server
+
+
+def _agent_session(server: Server) -> tuple[str, str, str]:
+    with server.api() as ops:
+        agent = ops.agents.create("renewer")
+        ops.agents.deposit(agent.id, 1_000_000)
+        issued = ops.sessions.open(agent.id)
+    return agent.id, issued.session_id, issued.token
+
+
+def _audit(server: Server, event_type: str, session_id: str) -> int:
+    with server.api() as ops:
+        entries = ops.audit.all(event_type=event_type)
+    return sum(1 for e in entries if e.session_id == session_id)
+
+
+class RotationLog:
+    """``on_rotate``: checks that no request used a token before the hook saw it."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.tokens: list[str] = []
+
+    def __call__(self, token: str) -> None:
+        used = {r.headers.get("Authorization") for r in self.recorder.requests}
+        assert f"Bearer {token}" not in used, "a request used the new token before on_rotate"
+        self.tokens.append(token)
+
+
+def _assert_clean_run(
+    server: Server, recorder: Recorder, rotations: RotationLog, session_id: str, calls: int
+) -> None:
+    assert len(recorder.sent("PUT", "/renew")) == RENEWALS
+    assert len(rotations.tokens) == len(set(rotations.tokens)) == RENEWALS
+    assert _audit(server, "SESSION_RENEWED", session_id) == RENEWALS
+    assert _audit(server, "SESSION_TOKEN_REUSED", session_id) == 0
+    conflicts = [r for r in recorder.responses if r.status_code == 409]
+    assert conflicts == []
+    with server.api() as ops:
+        session = ops.sessions.get(session_id)
+    assert (session.renewal_count, session.revoked_at) == (RENEWALS, None)
+    assert calls >= CALLERS * RENEWALS
+
+
+def test_twenty_threads_share_one_session_client_across_three_renewals(
+    start: Callable[..., Server], recorder: Recorder
+) -> None:
+    server = start(FAST_SESSIONS)
+    _, session_id, token = _agent_session(server)
+    rotations = RotationLog(recorder)
+    http = httpx.Client(event_hooks=recorder.hooks(), limits=httpx.Limits(max_connections=40))
+    client = SessionClient(server.base_url, token, on_rotate=rotations, http=http)
+    done = threading.Event()
+
+    def caller(i: int) -> int:
+        calls = 0
+        while not done.is_set():
+            if calls % 2:
+                client.transactions.submit(1, f"shop-{i}")
+            else:
+                client.sessions.current()
+            calls += 1
+            if len(rotations.tokens) >= RENEWALS:
+                done.set()
+        client.transactions.list(limit=1)  # one more call with the last token
+        return calls + 1
+
+    outcomes = race(CALLERS, caller, timeout=60)
+    client.close()
+    assert outcomes.tally() == {"won": CALLERS}, [o.error for o in outcomes if o.error]
+    assert client.token == rotations.tokens[-1]
+    _assert_clean_run(server, recorder, rotations, session_id, sum(outcomes.values))
+
+
+def test_twenty_tasks_share_one_async_session_client_across_three_renewals(
+    start: Callable[..., Server], recorder: Recorder
+) -> None:
+    server = start(FAST_SESSIONS)
+    _, session_id, token = _agent_session(server)
+    rotations = RotationLog(recorder)
+
+    async def main() -> list[Any]:
+        http = httpx.AsyncClient(event_hooks=recorder.async_hooks())
+        async with AsyncSessionClient(
+            server.base_url, token, on_rotate=rotations, http=http
+        ) as client:
+            done = asyncio.Event()
+            start_line = asyncio.Barrier(CALLERS)
+
+            async def caller(i: int) -> int:
+                await start_line.wait()
+                calls = 0
+                while not done.is_set():
+                    if calls % 2:
+                        await client.transactions.submit(1, f"shop-{i}")
+                    else:
+                        await client.sessions.current()
+                    calls += 1
+                    if len(rotations.tokens) >= RENEWALS:
+                        done.set()
+                await client.transactions.list(limit=1)
+                return calls + 1
+
+            results = await asyncio.gather(
+                *(caller(i) for i in range(CALLERS)), return_exceptions=True
+            )
+            assert client.token == rotations.tokens[-1]
+            return results
+
+    results = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert failures == []
+    _assert_clean_run(server, recorder, rotations, session_id, sum(results))
+
+
+def test_a_renewal_conflict_ends_the_client_and_the_old_token_is_never_sent_again(
+    start: Callable[..., Server], recorder: Recorder
+) -> None:
+    server = start(FAST_SESSIONS)
+    _, session_id, token = _agent_session(server)
+    rival = SessionClient(server.base_url, token)
+    mine = SessionClient(
+        server.base_url, token, http=httpx.Client(event_hooks=recorder.hooks())
+    )
+    mine.sessions.current()  # learns the session before the rival renews
+    rival.sessions.renew()  # waits out RENEWAL_TOO_EARLY (Retry-After), then rotates
+    with pytest.raises(errors.RenewalConflictError) as conflict:
+        mine.sessions.renew()
+    assert "renewed by another holder" in str(conflict.value)
+    sent = len(recorder.requests)
+    for _ in range(3):
+        with pytest.raises(errors.RenewalConflictError):
+            mine.transactions.list()
+    assert len(recorder.requests) == sent  # nothing more went out with the old token
+    assert _audit(server, "SESSION_TOKEN_REUSED", session_id) == 0
+    assert rival.transactions.list().transactions == []  # the rival's session is intact
+    rival.close()
+    mine.close()
+
+
+def test_a_renewal_that_comes_too_early_is_retried_after_retry_after(
+    start: Callable[..., Server],
+) -> None:
+    server = start({"RACEFREE_SESSION_EXPIRES_IN": "4"})
+    _, session_id, token = _agent_session(server)
+    with Client(server.base_url, token, retry=RetryPolicy.none()) as once:
+        with pytest.raises(errors.RenewalTooEarlyError) as early:
+            once.sessions.renew(session_id)
+    assert early.value.retryable and early.value.retry_after in (1, 2)
+    with SessionClient(server.base_url, token, renew_at=0.1) as client:
+        client.transactions.list()  # the client guessed too early: the server's answer corrects it
+        assert client.sessions.current().renewal_count == 0
+        renewed = client.sessions.renew()
+    assert renewed.renewal_count == 1
