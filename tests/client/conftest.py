@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,27 +21,34 @@ class Recorder:
     def __init__(self) -> None:
         self.requests: list[httpx.Request] = []
         self.responses: list[httpx.Response] = []
+        self._at: dict[int, float] = {}
+
+    def at(self, message: httpx.Request | httpx.Response) -> float:
+        """When (``time.monotonic()``) a request went out or an answer came in."""
+        return self._at[id(message)]
 
     def hooks(self) -> dict[str, list[Callable[[Any], Any]]]:
-        return {"request": [self.requests.append], "response": [self._answer]}
+        return {"request": [self._request], "response": [self._answer]}
 
     def async_hooks(self) -> dict[str, list[Callable[[Any], Any]]]:
         async def request(r: httpx.Request) -> None:
-            self.requests.append(r)
+            self._request(r)
 
         async def response(r: httpx.Response) -> None:
             self._answer(r)
 
         return {"request": [request], "response": [response]}
 
+    def _request(self, request: httpx.Request) -> None:
+        self._at[id(request)] = time.monotonic()
+        self.requests.append(request)
+
     def _answer(self, response: httpx.Response) -> None:
-        response.read() if isinstance(response.stream, httpx.SyncByteStream) else None
+        self._at[id(response)] = time.monotonic()
         self.responses.append(response)
 
     def sent(self, method: str, path_suffix: str) -> list[httpx.Request]:
-        return [
-            r for r in self.requests if r.method == method and r.url.path.endswith(path_suffix)
-        ]
+        return [r for r in self.requests if r.method == method and r.url.path.endswith(path_suffix)]
 
 
 @pytest.fixture
@@ -50,7 +58,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def api(client: TestClient, operator_token: str) -> Iterator[Client]:
-    """The client, as an operator, driving the in-process app (the TestClient is an httpx.Client)."""
+    """The client as an operator, driving the in-process app (a TestClient is an httpx.Client)."""
     yield Client(str(client.base_url), operator_token, http=client)
 
 

@@ -152,9 +152,7 @@ def test_a_renewal_conflict_ends_the_client_and_the_old_token_is_never_sent_agai
     server = start(FAST_SESSIONS)
     _, session_id, token = _agent_session(server)
     rival = SessionClient(server.base_url, token)
-    mine = SessionClient(
-        server.base_url, token, http=httpx.Client(event_hooks=recorder.hooks())
-    )
+    mine = SessionClient(server.base_url, token, http=httpx.Client(event_hooks=recorder.hooks()))
     mine.sessions.current()  # learns the session before the rival renews
     rival.sessions.renew()  # waits out RENEWAL_TOO_EARLY (Retry-After), then rotates
     with pytest.raises(errors.RenewalConflictError) as conflict:
@@ -176,9 +174,9 @@ def test_a_renewal_that_comes_too_early_is_retried_after_retry_after(
 ) -> None:
     server = start({"RACEFREE_SESSION_EXPIRES_IN": "4"})
     _, session_id, token = _agent_session(server)
-    with Client(server.base_url, token, retry=RetryPolicy.none()) as once:
-        with pytest.raises(errors.RenewalTooEarlyError) as early:
-            once.sessions.renew(session_id)
+    once = Client(server.base_url, token, retry=RetryPolicy.none())
+    with once, pytest.raises(errors.RenewalTooEarlyError) as early:
+        once.sessions.renew(session_id)
     assert early.value.retryable and early.value.retry_after in (1, 2)
     with SessionClient(server.base_url, token, renew_at=0.1) as client:
         client.transactions.list()  # the client guessed too early: the server's answer corrects it
