@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from racefree.client import Client
-from racefree.testing import Server, start_server
+from racefree.testing import Server
 
 
 class Recorder:
@@ -63,15 +62,12 @@ def api(client: TestClient, operator_token: str) -> Iterator[Client]:
 
 
 @pytest.fixture
-def start(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """``start(env)``: a real server on this test's database (SQLite or PostgreSQL)."""
-    servers: list[Server] = []
+def racefree_database_url(db_url: str) -> str:
+    """The plugin's servers use this test's database (SQLite or PostgreSQL)."""
+    return db_url
 
-    def run(env: Mapping[str, str] | None = None) -> Server:
-        server = start_server(db_url, tmp_path, env=env)
-        servers.append(server)
-        return server
 
-    yield run
-    for server in servers:
-        server.stop()
+@pytest.fixture
+def start(racefree_server_factory: Callable[..., Server]) -> Callable[..., Server]:
+    """``start(env)``: a real server on this test's database, stopped after the test."""
+    return racefree_server_factory

@@ -80,9 +80,10 @@ def start_server(
     """Start ``racefree serve`` on ``database_url`` and wait until ``/health`` answers.
 
     The environment is this process's without any ``RACEFREE_`` variable, plus
-    ``env`` (e.g. ``{"RACEFREE_SESSION_EXPIRES_IN": "4"}``). The first-start
-    operator token is read from the server's output. Stop it with
-    :meth:`Server.stop` (or use it as a context manager).
+    ``env`` (e.g. ``{"RACEFREE_SESSION_EXPIRES_IN": "4"}``). The operator token is
+    the first-start one from the server's output, or a new one when the
+    database was started before (its master password is the one it was first
+    started with). Stop it with :meth:`Server.stop` (or use it as a context manager).
     """
     port = free_port()
     log_path = workdir / f"server-{port}.log"
@@ -112,7 +113,23 @@ def start_server(
     for line in list(server.output):
         if "operator token:" in line:
             server.operator_token = line.split("operator token:", 1)[1].strip()
+    if not server.operator_token:  # not a first start: this database has its credentials
+        server.operator_token = create_operator_token(database_url, full_env)
     return server
+
+
+def create_operator_token(database_url: str, env: Mapping[str, str] | None = None) -> str:
+    """A new operator token on ``database_url`` (``racefree operator create-token``)."""
+    command = [sys.executable, "-m", "racefree", "operator", "create-token"]
+    result = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [*command, "--database-url", database_url, "--label", "racefree.testing"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(env) if env is not None else None,
+        timeout=60,
+    )
+    return result.stdout.strip()
 
 
 def _wait_healthy(server: Server, timeout: float) -> None:

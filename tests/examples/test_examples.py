@@ -1,0 +1,99 @@
+"""The examples run against a real server, as a user would run them (both engines)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from racefree.testing import Server
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+pytestmark = pytest.mark.server
+
+
+def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=EXAMPLES
+    )
+
+
+def test_the_agent_loop_spends_from_eight_threads_across_renewals(
+    start: Callable[..., Server], tmp_path: Path
+) -> None:
+    server = start({"RACEFREE_SESSION_EXPIRES_IN": "2"})
+    with server.api() as ops:
+        agent = ops.agents.create("looper")
+        ops.agents.deposit(agent.id, 1_000_000)
+        token = ops.sessions.open(agent.id).token
+    token_file = tmp_path / "agent.token"
+    result = _run(
+        str(EXAMPLES / "agent_loop.py"),
+        f"--url={server.base_url}",
+        f"--token={token}",
+        f"--token-file={token_file}",
+        "--threads=8",
+        "--renewals=2",
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["failures"] == []
+    assert summary["renewals"] == summary["renewal_count"] == 2
+    with server.api() as ops:
+        renewed = ops.audit.all(event_type="SESSION_RENEWED")
+        reused = ops.audit.all(event_type="SESSION_TOKEN_REUSED")
+        confirmed = ops.transactions.list(agent_id=agent.id, status="CONFIRMED", limit=500)
+        balance = int(ops.agents.get(agent.id).balance)
+    assert (len(renewed), reused) == (2, [])
+    spent = sum(int(t.amount) for t in confirmed.transactions)
+    assert spent == int(summary["spent"]) == 1_000_000 - balance
+    # the persisted token is the live one
+    with server.api() as ops, type(ops)(server.base_url, token_file.read_text()) as me:
+        assert me.sessions.current().renewal_count == 2
+
+
+def test_the_operator_drill_activates_and_recovers(start: Callable[..., Server]) -> None:
+    server = start({"RACEFREE_RECOVERY_WAIT_S": "2"})
+    with server.api() as ops:
+        agent = ops.agents.create("bystander")
+    result = _run(
+        str(EXAMPLES / "operator_drill.py"),
+        f"--url={server.base_url}",
+        f"--token={server.operator_token}",
+        f"--master-password={server.master_password}",
+        "--reason=quarterly drill",
+    )
+    assert result.returncode == 0, result.stderr
+    steps = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(s["step"], s["state"]) for s in steps] == [
+        ("activate", "ACTIVATED"),
+        ("start_recovery", "RECOVERING"),
+        ("complete_recovery", "NORMAL"),
+        ("status", "NORMAL"),
+    ]
+    assert steps[0]["agents_suspended"] == 1 and steps[2]["agents_reactivated"] == 1
+    with server.api() as ops:
+        assert ops.agents.get(agent.id).status == "ACTIVE"
+        assert ops.kill_switch.status().reason is None or ops.kill_switch.status().state == "NORMAL"
+
+
+def test_the_users_race_test_passes_with_the_plugin(db_url: str, tmp_path: Path) -> None:
+    result = _run(
+        "-m",
+        "pytest",
+        str(EXAMPLES / "test_shop.py"),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--rootdir={EXAMPLES}",
+        f"--racefree-database-url={db_url}",
+        f"--basetemp={tmp_path / 'pytest'}",
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
