@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -169,17 +170,51 @@ def test_a_renewal_conflict_ends_the_client_and_the_old_token_is_never_sent_agai
     mine.close()
 
 
-def test_a_renewal_that_comes_too_early_is_retried_after_retry_after(
-    start: Callable[..., Server],
+def test_a_client_that_guesses_the_renewable_point_too_early_learns_the_servers(
+    start: Callable[..., Server], recorder: Recorder
 ) -> None:
-    server = start({"RACEFREE_SESSION_EXPIRES_IN": "4"})
+    server = start({"RACEFREE_SESSION_EXPIRES_IN": "8"})  # renewable after 4 s
     _, session_id, token = _agent_session(server)
     once = Client(server.base_url, token, retry=RetryPolicy.none())
     with once, pytest.raises(errors.RenewalTooEarlyError) as early:
         once.sessions.renew(session_id)
-    assert early.value.retryable and early.value.retry_after in (1, 2)
-    with SessionClient(server.base_url, token, renew_at=0.1) as client:
-        client.transactions.list()  # the client guessed too early: the server's answer corrects it
-        assert client.sessions.current().renewal_count == 0
-        renewed = client.sessions.renew()
-    assert renewed.renewal_count == 1
+    assert early.value.retryable and early.value.retry_after in (3, 4)
+    http = httpx.Client(event_hooks=recorder.hooks())
+    with SessionClient(server.base_url, token, renew_at=0.25, http=http) as client:
+        client.sessions.current()
+        _sleep_until(client._lease.renewable_at)  # due by the client's guess
+        client.transactions.list()  # refused as too early: the call goes on with the token
+        assert [r.status_code for r in _renewals(recorder)] == [403]
+        assert client._lease.renewable_at == early.value.details["renewable_at"]
+        _sleep_until(client._lease.renewable_at)
+        client.transactions.list()  # now the server's point has passed: renewed
+        assert [r.status_code for r in _renewals(recorder)] == [403, 200]
+        assert client.sessions.current().renewal_count == 1
+
+
+def _sleep_until(epoch: float | None) -> None:
+    assert epoch is not None
+    time.sleep(max(0.0, epoch - time.time()) + 0.05)
+
+
+def _renewals(recorder: Recorder) -> list[httpx.Response]:
+    return [r for r in recorder.responses if r.request.url.path.endswith("/renew")]
+
+
+def test_a_failing_on_rotate_reaches_its_caller_and_the_new_token_is_kept(
+    start: Callable[..., Server],
+) -> None:
+    server = start({"RACEFREE_SESSION_EXPIRES_IN": "4"})
+    _, session_id, token = _agent_session(server)
+
+    def broken_disk(new_token: str) -> None:
+        raise OSError("disk full")
+
+    with SessionClient(server.base_url, token, on_rotate=broken_disk) as client:
+        client.sessions.current()
+        _sleep_until(client._lease.renewable_at)
+        with pytest.raises(OSError, match="disk full"):
+            client.transactions.list()
+        assert client.token != token  # the server rotated it: the new one is the only valid one
+        assert client.sessions.current().renewal_count == 1
+    assert _audit(server, "SESSION_TOKEN_REUSED", session_id) == 0

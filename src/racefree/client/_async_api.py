@@ -133,18 +133,22 @@ class AsyncSessions(AsyncGroup):
         call = Call("DELETE", f"/v1/sessions/{session_id}", models.RevokedSession)
         return await self._transport.send(call)
 
-    async def renew(self, session_id: str, *, token: str | None = None) -> models.SessionWithToken:
+    async def renew(
+        self, session_id: str, *, token: str | None = None, wait: bool = True
+    ) -> models.SessionWithToken:
         """Rotate the session's token, presenting ``token`` (default: the client's).
 
-        A lost answer is never asked again: the retry would present the token
-        this renewal just rotated out. Agents should let :class:`SessionClient`
-        renew, which also keeps concurrent callers to one renewal.
+        ``RENEWAL_TOO_EARLY`` is waited out (``Retry-After``) unless ``wait`` is
+        false. A lost answer is never asked again: the retry would present the
+        token this renewal just rotated out. Agents should let
+        :class:`SessionClient` renew, which keeps concurrent callers to one renewal.
         """
         call = Call(
             "PUT",
             f"/v1/sessions/{session_id}/renew",
             models.SessionWithToken,
             replay_safe=False,
+            wait_retryable=wait,
             token=token,
         )
         return await self._transport.send(call)

@@ -90,6 +90,8 @@ class Call(Generic[M]):
     headers: Mapping[str, str] = field(default_factory=dict)
     #: may an attempt whose answer was lost be sent again?
     replay_safe: bool = True
+    #: wait out retryable error answers (``Retry-After``)? False: raise them at once
+    wait_retryable: bool = True
     idempotency_key: str | None = None
     #: the bearer token for this call instead of the auth's (a renewal presents its own)
     token: str | None = None
@@ -236,7 +238,7 @@ def retry_after(response: httpx.Response) -> float | None:
 
 def _should_retry(exc: BaseException, attempt: _Attempt) -> bool:
     if isinstance(exc, ApiError):
-        return exc.retryable
+        return exc.retryable and attempt.call.wait_retryable
     if isinstance(exc, _NOT_SENT):
         return True
     return isinstance(exc, httpx.TransportError) and attempt.call.replay_safe

@@ -14,6 +14,10 @@ behind a single-flight guard:
   process can persist it first;
 * a request that was already in flight with the old token and is refused
   (401 ``INVALID_TOKEN``) is resent once with the new one;
+* a renewal refused as too early (the server's renewable point is later than
+  ``renew_at`` guessed) moves the point and the callers go on with the current
+  token; refused for good (renewal limit, absolute lifetime), the token is used
+  until it expires;
 * ``RENEWAL_CONFLICT`` (someone else renewed this token) ends the client: it
   raises that error from then on and never presents the old token again.
 """
@@ -128,7 +132,7 @@ class SessionClient:
             return
         assert lease.session_id is not None
         try:
-            renewed = self._client.sessions.renew(lease.session_id, token=lease.token)
+            renewed = self._client.sessions.renew(lease.session_id, token=lease.token, wait=force)
         except ApiError as exc:
             lease.refused(exc)
             if lease.lost is None and not force and isinstance(exc, ADJUSTABLE):
@@ -258,7 +262,9 @@ class AsyncSessionClient:
             return
         assert lease.session_id is not None
         try:
-            renewed = await self._client.sessions.renew(lease.session_id, token=lease.token)
+            renewed = await self._client.sessions.renew(
+                lease.session_id, token=lease.token, wait=force
+            )
         except ApiError as exc:
             lease.refused(exc)
             if lease.lost is None and not force and isinstance(exc, ADJUSTABLE):
