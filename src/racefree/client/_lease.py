@@ -8,15 +8,22 @@ theirs.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from racefree.client import errors, models
 from racefree.client.exceptions import ApiError, RacefreeClientError, SessionLostError
 
+#: ``on_rotate``: gets each new token before it is used (a coroutine function is awaited
+#: by the asynchronous client)
+RotateHook = Callable[[str], object | Awaitable[object]]
+#: The fraction of ``expires_in`` after which a session client renews (the server's default).
+DEFAULT_RENEW_AT = 0.5
 #: A renewal refused for good: keep the token until it expires, never ask again.
 FINAL_REFUSALS = (errors.RenewalLimitReachedError, errors.SessionAbsoluteLifetimeExceededError)
 #: Renewal refusals that leave the current token usable.
@@ -109,3 +116,16 @@ class Lease:
 
     def superseded(self, used: str | None) -> bool:
         return used is not None and used != self.token and used in self.retired
+
+
+def call_hook(hook: RotateHook, token: str) -> None:
+    """Run ``on_rotate`` (synchronous client: a coroutine function is refused)."""
+    if inspect.isawaitable(hook(token)):
+        raise TypeError("SessionClient's on_rotate must be a plain function")
+
+
+async def call_hook_async(hook: RotateHook, token: str) -> None:
+    """Run ``on_rotate``, awaiting it if it is a coroutine function."""
+    result = hook(token)
+    if inspect.isawaitable(result):
+        await result
