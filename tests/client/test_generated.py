@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from racefree.client import _generate, errors
+from racefree import client_codegen
+from racefree.client import errors
 from racefree.client.exceptions import ApiError
 from racefree.core.errors import CATALOG, ErrorCode
 
 
-@pytest.mark.parametrize("path", list(_generate.outputs()), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", list(client_codegen.outputs()), ids=lambda p: p.name)
 def test_generated_files_are_current(path: object) -> None:
-    expected = _generate.outputs()
+    expected = client_codegen.outputs()
     assert path in expected
     assert path.read_text() == expected[path], (  # type: ignore[attr-defined]
-        "stale: run `python -m racefree.client._generate`"
+        "stale: run `python -m racefree.client_codegen`"
     )
 
 

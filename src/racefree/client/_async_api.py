@@ -3,7 +3,7 @@
 Each method builds a :class:`~racefree.client._transport.Call` (method, path,
 body, success model, whether a lost answer may be asked again) and sends it.
 ``_sync_api.py`` is generated from this file (``python -m
-racefree.client._generate``), so the two clients cannot disagree.
+racefree.client_codegen``), so the two clients cannot disagree.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The session client, written once: the single-flight renewal protocol.
 
 This file is the asyncio client; ``_sync_session.py`` (the threads client) is
-generated from it by ``python -m racefree.client._generate``, which drops
+generated from it by ``python -m racefree.client_codegen``, which drops
 ``async``/``await`` and swaps the asyncio condition for a threading one. See
 :mod:`racefree.client.session` for what it guarantees.
 """
