@@ -98,10 +98,9 @@ class Lease:
         elif isinstance(error, FINAL_REFUSALS):
             self.exhausted = True
         elif isinstance(error, errors.RenewalTooEarlyError):
-            # the server renews later than this client guessed: learn its point
-            at = error.details.get("renewable_at")
-            wait = error.retry_after or RETRY_RENEWAL_AFTER_S
-            self.renewable_at = float(at) if isinstance(at, int | float) else time.time() + wait
+            # the server renews later than this client guessed: wait as long as it says.
+            # Relative (Retry-After), not its absolute renewable_at: clocks may disagree.
+            self.renewable_at = time.time() + (error.retry_after or RETRY_RENEWAL_AFTER_S)
 
     def lost_in_flight(self) -> SessionLostError:
         """A renewal's answer was lost and the token it presented is no longer valid."""

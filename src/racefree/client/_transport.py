@@ -4,7 +4,8 @@ A logical call (:class:`Call`) may take several attempts. An attempt is
 repeated when:
 
 * the server answered a *retryable* catalog error (``retryable: true``) --
-  never sooner than its ``Retry-After``;
+  never sooner than its ``Retry-After`` -- or something in front of it answered
+  429/502/503/504 without racefree's problem body;
 * the connection failed before the request went out (refused, connect or
   pool timeout);
 * the answer was lost after the request went out (read timeout, reset) --
@@ -53,6 +54,8 @@ USER_AGENT = "racefree-client/0.1"
 MUTATING = frozenset({"POST", "PATCH", "DELETE"})
 #: Failures before the request left this process: always safe to try again.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+#: Statuses worth another attempt when the answer is not racefree's own problem+json
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 #: A request refused because a renewal rotated its token is resent with the new one,
 #: at once (authentication refused it before anything ran); this bounds the loop.
 MAX_ROTATIONS_PER_ATTEMPT = 4
@@ -207,11 +210,14 @@ def error_from(response: httpx.Response) -> ApiError:
         body = {}
     code = str(body.get("code") or f"HTTP_{response.status_code}")
     cls = BY_CODE.get(code, ApiError)
+    retryable = body.get("retryable")
+    if not isinstance(retryable, bool):  # not a problem+json: a proxy or gateway answered
+        retryable = response.status_code in TRANSIENT_STATUSES
     return cls(
         str(body.get("detail") or response.reason_phrase),
         status=response.status_code,
         code=code,
-        retryable=body.get("retryable") if isinstance(body.get("retryable"), bool) else None,
+        retryable=retryable,
         retry_after=retry_after(response),
         details=body.get("details") if isinstance(body.get("details"), dict) else None,
         request_id=body.get("request_id") or response.headers.get("X-Request-ID"),
