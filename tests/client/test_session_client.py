@@ -153,7 +153,9 @@ def test_a_renewal_conflict_ends_the_client_and_the_old_token_is_never_sent_agai
     server = start(FAST_SESSIONS)
     _, session_id, token = _agent_session(server)
     rival = SessionClient(server.base_url, token)
-    mine = SessionClient(server.base_url, token, http=httpx.Client(event_hooks=recorder.hooks()))
+    # renew_at=1.0: this client would renew only at expiry, so it never renews first
+    http = httpx.Client(event_hooks=recorder.hooks())
+    mine = SessionClient(server.base_url, token, renew_at=1.0, http=http)
     mine.sessions.current()  # learns the session before the rival renews
     rival.sessions.renew()  # waits out RENEWAL_TOO_EARLY (Retry-After), then rotates
     with pytest.raises(errors.RenewalConflictError) as conflict:
@@ -210,7 +212,8 @@ def test_a_failing_on_rotate_reaches_its_caller_and_the_new_token_is_kept(
     def broken_disk(new_token: str) -> None:
         raise OSError("disk full")
 
-    with SessionClient(server.base_url, token, on_rotate=broken_disk) as client:
+    # renewable by the server after 2 s; this client waits 3 s, so its first call never renews
+    with SessionClient(server.base_url, token, on_rotate=broken_disk, renew_at=0.75) as client:
         client.sessions.current()
         _sleep_until(client._lease.renewable_at)
         with pytest.raises(OSError, match="disk full"):
