@@ -28,6 +28,13 @@ class AsyncGroup:
     def __init__(self, transport: _transport.AsyncTransport) -> None:
         self._transport = transport
 
+    async def _signed(
+        self, signer: signing.OwnerSigner, action: str, *, nonce_path: str = "/v1/nonce"
+    ) -> dict[str, str]:
+        """``X-Owner-Signature`` for ``action`` over a fresh single-use nonce."""
+        nonce = await self._transport.send(Call("GET", nonce_path, models.Nonce))
+        return {signing.HEADER: signer.header(action, nonce.nonce)}
+
 
 class AsyncAgents(AsyncGroup):
     """``/v1/agents`` (operator)."""
@@ -58,8 +65,7 @@ class AsyncAgents(AsyncGroup):
         headers = {}
         if signer is not None:
             action = signing.change_owner_action(agent_id, owner_public_key)
-            nonce = await self._nonce("/v1/nonce")
-            headers[signing.HEADER] = signer.header(action, nonce)
+            headers = await self._signed(signer, action)
         body = {"owner_public_key": owner_public_key}
         call = Call("PATCH", f"/v1/agents/{agent_id}", models.Agent, json=body, headers=headers)
         return await self._transport.send(call)
@@ -81,9 +87,6 @@ class AsyncAgents(AsyncGroup):
     async def _move(self, agent_id: str, action: str) -> models.Agent:
         call = Call("POST", f"/v1/agents/{agent_id}/{action}", models.Agent)
         return await self._transport.send(call)
-
-    async def _nonce(self, path: str) -> str:
-        return (await self._transport.send(Call("GET", path, models.Nonce))).nonce
 
 
 class AsyncSessions(AsyncGroup):
@@ -211,13 +214,12 @@ class AsyncTransactions(AsyncGroup):
 
     async def approve(self, transaction_id: str, signer: signing.OwnerSigner) -> models.Transaction:
         """The owner approves a queued APPROVAL transaction (fetches a nonce, signs, sends)."""
-        nonce = await self._transport.send(Call("GET", "/v1/nonce", models.Nonce))
-        header = signer.header(signing.approve_action(transaction_id), nonce.nonce)
+        headers = await self._signed(signer, signing.approve_action(transaction_id))
         call = Call(
             "POST",
             f"/v1/transactions/{transaction_id}/approve",
             models.Transaction,
-            headers={signing.HEADER: header},
+            headers=headers,
         )
         return await self._transport.send(call)
 
@@ -242,8 +244,9 @@ class AsyncKillSwitch(AsyncGroup):
         """ACTIVATED -> RECOVERING; ``signer`` when any agent has a LOCKED owner."""
         headers = {"X-Master-Password": master_password}
         if signer is not None:
-            nonce = await self._transport.send(Call("GET", "/v1/kill-switch/nonce", models.Nonce))
-            headers[signing.HEADER] = signer.header(signing.RECOVERY_ACTION, nonce.nonce)
+            # /v1/nonce is refused while the switch is engaged: its own nonce route serves
+            nonce_path = "/v1/kill-switch/nonce"
+            headers |= await self._signed(signer, signing.RECOVERY_ACTION, nonce_path=nonce_path)
         call = Call("POST", "/v1/kill-switch/recovery", models.RecoveryStarted, headers=headers)
         return await self._transport.send(call)
 

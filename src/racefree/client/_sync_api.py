@@ -29,6 +29,13 @@ class Group:
     def __init__(self, transport: _transport.Transport) -> None:
         self._transport = transport
 
+    def _signed(
+        self, signer: signing.OwnerSigner, action: str, *, nonce_path: str = "/v1/nonce"
+    ) -> dict[str, str]:
+        """``X-Owner-Signature`` for ``action`` over a fresh single-use nonce."""
+        nonce = self._transport.send(Call("GET", nonce_path, models.Nonce))
+        return {signing.HEADER: signer.header(action, nonce.nonce)}
+
 
 class Agents(Group):
     """``/v1/agents`` (operator)."""
@@ -57,8 +64,7 @@ class Agents(Group):
         headers = {}
         if signer is not None:
             action = signing.change_owner_action(agent_id, owner_public_key)
-            nonce = self._nonce("/v1/nonce")
-            headers[signing.HEADER] = signer.header(action, nonce)
+            headers = self._signed(signer, action)
         body = {"owner_public_key": owner_public_key}
         call = Call("PATCH", f"/v1/agents/{agent_id}", models.Agent, json=body, headers=headers)
         return self._transport.send(call)
@@ -80,9 +86,6 @@ class Agents(Group):
     def _move(self, agent_id: str, action: str) -> models.Agent:
         call = Call("POST", f"/v1/agents/{agent_id}/{action}", models.Agent)
         return self._transport.send(call)
-
-    def _nonce(self, path: str) -> str:
-        return (self._transport.send(Call("GET", path, models.Nonce))).nonce
 
 
 class Sessions(Group):
@@ -208,13 +211,12 @@ class Transactions(Group):
 
     def approve(self, transaction_id: str, signer: signing.OwnerSigner) -> models.Transaction:
         """The owner approves a queued APPROVAL transaction (fetches a nonce, signs, sends)."""
-        nonce = self._transport.send(Call("GET", "/v1/nonce", models.Nonce))
-        header = signer.header(signing.approve_action(transaction_id), nonce.nonce)
+        headers = self._signed(signer, signing.approve_action(transaction_id))
         call = Call(
             "POST",
             f"/v1/transactions/{transaction_id}/approve",
             models.Transaction,
-            headers={signing.HEADER: header},
+            headers=headers,
         )
         return self._transport.send(call)
 
@@ -239,8 +241,9 @@ class KillSwitch(Group):
         """ACTIVATED -> RECOVERING; ``signer`` when any agent has a LOCKED owner."""
         headers = {"X-Master-Password": master_password}
         if signer is not None:
-            nonce = self._transport.send(Call("GET", "/v1/kill-switch/nonce", models.Nonce))
-            headers[signing.HEADER] = signer.header(signing.RECOVERY_ACTION, nonce.nonce)
+            # /v1/nonce is refused while the switch is engaged: its own nonce route serves
+            nonce_path = "/v1/kill-switch/nonce"
+            headers |= self._signed(signer, signing.RECOVERY_ACTION, nonce_path=nonce_path)
         call = Call("POST", "/v1/kill-switch/recovery", models.RecoveryStarted, headers=headers)
         return self._transport.send(call)
 
