@@ -27,7 +27,7 @@ def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 def test_the_agent_loop_spends_from_eight_threads_across_renewals(
     start: Callable[..., Server], tmp_path: Path
 ) -> None:
-    server = start({"RACEFREE_SESSION_EXPIRES_IN": "2"})
+    server = start({"RACEFREE_SESSION_EXPIRES_IN": "4"})  # renewable every 2 s
     with server.api() as ops:
         agent = ops.agents.create("looper")
         ops.agents.deposit(agent.id, 1_000_000)
@@ -44,18 +44,19 @@ def test_the_agent_loop_spends_from_eight_threads_across_renewals(
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["failures"] == []
-    assert summary["renewals"] == summary["renewal_count"] == 2
+    renewals = summary["renewals"]  # 2, or one more if a slow machine let a period pass
+    assert renewals >= 2 and summary["renewal_count"] == renewals
     with server.api() as ops:
         renewed = ops.audit.all(event_type="SESSION_RENEWED")
         reused = ops.audit.all(event_type="SESSION_TOKEN_REUSED")
         confirmed = ops.transactions.list(agent_id=agent.id, status="CONFIRMED", limit=500)
         balance = int(ops.agents.get(agent.id).balance)
-    assert (len(renewed), reused) == (2, [])
+    assert (len(renewed), reused) == (renewals, [])  # one renewal request per rotation
     spent = sum(int(t.amount) for t in confirmed.transactions)
     assert spent == int(summary["spent"]) == 1_000_000 - balance
     # the persisted token is the live one
     with Client(server.base_url, token_file.read_text()) as me:
-        assert me.sessions.current().renewal_count == 2
+        assert me.sessions.current().renewal_count == renewals
 
 
 def test_the_operator_drill_activates_and_recovers(start: Callable[..., Server]) -> None:
