@@ -24,7 +24,6 @@ from racefree.core.db import DatabaseError
 from racefree.core.errors import RacefreeError
 from racefree.core.settings import Settings
 from racefree.killswitch import recovery
-from racefree.killswitch import status as kill_switch_status
 from racefree.runtime import Runtime
 
 Handler = Callable[[argparse.Namespace], int]
@@ -164,7 +163,6 @@ def cmd_agents_create(args: argparse.Namespace) -> int:
     with _migrated(args) as runtime:
         now = runtime.clock.now()
         with runtime.db.write() as tx:
-            kill_switch_status.hold_normal(tx)  # so an activation's cascade reaches this agent
             agent = agents.create(tx, name=args.name, now=now, actor="cli")
             if args.owner_public_key:
                 owners.change_owner(tx, agent.id, args.owner_public_key, now=now, actor="cli")

@@ -6,7 +6,7 @@ test keeps it current, so the transition tables in the code are the documentatio
 
 from __future__ import annotations
 
-from racefree.agents.status import AGENT_MACHINE
+from racefree.agents.machine import AGENT_MACHINE
 from racefree.core.machine import StateMachine
 from racefree.killswitch.machine import KILL_SWITCH
 from racefree.transactions.machine import TRANSACTIONS

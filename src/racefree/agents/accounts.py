@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from racefree.agents.status import TERMINATED
+from racefree.agents.machine import TERMINATED
 from racefree.core import audit
 from racefree.core.cas import cas_update
 from racefree.core.db import Tx

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from racefree.agents.machine import ACTIVE
 from racefree.agents.model import SELECT_AGENT, Agent
-from racefree.agents.status import ACTIVE
 from racefree.core import audit
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
+from racefree.system.kill_switch import hold_normal
 
 
 def create(tx: Tx, *, name: str, now: int, actor: str | None = None) -> Agent:
     """A new ACTIVE agent with an empty account and no owner.
 
     An owner key is set with :func:`racefree.owners.change_owner` in the same
-    transaction (the owner columns' rules live there).
+    transaction (the owner columns' rules live there). Refused (503) unless the
+    kill switch is NORMAL, which it stays until commit (:func:`hold_normal`), so
+    an activation's cascade always reaches the new agent.
     """
+    hold_normal(tx)
     if not name.strip():
         raise _invalid("name", "the name must not be blank")
     agent_id = new_id()

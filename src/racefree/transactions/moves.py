@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from racefree.agents import availability
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.core.machine import AuditContext, Transition
 from racefree.transactions import reservations
 from racefree.transactions.machine import TRANSACTIONS, Transaction
@@ -37,20 +38,13 @@ def context(txn: Transaction, actor: str, **details: Any) -> AuditContext:
 
 
 #: ANDed into the CASes that start execution: a suspended agent's queued work waits.
-AGENT_ACTIVE = (
-    "EXISTS (SELECT 1 FROM agents WHERE agents.id = transactions.agent_id"
-    " AND agents.status = 'ACTIVE')"
-)
+AGENT_ACTIVE = availability.active_exists("transactions.agent_id")
 
 
 def agent_refusal(tx: Tx, agent_id: str) -> RacefreeError | None:
     """409 ``AGENT_SUSPENDED`` / 410 ``AGENT_TERMINATED`` when the agent may not spend now."""
     status = tx.scalar("SELECT status FROM agents WHERE id = :id", {"id": agent_id})
-    if status == "SUSPENDED":
-        return RacefreeError(ErrorCode.AGENT_SUSPENDED, details={"agent_id": agent_id})
-    if status != "ACTIVE":
-        return RacefreeError(ErrorCode.AGENT_TERMINATED, details={"agent_id": agent_id})
-    return None
+    return availability.unavailable(status, agent_id)
 
 
 def _lock_session_first(tx: Tx, txn: Transaction) -> None:

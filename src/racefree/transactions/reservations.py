@@ -27,12 +27,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from racefree.agents import availability
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 
-_ACTIVE_AGENT = (
-    "EXISTS (SELECT 1 FROM agents WHERE agents.id = sessions.agent_id AND agents.status = 'ACTIVE')"
-)
+_ACTIVE_AGENT = availability.active_exists("sessions.agent_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +98,9 @@ def _refusal(tx: Tx, session_id: str, amount: int, limits: Limits, *, now: int) 
         return RacefreeError(ErrorCode.SESSION_REVOKED)
     if row["expires_at"] <= now:
         return RacefreeError(ErrorCode.TOKEN_EXPIRED)
-    if row["status"] == "SUSPENDED":
-        return RacefreeError(ErrorCode.AGENT_SUSPENDED)
-    if row["status"] != "ACTIVE":
-        return RacefreeError(ErrorCode.AGENT_TERMINATED)
+    unavailable = availability.unavailable(row["status"])
+    if unavailable is not None:
+        return unavailable
     return _limit_exceeded(row, amount, limits)
 
 

@@ -53,12 +53,3 @@ AGENT_MACHINE = StateMachine(
         ),
     ),
 )
-
-
-def unavailable_error(status: str) -> ErrorCode | None:
-    """The code refusing work for an agent in ``status`` (None when it is ACTIVE)."""
-    if status == SUSPENDED:
-        return ErrorCode.AGENT_SUSPENDED
-    if status == TERMINATED:
-        return ErrorCode.AGENT_TERMINATED
-    return None
