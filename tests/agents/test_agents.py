@@ -265,7 +265,7 @@ class TestOwnerChanges:
 
 
 class TestKillSwitchHold:
-    """``agents.create`` / ``agents.activate`` hold the switch NORMAL themselves (library callers)."""
+    """agents.create and agents.activate hold the switch NORMAL themselves (library callers)."""
 
     def test_create_and_activate_are_refused_while_the_switch_is_engaged(
         self, db: Database, clock: ManualClock, agent_id: str
