@@ -47,7 +47,8 @@ def agent_refusal(tx: Tx, agent_id: str) -> RacefreeError | None:
     return availability.unavailable(status, agent_id)
 
 
-def _lock_session_first(tx: Tx, txn: Transaction) -> None:
+def lock_session(tx: Tx, txn: Transaction) -> None:
+    """A mover's first lock (PostgreSQL): the session row, then the transaction (lock order)."""
     if not tx.is_sqlite:
         tx.execute(
             "SELECT 1 FROM sessions WHERE id = :id FOR NO KEY UPDATE", {"id": txn.session_id}
@@ -67,7 +68,7 @@ def end(
     classify: Callable[[Tx, Transition], RacefreeError] | None = None,
 ) -> Transaction:
     """A terminal move (fail, cancel, reject, expire) that releases the reservation."""
-    _lock_session_first(tx, txn)
+    lock_session(tx, txn)
     result = TRANSACTIONS.transition(
         tx,
         name,
@@ -85,7 +86,7 @@ def end(
 
 def confirm(tx: Tx, txn: Transaction, *, now: int, reference: str | None) -> Transaction:
     """``SUBMITTED -> CONFIRMED``: the reserved amount becomes spent."""
-    _lock_session_first(tx, txn)
+    lock_session(tx, txn)
     result = TRANSACTIONS.transition(
         tx,
         "confirm",
