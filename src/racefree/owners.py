@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from racefree.core import audit
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 
 NONCE_TTL_S = 300
 TIMESTAMP_WINDOW_S = 300
@@ -203,18 +203,7 @@ def change_owner(
     moves under the CAS ``owner_public_key = <signer>``.
     """
     if new_key is not None and not valid_public_key(new_key):
-        raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
-            details={
-                "issues": [
-                    {
-                        "loc": ["body", "owner_public_key"],
-                        "type": "value_error",
-                        "msg": "not a base64url Ed25519 public key",
-                    }
-                ]
-            },
-        )
+        raise invalid_field("owner_public_key", "not a base64url Ed25519 public key")
     if proof is None:
         _change_unlocked(tx, agent_id, new_key, now=now, actor=actor)
         return

@@ -6,7 +6,7 @@ from racefree.agents.machine import ACTIVE
 from racefree.agents.model import SELECT_AGENT, Agent
 from racefree.core import audit
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 from racefree.core.ids import new_id
 from racefree.system.kill_switch import hold_normal
 
@@ -21,7 +21,7 @@ def create(tx: Tx, *, name: str, now: int, actor: str | None = None) -> Agent:
     """
     hold_normal(tx)
     if not name.strip():
-        raise _invalid("name", "the name must not be blank")
+        raise invalid_field("name", "the name must not be blank")
     agent_id = new_id()
     tx.execute(
         "INSERT INTO agents (id, name, status, owner_public_key, owner_verified, created_at,"
@@ -55,10 +55,3 @@ def list_agents(
         {"after": after_id or "", "status": status, "limit": limit},
     )
     return [Agent.from_row(r) for r in rows]
-
-
-def _invalid(field: str, message: str) -> RacefreeError:
-    return RacefreeError(
-        ErrorCode.VALIDATION_ERROR,
-        details={"issues": [{"loc": ["body", field], "msg": message, "type": "value_error"}]},
-    )

@@ -6,7 +6,7 @@ from racefree.agents import availability
 from racefree.core import audit, tokens
 from racefree.core.audit import Severity
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 from racefree.core.ids import new_id
 from racefree.sessions import revocation
 from racefree.sessions.model import PUBLIC_COLUMNS, Constraints, IssuedToken, Policy, Session
@@ -35,9 +35,9 @@ def issue(
     expires_in = policy.expires_in if expires_in is None else expires_in
     max_renewals = policy.max_renewals if max_renewals is None else max_renewals
     if not 0 < expires_in <= policy.absolute_lifetime:
-        raise _invalid("expires_in", f"between 1 and {policy.absolute_lifetime} seconds")
+        raise invalid_field("expires_in", f"between 1 and {policy.absolute_lifetime} seconds")
     if max_renewals < 0:
-        raise _invalid("max_renewals", "a non-negative integer")
+        raise invalid_field("max_renewals", "a non-negative integer")
     availability.lock_active(tx, agent_id)
     token = tokens.mint(tokens.SESSION_PREFIX)
     session_id = new_id()
@@ -142,10 +142,3 @@ def revoke(
         details={"reason": reason},
     )
     return Session.from_row(row)
-
-
-def _invalid(field: str, message: str) -> RacefreeError:
-    return RacefreeError(
-        ErrorCode.VALIDATION_ERROR,
-        details={"issues": [{"loc": ["body", field], "msg": message, "type": "value_error"}]},
-    )
