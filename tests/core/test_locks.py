@@ -168,17 +168,26 @@ class TestFence:
         stale = locks.acquire("k:f", holder="alice", ttl_s=TTL_S)
         clock.advance(TTL_S)
         with db.write() as tx:  # expired, not yet taken over: no write
-            sql, params = fence(stale, clock.now_ms(), db.dialect)
-            assert tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {sql}", params) == 0
+            where = fence(stale, clock.now_ms(), db.dialect)
+            assert (
+                tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {where.sql}", where.params)
+                == 0
+            )
             with pytest.raises(RacefreeError) as lost:
                 locks.check(tx, stale, clock.now_ms())
             assert lost.value.code is ErrorCode.LOCK_LOST
         fresh = locks.acquire("k:f", holder="bob", ttl_s=TTL_S)
         with db.write() as tx:
-            sql, params = fence(fresh, clock.now_ms(), db.dialect)
-            assert tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {sql}", params) == 1
-            sql, params = fence(stale, clock.now_ms(), db.dialect)
-            assert tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {sql}", params) == 0
+            where = fence(fresh, clock.now_ms(), db.dialect)
+            assert (
+                tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {where.sql}", where.params)
+                == 1
+            )
+            where = fence(stale, clock.now_ms(), db.dialect)
+            assert (
+                tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {where.sql}", where.params)
+                == 0
+            )
             locks.check(tx, fresh, clock.now_ms())
 
     @pytest.mark.parametrize("engine", ["postgresql"])  # SQLite: one writer, no interleaving
@@ -191,8 +200,11 @@ class TestFence:
             target=lambda: taken.append(locks.acquire("k:w", holder="bob", ttl_s=TTL_S))
         )
         with db.write() as tx:
-            sql, params = fence(held, clock.now_ms(), db.dialect)
-            assert tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {sql}", params) == 1
+            where = fence(held, clock.now_ms(), db.dialect)
+            assert (
+                tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {where.sql}", where.params)
+                == 1
+            )
             clock.advance(TTL_S)  # alice's lease runs out while her fenced write is open
             thief.start()
             wait_until_blocked(db)  # bob's takeover waits for alice's write to commit

@@ -60,3 +60,16 @@ def _join(left: Condition, op: str, right: Condition) -> Condition:
     if op == "AND" and right is TRUE:
         return left
     return Condition(f"({left.sql}) {op} ({right.sql})", {**left.params, **right.params})
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """An SQL expression as a column's new value (``Expr("attempts + 1")``), computed in SQL.
+
+    Plain values are bound as parameters; an ``Expr`` is written into the
+    statement, so a counter moves by the database's arithmetic, never by a
+    value a racing reader computed. Only for fixed expressions written in the
+    code, never for input.
+    """
+
+    sql: str

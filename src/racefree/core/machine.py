@@ -28,7 +28,8 @@ from typing import Any
 from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.cas import cas_update
-from racefree.core.db import Params, Row, Tx
+from racefree.core.condition import Condition, Expr
+from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 
 Cascade = Callable[[Tx, Row], Any]
@@ -183,24 +184,23 @@ class StateMachine:
         *,
         now: int,
         values: Mapping[str, Any] | None = None,
-        guard: str | None = None,
-        guard_params: Params | None = None,
+        where: Condition | None = None,
         cascades: Mapping[str, Cascade] | None = None,
         audit_context: AuditContext | None = None,
         classify: Callable[[Tx, Transition], RacefreeError] | None = None,
     ) -> TransitionResult:
         """Apply transition ``name`` to the row ``key`` inside ``tx``.
 
-        ``values`` are further columns to set (plain values, bound as
-        parameters); ``guard`` is an extra SQL condition ANDed into the CAS.
+        ``values`` are further columns to set: plain values are bound as
+        parameters, an :class:`~racefree.core.condition.Expr` is computed in
+        SQL (``Expr("attempts + 1")``); ``where`` is an extra
+        :class:`~racefree.core.condition.Condition` ANDed into the CAS.
         ``cascades`` run after the CAS, in order; their results are returned
         as ``effects`` and written into the audit row's details.
         """
         t = self._get(name)
         values = dict(values or {})
-        sql, params = self._cas_sql(t, key, now, values, guard)
-        if guard_params:
-            params.update(guard_params)
+        sql, params = self._cas_sql(t, key, now, values, where)
 
         def default_classify(inner: Tx) -> RacefreeError:
             return self._classify(inner, t, key)
@@ -240,7 +240,7 @@ class StateMachine:
         return state
 
     def _cas_sql(
-        self, t: Transition, key: Any, now: int, values: dict[str, Any], guard: str | None
+        self, t: Transition, key: Any, now: int, values: dict[str, Any], where: Condition | None
     ) -> tuple[str, dict[str, Any]]:
         params: dict[str, Any] = {"_key": key, "_target": t.target}
         sets = [f"{self.state_column} = :_target"]
@@ -249,16 +249,21 @@ class StateMachine:
         if self.updated_at_column and self.updated_at_column not in values:
             values[self.updated_at_column] = now
         for column, value in values.items():
-            sets.append(f"{column} = :_v_{column}")
-            params[f"_v_{column}"] = value
+            if isinstance(value, Expr):
+                sets.append(f"{column} = {value.sql}")
+            else:
+                sets.append(f"{column} = :_v_{column}")
+                params[f"_v_{column}"] = value
         sources = []
         for i, source in enumerate(t.sources):
             params[f"_s{i}"] = source
             sources.append(f":_s{i}")
-        where = f"{self.key_column} = :_key AND {self.state_column} IN ({', '.join(sources)})"
-        if guard:
-            where += f" AND ({guard})"
-        return f"UPDATE {self.table} SET {', '.join(sets)} WHERE {where}", params
+        cas = f"{self.key_column} = :_key AND {self.state_column} IN ({', '.join(sources)})"
+        if where is not None:
+            # a Condition's parameters are namespaced (c<N>_...): they cannot collide with ours
+            cas += f" AND ({where.sql})"
+            params.update(where.params)
+        return f"UPDATE {self.table} SET {', '.join(sets)} WHERE {cas}", params
 
     def _classify(self, tx: Tx, t: Transition, key: Any) -> RacefreeError:
         current = self.current(tx, key)

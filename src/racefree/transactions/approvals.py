@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from racefree import owners
+from racefree.core.condition import Condition
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import Transition
@@ -23,6 +24,11 @@ from racefree.core.settings import Settings
 from racefree.transactions import moves
 from racefree.transactions.machine import TRANSACTIONS, Reason, Status, Tier, Transaction
 from racefree.transactions.tiers import timeout_s
+
+
+def _approval(deadline: Condition) -> Condition:
+    """An APPROVAL-tier transaction on the given side of its ``expires_at``."""
+    return Condition.of("tier = :tier", tier=Tier.APPROVAL.value) & deadline
 
 
 def approval_action(txn_id: str) -> str:
@@ -90,8 +96,7 @@ def approve(
         txn_id,
         now=now,
         values={"deadline_at": now + timeout_s(Tier.APPROVAL, settings)},
-        guard=f"tier = :approval_tier AND expires_at > :decided_at AND {moves.AGENT_ACTIVE}",
-        guard_params={"approval_tier": Tier.APPROVAL.value, "decided_at": now},
+        where=_approval(Condition.of("expires_at > :now", now=now)) & moves.AGENT_ACTIVE,
         classify=_classify_guarded(txn_id, now=now, expiring=False),
         audit_context=moves.context(txn, "owner", public_key=proof.public_key),
     )
@@ -114,7 +119,6 @@ def expire(tx: Tx, txn_id: str, *, now: int) -> Transaction:
         now=now,
         reason=Reason.APPROVAL_EXPIRED,
         actor="expiry",
-        guard="tier = :approval_tier AND expires_at <= :decided_at",
-        guard_params={"approval_tier": Tier.APPROVAL.value, "decided_at": now},
+        where=_approval(Condition.of("expires_at <= :now", now=now)),
         classify=_classify_guarded(txn_id, now=now, expiring=True),
     )

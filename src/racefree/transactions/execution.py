@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from racefree.core.clock import Clock
+from racefree.core.condition import Condition, Expr
 from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import Transition
@@ -120,12 +121,11 @@ class ExecutionLoop:
             "claim",
             txn.id,
             now=now,
-            # the status guard makes this read-modify-write safe: one claimer wins
             values={
                 "deadline_at": now + timeout_s(txn.tier, self.settings),
-                "attempts": txn.attempts + 1,
+                "attempts": Expr("attempts + 1"),
             },
-            guard=moves.AGENT_ACTIVE,
+            where=moves.AGENT_ACTIVE,
             classify=_classify_claim(txn),
         ).row
         return Transaction.from_row(row)
@@ -158,8 +158,7 @@ class ExecutionLoop:
                     txn.id,
                     now=now,
                     values={"submitted_at": now},
-                    guard="deadline_at IS NULL OR deadline_at > :deadline_now",
-                    guard_params={"deadline_now": now},
+                    where=Condition.of("deadline_at IS NULL OR deadline_at > :now", now=now),
                     audit_context=moves.context(txn, "executor"),
                 ).row
         except RacefreeError:

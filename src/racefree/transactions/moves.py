@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from racefree.agents import availability
+from racefree.core.condition import Condition
 from racefree.core.db import Tx
 from racefree.core.errors import RacefreeError
 from racefree.core.machine import AuditContext, Transition
@@ -38,7 +39,7 @@ def context(txn: Transaction, actor: str, **details: Any) -> AuditContext:
 
 
 #: ANDed into the CASes that start execution: a suspended agent's queued work waits.
-AGENT_ACTIVE = availability.active_exists("transactions.agent_id")
+AGENT_ACTIVE = Condition(availability.active_exists("transactions.agent_id"))
 
 
 def agent_refusal(tx: Tx, agent_id: str) -> RacefreeError | None:
@@ -63,8 +64,7 @@ def end(
     now: int,
     reason: str,
     actor: str,
-    guard: str | None = None,
-    guard_params: dict[str, Any] | None = None,
+    where: Condition | None = None,
     classify: Callable[[Tx, Transition], RacefreeError] | None = None,
 ) -> Transaction:
     """A terminal move (fail, cancel, reject, expire) that releases the reservation."""
@@ -75,8 +75,7 @@ def end(
         txn.id,
         now=now,
         values={"error": reason},
-        guard=guard,
-        guard_params=guard_params,
+        where=where,
         classify=classify,
         cascades=_RELEASE,
         audit_context=context(txn, actor, reason=reason),

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from racefree.core.clock import Clock
+from racefree.core.condition import Condition
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.settings import Settings
@@ -145,7 +146,7 @@ class Transactions:
         """Execute DELAY transactions whose ``execute_after`` has come; returns how many ran."""
         due = self._select(
             # a suspended agent's due work waits; picking it would block the batch forever
-            f"status = :queued AND tier = :tier AND execute_after <= :now AND {moves.AGENT_ACTIVE}"
+            f"status = :queued AND tier = :tier AND execute_after <= :now AND {moves.AGENT_ACTIVE.sql}"
             " ORDER BY execute_after",
             {"queued": Status.QUEUED.value, "tier": Tier.DELAY.value},
             limit,
@@ -203,7 +204,8 @@ class Transactions:
 
     def _settle_stale(self, txn: Transaction) -> None:
         now = self.clock.now()
-        late = {"late_at": now}  # a claim since the SELECT has moved the deadline: leave it
+        # a claim since the SELECT has moved the deadline: leave it
+        still_late = Condition.of(_STILL_LATE, late_at=now)
         if txn.status is Status.SUBMITTED:
             landed = self.executor.confirm(txn, txn.reference)
             with self.db.write() as tx:
@@ -217,8 +219,7 @@ class Transactions:
                         now=now,
                         reason=Reason.NOT_CONFIRMED,
                         actor="stale-release",
-                        guard=_STILL_LATE,
-                        guard_params=late,
+                        where=still_late,
                     )
             return
         with self.db.write() as tx:
@@ -229,8 +230,7 @@ class Transactions:
                 now=now,
                 reason=Reason.EXECUTION_TIMEOUT,
                 actor="stale-release",
-                guard=_STILL_LATE,
-                guard_params=late,
+                where=still_late,
             )
 
     def _select(self, where: str, params: dict[str, object], limit: int) -> list[Transaction]:
