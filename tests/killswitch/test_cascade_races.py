@@ -19,7 +19,7 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database, Tx
 from racefree.core.settings import Settings
 from racefree.transactions import approvals, moves, submission
-from racefree.transactions.machine import TRANSACTIONS, Status, Transaction
+from racefree.transactions.machine import TRANSACTIONS, Move, Status, Transaction
 from tests.killswitch import seed
 from tests.support import wait_until_blocked
 
@@ -55,7 +55,7 @@ def test_an_executor_that_claimed_a_transaction_first_keeps_it_and_its_reservati
     def claim(tx: Tx) -> None:
         # the executor's claim before the irreversible step (ExecutionLoop._claim_submitted)
         now = clock.now()
-        TRANSACTIONS.transition(tx, "submit", claimed, now=now, values={"submitted_at": now})
+        TRANSACTIONS.transition(tx, Move.SUBMIT, claimed, now=now, values={"submitted_at": now})
 
     result = _activate_against(db, clock, claim)
     assert result.transactions_cancelled == 1

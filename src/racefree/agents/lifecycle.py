@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from racefree.agents.machine import AGENT_MACHINE, OPERATOR_SUSPENSION
+from racefree.agents.machine import AGENT_MACHINE, OPERATOR_SUSPENSION, Move
 from racefree.agents.model import Agent
 from racefree.agents.registry import get
 from racefree.core.db import Row, Tx
@@ -24,7 +24,7 @@ def suspend(
     """ACTIVE -> SUSPENDED. Its sessions stay, but authenticate no more while it is suspended."""
     AGENT_MACHINE.transition(
         tx,
-        "suspend",
+        Move.SUSPEND,
         agent_id,
         now=now,
         values={"suspension_reason": reason},
@@ -42,7 +42,7 @@ def activate(tx: Tx, agent_id: str, *, now: int, actor: str | None = None) -> Ag
     hold_normal(tx)
     AGENT_MACHINE.transition(
         tx,
-        "activate",
+        Move.ACTIVATE,
         agent_id,
         now=now,
         values={"suspension_reason": None},
@@ -59,7 +59,7 @@ def terminate(tx: Tx, agent_id: str, *, now: int, actor: str | None = None) -> A
 
     AGENT_MACHINE.transition(
         tx,
-        "terminate",
+        Move.TERMINATE,
         agent_id,
         now=now,
         values={"suspension_reason": None},

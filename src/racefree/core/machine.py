@@ -90,33 +90,31 @@ class AuditContext:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
-class StateMachine:
-    """A persisted state machine over one table; see the module docstring."""
+class TransitionTable:
+    """A checked transition table: states, moves, the loser's code per move.
+
+    Used alone for lifecycles whose state is *derived* from several columns
+    (an owner's ``NONE | GRACE | LOCKED``, a session's ``ACTIVE | EXPIRED |
+    REVOKED``): the domain's own CASes apply it, and take their refusal codes
+    from it. :class:`StateMachine` adds the persisted state column.
+    """
 
     def __init__(
         self,
         name: str,
         *,
         table: str,
-        key_column: str,
         state_column: str,
         states: Sequence[str],
         initial: str,
         transitions: Sequence[Transition],
-        not_found: ErrorCode = ErrorCode.NOT_FOUND,
-        version_column: str | None = None,
-        updated_at_column: str | None = "updated_at",
     ) -> None:
         self.name = name
         self.table = table
-        self.key_column = key_column
         self.state_column = state_column
         self.states = tuple(states)
         self.initial = initial
         self.transitions = {t.name: t for t in transitions}
-        self.not_found = not_found
-        self.version_column = version_column
-        self.updated_at_column = updated_at_column
         self._validate(transitions)
         self.terminal = frozenset(
             s for s in self.states if not any(s in t.sources for t in transitions)
@@ -173,6 +171,49 @@ class StateMachine:
             lines.extend(f"    {s} --> {t.target}: {t.name}" for s in t.sources)
         lines.extend(f"    {s} --> [*]" for s in self.states if s in self.terminal)
         return "\n".join(lines) + "\n"
+
+    def _conflict(self, t: Transition, current: str) -> RacefreeError:
+        return RacefreeError(t.conflict_for(current), details=self._details(t, current))
+
+    def _details(self, t: Transition, current: str) -> dict[str, Any]:
+        return {"current": current, "requested": t.target, "allowed": self.targets(current)}
+
+    def _get(self, name: str) -> Transition:
+        try:
+            return self.transitions[name]
+        except KeyError:
+            raise MachineDefinitionError(f"{self.name}: no transition named {name!r}") from None
+
+
+class StateMachine(TransitionTable):
+    """A persisted state machine over one table; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        table: str,
+        key_column: str,
+        state_column: str,
+        states: Sequence[str],
+        initial: str,
+        transitions: Sequence[Transition],
+        not_found: ErrorCode = ErrorCode.NOT_FOUND,
+        version_column: str | None = None,
+        updated_at_column: str | None = "updated_at",
+    ) -> None:
+        super().__init__(
+            name,
+            table=table,
+            state_column=state_column,
+            states=states,
+            initial=initial,
+            transitions=transitions,
+        )
+        self.key_column = key_column
+        self.not_found = not_found
+        self.version_column = version_column
+        self.updated_at_column = updated_at_column
 
     # -- the table, applied ----------------------------------------------
 
@@ -273,15 +314,3 @@ class StateMachine:
             # the state matched, so the caller's extra guard is what failed
             return RacefreeError(t.conflict, details=self._details(t, current))
         return self._conflict(t, current)
-
-    def _conflict(self, t: Transition, current: str) -> RacefreeError:
-        return RacefreeError(t.conflict_for(current), details=self._details(t, current))
-
-    def _details(self, t: Transition, current: str) -> dict[str, Any]:
-        return {"current": current, "requested": t.target, "allowed": self.targets(current)}
-
-    def _get(self, name: str) -> Transition:
-        try:
-            return self.transitions[name]
-        except KeyError:
-            raise MachineDefinitionError(f"{self.name}: no transition named {name!r}") from None

@@ -9,6 +9,7 @@ from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 from racefree.core.ids import new_id
 from racefree.sessions import revocation
+from racefree.sessions.machine import REVOKED, SESSIONS, Move
 from racefree.sessions.model import PUBLIC_COLUMNS, Constraints, IssuedToken, Policy, Session
 
 OPERATOR_REVOKE_REASON = "operator"
@@ -118,7 +119,7 @@ def revoke(
         if row is None:
             return RacefreeError(ErrorCode.SESSION_NOT_FOUND, details={"session_id": session_id})
         return RacefreeError(
-            ErrorCode.SESSION_ALREADY_REVOKED,
+            SESSIONS.transitions[Move.REVOKE].conflict_for(REVOKED),
             details={
                 "session_id": session_id,
                 "revoked_at": row["revoked_at"],

@@ -22,7 +22,7 @@ from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import Transition
 from racefree.core.settings import Settings
 from racefree.transactions import moves
-from racefree.transactions.machine import TRANSACTIONS, Reason, Status, Tier, Transaction
+from racefree.transactions.machine import TRANSACTIONS, Move, Reason, Status, Tier, Transaction
 from racefree.transactions.tiers import timeout_s
 
 
@@ -92,7 +92,7 @@ def approve(
     owners.lock_in(tx, txn.agent_id, proof, now=now)
     result = TRANSACTIONS.transition(
         tx,
-        "approve",
+        Move.APPROVE,
         txn_id,
         now=now,
         values={"deadline_at": now + timeout_s(Tier.APPROVAL, settings)},
@@ -106,7 +106,7 @@ def approve(
 def reject(tx: Tx, txn_id: str, *, now: int, actor: str) -> Transaction:
     """``QUEUED -> CANCELLED`` by an operator."""
     txn = load(tx, txn_id)
-    return moves.end(tx, "reject", txn, now=now, reason=Reason.REJECTED, actor=actor)
+    return moves.end(tx, Move.REJECT, txn, now=now, reason=Reason.REJECTED, actor=actor)
 
 
 def expire(tx: Tx, txn_id: str, *, now: int) -> Transaction:
@@ -114,7 +114,7 @@ def expire(tx: Tx, txn_id: str, *, now: int) -> Transaction:
     txn = load(tx, txn_id)
     return moves.end(
         tx,
-        "expire",
+        Move.EXPIRE,
         txn,
         now=now,
         reason=Reason.APPROVAL_EXPIRED,

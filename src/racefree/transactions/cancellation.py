@@ -15,12 +15,12 @@ plain statements are exact.
 from __future__ import annotations
 
 from racefree.core.db import Tx
-from racefree.transactions.machine import TRANSACTIONS
+from racefree.transactions.machine import TRANSACTIONS, Move
 
 #: Statuses the ``cancel`` transition leaves (DESIGN section 5): the open ones.
-OPEN = TRANSACTIONS.transitions["cancel"].sources
+OPEN = TRANSACTIONS.transitions[Move.CANCEL].sources
 _OPEN_SQL = "(" + ", ".join(f"'{s}'" for s in OPEN) + ")"
-_TARGET = TRANSACTIONS.transitions["cancel"].target
+_TARGET = TRANSACTIONS.transitions[Move.CANCEL].target
 
 _CANCEL = (
     f"UPDATE transactions SET status = '{_TARGET}', error = :error, updated_at = :now"

@@ -33,7 +33,7 @@ from racefree.core.machine import Transition
 from racefree.core.settings import Settings
 from racefree.transactions import moves
 from racefree.transactions.executors import Category, Executor, ExecutorError
-from racefree.transactions.machine import TRANSACTIONS, Reason, Status, Transaction
+from racefree.transactions.machine import TRANSACTIONS, Move, Reason, Status, Transaction
 from racefree.transactions.tiers import timeout_s
 
 log = logging.getLogger("racefree.transactions")
@@ -118,7 +118,7 @@ class ExecutionLoop:
         """The claim CAS alone, in the caller's transaction (a submission claims its own)."""
         row = TRANSACTIONS.transition(
             tx,
-            "claim",
+            Move.CLAIM,
             txn.id,
             now=now,
             values={
@@ -133,7 +133,7 @@ class ExecutionLoop:
     def run(self, txn: Transaction) -> Transaction:
         """Take an ``EXECUTING`` transaction to its end; returns it as it finished."""
         if txn.status is not Status.EXECUTING:
-            TRANSACTIONS.check(txn.status, "submit")  # raises the typed 409 for this status
+            TRANSACTIONS.check(txn.status, Move.SUBMIT)  # raises the typed 409 for this status
         try:
             prepared = self._call(txn, lambda: self.executor.prepare(txn))
             submitted = self._claim_submitted(txn)
@@ -154,7 +154,7 @@ class ExecutionLoop:
             with self.db.write() as tx:
                 row = TRANSACTIONS.transition(
                     tx,
-                    "submit",
+                    Move.SUBMIT,
                     txn.id,
                     now=now,
                     values={"submitted_at": now},
@@ -213,7 +213,7 @@ class ExecutionLoop:
             with self.db.write() as tx:
                 return _Ended(
                     moves.end(
-                        tx, "fail", txn, now=self.clock.now(), reason=reason, actor="executor"
+                        tx, Move.FAIL, txn, now=self.clock.now(), reason=reason, actor="executor"
                     )
                 )
         except RacefreeError as error:

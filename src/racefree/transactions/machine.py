@@ -38,6 +38,20 @@ class Status(StrEnum):
     EXPIRED = "EXPIRED"
 
 
+class Move(StrEnum):
+    """The transaction machine's transition names."""
+
+    QUEUE = "queue"
+    CLAIM = "claim"
+    APPROVE = "approve"
+    SUBMIT = "submit"
+    CONFIRM = "confirm"
+    FAIL = "fail"
+    CANCEL = "cancel"
+    REJECT = "reject"
+    EXPIRE = "expire"
+
+
 class Tier(StrEnum):
     INSTANT = "INSTANT"
     NOTIFY = "NOTIFY"
@@ -76,16 +90,16 @@ TRANSACTIONS = StateMachine(
     initial=Status.PENDING,
     not_found=ErrorCode.TX_NOT_FOUND,
     transitions=(
-        move("queue", _S.PENDING, _S.QUEUED, conflict=_ILLEGAL),
+        move(Move.QUEUE, _S.PENDING, _S.QUEUED, conflict=_ILLEGAL),
         move(
-            "claim",
+            Move.CLAIM,
             (_S.PENDING, _S.QUEUED),
             _S.EXECUTING,
             conflict=_PROCESSED,
             conflict_by_state={_S.EXPIRED.value: ErrorCode.TX_EXPIRED},
         ),
         move(
-            "approve",
+            Move.APPROVE,
             _S.QUEUED,
             _S.EXECUTING,
             conflict=_PROCESSED,
@@ -93,29 +107,30 @@ TRANSACTIONS = StateMachine(
             audit_event="TRANSACTION_APPROVED",
         ),
         move(
-            "submit",
+            Move.SUBMIT,
             _S.EXECUTING,
             _S.SUBMITTED,
             conflict=_ILLEGAL,
             audit_event="TRANSACTION_SUBMITTED",
         ),
         move(
-            "confirm",
+            Move.CONFIRM,
             _S.SUBMITTED,
             _S.CONFIRMED,
             conflict=_ILLEGAL,
             audit_event="TRANSACTION_CONFIRMED",
         ),
         move(
-            "fail",
+            Move.FAIL,
             (_S.PENDING, _S.EXECUTING, _S.SUBMITTED),
             _S.FAILED,
             conflict=_ILLEGAL,
             audit_event="TRANSACTION_FAILED",
             severity=Severity.WARNING,
         ),
+        # applied set-based by transactions.cancellation.cancel_open (the kill switch cascade)
         move(
-            "cancel",
+            Move.CANCEL,
             (_S.PENDING, _S.QUEUED, _S.EXECUTING),
             _S.CANCELLED,
             conflict=_ILLEGAL,
@@ -123,7 +138,7 @@ TRANSACTIONS = StateMachine(
             severity=Severity.WARNING,
         ),
         move(
-            "reject",
+            Move.REJECT,
             _S.QUEUED,
             _S.CANCELLED,
             conflict=_PROCESSED,
@@ -131,7 +146,7 @@ TRANSACTIONS = StateMachine(
             audit_event="TRANSACTION_REJECTED",
         ),
         move(
-            "expire",
+            Move.EXPIRE,
             _S.QUEUED,
             _S.EXPIRED,
             conflict=_PROCESSED,

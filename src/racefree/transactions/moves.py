@@ -21,7 +21,7 @@ from racefree.core.db import Tx
 from racefree.core.errors import RacefreeError
 from racefree.core.machine import AuditContext, Transition
 from racefree.transactions import reservations
-from racefree.transactions.machine import TRANSACTIONS, Transaction
+from racefree.transactions.machine import TRANSACTIONS, Move, Transaction
 
 _RELEASE = {"released": reservations.release}
 _SETTLE = {"settled": reservations.settle}
@@ -88,7 +88,7 @@ def confirm(tx: Tx, txn: Transaction, *, now: int, reference: str | None) -> Tra
     lock_session(tx, txn)
     result = TRANSACTIONS.transition(
         tx,
-        "confirm",
+        Move.CONFIRM,
         txn.id,
         now=now,
         values={"confirmed_at": now, "reference": reference},

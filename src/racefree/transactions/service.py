@@ -21,7 +21,7 @@ from racefree.transactions import approvals, idempotency, moves, submission
 from racefree.transactions.execution import ExecutionLoop
 from racefree.transactions.executors import Executor, LedgerExecutor
 from racefree.transactions.idempotency import Reply
-from racefree.transactions.machine import Reason, Status, Tier, Transaction
+from racefree.transactions.machine import Move, Reason, Status, Tier, Transaction
 from racefree.transactions.submission import Request
 from racefree.transactions.tiers import RUN_NOW
 
@@ -146,7 +146,8 @@ class Transactions:
         """Execute DELAY transactions whose ``execute_after`` has come; returns how many ran."""
         due = self._select(
             # a suspended agent's due work waits; picking it would block the batch forever
-            f"status = :queued AND tier = :tier AND execute_after <= :now AND {moves.AGENT_ACTIVE.sql}"
+            "status = :queued AND tier = :tier AND execute_after <= :now"
+            f" AND {moves.AGENT_ACTIVE.sql}"
             " ORDER BY execute_after",
             {"queued": Status.QUEUED.value, "tier": Tier.DELAY.value},
             limit,
@@ -214,7 +215,7 @@ class Transactions:
                 else:
                     moves.end(
                         tx,
-                        "fail",
+                        Move.FAIL,
                         txn,
                         now=now,
                         reason=Reason.NOT_CONFIRMED,
@@ -225,7 +226,7 @@ class Transactions:
         with self.db.write() as tx:
             moves.end(
                 tx,
-                "fail",
+                Move.FAIL,
                 txn,
                 now=now,
                 reason=Reason.EXECUTION_TIMEOUT,

@@ -22,7 +22,7 @@ from racefree.core.ids import new_id
 from racefree.core.settings import Settings
 from racefree.transactions import idempotency, reservations
 from racefree.transactions.idempotency import Reply
-from racefree.transactions.machine import TRANSACTIONS, Status, Tier, Transaction
+from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
 from racefree.transactions.tiers import RUN_NOW, tier_for, timeout_s
 
 
@@ -109,5 +109,5 @@ def _queue(tx: Tx, txn: Transaction, settings: Settings, *, now: int) -> Transac
         values = {"execute_after": now + settings.tier_delay_s}
     else:
         values = {"expires_at": now + settings.tier_approval_ttl_s}
-    result = TRANSACTIONS.transition(tx, "queue", txn.id, now=now, values=values)
+    result = TRANSACTIONS.transition(tx, Move.QUEUE, txn.id, now=now, values=values)
     return Transaction.from_row(result.row)

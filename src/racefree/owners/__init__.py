@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from racefree.core import audit
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
+from racefree.owners.machine import LOCKED, OWNERS, Move
 
 NONCE_TTL_S = 300
 TIMESTAMP_WINDOW_S = 300
@@ -237,9 +238,10 @@ def _change_unlocked(
     if verified is None:
         raise RacefreeError(ErrorCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
     if new_key is None:
-        raise RacefreeError(ErrorCode.OWNER_LOCKED, details={"agent_id": agent_id})
+        code = OWNERS.transitions[Move.REMOVE_KEY].conflict_for(LOCKED)
+        raise RacefreeError(code, details={"agent_id": agent_id})
     raise RacefreeError(
-        ErrorCode.OWNER_AUTH_REQUIRED,
+        OWNERS.transitions[Move.CHANGE_KEY].conflict_for(LOCKED),
         detail="ownership is locked in: the current owner must sign the change",
         hint=f"send {HEADER} signed by the current owner for action "
         f"{change_action(agent_id, new_key)!r}",
