@@ -31,12 +31,9 @@ from racefree.core.cas import cas_update
 from racefree.core.condition import Condition, Expr
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.exceptions import MachineDefinitionError as MachineDefinitionError  # noqa: PLC0414 (re-export)
 
 Cascade = Callable[[Tx, Row], Any]
-
-
-class MachineDefinitionError(ValueError):
-    """The transition table is inconsistent; raised when the machine is defined."""
 
 
 @dataclass(frozen=True, slots=True)

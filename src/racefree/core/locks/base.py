@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.exceptions import LockBusy as LockBusy  # noqa: PLC0414 (re-export)
 
 T = TypeVar("T")
 
@@ -34,38 +34,6 @@ class Lease:
     def __post_init__(self) -> None:
         if self.ttl_ms <= 0:
             object.__setattr__(self, "ttl_ms", max(1, self.expires_at_ms - self.acquired_at_ms))
-
-
-class LockBusy(Exception):
-    """The lock is held by someone else and the caller asked not to wait.
-
-    ``acquired_at_ms``/``expires_at_ms`` are ``None`` for advisory locks (they have no lease).
-    """
-
-    retryable = True
-
-    def __init__(
-        self,
-        key: str,
-        holder: str | None,
-        acquired_at_ms: int | None,
-        expires_at_ms: int | None,
-        *,
-        now_ms: int | None = None,
-    ) -> None:
-        self.key = key
-        self.holder = holder
-        self.acquired_at_ms = acquired_at_ms
-        self.expires_at_ms = expires_at_ms
-        self._now_ms = now_ms
-        super().__init__(f"lock {key!r} is held by {holder or 'another session'}")
-
-    @property
-    def retry_after(self) -> int | None:
-        """Whole seconds until the lease runs out at the latest (``None`` if unknown)."""
-        if self.expires_at_ms is None or self._now_ms is None:
-            return None
-        return max(1, math.ceil((self.expires_at_ms - self._now_ms) / 1000))
 
 
 def lock_timeout(key: str, wait_s: float, busy: LockBusy | None) -> RacefreeError:
