@@ -1,4 +1,4 @@
-"""The layer contract (DESIGN section 3) holds, and it catches an upward import.
+"""The layer contract (docs/concepts.md, Layers) holds, and it catches an upward import.
 
 ``lint-imports`` reads the contracts from ``pyproject.toml``; ``make lint`` (and
 hence CI) runs it on the real tree. Here it runs on the real tree and on a copy

@@ -16,6 +16,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from racefree import __version__, agents, killswitch, migrations, operators, owners, sessions
@@ -130,6 +131,14 @@ def cmd_operator_create_token(args: argparse.Namespace) -> int:
         with runtime.db.write() as tx:
             token = operators.create_token(tx, label=args.label, now=runtime.clock.now())
         _emit(token)  # only the token, so scripts can capture it
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from racefree import reference
+
+    for path in reference.write(Path(args.out)):
+        _emit(str(path))
     return 0
 
 
@@ -468,6 +477,11 @@ def _add_command_groups(commands: Any) -> None:
     commands.add_parser(
         "machines", help="print every state machine's transition table as Markdown + Mermaid"
     ).set_defaults(handler=cmd_machines)
+    docs = commands.add_parser(
+        "docs", help="write the generated reference (errors, HTTP API, settings) into docs/"
+    )
+    docs.add_argument("--out", default="docs", help="the docs directory (default: docs)")
+    docs.set_defaults(handler=cmd_docs)
     _add_kill_switch(commands)
 
 

@@ -109,7 +109,7 @@ class ErrorSpec:
 _C = ErrorCode
 _D = Domain
 
-#: The catalog, in the order of DESIGN section 6.
+#: The catalog, in the order of docs/errors.md.
 CATALOG: dict[ErrorCode, ErrorSpec] = {
     s.code: s
     for s in (

@@ -1,4 +1,4 @@
-"""The kill switch's transition table (DESIGN section 5).
+"""The kill switch's transition table (docs/state-machines.md).
 
 Four moves, each a CAS on the expected state as the first write of its
 transaction. ``ACTIVATED -> NORMAL`` is deliberately absent: the only way back

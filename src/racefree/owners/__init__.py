@@ -12,7 +12,7 @@ The first valid signature locks ownership in (``GRACE -> LOCKED``):
 owner_verified = 0`` -- idempotent, audited once, never an error for the
 second caller.
 
-Owner changes (DESIGN section 5), :func:`change_owner`::
+Owner changes (docs/state-machines.md), :func:`change_owner`::
 
     NONE  -> GRACE          operator sets a key
     GRACE -> GRACE | NONE   operator changes or removes the key

@@ -1,4 +1,4 @@
-"""The owner lifecycle's transition table (DESIGN section 5).
+"""The owner lifecycle's transition table (docs/state-machines.md).
 
 An owner's state is derived from two agent columns: ``owner_public_key`` NULL
 -> ``NONE``; ``owner_verified`` 0 -> ``GRACE``; 1 -> ``LOCKED``. The moves are

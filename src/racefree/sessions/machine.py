@@ -1,4 +1,4 @@
-"""The session lifecycle's transition table (DESIGN section 5).
+"""The session lifecycle's transition table (docs/state-machines.md).
 
 A session's state is derived: ``REVOKED`` when ``revoked_at`` is set, else
 ``EXPIRED`` when ``expires_at <= now``, else ``ACTIVE``. The moves are CASes

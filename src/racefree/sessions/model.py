@@ -23,7 +23,7 @@ MAX_AMOUNT = 10**15
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """Session defaults and renewal rules (DESIGN sections 5 and 8)."""
+    """Session defaults and renewal rules (docs/state-machines.md, docs/settings.md)."""
 
     expires_in: int = 86400
     max_renewals: int = 30
@@ -96,7 +96,7 @@ class Constraints:
         }
 
     def for_api(self) -> dict[str, Any]:
-        """Amounts as strings of integers (DESIGN section 7)."""
+        """Amounts as strings of integers (docs/http-api.md)."""
         return {
             "max_amount_per_tx": _str_or_none(self.max_amount_per_tx),
             "max_total_amount": _str_or_none(self.max_total_amount),

@@ -1,6 +1,6 @@
 """``PUT /v1/sessions/{id}/renew``: rotate the token under optimistic locking.
 
-One statement does the work -- the guards of DESIGN section 5 and the
+One statement does the work -- the guards of docs/state-machines.md and the
 optimistic lock ``token_hash = :current`` are all in its WHERE, and the
 counter is incremented in SQL::
 

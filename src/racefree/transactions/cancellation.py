@@ -17,7 +17,7 @@ from __future__ import annotations
 from racefree.core.db import Tx
 from racefree.transactions.machine import TRANSACTIONS, Move
 
-#: Statuses the ``cancel`` transition leaves (DESIGN section 5): the open ones.
+#: Statuses the ``cancel`` transition leaves (docs/state-machines.md): the open ones.
 OPEN = TRANSACTIONS.transitions[Move.CANCEL].sources
 _OPEN_SQL = "(" + ", ".join(f"'{s}'" for s in OPEN) + ")"
 _TARGET = TRANSACTIONS.transitions[Move.CANCEL].target

@@ -1,4 +1,4 @@
-"""The transaction status machine (DESIGN section 5) and the transaction record.
+"""The transaction status machine (docs/state-machines.md) and the transaction record.
 
 ::
 

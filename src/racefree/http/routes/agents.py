@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
 AgentId = Annotated[str, Path(min_length=1, max_length=36)]
 PublicKey = Annotated[str, Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
-#: Amounts are strings of integers in minor units (DESIGN section 7).
+#: Amounts are strings of integers in minor units (docs/http-api.md).
 Amount = Annotated[str, Field(pattern=r"^[0-9]{1,16}$", examples=["1000"])]
 
 _FOUND = errors(ErrorCode.AGENT_NOT_FOUND)
