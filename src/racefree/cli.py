@@ -223,10 +223,9 @@ def cmd_sessions_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_locks_list(args: argparse.Namespace) -> int:
-    from racefree.core.locks import LeaseLocks
 
     with _migrated(args) as runtime:
-        for lease in LeaseLocks(runtime.db, runtime.clock).held(args.prefix):
+        for lease in runtime.locks.held(args.prefix):
             _emit(json.dumps(asdict(lease), sort_keys=True))
     return 0
 

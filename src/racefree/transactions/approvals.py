@@ -22,7 +22,15 @@ from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import Transition
 from racefree.core.settings import Settings
 from racefree.transactions import moves
-from racefree.transactions.machine import TRANSACTIONS, Move, Reason, Status, Tier, Transaction
+from racefree.transactions.machine import (
+    TRANSACTIONS,
+    Move,
+    Reason,
+    Status,
+    Tier,
+    Transaction,
+    load,
+)
 from racefree.transactions.tiers import timeout_s
 
 
@@ -34,13 +42,6 @@ def _approval(deadline: Condition) -> Condition:
 def approval_action(txn_id: str) -> str:
     """The action an owner signs to approve ``txn_id``."""
     return f"approve_transaction:{txn_id}"
-
-
-def load(tx: Tx, txn_id: str) -> Transaction:
-    row = tx.one("SELECT * FROM transactions WHERE id = :id", {"id": txn_id})
-    if row is None:
-        raise RacefreeError(ErrorCode.TX_NOT_FOUND)
-    return Transaction.from_row(row)
 
 
 Classifier = Callable[[Tx, Transition], RacefreeError]

@@ -33,7 +33,7 @@ from racefree.core.machine import Transition
 from racefree.core.settings import Settings
 from racefree.transactions import moves
 from racefree.transactions.executors import Category, Executor, ExecutorError
-from racefree.transactions.machine import TRANSACTIONS, Move, Reason, Status, Transaction
+from racefree.transactions.machine import TRANSACTIONS, Move, Reason, Status, Transaction, load
 from racefree.transactions.tiers import timeout_s
 
 log = logging.getLogger("racefree.transactions")
@@ -223,7 +223,4 @@ class ExecutionLoop:
 
     def get(self, txn_id: str) -> Transaction:
         with self.db.read() as tx:
-            row = tx.one("SELECT * FROM transactions WHERE id = :id", {"id": txn_id})
-        if row is None:
-            raise RacefreeError(ErrorCode.TX_NOT_FOUND)
-        return Transaction.from_row(row)
+            return load(tx, txn_id)

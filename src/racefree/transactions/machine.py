@@ -22,8 +22,8 @@ from typing import Any
 
 from racefree.core.audit import Severity
 from racefree.core.clock import isoformat
-from racefree.core.db import Row
-from racefree.core.errors import ErrorCode
+from racefree.core.db import Row, Tx
+from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import StateMachine, move
 
 
@@ -229,3 +229,11 @@ class Transaction:
             "submitted_at": isoformat(self.submitted_at),
             "confirmed_at": isoformat(self.confirmed_at),
         }
+
+
+def load(tx: Tx, txn_id: str) -> Transaction:
+    """The transaction ``txn_id``, or 404 ``TX_NOT_FOUND``: the one loader."""
+    row = tx.one("SELECT * FROM transactions WHERE id = :id", {"id": txn_id})
+    if row is None:
+        raise RacefreeError(ErrorCode.TX_NOT_FOUND)
+    return Transaction.from_row(row)

@@ -152,14 +152,8 @@ class Transactions:
             {"queued": Status.QUEUED.value, "tier": Tier.DELAY.value},
             limit,
         )
-        ran = 0
-        for txn in due:
-            try:
-                self.loop.start(txn)
-                ran += 1
-            except RacefreeError as error:  # another worker or the kill switch got it first
-                log.info("skipped due transaction %s: %s", txn.id, error.code)
-        return ran
+        # another worker or the kill switch may get one first
+        return _sweep(due, self.loop.start, "skipped due transaction")
 
     def expire_due(self, limit: int = SWEEP_BATCH) -> int:
         """``QUEUED -> EXPIRED`` for APPROVAL transactions past ``expires_at``."""
@@ -168,14 +162,8 @@ class Transactions:
             {"queued": Status.QUEUED.value, "tier": Tier.APPROVAL.value},
             limit,
         )
-        expired = 0
-        for txn in due:
-            try:
-                self.expire(txn.id)
-                expired += 1
-            except RacefreeError as error:  # approved or rejected meanwhile
-                log.info("did not expire %s: %s", txn.id, error.code)
-        return expired
+        # approved or rejected meanwhile: skipped
+        return _sweep(due, lambda txn: self.expire(txn.id), "did not expire")
 
     def release_stale(self, limit: int = SWEEP_BATCH) -> int:
         """End transactions still running past their deadline (their process died).
@@ -194,14 +182,8 @@ class Transactions:
             },
             limit,
         )
-        ended = 0
-        for txn in stale:
-            try:
-                self._settle_stale(txn)
-                ended += 1
-            except RacefreeError as error:  # it moved on meanwhile
-                log.info("did not release %s: %s", txn.id, error.code)
-        return ended
+        # moved on meanwhile: skipped
+        return _sweep(stale, self._settle_stale, "did not release")
 
     def _settle_stale(self, txn: Transaction) -> None:
         now = self.clock.now()
@@ -241,3 +223,15 @@ class Transactions:
                 {**params, "now": self.clock.now(), "limit": limit},
             )
         return [Transaction.from_row(r) for r in rows]
+
+
+def _sweep(batch: list[Transaction], act: Callable[[Transaction], object], skipped: str) -> int:
+    """The one sweep loop: ``act`` on each, counting successes; a lost race is logged, not fatal."""
+    done = 0
+    for txn in batch:
+        try:
+            act(txn)
+            done += 1
+        except RacefreeError as error:
+            log.info("%s %s: %s", skipped, txn.id, error.code)
+    return done

@@ -20,6 +20,7 @@ from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.settings import Settings
+from racefree.sessions.model import Constraints
 from racefree.transactions import idempotency, reservations
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
@@ -83,7 +84,7 @@ def submit(
             return idempotency.existing(tx, session_id, idempotency_key, request_hash)
     assert row is not None
     reservations.reserve(
-        tx, session_id, request.amount, reservations.Limits.parse(session["constraints"]), now=now
+        tx, session_id, request.amount, Constraints.from_json(session["constraints"]), now=now
     )
     txn = Transaction.from_row(row)
     if tier not in RUN_NOW:
