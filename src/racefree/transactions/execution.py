@@ -19,6 +19,7 @@ as ``FAILED`` with ``EXECUTION_TIMEOUT``.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from racefree.core.condition import Condition, Expr
 from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import Transition
+from racefree.core.retry import Backoff
 from racefree.core.settings import Settings
 from racefree.transactions import moves
 from racefree.transactions.executors import Category, Executor, ExecutorError
@@ -43,14 +45,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff with jitter for transient executor errors."""
+    """How often and how fast transient executor errors are retried."""
 
     retries: int = 3
     base_s: float = 0.05
 
     def delay(self, retry: int, rng: Callable[[], float]) -> float:
         """``base * 2**retry``, scaled by a random factor in [0.5, 1.5) so retries spread out."""
-        return float(self.base_s * (2**retry) * (0.5 + rng()))
+        return Backoff(self.base_s, math.inf, jitter=(0.5, 1.5)).delay(retry, rng)
 
 
 class _Ended(Exception):

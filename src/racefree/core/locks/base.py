@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -11,12 +10,14 @@ from typing import TypeVar
 
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.exceptions import LockBusy as LockBusy  # noqa: PLC0414 (re-export)
+from racefree.core.retry import Backoff
 
 T = TypeVar("T")
 
 #: Backoff between attempts of a client-side wait (seconds): doubles, capped, full jitter.
 BACKOFF_FIRST_S = 0.005
 BACKOFF_CAP_S = 0.1
+_BACKOFF = Backoff(BACKOFF_FIRST_S, BACKOFF_CAP_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ class Waiter:
 
     def until(self, key: str, wait_s: float, attempt: Callable[[], T]) -> T:
         deadline = time.monotonic() + wait_s
-        delay = BACKOFF_FIRST_S
+        tries = 0
         while True:
             try:
                 return attempt()
@@ -70,8 +71,8 @@ class Waiter:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise lock_timeout(key, wait_s, busy) from None
-                self._sleep(min(remaining, random.uniform(0, delay) + 0.001))
-                delay = min(delay * 2, BACKOFF_CAP_S)
+                self._sleep(min(remaining, _BACKOFF.delay(tries) + 0.001))
+                tries += 1
 
     def _sleep(self, seconds: float) -> None:
         if self._wake is None:
