@@ -1,4 +1,4 @@
-"""Fixtures: every behaviour runs on SQLite and PostgreSQL (DESIGN section 9).
+"""Fixtures: every behaviour runs on SQLite and PostgreSQL (docs/testing.md).
 
 Each test gets a fresh database cloned from a template that the migrations
 built once per run (a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on
@@ -25,7 +25,7 @@ from racefree.core.db import Database
 from racefree.core.settings import Settings
 from racefree.http import create_app
 from racefree.runtime import Runtime
-from tests.support import Server, start_server
+from racefree.testing import Server, start_server
 
 ENGINES = ("sqlite", "postgresql")
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"

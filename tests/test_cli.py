@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from racefree.core import tokens
-from tests.support import Server, start_server
+from racefree.testing import Server, start_server
 
 
 def racefree(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):

@@ -6,7 +6,7 @@ from racefree import operators
 from racefree.core import tokens
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from tests.support import race, tally
+from racefree.testing import race, tally
 
 
 def _stored_secrets(db: Database) -> list[str]:

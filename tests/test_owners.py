@@ -7,14 +7,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from racefree import owners
+from racefree.client import OwnerSigner
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
-from tests.support import race, tally
+from racefree.testing import race, tally
 
 KEY = Ed25519PrivateKey.generate()
-PUBLIC = owners.public_key_of(KEY)
+PUBLIC = OwnerSigner(KEY).public_key
 
 
 def _nonce(db: Database, clock: ManualClock) -> str:
@@ -40,7 +41,7 @@ def grace_agent(db: Database) -> str:
 
 def test_a_valid_signature_verifies_once(db: Database, clock: ManualClock) -> None:
     nonce = _nonce(db, clock)
-    header = owners.sign_header(KEY, "approve", nonce, clock.now())
+    header = OwnerSigner(KEY).header("approve", nonce, clock.now())
     assert _verify(db, clock, header) == PUBLIC
     with pytest.raises(RacefreeError) as info:
         _verify(db, clock, header)
@@ -49,7 +50,7 @@ def test_a_valid_signature_verifies_once(db: Database, clock: ManualClock) -> No
 
 def test_a_rolled_back_action_does_not_spend_the_nonce(db: Database, clock: ManualClock) -> None:
     nonce = _nonce(db, clock)
-    header = owners.sign_header(KEY, "approve", nonce, clock.now())
+    header = OwnerSigner(KEY).header("approve", nonce, clock.now())
     with pytest.raises(RuntimeError), db.write() as tx:
         owners.verify(tx, header, action="approve", now=clock.now())
         raise RuntimeError("the action failed after verification")
@@ -61,12 +62,12 @@ def test_a_rolled_back_action_does_not_spend_the_nonce(db: Database, clock: Manu
     [
         (lambda h, n, t: None, ErrorCode.OWNER_AUTH_REQUIRED),
         (lambda h, n, t: "not-base64-json!", ErrorCode.INVALID_SIGNATURE),
-        (lambda h, n, t: owners.sign_header(KEY, "reject", n, t), ErrorCode.INVALID_SIGNATURE),
+        (lambda h, n, t: OwnerSigner(KEY).header("reject", n, t), ErrorCode.INVALID_SIGNATURE),
         (
-            lambda h, n, t: owners.sign_header(KEY, "approve", n, t - 301),
+            lambda h, n, t: OwnerSigner(KEY).header("approve", n, t - 301),
             ErrorCode.INVALID_SIGNATURE,
         ),
-        (lambda h, n, t: owners.sign_header(KEY, "approve", "unknown", t), ErrorCode.INVALID_NONCE),
+        (lambda h, n, t: OwnerSigner(KEY).header("approve", "unknown", t), ErrorCode.INVALID_NONCE),
     ],
     ids=["missing", "garbage", "other-action", "stale-timestamp", "unknown-nonce"],
 )
@@ -74,7 +75,7 @@ def test_bad_signatures_are_refused_with_their_code(
     db: Database, clock: ManualClock, mutate, code: ErrorCode
 ) -> None:
     nonce = _nonce(db, clock)
-    header = mutate(owners.sign_header(KEY, "approve", nonce, clock.now()), nonce, clock.now())
+    header = mutate(OwnerSigner(KEY).header("approve", nonce, clock.now()), nonce, clock.now())
     with pytest.raises(RacefreeError) as info:
         _verify(db, clock, header)
     assert info.value.code is code
@@ -83,9 +84,9 @@ def test_bad_signatures_are_refused_with_their_code(
 def test_a_forged_signature_does_not_verify(db: Database, clock: ManualClock) -> None:
     nonce = _nonce(db, clock)
     other = Ed25519PrivateKey.generate()
-    forged = owners.sign_header(other, "approve", nonce, clock.now())
+    forged = OwnerSigner(other).header("approve", nonce, clock.now())
     payload = owners.b64url_decode(forged).replace(
-        owners.public_key_of(other).encode(), PUBLIC.encode()
+        OwnerSigner(other).public_key.encode(), PUBLIC.encode()
     )
     with pytest.raises(RacefreeError) as info:
         _verify(db, clock, owners.b64url_encode(payload))
@@ -95,7 +96,7 @@ def test_a_forged_signature_does_not_verify(db: Database, clock: ManualClock) ->
 def test_an_expired_nonce_is_invalid(db: Database, clock: ManualClock) -> None:
     nonce = _nonce(db, clock)
     clock.advance(owners.NONCE_TTL_S)
-    header = owners.sign_header(KEY, "approve", nonce, clock.now())
+    header = OwnerSigner(KEY).header("approve", nonce, clock.now())
     with pytest.raises(RacefreeError) as info:
         _verify(db, clock, header)
     assert info.value.code is ErrorCode.INVALID_NONCE
@@ -104,7 +105,7 @@ def test_an_expired_nonce_is_invalid(db: Database, clock: ManualClock) -> None:
 def test_two_concurrent_owner_actions_both_succeed_and_lock_in_once(
     db: Database, clock: ManualClock, grace_agent: str
 ) -> None:
-    headers = [owners.sign_header(KEY, "approve", _nonce(db, clock), clock.now()) for _ in range(2)]
+    headers = [OwnerSigner(KEY).header("approve", _nonce(db, clock), clock.now()) for _ in range(2)]
 
     def act(i: int) -> bool:
         with db.write() as tx:

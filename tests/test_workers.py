@@ -17,10 +17,10 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.locks import LeaseLocks
 from racefree.core.settings import Settings
+from racefree.testing import Server, start_server
 from racefree.transactions.machine import Status
 from racefree.transactions.service import Transactions
 from racefree.workers import Sweep, WorkerThread
-from tests.support import Server, start_server
 from tests.transactions.conftest import insert_agent, insert_session, transfer
 
 TTL_S = 5.0

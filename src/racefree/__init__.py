@@ -4,9 +4,13 @@ The public API, re-exported here::
 
     from racefree import Database, StateMachine, move, cas_update, RacefreeError, ErrorCode
 
+Every exception is a :class:`RacefreeError` with a catalog code; the hierarchy
+is drawn in :mod:`racefree.core.exceptions`. Conditions (:class:`Condition`)
+and SQL-computed values (:class:`Expr`) extend a transition's CAS.
+
 The re-exports load on first use (PEP 562), so ``import racefree.client`` --
-the HTTP client, which needs only httpx and pydantic -- never pulls in the
-server's dependencies (SQLAlchemy, FastAPI, psycopg) through this package.
+the HTTP client, which needs only httpx, pydantic and tenacity -- never pulls
+in the server's dependencies (SQLAlchemy, FastAPI, psycopg) through this package.
 """
 
 from __future__ import annotations
@@ -20,10 +24,18 @@ if TYPE_CHECKING:
     from racefree.core.audit import Severity
     from racefree.core.cas import cas_update
     from racefree.core.clock import Clock, ManualClock, SystemClock
+    from racefree.core.condition import Condition, Expr
     from racefree.core.db import Database, DatabaseOptions, Dialect, Tx
     from racefree.core.errors import CATALOG, Domain, ErrorCode, RacefreeError
+    from racefree.core.exceptions import (
+        AdvisoryUnavailable,
+        DatabaseError,
+        DatabaseInUse,
+        LockBusy,
+        MachineDefinitionError,
+    )
     from racefree.core.ids import new_id
-    from racefree.core.machine import AuditContext, StateMachine, Transition, move
+    from racefree.core.machine import AuditContext, StateMachine, Transition, TransitionTable, move
     from racefree.core.settings import Settings
 
 _EXPORTS = {
@@ -32,6 +44,8 @@ _EXPORTS = {
     "Clock": "racefree.core.clock",
     "ManualClock": "racefree.core.clock",
     "SystemClock": "racefree.core.clock",
+    "Condition": "racefree.core.condition",
+    "Expr": "racefree.core.condition",
     "Database": "racefree.core.db",
     "DatabaseOptions": "racefree.core.db",
     "Dialect": "racefree.core.db",
@@ -40,10 +54,16 @@ _EXPORTS = {
     "Domain": "racefree.core.errors",
     "ErrorCode": "racefree.core.errors",
     "RacefreeError": "racefree.core.errors",
+    "AdvisoryUnavailable": "racefree.core.exceptions",
+    "DatabaseError": "racefree.core.exceptions",
+    "DatabaseInUse": "racefree.core.exceptions",
+    "LockBusy": "racefree.core.exceptions",
+    "MachineDefinitionError": "racefree.core.exceptions",
     "new_id": "racefree.core.ids",
     "AuditContext": "racefree.core.machine",
     "StateMachine": "racefree.core.machine",
     "Transition": "racefree.core.machine",
+    "TransitionTable": "racefree.core.machine",
     "move": "racefree.core.machine",
     "Settings": "racefree.core.settings",
 }
@@ -60,13 +80,20 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CATALOG",
+    "AdvisoryUnavailable",
     "AuditContext",
     "Clock",
+    "Condition",
     "Database",
+    "DatabaseError",
+    "DatabaseInUse",
     "DatabaseOptions",
     "Dialect",
     "Domain",
     "ErrorCode",
+    "Expr",
+    "LockBusy",
+    "MachineDefinitionError",
     "ManualClock",
     "RacefreeError",
     "Settings",
@@ -74,6 +101,7 @@ __all__ = [
     "StateMachine",
     "SystemClock",
     "Transition",
+    "TransitionTable",
     "Tx",
     "__version__",
     "cas_update",

@@ -42,7 +42,7 @@ def errors_module() -> str:
 
     lines = [
         _GENERATED,
-        '"""One exception class per code of the server\'s error catalog (DESIGN section 6).',
+        '"""One exception class per code of the server\'s error catalog (docs/errors.md).',
         "",
         "Catch a specific answer (``except RenewalConflictError``) or any of them",
         "(``except ApiError``); :data:`BY_CODE` maps a code to its class.",

@@ -7,15 +7,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from racefree import agents, owners
 from racefree.agents import OwnerState
+from racefree.client import OwnerSigner
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
-from tests.support import race, tally
+from racefree.testing import race, tally
 
 OWNER = Ed25519PrivateKey.generate()
-OWNER_KEY = owners.public_key_of(OWNER)
-NEXT_KEY = owners.public_key_of(Ed25519PrivateKey.generate())
+OWNER_KEY = OwnerSigner(OWNER).public_key
+NEXT_KEY = OwnerSigner(Ed25519PrivateKey.generate()).public_key
 
 
 @pytest.fixture
@@ -132,7 +133,7 @@ def _signed(
 ) -> owners.OwnerProof:
     with db.write() as tx:
         nonce, _ = owners.issue_nonce(tx, now=clock.now())
-    header = owners.sign_header(signer, owners.change_action(agent_id, new_key), nonce, clock.now())
+    header = OwnerSigner(signer).header(owners.change_action(agent_id, new_key), nonce, clock.now())
     with db.write() as tx:
         return owners.verify(
             tx, header, action=owners.change_action(agent_id, new_key), now=clock.now()
@@ -262,3 +263,22 @@ class TestOwnerChanges:
         with db.read() as tx:
             assert len(audit.entries(tx, event_type="OWNER_VERIFIED")) == 1
         assert _get(db, agent_id).owner_public_key == NEXT_KEY
+
+
+class TestKillSwitchHold:
+    """agents.create and agents.activate hold the switch NORMAL themselves (library callers)."""
+
+    def test_create_and_activate_are_refused_while_the_switch_is_engaged(
+        self, db: Database, clock: ManualClock, agent_id: str
+    ) -> None:
+        from racefree.killswitch import activation
+
+        with db.write() as tx:
+            agents.suspend(tx, agent_id, now=clock.now())
+        with db.write() as tx:
+            activation.activate(tx, "drill", now=clock.now(), actor="test")
+        assert _code(db, agents.create, name="late", now=clock.now()) == ErrorCode.SYSTEM_LOCKED
+        assert _code(db, agents.activate, agent_id, now=clock.now()) == ErrorCode.SYSTEM_LOCKED
+        assert _get(db, agent_id).status == agents.SUSPENDED
+        with db.read() as tx:
+            assert [a.name for a in agents.list_agents(tx)] == ["agent"]

@@ -7,7 +7,7 @@ import pytest
 from racefree.core.cas import cas_update
 from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
-from tests.support import race, tally
+from racefree.testing import race, tally
 
 
 @pytest.fixture

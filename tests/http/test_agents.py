@@ -7,12 +7,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from racefree import owners
+from racefree.client import OwnerSigner
 from racefree.core.clock import ManualClock
 
 PROBLEM = "application/problem+json"
 OWNER = Ed25519PrivateKey.generate()
-OWNER_KEY = owners.public_key_of(OWNER)
-NEXT_KEY = owners.public_key_of(Ed25519PrivateKey.generate())
+OWNER_KEY = OwnerSigner(OWNER).public_key
+NEXT_KEY = OwnerSigner(Ed25519PrivateKey.generate()).public_key
 
 
 def _problem(response, status: int, code: str) -> dict:  # type: ignore[no-untyped-def]
@@ -116,7 +117,7 @@ def _signature(
     client: TestClient, clock: ManualClock, action: str, signer: Ed25519PrivateKey = OWNER
 ) -> dict[str, str]:
     nonce = client.get("/v1/nonce").json()["nonce"]
-    return {owners.HEADER: owners.sign_header(signer, action, nonce, clock.now())}
+    return {owners.HEADER: OwnerSigner(signer).header(action, nonce, clock.now())}
 
 
 def test_owner_change_rules_over_http(

@@ -11,12 +11,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from racefree import killswitch, operators, owners
+from racefree.client import OwnerSigner
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.killswitch import recovery
+from racefree.testing import Server, http_race, race, start_server
 from tests.killswitch import seed
-from tests.support import Server, http_race, race, start_server
 
 PASSWORD = "correct horse battery staple"
 PROBLEM = "application/problem+json"
@@ -219,12 +220,12 @@ def test_recovery_with_an_owner_takes_a_signature_over_a_kill_switch_nonce(
 ) -> None:
     key = Ed25519PrivateKey.generate()
     with db.write() as tx:
-        seed.agent(tx, owner_public_key=owners.public_key_of(key), now=clock.now())
+        seed.agent(tx, owner_public_key=OwnerSigner(key).public_key, now=clock.now())
     _activate(client, operator_headers)
     missing = client.post("/v1/kill-switch/recovery", headers=master)
     assert (missing.status_code, _code(missing)) == (401, "OWNER_AUTH_REQUIRED")
     nonce = client.get("/v1/kill-switch/nonce").json()["nonce"]
-    signature = owners.sign_header(key, recovery.OWNER_ACTION, nonce, clock.now())
+    signature = OwnerSigner(key).header(recovery.OWNER_ACTION, nonce, clock.now())
     started = client.post("/v1/kill-switch/recovery", headers={**master, owners.HEADER: signature})
     assert started.status_code == 202
     assert started.json()["wait_seconds"] == runtime.settings.recovery_wait_owner_s

@@ -21,7 +21,7 @@ from racefree import agents, sessions
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.locks import LeaseLocks
-from tests.support import Server, http_race, start_server
+from racefree.testing import Server, http_race, start_server
 
 GROUP = {
     "title": "spring planting",

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from racefree.core.clock import ManualClock
-from tests.support import Server, http_race, start_server
+from racefree.testing import Server, http_race, start_server
 
 PROBLEM = "application/problem+json"
 SESSION_FIELDS = {

@@ -9,8 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from racefree import owners
+from racefree.client import OwnerSigner
+from racefree.testing import Server, http_race
 from racefree.transactions.approvals import approval_action
-from tests.support import Server, http_race
 from tests.transactions.conftest import OWNER_KEY, OWNER_PUBLIC
 
 PROBLEM = "application/problem+json"
@@ -100,7 +101,7 @@ def test_the_owner_approves_with_a_signature_and_the_transfer_executes(
 
     nonce = client.get("/v1/nonce").json()["nonce"]
     now = client.app.state.runtime.clock.now()  # type: ignore[attr-defined]
-    signature = owners.sign_header(OWNER_KEY, approval_action(txn_id), nonce, now)
+    signature = OwnerSigner(OWNER_KEY).header(approval_action(txn_id), nonce, now)
     response = client.post(f"/v1/transactions/{txn_id}/approve", headers={owners.HEADER: signature})
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "CONFIRMED"

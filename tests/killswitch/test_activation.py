@@ -11,8 +11,8 @@ from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.killswitch import status
 from racefree.killswitch.machine import KILL_SWITCH
+from racefree.testing import race, tally
 from tests.killswitch import seed
-from tests.support import race, tally
 
 
 def _activate(

@@ -6,13 +6,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from racefree import killswitch, operators, owners
+from racefree.client import OwnerSigner
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.killswitch import recovery, status
+from racefree.testing import race, tally
 from tests.killswitch import seed
-from tests.support import race, tally
 
 PASSWORD = "correct horse battery staple"
 WAIT_S = 86400
@@ -68,7 +69,7 @@ def _events(db: Database, event_type: str) -> list[audit.AuditEntry]:
 def _signature(db: Database, clock: ManualClock, key: Ed25519PrivateKey = OWNER) -> str:
     with db.write() as tx:
         nonce, _ = owners.issue_nonce(tx, now=clock.now())
-    return owners.sign_header(key, recovery.OWNER_ACTION, nonce, clock.now())
+    return OwnerSigner(key).header(recovery.OWNER_ACTION, nonce, clock.now())
 
 
 def _error(fn: object, *args: object, **kwargs: object) -> RacefreeError:
@@ -217,7 +218,7 @@ def test_racing_complete_and_abort_have_exactly_one_winner(
 def _owned_agents(db: Database, clock: ManualClock, key: Ed25519PrivateKey, n: int) -> list[str]:
     with db.write() as tx:
         return [
-            seed.agent(tx, owner_public_key=owners.public_key_of(key), now=clock.now())
+            seed.agent(tx, owner_public_key=OwnerSigner(key).public_key, now=clock.now())
             for _ in range(n)
         ]
 
@@ -232,7 +233,7 @@ def test_with_an_owner_recovery_needs_the_owners_signature_and_waits_less(
 
     started = _start(db, clock, signature=_signature(db, clock))
     assert started.wait_seconds == OWNER_WAIT_S
-    assert started.owner_public_key == owners.public_key_of(OWNER)
+    assert started.owner_public_key == OwnerSigner(OWNER).public_key
     with db.read() as tx:
         verified = {
             r["id"]: r["owner_verified"] for r in tx.all("SELECT id, owner_verified FROM agents")

@@ -14,8 +14,8 @@ import pytest
 from racefree import killswitch, sessions
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
+from racefree.testing import race, tally
 from tests.killswitch import seed
-from tests.support import race, tally
 
 ROUNDS = 20
 RENEWERS = 6

@@ -12,7 +12,7 @@ from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.locks import LeaseLocks
 from racefree.plans import Generator, Item, PlanGroup, create, get, lock_key, plans
-from tests.support import race, tally
+from racefree.testing import race, tally
 
 TTL_S = 30.0
 ITEMS = [Item("water", 100), Item("seeds", 7), Item("tools", 31)]

@@ -10,8 +10,8 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import RacefreeError
 from racefree.sessions import Policy
+from racefree.testing import Outcome, race
 from tests.sessions.conftest import POLICY, open_session
-from tests.support import Outcome, race
 
 
 def _cleanup(db: Database, now: int, retention_s: int = 0) -> int:

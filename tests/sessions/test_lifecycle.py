@@ -12,8 +12,8 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.sessions import Constraints
+from racefree.testing import race, tally
 from tests.sessions.conftest import POLICY, open_session
-from tests.support import race, tally
 
 
 def test_issue_returns_a_well_formed_token_and_stores_only_its_hash(

@@ -13,8 +13,8 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.sessions import CONFLICT_WINDOW_S, Policy
+from racefree.testing import race, tally
 from tests.sessions.conftest import POLICY, open_session
-from tests.support import race, tally
 
 NOW_RENEWABLE = replace(POLICY, min_elapsed=0.0)
 GRACE = replace(NOW_RENEWABLE, grace_s=30)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from racefree import owners
+from racefree.client import OwnerSigner
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.ids import new_id
@@ -24,7 +24,7 @@ from racefree.transactions.service import Transactions
 from racefree.transactions.submission import Request
 
 OWNER_KEY = Ed25519PrivateKey.generate()
-OWNER_PUBLIC = owners.public_key_of(OWNER_KEY)
+OWNER_PUBLIC = OwnerSigner(OWNER_KEY).public_key
 DAY = 86400
 
 

@@ -10,15 +10,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from racefree import killswitch, owners
+from racefree.client import OwnerSigner
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.settings import Settings
+from racefree.testing import race
 from racefree.transactions import approvals
 from racefree.transactions.machine import Status
 from racefree.transactions.service import Transactions
-from tests.support import race
 from tests.transactions.conftest import (
     OWNER_KEY,
     insert_agent,
@@ -36,7 +37,7 @@ def signature(
 ) -> str:
     with db.write() as tx:
         nonce, _ = owners.issue_nonce(tx, now=clock.now())
-    return owners.sign_header(key, approvals.approval_action(txn_id), nonce, clock.now())
+    return OwnerSigner(key).header(approvals.approval_action(txn_id), nonce, clock.now())
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.settings import Settings
+from racefree.testing import race, tally
 from racefree.transactions.executors import Category, ExecutorError, LedgerExecutor
 from racefree.transactions.machine import TRANSACTIONS, Reason, Status, Transaction
 from racefree.transactions.service import Transactions
-from tests.support import race, tally
 from tests.transactions.conftest import (
     balance,
     insert_agent,

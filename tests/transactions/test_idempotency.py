@@ -11,10 +11,10 @@ import pytest
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.testing import race
 from racefree.transactions.executors import LedgerExecutor
 from racefree.transactions.machine import Transaction
 from racefree.transactions.service import Outcome, Transactions
-from tests.support import race
 from tests.transactions.conftest import (
     insert_agent,
     insert_session,

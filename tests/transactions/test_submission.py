@@ -12,9 +12,9 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.settings import Settings
+from racefree.testing import race, tally
 from racefree.transactions.machine import Status, Tier
 from racefree.transactions.service import Transactions
-from tests.support import race, tally
 from tests.transactions.conftest import (
     balance,
     insert_agent,

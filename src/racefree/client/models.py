@@ -1,4 +1,4 @@
-"""Typed models of every success response of the HTTP API (DESIGN section 7).
+"""Typed models of every success response of the HTTP API (docs/http-api.md).
 
 These are the one description of the API's response shapes: the client
 parses answers with them, and a test holds the server to them (see

@@ -8,7 +8,7 @@ behind a single-flight guard (``_async_session.py``; the synchronous client is
 generated from it):
 
 * the first caller past the renewable point (``renew_at`` of ``expires_in``
-  after the last renewal; DESIGN section 5) renews; every other caller waits
+  after the last renewal, as the server's renewal guard says) renews; every other caller waits
   for that renewal and then uses its token -- one renewal request however many
   callers;
 * ``on_rotate(new_token)`` runs before any caller gets the new token, so a

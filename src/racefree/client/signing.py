@@ -1,4 +1,4 @@
-"""Owner signatures, client side: ``X-Owner-Signature`` values (DESIGN section 7).
+"""Owner signatures, client side: ``X-Owner-Signature`` values (docs/http-api.md).
 
 The header is ``base64url(JSON {public_key, action, nonce, timestamp,
 signature})`` where ``signature`` is Ed25519 over

@@ -107,12 +107,15 @@ def start_server(
     )
     assert process.stdout is not None
     server = Server(f"http://127.0.0.1:{port}", "", master_password, process, log_path)
-    reader = threading.Thread(target=_collect, args=(process, server.output), daemon=True)
-    reader.start()
     _wait_healthy(server, startup_timeout)
-    for line in list(server.output):
+    # Everything ``serve`` prints before it binds the port (the first-start credentials)
+    # is in the pipe once /health answers: drain it now, without a race against a reader.
+    server.output.extend(_drain(process))
+    for line in server.output:
         if "operator token:" in line:
             server.operator_token = line.split("operator token:", 1)[1].strip()
+    reader = threading.Thread(target=_collect, args=(process, server.output), daemon=True)
+    reader.start()
     if not server.operator_token:  # not a first start: this database has its credentials
         server.operator_token = create_operator_token(database_url, full_env)
     return server
@@ -144,6 +147,22 @@ def _wait_healthy(server: Server, timeout: float) -> None:
             time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"server did not start: {server.log_path.read_text()}")
+
+
+def _drain(process: subprocess.Popen[str]) -> list[str]:
+    """The lines already written to ``process``'s stdout, read without blocking."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while chunk := os.read(fd, 65536):
+            data += chunk
+    except BlockingIOError:
+        pass
+    finally:
+        os.set_blocking(fd, True)
+    return data.decode().splitlines(keepends=True)
 
 
 def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:

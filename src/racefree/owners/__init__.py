@@ -3,7 +3,8 @@
 A client fetches a nonce (``GET /v1/nonce``), signs
 ``racefree:<action>:<nonce>:<timestamp>`` with the owner's key, and sends
 ``X-Owner-Signature: base64url(JSON {public_key, action, nonce, timestamp,
-signature})``; keys and signatures are base64url without padding. Nonces are
+signature})``; keys and signatures are base64url without padding (the client
+side, signing, is ``racefree.client.OwnerSigner``; this module verifies). Nonces are
 single-use: :func:`verify` consumes one with a single atomic DELETE, in the
 caller's transaction, so an action that rolls back does not spend it.
 
@@ -12,7 +13,7 @@ The first valid signature locks ownership in (``GRACE -> LOCKED``):
 owner_verified = 0`` -- idempotent, audited once, never an error for the
 second caller.
 
-Owner changes (DESIGN section 5), :func:`change_owner`::
+Owner changes (docs/state-machines.md), :func:`change_owner`::
 
     NONE  -> GRACE          operator sets a key
     GRACE -> GRACE | NONE   operator changes or removes the key
@@ -31,11 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from racefree.core import audit
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
+from racefree.owners.machine import LOCKED, OWNERS, Move
 
 NONCE_TTL_S = 300
 TIMESTAMP_WINDOW_S = 300
@@ -52,23 +54,6 @@ def b64url_decode(text: str) -> bytes:
 
 def signed_message(action: str, nonce: str, timestamp: int) -> bytes:
     return f"racefree:{action}:{nonce}:{timestamp}".encode()
-
-
-def public_key_of(private_key: Ed25519PrivateKey) -> str:
-    return b64url_encode(private_key.public_key().public_bytes_raw())
-
-
-def sign_header(private_key: Ed25519PrivateKey, action: str, nonce: str, timestamp: int) -> str:
-    """The ``X-Owner-Signature`` value for ``action`` (a client-side helper)."""
-    signature = private_key.sign(signed_message(action, nonce, timestamp))
-    payload = {
-        "public_key": public_key_of(private_key),
-        "action": action,
-        "nonce": nonce,
-        "timestamp": timestamp,
-        "signature": b64url_encode(signature),
-    }
-    return b64url_encode(json.dumps(payload, separators=(",", ":")).encode())
 
 
 def valid_public_key(text: str) -> bool:
@@ -203,18 +188,7 @@ def change_owner(
     moves under the CAS ``owner_public_key = <signer>``.
     """
     if new_key is not None and not valid_public_key(new_key):
-        raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
-            details={
-                "issues": [
-                    {
-                        "loc": ["body", "owner_public_key"],
-                        "type": "value_error",
-                        "msg": "not a base64url Ed25519 public key",
-                    }
-                ]
-            },
-        )
+        raise invalid_field("owner_public_key", "not a base64url Ed25519 public key")
     if proof is None:
         _change_unlocked(tx, agent_id, new_key, now=now, actor=actor)
         return
@@ -248,9 +222,10 @@ def _change_unlocked(
     if verified is None:
         raise RacefreeError(ErrorCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
     if new_key is None:
-        raise RacefreeError(ErrorCode.OWNER_LOCKED, details={"agent_id": agent_id})
+        code = OWNERS.transitions[Move.REMOVE_KEY].conflict_for(LOCKED)
+        raise RacefreeError(code, details={"agent_id": agent_id})
     raise RacefreeError(
-        ErrorCode.OWNER_AUTH_REQUIRED,
+        OWNERS.transitions[Move.CHANGE_KEY].conflict_for(LOCKED),
         detail="ownership is locked in: the current owner must sign the change",
         hint=f"send {HEADER} signed by the current owner for action "
         f"{change_action(agent_id, new_key)!r}",
