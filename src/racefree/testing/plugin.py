@@ -5,7 +5,9 @@ Fixtures:
 ``racefree_server``
     A :class:`~racefree.testing.server.Server` started for the test and stopped
     after it: ``base_url``, ``operator_token``, ``master_password``, ``api()``
-    (a :class:`racefree.client.Client` with the operator token).
+    (a :class:`racefree.client.Client` with the operator token). On a database
+    that was served before (a PostgreSQL URL of your own) a new operator token
+    is created for each server.
 ``racefree_server_env``
     Extra ``RACEFREE_*`` settings for it; override the fixture to change them,
     e.g. ``{"RACEFREE_SESSION_EXPIRES_IN": "4"}``.
@@ -63,7 +65,9 @@ def racefree_server_factory(racefree_database_url: str, tmp_path: Path) -> Itera
     started: list[Server] = []
 
     def start(env: Mapping[str, str] | None = None, database_url: str | None = None) -> Server:
-        server = start_server(database_url or racefree_database_url, tmp_path, env=env)
+        server = start_server(
+            database_url or racefree_database_url, tmp_path, env=env, mint_operator_token=True
+        )
         started.append(server)
         return server
 

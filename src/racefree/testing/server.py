@@ -76,14 +76,16 @@ def start_server(
     env: Mapping[str, str] | None = None,
     master_password: str = DEFAULT_MASTER_PASSWORD,
     startup_timeout: float = 60,
+    mint_operator_token: bool = False,
 ) -> Server:
     """Start ``racefree serve`` on ``database_url`` and wait until ``/health`` answers.
 
     The environment is this process's without any ``RACEFREE_`` variable, plus
     ``env`` (e.g. ``{"RACEFREE_SESSION_EXPIRES_IN": "4"}``). The operator token is
-    the first-start one from the server's output, or a new one when the
-    database was started before (its master password is the one it was first
-    started with). Stop it with :meth:`Server.stop` (or use it as a context manager).
+    the first-start one from the server's output; on a database that was started
+    before there is none (``""``), unless ``mint_operator_token`` creates one (the
+    master password is then the one the database was first started with). Stop it
+    with :meth:`Server.stop` (or use it as a context manager).
     """
     port = free_port()
     log_path = workdir / f"server-{port}.log"
@@ -116,7 +118,7 @@ def start_server(
             server.operator_token = line.split("operator token:", 1)[1].strip()
     reader = threading.Thread(target=_collect, args=(process, server.output), daemon=True)
     reader.start()
-    if not server.operator_token:  # not a first start: this database has its credentials
+    if mint_operator_token and not server.operator_token:  # not a first start
         server.operator_token = create_operator_token(database_url, full_env)
     return server
 
