@@ -1,4 +1,9 @@
-"""Prometheus metrics of the HTTP layer, and the ``/metrics`` route."""
+"""Prometheus metrics of the HTTP layer, and the ``/metrics`` route.
+
+Label values come from bounded sets only (DESIGN section 11): the method is one
+of the standard methods or ``OTHER``, the route is a route template or
+``unmatched`` (:mod:`racefree.http.middleware`), the status is a status code.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ router = APIRouter()
 
 
 @router.get("/metrics", include_in_schema=True, tags=["system"], response_class=Response)
-def metrics() -> Response:
-    """Prometheus text exposition of every racefree metric in this process."""
+async def metrics() -> Response:
+    """Prometheus text exposition of every racefree metric in this process (no database,
+    so no thread hop)."""
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -64,6 +64,7 @@ _HTTP_STATUS_CODES = {
     403: ErrorCode.FORBIDDEN,
     404: ErrorCode.ROUTE_NOT_FOUND,
     405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
 }
 
 
@@ -140,6 +141,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     schema["components"]["schemas"].pop("HTTPValidationError", None)
     schema["components"]["schemas"].pop("ValidationError", None)
     defaults = errors(*DEFAULT_ERRORS)
+    too_large = errors(ErrorCode.PAYLOAD_TOO_LARGE)
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             responses = operation.setdefault("responses", {})
@@ -147,6 +149,9 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
                 responses.pop("422", None)  # FastAPI's own; a route's documented 422 stays
             for status, doc in defaults.items():
                 add_response(responses, status, doc)
+            if "requestBody" in operation:
+                for status, doc in too_large.items():
+                    add_response(responses, status, doc)
     return schema
 
 
