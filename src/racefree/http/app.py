@@ -12,17 +12,22 @@ elsewhere.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from racefree import __version__
 from racefree.http import guard, metrics, pipeline
 from racefree.http.middleware import RequestContextMiddleware
+from racefree.http.pipeline import PipelineRoute
 from racefree.http.problems import document_errors, install_handlers
 from racefree.http.routes import (
     agents,
@@ -58,8 +63,43 @@ HOT_ROUTES = (
 )
 
 
+class RacefreeApp(FastAPI):
+    """FastAPI with Starlette's own lean middleware stack and call path.
+
+    FastAPI adds per-request telemetry and body-limit layers (and reads the
+    environment on each request to ask whether telemetry is on); racefree uses
+    neither (its body limit is :mod:`racefree.http.edge`), and they cost about as
+    much as a bare Starlette request.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        error_handler = None
+        handlers: dict[Any, Any] = {}
+        for key, value in self.exception_handlers.items():
+            if key in (500, Exception):
+                error_handler = value
+            else:
+                handlers[key] = value
+        stack = [
+            Middleware(ServerErrorMiddleware, handler=error_handler, debug=self.debug),
+            *self.user_middleware,
+            Middleware(ExceptionMiddleware, handlers=handlers, debug=self.debug),
+            Middleware(AsyncExitStackMiddleware),  # FastAPI's own request handler needs it
+        ]
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(stack):
+            app = cls(app, *args, **kwargs)
+        return app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        await self.middleware_stack(scope, receive, send)
+
+
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(
+    app = RacefreeApp(
         title="racefree",
         version=__version__,
         summary="Race-free state changes: CAS transitions, atomic cascades, typed conflicts.",
@@ -68,7 +108,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     install_handlers(app)
     for router in ROUTERS:
-        app.include_router(router)
+        # the routes themselves, not a lazy include: Starlette then tries them in one flat
+        # list (no per-request include bookkeeping), in the order sorted below
+        app.router.routes.extend(router.routes)
     _check_dispatch(app.router.routes)
     app.router.routes.sort(key=_match_order)
     # added first = inner: the guard runs inside the request context, before routing and auth
@@ -98,19 +140,12 @@ def _match_order(route: BaseRoute) -> int:
 
 
 def _check_dispatch(routes: list[BaseRoute]) -> None:
-    """Every route and dependency is ``async def`` (see :mod:`.pipeline`)."""
+    """Every route is a :class:`PipelineRoute` with an ``async def`` endpoint."""
     for route in routes:
         if not isinstance(route, APIRoute):
             continue
-        calls: list[Callable[..., Any] | None] = [route.endpoint]
-        stack = list(route.dependant.dependencies)
-        while stack:
-            dependency = stack.pop()
-            calls.append(dependency.call)
-            stack.extend(dependency.dependencies)
-        for call in calls:
-            if not inspect.iscoroutinefunction(call):
-                raise TypeError(
-                    f"{route.path}: {getattr(call, '__name__', call)} is not async def; serve"
-                    " through racefree.http.pipeline.run (one thread hop per request)"
-                )
+        if not isinstance(route, PipelineRoute) or not inspect.iscoroutinefunction(route.endpoint):
+            raise TypeError(
+                f"{route.path}: declare it on an APIRouter(route_class=PipelineRoute) with an"
+                " async def endpoint serving through pipeline.run (one thread hop per request)"
+            )

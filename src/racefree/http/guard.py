@@ -20,8 +20,9 @@ or query parameter refused by FastAPI's validation, the OpenAPI documents --
 touched no database (every database route goes through the pipeline; the app
 factory refuses to build otherwise); before such a response leaves, the
 middleware redeems the ticket itself (its own hop) and answers 503 instead while
-locked. So a route need not even exist to be refused, and no guarded request is
-answered while locked.
+locked (on SQLite without a hop: reads are served on the loop, see
+:mod:`racefree.http.pipeline`). So a route need not even exist to be refused,
+and no guarded request is answered while locked.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from racefree import operators
 from racefree.core import tokens
-from racefree.core.db import Tx
+from racefree.core.db import Dialect, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.http.problems import add_response, errors, problem_response
 from racefree.killswitch import status
@@ -129,7 +130,7 @@ class KillSwitchGuard:
             nonlocal refused
             if message["type"] == "http.response.start" and not ticket.redeemed:
                 ticket.redeemed = True
-                refusal = await to_thread.run_sync(_refusal, self.runtime, scope)
+                refusal = await _redeem(self.runtime, scope)
                 if refusal is not None:
                     refused = True
                     await problem_response(refusal)(scope, receive, send)
@@ -138,6 +139,13 @@ class KillSwitchGuard:
                 await send(message)
 
         await self.app(scope, receive, guarded_send)
+
+
+async def _redeem(runtime: Runtime, scope: Scope) -> RacefreeError | None:
+    # reads on SQLite are served on the loop (see racefree.http.pipeline)
+    if runtime.db.dialect is Dialect.SQLITE:
+        return _refusal(runtime, scope)
+    return await to_thread.run_sync(_refusal, runtime, scope)
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:

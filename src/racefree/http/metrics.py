@@ -10,6 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 
+from racefree.http.pipeline import PipelineRoute
+
 REQUESTS = Counter(
     "racefree_http_requests_total",
     "HTTP requests by method, route template and status.",
@@ -22,7 +24,7 @@ DURATION = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
-router = APIRouter()
+router = APIRouter(route_class=PipelineRoute)
 
 
 @router.get("/metrics", include_in_schema=True, tags=["system"], response_class=Response)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -51,12 +52,14 @@ def problem_response(error: RacefreeError) -> ProblemResponse:
     )
 
 
-def _validation_issues(exc: RequestValidationError) -> list[dict[str, Any]]:
+def validation_error(errors: Sequence[Mapping[str, Any]]) -> RacefreeError:
+    """400 ``VALIDATION_ERROR`` listing pydantic-style ``errors`` in ``details.issues``."""
     # never echo "input" (it may hold a secret) or "ctx" (it may hold exceptions)
-    return [
+    issues = [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in exc.errors()
+        for e in errors
     ]
+    return RacefreeError(ErrorCode.VALIDATION_ERROR, details={"issues": issues})
 
 
 _HTTP_STATUS_CODES = {
@@ -75,9 +78,7 @@ async def _on_racefree_error(request: Request, exc: Exception) -> ProblemRespons
 
 async def _on_validation_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(
-        RacefreeError(ErrorCode.VALIDATION_ERROR, details={"issues": _validation_issues(exc)})
-    )
+    return problem_response(validation_error(exc.errors()))
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> ProblemResponse:

@@ -13,11 +13,11 @@ from racefree.agents import Agent
 from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
-from racefree.http.pipeline import Call, body_doc, run
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.killswitch import status as kill_switch_status
 
-router = APIRouter(prefix="/v1/agents", tags=["agents"])
+router = APIRouter(prefix="/v1/agents", tags=["agents"], route_class=PipelineRoute)
 
 AgentId = Annotated[str, Path(min_length=1, max_length=36)]
 PublicKey = Annotated[str, Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
@@ -110,7 +110,7 @@ async def list_agents(
             "next_after_id": found[-1].id if len(found) == limit else None,
         }
 
-    return await run(request, serve)
+    return await run(request, serve, reads_only=True)
 
 
 @router.get("/{agent_id}", response_model=dict[str, Any], responses=_FOUND, dependencies=[OPERATOR])
@@ -119,7 +119,7 @@ async def get_agent(agent_id: AgentId, request: Request) -> Response:
         with call.runtime.db.read() as tx:
             return agent_json(agents.get(tx, agent_id))
 
-    return await run(request, serve)
+    return await run(request, serve, reads_only=True)
 
 
 @router.patch(

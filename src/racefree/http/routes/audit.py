@@ -11,9 +11,9 @@ from fastapi.responses import Response
 from racefree.core import audit
 from racefree.core.clock import isoformat
 from racefree.http.auth import OPERATOR, OPERATOR_ERRORS
-from racefree.http.pipeline import Call, run
+from racefree.http.pipeline import Call, PipelineRoute, run
 
-router = APIRouter(prefix="/v1", tags=["audit"])
+router = APIRouter(prefix="/v1", tags=["audit"], route_class=PipelineRoute)
 
 
 #: Audit ids are 64-bit integers on both engines; a larger cursor is a 400, never a 500.
@@ -40,4 +40,4 @@ async def audit_log(
             "next_after_id": found[-1].id if found else after_id,
         }
 
-    return await run(request, serve)
+    return await run(request, serve, reads_only=True)

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from racefree import __version__
-from racefree.http.pipeline import Call, run
+from racefree.http.pipeline import Call, PipelineRoute, run
 from racefree.killswitch import status as kill_switch_status
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=PipelineRoute)
 
 
 def _health(call: Call) -> dict[str, Any]:
@@ -22,4 +22,4 @@ def _health(call: Call) -> dict[str, Any]:
 
 @router.get("/health", response_model=dict[str, Any])
 async def health(request: Request) -> Response:
-    return await run(request, _health)
+    return await run(request, _health, reads_only=True)

@@ -18,12 +18,12 @@ from racefree import killswitch, owners
 from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
-from racefree.http.pipeline import Call, body_doc, run
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.http.routes import owners as owner_routes
 from racefree.killswitch import recovery, status
 
-router = APIRouter(prefix="/v1/kill-switch", tags=["kill-switch"])
+router = APIRouter(prefix="/v1/kill-switch", tags=["kill-switch"], route_class=PipelineRoute)
 
 MasterPassword = Annotated[
     str | None, Header(alias="X-Master-Password", description="the master password")
@@ -63,7 +63,7 @@ def _status(call: Call) -> dict[str, Any]:
 @router.get("", response_model=dict[str, Any], responses=OPERATOR_ERRORS, dependencies=[OPERATOR])
 async def get_kill_switch(request: Request) -> Response:
     """The switch's state and the activation it is under, if any."""
-    return await run(request, _status)
+    return await run(request, _status, reads_only=True)
 
 
 def _activate(call: Call) -> dict[str, Any]:

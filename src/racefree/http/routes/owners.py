@@ -9,9 +9,9 @@ from fastapi.responses import Response
 
 from racefree import owners
 from racefree.core.clock import isoformat
-from racefree.http.pipeline import Call, run
+from racefree.http.pipeline import Call, PipelineRoute, run
 
-router = APIRouter(prefix="/v1", tags=["owners"])
+router = APIRouter(prefix="/v1", tags=["owners"], route_class=PipelineRoute)
 
 
 def _nonce(call: Call) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.locks import LeaseLocks
 from racefree.http.auth import OPERATOR_OR_SESSION, SESSION_AUTH_CODES, Caller, SessionPrincipal
-from racefree.http.pipeline import Call, body_doc, run
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.plans import Generator, Item, PlanGroup
 from racefree.plans.generation import lock_view
@@ -25,7 +25,7 @@ from racefree.plans.groups import MAX_DAYS, MAX_ITEMS, MAX_UNITS
 from racefree.plans.spread import days_between
 from racefree.runtime import Runtime
 
-router = APIRouter(prefix="/v1/plan-groups", tags=["plans"])
+router = APIRouter(prefix="/v1/plan-groups", tags=["plans"], route_class=PipelineRoute)
 
 MAX_WAIT_S = 300
 # one errors() per route: codes sharing a status (409, 403) must all be documented
@@ -167,7 +167,7 @@ async def get_plan_group(group_id: str, request: Request) -> Response:
             _authorize(tx, group_id, call.caller)
             return _group_body(plans.get(tx, group_id))
 
-    return await run(request, serve)
+    return await run(request, serve, reads_only=True)
 
 
 @router.get(
@@ -198,7 +198,7 @@ async def list_plans(group_id: str, request: Request) -> Response:
             ],
         }
 
-    return await run(request, serve)
+    return await run(request, serve, reads_only=True)
 
 
 @router.post(
@@ -248,4 +248,4 @@ async def plan_group_lock(group_id: str, request: Request) -> Response:
             _authorize(tx, group_id, call.caller)
         return lock_view(get_generator(call).locks, group_id)
 
-    return await run(request, serve)
+    return await run(request, serve, reads_only=True)

@@ -21,11 +21,11 @@ from racefree.http.auth import (
     session_policy,
     session_token,
 )
-from racefree.http.pipeline import Call, body_doc, run
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.sessions import Constraints, Session
 
-router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=PipelineRoute)
 
 SessionId = Annotated[str, Path(min_length=1, max_length=36)]
 Amount = Annotated[str, Field(pattern=r"^[0-9]{1,16}$", examples=["1000"])]
@@ -139,7 +139,7 @@ async def list_sessions(
             "next_after_id": found[-1].id if len(found) == limit else None,
         }
 
-    return await run(request, serve)
+    return await run(request, serve, reads_only=True)
 
 
 def _current(call: Call) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def _current(call: Call) -> dict[str, Any]:
 )
 async def current_session(request: Request) -> Response:
     """The calling session itself."""
-    return await run(request, _current)
+    return await run(request, _current, reads_only=True)
 
 
 @router.get(
@@ -166,7 +166,7 @@ async def get_session(session_id: SessionId, request: Request) -> Response:
         with call.runtime.db.read() as tx:
             return session_json(sessions.get(tx, session_id))
 
-    return await run(request, serve)
+    return await run(request, serve, reads_only=True)
 
 
 @router.delete(

@@ -20,14 +20,14 @@ from racefree.http.auth import (
     SESSION_AUTH_CODES,
     SessionPrincipal,
 )
-from racefree.http.pipeline import Call, body_doc, run
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.operators import Operator
 from racefree.transactions.machine import Status, Transaction
 from racefree.transactions.service import Transactions
 from racefree.transactions.submission import Request as Submission
 
-router = APIRouter(prefix="/v1", tags=["transactions"])
+router = APIRouter(prefix="/v1", tags=["transactions"], route_class=PipelineRoute)
 
 TX_CONFLICTS = (
     ErrorCode.TX_NOT_FOUND,
@@ -189,7 +189,7 @@ async def list_transactions(
             "next_after_id": found[-1].id if found else after_id,
         }
 
-    return await run(request, serve)
+    return await run(request, serve, reads_only=True)
 
 
 @router.get(
@@ -205,7 +205,7 @@ async def get_transaction(
         service = transactions_service(call)
         return _out(service.get(transaction_id, agent_id=_visible_to(call.caller)))
 
-    return await run(request, serve)
+    return await run(request, serve, reads_only=True)
 
 
 @router.post(
