@@ -84,16 +84,56 @@ def _src_env(src: str | None) -> dict[str, str]:
     return {"PYTHONPATH": str(Path(src).resolve())} if src else {}
 
 
+#: ``--server granian``: the Python that has granian (a scratch venv; not a dependency)
+GRANIAN: dict[str, str] = {}
+
+
 def start_racefree(url: str, workdir: Path, src: str | None, extra: dict[str, str]) -> Server:
-    return start_server(url, workdir, env={**SERVER_ENV, **_src_env(src), **extra})
+    if not GRANIAN:
+        return start_server(url, workdir, env={**SERVER_ENV, **_src_env(src), **extra})
+    return _start_granian_racefree(url, workdir, src, extra)
+
+
+def _granian(target: str, port: int, env: dict[str, str], *flags: str) -> subprocess.Popen[bytes]:
+    site = next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
+    paths = [env.get("PYTHONPATH", ""), str(BENCH_DIR.parent), str(site)]
+    command = [GRANIAN["python"], "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "warning", *flags, target]
+    return subprocess.Popen(
+        command,
+        cwd=BENCH_DIR.parent,
+        env={**env, "PYTHONPATH": ":".join(p for p in paths if p)},
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _start_granian_racefree(
+    url: str, workdir: Path, src: str | None, extra: dict[str, str]
+) -> Server:
+    from racefree import operators
+    from racefree.core.db import Database
+
+    with Database.from_url(url) as db, db.write() as tx:
+        token = operators.create_token(tx, label="bench", now=int(time.time()))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RACEFREE_")}
+    env |= {"RACEFREE_DATABASE_URL": url, "RACEFREE_LOG_LEVEL": "warning", **SERVER_ENV}
+    env |= {**_src_env(src), **extra}
+    process = _granian("racefree.cli:worker_app", port, env, "--factory")
+    base_url = f"http://127.0.0.1:{port}"
+    _wait_until_up(base_url, process)
+    return Server(base_url, token, "", process, workdir / "granian.log")  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
 def bare_server(stack: list[str]) -> Iterator[str]:
     """The bare Starlette app on the same server stack; yields its base URL."""
     port = free_port()
-    command = [sys.executable, "-m", *stack, "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=BENCH_DIR.parent, stderr=subprocess.DEVNULL)
+    if GRANIAN:
+        process = _granian("bench._bare:app", port, dict(os.environ))
+    else:
+        command = [sys.executable, "-m", *stack, "--host", "127.0.0.1", "--port", str(port)]
+        process = subprocess.Popen(command, cwd=BENCH_DIR.parent, stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base_url, process)
@@ -496,20 +536,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--src", help="serve racefree from this src directory instead")
     parser.add_argument("--label", default="this branch")
     parser.add_argument(
+        "--granian-python",
+        help="serve both apps with granian, run by this Python (which must have granian)",
+    )
+    parser.add_argument(
         "--stack",
         default="uvicorn bench._bare:app --log-level warning --no-access-log",
         help="how to serve the bare app (a python -m command line)",
     )
     args = parser.parse_args(argv)
+    if args.granian_python:
+        GRANIAN["python"] = args.granian_python
     with bare_server(args.stack.split()) as bare_url:
         runs = [run_engine(e, args, bare_url) for e in args.engines.split(",")]
     key = f"{NAME}-{args.label.replace(' ', '-')}"
-    write_results(key, {"args": vars(args), "runs": runs, "server_stack": server_stack(args.src)})
+    stack = server_stack(args.src, args.granian_python)
+    write_results(key, {"args": vars(args), "runs": runs, "server_stack": stack})
     argv_text = " ".join(argv or sys.argv[1:])
     parts = [
         f"## The fast path, {args.label} (issue 11)\n",
         f"Command: `.venv/bin/python -m bench fastpath {argv_text}`  ",
-        f"Server stack: {server_stack(args.src)}; load average at the end: "
+        f"Server stack: {stack}; load average at the end: "
         f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}\n",
     ]
     for run in runs:
@@ -520,7 +567,13 @@ def main(argv: list[str] | None = None) -> None:
     update_results_md(key, "\n".join(parts))
 
 
-def server_stack(src: str | None) -> str:
+def server_stack(src: str | None, granian_python: str | None = None) -> str:
+    if granian_python:
+        probe = "import granian; print('granian', granian.__version__)"
+        out = subprocess.run(
+            [granian_python, "-c", probe], check=True, capture_output=True, text=True
+        )
+        return out.stdout.strip()
     probe = (
         "import importlib.util as u, uvicorn;"
         "print('uvicorn', uvicorn.__version__,"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from racefree import agents
+from racefree import agents, logs
 from racefree.core.db import Database
 from racefree.http import create_app
 from racefree.logs import EscapingFormatter
@@ -149,6 +149,21 @@ def test_log_lines_escape_control_characters() -> None:
     line = formatter.format(record)
     assert "\n" not in line and "\x00" not in line
     assert line == "ERROR serving /x\\nINFO forged\\x00"
+
+
+def test_serve_logging_escapes_every_logger(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        logs.configure("info")
+        logging.getLogger("uvicorn.error").warning("GET /a%s 200", "\r\nINFO forged line")
+        logging.getLogger("racefree.http").error("boom", exc_info=ValueError("x\ny"))
+    finally:
+        root.handlers[:], root.level = saved
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].endswith("GET /a\\r\\nINFO forged line 200")
+    assert "ValueError: x\\ny" in lines[1]
 
 
 # -- 6: body limits, guard and authentication before the body ----------------------------------

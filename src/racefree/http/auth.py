@@ -1,13 +1,13 @@
 """Authentication: who is calling, decided before any domain work and before the body is parsed.
 
 A route declares who may call it with a dependency -- ``dependencies=[OPERATOR]``,
-``[SESSION]`` or ``[OPERATOR_OR_SESSION]`` -- that does no I/O: it only records the
-requirement in the ASGI scope (an ``async def`` dependency, so FastAPI runs it on
-the event loop, without a thread hop). The request pipeline
-(:mod:`racefree.http.pipeline`) then authenticates in its one worker-thread hop,
-right after the kill switch guard, with :func:`authenticate`. The declaration
-stays visible on the route (``route.dependant``), so a test can walk every route
-and check who may call it.
+``[SESSION]`` or ``[OPERATOR_OR_SESSION]``. The declaration does no I/O: a
+:class:`racefree.http.pipeline.PipelineRoute` reads it once, at startup, and puts
+the requirement in each request's scope (run as an ordinary FastAPI dependency, it
+would do the same, on the event loop). The pipeline then authenticates in its one
+worker-thread hop, right after the kill switch guard, with :func:`authenticate`.
+The declaration stays visible on the route (``route.dependant``), so a test can
+walk every route and check who may call it.
 """
 
 from __future__ import annotations

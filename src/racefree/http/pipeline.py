@@ -23,27 +23,27 @@ which makes exactly one hop. In that worker thread, in this order:
    response-model validation hop; ``response_model=`` still documents it).
 
 A catalog error at any step becomes its problem+json response in the same hop.
-
-Routes are :class:`PipelineRoute`: FastAPI routes for the OpenAPI document, served
-by a lean ASGI handler instead of FastAPI's request handler (which costs about
-as much as the rest of a ``/health`` request): it validates path, query and
-header parameters with FastAPI's own ``request_params_to_args``, reads the
-route's declared authentication (:mod:`racefree.http.auth`) statically, and
-awaits the endpoint.
-Routes that touch no database (``/metrics``) are plain ``async def``: no hop.
+Routes that touch no database (``/metrics``) make no hop.
 
 Reads on SQLite make no hop at all. A route whose work only reads declares
 ``reads_only=True``; on SQLite its whole request (guard, authentication, handler)
-then runs on the event loop. A WAL-mode SQLite read never waits for a writer
-and takes tens of microseconds -- less than the hop would cost, and far less on a
+then runs on the event loop. A WAL-mode SQLite read never waits for a writer and
+takes tens of microseconds -- less than the hop would cost, and far less on a
 loaded machine, where waking a worker thread waits for a time slice. (The one
 write a session authentication can make -- revoking a session whose rotated-out
 token came back, :mod:`racefree.sessions.reuse` -- is then made on the loop too:
-rare, short, and bounded by the busy timeout.) On PostgreSQL every read is a
-network round trip, so it always goes to the worker thread.
-:func:`racefree.http.app.create_app` refuses to build an app where a route is
-not ``async def`` or has a sync dependency, so nothing can slip back to FastAPI's
-per-dependency hops (or past the guard, which relies on it).
+rare, short, and bounded by the busy timeout.) Writes always go to the worker
+thread, and on PostgreSQL, where every read is a network round trip, so do reads.
+
+Routes are :class:`PipelineRoute`: FastAPI routes, so the OpenAPI document
+describes them, but served by a lean ASGI handler instead of FastAPI's request
+handler (which costs about as much as the rest of a ``/health`` request): it
+validates path, query and header parameters with FastAPI's own
+``request_params_to_args`` (400 on the loop, no hop), takes the route's declared
+authentication (:mod:`racefree.http.auth`) from its dependencies once, at
+startup, and awaits the endpoint. :func:`racefree.http.app.create_app` refuses
+to build an app with any other kind of route, so nothing slips back to FastAPI's
+per-dependency hops -- or past the guard, whose deferred check relies on it.
 """
 
 from __future__ import annotations
