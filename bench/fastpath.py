@@ -96,7 +96,8 @@ def start_racefree(url: str, workdir: Path, src: str | None, extra: dict[str, st
 
 def _granian(target: str, port: int, env: dict[str, str], *flags: str) -> subprocess.Popen[bytes]:
     site = next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
-    paths = [env.get("PYTHONPATH", ""), str(BENCH_DIR.parent), str(site)]
+    paths = [env.get("PYTHONPATH", ""), str(BENCH_DIR.parent / "src"), str(BENCH_DIR.parent)]
+    paths.append(str(site))
     command = [GRANIAN["python"], "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning", *flags, target]
     return subprocess.Popen(
@@ -147,7 +148,7 @@ def _wait_until_up(base_url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError("the bare server exited")
+            raise RuntimeError("the server exited")
         try:
             conn = Connection.to(base_url)
             conn.request("GET", "/health")
@@ -155,7 +156,7 @@ def _wait_until_up(base_url: str, process: subprocess.Popen[bytes]) -> None:
             return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError("the bare server did not start")
+    raise RuntimeError("the server did not start")
 
 
 # -- fixtures over HTTP --------------------------------------------------------------------

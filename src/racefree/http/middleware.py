@@ -92,9 +92,12 @@ class RequestContextMiddleware:
                 await _send_internal_error(send_with_id)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = method_label(scope["method"])
-            metrics.REQUESTS.labels(method, route, str(state["status"])).inc()
-            metrics.DURATION.labels(method, route).observe(time.perf_counter() - started_at)
+            metrics.observe(
+                method_label(scope["method"]),
+                route,
+                str(state["status"]),
+                time.perf_counter() - started_at,
+            )
             context.client_request_id.reset(client_token)
             context.request_id.reset(token)
 
