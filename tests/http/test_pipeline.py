@@ -71,3 +71,20 @@ def test_one_hop_at_most_per_request(
         response = client.request(method, path, headers=headers, json=body)
         assert response.status_code == status, (path, response.text)
         assert len(hops) == expected, (method, path, hops)
+
+
+def test_the_transaction_object_is_the_documented_one(
+    client: TestClient, operator_headers: dict[str, str]
+) -> None:
+    # responses are not re-validated per request: the documented model must match them
+    from racefree.http.routes.transactions import TransactionOut
+
+    _, token = _session(client, operator_headers)
+    session = {"Authorization": f"Bearer {token}"}
+    body = {"type": "TRANSFER", "amount": "1", "destination": "d"}
+    submitted = client.post("/v1/transactions", json=body, headers=session).json()
+    read = client.get(f"/v1/transactions/{submitted['transaction_id']}", headers=session).json()
+    listed = client.get("/v1/transactions", headers=operator_headers).json()["transactions"]
+    for shown in (read, *listed):
+        assert set(shown) == set(TransactionOut.model_fields)
+        assert TransactionOut.model_validate(shown).model_dump(mode="json") == shown

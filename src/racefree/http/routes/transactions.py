@@ -155,8 +155,9 @@ def _visible_to(caller: SessionPrincipal | Operator | None) -> str | None:
 
 
 def _out(txn: Transaction) -> dict[str, Any]:
-    """The public fields of ``txn``, as JSON (built in the request's one thread hop)."""
-    return TransactionOut.model_validate(txn.to_public()).model_dump(mode="json")
+    """The transaction object; ``TransactionOut`` documents it and is not re-validated per
+    request (``to_public`` is the domain's one home of that shape)."""
+    return txn.to_public()
 
 
 @router.get(
