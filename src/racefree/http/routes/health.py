@@ -16,7 +16,7 @@ router = APIRouter(tags=["system"], route_class=PipelineRoute)
 
 def _health(call: Call) -> dict[str, Any]:
     with call.runtime.db.read() as tx:
-        state = kill_switch_status.read(tx).state
+        state = kill_switch_status.guard_view(tx).state  # the one-row read the guard makes
     return {"status": "ok", "version": __version__, "kill_switch": {"state": state}}
 
 
