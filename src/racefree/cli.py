@@ -81,17 +81,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # the command line's overrides are written into first (the first start is done above)
     for name in ("database_url", "host", "port"):
         os.environ[f"RACEFREE_{name.upper()}"] = str(getattr(settings, name))
-    uvicorn.run(
-        f"{__name__}:worker_app",
-        factory=True,
-        workers=workers,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,
-        access_log=False,
-    )
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **_uvicorn(settings))
     return 0
+
+
+def _uvicorn(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options; logging stays ours (:mod:`racefree.logs` escapes every line)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "log_config": None,
+        "access_log": False,
+    }
 
 
 def _prepare(runtime: Runtime, settings: Settings) -> None:
@@ -106,15 +108,7 @@ def _prepare(runtime: Runtime, settings: Settings) -> None:
 def _serve_one(runtime: Runtime, settings: Settings) -> int:
     import uvicorn
 
-    app = _app_with_workers(runtime)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,
-        access_log=False,
-    )
+    uvicorn.run(_app_with_workers(runtime), **_uvicorn(settings))
     return 0
 
 
