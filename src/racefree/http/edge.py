@@ -1,4 +1,4 @@
-"""Limits checked at the edge, before any work (DESIGN section 10, "Limits before work").
+"""Limits checked at the edge, before any work (docs/operations.md, "The HTTP edge").
 
 * **Control characters.** A NUL or other control character in the path, a query
   parameter or a header value is refused with 400 ``VALIDATION_ERROR`` before
@@ -23,7 +23,7 @@ from urllib.parse import unquote
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope
 
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, validation_error
 
 #: C0 controls, DEL and C1 controls: never in a path, a query or an id.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -36,10 +36,7 @@ MESSAGE = "control characters are not allowed here"
 
 
 def _issue(loc: list[str | int]) -> RacefreeError:
-    return RacefreeError(
-        ErrorCode.VALIDATION_ERROR,
-        details={"issues": [{"loc": loc, "msg": MESSAGE, "type": "control_character"}]},
-    )
+    return validation_error([{"loc": loc, "msg": MESSAGE, "type": "control_character"}])
 
 
 def scope_refusal(scope: Scope) -> RacefreeError | None:

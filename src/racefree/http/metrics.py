@@ -1,6 +1,6 @@
 """Prometheus metrics of the HTTP layer, and the ``/metrics`` route.
 
-Label values come from bounded sets only (DESIGN section 11): the method is one
+Label values come from bounded sets only (docs/operations.md): the method is one
 of the standard methods or ``OTHER``, the route is a route template or
 ``unmatched`` (:mod:`racefree.http.middleware`), the status is a status code.
 """
@@ -47,6 +47,6 @@ router = APIRouter(route_class=PipelineRoute)
 
 @router.get("/metrics", include_in_schema=True, tags=["system"], response_class=Response)
 async def metrics() -> Response:
-    """Prometheus text exposition of every racefree metric in this process (no database,
-    so no thread hop)."""
+    """Prometheus text exposition of every racefree metric in this process."""
+    # no database: served on the event loop, no thread hop
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -5,7 +5,7 @@ Pure ASGI (no per-request task, no body buffering, no thread):
 * **Request ids.** Every request gets a server-generated id (``req_...``): it is
   the ``request_id`` of problem documents, log lines and audit rows, so an audit
   row's id always names one request of this server. A client's acceptable
-  ``X-Request-ID`` is echoed back in the response header (DESIGN section 6) and
+  ``X-Request-ID`` is echoed back in the response header (docs/operations.md) and
   kept apart: in the log line and in audit rows as ``details.client_request_id``.
 * **Edge limits** (:mod:`racefree.http.edge`): control characters in the path,
   query or headers are refused with 400 before routing; ``receive`` is wrapped so

@@ -65,10 +65,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from racefree.core.db import Dialect
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError, issue, validation_error
 from racefree.http import auth, edge, guard
 from racefree.http.auth import Caller, SessionPrincipal
-from racefree.http.problems import problem_response, validation_error
+from racefree.http.problems import problem_response, pydantic_issues
 from racefree.operators import Operator
 from racefree.runtime import Runtime
 
@@ -171,28 +171,22 @@ def _parse(model: type[BaseModel], raw: bytes | _TooLarge | None, runtime: Runti
     if isinstance(raw, _TooLarge):
         raise edge.too_large(runtime.settings.max_body_bytes)
     if not raw:
-        raise _invalid([{"loc": ["body"], "msg": "Field required", "type": "missing"}])
+        raise validation_error([issue("body", msg="Field required", type="missing")])
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         position = getattr(exc, "pos", 0)
-        raise _invalid(
+        raise validation_error(
             [{"loc": ["body", position], "msg": "JSON decode error", "type": "json_invalid"}]
         ) from None
     edge.check_text(value, ["body"])
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        raise _invalid(
-            [
-                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                for e in exc.errors(include_url=False, include_input=False, include_context=False)
-            ]
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        raise validation_error(
+            pydantic_issues([{**e, "loc": ("body", *e["loc"])} for e in errors])
         ) from None
-
-
-def _invalid(issues: list[dict[str, Any]]) -> RacefreeError:
-    return RacefreeError(ErrorCode.VALIDATION_ERROR, details={"issues": issues})
 
 
 # -- the route -------------------------------------------------------------------------------
@@ -248,7 +242,7 @@ class PipelineRoute(APIRoute):
                 values.update(found)
                 errors.extend(wrong)
         if errors:
-            response = problem_response(validation_error(errors))
+            response = problem_response(validation_error(pydantic_issues(errors)))
         else:
             if dependant.request_param_name:
                 values[dependant.request_param_name] = request

@@ -20,6 +20,7 @@ from racefree.core.errors import (
     ErrorCode,
     RacefreeError,
     problem,
+    validation_error,
 )
 
 log = logging.getLogger("racefree.http")
@@ -52,14 +53,13 @@ def problem_response(error: RacefreeError) -> ProblemResponse:
     )
 
 
-def validation_error(errors: Sequence[Mapping[str, Any]]) -> RacefreeError:
-    """400 ``VALIDATION_ERROR`` listing pydantic-style ``errors`` in ``details.issues``."""
+def pydantic_issues(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``details.issues`` from pydantic-style ``errors``."""
     # never echo "input" (it may hold a secret) or "ctx" (it may hold exceptions)
-    issues = [
+    return [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
         for e in errors
     ]
-    return RacefreeError(ErrorCode.VALIDATION_ERROR, details={"issues": issues})
 
 
 _HTTP_STATUS_CODES = {
@@ -78,7 +78,7 @@ async def _on_racefree_error(request: Request, exc: Exception) -> ProblemRespons
 
 async def _on_validation_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(validation_error(exc.errors()))
+    return problem_response(validation_error(pydantic_issues(exc.errors())))
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> ProblemResponse:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 from typing import Annotated, Any
 
@@ -15,7 +14,6 @@ from racefree.core import context
 from racefree.core.clock import isoformat
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
-from racefree.core.locks import LeaseLocks
 from racefree.http.auth import OPERATOR_OR_SESSION, SESSION_AUTH_CODES, Caller, SessionPrincipal
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
@@ -23,7 +21,6 @@ from racefree.plans import Generator, Item, PlanGroup
 from racefree.plans.generation import lock_view
 from racefree.plans.groups import MAX_DAYS, MAX_ITEMS, MAX_UNITS
 from racefree.plans.spread import days_between
-from racefree.runtime import Runtime
 
 router = APIRouter(prefix="/v1/plan-groups", tags=["plans"], route_class=PipelineRoute)
 
@@ -66,29 +63,9 @@ class PlanGroupIn(BaseModel):
         return self
 
 
-_generator_lock = threading.Lock()
-
-
 def get_generator(call: Call) -> Generator:
-    """One generator (and lease-lock instance) per app, so in-process waiters are woken."""
-    state = call.request.app.state
-    with _generator_lock:
-        generator: Generator | None = getattr(state, "plan_generator", None)
-        if generator is None:
-            generator = _new_generator(call.runtime)
-            state.plan_generator = generator
-        return generator
-
-
-def _new_generator(runtime: Runtime) -> Generator:
-    settings = runtime.settings
-    return Generator(
-        runtime.db,
-        runtime.clock,
-        LeaseLocks(runtime.db, runtime.clock),
-        ttl_s=settings.lock_ttl_s,
-        delay_ms=settings.plan_generation_delay_ms,
-    )
+    """The runtime's one generator (and lease-lock instance), so in-process waiters are woken."""
+    return call.runtime.plan_generator
 
 
 def _actor(caller: Caller | None) -> str:

@@ -3,7 +3,6 @@ approve (owner signature), reject (operator)."""
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -36,7 +35,6 @@ TX_CONFLICTS = (
     ErrorCode.INVALID_STATE_TRANSITION,
 )
 REPLAYED_HEADER = "Idempotent-Replayed"
-_service_lock = threading.Lock()
 
 
 class TransactionIn(BaseModel):
@@ -74,17 +72,8 @@ class TransactionList(BaseModel):
 
 
 def transactions_service(call: Call) -> Transactions:
-    """One :class:`Transactions` per app (it holds the executor)."""
-    state = call.request.app.state
-    service: Transactions | None = getattr(state, "transactions", None)
-    if service is None:
-        with _service_lock:
-            service = getattr(state, "transactions", None)
-            if service is None:
-                runtime = call.runtime
-                service = Transactions(runtime.db, runtime.clock, runtime.settings)
-                state.transactions = service
-    return service
+    """The runtime's one :class:`Transactions` (it holds the executor)."""
+    return call.runtime.transactions
 
 
 def documented(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:
