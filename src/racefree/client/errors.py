@@ -59,6 +59,18 @@ class MethodNotAllowedError(ApiError):
     domain = "GENERAL"
 
 
+class PayloadTooLargeError(ApiError):
+    """413 PAYLOAD_TOO_LARGE: Payload too large.
+
+    The server's words: the request body is larger than this server accepts.
+    """
+
+    code = "PAYLOAD_TOO_LARGE"
+    default_status = 413
+    default_retryable = False
+    domain = "GENERAL"
+
+
 class InternalError(ApiError):
     """500 INTERNAL_ERROR: Internal error.
 
@@ -580,6 +592,7 @@ _CLASSES: tuple[type[ApiError], ...] = (
     NotFoundError,
     RouteNotFoundError,
     MethodNotAllowedError,
+    PayloadTooLargeError,
     InternalError,
     AuthRequiredError,
     InvalidTokenError,
@@ -655,6 +668,7 @@ __all__ = [
     "OwnerAuthRequiredError",
     "OwnerLockedError",
     "OwnerMismatchError",
+    "PayloadTooLargeError",
     "PlanGenerationInProgressError",
     "PlanGroupNotFoundError",
     "RecoveryAlreadyStartedError",

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,6 +77,7 @@ def start_server(
     master_password: str = DEFAULT_MASTER_PASSWORD,
     startup_timeout: float = 60,
     mint_operator_token: bool = False,
+    args: Sequence[str] = (),
 ) -> Server:
     """Start ``racefree serve`` on ``database_url`` and wait until ``/health`` answers.
 
@@ -84,8 +85,9 @@ def start_server(
     ``env`` (e.g. ``{"RACEFREE_SESSION_EXPIRES_IN": "4"}``). The operator token is
     the first-start one from the server's output; on a database that was started
     before there is none (``""``), unless ``mint_operator_token`` creates one (the
-    master password is then the one the database was first started with). Stop it
-    with :meth:`Server.stop` (or use it as a context manager).
+    master password is then the one the database was first started with). ``args``
+    go to ``racefree serve`` (e.g. ``["--workers", "2"]``). Stop it with
+    :meth:`Server.stop` (or use it as a context manager).
     """
     port = free_port()
     log_path = workdir / f"server-{port}.log"
@@ -99,8 +101,8 @@ def start_server(
         **(env or {}),
     }
     log = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "racefree", "serve"],
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter, module and arguments
+        [sys.executable, "-m", "racefree", "serve", *args],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
