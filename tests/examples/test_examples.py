@@ -49,11 +49,9 @@ def test_the_agent_loop_spends_from_eight_threads_across_renewals(
     with server.api() as ops:
         renewed = ops.audit.all(event_type="SESSION_RENEWED")
         reused = ops.audit.all(event_type="SESSION_TOKEN_REUSED")
-        confirmed = ops.transactions.list(agent_id=agent.id, status="CONFIRMED", limit=500)
         balance = int(ops.agents.get(agent.id).balance)
     assert (len(renewed), reused) == (renewals, [])  # one renewal request per rotation
-    spent = sum(int(t.amount) for t in confirmed.transactions)
-    assert spent == int(summary["spent"]) == 1_000_000 - balance
+    assert int(summary["spent"]) == 1_000_000 - balance  # the session spent what was debited
     # the persisted token is the live one
     with Client(server.base_url, token_file.read_text()) as me:
         assert me.sessions.current().renewal_count == renewals
