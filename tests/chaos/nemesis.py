@@ -1,0 +1,120 @@
+"""Faults, one at a time on a seeded schedule, each healed before the next.
+
+* ``kill`` -- SIGKILL a replica, restart it on its port a moment later;
+* ``pause`` -- SIGSTOP a replica past the tier timeout, then SIGCONT;
+* ``row-lock`` -- hold an account row ``FOR UPDATE`` past the tier timeout
+  (PostgreSQL), or the database's write lock (SQLite), from a harness connection;
+* ``terminate-backends`` -- ``pg_terminate_backend`` on every server connection (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+import time
+
+from tests.chaos.cluster import HARNESS_APP, TIER_TIMEOUT_S, Cluster
+from tests.chaos.history import History
+from tests.chaos.workload import Model
+
+HOLD_S = TIER_TIMEOUT_S + 1.0
+FAULTS = {
+    "postgresql": ("kill", "pause", "row-lock", "terminate-backends"),
+    "sqlite": ("kill", "pause", "row-lock"),
+}
+
+
+class Nemesis(threading.Thread):
+    def __init__(
+        self,
+        seed: int,
+        cluster: Cluster,
+        model: Model,
+        history: History,
+        stopping: threading.Event,
+    ) -> None:
+        super().__init__(name="chaos-nemesis", daemon=True)
+        self.rng = random.Random(seed)
+        self.cluster = cluster
+        self.model = model
+        self.history = history
+        self.stopping = stopping
+        #: set while the kill switch cycle checks every replica: no new fault then
+        self.held = threading.Event()
+        self.idle = threading.Event()
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.rng.uniform(0.8, 2.0)):
+            if self.held.is_set():
+                self.idle.set()
+                continue
+            self.idle.clear()
+            kind = self.rng.choice(FAULTS[self.cluster.engine])
+            try:
+                getattr(self, kind.replace("-", "_"))()
+                self.history.fault(kind)
+            except Exception as exc:  # a fault that could not be injected is reported, not fatal
+                self.errors.append(f"{kind}: {exc!r}")
+            finally:
+                self.idle.set()
+        self.idle.set()
+
+    def hold(self) -> None:
+        """Stop injecting and heal everything (the caller then checks every replica)."""
+        self.held.set()
+        self.idle.wait(60)
+        self.cluster.heal()
+
+    def release(self) -> None:
+        self.held.clear()
+
+    # -- the faults ------------------------------------------------------------
+
+    def kill(self) -> None:
+        replica = self.rng.choice(self.cluster.replicas)
+        with replica.lock:
+            self.cluster.kill(replica)
+        time.sleep(self.rng.uniform(0.2, 1.0))
+        with replica.lock:
+            self.cluster.start(replica)
+
+    def pause(self) -> None:
+        replica = self.rng.choice(self.cluster.replicas)
+        with replica.lock:
+            if not self.cluster.pause(replica):
+                return
+        time.sleep(HOLD_S + self.rng.uniform(0, 1.0))
+        with replica.lock:
+            self.cluster.resume(replica)
+
+    def row_lock(self) -> None:
+        if self.cluster.engine == "sqlite":
+            self._sqlite_write_lock()
+            return
+        agents = self.model.live_agents()
+        if not agents:
+            return
+        agent = self.rng.choice(agents)
+        with self.cluster.pg_connect() as conn, conn.transaction():
+            conn.execute("SELECT balance FROM accounts WHERE agent_id = %s FOR UPDATE", (agent.id,))
+            time.sleep(HOLD_S)
+
+    def _sqlite_write_lock(self) -> None:
+        conn = sqlite3.connect(self.cluster.sqlite_path, timeout=10, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            time.sleep(HOLD_S)
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+
+    def terminate_backends(self) -> None:
+        with self.cluster.pg_connect() as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND application_name <> %s",
+                (HARNESS_APP,),
+            )
