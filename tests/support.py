@@ -146,7 +146,7 @@ def start_server(
     startup_timeout: float = 60,
     port: int | None = None,
 ) -> Server:
-    """Start ``racefree serve``; ``port`` reuses a port (a restart after a crash), else a free one."""
+    """Start ``racefree serve`` on ``port`` (a restart after a crash) or a free one."""
     port = port or free_port()
     log_path = workdir / f"server-{port}.log"
     full_env = {

@@ -293,7 +293,8 @@ def check_replicas(report: Report, cluster: Cluster, db: Database) -> None:
         agents = {
             r["id"]: r
             for r in tx.all(
-                "SELECT a.id, a.status, c.balance FROM agents a JOIN accounts c ON c.agent_id = a.id"
+                "SELECT a.id, a.status, c.balance FROM agents a"
+                " JOIN accounts c ON c.agent_id = a.id"
             )
         }
         statuses = {r["id"]: r["status"] for r in tx.all("SELECT id, status FROM transactions")}

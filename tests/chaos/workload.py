@@ -258,7 +258,7 @@ class Client(threading.Thread):
         with session.lock:
             answer, body = self.call(
                 "renew",
-                "POST",
+                "PUT",  # the alias every version serves (DESIGN 7 names POST)
                 f"/v1/sessions/{session.id}/renew",
                 headers={"Authorization": f"Bearer {session.token}"},
             )
