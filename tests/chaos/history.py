@@ -94,6 +94,8 @@ class History:
     answers: list[Answer] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    #: seconds spent inside each kind of fault (injected to healed)
+    fault_seconds: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, op: str, answer: Answer) -> Answer:
@@ -110,9 +112,10 @@ class History:
         with self._lock:
             self.deposits.append(deposit)
 
-    def fault(self, kind: str) -> None:
+    def fault(self, kind: str, seconds: float) -> None:
         with self._lock:
             self.faults[kind] += 1
+            self.fault_seconds[kind] = round(self.fault_seconds.get(kind, 0.0) + seconds, 1)
 
     @property
     def total_requests(self) -> int:

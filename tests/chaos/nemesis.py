@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import threading
@@ -19,9 +20,10 @@ from tests.chaos.history import History
 from tests.chaos.workload import Model
 
 HOLD_S = TIER_TIMEOUT_S + 1.0
+#: faults and their weights: a kill costs a cold restart (seconds), so it comes less often
 FAULTS = {
-    "postgresql": ("kill", "pause", "row-lock", "terminate-backends"),
-    "sqlite": ("kill", "pause", "row-lock"),
+    "postgresql": {"kill": 2, "pause": 3, "row-lock": 3, "terminate-backends": 3},
+    "sqlite": {"kill": 1, "pause": 2, "row-lock": 3},
 }
 
 
@@ -46,15 +48,19 @@ class Nemesis(threading.Thread):
         self.errors: list[str] = []
 
     def run(self) -> None:
-        while not self.stopping.wait(self.rng.uniform(0.8, 2.0)):
+        while not self.stopping.wait(self.rng.uniform(0.3, 1.2)):
             if self.held.is_set():
                 self.idle.set()
                 continue
             self.idle.clear()
-            kind = self.rng.choice(FAULTS[self.cluster.engine])
+            if os.environ.get("RACEFREE_CHAOS_DEBUG"):
+                print(f"nemesis {time.monotonic():.1f} {dict(self.history.faults)}", flush=True)
+            weights = FAULTS[self.cluster.engine]
+            kind = self.rng.choices(list(weights), list(weights.values()))[0]
+            started = time.monotonic()
             try:
-                getattr(self, kind.replace("-", "_"))()
-                self.history.fault(kind)
+                if getattr(self, kind.replace("-", "_"))():
+                    self.history.fault(kind, time.monotonic() - started)
             except Exception as exc:  # a fault that could not be injected is reported, not fatal
                 self.errors.append(f"{kind}: {exc!r}")
             finally:
@@ -72,34 +78,55 @@ class Nemesis(threading.Thread):
 
     # -- the faults ------------------------------------------------------------
 
-    def kill(self) -> None:
+    def kill(self) -> bool:
+        """SIGKILL now; the restart (seconds: a cold ``racefree serve``) runs in the background."""
         replica = self.rng.choice(self.cluster.replicas)
-        with replica.lock:
+        if not replica.lock.acquire(blocking=False):
+            return False
+        try:
             self.cluster.kill(replica)
-        time.sleep(self.rng.uniform(0.2, 1.0))
-        with replica.lock:
-            self.cluster.start(replica)
+        except BaseException:
+            replica.lock.release()
+            raise
+        down_s = self.rng.uniform(0.2, 1.0)
 
-    def pause(self) -> None:
+        def restart() -> None:
+            try:
+                time.sleep(down_s)
+                self.cluster.start(replica)
+            except Exception as exc:  # heal() starts it again
+                self.errors.append(f"restart of {replica.name}: {exc!r}")
+            finally:
+                replica.lock.release()
+
+        threading.Thread(target=restart, name=f"chaos-restart-{replica.name}", daemon=True).start()
+        return True
+
+    def pause(self) -> bool:
         replica = self.rng.choice(self.cluster.replicas)
-        with replica.lock:
+        if not replica.lock.acquire(blocking=False):
+            return False
+        try:
             if not self.cluster.pause(replica):
-                return
-        time.sleep(HOLD_S + self.rng.uniform(0, 1.0))
-        with replica.lock:
+                return False
+            time.sleep(HOLD_S + self.rng.uniform(0, 1.0))
             self.cluster.resume(replica)
+            return True
+        finally:
+            replica.lock.release()
 
-    def row_lock(self) -> None:
+    def row_lock(self) -> bool:
         if self.cluster.engine == "sqlite":
             self._sqlite_write_lock()
-            return
+            return True
         agents = self.model.live_agents()
         if not agents:
-            return
+            return False
         agent = self.rng.choice(agents)
         with self.cluster.pg_connect() as conn, conn.transaction():
             conn.execute("SELECT balance FROM accounts WHERE agent_id = %s FOR UPDATE", (agent.id,))
             time.sleep(HOLD_S)
+        return True
 
     def _sqlite_write_lock(self) -> None:
         conn = sqlite3.connect(self.cluster.sqlite_path, timeout=10, isolation_level=None)
@@ -110,11 +137,12 @@ class Nemesis(threading.Thread):
         finally:
             conn.close()
 
-    def terminate_backends(self) -> None:
+    def terminate_backends(self) -> bool:
         with self.cluster.pg_connect() as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            row = conn.execute(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 " AND application_name <> %s",
                 (HARNESS_APP,),
-            )
+            ).fetchone()
+        return bool(row and row[0])

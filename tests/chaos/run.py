@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,13 @@ class Result:
             "seconds": round(self.duration_s, 1),
             "requests": self.history.total_requests,
             "requests_by_kind": dict(self.history.requests),
+            "answers": dict(
+                Counter(f"{a.http} {a.code or ''}".strip() for a in self.history.answers)
+            ),
             "transactions": len(self.history.submissions),
             "faults": sum(self.history.faults.values()),
             "faults_by_kind": dict(self.history.faults),
+            "fault_seconds": dict(self.history.fault_seconds),
             "kill_switch_cycles": self.history.requests["kill-switch-cycle"],
             "invariants_checked": self.report.checked,
             "violations": len(self.report.violations),
@@ -61,8 +66,9 @@ class Result:
 def run(engine: str, seed: int, duration_s: float, *, clients: int, replicas: int) -> Result:
     workdir = Path(tempfile.mkdtemp(prefix=f"racefree-chaos-{engine}-"))
     history, model, report = History(), Model(), Report()
-    started = time.monotonic()
+    began = time.monotonic()
     with Cluster.up(engine, workdir, replicas) as cluster:
+        started = time.monotonic()  # the schedule counts from a running cluster
         stopping = threading.Event()
         threads = [Client(i, seed, cluster, model, history, stopping) for i in range(clients)]
         nemesis = Nemesis(seed, cluster, model, history, stopping)
@@ -83,7 +89,7 @@ def run(engine: str, seed: int, duration_s: float, *, clients: int, replicas: in
         for error in nemesis.errors:
             report.check("fault injected", False, error)
         kept = _keep_or_drop(cluster, report)
-    return Result(engine, seed, time.monotonic() - started, report, history, workdir, kept)
+    return Result(engine, seed, time.monotonic() - began, report, history, workdir, kept)
 
 
 def _sleep_until(moment: float) -> None:
@@ -161,10 +167,15 @@ def _recover(cluster: Cluster) -> None:
 def print_result(result: Result) -> None:
     summary = result.summary()
     print(f"chaos[{result.engine}] seed {result.seed}: {json.dumps(summary)}")
-    for violation in result.report.violations[:40]:
-        print(f"chaos[{result.engine}] VIOLATION {violation}")
-    if len(result.report.violations) > 40:
-        print(f"chaos[{result.engine}] ... {len(result.report.violations) - 40} more")
+    shown: Counter[str] = Counter()
+    for violation in result.report.violations:
+        rule = violation.split(":", 1)[0]
+        shown[rule] += 1
+        if shown[rule] <= 5:
+            print(f"chaos[{result.engine}] VIOLATION {violation}")
+    for rule, count in shown.items():
+        if count > 5:
+            print(f"chaos[{result.engine}] ... {count - 5} more of {rule!r}")
     if result.kept:
         print(f"chaos[{result.engine}] kept for inspection: {result.kept} (logs: {result.workdir})")
         print(f"chaos[{result.engine}] replay: RACEFREE_CHAOS_SEED={result.seed} make chaos")

@@ -28,6 +28,8 @@ from tests.chaos.history import Answer, Deposit, History, Submission
 OWNER_KEY = Ed25519PrivateKey.generate()
 OWNER_PUBLIC = owners.public_key_of(OWNER_KEY)
 ATTEMPTS = 4
+#: a client gives up on a request after this long (a paused replica holds it longer)
+CLIENT_TIMEOUT_S = 6
 #: amounts per tier with the default thresholds (INSTANT <= 1000 < NOTIFY <= 10000 < DELAY <= 50000)
 AMOUNTS = {"INSTANT": (1, 1000), "NOTIFY": (1001, 10000), "DELAY": (10001, 50000)}
 APPROVAL_AMOUNTS = (50001, 90000)
@@ -107,7 +109,7 @@ class Client(threading.Thread):
         target = replica or self.replica()
         client = self.clients.get(target.port)
         if client is None:
-            client = httpx.Client(base_url=target.base_url, timeout=15)
+            client = httpx.Client(base_url=target.base_url, timeout=CLIENT_TIMEOUT_S)
             self.clients[target.port] = client
         try:
             response = client.request(method, path, headers=headers, json=json)
@@ -116,6 +118,8 @@ class Client(threading.Thread):
             self.clients.pop(target.port, None)
             return self.history.record(op, Answer.of(None, path)), None
         answer = self.history.record(op, Answer.of(response, path))
+        if answer.code == "SYSTEM_LOCKED":  # a well-behaved client backs off while it is engaged
+            time.sleep(0.2)
         try:
             body = response.json()
         except ValueError:
@@ -154,7 +158,7 @@ class Client(threading.Thread):
             self.read(agent)
         elif roll < 0.98:
             self.open_session(agent)
-        elif len(agents) > 4:
+        elif len(agents) > 6 and self.rng.random() < 0.2:
             self.terminate(agent)
 
     # -- actions ---------------------------------------------------------------
@@ -185,9 +189,10 @@ class Client(threading.Thread):
         self.history.add_deposit(Deposit(agent.id, amount, answer))
 
     def open_session(self, agent: AgentRef) -> SessionRef | None:
-        constraints = {}
+        constraints: dict[str, str | int] = {}
         if self.rng.random() < 0.3:
-            constraints = {"max_total_amount": self.rng.randint(5_000, 120_000)}
+            # amounts are strings of minor units (DESIGN 7), counts are integers
+            constraints = {"max_total_amount": str(self.rng.randint(5_000, 120_000))}
         if self.rng.random() < 0.2:
             constraints["max_transactions"] = self.rng.randint(2, 12)
         answer, body = self.call(
