@@ -144,8 +144,10 @@ def start_server(
     env: Mapping[str, str] | None = None,
     master_password: str = "correct horse battery staple",
     startup_timeout: float = 60,
+    port: int | None = None,
 ) -> Server:
-    port = free_port()
+    """Start ``racefree serve`` on ``port`` (a restart after a crash) or a free one."""
+    port = port or free_port()
     log_path = workdir / f"server-{port}.log"
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("RACEFREE_")},
