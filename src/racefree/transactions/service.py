@@ -83,7 +83,7 @@ class Transactions:
             return Outcome(result, replayed=True)
         txn = self.loop.run(result) if result.tier in RUN_NOW else result
         reply = idempotency.reply_for(txn)
-        if idempotency_key is not None and txn.tier in RUN_NOW:
+        if idempotency_key is not None and txn.tier in RUN_NOW and txn.finished:
             with self.db.write() as tx:
                 idempotency.store(tx, txn.id, reply)
         return Outcome(reply, replayed=False, transaction_id=txn.id)
@@ -205,24 +205,13 @@ class Transactions:
 
     def _settle_stale(self, txn: Transaction) -> None:
         now = self.clock.now()
+        if txn.status is Status.SUBMITTED:  # asked and decided holding the row
+            self.loop.settle(
+                txn, Reason.NOT_CONFIRMED, actor="stale-release", only_if_late=True
+            )
+            return
         # a claim since the SELECT has moved the deadline: leave it
         still_late = Condition.of(_STILL_LATE, late_at=now)
-        if txn.status is Status.SUBMITTED:
-            landed = self.executor.confirm(txn, txn.reference)
-            with self.db.write() as tx:
-                if landed:
-                    moves.confirm(tx, txn, now=now, reference=txn.reference)
-                else:
-                    moves.end(
-                        tx,
-                        Move.FAIL,
-                        txn,
-                        now=now,
-                        reason=Reason.NOT_CONFIRMED,
-                        actor="stale-release",
-                        where=still_late,
-                    )
-            return
         with self.db.write() as tx:
             moves.end(
                 tx,
