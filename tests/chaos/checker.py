@@ -176,6 +176,8 @@ def _transactions(report: Report, tx: Tx) -> None:
         )
         trail = trails[txn]
         expected = {"CREATED": 1}
+        if row["tier"] in ("DELAY", "APPROVAL"):
+            expected["QUEUED"] = 1
         if status not in ("PENDING", "QUEUED"):
             expected[status] = 1
         claimed = row["attempts"] > 0 or (

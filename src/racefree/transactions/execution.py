@@ -136,6 +136,7 @@ class ExecutionLoop:
             },
             where=moves.AGENT_ACTIVE,
             classify=_classify_claim(txn),
+            audit_context=moves.context(txn, "executor"),
         ).row
         return Transaction.from_row(row)
 
@@ -300,4 +301,3 @@ class ExecutionLoop:
         if row is None:
             raise RacefreeError(ErrorCode.TX_NOT_FOUND)
         return Transaction.from_row(row)
-

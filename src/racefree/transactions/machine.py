@@ -67,6 +67,7 @@ class Reason(StrEnum):
     APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
     EXECUTION_TIMEOUT = "EXECUTION_TIMEOUT"
     NOT_CONFIRMED = "NOT_CONFIRMED"
+    AGENT_TERMINATED = "AGENT_TERMINATED"
 
 
 #: Statuses whose amount is held in ``sessions.reserved``.
@@ -90,13 +91,16 @@ TRANSACTIONS = StateMachine(
     initial=Status.PENDING,
     not_found=ErrorCode.TX_NOT_FOUND,
     transitions=(
-        move(Move.QUEUE, _S.PENDING, _S.QUEUED, conflict=_ILLEGAL),
+        move(
+            Move.QUEUE, _S.PENDING, _S.QUEUED, conflict=_ILLEGAL, audit_event="TRANSACTION_QUEUED"
+        ),
         move(
             Move.CLAIM,
             (_S.PENDING, _S.QUEUED),
             _S.EXECUTING,
             conflict=_PROCESSED,
             conflict_by_state={_S.EXPIRED.value: ErrorCode.TX_EXPIRED},
+            audit_event="TRANSACTION_CLAIMED",
         ),
         move(
             Move.APPROVE,
@@ -128,7 +132,8 @@ TRANSACTIONS = StateMachine(
             audit_event="TRANSACTION_FAILED",
             severity=Severity.WARNING,
         ),
-        # applied set-based by transactions.cancellation.cancel_open (the kill switch cascade)
+        # applied set-based by transactions.cancellation.cancel_open (the kill switch
+        # cascade, an agent's termination)
         move(
             Move.CANCEL,
             (_S.PENDING, _S.QUEUED, _S.EXECUTING),

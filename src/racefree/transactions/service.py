@@ -206,9 +206,7 @@ class Transactions:
     def _settle_stale(self, txn: Transaction) -> None:
         now = self.clock.now()
         if txn.status is Status.SUBMITTED:  # asked and decided holding the row
-            self.loop.settle(
-                txn, Reason.NOT_CONFIRMED, actor="stale-release", only_if_late=True
-            )
+            self.loop.settle(txn, Reason.NOT_CONFIRMED, actor="stale-release", only_if_late=True)
             return
         # a claim since the SELECT has moved the deadline: leave it
         still_late = Condition.of(_STILL_LATE, late_at=now)

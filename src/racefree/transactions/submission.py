@@ -20,7 +20,7 @@ from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.settings import Settings
-from racefree.transactions import idempotency, reservations
+from racefree.transactions import idempotency, moves, reservations
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
 from racefree.transactions.tiers import RUN_NOW, tier_for, timeout_s
@@ -109,5 +109,7 @@ def _queue(tx: Tx, txn: Transaction, settings: Settings, *, now: int) -> Transac
         values = {"execute_after": now + settings.tier_delay_s}
     else:
         values = {"expires_at": now + settings.tier_approval_ttl_s}
-    result = TRANSACTIONS.transition(tx, Move.QUEUE, txn.id, now=now, values=values)
+    result = TRANSACTIONS.transition(
+        tx, Move.QUEUE, txn.id, now=now, values=values, audit_context=moves.context(txn, "agent")
+    )
     return Transaction.from_row(result.row)
