@@ -23,7 +23,7 @@ from racefree.core.settings import Settings
 from racefree.http import create_app
 from racefree.killswitch.activation import activate_now
 from racefree.runtime import Runtime
-from tests.faults.support import FaultyDatabase
+from tests.faults.support import faulty as make_faulty
 from tests.http.test_transactions import make_agent, make_session, transfer
 from tests.transactions.conftest import OWNER_PUBLIC
 
@@ -113,9 +113,9 @@ WRITES: dict[str, Setup] = {
 @pytest.fixture
 def paused_app(
     db: Database, settings: Settings, clock: ManualClock
-) -> Iterator[tuple[FaultyDatabase, TestClient]]:
+) -> Iterator[tuple[Any, TestClient]]:
     """The real app on the real database, pausable before its next write transaction."""
-    faulty = FaultyDatabase(db)
+    faulty = make_faulty(db)
     with TestClient(
         create_app(Runtime(settings=settings, db=faulty, clock=clock)),
         raise_server_exceptions=False,
@@ -142,7 +142,7 @@ def test_a_write_that_passed_the_guard_commits_nothing_after_an_activation(
     operator_headers: dict[str, str],
     db: Database,
     clock: ManualClock,
-    paused_app: tuple[FaultyDatabase, TestClient],
+    paused_app: tuple[Any, TestClient],
 ) -> None:
     request = WRITES[write](client, operator_headers, clock)
     faulty, paused = paused_app

@@ -21,7 +21,12 @@ def suspend(
     reason: str = OPERATOR_SUSPENSION,
     actor: str | None = None,
 ) -> Agent:
-    """ACTIVE -> SUSPENDED. Its sessions stay, but authenticate no more while it is suspended."""
+    """ACTIVE -> SUSPENDED. Its sessions stay, but authenticate no more while it is suspended.
+
+    Refused (503) unless the kill switch is NORMAL, checked in this transaction:
+    every write outside the guard's allow-list checks it in its own transaction.
+    """
+    hold_normal(tx)
     AGENT_MACHINE.transition(
         tx,
         Move.SUSPEND,
@@ -57,6 +62,7 @@ def terminate(tx: Tx, agent_id: str, *, now: int, actor: str | None = None) -> A
     def revoke_sessions(inner: Tx, row: Row) -> int:
         return revoke_where(inner, of_agent(row["id"]), now=now, reason=TERMINATION_REVOKE_REASON)
 
+    hold_normal(tx)  # refused (503) unless the kill switch is NORMAL, in this transaction
     AGENT_MACHINE.transition(
         tx,
         Move.TERMINATE,

@@ -21,6 +21,7 @@ from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import Transition
 from racefree.core.settings import Settings
+from racefree.system.kill_switch import hold_normal
 from racefree.transactions import moves
 from racefree.transactions.machine import TRANSACTIONS, Move, Reason, Status, Tier, Transaction
 from racefree.transactions.tiers import timeout_s
@@ -85,6 +86,7 @@ def approve(
     tx: Tx, txn_id: str, signature: str | None, settings: Settings, *, now: int
 ) -> Transaction:
     """``QUEUED -> EXECUTING`` on the owner's word; the caller then runs the execution loop."""
+    hold_normal(tx)  # refused (503) unless the kill switch is NORMAL, in this transaction
     txn = load(tx, txn_id)
     proof = owners.verify(tx, signature, action=approval_action(txn_id), now=now)
     # GRACE -> LOCKED (or OWNER_MISMATCH) before the CAS: the kill switch's cascade locks
@@ -105,6 +107,7 @@ def approve(
 
 def reject(tx: Tx, txn_id: str, *, now: int, actor: str) -> Transaction:
     """``QUEUED -> CANCELLED`` by an operator."""
+    hold_normal(tx)  # refused (503) unless the kill switch is NORMAL, in this transaction
     txn = load(tx, txn_id)
     return moves.end(tx, Move.REJECT, txn, now=now, reason=Reason.REJECTED, actor=actor)
 

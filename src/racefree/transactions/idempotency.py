@@ -103,12 +103,12 @@ def reply_for(txn: Transaction) -> Reply:
     if txn.status is Status.QUEUED:
         return Reply(202, txn.to_public())
     if not txn.finished:  # submitted, and the executor cannot tell yet: say so, never guess
-        details = {"transaction_id": txn.id, "status": txn.status.value}
+        unknown = {"transaction_id": txn.id, "status": txn.status.value}
         return Reply(
             CATALOG[ErrorCode.EXECUTOR_UNAVAILABLE].status,
             problem(
                 ErrorCode.EXECUTOR_UNAVAILABLE,
-                details=details,
+                details=unknown,
                 request_id=context.request_id.get(),
             ),
         )

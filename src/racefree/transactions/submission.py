@@ -20,6 +20,7 @@ from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.settings import Settings
+from racefree.system.kill_switch import hold_normal
 from racefree.transactions import idempotency, moves, reservations
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
@@ -53,6 +54,7 @@ def submit(
     now: int,
 ) -> Transaction | Reply:
     """Create and admit a transaction in ``tx``; a reused key returns what it answered before."""
+    hold_normal(tx)  # refused (503) unless the kill switch is NORMAL, in this transaction
     session = tx.one(
         "SELECT agent_id, constraints FROM sessions WHERE id = :id", {"id": session_id}
     )
