@@ -58,6 +58,7 @@ def test_a_stranded_execution_is_released_at_its_deadline(
             request=transfer(500),
             idempotency_key=None,
             now=clock.now(),
+            now_ms=clock.now_ms(),
         )
         assert not isinstance(txn, Reply)
         service.loop.claim(tx, txn, now=clock.now())

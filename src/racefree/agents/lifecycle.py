@@ -21,12 +21,7 @@ def suspend(
     reason: str = OPERATOR_SUSPENSION,
     actor: str | None = None,
 ) -> Agent:
-    """ACTIVE -> SUSPENDED. Its sessions stay, but authenticate no more while it is suspended.
-
-    Refused (503) unless the kill switch is NORMAL, checked in this transaction:
-    every write outside the guard's allow-list checks it in its own transaction.
-    """
-    hold_normal(tx)
+    """ACTIVE -> SUSPENDED. Its sessions stay, but authenticate no more while it is suspended."""
     AGENT_MACHINE.transition(
         tx,
         Move.SUSPEND,

@@ -11,7 +11,6 @@ from racefree.core.ids import new_id
 from racefree.sessions import revocation
 from racefree.sessions.machine import REVOKED, SESSIONS, Move
 from racefree.sessions.model import PUBLIC_COLUMNS, Constraints, IssuedToken, Policy, Session
-from racefree.system.kill_switch import hold_normal
 
 OPERATOR_REVOKE_REASON = "operator"
 
@@ -34,7 +33,6 @@ def issue(
     lock so a concurrent suspension commits either before (refused here) or
     after this session exists (and then revokes or disables it).
     """
-    hold_normal(tx)  # refused (503) unless the kill switch is NORMAL, in this transaction
     expires_in = policy.expires_in if expires_in is None else expires_in
     max_renewals = policy.max_renewals if max_renewals is None else max_renewals
     if not 0 < expires_in <= policy.absolute_lifetime:

@@ -29,7 +29,6 @@ from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.sessions import reuse
 from racefree.sessions.model import PUBLIC_COLUMNS, Policy, Session
 from racefree.sessions.successor import derived_successor, grace_key
-from racefree.system.kill_switch import hold_normal
 
 _RENEW = (
     "UPDATE sessions SET token_hash = :new, previous_token_hash = :current,"
@@ -87,7 +86,6 @@ def renew_in(
     tx: Tx, session_id: str, token: str, *, now: int, policy: Policy, actor: str | None = None
 ) -> Renewal | RacefreeError:
     """The renewal in ``tx``; returns (not raises) ``TOKEN_REUSED`` so its revocation commits."""
-    hold_normal(tx)  # refused (503) unless the kill switch is NORMAL, in this transaction
     current = tokens.digest(token)
     key = grace_key(tx, now=now) if policy.grace_s > 0 else None
     new_token = (

@@ -12,7 +12,7 @@
 A transaction the kill switch cancelled while it was being prepared fails the
 ``EXECUTING -> SUBMITTED`` CAS and is never submitted. Executor errors are
 handled by category (:mod:`racefree.transactions.executors`); the execution
-deadline (``deadline_at``, per tier) ends a transaction still running past it
+deadline (``deadline_at_ms``, per tier) ends a transaction still running past it
 as ``FAILED`` with ``EXECUTION_TIMEOUT``.
 
 A SUBMITTED transaction is never ended on a guess: whoever settles it
@@ -131,7 +131,8 @@ class ExecutionLoop:
             txn.id,
             now=now,
             values={
-                "deadline_at": now + timeout_s(txn.tier, self.settings),
+                # the deadline counts from the claim, in milliseconds (it fires at its time)
+                "deadline_at_ms": self.clock.now_ms() + timeout_s(txn.tier, self.settings) * 1000,
                 "attempts": Expr("attempts + 1"),
             },
             where=moves.AGENT_ACTIVE,
@@ -186,7 +187,7 @@ class ExecutionLoop:
         now = self.clock.now()
         if current.status is not Status.SUBMITTED:
             return current
-        if only_if_late and current.deadline_at is not None and current.deadline_at > now:
+        if only_if_late and not self._past_deadline(current):
             return current
         try:
             landed = self.executor.confirm(current, reference or current.reference)
@@ -226,7 +227,9 @@ class ExecutionLoop:
                     txn.id,
                     now=now,
                     values={"submitted_at": now},
-                    where=Condition.of("deadline_at IS NULL OR deadline_at > :now", now=now),
+                    where=Condition.of(
+                        "deadline_at_ms IS NULL OR deadline_at_ms > :now", now=self.clock.now_ms()
+                    ),
                     audit_context=moves.context(txn, "executor"),
                 ).row
         except RacefreeError:
@@ -273,7 +276,7 @@ class ExecutionLoop:
             raise self._fail(txn, failure.code.value)
 
     def _past_deadline(self, txn: Transaction) -> bool:
-        return txn.deadline_at is not None and self.clock.now() >= txn.deadline_at
+        return txn.deadline_at_ms is not None and self.clock.now_ms() >= txn.deadline_at_ms
 
     def _fail(self, txn: Transaction, reason: str) -> _Ended:
         """End ``txn`` FAILED; if something else ended it first, that end stands.

@@ -85,13 +85,14 @@ class LedgerExecutor:
         reference = f"ledger:{txn.id}"
         with self.db.write() as tx:
             now = self.clock.now()  # read inside: the write may have waited for its turn
+            now_ms = self.clock.now_ms()
             # Fence first: lock the transaction row and insist it is still SUBMITTED and within
             # its deadline. A settlement holds this row while it decides, so a payment either
             # commits before it (and the settlement sees it) or finds it settled and pays nothing.
             fenced = tx.execute(
                 "UPDATE transactions SET updated_at = :now WHERE id = :id AND status = :status"
-                " AND (deadline_at IS NULL OR deadline_at > :now)",
-                {"id": txn.id, "status": Status.SUBMITTED.value, "now": now},
+                " AND (deadline_at_ms IS NULL OR deadline_at_ms > :now_ms)",
+                {"id": txn.id, "status": Status.SUBMITTED.value, "now": now, "now_ms": now_ms},
             )
             if fenced != 1:
                 raise ExecutorError(

@@ -177,9 +177,9 @@ class Transaction:
     error: str | None
     attempts: int
     idempotency_key: str | None
-    execute_after: int | None
-    expires_at: int | None
-    deadline_at: int | None
+    execute_after_ms: int | None
+    expires_at_ms: int | None
+    deadline_at_ms: int | None
     reference: str | None
     created_at: int
     updated_at: int
@@ -200,9 +200,9 @@ class Transaction:
             error=row["error"],
             attempts=row["attempts"],
             idempotency_key=row["idempotency_key"],
-            execute_after=row["execute_after"],
-            expires_at=row["expires_at"],
-            deadline_at=row["deadline_at"],
+            execute_after_ms=row["execute_after_ms"],
+            expires_at_ms=row["expires_at_ms"],
+            deadline_at_ms=row["deadline_at_ms"],
             reference=row["reference"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
@@ -227,10 +227,15 @@ class Transaction:
             "tier": self.tier.value,
             "error": self.error,
             "attempts": self.attempts,
-            "execute_after": isoformat(self.execute_after),
-            "expires_at": isoformat(self.expires_at),
+            "execute_after": _iso(self.execute_after_ms),
+            "expires_at": _iso(self.expires_at_ms),
             "created_at": isoformat(self.created_at),
             "updated_at": isoformat(self.updated_at),
             "submitted_at": isoformat(self.submitted_at),
             "confirmed_at": isoformat(self.confirmed_at),
         }
+
+
+def _iso(epoch_ms: int | None) -> str | None:
+    """A millisecond deadline as the API's ISO-8601 second (its second, not rounded up)."""
+    return None if epoch_ms is None else isoformat(epoch_ms // 1000)
