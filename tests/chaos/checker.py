@@ -100,7 +100,7 @@ def check_database(report: Report, db: Database, history: History) -> None:
         _transactions(report, tx)
         _sessions(report, tx)
         _answers(report, tx, history)
-        _nothing_stranded(report, tx, int(time.time()))
+        _nothing_stranded(report, tx, time.time_ns() // 1_000_000)
 
 
 def _money(report: Report, tx: Tx, history: History) -> None:
@@ -158,7 +158,7 @@ def _transactions(report: Report, tx: Tx) -> None:
         trails[row["transaction_id"]][str(to)] += 1
     rows = tx.all(
         "SELECT t.id, t.status, t.tier, t.amount, t.agent_id, t.submitted_at, t.error,"
-        " t.attempts, t.deadline_at,"
+        " t.attempts, t.deadline_at_ms,"
         " l.amount AS paid, l.agent_id AS paid_by"
         " FROM transactions t LEFT JOIN ledger_entries l ON l.transaction_id = t.id"
     )
@@ -176,10 +176,12 @@ def _transactions(report: Report, tx: Tx) -> None:
         )
         trail = trails[txn]
         expected = {"CREATED": 1}
+        if row["tier"] in ("DELAY", "APPROVAL"):
+            expected["QUEUED"] = 1
         if status not in ("PENDING", "QUEUED"):
             expected[status] = 1
         claimed = row["attempts"] > 0 or (
-            row["tier"] == "APPROVAL" and row["deadline_at"] is not None
+            row["tier"] == "APPROVAL" and row["deadline_at_ms"] is not None
         )
         if claimed or row["submitted_at"] is not None:
             expected["EXECUTING"] = 1
@@ -271,14 +273,14 @@ def _answers(report: Report, tx: Tx, history: History) -> None:
             )
 
 
-def _nothing_stranded(report: Report, tx: Tx, now: int) -> None:
+def _nothing_stranded(report: Report, tx: Tx, now_ms: int) -> None:
     for row in tx.all(
-        "SELECT t.id, t.status, t.tier, t.execute_after, t.expires_at, a.status AS agent"
+        "SELECT t.id, t.status, t.tier, t.execute_after_ms, t.expires_at_ms, a.status AS agent"
         " FROM transactions t JOIN agents a ON a.id = t.agent_id"
         f" WHERE t.status IN {UNFINISHED!r}"
     ):
-        due = (row["tier"] == "DELAY" and (row["execute_after"] or 0) <= now - 3) or (
-            row["tier"] == "APPROVAL" and (row["expires_at"] or 0) <= now - 3
+        due = (row["tier"] == "DELAY" and (row["execute_after_ms"] or 0) <= now_ms - 3000) or (
+            row["tier"] == "APPROVAL" and (row["expires_at_ms"] or 0) <= now_ms - 3000
         )
         report.check(
             "nothing stranded",

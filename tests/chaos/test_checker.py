@@ -45,8 +45,8 @@ DAMAGE = {
         {"session tx_count == transactions"},
     ),
     "stranded": (
-        "UPDATE transactions SET execute_after = 0 WHERE status = 'QUEUED'",
-        "UPDATE transactions SET execute_after = :later WHERE status = 'QUEUED'",
+        "UPDATE transactions SET execute_after_ms = 0 WHERE status = 'QUEUED'",
+        "UPDATE transactions SET execute_after_ms = :later WHERE status = 'QUEUED'",
         {"nothing stranded"},
     ),
 }
@@ -84,7 +84,7 @@ def test_each_damage_is_exactly_its_own_violation(
 ) -> None:
     before = _rules(db, history)
     do, undo, broken = DAMAGE[damage]
-    later = {"later": clock.now() + 3600}
+    later = {"later": clock.now_ms() + 3_600_000}
     with db.write() as tx:
         tx.execute(do)
     assert _rules(db, history) - before == broken

@@ -8,7 +8,7 @@ parked at the writer), never for a tuned time:
   harness connection holding the database's write lock (``BEGIN IMMEDIATE``).
 * :func:`wait_for_lock_waiters` / :func:`wait_until_parked` -- until a
   statement waits on a PostgreSQL lock / a thread waits for SQLite's writer.
-* :class:`FaultyDatabase` -- the real database, with a hook run where a
+* :func:`faulty` -- the real database, with a hook run where a
   request would pause: before a write transaction opens, or after a given
   statement; the domain code above it is untouched.
 """
@@ -80,14 +80,18 @@ def hold_writer_lock(
             conn.commit()
         return
     assert isinstance(db, SQLiteDatabase)
-    conn = sqlite3.connect(db.path, isolation_level=None, timeout=30)
-    conn.row_factory = lambda c, r: {d[0]: v for d, v in zip(c.description, r, strict=True)}
+    lite = sqlite3.connect(db.path, isolation_level=None, timeout=30)
+    lite.row_factory = _dict_row
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        yield Tx(db.dialect, conn)
-        conn.execute("COMMIT")
+        lite.execute("BEGIN IMMEDIATE")
+        yield Tx(db.dialect, lite)
+        lite.execute("COMMIT")
     finally:
-        conn.close()
+        lite.close()
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
+    return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
 
 
 def wait_for_lock_waiters(
@@ -151,38 +155,36 @@ class HookedTx(Tx):
         return row
 
 
-class FaultyDatabase(Database):
-    """The real database, plus one-shot hooks where a request would pause (see module doc)."""
+class _Faulty:
+    """The hooks of :func:`faulty`, mixed into the real database's own class."""
 
-    def __init__(
-        self,
-        inner: Database,
-        *,
-        before_write: Callable[[], None] | None = None,
-        after_statement: Callable[[str, Row | None], None] | None = None,
-    ) -> None:
-        self.inner = inner
-        self.dialect = inner.dialect
-        self.url = inner.url
-        self.before_write = before_write
-        self.after_statement = after_statement
+    before_write: Callable[[], None] | None
+    after_statement: Callable[[str, Row | None], None] | None
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Tx]:
         hook, self.before_write = self.before_write, None
         if hook is not None:
             hook()
-        with self.inner.write() as tx:
+        with super().write() as tx:  # type: ignore[misc]
             yield tx if self.after_statement is None else HookedTx(tx, self.after_statement)
 
-    def read(self) -> contextlib.AbstractContextManager[Tx]:
-        return self.inner.read()
-
-    def sqlalchemy_url(self) -> str:
-        return self.inner.sqlalchemy_url()
-
-    def claim_server(self) -> None:
-        self.inner.claim_server()
-
     def close(self) -> None:
-        """The inner database belongs to the runtime fixture."""
+        """The real database belongs to the runtime fixture."""
+
+
+def faulty(
+    inner: Database,
+    *,
+    before_write: Callable[[], None] | None = None,
+    after_statement: Callable[[str, Row | None], None] | None = None,
+) -> Any:
+    """The real database (same pool / writer, same class for isinstance checks), plus one-shot
+    hooks where a request would pause: before its next write transaction opens, or after a
+    statement. The domain code above it is untouched."""
+    cls = type(f"Faulty{type(inner).__name__}", (_Faulty, type(inner)), {})
+    db: Any = object.__new__(cls)
+    db.__dict__.update(inner.__dict__)
+    db.before_write = before_write
+    db.after_statement = after_statement
+    return db

@@ -15,7 +15,8 @@ from racefree.core.db import Database, Row
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.settings import Settings
 from racefree.transactions.service import Transactions
-from tests.faults.support import Background, FaultyDatabase
+from tests.faults.support import Background
+from tests.faults.support import faulty as make_faulty
 from tests.transactions.conftest import insert_session, session_row, transfer
 
 LIMIT = 60_000
@@ -35,7 +36,7 @@ def test_a_release_committing_between_refusal_and_explanation_is_admitted_on_ret
             Background(lambda: plain.reject(queued, actor="test")).outcome()
             released.append(True)
 
-    faulty = FaultyDatabase(db, after_statement=release_meanwhile)
+    faulty = make_faulty(db, after_statement=release_meanwhile)
     service = Transactions(faulty, clock, settings, sleep=sleeps.append)
     if db.dialect == "sqlite":
         try:

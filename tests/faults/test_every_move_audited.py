@@ -1,7 +1,8 @@
 """One audit row per status move (issue 16, 5).
 
-Worker claims (``QUEUED -> EXECUTING``), run-now claims (``PENDING ->
-EXECUTING``) and the kill switch's cancellations (set-based) each write one
+Queueing (``PENDING -> QUEUED``), worker claims (``QUEUED -> EXECUTING``),
+run-now claims (``PENDING -> EXECUTING``) and the kill switch's cancellations
+(set-based) each write one
 audit row for the transaction they move, so the audit log -- and the event
 stream built on it -- shows every status a transaction entered.
 """
@@ -48,7 +49,9 @@ def test_a_worker_claim_of_a_delayed_transaction_is_audited(
     txn_id = _id(service, session, 20_000)
     clock.advance(settings.tier_delay_s)
     assert service.run_due() == 1
-    assert entered(db, txn_id) == Counter(CREATED=1, EXECUTING=1, SUBMITTED=1, CONFIRMED=1)
+    assert entered(db, txn_id) == Counter(
+        CREATED=1, QUEUED=1, EXECUTING=1, SUBMITTED=1, CONFIRMED=1
+    )
 
 
 def test_the_kill_switch_audits_each_transaction_it_cancels(
@@ -58,4 +61,4 @@ def test_the_kill_switch_audits_each_transaction_it_cancels(
     activation = activate_now(db, "audit", now=clock.now(), actor="test")
     assert activation.transactions_cancelled == 3
     for txn_id in queued:
-        assert entered(db, txn_id) == Counter(CREATED=1, CANCELLED=1)
+        assert entered(db, txn_id) == Counter(CREATED=1, QUEUED=1, CANCELLED=1)

@@ -12,6 +12,7 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.settings import Settings
 from racefree.transactions import submission
+from racefree.transactions.idempotency import Reply
 from racefree.transactions.service import Transactions
 from tests.transactions.conftest import transfer
 
@@ -57,8 +58,9 @@ def test_a_stranded_execution_is_released_at_its_deadline(
             request=transfer(500),
             idempotency_key=None,
             now=clock.now(),
+            now_ms=clock.now_ms(),
         )
-        assert not isinstance(txn, submission.Reply)
+        assert not isinstance(txn, Reply)
         service.loop.claim(tx, txn, now=clock.now())
     clock.advance(settings.tier_instant_timeout_s - EARLY_S)
     assert service.release_stale() == 0

@@ -68,7 +68,10 @@ class KillSwitchGuard:
             await self.app(scope, receive, send)
             return
         operator_token = _operator_token(scope) if scope["method"] in READ_METHODS else None
-        refusal = await to_thread.run_sync(self._refusal, operator_token)
+        try:
+            refusal = await to_thread.run_sync(self._refusal, operator_token)
+        except RacefreeError as error:  # e.g. 503 DATABASE_UNAVAILABLE: the state is unknown
+            refusal = error
         if refusal is None:
             await self.app(scope, receive, send)
             return

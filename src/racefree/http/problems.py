@@ -105,7 +105,11 @@ def internal_error_body() -> bytes:
 PROBLEM_SCHEMA_REF = {"$ref": "#/components/schemas/Problem"}
 
 #: Documented on every operation.
-DEFAULT_ERRORS = (ErrorCode.VALIDATION_ERROR, ErrorCode.INTERNAL_ERROR)
+DEFAULT_ERRORS = (
+    ErrorCode.VALIDATION_ERROR,
+    ErrorCode.INTERNAL_ERROR,
+    ErrorCode.DATABASE_UNAVAILABLE,  # any operation may lose its connection
+)
 
 
 def errors(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:

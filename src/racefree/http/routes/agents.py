@@ -14,6 +14,7 @@ from racefree.core.errors import ErrorCode
 from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
+from racefree.transactions import cancellation
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
@@ -157,11 +158,12 @@ def activate(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> d
 
 @router.post("/{agent_id}/terminate", responses=_STATE)
 def terminate(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
-    """Terminate the agent for good; its open sessions are revoked in the same transaction."""
+    """Terminate the agent for good; in the same transaction its open sessions are revoked
+    and its open transactions (queued ones too) cancelled, their reservations released."""
+    now, actor = runtime.clock.now(), f"operator:{operator.label}"
     with runtime.db.write() as tx:
-        agent = agents.terminate(
-            tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
-        )
+        agent = agents.terminate(tx, agent_id, now=now, actor=actor)
+        cancellation.cancel_for_agent(tx, agent_id, now=now, actor=actor)
     return agent_json(agent)
 
 
