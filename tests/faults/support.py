@@ -188,3 +188,15 @@ def faulty(
     db.before_write = before_write
     db.after_statement = after_statement
     return db
+
+
+def payment_of_the_only_transaction(db: Database) -> tuple[str, int, int]:
+    """(status, ledger entries, account balance) of the one transaction in ``db``."""
+    with db.read() as tx:
+        row = tx.one(
+            "SELECT t.status, (SELECT COUNT(*) FROM ledger_entries l"
+            " WHERE l.transaction_id = t.id) AS paid, c.balance FROM transactions t"
+            " JOIN accounts c ON c.agent_id = t.agent_id"
+        )
+    assert row is not None
+    return str(row["status"]), int(row["paid"]), int(row["balance"])

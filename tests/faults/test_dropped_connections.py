@@ -23,6 +23,7 @@ from tests.faults.support import (
     HARNESS_APP,
     Background,
     hold_writer_lock,
+    payment_of_the_only_transaction,
     wait_for_lock_waiters,
 )
 from tests.http.test_transactions import make_agent, make_session, transfer
@@ -104,18 +105,11 @@ def test_a_payment_whose_connection_is_terminated_mid_write_answers_its_outcome_
         first = paying.outcome()
         replay = client.post("/v1/transactions", json=transfer(700), headers=session)
     assert_no_500([first, replay])
-    with harness.read() as tx:
-        row = tx.one(
-            "SELECT t.status, (SELECT COUNT(*) FROM ledger_entries l"
-            " WHERE l.transaction_id = t.id) AS paid, c.balance FROM transactions t"
-            " JOIN accounts c ON c.agent_id = t.agent_id"
-        )
-    assert row is not None
-    paid = int(row["paid"])
-    assert paid == (1 if row["status"] == "CONFIRMED" else 0)
-    assert int(row["balance"]) == 10_000 - 700 * paid
+    status, paid, balance = payment_of_the_only_transaction(harness)
+    assert paid == (1 if status == "CONFIRMED" else 0)
+    assert balance == 10_000 - 700 * paid
     for response in (first, replay):
         body = response.json()
         told = body.get("status") if response.status_code < 400 else body["details"].get("status")
         if response.status_code != 503 or told is not None:
-            assert told == row["status"] or row["status"] not in ("CONFIRMED", "FAILED"), body
+            assert told == status or status not in ("CONFIRMED", "FAILED"), body

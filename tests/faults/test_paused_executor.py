@@ -25,7 +25,12 @@ import httpx
 import pytest
 
 from racefree.core.db import Database
-from tests.faults.support import Background, hold_writer_lock, wait_for_lock_waiters
+from tests.faults.support import (
+    Background,
+    hold_writer_lock,
+    payment_of_the_only_transaction,
+    wait_for_lock_waiters,
+)
 from tests.http.test_transactions import make_agent, make_session, transfer
 from tests.support import Server, start_server
 
@@ -77,17 +82,10 @@ def test_a_replica_paused_mid_payment_past_the_deadline_pays_only_with_the_recor
         payer.stop()
         if sweeper is not None:
             sweeper.stop()
-    with harness.read() as tx:
-        row = tx.one(
-            "SELECT t.status, (SELECT COUNT(*) FROM ledger_entries l"
-            " WHERE l.transaction_id = t.id) AS paid, c.balance FROM transactions t"
-            " JOIN accounts c ON c.agent_id = t.agent_id"
-        )
-    assert row is not None
-    paid = int(row["paid"])
-    assert paid == (1 if row["status"] == "CONFIRMED" else 0), f"{row['status']}, paid {paid}"
-    assert int(row["balance"]) == START - AMOUNT * paid
+    status, paid, balance = payment_of_the_only_transaction(harness)
+    assert paid == (1 if status == "CONFIRMED" else 0), f"{status}, paid {paid}"
+    assert balance == START - AMOUNT * paid
     body = response.json()
     told = body["status"] if response.status_code < 400 else body["details"].get("status")
     assert response.status_code != 409, response.text  # today: 409 INVALID_STATE_TRANSITION
-    assert told == row["status"], response.text
+    assert told == status, response.text

@@ -85,14 +85,35 @@ def assert_recorded(db: Database, agent: str, session: str, outcome: Outcome) ->
     return str(status)
 
 
-def _submit_through_the_gate(
-    db: Database, service: Any, executor: GatedLedger, session: str
-) -> tuple[Background, str]:
+def _stall_then_sweep(
+    db: Database,
+    clock: ManualClock,
+    settings: Settings,
+    service: Any,
+    executor: GatedLedger,
+    session: str,
+    *,
+    stall_on: str,
+) -> Outcome:
+    """Submit; stall the payment on a lock (PostgreSQL: the ``account`` row, which it takes
+    after its fence, or the ``transaction`` row, which its fence takes; SQLite: the writer);
+    let the deadline pass and the stale-release sweep queue behind it; release; the answer."""
     submitter = Background(lambda: service.submit(session, transfer(AMOUNT)))
-    assert executor.at_gate.wait(30)
+    assert executor.at_gate.wait(30)  # SUBMITTED, about to pay
     with db.read() as tx:
-        txn_id = tx.scalar("SELECT id FROM transactions WHERE session_id = :s", {"s": session})
-    return submitter, str(txn_id)
+        row = tx.one("SELECT id, agent_id FROM transactions WHERE session_id = :s", {"s": session})
+    assert row is not None
+    account = row["agent_id"] if stall_on == "account" else None
+    with hold_writer_lock(db, account_of=account, row=None if account else row["id"]):
+        executor.gate.set()
+        wait_until_waiting(db, submitter)  # the payment queues on the lock / the writer
+        clock.advance(settings.tier_instant_timeout_s + 1)
+        sweeper = Background(service.release_stale)
+        wait_until_waiting(db, sweeper, count=2)  # the settlement queues behind it
+    sweeper.outcome()  # it settles once the payment committed (or was refused)
+    executor.reply.set()  # only now does the payment's reply reach the execution loop
+    outcome: Outcome = submitter.outcome()
+    return outcome
 
 
 def test_a_ledger_write_stalled_on_a_lock_past_the_deadline_is_never_paid_but_failed(
@@ -103,19 +124,13 @@ def test_a_ledger_write_stalled_on_a_lock_past_the_deadline_is_never_paid_but_fa
     agent: str,
     session: str,
 ) -> None:
-    """The executor fenced the row and waits on the account; the sweep runs meanwhile."""
+    """The executor fenced the row and waits on the account; the sweep runs meanwhile.
+
+    Today: paid, FAILED by the sweep, and the client gets 409 INVALID_STATE_TRANSITION.
+    """
     executor = GatedLedger(db, clock)
     service = make_service(executor)
-    submitter, _ = _submit_through_the_gate(db, service, executor, session)
-    with hold_writer_lock(db, account_of=agent):
-        executor.gate.set()
-        wait_until_waiting(db, submitter)  # the debit queues on the account row / the writer
-        clock.advance(settings.tier_instant_timeout_s + 1)
-        sweeper = Background(service.release_stale)
-        wait_until_waiting(db, sweeper, count=2)  # the settlement queues behind it
-    sweeper.outcome()  # it settles once the ledger write committed; the reply is still out
-    executor.reply.set()
-    outcome = submitter.outcome()  # today: 409 INVALID_STATE_TRANSITION
+    outcome = _stall_then_sweep(db, clock, settings, service, executor, session, stall_on="account")
     assert_recorded(db, agent, session, outcome)
 
 
@@ -130,16 +145,9 @@ def test_a_submission_stalled_before_its_fence_is_never_paid_after_a_failed_sett
     """Issue 9 item 12: the sweep asks, a slow submit commits, the sweep marks it FAILED."""
     executor = GatedLedger(db, clock)
     service = make_service(executor)
-    submitter, txn_id = _submit_through_the_gate(db, service, executor, session)
-    with hold_writer_lock(db, row=txn_id):
-        executor.gate.set()
-        wait_until_waiting(db, submitter)  # the fence queues on the transaction row / the writer
-        clock.advance(settings.tier_instant_timeout_s + 1)
-        sweeper = Background(service.release_stale)
-        wait_until_waiting(db, sweeper, count=2)
-    sweeper.outcome()
-    executor.reply.set()
-    outcome = submitter.outcome()
+    outcome = _stall_then_sweep(
+        db, clock, settings, service, executor, session, stall_on="transaction"
+    )
     assert_recorded(db, agent, session, outcome)
 
 
