@@ -97,8 +97,9 @@ def _is_operator(tx: Tx, token: str) -> bool:
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add the guard's 503 ``SYSTEM_LOCKED`` to every operation it can refuse."""
-    [(status_code, doc)] = errors(ErrorCode.SYSTEM_LOCKED).items()
+    """Add the guard's 503s to every operation it can refuse: ``SYSTEM_LOCKED``, and
+    ``DATABASE_UNAVAILABLE`` when the state cannot be read (a lost connection)."""
+    [(status_code, doc)] = errors(ErrorCode.SYSTEM_LOCKED, ErrorCode.DATABASE_UNAVAILABLE).items()
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             if not always_allowed(method.upper(), path):

@@ -105,11 +105,7 @@ def internal_error_body() -> bytes:
 PROBLEM_SCHEMA_REF = {"$ref": "#/components/schemas/Problem"}
 
 #: Documented on every operation.
-DEFAULT_ERRORS = (
-    ErrorCode.VALIDATION_ERROR,
-    ErrorCode.INTERNAL_ERROR,
-    ErrorCode.DATABASE_UNAVAILABLE,  # any operation may lose its connection
-)
+DEFAULT_ERRORS = (ErrorCode.VALIDATION_ERROR, ErrorCode.INTERNAL_ERROR)
 
 
 def errors(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:
