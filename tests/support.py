@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +144,7 @@ def start_server(
     env: Mapping[str, str] | None = None,
     master_password: str = "correct horse battery staple",
     startup_timeout: float = 60,
+    args: Sequence[str] = (),
     port: int | None = None,
 ) -> Server:
     """Start ``racefree serve`` on ``port`` (a restart after a crash) or a free one."""
@@ -160,7 +161,7 @@ def start_server(
     }
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "racefree", "serve"],
+        [sys.executable, "-m", "racefree", "serve", *args],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
