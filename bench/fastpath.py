@@ -52,7 +52,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
-from tests.support import Server, free_port, start_server
+from racefree.testing import Server, free_port, start_server
 
 from bench import _wal
 from bench._http import Connection, json_body

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from tests.support import start_server
+from racefree.testing import start_server
 
 from bench.databases import database_url
 from bench.harness import interleaved, ratio, stats_table, update_results_md, write_results

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.support import Server, start_server
+from racefree.testing import Server, start_server
 
 from bench.databases import database_url
 from bench.harness import interleaved, ratio, stats_table, update_results_md, write_results

@@ -142,13 +142,13 @@ def _race_decisions(
     db: Database, service: Transactions, clock: ManualClock, txn_id: str
 ) -> tuple[str, dict[str, str | None]]:
     """Approve, reject and expire ``txn_id`` at once; the winner's name and the losers' codes."""
-    expires_at = service.get(txn_id).expires_at
-    assert expires_at is not None
+    expires_at_ms = service.get(txn_id).expires_at_ms
+    assert expires_at_ms is not None
     header = signature(db, clock, txn_id)
 
     def expire() -> Any:  # the expiry worker, whose clock says the window just ended
         with db.write() as tx:
-            return approvals.expire(tx, txn_id, now=expires_at)
+            return approvals.expire(tx, txn_id, now=expires_at_ms // 1000, now_ms=expires_at_ms)
 
     racers: dict[str, Callable[[], Any]] = {
         "approve": lambda: service.approve(txn_id, header),

@@ -66,7 +66,7 @@ class TestTiers:
         assert outcome.reply.status == 202
         txn = service.get(outcome.reply.body["transaction_id"])
         assert (txn.status, txn.tier) == (Status.QUEUED, Tier.DELAY)
-        assert txn.execute_after == clock.now() + settings.tier_delay_s
+        assert txn.execute_after_ms == clock.now_ms() + settings.tier_delay_s * 1000
         assert session_row(db, session) == {"spent": 0, "reserved": 20_000, "tx_count": 1}
 
     def test_an_approval_transaction_is_queued_until_the_owner_approves(
@@ -75,7 +75,7 @@ class TestTiers:
         outcome = service.submit(session, transfer(60_000))
         assert (outcome.reply.status, outcome.reply.body["tier"]) == (202, "APPROVAL")
         txn = service.get(outcome.reply.body["transaction_id"])
-        assert txn.expires_at == clock.now() + settings.tier_approval_ttl_s
+        assert txn.expires_at_ms == clock.now_ms() + settings.tier_approval_ttl_s * 1000
 
 
 class TestLimits:

@@ -57,7 +57,11 @@ def _strand(
     txn_id = _queue(service, session, 20_000)
     with db.write() as tx:
         TRANSACTIONS.transition(
-            tx, "claim", txn_id, now=clock.now(), values={"deadline_at": clock.now() + 300}
+            tx,
+            "claim",
+            txn_id,
+            now=clock.now(),
+            values={"deadline_at_ms": clock.now_ms() + 300_000},
         )
         if submitted:
             TRANSACTIONS.transition(tx, "submit", txn_id, now=clock.now())

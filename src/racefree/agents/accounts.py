@@ -7,6 +7,7 @@ from racefree.core import audit
 from racefree.core.cas import cas_update
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
+from racefree.system.kill_switch import hold_normal
 
 #: Deposits above this are refused (keeps balances far from BIGINT overflow).
 MAX_DEPOSIT = 10**15
@@ -27,6 +28,7 @@ def deposit(tx: Tx, agent_id: str, amount: int, *, now: int, actor: str | None =
             return RacefreeError(ErrorCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
         return RacefreeError(ErrorCode.AGENT_TERMINATED, details={"agent_id": agent_id})
 
+    hold_normal(tx)  # checked in the write itself: a request may pass the guard, then stop
     cas_update(
         tx,
         "UPDATE agents SET updated_at = :now WHERE id = :id AND status <> :terminated",

@@ -57,6 +57,7 @@ def terminate(tx: Tx, agent_id: str, *, now: int, actor: str | None = None) -> A
     def revoke_sessions(inner: Tx, row: Row) -> int:
         return revoke_where(inner, of_agent(row["id"]), now=now, reason=TERMINATION_REVOKE_REASON)
 
+    hold_normal(tx)  # refused (503) unless the kill switch is NORMAL, in this transaction
     AGENT_MACHINE.transition(
         tx,
         Move.TERMINATE,

@@ -91,6 +91,55 @@ def record(
     )
 
 
+def record_each(
+    tx: Tx,
+    event_type: str,
+    rows: str,
+    params: dict[str, Any],
+    *,
+    at: int,
+    severity: Severity = Severity.INFO,
+    actor: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Append one audit row per row of ``rows`` (set-based: one INSERT ... SELECT).
+
+    ``rows`` is a FROM item (a table, a CTE name or ``(SELECT ...) AS x``)
+    with columns ``agent_id``, ``session_id`` and ``transaction_id``; every
+    row gets the same event, actor and details. Returns how many were written.
+    """
+    return tx.execute(
+        each_sql(rows), {**params, **each_params(event_type, at, severity, actor, details)}
+    )
+
+
+def each_sql(rows: str) -> str:
+    """The INSERT of :func:`record_each`, for embedding (e.g. in a PostgreSQL CTE)."""
+    return (
+        "INSERT INTO audit_log (at, event_type, severity, actor, agent_id, session_id,"
+        " transaction_id, details, request_id) SELECT :audit_at, :audit_event_type,"
+        " :audit_severity, :audit_actor, agent_id, session_id, transaction_id,"
+        f" :audit_details, :audit_request_id FROM {rows}"
+    )
+
+
+def each_params(
+    event_type: str,
+    at: int,
+    severity: Severity = Severity.INFO,
+    actor: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "audit_at": at,
+        "audit_event_type": event_type,
+        "audit_severity": severity.value,
+        "audit_actor": actor,
+        "audit_details": json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
+        "audit_request_id": context.request_id.get(),
+    }
+
+
 def entries(
     tx: Tx,
     *,

@@ -35,11 +35,12 @@ from typing import IO, Any, Protocol
 import psycopg
 import psycopg.errors
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 from sqlalchemy.engine import make_url
 
 from racefree.core.exceptions import DatabaseError as DatabaseError  # noqa: PLC0414 (re-export)
 from racefree.core.exceptions import DatabaseInUse as DatabaseInUse  # noqa: PLC0414 (re-export)
+from racefree.core.exceptions import DatabaseUnavailable
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]
@@ -274,6 +275,9 @@ class PostgresDatabase(Database):
             min_size=1,
             max_size=options.pool_size,
             kwargs={"autocommit": True, "row_factory": dict_row},
+            # a connection the server dropped (restart, pg_terminate_backend) is found and
+            # replaced when it is taken from the pool, not handed to a request to fail on
+            check=ConnectionPool.check_connection,
             open=False,
             name="racefree",
         )
@@ -291,14 +295,18 @@ class PostgresDatabase(Database):
             raise DatabaseError(NOT_REENTRANT)
         self._local.writing = True
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with (
+                _unavailable_on_lost_connection(),
+                self._pool.connection() as conn,
+                conn.transaction(),
+            ):
                 yield Tx(Dialect.POSTGRESQL, conn)
         finally:
             self._local.writing = False
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
-        with self._pool.connection() as conn:
+        with _unavailable_on_lost_connection(), self._pool.connection() as conn:
             yield Tx(Dialect.POSTGRESQL, conn)
 
     @contextlib.contextmanager
@@ -319,6 +327,28 @@ class PostgresDatabase(Database):
 
     def close(self) -> None:
         self._pool.close()
+
+
+#: SQLSTATE classes of a lost connection: 08 connection exception, 57P0x shutdown/restart
+_LOST = ("08", "57P01", "57P02", "57P03")
+
+
+@contextlib.contextmanager
+def _unavailable_on_lost_connection() -> Iterator[None]:
+    """A dropped or unobtainable connection as :class:`DatabaseUnavailable` (503), not 500.
+
+    Whether a write whose connection dropped committed is unknown to this
+    process, so the answer says so (retryable) rather than guessing.
+    """
+    try:
+        yield
+    except PoolTimeout as exc:
+        raise DatabaseUnavailable(f"no connection within the pool timeout: {exc}") from exc
+    except psycopg.OperationalError as exc:
+        state = exc.sqlstate or ""
+        if exc.sqlstate is None or state.startswith(_LOST[0]) or state in _LOST[1:]:
+            raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
+        raise
 
 
 def redact(url: str) -> str:

@@ -47,6 +47,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     AUTH_REQUIRED = "AUTH_REQUIRED"
     INVALID_TOKEN = "INVALID_TOKEN"
     TOKEN_EXPIRED = "TOKEN_EXPIRED"
@@ -154,6 +155,15 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             True,
             "Internal error",
             "the server failed to handle the request; nothing was changed",
+        ),
+        ErrorSpec(
+            _C.DATABASE_UNAVAILABLE,
+            503,
+            _D.GENERAL,
+            True,
+            "Database unavailable",
+            "the connection to the database was lost; the request may not have taken effect:"
+            " retry it (writes with the same Idempotency-Key)",
         ),
         ErrorSpec(
             _C.AUTH_REQUIRED,

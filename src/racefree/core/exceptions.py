@@ -17,6 +17,9 @@ hierarchy::
     |   |                         for the operator's log, never for an HTTP client
     |   +-- DatabaseInUse         another process already serves this SQLite file
     |   +-- AdvisoryUnavailable   advisory locks asked of a database without them
+    +-- DatabaseUnavailable       DATABASE_UNAVAILABLE (503, retryable): the connection
+    |                             was lost (terminated backend, restart) or the database
+    |                             stayed busy; the request may be retried
     +-- MachineDefinitionError    INTERNAL_ERROR: an inconsistent transition table
                                   (also a ValueError), raised when it is defined
 
@@ -35,6 +38,7 @@ __all__ = [
     "AdvisoryUnavailable",
     "DatabaseError",
     "DatabaseInUse",
+    "DatabaseUnavailable",
     "LockBusy",
     "MachineDefinitionError",
     "RacefreeError",
@@ -101,6 +105,21 @@ class DatabaseInUse(DatabaseError):
 
 class AdvisoryUnavailable(DatabaseError):
     """Advisory locks were asked for on a database that has none (SQLite)."""
+
+
+class DatabaseUnavailable(RacefreeError):
+    """The database connection was lost or none could be had (503, retryable).
+
+    Raised instead of the driver's error, so a lost connection answers 503
+    ``DATABASE_UNAVAILABLE`` with ``Retry-After``, never 500.
+    """
+
+    def __init__(self, cause: str) -> None:
+        self.cause = cause
+        super().__init__(ErrorCode.DATABASE_UNAVAILABLE, retry_after=1)
+
+    def __str__(self) -> str:
+        return f"database unavailable: {self.cause}"
 
 
 class MachineDefinitionError(_InternalError, ValueError):

@@ -156,14 +156,15 @@ transactions = sa.Table(
     sa.Column("error", sa.String(64), nullable=True),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("idempotency_key", sa.String(255), nullable=True),
-    _epoch("execute_after", nullable=True),
+    # deadlines in milliseconds (0009): they fire at their time, not up to a second early
+    sa.Column("execute_after_ms", sa.BigInteger(), nullable=True),
     _epoch("created_at"),
     _epoch("updated_at"),
     _epoch("submitted_at", nullable=True),
     _epoch("confirmed_at", nullable=True),
     # issue 5: approval expiry, execution deadline, executor reference, idempotency
-    _epoch("expires_at", nullable=True),
-    _epoch("deadline_at", nullable=True),
+    sa.Column("expires_at_ms", sa.BigInteger(), nullable=True),
+    sa.Column("deadline_at_ms", sa.BigInteger(), nullable=True),
     sa.Column("reference", sa.String(200), nullable=True),
     sa.Column("request_hash", sa.String(64), nullable=True),
     sa.Column("response_status", sa.Integer(), nullable=True),
@@ -175,7 +176,7 @@ transactions = sa.Table(
         name="status",
     ),
     sa.UniqueConstraint("session_id", "idempotency_key"),
-    sa.Index(None, "status", "execute_after"),
+    sa.Index(None, "status", "execute_after_ms"),
     sa.Index(None, "agent_id"),
 )
 

@@ -143,14 +143,18 @@ class KillSwitchGuard:
 
 async def _redeem(runtime: Runtime, scope: Scope) -> RacefreeError | None:
     # reads on SQLite are served on the loop (see racefree.http.pipeline)
-    if runtime.db.dialect is Dialect.SQLITE:
-        return _refusal(runtime, scope)
-    return await to_thread.run_sync(_refusal, runtime, scope)
+    try:
+        if runtime.db.dialect is Dialect.SQLITE:
+            return _refusal(runtime, scope)
+        return await to_thread.run_sync(_refusal, runtime, scope)
+    except RacefreeError as error:  # e.g. 503 DATABASE_UNAVAILABLE: the state is unknown
+        return error
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add the guard's 503 ``SYSTEM_LOCKED`` to every operation it can refuse."""
-    [(status_code, doc)] = errors(ErrorCode.SYSTEM_LOCKED).items()
+    """Add the guard's 503s to every operation it can refuse: ``SYSTEM_LOCKED``, and
+    ``DATABASE_UNAVAILABLE`` when the state cannot be read (a lost connection)."""
+    [(status_code, doc)] = errors(ErrorCode.SYSTEM_LOCKED, ErrorCode.DATABASE_UNAVAILABLE).items()
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             if not always_allowed(method.upper(), path):

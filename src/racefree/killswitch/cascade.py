@@ -37,6 +37,7 @@ from racefree.transactions.machine import Reason
 
 KILL_SWITCH_REASON = KILL_SWITCH_SUSPENSION
 CANCEL_ERROR = Reason.KILL_SWITCH.value
+CANCEL_ACTOR = "kill-switch"
 
 
 def suspend_agents(tx: Tx, now: int) -> int:
@@ -50,7 +51,7 @@ def revoke_sessions(tx: Tx, now: int) -> int:
 
 def cancel_transactions(tx: Tx, now: int) -> int:
     """Cancel every open transaction and give back what it reserved on its session."""
-    return cancel_open(tx, error=CANCEL_ERROR, now=now)
+    return cancel_open(tx, error=CANCEL_ERROR, now=now, actor=CANCEL_ACTOR)
 
 
 def reactivate_agents(tx: Tx, now: int) -> int:

@@ -38,6 +38,7 @@ from racefree.core import audit
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 from racefree.owners.machine import LOCKED, OWNERS, Move
+from racefree.system.kill_switch import hold_normal
 
 NONCE_TTL_S = 300
 TIMESTAMP_WINDOW_S = 300
@@ -189,6 +190,7 @@ def change_owner(
     """
     if new_key is not None and not valid_public_key(new_key):
         raise invalid_field("owner_public_key", "not a base64url Ed25519 public key")
+    hold_normal(tx)  # refused (503) unless the kill switch is NORMAL, in this transaction
     if proof is None:
         _change_unlocked(tx, agent_id, new_key, now=now, actor=actor)
         return

@@ -35,6 +35,7 @@ from racefree.core.locks.lease import lock_lost
 from racefree.plans import groups
 from racefree.plans.groups import PlanGroup, iso_ms
 from racefree.plans.spread import Share, spread
+from racefree.system.kill_switch import hold_normal
 
 INSERT_CHUNK = 200  # plan rows per multi-row INSERT
 
@@ -133,6 +134,7 @@ class Generator:
         now, now_ms = self.clock.now(), self.clock.now_ms()
         fenced = fence(lease, now_ms, self.db.dialect)
         with self.db.write() as tx:
+            hold_normal(tx)  # a generation that outlived an activation writes nothing
             row = cas_update(
                 tx,
                 "UPDATE plan_groups SET generation = generation + 1, fencing_token = :token,"

@@ -12,6 +12,7 @@ from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 from racefree.core.ids import new_id
 from racefree.plans.spread import days_between
+from racefree.system.kill_switch import hold_normal
 
 MAX_DAYS = 366
 MAX_ITEMS = 100
@@ -107,6 +108,7 @@ def create(
 ) -> PlanGroup:
     """Insert a plan group (no plans yet: generation 0)."""
     validate(start_date, end_date, items)
+    hold_normal(tx)  # refused (503) unless the kill switch is NORMAL, in this transaction
     group_id = new_id()
     row = tx.one(
         "INSERT INTO plan_groups (id, agent_id, title, start_date, end_date, items, created_at)"

@@ -78,6 +78,7 @@ def start_server(
     startup_timeout: float = 60,
     mint_operator_token: bool = False,
     args: Sequence[str] = (),
+    port: int | None = None,
 ) -> Server:
     """Start ``racefree serve`` on ``database_url`` and wait until ``/health`` answers.
 
@@ -87,9 +88,10 @@ def start_server(
     before there is none (``""``), unless ``mint_operator_token`` creates one (the
     master password is then the one the database was first started with). ``args``
     go to ``racefree serve`` (e.g. ``["--workers", "2"]``). Stop it with
-    :meth:`Server.stop` (or use it as a context manager).
+    :meth:`Server.stop` (or use it as a context manager). ``port`` restarts a server
+    on the port it had (a restart after a crash); by default a free one is taken.
     """
-    port = free_port()
+    port = port or free_port()
     log_path = workdir / f"server-{port}.log"
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("RACEFREE_")},

@@ -2,9 +2,9 @@
 
 * approve -- ``QUEUED -> EXECUTING`` with the owner's signature over
   ``approve_transaction:<id>`` (which also locks ownership in), only for
-  ``APPROVAL`` transactions before ``expires_at``;
+  ``APPROVAL`` transactions before ``expires_at_ms``;
 * reject -- ``QUEUED -> CANCELLED`` (operator), releasing the reservation;
-* expire -- ``QUEUED -> EXPIRED`` once ``expires_at`` has passed (the expiry
+* expire -- ``QUEUED -> EXPIRED`` once ``expires_at_ms`` has passed (the expiry
   worker), releasing the reservation.
 
 Whichever CAS commits first wins; the others see the new status and get 409
@@ -35,7 +35,7 @@ from racefree.transactions.tiers import timeout_s
 
 
 def _approval(deadline: Condition) -> Condition:
-    """An APPROVAL-tier transaction on the given side of its ``expires_at``."""
+    """An APPROVAL-tier transaction on the given side of its ``expires_at_ms``."""
     return Condition.of("tier = :tier", tier=Tier.APPROVAL.value) & deadline
 
 
@@ -71,7 +71,7 @@ def _classify_guarded(txn_id: str, *, now: int, expiring: bool) -> Classifier:
                 detail=f"a {current.tier} transaction is not waiting for approval",
                 details=_details(current, t),
             )
-        if expiring:  # QUEUED, APPROVAL, expires_at still ahead
+        if expiring:  # QUEUED, APPROVAL, expires_at_ms still ahead
             return RacefreeError(
                 ErrorCode.INVALID_STATE_TRANSITION,
                 detail="the transaction's approval window has not ended",
@@ -83,9 +83,16 @@ def _classify_guarded(txn_id: str, *, now: int, expiring: bool) -> Classifier:
 
 
 def approve(
-    tx: Tx, txn_id: str, signature: str | None, settings: Settings, *, now: int
+    tx: Tx,
+    txn_id: str,
+    signature: str | None,
+    settings: Settings,
+    *,
+    now: int,
+    now_ms: int | None = None,
 ) -> Transaction:
     """``QUEUED -> EXECUTING`` on the owner's word; the caller then runs the execution loop."""
+    now_ms = now * 1000 if now_ms is None else now_ms
     txn = load(tx, txn_id)
     proof = owners.verify(tx, signature, action=approval_action(txn_id), now=now)
     # GRACE -> LOCKED (or OWNER_MISMATCH) before the CAS: the kill switch's cascade locks
@@ -96,8 +103,8 @@ def approve(
         Move.APPROVE,
         txn_id,
         now=now,
-        values={"deadline_at": now + timeout_s(Tier.APPROVAL, settings)},
-        where=_approval(Condition.of("expires_at > :now", now=now)) & moves.AGENT_ACTIVE,
+        values={"deadline_at_ms": now_ms + timeout_s(Tier.APPROVAL, settings) * 1000},
+        where=_approval(Condition.of("expires_at_ms > :now", now=now_ms)) & moves.AGENT_ACTIVE,
         classify=_classify_guarded(txn_id, now=now, expiring=False),
         audit_context=moves.context(txn, "owner", public_key=proof.public_key),
     )
@@ -110,8 +117,9 @@ def reject(tx: Tx, txn_id: str, *, now: int, actor: str) -> Transaction:
     return moves.end(tx, Move.REJECT, txn, now=now, reason=Reason.REJECTED, actor=actor)
 
 
-def expire(tx: Tx, txn_id: str, *, now: int) -> Transaction:
+def expire(tx: Tx, txn_id: str, *, now: int, now_ms: int | None = None) -> Transaction:
     """``QUEUED -> EXPIRED`` for an APPROVAL transaction whose ``expires_at`` has passed."""
+    now_ms = now * 1000 if now_ms is None else now_ms
     txn = load(tx, txn_id)
     return moves.end(
         tx,
@@ -120,6 +128,6 @@ def expire(tx: Tx, txn_id: str, *, now: int) -> Transaction:
         now=now,
         reason=Reason.APPROVAL_EXPIRED,
         actor="expiry",
-        where=_approval(Condition.of("expires_at <= :now", now=now)),
+        where=_approval(Condition.of("expires_at_ms <= :now", now=now_ms)),
         classify=_classify_guarded(txn_id, now=now, expiring=True),
     )

@@ -2,58 +2,102 @@
 
 The kill switch cancels every transaction that has not reached the irreversible
 step yet -- the sources of the machine's ``cancel`` transition -- and gives back
-what each reserved on its session, in the same transaction. An executor that
+what each reserved on its session, in the same transaction; terminating an
+agent does the same for that agent's transactions (``where``). An executor that
 claimed a row first (``EXECUTING -> SUBMITTED``) keeps both its row and its
 reservation, because the release is computed from the rows actually cancelled.
+Each cancelled transaction gets its own ``TRANSACTION_CANCELLED`` audit row,
+written by the same set-based statement (every status move is audited).
 
 Lock order (PostgreSQL): the sessions of open transactions first, in id order,
 then the transactions -- the order movers (reject, expire, fail) take them in,
-so the two can never deadlock. SQLite runs one writer at a time, so there two
-plain statements are exact.
+so the two can never deadlock. SQLite runs one writer at a time, so there plain
+statements are exact.
 """
 
 from __future__ import annotations
 
+from racefree.core import audit
+from racefree.core.condition import TRUE, Condition
 from racefree.core.db import Tx
-from racefree.transactions.machine import TRANSACTIONS, Move
+from racefree.transactions.machine import TRANSACTIONS, Move, Reason
 
+_MOVE = TRANSACTIONS.transitions[Move.CANCEL]
 #: Statuses the ``cancel`` transition leaves (docs/state-machines.md): the open ones.
-OPEN = TRANSACTIONS.transitions[Move.CANCEL].sources
+OPEN = _MOVE.sources
 _OPEN_SQL = "(" + ", ".join(f"'{s}'" for s in OPEN) + ")"
-_TARGET = TRANSACTIONS.transitions[Move.CANCEL].target
-
-_CANCEL = (
-    f"UPDATE transactions SET status = '{_TARGET}', error = :error, updated_at = :now"
-    f" WHERE status IN {_OPEN_SQL}"
-)
-_RELEASE_OPEN = (
-    "UPDATE sessions SET reserved = reserved - ("
-    " SELECT COALESCE(SUM(t.amount), 0) FROM transactions t"
-    f" WHERE t.session_id = sessions.id AND t.status IN {_OPEN_SQL})"
-    f" WHERE id IN (SELECT session_id FROM transactions WHERE status IN {_OPEN_SQL})"
-)
-_LOCK_SESSIONS_OF_OPEN = (
-    "SELECT id FROM sessions WHERE id IN (SELECT session_id FROM transactions"
-    f" WHERE status IN {_OPEN_SQL}) ORDER BY id FOR NO KEY UPDATE"
-)
-_CANCEL_AND_RELEASE = (
-    f"WITH cancelled AS ({_CANCEL} RETURNING session_id, amount),"
-    " released AS ("
-    "  UPDATE sessions SET reserved = sessions.reserved - c.total"
-    "  FROM (SELECT session_id, SUM(amount) AS total FROM cancelled GROUP BY session_id) AS c"
-    "  WHERE sessions.id = c.session_id RETURNING sessions.id)"
-    " SELECT (SELECT COUNT(*) FROM cancelled) AS cancelled,"
-    " (SELECT COUNT(*) FROM released) AS released"
-)
+_TARGET = _MOVE.target
 
 
-def cancel_open(tx: Tx, *, error: str, now: int) -> int:
-    """Cancel every open transaction with ``error``, releasing its reservation; how many."""
-    params = {"error": error, "now": now}
-    if tx.is_sqlite:
-        tx.execute(_RELEASE_OPEN)
-        return tx.execute(_CANCEL, params)
-    tx.all(_LOCK_SESSIONS_OF_OPEN)
-    row = tx.one(_CANCEL_AND_RELEASE, params)
+def _open(where: Condition) -> str:
+    return f"status IN {_OPEN_SQL} AND ({where.sql})"
+
+
+def cancel_open(
+    tx: Tx, *, error: str, now: int, actor: str | None = None, where: Condition = TRUE
+) -> int:
+    """Cancel every open transaction (matching ``where``) with ``error``, releasing its
+    reservation and writing one audit row for it; returns how many."""
+    open_rows = _open(where)
+    details = {"from": "|".join(_MOVE.sources), "to": _TARGET, "reason": error}
+    assert _MOVE.audit_event is not None
+    trail = audit.each_params(_MOVE.audit_event, now, _MOVE.severity, actor, details)
+    params = where.bind({"error": error, "now": now, **trail})
+    if tx.is_sqlite:  # one writer: three plain statements are exact
+        tx.execute(
+            audit.each_sql(
+                "(SELECT agent_id, session_id, id AS transaction_id FROM transactions"
+                f" WHERE {open_rows}) AS open_transactions"
+            ),
+            params,
+        )
+        tx.execute(
+            "UPDATE sessions SET reserved = reserved - (SELECT COALESCE(SUM(t.amount), 0)"
+            f" FROM transactions t WHERE t.session_id = sessions.id AND t.{open_rows})"
+            f" WHERE id IN (SELECT session_id FROM transactions WHERE {open_rows})",
+            params,
+        )
+        return tx.execute(_cancel(open_rows), params)
+    # sessions first, in id order: movers (reject, expire, fail) take a session, then its row
+    tx.all(
+        "SELECT id FROM sessions WHERE id IN (SELECT session_id FROM transactions"
+        f" WHERE {open_rows}) ORDER BY id FOR NO KEY UPDATE",
+        params,
+    )
+    row = tx.one(
+        f"WITH cancelled AS ({_cancel(open_rows)}"
+        " RETURNING agent_id, session_id, id AS transaction_id, amount),"
+        " released AS ("
+        "  UPDATE sessions SET reserved = sessions.reserved - c.total"
+        "  FROM (SELECT session_id, SUM(amount) AS total FROM cancelled GROUP BY session_id) AS c"
+        "  WHERE sessions.id = c.session_id RETURNING sessions.id),"
+        f" audited AS ({audit.each_sql('cancelled')} RETURNING id)"
+        " SELECT (SELECT COUNT(*) FROM cancelled) AS cancelled,"
+        " (SELECT COUNT(*) FROM released) AS released,"
+        " (SELECT COUNT(*) FROM audited) AS audited",
+        params,
+    )
     assert row is not None
     return int(row["cancelled"])
+
+
+def cancel_for_agent(tx: Tx, agent_id: str, *, now: int, actor: str | None = None) -> int:
+    """A terminated agent's open work ends CANCELLED (``AGENT_TERMINATED``), released.
+
+    Its queued work would otherwise wait forever: nothing runs the work of an
+    agent that is not ACTIVE. Call it in the terminating transaction.
+    """
+    return cancel_open(
+        tx,
+        error=Reason.AGENT_TERMINATED.value,
+        now=now,
+        actor=actor,
+        where=Condition.of("agent_id = :agent", agent=agent_id),
+    )
+
+
+def _cancel(open_rows: str) -> str:
+    return (
+        f"UPDATE transactions SET status = '{_TARGET}', error = :error, updated_at = :now"
+        f" WHERE {open_rows}"
+    )

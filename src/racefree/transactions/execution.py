@@ -12,8 +12,17 @@
 A transaction the kill switch cancelled while it was being prepared fails the
 ``EXECUTING -> SUBMITTED`` CAS and is never submitted. Executor errors are
 handled by category (:mod:`racefree.transactions.executors`); the execution
-deadline (``deadline_at``, per tier) ends a transaction still running past it
+deadline (``deadline_at_ms``, per tier) ends a transaction still running past it
 as ``FAILED`` with ``EXECUTION_TIMEOUT``.
+
+A SUBMITTED transaction is never ended on a guess: whoever settles it
+(:meth:`ExecutionLoop.settle` -- this loop after an error, the stale-release
+sweep after a crash) holds its row while it asks the executor whether the
+submission landed and decides, in one write transaction. An executor's write
+in flight holds the row too (the ledger's fence), so the settlement waits for
+it and then sees it; a submission that comes after the settlement finds the row
+no longer SUBMITTED, or its deadline gone, and is refused by the fence. A
+settle CAS that lost to another settlement answers the row's final state.
 """
 
 from __future__ import annotations
@@ -124,11 +133,13 @@ class ExecutionLoop:
             txn.id,
             now=now,
             values={
-                "deadline_at": now + timeout_s(txn.tier, self.settings),
+                # the deadline counts from the claim, in milliseconds (it fires at its time)
+                "deadline_at_ms": self.clock.now_ms() + timeout_s(txn.tier, self.settings) * 1000,
                 "attempts": Expr("attempts + 1"),
             },
             where=moves.AGENT_ACTIVE,
             classify=_classify_claim(txn),
+            audit_context=moves.context(txn, "executor"),
         ).row
         return Transaction.from_row(row)
 
@@ -143,10 +154,68 @@ class ExecutionLoop:
             landed = self._call(submitted, lambda: self.executor.confirm(submitted, reference))
         except _Ended as ended:
             return ended.txn
-        with self.db.write() as tx:
-            if landed:
+        if not landed:
+            return self.settle(submitted, Reason.NOT_CONFIRMED, reference=reference)
+        try:
+            with self.db.write() as tx:
                 return moves.confirm(tx, submitted, now=self.clock.now(), reference=reference)
-        return self._fail(submitted, Reason.NOT_CONFIRMED).txn
+        except RacefreeError as lost:  # a settlement got there first: its decision stands
+            if lost.code is not ErrorCode.INVALID_STATE_TRANSITION:
+                raise
+            return self.get(submitted.id)
+
+    def settle(
+        self,
+        txn: Transaction,
+        reason: str,
+        *,
+        reference: str | None = None,
+        actor: str = "executor",
+        only_if_late: bool = False,
+    ) -> Transaction:
+        """End a SUBMITTED transaction by what the executor says: CONFIRMED if the
+        submission landed, FAILED with ``reason`` if not.
+
+        First it waits for any write holding the row (an executor's payment in
+        flight holds it from its fence to its commit); after that nothing more
+        can land -- the fence refuses a transaction past its deadline, and
+        before its deadline only this loop submits it -- so the executor's
+        answer is final, and the decision is a CAS on SUBMITTED. A transaction
+        no longer SUBMITTED (or, with ``only_if_late``, not past its deadline)
+        is left as it is; so is one the executor cannot answer for. Returns the
+        row as it stands after.
+        """
+        current = self._wait_for_writers(txn.id)
+        now = self.clock.now()
+        if current.status is not Status.SUBMITTED:
+            return current
+        if only_if_late and not self._past_deadline(current):
+            return current
+        try:
+            landed = self.executor.confirm(current, reference or current.reference)
+        except Exception as exc:  # the outcome stays unknown; a later settlement asks again
+            log.warning("cannot settle %s: the executor raised %r", txn.id, exc)
+            return current
+        try:
+            with self.db.write() as tx:
+                if landed:
+                    return moves.confirm(
+                        tx, current, now=now, reference=reference or current.reference
+                    )
+                return moves.end(tx, Move.FAIL, current, now=now, reason=reason, actor=actor)
+        except RacefreeError as lost:  # another settlement decided first: its decision stands
+            if lost.code is not ErrorCode.INVALID_STATE_TRANSITION:
+                raise
+            return self.get(txn.id)
+
+    def _wait_for_writers(self, txn_id: str) -> Transaction:
+        """The row once no write holds it (PostgreSQL: a row lock; SQLite: the one writer)."""
+        lock = "" if self.db.dialect == "sqlite" else " FOR UPDATE"
+        with self.db.write() as tx:
+            row = tx.one(f"SELECT * FROM transactions WHERE id = :id{lock}", {"id": txn_id})
+        if row is None:
+            raise RacefreeError(ErrorCode.TX_NOT_FOUND)
+        return Transaction.from_row(row)
 
     # -- steps -----------------------------------------------------------------
 
@@ -160,7 +229,9 @@ class ExecutionLoop:
                     txn.id,
                     now=now,
                     values={"submitted_at": now},
-                    where=Condition.of("deadline_at IS NULL OR deadline_at > :now", now=now),
+                    where=Condition.of(
+                        "deadline_at_ms IS NULL OR deadline_at_ms > :now", now=self.clock.now_ms()
+                    ),
                     audit_context=moves.context(txn, "executor"),
                 ).row
         except RacefreeError:
@@ -194,7 +265,7 @@ class ExecutionLoop:
                 log.warning("executor raised %r for transaction %s", exc, txn.id)
                 failure = ExecutorError(Category.TRANSIENT, detail=repr(exc))
             if failure.category is Category.TRANSIENT and transient_retries < self.policy.retries:
-                if self._past_deadline(txn):
+                if self._past_deadline(txn):  # an earlier try may have landed: _fail asks
                     raise self._fail(txn, Reason.EXECUTION_TIMEOUT)
                 self.sleep(self.policy.delay(transient_retries, self.rng))
                 transient_retries += 1
@@ -207,10 +278,15 @@ class ExecutionLoop:
             raise self._fail(txn, failure.code.value)
 
     def _past_deadline(self, txn: Transaction) -> bool:
-        return txn.deadline_at is not None and self.clock.now() >= txn.deadline_at
+        return txn.deadline_at_ms is not None and self.clock.now_ms() >= txn.deadline_at_ms
 
     def _fail(self, txn: Transaction, reason: str) -> _Ended:
-        """End ``txn`` FAILED; if something else ended it first, that end stands."""
+        """End ``txn`` FAILED; if something else ended it first, that end stands.
+
+        A SUBMITTED one may have been paid: it is settled by asking, not failed.
+        """
+        if txn.status is Status.SUBMITTED:
+            return _Ended(self.settle(txn, reason))
         try:
             with self.db.write() as tx:
                 return _Ended(
@@ -224,5 +300,6 @@ class ExecutionLoop:
             return _Ended(self.get(txn.id))
 
     def get(self, txn_id: str) -> Transaction:
+        """The transaction as committed now (404 ``TX_NOT_FOUND``)."""
         with self.db.read() as tx:
             return load(tx, txn_id)

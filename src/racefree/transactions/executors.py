@@ -83,19 +83,22 @@ class LedgerExecutor:
 
     def submit(self, txn: Transaction, prepared: Any) -> str:
         reference = f"ledger:{txn.id}"
-        now = self.clock.now()
         with self.db.write() as tx:
-            # Fence first: lock the transaction row and insist it is still SUBMITTED, so a
-            # transaction that something else already ended (a timeout sweep) is never paid.
+            now = self.clock.now()  # read inside: the write may have waited for its turn
+            now_ms = self.clock.now_ms()
+            # Fence first: lock the transaction row and insist it is still SUBMITTED and within
+            # its deadline. A settlement holds this row while it decides, so a payment either
+            # commits before it (and the settlement sees it) or finds it settled and pays nothing.
             fenced = tx.execute(
-                "UPDATE transactions SET updated_at = :now WHERE id = :id AND status = :status",
-                {"id": txn.id, "status": Status.SUBMITTED.value, "now": now},
+                "UPDATE transactions SET updated_at = :now WHERE id = :id AND status = :status"
+                " AND (deadline_at_ms IS NULL OR deadline_at_ms > :now_ms)",
+                {"id": txn.id, "status": Status.SUBMITTED.value, "now": now, "now_ms": now_ms},
             )
             if fenced != 1:
                 raise ExecutorError(
                     Category.PERMANENT,
-                    ErrorCode.INVALID_STATE_TRANSITION,
-                    "the transaction is no longer SUBMITTED",
+                    ErrorCode.EXECUTOR_UNAVAILABLE,
+                    "the transaction is no longer SUBMITTED within its deadline",
                 )
             entry = tx.one(
                 "INSERT INTO ledger_entries (transaction_id, agent_id, amount, destination,"

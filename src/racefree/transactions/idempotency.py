@@ -97,9 +97,21 @@ def reply_for(txn: Transaction) -> Reply:
     Queued: 202 with the transaction. Finished: 200 with it -- except a
     transaction that FAILED, which answers with its catalog error (e.g. 400
     ``INSUFFICIENT_BALANCE``), or 503 ``EXECUTOR_UNAVAILABLE`` for a timeout.
+    Still running (its outcome unknown): 503 ``EXECUTOR_UNAVAILABLE`` with the
+    transaction id and its current status, never a final status that may be false.
     """
     if txn.status is Status.QUEUED:
         return Reply(202, txn.to_public())
+    if not txn.finished:  # submitted, and the executor cannot tell yet: say so, never guess
+        unknown = {"transaction_id": txn.id, "status": txn.status.value}
+        return Reply(
+            CATALOG[ErrorCode.EXECUTOR_UNAVAILABLE].status,
+            problem(
+                ErrorCode.EXECUTOR_UNAVAILABLE,
+                details=unknown,
+                request_id=context.request_id.get(),
+            ),
+        )
     if txn.status is not Status.FAILED:
         return Reply(200, txn.to_public())
     details = {"transaction_id": txn.id, "status": txn.status.value, "reason": txn.error}

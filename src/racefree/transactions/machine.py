@@ -67,6 +67,7 @@ class Reason(StrEnum):
     APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
     EXECUTION_TIMEOUT = "EXECUTION_TIMEOUT"
     NOT_CONFIRMED = "NOT_CONFIRMED"
+    AGENT_TERMINATED = "AGENT_TERMINATED"
 
 
 #: Statuses whose amount is held in ``sessions.reserved``.
@@ -90,13 +91,16 @@ TRANSACTIONS = StateMachine(
     initial=Status.PENDING,
     not_found=ErrorCode.TX_NOT_FOUND,
     transitions=(
-        move(Move.QUEUE, _S.PENDING, _S.QUEUED, conflict=_ILLEGAL),
+        move(
+            Move.QUEUE, _S.PENDING, _S.QUEUED, conflict=_ILLEGAL, audit_event="TRANSACTION_QUEUED"
+        ),
         move(
             Move.CLAIM,
             (_S.PENDING, _S.QUEUED),
             _S.EXECUTING,
             conflict=_PROCESSED,
             conflict_by_state={_S.EXPIRED.value: ErrorCode.TX_EXPIRED},
+            audit_event="TRANSACTION_CLAIMED",
         ),
         move(
             Move.APPROVE,
@@ -128,7 +132,8 @@ TRANSACTIONS = StateMachine(
             audit_event="TRANSACTION_FAILED",
             severity=Severity.WARNING,
         ),
-        # applied set-based by transactions.cancellation.cancel_open (the kill switch cascade)
+        # applied set-based by transactions.cancellation.cancel_open (the kill switch
+        # cascade, an agent's termination)
         move(
             Move.CANCEL,
             (_S.PENDING, _S.QUEUED, _S.EXECUTING),
@@ -172,9 +177,9 @@ class Transaction:
     error: str | None
     attempts: int
     idempotency_key: str | None
-    execute_after: int | None
-    expires_at: int | None
-    deadline_at: int | None
+    execute_after_ms: int | None
+    expires_at_ms: int | None
+    deadline_at_ms: int | None
     reference: str | None
     created_at: int
     updated_at: int
@@ -195,9 +200,9 @@ class Transaction:
             error=row["error"],
             attempts=row["attempts"],
             idempotency_key=row["idempotency_key"],
-            execute_after=row["execute_after"],
-            expires_at=row["expires_at"],
-            deadline_at=row["deadline_at"],
+            execute_after_ms=row["execute_after_ms"],
+            expires_at_ms=row["expires_at_ms"],
+            deadline_at_ms=row["deadline_at_ms"],
             reference=row["reference"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
@@ -222,8 +227,8 @@ class Transaction:
             "tier": self.tier.value,
             "error": self.error,
             "attempts": self.attempts,
-            "execute_after": isoformat(self.execute_after),
-            "expires_at": isoformat(self.expires_at),
+            "execute_after": _iso(self.execute_after_ms),
+            "expires_at": _iso(self.expires_at_ms),
             "created_at": isoformat(self.created_at),
             "updated_at": isoformat(self.updated_at),
             "submitted_at": isoformat(self.submitted_at),
@@ -237,3 +242,8 @@ def load(tx: Tx, txn_id: str) -> Transaction:
     if row is None:
         raise RacefreeError(ErrorCode.TX_NOT_FOUND)
     return Transaction.from_row(row)
+
+
+def _iso(epoch_ms: int | None) -> str | None:
+    """A millisecond deadline as the API's ISO-8601 second (its second, not rounded up)."""
+    return None if epoch_ms is None else isoformat(epoch_ms // 1000)

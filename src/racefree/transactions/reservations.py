@@ -50,8 +50,17 @@ def _admission_sql(limits: Constraints) -> str:
     )
 
 
+#: A refusal whose explanation is gone is retried this many times before answering 503.
+ADMISSION_RETRIES = 1
+
+
 def reserve(tx: Tx, session_id: str, amount: int, limits: Constraints, *, now: int) -> None:
-    """Admit ``amount`` against the session's limits, or raise why not (one SELECT)."""
+    """Admit ``amount`` against the session's limits, or raise why not (one SELECT).
+
+    On PostgreSQL (READ COMMITTED) a release can commit between a refused
+    admission and the SELECT that explains it, which then finds no failing
+    limit: the admission is tried again (it may now pass) instead of guessing.
+    """
     params = {
         "session_id": session_id,
         "amount": amount,
@@ -60,13 +69,23 @@ def reserve(tx: Tx, session_id: str, amount: int, limits: Constraints, *, now: i
         "max_transactions": limits.max_transactions,
         "max_total_amount": limits.max_total_amount,
     }
-    if tx.one(_admission_sql(limits), params) is None:
-        raise _refusal(tx, session_id, amount, limits, now=now)
+    for _ in range(1 + ADMISSION_RETRIES):
+        if tx.one(_admission_sql(limits), params) is not None:
+            return
+        refusal = _refusal(tx, session_id, amount, limits, now=now)
+        if refusal is not None:
+            raise refusal
+    raise RacefreeError(  # the session's counters keep moving under us: ask again shortly
+        ErrorCode.EXECUTOR_UNAVAILABLE,
+        detail="the session's limits changed while this transaction was admitted",
+        retry_after=1,
+    )
 
 
 def _refusal(
     tx: Tx, session_id: str, amount: int, limits: Constraints, *, now: int
-) -> RacefreeError:
+) -> RacefreeError | None:
+    """Why the admission was refused; None when nothing refuses it now (it changed meanwhile)."""
     row = tx.one(
         "SELECT s.revoked_at, s.expires_at, s.spent, s.reserved, s.tx_count, a.status"
         " FROM sessions s JOIN agents a ON a.id = s.agent_id WHERE s.id = :id",
@@ -84,7 +103,7 @@ def _refusal(
     return _limit_exceeded(row, amount, limits)
 
 
-def _limit_exceeded(row: Row, amount: int, limits: Constraints) -> RacefreeError:
+def _limit_exceeded(row: Row, amount: int, limits: Constraints) -> RacefreeError | None:
     committed = int(row["spent"]) + int(row["reserved"])
     if limits.max_amount_per_tx is not None and amount > limits.max_amount_per_tx:
         name, limit, current = "max_amount_per_tx", limits.max_amount_per_tx, amount
@@ -92,8 +111,8 @@ def _limit_exceeded(row: Row, amount: int, limits: Constraints) -> RacefreeError
         name, limit, current = "max_transactions", limits.max_transactions, row["tx_count"]
     elif limits.max_total_amount is not None and committed + amount > limits.max_total_amount:
         name, limit, current = "max_total_amount", limits.max_total_amount, committed
-    else:  # pragma: no cover - the UPDATE's WHERE and these checks are the same predicate
-        raise RuntimeError("session admission refused without a failing limit")
+    else:  # a release committed after the refused UPDATE: nothing refuses it any more
+        return None
     return RacefreeError(
         ErrorCode.SESSION_LIMIT_EXCEEDED,
         detail=f"the session's {name} ({limit}) does not admit this transaction",

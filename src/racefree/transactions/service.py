@@ -28,7 +28,7 @@ from racefree.transactions.tiers import RUN_NOW
 log = logging.getLogger("racefree.transactions")
 
 SWEEP_BATCH = 100
-_STILL_LATE = "deadline_at <= :late_at"
+_STILL_LATE = "deadline_at_ms <= :late_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,8 @@ class Transactions:
         submission's own write transaction: one commit fewer on the hot path,
         and nothing else can claim a row no one else has seen yet.
         """
-        now = self.clock.now()
+        now_ms = self.clock.now_ms()
+        now = now_ms // 1000
         with self.db.write() as tx:
             result = submission.submit(
                 tx,
@@ -76,6 +77,7 @@ class Transactions:
                 request=request,
                 idempotency_key=idempotency_key,
                 now=now,
+                now_ms=now_ms,
             )
             if not isinstance(result, Reply) and result.tier in RUN_NOW:
                 result = self.loop.claim(tx, result, now=now)
@@ -83,7 +85,7 @@ class Transactions:
             return Outcome(result, replayed=True)
         txn = self.loop.run(result) if result.tier in RUN_NOW else result
         reply = idempotency.reply_for(txn)
-        if idempotency_key is not None and txn.tier in RUN_NOW:
+        if idempotency_key is not None and txn.tier in RUN_NOW and txn.finished:
             with self.db.write() as tx:
                 idempotency.store(tx, txn.id, reply)
         return Outcome(reply, replayed=False, transaction_id=txn.id)
@@ -91,7 +93,14 @@ class Transactions:
     def approve(self, txn_id: str, signature: str | None) -> Transaction:
         """The owner's approval; the transaction then executes at once."""
         with self.db.write() as tx:
-            txn = approvals.approve(tx, txn_id, signature, self.settings, now=self.clock.now())
+            txn = approvals.approve(
+                tx,
+                txn_id,
+                signature,
+                self.settings,
+                now=self.clock.now(),
+                now_ms=self.clock.now_ms(),
+            )
         return self.loop.run(txn)
 
     def reject(self, txn_id: str, *, actor: str) -> Transaction:
@@ -100,7 +109,7 @@ class Transactions:
 
     def expire(self, txn_id: str) -> Transaction:
         with self.db.write() as tx:
-            return approvals.expire(tx, txn_id, now=self.clock.now())
+            return approvals.expire(tx, txn_id, now=self.clock.now(), now_ms=self.clock.now_ms())
 
     def get(self, txn_id: str, *, agent_id: str | None = None) -> Transaction:
         """One transaction; with ``agent_id``, only if it is that agent's (else 404)."""
@@ -143,12 +152,12 @@ class Transactions:
     # -- sweeps (the background workers call these) ------------------------------
 
     def run_due(self, limit: int = SWEEP_BATCH) -> int:
-        """Execute DELAY transactions whose ``execute_after`` has come; returns how many ran."""
+        """Execute DELAY transactions whose ``execute_after_ms`` has come; how many ran."""
         due = self._select(
             # a suspended agent's due work waits; picking it would block the batch forever
-            "status = :queued AND tier = :tier AND execute_after <= :now"
+            "status = :queued AND tier = :tier AND execute_after_ms <= :now_ms"
             f" AND {moves.AGENT_ACTIVE.sql}"
-            " ORDER BY execute_after",
+            " ORDER BY execute_after_ms",
             {"queued": Status.QUEUED.value, "tier": Tier.DELAY.value},
             limit,
         )
@@ -158,7 +167,7 @@ class Transactions:
     def expire_due(self, limit: int = SWEEP_BATCH) -> int:
         """``QUEUED -> EXPIRED`` for APPROVAL transactions past ``expires_at``."""
         due = self._select(
-            "status = :queued AND tier = :tier AND expires_at <= :now ORDER BY expires_at",
+            "status = :queued AND tier = :tier AND expires_at_ms <= :now_ms ORDER BY expires_at_ms",
             {"queued": Status.QUEUED.value, "tier": Tier.APPROVAL.value},
             limit,
         )
@@ -173,8 +182,8 @@ class Transactions:
         submission landed: CONFIRMED if it did, FAILED if not.
         """
         stale = self._select(
-            "status IN (:pending, :executing, :submitted) AND deadline_at <= :now"
-            " ORDER BY deadline_at",
+            "status IN (:pending, :executing, :submitted) AND deadline_at_ms <= :now_ms"
+            " ORDER BY deadline_at_ms",
             {
                 "pending": Status.PENDING.value,
                 "executing": Status.EXECUTING.value,
@@ -187,24 +196,11 @@ class Transactions:
 
     def _settle_stale(self, txn: Transaction) -> None:
         now = self.clock.now()
-        # a claim since the SELECT has moved the deadline: leave it
-        still_late = Condition.of(_STILL_LATE, late_at=now)
-        if txn.status is Status.SUBMITTED:
-            landed = self.executor.confirm(txn, txn.reference)
-            with self.db.write() as tx:
-                if landed:
-                    moves.confirm(tx, txn, now=now, reference=txn.reference)
-                else:
-                    moves.end(
-                        tx,
-                        Move.FAIL,
-                        txn,
-                        now=now,
-                        reason=Reason.NOT_CONFIRMED,
-                        actor="stale-release",
-                        where=still_late,
-                    )
+        if txn.status is Status.SUBMITTED:  # asked and decided holding the row
+            self.loop.settle(txn, Reason.NOT_CONFIRMED, actor="stale-release", only_if_late=True)
             return
+        # a claim since the SELECT has moved the deadline: leave it
+        still_late = Condition.of(_STILL_LATE, late_at=self.clock.now_ms())
         with self.db.write() as tx:
             moves.end(
                 tx,
@@ -220,7 +216,7 @@ class Transactions:
         with self.db.read() as tx:
             rows = tx.all(
                 f"SELECT * FROM transactions WHERE {where} LIMIT :limit",
-                {**params, "now": self.clock.now(), "limit": limit},
+                {**params, "now_ms": self.clock.now_ms(), "limit": limit},
             )
         return [Transaction.from_row(r) for r in rows]
 

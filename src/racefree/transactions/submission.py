@@ -4,7 +4,7 @@
    claims the key (:mod:`racefree.transactions.idempotency`);
 2. check-and-reserve on the session row, one conditional UPDATE
    (:mod:`racefree.transactions.reservations`); a refusal rolls the INSERT back;
-3. queued tiers move ``PENDING -> QUEUED`` (``execute_after`` / ``expires_at``)
+3. queued tiers move ``PENDING -> QUEUED`` (``execute_after_ms`` / ``expires_at_ms``)
    and their 202 reply is stored for replays; an audit row records the creation.
 
 INSTANT and NOTIFY transactions are then run by the execution loop.
@@ -21,7 +21,7 @@ from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.settings import Settings
 from racefree.sessions.model import Constraints
-from racefree.transactions import idempotency, reservations
+from racefree.transactions import idempotency, moves, reservations
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
 from racefree.transactions.tiers import RUN_NOW, tier_for, timeout_s
@@ -38,9 +38,9 @@ class Request:
 
 _INSERT = (
     "INSERT INTO transactions (id, agent_id, session_id, type, amount, destination, status,"
-    " tier, attempts, idempotency_key, request_hash, deadline_at, created_at, updated_at)"
+    " tier, attempts, idempotency_key, request_hash, deadline_at_ms, created_at, updated_at)"
     " VALUES (:id, :agent_id, :session_id, :type, :amount, :destination, :status, :tier, 0,"
-    " :key, :request_hash, :deadline_at, :now, :now)"
+    " :key, :request_hash, :deadline_at_ms, :now, :now)"
 )
 
 
@@ -52,8 +52,10 @@ def submit(
     request: Request,
     idempotency_key: str | None,
     now: int,
+    now_ms: int | None = None,
 ) -> Transaction | Reply:
     """Create and admit a transaction in ``tx``; a reused key returns what it answered before."""
+    now_ms = now * 1000 if now_ms is None else now_ms  # deadlines are milliseconds
     session = tx.one(
         "SELECT agent_id, constraints FROM sessions WHERE id = :id", {"id": session_id}
     )
@@ -72,7 +74,7 @@ def submit(
         "key": idempotency_key,
         "request_hash": request_hash,
         "now": now,
-        "deadline_at": now + timeout_s(tier, settings) if tier in RUN_NOW else None,
+        "deadline_at_ms": now_ms + timeout_s(tier, settings) * 1000 if tier in RUN_NOW else None,
     }
     if idempotency_key is None:
         row = tx.one(_INSERT + " RETURNING *", params)
@@ -88,7 +90,7 @@ def submit(
     )
     txn = Transaction.from_row(row)
     if tier not in RUN_NOW:
-        txn = _queue(tx, txn, settings, now=now)
+        txn = _queue(tx, txn, settings, now=now, now_ms=now_ms)
         if idempotency_key is not None:
             idempotency.store(tx, txn.id, Reply(202, txn.to_public()))
     audit.record(
@@ -105,10 +107,12 @@ def submit(
     return txn
 
 
-def _queue(tx: Tx, txn: Transaction, settings: Settings, *, now: int) -> Transaction:
+def _queue(tx: Tx, txn: Transaction, settings: Settings, *, now: int, now_ms: int) -> Transaction:
     if txn.tier is Tier.DELAY:
-        values = {"execute_after": now + settings.tier_delay_s}
+        values = {"execute_after_ms": now_ms + settings.tier_delay_s * 1000}
     else:
-        values = {"expires_at": now + settings.tier_approval_ttl_s}
-    result = TRANSACTIONS.transition(tx, Move.QUEUE, txn.id, now=now, values=values)
+        values = {"expires_at_ms": now_ms + settings.tier_approval_ttl_s * 1000}
+    result = TRANSACTIONS.transition(
+        tx, Move.QUEUE, txn.id, now=now, values=values, audit_context=moves.context(txn, "agent")
+    )
     return Transaction.from_row(result.row)

@@ -15,6 +15,7 @@ from racefree.core.errors import ErrorCode
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
+from racefree.transactions import cancellation
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"], route_class=PipelineRoute)
 
@@ -188,11 +189,14 @@ async def activate(agent_id: AgentId, request: Request) -> Response:
     dependencies=[OPERATOR],
 )
 async def terminate(agent_id: AgentId, request: Request) -> Response:
-    """Terminate the agent for good; its open sessions are revoked in the same transaction."""
+    """Terminate the agent for good; in the same transaction its open sessions are revoked
+    and its open transactions (queued ones too) cancelled, their reservations released."""
 
     def serve(call: Call) -> dict[str, Any]:
+        now, actor = call.runtime.clock.now(), _actor(call)
         with call.runtime.db.write() as tx:
-            agent = agents.terminate(tx, agent_id, now=call.runtime.clock.now(), actor=_actor(call))
+            agent = agents.terminate(tx, agent_id, now=now, actor=actor)
+            cancellation.cancel_for_agent(tx, agent_id, now=now, actor=actor)
         return agent_json(agent)
 
     return await run(request, serve)

@@ -35,6 +35,7 @@ TX_CONFLICTS = (
     ErrorCode.INVALID_STATE_TRANSITION,
 )
 REPLAYED_HEADER = "Idempotent-Replayed"
+EXECUTOR_RETRY_AFTER_S = 1
 
 
 class TransactionIn(BaseModel):
@@ -92,7 +93,9 @@ def _idempotency_key(raw: str | None) -> str | None:
 
 
 def _json(body: dict[str, Any], status: int, *, replayed: bool) -> JSONResponse:
-    headers = {REPLAYED_HEADER: "true"} if replayed else None
+    headers = {REPLAYED_HEADER: "true"} if replayed else {}
+    if status == 503:  # EXECUTOR_UNAVAILABLE is retryable: ask again (same key) after a moment
+        headers["Retry-After"] = str(EXECUTOR_RETRY_AFTER_S)
     media_type = PROBLEM_CONTENT_TYPE if status >= 400 else "application/json"
     return JSONResponse(body, status_code=status, headers=headers, media_type=media_type)
 
