@@ -71,7 +71,10 @@ def record(
     transaction_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Append one audit row in ``tx``."""
+    """Append one audit row in ``tx`` (with ``via`` when the change came through the console)."""
+    channel = context.via.get()
+    if channel is not None:
+        details = {**(details or {}), "via": channel}
     tx.execute(
         _INSERT,
         {
@@ -107,4 +110,25 @@ def entries(
         sql,
         {"after_id": after_id, "limit": limit, "event_type": event_type, "agent_id": agent_id},
     )
+    return [AuditEntry.from_row(r) for r in rows]
+
+
+def latest(
+    tx: Tx,
+    *,
+    limit: int = 50,
+    after_id: int = 0,
+    severities: tuple[Severity, ...] = (),
+    event_type: str | None = None,
+) -> list[AuditEntry]:
+    """The newest entries first (a tail), after ``after_id``, optionally filtered."""
+    sql = "SELECT * FROM audit_log WHERE id > :after_id"
+    params: dict[str, Any] = {"after_id": after_id, "limit": limit, "event_type": event_type}
+    if severities:
+        names = [f"s{i}" for i in range(len(severities))]
+        sql += f" AND severity IN ({', '.join(':' + n for n in names)})"
+        params.update({n: s.value for n, s in zip(names, severities, strict=True)})
+    if event_type is not None:
+        sql += " AND event_type = :event_type"
+    rows = tx.all(sql + " ORDER BY id DESC LIMIT :limit", params)
     return [AuditEntry.from_row(r) for r in rows]

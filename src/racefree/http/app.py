@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from racefree import __version__
+from racefree import __version__, console
 from racefree.http import guard, metrics
 from racefree.http.middleware import RequestContextMiddleware
 from racefree.http.problems import document_errors, install_handlers
@@ -46,6 +46,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    console.install(app)
     # added first = inner: the guard runs inside the request context, before routing and auth
     app.add_middleware(guard.KillSwitchGuard, runtime=runtime)
     app.add_middleware(RequestContextMiddleware)

@@ -1,0 +1,115 @@
+"""The console's non-kill-switch actions: agents, sessions, transactions, plan groups.
+
+Each calls the same domain function as the API route, with the operator's actor
+and ``via: console`` on the audit row. None is on the kill-switch guard's
+allow-list: while the switch is engaged the guard refuses them, and the pages
+show their buttons disabled with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Path
+from fastapi.responses import HTMLResponse
+
+from racefree import agents, sessions
+from racefree.console import pages, paths, services, words
+from racefree.console.forms import CsrfField
+from racefree.console.web import Console, signed_in
+from racefree.core import context
+from racefree.core.db import Tx
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.killswitch import status as kill_switch_status
+from racefree.transactions import approvals
+
+router = APIRouter()
+ConsoleDep = Annotated[Console, Depends(signed_in)]
+Id = Annotated[str, Path(min_length=1, max_length=36)]
+
+
+def _in_write(console: Console, change: Callable[[Tx], str]) -> Callable[[], str]:
+    def run() -> str:
+        with console.runtime.db.write() as tx:
+            return change(tx)
+
+    return run
+
+
+@router.post(f"{paths.AGENTS}/{{agent_id}}/suspend")
+def suspend_agent(agent_id: Id, console: ConsoleDep, csrf_token: CsrfField = "") -> HTMLResponse:
+    def change(tx: Tx) -> str:
+        agent = agents.suspend(tx, agent_id, now=console.now(), actor=console.operator.actor)
+        return f"Suspended {agent.name}."
+
+    console.attempt(csrf_token, _in_write(console, change), words.explain)
+    return pages.agents_page(console)
+
+
+@router.post(f"{paths.AGENTS}/{{agent_id}}/activate")
+def activate_agent(agent_id: Id, console: ConsoleDep, csrf_token: CsrfField = "") -> HTMLResponse:
+    def change(tx: Tx) -> str:
+        kill_switch_status.hold_normal(tx)  # as the API: never past a committed activation
+        agent = agents.activate(tx, agent_id, now=console.now(), actor=console.operator.actor)
+        return f"Activated {agent.name}."
+
+    console.attempt(csrf_token, _in_write(console, change), words.explain)
+    return pages.agents_page(console)
+
+
+@router.post(f"{paths.AGENTS}/{{agent_id}}/deposit")
+def deposit(
+    agent_id: Id,
+    console: ConsoleDep,
+    csrf_token: CsrfField = "",
+    amount: Annotated[str, Form(max_length=32)] = "",
+) -> HTMLResponse:
+    def change(tx: Tx) -> str:
+        if not amount.strip().isdigit():
+            raise RacefreeError(
+                ErrorCode.VALIDATION_ERROR, detail="the amount must be a whole number"
+            )
+        balance = agents.deposit(
+            tx, agent_id, int(amount), now=console.now(), actor=console.operator.actor
+        )
+        return f"Deposited {int(amount)}; the balance is {balance}."
+
+    console.attempt(csrf_token, _in_write(console, change), words.explain)
+    return pages.agents_page(console)
+
+
+@router.post(f"{paths.SESSIONS}/{{session_id}}/revoke")
+def revoke_session(session_id: Id, console: ConsoleDep, csrf_token: CsrfField = "") -> HTMLResponse:
+    def change(tx: Tx) -> str:
+        sessions.revoke(tx, session_id, now=console.now(), actor=console.operator.actor)
+        return f"Revoked session {session_id}."
+
+    console.attempt(csrf_token, _in_write(console, change), words.explain)
+    return pages.sessions_page(console)
+
+
+@router.post(f"{paths.TRANSACTIONS}/{{transaction_id}}/reject")
+def reject_transaction(
+    transaction_id: Id, console: ConsoleDep, csrf_token: CsrfField = ""
+) -> HTMLResponse:
+    def change(tx: Tx) -> str:
+        txn = approvals.reject(tx, transaction_id, now=console.now(), actor=console.operator.actor)
+        return f"Rejected transaction {txn.id}: it is {txn.status.value}."
+
+    console.attempt(csrf_token, _in_write(console, change), words.explain)
+    return pages.transactions_page(console)
+
+
+@router.post(f"{paths.PLAN_GROUPS}/{{group_id}}/generate")
+def generate_plans(group_id: Id, console: ConsoleDep, csrf_token: CsrfField = "") -> HTMLResponse:
+    def change() -> str:
+        holder = f"{console.operator.actor}/console/{context.request_id.get() or '-'}"
+        done = services.generator(console.request).generate(group_id, holder=holder)
+        return (
+            f"Generated {done.plans_created} plans (generation {done.generation},"
+            f" fencing token {done.fencing_token})."
+        )
+
+    console.attempt(csrf_token, change, words.explain)
+    return pages.plan_groups_page(console)
