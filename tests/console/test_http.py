@@ -220,3 +220,18 @@ def test_bad_amounts_and_unknown_ids_are_explained_not_500(
     assert "Agent not found" in missing.text or "agent" in missing.text.lower()
     too_long = client.post(paths.ACTIVATE, data={"csrf_token": csrf, "reason": "x" * 1001})
     assert too_long.status_code == 400
+
+
+def test_the_audit_filter_takes_any_case_and_refuses_junk_without_an_error_page(
+    client: TestClient, operator_token: str
+) -> None:
+    sign_in(client, operator_token)
+    found = client.get(paths.AUDIT, params={"type": "console_signed_in", "severity": "warning"})
+    assert found.status_code == 200
+    assert found.text.count('<tr class="sev-warning">') == 1
+    for junk in ("bad\x00type", "DROP TABLE; --"):
+        refused = client.get(paths.AUDIT, params={"type": junk})
+        assert refused.status_code == 400
+        assert "Event types are upper-case letters" in refused.text
+        live = client.get(paths.EVENTS, params={"type": junk})
+        assert live.status_code == 200

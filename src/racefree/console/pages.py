@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -9,12 +10,16 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 
 from racefree import agents, plans, sessions
+from racefree.agents import AGENT_MACHINE
 from racefree.console import paths, services
+from racefree.console import sessions as console_sessions
 from racefree.console.web import Console, render, signed_in
 from racefree.core import audit
 from racefree.core.audit import Severity
+from racefree.killswitch import attempts, recovery
+from racefree.killswitch.machine import KILL_SWITCH
 from racefree.plans.generation import lock_view
-from racefree.transactions.machine import UNFINISHED, Status, Tier
+from racefree.transactions.machine import TRANSACTIONS, UNFINISHED, Status, Tier
 
 router = APIRouter()
 ConsoleDep = Annotated[Console, Depends(signed_in)]
@@ -32,20 +37,24 @@ SEVERITY_CHOICES = (
     ("warning", "Warning"),
     ("info", "Info"),
 )
-KNOWN_TYPES = (
-    "KILL_SWITCH_ACTIVATED",
-    "KILL_SWITCH_RECOVERY_STARTED",
-    "KILL_SWITCH_RECOVERED",
-    "KILL_SWITCH_RECOVERY_ROLLED_BACK",
-    "KILL_SWITCH_RECOVERY_REFUSED",
-    "MASTER_PASSWORD_REJECTED",
-    "MASTER_PASSWORD_LOCKED",
-    "AGENT_SUSPENDED",
-    "AGENT_ACTIVATED",
-    "AGENT_DEPOSIT",
-    "SESSION_REVOKED",
-    "CONSOLE_SIGNED_IN",
-    "CONSOLE_SIGNED_OUT",
+#: Suggestions for the audit page's type filter: every transition's event, and the
+#: password and sign-in events (any other type can be typed).
+KNOWN_TYPES = tuple(
+    sorted(
+        {
+            *(
+                t.audit_event
+                for machine in (KILL_SWITCH, AGENT_MACHINE, TRANSACTIONS)
+                for t in machine.transitions.values()
+                if t.audit_event
+            ),
+            attempts.REJECTED_EVENT,
+            attempts.LOCKED_EVENT,
+            recovery.REFUSED_EVENT,
+            console_sessions.SIGNED_IN_EVENT,
+            console_sessions.SIGNED_OUT_EVENT,
+        }
+    )
 )
 READ = ["GET", "HEAD"]
 
@@ -195,8 +204,20 @@ def plan_groups_view(console: ConsoleDep, after_id: Id = None) -> HTMLResponse:
     return plan_groups_page(console, after_id)
 
 
-EventType = Annotated[str | None, Query(alias="type", max_length=64, pattern=r"^[A-Z0-9_]*$")]
+EventType = Annotated[str | None, Query(alias="type", max_length=64)]
 SeverityParam = Annotated[str | None, Query(max_length=64)]
+_EVENT_TYPE = re.compile(r"[A-Z0-9_]{1,64}")
+
+
+def event_type_filter(console: Console, raw: str | None) -> str | None:
+    """The type to filter by (upper-cased), None for all; a malformed one is refused."""
+    wanted = (raw or "").strip().upper()
+    if not wanted:
+        return None
+    if not _EVENT_TYPE.fullmatch(wanted):
+        console.refuse("Event types are upper-case letters, digits and _ (showing all).", 400)
+        return None
+    return wanted
 
 
 @router.api_route(paths.AUDIT, methods=READ)
@@ -205,10 +226,9 @@ def audit_view(
 ) -> HTMLResponse:
     chosen = severities(severity)
     severity_value = ",".join(s.value for s in chosen)
+    event_type = event_type_filter(console, event_type)
     with console.runtime.db.read() as tx:
-        entries = audit.latest(
-            tx, limit=PAGE_SIZE, severities=chosen, event_type=event_type or None
-        )
+        entries = audit.latest(tx, limit=PAGE_SIZE, severities=chosen, event_type=event_type)
     query = urlencode({"severity": severity_value, "type": event_type or ""})
     return console.page(
         "audit.html",
@@ -220,7 +240,7 @@ def audit_view(
         severity_choices=SEVERITY_CHOICES,
         event_type=event_type,
         known_types=KNOWN_TYPES,
-        live_url=_live_url(severity_value, event_type or None),
+        live_url=_live_url(severity_value, event_type),
         refresh_url=f"{paths.AUDIT}?{query}",
     )
 
@@ -239,7 +259,7 @@ def events_fragment(
             limit=LIVE_BATCH,
             after_id=after_id,
             severities=severities(severity),
-            event_type=event_type or None,
+            event_type=event_type_filter(console, event_type),
         )
     response = render("_events.html", entries=entries)
     response.headers["X-Next-After-Id"] = str(_newest(entries) or after_id)
