@@ -11,10 +11,14 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from racefree import agents, console, killswitch
+from racefree import agents, console, killswitch, operators
 from racefree.console import paths, sessions
+from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
+from racefree.http import create_app
+from racefree.runtime import Runtime
+from tests.support import race
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 
@@ -235,3 +239,28 @@ def test_the_audit_filter_takes_any_case_and_refuses_junk_without_an_error_page(
         assert "Event types are upper-case letters" in refused.text
         live = client.get(paths.EVENTS, params={"type": junk})
         assert live.status_code == 200
+
+
+def test_two_operators_suspending_one_agent_at_once_make_one_change_and_name_the_winner(
+    runtime: Runtime, db: Database, clock: ManualClock
+) -> None:
+    with db.write() as tx:
+        tokens = [operators.create_token(tx, label=n, now=clock.now()) for n in ("ann", "ben")]
+        agent = agents.create(tx, name="courier", now=clock.now())
+    app = create_app(runtime)
+    with TestClient(app) as first, TestClient(app) as second:
+        clients = [first, second]
+        forms = [sign_in(c, t) for c, t in zip(clients, tokens, strict=True)]
+        outcomes = race(
+            2,
+            lambda i: clients[i].post(
+                f"/console/agents/{agent.id}/suspend", data={"csrf_token": forms[i]}
+            ),
+        )
+    responses = [o.value for o in outcomes]
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    [lost] = [r for r in responses if r.status_code == 409]
+    with db.read() as tx:
+        [row] = [e for e in audit.entries(tx, event_type="AGENT_SUSPENDED")]
+    assert row.details["via"] == "console"
+    assert f"Last change: AGENT_SUSPENDED by {row.actor} at " in lost.text

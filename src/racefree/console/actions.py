@@ -18,7 +18,7 @@ from racefree import agents, sessions
 from racefree.console import pages, paths, services, words
 from racefree.console.forms import CsrfField
 from racefree.console.web import Console, signed_in
-from racefree.core import context
+from racefree.core import audit, context
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.killswitch import status as kill_switch_status
@@ -27,6 +27,17 @@ from racefree.transactions import approvals
 router = APIRouter()
 ConsoleDep = Annotated[Console, Depends(signed_in)]
 Id = Annotated[str, Path(min_length=1, max_length=36)]
+
+
+def _explain(console: Console, **about: str) -> Callable[[RacefreeError], str]:
+    """Plain words for a refusal, naming the last change to the agent/session/transaction."""
+
+    def explain(error: RacefreeError) -> str:
+        with console.runtime.db.read() as tx:
+            last = audit.last_about(tx, **about)
+        return words.with_last_change(error, last)
+
+    return explain
 
 
 def _in_write(console: Console, change: Callable[[Tx], str]) -> Callable[[], str]:
@@ -43,7 +54,7 @@ def suspend_agent(agent_id: Id, console: ConsoleDep, csrf_token: CsrfField = "")
         agent = agents.suspend(tx, agent_id, now=console.now(), actor=console.operator.actor)
         return f"Suspended {agent.name}."
 
-    console.attempt(csrf_token, _in_write(console, change), words.explain)
+    console.attempt(csrf_token, _in_write(console, change), _explain(console, agent_id=agent_id))
     return pages.agents_page(console)
 
 
@@ -54,7 +65,7 @@ def activate_agent(agent_id: Id, console: ConsoleDep, csrf_token: CsrfField = ""
         agent = agents.activate(tx, agent_id, now=console.now(), actor=console.operator.actor)
         return f"Activated {agent.name}."
 
-    console.attempt(csrf_token, _in_write(console, change), words.explain)
+    console.attempt(csrf_token, _in_write(console, change), _explain(console, agent_id=agent_id))
     return pages.agents_page(console)
 
 
@@ -85,7 +96,8 @@ def revoke_session(session_id: Id, console: ConsoleDep, csrf_token: CsrfField = 
         sessions.revoke(tx, session_id, now=console.now(), actor=console.operator.actor)
         return f"Revoked session {session_id}."
 
-    console.attempt(csrf_token, _in_write(console, change), words.explain)
+    explain = _explain(console, session_id=session_id)
+    console.attempt(csrf_token, _in_write(console, change), explain)
     return pages.sessions_page(console)
 
 
@@ -97,7 +109,8 @@ def reject_transaction(
         txn = approvals.reject(tx, transaction_id, now=console.now(), actor=console.operator.actor)
         return f"Rejected transaction {txn.id}: it is {txn.status.value}."
 
-    console.attempt(csrf_token, _in_write(console, change), words.explain)
+    explain = _explain(console, transaction_id=transaction_id)
+    console.attempt(csrf_token, _in_write(console, change), explain)
     return pages.transactions_page(console)
 
 

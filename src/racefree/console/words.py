@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from racefree.console.web import clock_time
+from racefree.core.audit import AuditEntry
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.killswitch.status import ACTIVATED, RECOVERING, KillSwitchStatus
 
@@ -115,3 +116,11 @@ def explain(error: RacefreeError) -> str:
     if error.code is ErrorCode.AUTH_REQUIRED:
         return "Enter the master password."
     return f"{error.spec.title}: {error.message}."
+
+
+def with_last_change(error: RacefreeError, last: AuditEntry | None) -> str:
+    """:func:`explain`, plus who changed the thing last when the action lost to a change."""
+    said = explain(error)
+    if last is None or error.status not in (409, 410):
+        return said
+    return f"{said} Last change: {last.event_type} by {last.actor} at {clock_time(last.at)}."

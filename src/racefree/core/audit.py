@@ -132,3 +132,20 @@ def latest(
         sql += " AND event_type = :event_type"
     rows = tx.all(sql + " ORDER BY id DESC LIMIT :limit", params)
     return [AuditEntry.from_row(r) for r in rows]
+
+
+def last_about(
+    tx: Tx,
+    *,
+    agent_id: str | None = None,
+    session_id: str | None = None,
+    transaction_id: str | None = None,
+) -> AuditEntry | None:
+    """The newest entry about one agent, session or transaction (who changed it last)."""
+    about = {"agent_id": agent_id, "session_id": session_id, "transaction_id": transaction_id}
+    [(column, value)] = [(c, v) for c, v in about.items() if v is not None]
+    row = tx.one(
+        f"SELECT * FROM audit_log WHERE {column} = :value ORDER BY id DESC LIMIT 1",
+        {"value": value},
+    )
+    return None if row is None else AuditEntry.from_row(row)
