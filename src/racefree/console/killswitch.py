@@ -44,8 +44,9 @@ def activate(
     reason = reason.strip()
     if not reason or has_control_characters(reason):
         console.refuse(NO_REASON, 400)
+        kept = "" if has_control_characters(reason) else reason
         return console.page(
-            "activate.html", title="Activate kill switch", nav="overview", reason=reason
+            "activate.html", title="Activate kill switch", nav="overview", reason=kept
         )
 
     def step() -> str:
