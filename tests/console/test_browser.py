@@ -245,23 +245,38 @@ def test_recovery_refuses_a_wrong_master_password_then_completes(console: Consol
 
 
 @sqlite_only
-def test_recovery_can_be_aborted_and_completing_twice_says_why(console: Console) -> None:
-    activate_through_api(console.server, "abort drill")
-    console.sign_in()
-    console.page.get_by_label("Master password").fill(console.server.master_password)
-    console.button("Start recovery").click()
-    assert console.state() == "RECOVERING"
-    stale = console.context.new_page()  # a second tab still showing RECOVERING
-    stale.goto("/console")
-    console.page.get_by_label("Master password").fill(console.server.master_password)
-    console.button("Abort recovery").click()
-    assert console.state() == "ACTIVATED"
-    assert "Recovery aborted" in console.notice()
-    stale.get_by_label("Master password").fill(console.server.master_password)
-    stale.get_by_role("button", name="Complete recovery").click()
-    said = stale.get_by_test_id("notice-error").inner_text()
-    assert said.startswith("Nothing to do: the kill switch is ACTIVATED (activated by operator:")
-    console.check("aborted")
+def test_recovery_can_be_aborted_with_javascript_off_and_a_stale_tab_is_told_why(
+    chromium: Any, console_server: Server, request: pytest.FixtureRequest
+) -> None:
+    activate_through_api(console_server, "abort drill")
+    ui = Console.open(chromium, console_server, SCREENSHOTS, request.node.name, javascript=False)
+    try:
+        ui.sign_in()
+        ui.page.get_by_label("Master password").fill(console_server.master_password)
+        ui.button("Start recovery").click()
+        assert ui.state() == "RECOVERING"
+        stale = ui.context.new_page()  # a second tab still showing RECOVERING
+        stale.goto("/console")
+        ui.page.get_by_label("Master password").fill(console_server.master_password)
+        ui.button("Abort recovery").click()
+        assert ui.state() == "ACTIVATED"
+        assert "Recovery aborted" in ui.notice()
+        ui.check("aborted")
+        stale.get_by_label("Master password").fill(console_server.master_password)
+        stale.get_by_role("button", name="Complete recovery").click()
+        said = stale.get_by_test_id("notice-error").inner_text()
+        assert said.startswith(
+            "Nothing to do: the kill switch is ACTIVATED (activated by operator:"
+        )
+        ui.page = stale
+        ui.check("stale-tab-told")
+    finally:
+        ui.close()
+    [rolled_back] = audit(console_server, "KILL_SWITCH_RECOVERY_ROLLED_BACK")
+    assert (rolled_back["actor"], rolled_back["details"]["via"]) == (
+        "operator:first-start",
+        "console",
+    )
 
 
 # -- agents, sessions, transactions, plan groups ------------------------------------------
