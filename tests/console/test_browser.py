@@ -434,6 +434,14 @@ def test_new_warnings_appear_on_the_overview_without_a_reload(console: Console) 
         assert client.delete(f"/v1/sessions/{session_id}").status_code == 200
     events.locator("tr", has_text="SESSION_REVOKED").wait_for(timeout=15_000)
     console.check("live-event")
+    # signed out elsewhere: the page stops polling and says so, inserting nothing
+    rows = events.locator("tbody tr").count()
+    csrf = console.page.locator("input[name=csrf_token]").first.input_value()
+    console.context.request.post("/console/logout", form={"csrf_token": csrf})
+    console.page.get_by_text("Your console session ended: reload to sign in.").wait_for(
+        timeout=15_000
+    )
+    assert events.locator("tbody tr").count() == rows
 
 
 # -- CSRF -------------------------------------------------------------------------------

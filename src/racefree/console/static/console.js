@@ -45,8 +45,13 @@
         credentials: "same-origin",
         headers: { Accept: "text/html" }
       }).then(function (response) {
-        if (!response.ok) { return null; }
-        table.setAttribute("data-after-id", response.headers.get("X-Next-After-Id") || after);
+        var next = response.headers.get("X-Next-After-Id");
+        if (!response.ok || response.redirected || next === null) {
+          // signed out or expired (redirected to the sign-in page): say so, stop polling
+          if (response.redirected) { stop("Your console session ended: reload to sign in."); }
+          return null;
+        }
+        table.setAttribute("data-after-id", next);
         announceState(response.headers.get("X-Kill-Switch-State"));
         return response.text();
       }).then(function (html) {
@@ -60,7 +65,11 @@
         }
       }).catch(function () { /* offline for a moment: the next tick tries again */ });
     }
-    window.setInterval(tick, POLL_MS);
+    var timer = window.setInterval(tick, POLL_MS);
+    function stop(message) {
+      window.clearInterval(timer);
+      if (count) { count.textContent = message; }
+    }
   }
 
   function countdown(el) {
