@@ -265,9 +265,12 @@ def test_recovery_can_be_aborted_with_javascript_off_and_a_stale_tab_is_told_why
         stale.get_by_label("Master password").fill(console_server.master_password)
         stale.get_by_role("button", name="Complete recovery").click()
         said = stale.get_by_test_id("notice-error").inner_text()
-        assert said.startswith(
-            "Nothing to do: the kill switch is ACTIVATED (activated by operator:"
-        )
+        assert re.fullmatch(
+            r"Nothing to do: the kill switch is ACTIVATED \(activated by operator:first-start"
+            r" at \d\d:\d\d:\d\d UTC\)\. Last change: KILL_SWITCH_RECOVERY_ROLLED_BACK by"
+            r" operator:first-start at \d\d:\d\d:\d\d UTC\.",
+            said,
+        ), said
         ui.page = stale
         ui.check("stale-tab-told")
     finally:

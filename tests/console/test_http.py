@@ -264,3 +264,23 @@ def test_two_operators_suspending_one_agent_at_once_make_one_change_and_name_the
         [row] = [e for e in audit.entries(tx, event_type="AGENT_SUSPENDED")]
     assert row.details["via"] == "console"
     assert f"Last change: AGENT_SUSPENDED by {row.actor} at " in lost.text
+
+
+def test_a_second_recovery_start_names_who_started_it_and_when_it_can_complete(
+    client: TestClient, operator_token: str, db: Database, clock: ManualClock
+) -> None:
+    operators.bootstrap(db, master_password="pw-for-tests", now=clock.now())
+    csrf = sign_in(client, operator_token)
+    killswitch.activate_now(db, "drill", now=clock.now(), actor="operator:test")
+    form = {"csrf_token": csrf, "master_password": "pw-for-tests"}
+    assert client.post(paths.RECOVERY, data=form).status_code == 200
+    again = client.post(paths.RECOVERY, data=form)
+    assert again.status_code == 409
+    assert re.search(
+        r"Recovery was already started: it can complete at \d\d:\d\d:\d\d UTC\."
+        r" Last change: KILL_SWITCH_RECOVERY_STARTED by operator:test at \d\d:\d\d:\d\d UTC\.",
+        again.text,
+    ), again.text
+    early = client.post(paths.RECOVERY_COMPLETE, data=form)
+    assert early.status_code == 409
+    assert "Too early: recovery can complete at" in early.text

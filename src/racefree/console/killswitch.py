@@ -19,8 +19,10 @@ from racefree import killswitch
 from racefree.console import pages, paths, words
 from racefree.console.forms import CsrfField, Secret, Text, has_control_characters
 from racefree.console.web import Console, check_csrf, clock_time, signed_in
+from racefree.core import audit
 from racefree.core.errors import RacefreeError
-from racefree.killswitch import recovery
+from racefree.killswitch import recovery, status
+from racefree.killswitch.machine import KILL_SWITCH
 
 router = APIRouter()
 ConsoleDep = Annotated[Console, Depends(signed_in)]
@@ -66,8 +68,16 @@ def _kill_switch_step(console: Console, csrf: str, step: Callable[[], str]) -> H
     return pages.overview(console)
 
 
+#: The audit events of the kill switch's moves: the last one says who moved it last.
+MOVES = tuple(t.audit_event for t in KILL_SWITCH.transitions.values() if t.audit_event)
+
+
 def _conflict(console: Console, lost: RacefreeError) -> str:
-    return words.kill_switch_conflict(lost, console.kill_switch())
+    """Why a kill-switch step lost, from the switch's row and its last move's audit entry."""
+    with console.runtime.db.read() as tx:
+        current = status.read(tx)
+        last = audit.latest(tx, limit=1, event_types=MOVES)
+    return words.kill_switch_conflict(lost, current, last[0] if last else None)
 
 
 @router.post(paths.RECOVERY)

@@ -220,6 +220,10 @@ def event_type_filter(console: Console, raw: str | None) -> str | None:
     return wanted
 
 
+def _only(event_type: str | None) -> tuple[str, ...]:
+    return () if event_type is None else (event_type,)
+
+
 @router.api_route(paths.AUDIT, methods=READ)
 def audit_view(
     console: ConsoleDep, severity: SeverityParam = None, event_type: EventType = None
@@ -228,7 +232,9 @@ def audit_view(
     severity_value = ",".join(s.value for s in chosen)
     event_type = event_type_filter(console, event_type)
     with console.runtime.db.read() as tx:
-        entries = audit.latest(tx, limit=PAGE_SIZE, severities=chosen, event_type=event_type)
+        entries = audit.latest(
+            tx, limit=PAGE_SIZE, severities=chosen, event_types=_only(event_type)
+        )
     query = urlencode({"severity": severity_value, "type": event_type or ""})
     return console.page(
         "audit.html",
@@ -259,7 +265,7 @@ def events_fragment(
             limit=LIVE_BATCH,
             after_id=after_id,
             severities=severities(severity),
-            event_type=event_type_filter(console, event_type),
+            event_types=_only(event_type_filter(console, event_type)),
         )
     response = render("_events.html", entries=entries)
     response.headers["X-Next-After-Id"] = str(_newest(entries) or after_id)

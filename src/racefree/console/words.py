@@ -13,33 +13,43 @@ from collections.abc import Callable
 from racefree.console.web import clock_time
 from racefree.core.audit import AuditEntry
 from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.killswitch.machine import ACTIVATE, KILL_SWITCH
 from racefree.killswitch.status import ACTIVATED, RECOVERING, KillSwitchStatus
 
+ACTIVATE_EVENT = KILL_SWITCH.transitions[ACTIVATE].audit_event
 
-def kill_switch_conflict(error: RacefreeError, current: KillSwitchStatus) -> str:
-    """A kill-switch move that lost, explained from the switch's current row."""
+
+def kill_switch_conflict(
+    error: RacefreeError, current: KillSwitchStatus, last: AuditEntry | None
+) -> str:
+    """A kill-switch step that lost, explained from the switch's row and its last move."""
     code = error.code
     if code is ErrorCode.KILL_SWITCH_ALREADY_ACTIVE:
         text = (
             f"Not activated: already activated by {current.actor}"
-            f" at {clock_time(current.activated_at)} — reason: {current.reason}"
+            f" at {clock_time(current.activated_at)} — reason: {current.reason}."
         )
         if current.state == RECOVERING:
-            text += f" (recovery has started; it is now {RECOVERING})"
-        return text + "."
+            text += f" It is {RECOVERING} now."
+        return _and_last(text, last, ACTIVATE_EVENT)
     if code is ErrorCode.RECOVERY_ALREADY_STARTED:
-        return (
-            "Recovery was already started by someone else: it can complete at"
-            f" {clock_time(current.recovery_eligible_at)}."
+        return _and_last(
+            "Recovery was already started: it can complete at"
+            f" {clock_time(current.recovery_eligible_at)}.",
+            last,
         )
     if code in (ErrorCode.KILL_SWITCH_NOT_ACTIVE, ErrorCode.INVALID_RECOVERY_STATE):
+        text = f"Nothing to do: the kill switch is {current.state}"
         if current.state == ACTIVATED:
-            return (
-                f"Nothing to do: the kill switch is {ACTIVATED} (activated by {current.actor}"
-                f" at {clock_time(current.activated_at)}); recovery was aborted or not started."
-            )
-        return f"Nothing to do: the kill switch is already {current.state}."
+            text += f" (activated by {current.actor} at {clock_time(current.activated_at)})"
+        return _and_last(text + ".", last, ACTIVATE_EVENT)
     return explain(error)
+
+
+def _and_last(text: str, last: AuditEntry | None, unless: str | None = None) -> str:
+    if last is None or last.event_type == unless:
+        return text  # the sentence already names who activated
+    return f"{text} Last change: {last.event_type} by {last.actor} at {clock_time(last.at)}."
 
 
 def _wait(error: RacefreeError) -> str:
@@ -121,6 +131,6 @@ def explain(error: RacefreeError) -> str:
 def with_last_change(error: RacefreeError, last: AuditEntry | None) -> str:
     """:func:`explain`, plus who changed the thing last when the action lost to a change."""
     said = explain(error)
-    if last is None or error.status not in (409, 410):
+    if error.status not in (409, 410):
         return said
-    return f"{said} Last change: {last.event_type} by {last.actor} at {clock_time(last.at)}."
+    return _and_last(said, last)

@@ -119,17 +119,19 @@ def latest(
     limit: int = 50,
     after_id: int = 0,
     severities: tuple[Severity, ...] = (),
-    event_type: str | None = None,
+    event_types: tuple[str, ...] = (),
 ) -> list[AuditEntry]:
     """The newest entries first (a tail), after ``after_id``, optionally filtered."""
     sql = "SELECT * FROM audit_log WHERE id > :after_id"
-    params: dict[str, Any] = {"after_id": after_id, "limit": limit, "event_type": event_type}
-    if severities:
-        names = [f"s{i}" for i in range(len(severities))]
-        sql += f" AND severity IN ({', '.join(':' + n for n in names)})"
-        params.update({n: s.value for n, s in zip(names, severities, strict=True)})
-    if event_type is not None:
-        sql += " AND event_type = :event_type"
+    params: dict[str, Any] = {"after_id": after_id, "limit": limit}
+    for column, values in (
+        ("severity", [s.value for s in severities]),
+        ("event_type", event_types),
+    ):
+        if values:
+            names = [f"{column}_{i}" for i in range(len(values))]
+            sql += f" AND {column} IN ({', '.join(':' + n for n in names)})"
+            params.update(zip(names, values, strict=True))
     rows = tx.all(sql + " ORDER BY id DESC LIMIT :limit", params)
     return [AuditEntry.from_row(r) for r in rows]
 
