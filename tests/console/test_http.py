@@ -284,3 +284,34 @@ def test_a_second_recovery_start_names_who_started_it_and_when_it_can_complete(
     early = client.post(paths.RECOVERY_COMPLETE, data=form)
     assert early.status_code == 409
     assert "Too early: recovery can complete at" in early.text
+
+
+def test_five_operators_confirming_activation_at_once_make_one_and_four_are_told_who_won(
+    runtime: Runtime, db: Database, clock: ManualClock
+) -> None:
+    labels = [f"op{i}" for i in range(5)]
+    with db.write() as tx:
+        tokens = [operators.create_token(tx, label=label, now=clock.now()) for label in labels]
+    app = create_app(runtime)
+    clients = [TestClient(app) for _ in labels]
+    try:
+        forms = [sign_in(c, t) for c, t in zip(clients, tokens, strict=True)]
+        outcomes = race(
+            5,
+            lambda i: clients[i].post(
+                paths.ACTIVATE, data={"csrf_token": forms[i], "reason": f"reason {labels[i]}"}
+            ),
+        )
+    finally:
+        for c in clients:
+            c.close()
+    responses = [o.value for o in outcomes]
+    assert sorted(r.status_code for r in responses) == [200, 409, 409, 409, 409]
+    with db.read() as tx:
+        [row] = audit.entries(tx, event_type="KILL_SWITCH_ACTIVATED")
+        state = killswitch.read(tx)
+    winner = str(row.actor).removeprefix("operator:")
+    assert (state.actor, state.reason) == (row.actor, f"reason {winner}")
+    for lost in (r for r in responses if r.status_code == 409):
+        assert f"already activated by operator:{winner} at " in lost.text
+        assert f"reason: reason {winner}." in lost.text
