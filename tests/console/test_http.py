@@ -315,3 +315,22 @@ def test_five_operators_confirming_activation_at_once_make_one_and_four_are_told
     for lost in (r for r in responses if r.status_code == 409):
         assert f"already activated by operator:{winner} at " in lost.text
         assert f"reason: reason {winner}." in lost.text
+
+
+def test_signing_in_again_ends_the_old_session_and_a_deleted_operator_ends_theirs(
+    client: TestClient, operator_token: str, db: Database
+) -> None:
+    sign_in(client, operator_token)
+    first = client.cookies.get("racefree_console")
+    sign_in(client, operator_token)
+    with db.read() as tx:
+        live = tx.scalar("SELECT COUNT(*) FROM console_sessions WHERE ended_at IS NULL")
+    assert live == 1
+    client.cookies.set("racefree_console", str(first), path="/console")
+    assert client.get(paths.OVERVIEW, follow_redirects=False).status_code == 303
+    sign_in(client, operator_token)
+    with db.write() as tx:
+        tx.execute("DELETE FROM operators")
+    assert client.get(paths.OVERVIEW, follow_redirects=False).status_code == 303
+    with db.read() as tx:  # ON DELETE CASCADE took the operator's console sessions along
+        assert tx.scalar("SELECT COUNT(*) FROM console_sessions") == 0

@@ -26,6 +26,7 @@ from racefree.console.web import (
     runtime_of,
     signed_in,
 )
+from racefree.core.db import Tx
 from racefree.core.errors import RacefreeError
 
 router = APIRouter()
@@ -67,9 +68,11 @@ def login(request: Request, csrf_token: CsrfField = "", operator_token: Secret =
     if not sessions.csrf_valid(request.cookies.get(LOGIN_COOKIE), csrf_token):
         return _login_page(request, 403, STALE_FORM, "error")
     runtime = runtime_of(request)
+    now = runtime.clock.now()
     try:
         with runtime.db.write() as tx:
-            done = sessions.sign_in(tx, operator_token.strip(), now=runtime.clock.now())
+            done = sessions.sign_in(tx, operator_token.strip(), now=now)
+            _end_previous(tx, request.cookies.get(COOKIE), now=now)
     except RacefreeError:
         return _login_page(request, 401, "That is not a valid operator token.", "error")
     response = RedirectResponse(paths.OVERVIEW, status_code=303, headers=SECURITY_HEADERS)
@@ -84,6 +87,17 @@ def login(request: Request, csrf_token: CsrfField = "", operator_token: Secret =
     )
     response.delete_cookie(LOGIN_COOKIE, path=paths.LOGIN)
     return response
+
+
+def _end_previous(tx: Tx, cookie_token: str | None, *, now: int) -> None:
+    """Signing in again in one browser ends the session its old cookie held."""
+    if not cookie_token:
+        return
+    try:
+        previous = sessions.authenticate(tx, cookie_token, now=now)
+    except RacefreeError:
+        return  # nothing live to end
+    sessions.sign_out(tx, previous, now=now)
 
 
 @router.post(paths.LOGOUT)
