@@ -1,4 +1,4 @@
-"""core.errors: the catalog is the contract of DESIGN section 6, as data."""
+"""core.errors: the catalog is the contract of docs/errors.md, as data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The operator console (DESIGN section 14): server-rendered pages at ``/console``.
+"""The operator console (docs/console.md): server-rendered pages at ``/console``.
 
 The console is another door into the same domain functions as the API -- the
 same CAS, the same audit rows (actor ``operator:<label>``, details

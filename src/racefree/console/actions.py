@@ -15,13 +15,12 @@ from fastapi import APIRouter, Depends, Form, Path
 from fastapi.responses import HTMLResponse
 
 from racefree import agents, sessions
-from racefree.console import pages, paths, services, words
+from racefree.console import pages, paths, words
 from racefree.console.forms import CsrfField
 from racefree.console.web import Console, signed_in
 from racefree.core import audit, context
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
-from racefree.killswitch import status as kill_switch_status
+from racefree.core.errors import RacefreeError, invalid_field
 from racefree.transactions import approvals
 
 router = APIRouter()
@@ -61,7 +60,6 @@ def suspend_agent(agent_id: Id, console: ConsoleDep, csrf_token: CsrfField = "")
 @router.post(f"{paths.AGENTS}/{{agent_id}}/activate")
 def activate_agent(agent_id: Id, console: ConsoleDep, csrf_token: CsrfField = "") -> HTMLResponse:
     def change(tx: Tx) -> str:
-        kill_switch_status.hold_normal(tx)  # as the API: never past a committed activation
         agent = agents.activate(tx, agent_id, now=console.now(), actor=console.operator.actor)
         return f"Activated {agent.name}."
 
@@ -78,9 +76,7 @@ def deposit(
 ) -> HTMLResponse:
     def change(tx: Tx) -> str:
         if not amount.strip().isdigit():
-            raise RacefreeError(
-                ErrorCode.VALIDATION_ERROR, detail="the amount must be a whole number"
-            )
+            raise invalid_field("amount", "the amount must be a whole number")
         balance = agents.deposit(
             tx, agent_id, int(amount), now=console.now(), actor=console.operator.actor
         )
@@ -118,7 +114,7 @@ def reject_transaction(
 def generate_plans(group_id: Id, console: ConsoleDep, csrf_token: CsrfField = "") -> HTMLResponse:
     def change() -> str:
         holder = f"{console.operator.actor}/console/{context.request_id.get() or '-'}"
-        done = services.generator(console.request).generate(group_id, holder=holder)
+        done = console.runtime.plan_generator.generate(group_id, holder=holder)
         return (
             f"Generated {done.plans_created} plans (generation {done.generation},"
             f" fencing token {done.fencing_token})."

@@ -11,7 +11,7 @@ CsrfField = Annotated[str, Form(max_length=128)]
 Secret = Annotated[str, Form(max_length=1000)]
 Text = Annotated[str, Form(max_length=4096)]
 
-# free text may keep tab and newline (DESIGN 10); other control characters are refused
+# free text may keep tab and newline; other control characters are refused (as in the API)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

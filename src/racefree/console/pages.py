@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from racefree import agents, plans, sessions
 from racefree.agents import AGENT_MACHINE
-from racefree.console import paths, services
+from racefree.console import paths
 from racefree.console import sessions as console_sessions
 from racefree.console.web import Console, render, signed_in
 from racefree.core import audit
@@ -68,7 +68,7 @@ def severities(raw: str | None) -> tuple[Severity, ...]:
 def overview(console: Console) -> HTMLResponse:
     """The overview page (also the answer to every kill-switch action)."""
     now = console.now()
-    service = services.transactions(console.request)
+    service = console.runtime.transactions
     with console.runtime.db.read() as tx:
         counts = {
             "active_agents": agents.count(tx, status=agents.ACTIVE),
@@ -159,7 +159,7 @@ def transactions_page(
 ) -> HTMLResponse:
     chosen_status = Status.__members__.get(status or "")
     chosen_tier = Tier.__members__.get(tier or "")
-    found = services.transactions(console.request).find(
+    found = console.runtime.transactions.find(
         status=chosen_status, tier=chosen_tier, after_id=after_id, limit=PAGE_SIZE
     )
     return console.page(
@@ -186,7 +186,7 @@ def transactions_view(
 
 
 def plan_groups_page(console: Console, after_id: str | None = None) -> HTMLResponse:
-    locks = services.generator(console.request).locks
+    locks = console.runtime.plan_generator.locks
     with console.runtime.db.read() as tx:
         found = plans.list_groups(tx, after_id=after_id, limit=PAGE_SIZE)
     rows = [{"group": g, "lock": lock_view(locks, g.id)} for g in found]

@@ -51,7 +51,7 @@ _READ = frozenset({"GET", "HEAD"})
 
 
 def allowed_while_locked(method: str, path: str) -> bool:
-    """True for the console's pages and kill-switch actions (DESIGN 5 and 14)."""
+    """True for the console's pages and kill-switch actions (docs/console.md)."""
     if method in _READ:
         return path in PAGES
     return method == "POST" and path in KILL_SWITCH_ACTIONS
