@@ -7,6 +7,7 @@ import hashlib
 import re
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -23,19 +24,23 @@ from tests.support import race
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 
 
-def sign_in(client: TestClient, token: str) -> str:
-    """Sign in; return the CSRF token of the signed-in pages."""
+def login(client: TestClient, token: str) -> httpx.Response:
+    """POST the sign-in form the way a browser does (its CSRF token from the form page)."""
     form = client.get(paths.LOGIN)
     login_csrf = CSRF.search(form.text)
     assert login_csrf is not None
-    done = client.post(
+    return client.post(
         paths.LOGIN,
         data={"csrf_token": login_csrf.group(1), "operator_token": token},
         follow_redirects=False,
     )
+
+
+def sign_in(client: TestClient, token: str) -> str:
+    """Sign in; return the CSRF token of the signed-in pages."""
+    done = login(client, token)
     assert done.status_code == 303, done.text
-    page = client.get(paths.OVERVIEW)
-    found = CSRF.search(page.text)
+    found = CSRF.search(client.get(paths.OVERVIEW).text)
     assert found is not None
     return found.group(1)
 
@@ -139,14 +144,7 @@ def test_pages_carry_a_strict_content_security_policy_and_nothing_inline(
 def test_the_session_cookie_is_http_only_strict_and_only_its_hash_is_stored(
     client: TestClient, operator_token: str, db: Database
 ) -> None:
-    form = client.get(paths.LOGIN)
-    login_csrf = CSRF.search(form.text)
-    assert login_csrf is not None
-    done = client.post(
-        paths.LOGIN,
-        data={"csrf_token": login_csrf.group(1), "operator_token": operator_token},
-        follow_redirects=False,
-    )
+    done = login(client, operator_token)
     cookie = next(
         h for h in done.headers.get_list("set-cookie") if h.startswith("racefree_console=")
     )

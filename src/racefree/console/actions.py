@@ -47,24 +47,31 @@ def _in_write(console: Console, change: Callable[[Tx], str]) -> Callable[[], str
     return run
 
 
+AgentMove = Callable[..., agents.Agent]
+
+
+def _move_agent(
+    console: Console, csrf: str, agent_id: str, move: AgentMove, done: str
+) -> HTMLResponse:
+    """Suspend or activate: one CAS of the agent machine, told as "<done> <name>."."""
+
+    def change(tx: Tx) -> str:
+        agent = move(tx, agent_id, now=console.now(), actor=console.operator.actor)
+        return f"{done} {agent.name}."
+
+    console.attempt(csrf, _in_write(console, change), _explain(console, agent_id=agent_id))
+    return pages.agents_page(console)
+
+
 @router.post(f"{paths.AGENTS}/{{agent_id}}/suspend")
 def suspend_agent(agent_id: Id, console: ConsoleDep, csrf_token: CsrfField = "") -> HTMLResponse:
-    def change(tx: Tx) -> str:
-        agent = agents.suspend(tx, agent_id, now=console.now(), actor=console.operator.actor)
-        return f"Suspended {agent.name}."
-
-    console.attempt(csrf_token, _in_write(console, change), _explain(console, agent_id=agent_id))
-    return pages.agents_page(console)
+    return _move_agent(console, csrf_token, agent_id, agents.suspend, "Suspended")
 
 
 @router.post(f"{paths.AGENTS}/{{agent_id}}/activate")
 def activate_agent(agent_id: Id, console: ConsoleDep, csrf_token: CsrfField = "") -> HTMLResponse:
-    def change(tx: Tx) -> str:
-        agent = agents.activate(tx, agent_id, now=console.now(), actor=console.operator.actor)
-        return f"Activated {agent.name}."
-
-    console.attempt(csrf_token, _in_write(console, change), _explain(console, agent_id=agent_id))
-    return pages.agents_page(console)
+    """``agents.activate`` holds the kill switch NORMAL until it commits."""
+    return _move_agent(console, csrf_token, agent_id, agents.activate, "Activated")
 
 
 @router.post(f"{paths.AGENTS}/{{agent_id}}/deposit")
