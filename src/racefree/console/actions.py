@@ -2,8 +2,9 @@
 
 Each calls the same domain function as the API route, with the operator's actor
 and ``via: console`` on the audit row. None is on the kill-switch guard's
-allow-list: while the switch is engaged the guard refuses them, and the pages
-show their buttons disabled with the reason.
+allow-list: while the switch is engaged they hold it NORMAL (or check it) themselves
+and are refused, the guard answers 503, and the pages show their buttons disabled
+with the reason.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from racefree.console.web import Console, signed_in
 from racefree.core import audit, context
 from racefree.core.db import Tx
 from racefree.core.errors import RacefreeError, invalid_field
+from racefree.killswitch import status
 from racefree.transactions import approvals
 
 router = APIRouter()
@@ -40,8 +42,15 @@ def _explain(console: Console, **about: str) -> Callable[[RacefreeError], str]:
 
 
 def _in_write(console: Console, change: Callable[[Tx], str]) -> Callable[[], str]:
+    """``change`` in a write transaction that holds the kill switch NORMAL till commit.
+
+    These actions are not on the guard's allow-list; holding the switch here (not only
+    the guard's check) means none can commit after an activation has.
+    """
+
     def run() -> str:
         with console.runtime.db.write() as tx:
+            status.hold_normal(tx)
             return change(tx)
 
     return run
@@ -120,6 +129,10 @@ def reject_transaction(
 @router.post(f"{paths.PLAN_GROUPS}/{{group_id}}/generate")
 def generate_plans(group_id: Id, console: ConsoleDep, csrf_token: CsrfField = "") -> HTMLResponse:
     def change() -> str:
+        with console.runtime.db.read() as tx:  # the generator runs transactions of its own
+            view = status.guard_view(tx)
+        if view.state != status.NORMAL:
+            raise status.system_locked(view)
         holder = f"{console.operator.actor}/console/{context.request_id.get() or '-'}"
         done = console.runtime.plan_generator.generate(group_id, holder=holder)
         return (

@@ -72,9 +72,10 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append one audit row in ``tx`` (with ``via`` when the change came through the console)."""
-    channel = context.via.get()
-    if channel is not None:
-        details = {**(details or {}), "via": channel}
+    extra = {"client_request_id": context.client_request_id.get(), "via": context.via.get()}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    if extra:
+        details = {**(details or {}), **extra}
     tx.execute(
         _INSERT,
         {
