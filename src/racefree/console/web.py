@@ -243,5 +243,5 @@ def locked_response(error: RacefreeError) -> Response:
         title="Kill switch engaged",
         message=f"Refused: the kill switch is {details.get('state')} (reason: "
         f"{details.get('reason')}). Only the console's pages and kill-switch actions work"
-        " until recovery completes. Nothing was changed.",
+        " until recovery completes. Reload the page to see the current state.",
     )
