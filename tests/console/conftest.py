@@ -30,8 +30,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
+    """One browser per test module; Playwright's sync API keeps an event loop running in
+    this thread while it is open, so it must be closed before other modules run theirs."""
     if not Path(CHROMIUM).exists():
         _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     try:
