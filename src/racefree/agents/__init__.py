@@ -13,7 +13,7 @@ from racefree.agents.accounts import deposit
 from racefree.agents.lifecycle import activate, suspend, terminate
 from racefree.agents.machine import ACTIVE, AGENT_MACHINE, SUSPENDED, TERMINATED
 from racefree.agents.model import Agent, OwnerState
-from racefree.agents.registry import create, get, list_agents
+from racefree.agents.registry import count, create, get, list_agents
 
 __all__ = [
     "ACTIVE",
@@ -23,6 +23,7 @@ __all__ = [
     "Agent",
     "OwnerState",
     "activate",
+    "count",
     "create",
     "deposit",
     "get",

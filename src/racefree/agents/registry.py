@@ -55,3 +55,11 @@ def list_agents(
         {"after": after_id or "", "status": status, "limit": limit},
     )
     return [Agent.from_row(r) for r in rows]
+
+
+def count(tx: Tx, *, status: str | None = None) -> int:
+    """How many agents there are (of ``status``, when given)."""
+    sql = "SELECT COUNT(*) FROM agents"
+    if status is not None:
+        sql += " WHERE status = :status"
+    return int(tx.scalar(sql, {"status": status}))

@@ -71,10 +71,11 @@ def record(
     transaction_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Append one audit row in ``tx``."""
-    client_request_id = context.client_request_id.get()
-    if client_request_id is not None:
-        details = {**(details or {}), "client_request_id": client_request_id}
+    """Append one audit row in ``tx`` (with ``via`` when the change came through the console)."""
+    extra = {"client_request_id": context.client_request_id.get(), "via": context.via.get()}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    if extra:
+        details = {**(details or {}), **extra}
     tx.execute(
         _INSERT,
         {
@@ -160,3 +161,43 @@ def entries(
         {"after_id": after_id, "limit": limit, "event_type": event_type, "agent_id": agent_id},
     )
     return [AuditEntry.from_row(r) for r in rows]
+
+
+def latest(
+    tx: Tx,
+    *,
+    limit: int = 50,
+    after_id: int = 0,
+    severities: tuple[Severity, ...] = (),
+    event_types: tuple[str, ...] = (),
+) -> list[AuditEntry]:
+    """The newest entries first (a tail), after ``after_id``, optionally filtered."""
+    sql = "SELECT * FROM audit_log WHERE id > :after_id"
+    params: dict[str, Any] = {"after_id": after_id, "limit": limit}
+    for column, values in (
+        ("severity", [s.value for s in severities]),
+        ("event_type", event_types),
+    ):
+        if values:
+            names = [f"{column}_{i}" for i in range(len(values))]
+            sql += f" AND {column} IN ({', '.join(':' + n for n in names)})"
+            params.update(zip(names, values, strict=True))
+    rows = tx.all(sql + " ORDER BY id DESC LIMIT :limit", params)
+    return [AuditEntry.from_row(r) for r in rows]
+
+
+def last_about(
+    tx: Tx,
+    *,
+    agent_id: str | None = None,
+    session_id: str | None = None,
+    transaction_id: str | None = None,
+) -> AuditEntry | None:
+    """The newest entry about one agent, session or transaction (who changed it last)."""
+    about = {"agent_id": agent_id, "session_id": session_id, "transaction_id": transaction_id}
+    [(column, value)] = [(c, v) for c, v in about.items() if v is not None]
+    row = tx.one(
+        f"SELECT * FROM audit_log WHERE {column} = :value ORDER BY id DESC LIMIT 1",
+        {"value": value},
+    )
+    return None if row is None else AuditEntry.from_row(row)

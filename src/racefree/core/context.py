@@ -11,3 +11,7 @@ request_id: ContextVar[str | None] = ContextVar("racefree_request_id", default=N
 #: The ``X-Request-ID`` the client sent, if any (echoed back; kept apart from ``request_id``
 #: and recorded in an audit row's ``details.client_request_id``).
 client_request_id: ContextVar[str | None] = ContextVar("racefree_client_request_id", default=None)
+
+#: Which interface a change came through (``"console"``), if not the API; the audit log
+#: adds it to every row's details as ``via``, so the domain functions stay the same.
+via: ContextVar[str | None] = ContextVar("racefree_via", default=None)

@@ -243,3 +243,21 @@ nonces = sa.Table(
     _epoch("expires_at"),
     sa.Index(None, "expires_at"),  # issuing a nonce sweeps the expired ones
 )
+
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    _id(),
+    sa.Column(
+        "operator_id",
+        sa.String(36),
+        sa.ForeignKey("operators.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    _epoch("created_at"),
+    _epoch("expires_at"),
+    _epoch("ended_at", nullable=True),
+    sa.Index(None, "operator_id"),
+    sa.Index(None, "expires_at"),  # signing in sweeps the expired ones
+)

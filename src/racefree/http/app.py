@@ -24,7 +24,7 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from racefree import __version__
+from racefree import __version__, console
 from racefree.http import guard, metrics, pipeline
 from racefree.http.middleware import RequestContextMiddleware
 from racefree.http.pipeline import PipelineRoute
@@ -113,6 +113,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.router.routes.extend(router.routes)
     _check_dispatch(app.router.routes)
     app.router.routes.sort(key=_match_order)
+    # The console serves HTML pages for people, not the API's pipeline: its actions that
+    # the guard does not allow hold the switch NORMAL in their own write transaction, so
+    # the guard redeeming their ticket only at response start can let none through.
+    console.install(app)
     # added first = inner: the guard runs inside the request context, before routing and auth
     app.add_middleware(guard.KillSwitchGuard, runtime=runtime)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=runtime.settings.max_body_bytes)

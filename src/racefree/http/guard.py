@@ -6,7 +6,10 @@ There is no cache: any cache would let a process serve a request that started
 after an activation committed elsewhere. Allow-listed requests
 (docs/state-machines.md) skip the read altogether:
 
-* ``GET /health``, ``/metrics``, the dashboard, everything under ``/v1/kill-switch``;
+* ``GET /health``, ``/metrics``, everything under ``/v1/kill-switch``;
+* the console's pages and kill-switch actions, named one by one by
+  :func:`racefree.console.allowed_while_locked` (its other actions are refused,
+  as a page rather than problem+json);
 * operator ``GET`` requests -- checked only while locked, by the operator
   token itself (a mere ``rf_op_`` prefix is not enough).
 
@@ -32,7 +35,7 @@ from typing import Any
 from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from racefree import operators
+from racefree import console, operators
 from racefree.core import tokens
 from racefree.core.db import Dialect, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
@@ -41,7 +44,7 @@ from racefree.killswitch import status
 from racefree.runtime import Runtime
 
 KILL_SWITCH_PREFIX = "/v1/kill-switch"
-DASHBOARD_PREFIX = "/dashboard"
+CONSOLE_PREFIX = "/console"
 READ_METHODS = frozenset({"GET", "HEAD"})
 TICKET = "racefree.guard"
 
@@ -52,7 +55,7 @@ def _under(path: str, prefix: str) -> bool:
 
 def always_allowed(method: str, path: str) -> bool:
     """Requests served whatever the state, without reading it."""
-    if _under(path, KILL_SWITCH_PREFIX) or _under(path, DASHBOARD_PREFIX):
+    if _under(path, KILL_SWITCH_PREFIX) or console.allowed_while_locked(method, path):
         return True
     return method in READ_METHODS and path in ("/health", "/metrics")
 
@@ -133,12 +136,19 @@ class KillSwitchGuard:
                 refusal = await _redeem(self.runtime, scope)
                 if refusal is not None:
                     refused = True
-                    await problem_response(refusal)(scope, receive, send)
+                    await _refusal_response(scope, refusal)(scope, receive, send)
                     return
             if not refused:
                 await send(message)
 
         await self.app(scope, receive, guarded_send)
+
+
+def _refusal_response(scope: Scope, refusal: RacefreeError) -> ASGIApp:
+    """The 503: a page for the console's browsers, problem+json for everyone else."""
+    if _under(scope["path"], CONSOLE_PREFIX):
+        return console.locked_response(refusal)
+    return problem_response(refusal)
 
 
 async def _redeem(runtime: Runtime, scope: Scope) -> RacefreeError | None:

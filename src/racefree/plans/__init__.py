@@ -8,7 +8,17 @@
 """
 
 from racefree.plans.generation import Generated, Generator, Prepared
-from racefree.plans.groups import Item, Plan, PlanGroup, create, get, lock_key, owner_of, plans
+from racefree.plans.groups import (
+    Item,
+    Plan,
+    PlanGroup,
+    create,
+    get,
+    list_groups,
+    lock_key,
+    owner_of,
+    plans,
+)
 from racefree.plans.spread import spread
 
 __all__ = [
@@ -20,6 +30,7 @@ __all__ = [
     "Prepared",
     "create",
     "get",
+    "list_groups",
     "lock_key",
     "owner_of",
     "plans",

@@ -146,6 +146,15 @@ def get(tx: Tx, group_id: str) -> PlanGroup:
     return PlanGroup.from_row(row)
 
 
+def list_groups(tx: Tx, *, after_id: str | None = None, limit: int = 100) -> list[PlanGroup]:
+    """Plan groups in creation (id) order after ``after_id``."""
+    rows = tx.all(
+        "SELECT * FROM plan_groups WHERE id > :after ORDER BY id LIMIT :limit",
+        {"after": after_id or "", "limit": limit},
+    )
+    return [PlanGroup.from_row(r) for r in rows]
+
+
 def owner_of(tx: Tx, group_id: str) -> str | None:
     """The agent that owns the group (``None``: created by an operator); 404 if none exists.
 

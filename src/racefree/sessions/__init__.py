@@ -15,7 +15,7 @@ sums the amounts of admitted unfinished ones, ``spent`` the confirmed ones;
 
 from racefree.sessions.authentication import Authenticated, authenticate
 from racefree.sessions.cleanup import cleanup_expired
-from racefree.sessions.lifecycle import get, issue, list_sessions, revoke
+from racefree.sessions.lifecycle import count_active, get, issue, list_sessions, revoke
 from racefree.sessions.model import Constraints, IssuedToken, Policy, Session
 from racefree.sessions.renewal import Renewal, renew
 from racefree.sessions.reuse import CONFLICT_WINDOW_S, REUSE_REVOKE_REASON
@@ -31,6 +31,7 @@ __all__ = [
     "Session",
     "authenticate",
     "cleanup_expired",
+    "count_active",
     "get",
     "issue",
     "list_sessions",

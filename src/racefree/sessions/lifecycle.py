@@ -79,6 +79,15 @@ def get(tx: Tx, session_id: str) -> Session:
     return Session.from_row(row)
 
 
+#: SQL condition: the session is active at ``:now``: not revoked, not expired.
+ACTIVE = "revoked_at IS NULL AND expires_at > :now"
+
+
+def count_active(tx: Tx, *, now: int) -> int:
+    """How many sessions are active at ``now``."""
+    return int(tx.scalar(f"SELECT COUNT(*) FROM sessions WHERE {ACTIVE}", {"now": now}))
+
+
 def list_sessions(
     tx: Tx,
     *,
@@ -93,7 +102,7 @@ def list_sessions(
     if agent_id is not None:
         sql += " AND agent_id = :agent_id"
     if active_only:
-        sql += " AND revoked_at IS NULL AND expires_at > :now"
+        sql += f" AND {ACTIVE}"
     rows = tx.all(
         sql + " ORDER BY id LIMIT :limit",
         {"after": after_id or "", "agent_id": agent_id, "now": now, "limit": limit},

@@ -124,6 +124,7 @@ class Transactions:
         agent_id: str | None = None,
         session_id: str | None = None,
         status: Status | None = None,
+        tier: Tier | None = None,
         after_id: str | None = None,
         limit: int = 100,
     ) -> list[Transaction]:
@@ -133,6 +134,7 @@ class Transactions:
             ("agent_id", agent_id),
             ("session_id", session_id),
             ("status", status and status.value),
+            ("tier", tier and tier.value),
         ):
             if value is not None:
                 sql += f" AND {column} = :{column}"
@@ -143,11 +145,22 @@ class Transactions:
             "agent_id": agent_id,
             "session_id": session_id,
             "status": status and status.value,
+            "tier": tier and tier.value,
             "after_id": after_id,
             "limit": limit,
         }
         with self.db.read() as tx:
             return [Transaction.from_row(r) for r in tx.all(sql, params)]
+
+    def count(self, statuses: tuple[Status, ...], *, tier: Tier | None = None) -> int:
+        """How many transactions are in one of ``statuses`` (and of ``tier``, when given)."""
+        names = {f"s{i}": s.value for i, s in enumerate(statuses)}
+        listed = ", ".join(f":{n}" for n in names)
+        sql = f"SELECT COUNT(*) FROM transactions WHERE status IN ({listed})"
+        if tier is not None:
+            sql += " AND tier = :tier"
+        with self.db.read() as tx:
+            return int(tx.scalar(sql, {**names, "tier": tier and tier.value}))
 
     # -- sweeps (the background workers call these) ------------------------------
 

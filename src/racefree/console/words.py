@@ -1,0 +1,136 @@
+"""Typed conflicts and refusals in plain words, saying who won where the database knows.
+
+A console action that loses a race gets the same typed error as the API; this
+module turns it into one sentence for the operator. For the kill switch it
+reads the switch's row after the conflict, so the sentence names the winner:
+"already activated by operator:alice at 09:14:03 UTC — reason: ...".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from racefree.console.web import clock_time
+from racefree.core.audit import AuditEntry
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.killswitch.machine import ACTIVATE, KILL_SWITCH
+from racefree.killswitch.status import ACTIVATED, RECOVERING, KillSwitchStatus
+
+ACTIVATE_EVENT = KILL_SWITCH.transitions[ACTIVATE].audit_event
+
+
+def kill_switch_conflict(
+    error: RacefreeError, current: KillSwitchStatus, last: AuditEntry | None
+) -> str:
+    """A kill-switch step that lost, explained from the switch's row and its last move."""
+    code = error.code
+    if code is ErrorCode.KILL_SWITCH_ALREADY_ACTIVE:
+        text = (
+            f"Not activated: already activated by {current.actor}"
+            f" at {clock_time(current.activated_at)} — reason: {current.reason}."
+        )
+        if current.state == RECOVERING:
+            text += f" It is {RECOVERING} now."
+        return _and_last(text, last, ACTIVATE_EVENT)
+    if code is ErrorCode.RECOVERY_ALREADY_STARTED:
+        return _and_last(
+            "Recovery was already started: it can complete at"
+            f" {clock_time(current.recovery_eligible_at)}.",
+            last,
+        )
+    if code in (ErrorCode.KILL_SWITCH_NOT_ACTIVE, ErrorCode.INVALID_RECOVERY_STATE):
+        text = f"Nothing to do: the kill switch is {current.state}"
+        if current.state == ACTIVATED:
+            text += f" (activated by {current.actor} at {clock_time(current.activated_at)})"
+        return _and_last(text + ".", last, ACTIVATE_EVENT)
+    return explain(error)
+
+
+def _and_last(text: str, last: AuditEntry | None, unless: str | None = None) -> str:
+    if last is None or last.event_type == unless:
+        return text  # the sentence already names who activated
+    return f"{text} Last change: {last.event_type} by {last.actor} at {clock_time(last.at)}."
+
+
+def _wait(error: RacefreeError) -> str:
+    eligible = error.details.get("recovery_eligible_at")
+    remaining = error.details.get("remaining_seconds")
+    return (
+        f"Too early: recovery can complete at {clock_time(eligible)}"
+        f" ({remaining} s from now). Nothing was changed."
+    )
+
+
+def _wrong_password(error: RacefreeError) -> str:
+    left = error.details.get("remaining_attempts")
+    return (
+        f"Wrong master password. {left} attempt(s) left before a 30-minute lockout."
+        " Nothing was changed."
+    )
+
+
+def _locked(error: RacefreeError) -> str:
+    until = error.details.get("lockout_until")
+    return (
+        "The master password is locked after too many wrong attempts, until"
+        f" {clock_time(until)}. Every attempt meanwhile is refused and audited."
+    )
+
+
+def _in_progress(error: RacefreeError) -> str:
+    d = error.details
+    return (
+        f"Not started: a generation is already running, held by {d.get('holder')}"
+        f" since {d.get('acquired_at')} (lease until {d.get('expires_at')}). Try again shortly."
+    )
+
+
+def _current(error: RacefreeError) -> str:
+    current = error.details.get("current") or error.details.get("status")
+    suffix = f" It is {current} now." if current else ""
+    return f"{error.spec.title}: {error.message}.{suffix}"
+
+
+def _session_revoked(error: RacefreeError) -> str:
+    d = error.details
+    return (
+        f"Already revoked at {clock_time(d.get('revoked_at'))}"
+        f" (reason: {d.get('revoke_reason')}). Nothing was changed."
+    )
+
+
+def _invalid(error: RacefreeError) -> str:
+    issues = error.details.get("issues") or []
+    said = "; ".join(str(i.get("msg")) for i in issues if isinstance(i, dict))
+    return f"Not done: {said or error.message}."
+
+
+_SPECIFIC: dict[ErrorCode, Callable[[RacefreeError], str]] = {
+    ErrorCode.VALIDATION_ERROR: _invalid,
+    ErrorCode.RECOVERY_WAIT_REQUIRED: _wait,
+    ErrorCode.INVALID_MASTER_PASSWORD: _wrong_password,
+    ErrorCode.MASTER_PASSWORD_LOCKED: _locked,
+    ErrorCode.PLAN_GENERATION_IN_PROGRESS: _in_progress,
+    ErrorCode.SESSION_ALREADY_REVOKED: _session_revoked,
+    ErrorCode.INVALID_STATE_TRANSITION: _current,
+    ErrorCode.TX_ALREADY_PROCESSED: _current,
+    ErrorCode.AGENT_SUSPENDED: _current,
+}
+
+
+def explain(error: RacefreeError) -> str:
+    """One sentence for any catalog error."""
+    specific = _SPECIFIC.get(error.code)
+    if specific is not None:
+        return specific(error)
+    if error.code is ErrorCode.AUTH_REQUIRED:
+        return "Enter the master password."
+    return f"{error.spec.title}: {error.message}."
+
+
+def with_last_change(error: RacefreeError, last: AuditEntry | None) -> str:
+    """:func:`explain`, plus who changed the thing last when the action lost to a change."""
+    said = explain(error)
+    if error.status not in (409, 410):
+        return said
+    return _and_last(said, last)
