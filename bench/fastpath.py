@@ -52,13 +52,13 @@ from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
-from racefree.testing import Server, free_port, start_server
 
 from bench import _wal
 from bench._http import Connection, json_body
 from bench._pgwire import CountingProxy
 from bench.databases import POSTGRES_ADMIN_URL, database_url
 from bench.harness import BENCH_DIR, summarize, update_results_md, write_results
+from racefree.testing import Server, free_port, start_server
 
 NAME = "fastpath"
 BARE = "bare Starlette GET /health"

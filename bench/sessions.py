@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import psycopg
-from racefree.testing import start_server
 
 from bench.databases import database_url
 from bench.harness import interleaved, ratio, stats_table, update_results_md, write_results
@@ -31,6 +30,7 @@ from racefree.core import tokens
 from racefree.core.clock import SystemClock
 from racefree.core.db import Database, pg_sql
 from racefree.sessions import Policy
+from racefree.testing import start_server
 
 NAME = "sessions"
 VERIFY_TARGET_P50_US = {"sqlite": 200.0, "postgresql": 2000.0}

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from racefree.testing import Server, start_server
 
 from bench.databases import database_url
 from bench.harness import interleaved, ratio, stats_table, update_results_md, write_results
+from racefree.testing import Server, start_server
 
 NAME = "transactions"
 BODY = {"type": "TRANSFER", "amount": "1", "destination": "acct:bench"}

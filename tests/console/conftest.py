@@ -17,8 +17,8 @@ import pytest
 
 from racefree import operators
 from racefree.core.db import Database
-from tests.console.browser import Console
 from racefree.testing import Server, start_server
+from tests.console.browser import Console
 
 CHROMIUM = os.environ.get("RACEFREE_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("RACEFREE_SCREENSHOT_DIR", Path(__file__).parent / "screenshots"))

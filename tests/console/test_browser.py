@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from racefree.testing import Server
 from tests.console.browser import PHONE, Console
 from tests.console.conftest import SCREENSHOTS
-from racefree.testing import Server
 
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 sqlite_only = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from racefree.core.db import Database
+from racefree.testing import Server, start_server
 from tests.faults.support import (
     HARNESS_APP,
     Background,
@@ -27,7 +28,6 @@ from tests.faults.support import (
     wait_for_lock_waiters,
 )
 from tests.http.test_transactions import make_agent, make_session, transfer
-from racefree.testing import Server, start_server
 
 pytestmark = pytest.mark.parametrize("engine", ["postgresql"])
 

@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from racefree.core.db import Database
+from racefree.testing import Server, start_server
 from tests.faults.support import (
     Background,
     hold_writer_lock,
@@ -32,7 +33,6 @@ from tests.faults.support import (
     wait_for_lock_waiters,
 )
 from tests.http.test_transactions import make_agent, make_session, transfer
-from racefree.testing import Server, start_server
 
 FAST = {
     "RACEFREE_TIER_INSTANT_TIMEOUT_S": "1",
