@@ -83,6 +83,18 @@ class InternalError(ApiError):
     domain = "GENERAL"
 
 
+class DatabaseUnavailableError(ApiError):
+    """503 DATABASE_UNAVAILABLE: Database unavailable.
+
+    The server's words: the connection to the database was lost; the request may not have taken effect: retry it (writes with the same Idempotency-Key).
+    """
+
+    code = "DATABASE_UNAVAILABLE"
+    default_status = 503
+    default_retryable = True
+    domain = "GENERAL"
+
+
 class AuthRequiredError(ApiError):
     """401 AUTH_REQUIRED: Authentication required.
 
@@ -594,6 +606,7 @@ _CLASSES: tuple[type[ApiError], ...] = (
     MethodNotAllowedError,
     PayloadTooLargeError,
     InternalError,
+    DatabaseUnavailableError,
     AuthRequiredError,
     InvalidTokenError,
     TokenExpiredError,
@@ -646,6 +659,7 @@ __all__ = [
     "AgentSuspendedError",
     "AgentTerminatedError",
     "AuthRequiredError",
+    "DatabaseUnavailableError",
     "ExecutorUnavailableError",
     "ForbiddenError",
     "IdempotencyKeyInUseError",
