@@ -66,9 +66,14 @@ audit_log = sa.Table(
     sa.Column("transaction_id", sa.String(36), nullable=True),
     sa.Column("details", sa.Text(), nullable=False),
     sa.Column("request_id", sa.String(128), nullable=True),
+    # issue 12: the id of the inserting transaction (PostgreSQL ``pg_current_xact_id()``,
+    # a column default set by migration 0012; 0 on SQLite, where commit order is id order).
+    # Events are read in (txid, id) order below the oldest running transaction: gap-free.
+    sa.Column("txid", BigInt, nullable=False, server_default="0"),
     sa.CheckConstraint("severity IN ('info', 'warning', 'critical')", name="severity"),
     sa.Index(None, "event_type", "id"),
     sa.Index(None, "agent_id", "id"),
+    sa.Index(None, "txid", "id"),
 )
 
 agents = sa.Table(
@@ -241,4 +246,45 @@ nonces = sa.Table(
     sa.Column("nonce", sa.String(64), primary_key=True),
     _epoch("expires_at"),
     sa.Index(None, "expires_at"),  # issuing a nonce sweeps the expired ones
+)
+
+# -- issue 12: webhooks (events out) -------------------------------------------------------
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    _id(),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("event_types", sa.Text(), nullable=False),  # JSON list; [] = every type
+    sa.Column("secret", sa.Text(), nullable=False),  # encrypted (events.secrets)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("version", sa.BigInteger(), nullable=False, server_default="1"),
+    # the outbox position delivered up to: (txid, id) of the last event handled
+    sa.Column("cursor_txid", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("cursor_id", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("failures", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at_ms", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("disabled_reason", sa.Text(), nullable=True),
+    _epoch("created_at"),
+    _epoch("updated_at"),
+    sa.CheckConstraint("status IN ('ACTIVE', 'DISABLED')", name="status"),
+    sa.Index(None, "status", "next_attempt_at_ms"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    sa.Column("webhook_id", sa.String(36), sa.ForeignKey("webhooks.id"), nullable=False),
+    sa.Column("event_id", sa.BigInteger(), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("status_code", sa.Integer(), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("duration_ms", sa.Integer(), nullable=False),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("started_at_ms", sa.BigInteger(), nullable=False),
+    sa.CheckConstraint("outcome IN ('SUCCEEDED', 'FAILED')", name="outcome"),
+    sa.Index(None, "webhook_id", "id"),
 )

@@ -13,13 +13,16 @@ from racefree.http.middleware import RequestContextMiddleware
 from racefree.http.problems import document_errors, install_handlers
 from racefree.http.routes import (
     agents,
+    alerts,
     audit,
+    events,
     health,
     killswitch,
     owners,
     plans,
     sessions,
     transactions,
+    webhooks,
 )
 from racefree.runtime import Runtime
 
@@ -33,6 +36,9 @@ ROUTERS = (
     plans.router,
     killswitch.router,
     transactions.router,
+    alerts.router,  # issue 12: events out, alerts in
+    events.router,
+    webhooks.router,
 )
 
 

@@ -1,0 +1,281 @@
+"""``/v1/webhooks``: where events are sent (operator; DESIGN 12).
+
+``POST`` answers 201 with the signing ``secret`` (``whsec_...``), shown only
+then (``Cache-Control: no-store``). Every webhook answers ``ETag: "<version>"``;
+``PATCH`` and ``DELETE`` take ``If-Match`` into their CAS (412
+``PRECONDITION_FAILED`` on a mismatch). Targets must be in
+``RACEFREE_WEBHOOK_ALLOWED_HOSTS``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from racefree.core.clock import isoformat
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.events import secrets, targets, webhooks
+from racefree.events.webhooks import Webhook
+from racefree.http.auth import OPERATOR_AUTH_CODES, OperatorDep
+from racefree.http.deps import RuntimeDep
+from racefree.http.problems import errors
+from racefree.operators import Operator
+from racefree.runtime import Runtime
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+EVENT_TYPE = re.compile(r"^(\*|[A-Z][A-Z0-9_]{0,63})$")
+ID_PATTERN = r"^[0-9a-fA-F-]{36}$"
+WebhookId = Annotated[str, Path(pattern=ID_PATTERN, description="webhook id")]
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", max_length=40, description='"<version>" from ETag')
+]
+
+
+def _check_types(value: list[str]) -> list[str]:
+    bad = [t for t in value if not EVENT_TYPE.match(t)]
+    if bad:
+        raise ValueError(f"not event types: {bad[:5]} (A-Z, 0-9, _; or '*' for every type)")
+    return sorted(set(value))
+
+
+class CreateWebhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=targets.MAX_URL_LENGTH)
+    event_types: list[str] = Field(min_length=1, max_length=100, description="'*' for all")
+
+    _types = field_validator("event_types")(_check_types)
+
+
+class UpdateWebhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, min_length=1, max_length=targets.MAX_URL_LENGTH)
+    event_types: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    status: Literal["ACTIVE", "DISABLED"] | None = None
+
+    @field_validator("event_types")
+    @classmethod
+    def _types(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _check_types(value)
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    event_types: list[str]
+    status: str
+    version: int
+    failures: int
+    next_attempt_at: str | None
+    disabled_reason: str | None
+    created_at: str | None
+    created_at_epoch: int
+    updated_at: str | None
+    updated_at_epoch: int
+    last_event_id: int
+
+
+class CreatedWebhook(WebhookOut):
+    secret: str = Field(description="the signing secret (whsec_...), shown only in this answer")
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookOut]
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    webhook_id: str
+    event_id: int
+    event_type: str
+    attempt: int
+    outcome: str
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    holder: str
+    started_at_ms: int
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[DeliveryOut]
+    next_before: str | None
+
+
+class Deleted(BaseModel):
+    id: str
+    deleted: bool
+
+
+def _out(hook: Webhook) -> dict[str, Any]:
+    next_at = hook.next_attempt_at_ms // 1000 if hook.next_attempt_at_ms else None
+    return {
+        "id": hook.id,
+        "url": hook.url,
+        "event_types": list(hook.event_types),
+        "status": hook.status,
+        "version": hook.version,
+        "failures": hook.failures,
+        "next_attempt_at": isoformat(next_at),
+        "disabled_reason": hook.disabled_reason,
+        "created_at": isoformat(hook.created_at),
+        "created_at_epoch": hook.created_at,
+        "updated_at": isoformat(hook.updated_at),
+        "updated_at_epoch": hook.updated_at,
+        "last_event_id": hook.cursor.id,
+    }
+
+
+def _etag(response: Response, hook: Webhook) -> None:
+    response.headers["ETag"] = f'"{hook.version}"'
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """``If-Match: "<version>"`` -> the version; ``*`` or absent -> no version check."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    raw = if_match.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit() or len(raw) > 18:
+        raise RacefreeError(
+            ErrorCode.VALIDATION_ERROR,
+            detail='If-Match must be an ETag this API sent ("<version>")',
+            details={"issues": [{"loc": ["header", "If-Match"], "msg": "not an ETag"}]},
+        )
+    return int(raw)
+
+
+def _actor(operator: Operator) -> str:
+    return f"operator:{operator.label}"
+
+
+def _allowed(runtime: Runtime) -> frozenset[str]:
+    return targets.allowed_hosts(runtime.settings.webhook_allowed_hosts)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CreatedWebhook,
+    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.VALIDATION_ERROR),
+)
+def create_webhook(
+    body: CreateWebhook, response: Response, runtime: RuntimeDep, operator: OperatorDep
+) -> dict[str, Any]:
+    """Register a target; the answer carries its signing secret, never shown again."""
+    targets.check(body.url, _allowed(runtime))
+    now = runtime.clock.now()
+    with runtime.db.write() as tx:
+        box = secrets.box(tx, runtime.settings, now=now)
+        hook, secret = webhooks.create(
+            tx, box, url=body.url, event_types=body.event_types, now=now, actor=_actor(operator)
+        )
+    _etag(response, hook)
+    response.headers["Location"] = f"/v1/webhooks/{hook.id}"
+    response.headers["Cache-Control"] = "no-store"
+    return {**_out(hook), "secret": secret}
+
+
+@router.get("", response_model=WebhookList, responses=errors(*OPERATOR_AUTH_CODES))
+def list_webhooks(runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
+    with runtime.db.read() as tx:
+        return {"webhooks": [_out(h) for h in webhooks.list_all(tx)]}
+
+
+@router.get(
+    "/{webhook_id}",
+    response_model=WebhookOut,
+    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND),
+)
+def get_webhook(
+    webhook_id: WebhookId, response: Response, runtime: RuntimeDep, operator: OperatorDep
+) -> dict[str, Any]:
+    with runtime.db.read() as tx:
+        hook = webhooks.get(tx, webhook_id)
+    _etag(response, hook)
+    return _out(hook)
+
+
+@router.patch(
+    "/{webhook_id}",
+    response_model=WebhookOut,
+    responses=errors(
+        *OPERATOR_AUTH_CODES,
+        ErrorCode.VALIDATION_ERROR,
+        ErrorCode.WEBHOOK_NOT_FOUND,
+        ErrorCode.PRECONDITION_FAILED,
+    ),
+)
+def update_webhook(
+    webhook_id: WebhookId,
+    body: UpdateWebhook,
+    response: Response,
+    runtime: RuntimeDep,
+    operator: OperatorDep,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    """Change the target, the types, or enable/disable (enabling resets the failure count)."""
+    if body.url is not None:
+        targets.check(body.url, _allowed(runtime))
+    version = expected_version(if_match)
+    with runtime.db.write() as tx:
+        hook = webhooks.update(
+            tx,
+            webhook_id,
+            now=runtime.clock.now(),
+            actor=_actor(operator),
+            expected_version=version,
+            url=body.url,
+            event_types=body.event_types,
+            status=body.status,
+        )
+    _etag(response, hook)
+    return _out(hook)
+
+
+@router.delete(
+    "/{webhook_id}",
+    response_model=Deleted,
+    responses=errors(
+        *OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND, ErrorCode.PRECONDITION_FAILED
+    ),
+)
+def delete_webhook(
+    webhook_id: WebhookId, runtime: RuntimeDep, operator: OperatorDep, if_match: IfMatch = None
+) -> dict[str, Any]:
+    version = expected_version(if_match)
+    with runtime.db.write() as tx:
+        webhooks.delete(
+            tx,
+            webhook_id,
+            now=runtime.clock.now(),
+            actor=_actor(operator),
+            expected_version=version,
+        )
+    return {"id": webhook_id, "deleted": True}
+
+
+@router.get(
+    "/{webhook_id}/deliveries",
+    response_model=DeliveryList,
+    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND),
+)
+def list_deliveries(
+    webhook_id: WebhookId,
+    runtime: RuntimeDep,
+    operator: OperatorDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+) -> dict[str, Any]:
+    """Attempts, newest first; page with ``before`` (the last id of the previous page)."""
+    with runtime.db.read() as tx:
+        found = webhooks.deliveries(tx, webhook_id, limit=limit, before=before)
+    return {
+        "deliveries": [asdict(d) for d in found],
+        "next_before": found[-1].id if len(found) == limit else None,
+    }
