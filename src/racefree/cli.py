@@ -18,7 +18,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from racefree import __version__, agents, killswitch, migrations, operators, owners, sessions
+from racefree import (
+    __version__,
+    agents,
+    cli_events,
+    killswitch,
+    migrations,
+    operators,
+    owners,
+    sessions,
+)
 from racefree.core import audit
 from racefree.core.db import DatabaseError
 from racefree.core.errors import RacefreeError
@@ -471,6 +480,7 @@ def _add_command_groups(commands: Any) -> None:
         "machines", help="print every state machine's transition table as Markdown + Mermaid"
     ).set_defaults(handler=cmd_machines)
     _add_kill_switch(commands)
+    cli_events.register(commands, database_option=_database_option, migrated=_migrated)
 
 
 def _add_locks_commands(commands: Any) -> None:

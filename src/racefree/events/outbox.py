@@ -155,6 +155,19 @@ def read(
     return Batch(events, position)
 
 
+def rewind(tx: Tx, n: int) -> Position:
+    """The position before the last ``n`` final events (to show the most recent ones)."""
+    end = head(tx)
+    rows = tx.all(
+        "SELECT txid, id FROM audit_log WHERE (txid, id) <= (:txid, :id)"
+        " ORDER BY txid DESC, id DESC LIMIT :n",
+        {"txid": end.txid, "id": end.id, "n": n + 1},
+    )
+    if len(rows) <= n:
+        return START
+    return Position(int(rows[-1]["txid"]), int(rows[-1]["id"]))
+
+
 def position_of(tx: Tx, event_id: int) -> Position | None:
     """Where event ``event_id`` sits in the outbox order (to resume after it)."""
     row = tx.one("SELECT txid, id FROM audit_log WHERE id = :id", {"id": event_id})
