@@ -5,12 +5,13 @@ For each ACTIVE webhook whose next attempt is due, a process takes the lease
 process is delivering it, skip). Holding it, it reads the events after the
 webhook's cursor (:func:`racefree.events.outbox.read`: gap-free), and for each:
 
-1. renews the lease, so it outlives the request (the request timeout is at
-   most half the lease TTL): no other process can start on this webhook while
-   a request is in flight;
+1. makes sure the lease outlives the request (renewing it when less than the
+   request timeout, at most half the TTL, plus a second is left): no other
+   process can start on this webhook while a request is in flight;
 2. POSTs the payload, signed per Standard Webhooks (:mod:`.signing`);
-3. records the attempt and, after a 2xx, moves the cursor past the event --
-   one transaction, a CAS on the cursor it read, fenced by the lease
+3. after 2xx answers, records the attempts and moves the cursor past them --
+   one transaction per run of up to ``FLUSH_EVERY`` successes (and at the end
+   of a page or at a failure), a CAS on the cursor it read, fenced by the lease
    (:func:`racefree.core.locks.fence`): a holder whose lease was taken over
    writes nothing.
 
@@ -36,13 +37,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import httpx
 
 from racefree import __version__
 from racefree.core.clock import Clock
-from racefree.core.db import Database
+from racefree.core.db import Database, Tx
 from racefree.core.errors import RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.locks import Lease, LeaseLocks, LockBusy, fence
@@ -55,6 +56,8 @@ from racefree.events.webhooks import Delivery, Guard, Webhook
 log = logging.getLogger("racefree.events.webhooks")
 
 PAGE = 100
+#: successes recorded (and the cursor moved) in one transaction at most this many at a time
+FLUSH_EVERY = 50
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
 MAX_ERROR_CHARS = 500
@@ -100,6 +103,24 @@ def backoff_s(failures: int, settings: Settings, retry_after_s: float | None) ->
     if retry_after_s is not None:
         delay = max(delay, min(retry_after_s, ceiling))
     return delay
+
+
+@dataclass
+class _Run:
+    """One pass over a page of a webhook's events: what was sent since the last commit."""
+
+    hook: Webhook
+    cursor: Position = field(init=False)
+    succeeded: list[tuple[Position, Delivery]] = field(default_factory=list)
+    failed: tuple[Delivery, Attempt] | None = None
+    delivered: int = 0  # successes in this run, committed or not
+
+    def __post_init__(self) -> None:
+        self.cursor = self.hook.cursor
+
+    def flushed(self) -> bool:
+        self.succeeded.clear()
+        return True
 
 
 class Deliverer:
@@ -168,46 +189,47 @@ class Deliverer:
                 if hook.status != webhooks.ACTIVE or hook.next_attempt_at_ms > self.clock.now_ms():
                     return delivered
                 batch = outbox.read(tx, hook.cursor, types=hook.types_filter, limit=PAGE)
-            cursor = hook.cursor
+            run = _Run(hook)
             for event in batch.events:
-                try:
-                    lease = self.locks.renew(lease)
-                except RacefreeError:
-                    log.warning("lost the lease of webhook %s; stopping", webhook_id)
+                held = self._keep(lease)
+                if held is None:
                     return delivered
-                moved = self._deliver_event(hook, cursor, event, lease)
-                if moved is None:
-                    return delivered
-                cursor = moved
-                delivered += 1
-            if batch.position > cursor and not self._advance(
-                hook.id, cursor, batch.position, lease
-            ):
+                lease = held
+                if not self._attempt(run, event, lease):
+                    break
+            # events of other types after the last delivered one are passed in the same move
+            ok = self._commit(run, lease, past=batch.position if not run.failed else None)
+            delivered += run.delivered if ok else 0
+            if not ok or run.failed or not batch.events:
                 return delivered
-            if not batch.events:
-                return delivered
-
         return delivered
 
-    def _guard(self, lease: Lease) -> Guard:
-        return fence(lease, self.clock.now_ms(), self.db.dialect)
+    def _keep(self, lease: Lease) -> Lease | None:
+        """The lease, renewed when less than a request's timeout (plus margin) is left.
 
-    def _advance(self, webhook_id: str, cursor: Position, to: Position, lease: Lease) -> bool:
-        with self.db.write() as tx:
-            return webhooks.advance(tx, webhook_id, cursor, to, self._guard(lease))
+        So a request never starts unless the lease outlives it: no other process
+        can start on this webhook while it is in flight. None when it was lost.
+        """
+        margin_ms = 1000 * (self.timeout_s + 1)
+        if lease.expires_at_ms - self.clock.now_ms() > margin_ms:
+            return lease
+        try:
+            return self.locks.renew(lease)
+        except RacefreeError:
+            log.warning("lost the lease of %s; stopping", lease.key)
+            return None
 
-    def _deliver_event(
-        self, hook: Webhook, cursor: Position, event: Event, lease: Lease
-    ) -> Position | None:
-        """One attempt; the new cursor after a 2xx, None after a failure or a lost CAS."""
+    def _attempt(self, run: _Run, event: Event, lease: Lease) -> bool:
+        """POST one event; successes are committed in batches (:meth:`_commit`)."""
         started_ms = self.clock.now_ms()
-        attempt = self._post(hook, event)
+        attempt = self._post(run.hook, event)
         delivery = Delivery(
             id=new_id(),
-            webhook_id=hook.id,
+            webhook_id=run.hook.id,
             event_id=event.id,
             event_type=event.type,
-            attempt=hook.failures + 1,
+            # the first event of a run may be a retry; after a success the count restarts
+            attempt=run.hook.failures + 1 if not run.delivered else 1,
             outcome=SUCCEEDED if attempt.ok else FAILED,
             status_code=attempt.status_code,
             error=attempt.error,
@@ -215,36 +237,71 @@ class Deliverer:
             holder=self.holder,
             started_at_ms=started_ms,
         )
+        if not attempt.ok:
+            run.failed = (delivery, attempt)
+            return False
+        run.succeeded.append((event.position, delivery))
+        run.delivered += 1
+        if len(run.succeeded) >= FLUSH_EVERY:
+            return self._commit(run, lease) and run.flushed()
+        return True
+
+    def _commit(self, run: _Run, lease: Lease, past: Position | None = None) -> bool:
+        """Record the batch: move the cursor past the successes (and ``past``), count a failure.
+
+        One transaction, a CAS on the cursor this run started from, fenced by the
+        lease. If the process dies before it, the batch is sent again (at-least-once).
+        """
+        to = run.succeeded[-1][0] if run.succeeded else run.cursor
+        if past is not None and past > to:
+            to = past
+        if to == run.cursor and run.failed is None:
+            return True
+        failure: webhooks.Failure | None = None
         with self.db.write() as tx:
-            if attempt.ok:
-                if not webhooks.advance(tx, hook.id, cursor, event.position, self._guard(lease)):
-                    return None
+            guard = fence(lease, self.clock.now_ms(), self.db.dialect)
+            if to != run.cursor and not webhooks.advance(tx, run.hook.id, run.cursor, to, guard):
+                return False
+            for _, delivery in run.succeeded:
                 webhooks.record_delivery(tx, delivery)
-                return event.position
-            failure = webhooks.fail(
-                tx,
-                hook.id,
-                cursor,
-                self._guard(lease),
-                next_attempt_at_ms=self.clock.now_ms()
-                + round(1000 * backoff_s(hook.failures + 1, self.settings, attempt.retry_after_s)),
-                max_attempts=self.settings.webhook_max_attempts,
-                reason=f"{self.settings.webhook_max_attempts} failed attempts; last: "
-                + (attempt.error or f"HTTP {attempt.status_code}"),
-                now=self.clock.now(),
-            )
-            if failure is not None:
-                webhooks.record_delivery(tx, delivery)
-        if failure is not None:
+            if run.failed is not None:
+                failure = self._fail(tx, run, to, guard)
+                if failure is None:
+                    return False
+        run.cursor = to
+        if failure is not None and run.failed is not None:
+            delivery, attempt = run.failed
             log.warning(
                 "webhook %s: event %d attempt %d failed (%s)%s",
-                hook.id,
-                event.id,
+                run.hook.id,
+                delivery.event_id,
                 delivery.attempt,
                 attempt.error or f"HTTP {attempt.status_code}",
                 "; webhook disabled" if failure.disabled else "",
             )
-        return None
+        return True
+
+    def _fail(self, tx: Tx, run: _Run, cursor: Position, guard: Guard) -> webhooks.Failure | None:
+        assert run.failed is not None
+        delivery, attempt = run.failed
+        failures = 0 if run.delivered else run.hook.failures  # a success reset the count
+        delivery = replace(delivery, attempt=failures + 1)
+        run.failed = (delivery, attempt)
+        delay = backoff_s(failures + 1, self.settings, attempt.retry_after_s)
+        failure = webhooks.fail(
+            tx,
+            run.hook.id,
+            cursor,
+            guard,
+            next_attempt_at_ms=self.clock.now_ms() + round(1000 * delay),
+            max_attempts=self.settings.webhook_max_attempts,
+            reason=f"{self.settings.webhook_max_attempts} failed attempts; last: "
+            + (attempt.error or f"HTTP {attempt.status_code}"),
+            now=self.clock.now(),
+        )
+        if failure is not None:
+            webhooks.record_delivery(tx, delivery)
+        return failure
 
     def _secret(self, hook: Webhook) -> str:
         if self._box is None:
