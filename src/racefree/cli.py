@@ -82,6 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         master = settings.master_password.get_secret_value() if settings.master_password else None
         first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
         _show_first_start(first)
+        cli_events.seed_rules(runtime)  # first start only: the default AutoStop rules
         _warn_if_locked(runtime)
         workers = start_workers(runtime)  # background sweeps, one process each (a lease)
         app = create_app(runtime)

@@ -1,4 +1,4 @@
-"""``racefree webhooks ...`` and ``racefree events tail``: events out, from the command line.
+"""``racefree webhooks|events|rules``: events out and AutoStop rules, from the command line.
 
 Registered into the main parser by :func:`register` (kept apart from ``cli`` so
 the command groups merge independently). Like the other local commands they
@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from racefree.autostop import rules
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.events import outbox, secrets, targets, webhooks
 from racefree.events.outbox import Position
@@ -109,6 +110,58 @@ def cmd_events_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_list(args: argparse.Namespace) -> int:
+    with _migrated(args) as runtime, runtime.db.read() as tx:
+        for rule in rules.list_rules(tx, agent_id=args.agent_id):
+            _emit(rule.as_dict())
+    return 0
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    """``--params JSON`` and/or ``--param key=value`` (values parsed as JSON when they can be)."""
+    params: dict[str, Any] = json.loads(args.params) if args.params else {}
+    for item in args.param:
+        key, _, value = item.partition("=")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def cmd_rules_set(args: argparse.Namespace) -> int:
+    rule_type = rules.RuleType(args.type)
+    params = rules.parse_params(rule_type, _params(args))
+    with _migrated(args) as runtime, runtime.db.write() as tx:
+        rule, _ = rules.put(
+            tx,
+            agent_id=args.agent_id,
+            rule_type=rule_type,
+            params=params,
+            action=rules.Action(args.action),
+            enabled=not args.disabled,
+            now=runtime.clock.now(),
+            actor="cli",
+        )
+    _emit(rule.as_dict())
+    return 0
+
+
+def cmd_rules_delete(args: argparse.Namespace) -> int:
+    with _migrated(args) as runtime, runtime.db.write() as tx:
+        rules.delete(tx, args.rule_id, now=runtime.clock.now(), actor="cli")
+    _emit({"id": args.rule_id, "deleted": True})
+    return 0
+
+
+def seed_rules(runtime: Runtime) -> None:
+    """The default AutoStop rules, on the first start of ``racefree serve`` only."""
+    with runtime.db.write() as tx:
+        rules.seed_defaults(
+            tx, now=runtime.clock.now(), daily_max=runtime.settings.auto_stop_seed_daily_max
+        )
+
+
 def register(
     commands: Any,
     *,
@@ -139,6 +192,8 @@ def register(
     remove.add_argument("webhook_id")
     remove.set_defaults(handler=cmd_webhooks_remove)
 
+    _register_rules(commands, database_option)
+
     events = commands.add_parser("events", help="the event outbox").add_subparsers(
         dest="events_command", required=True, metavar="ACTION"
     )
@@ -152,3 +207,32 @@ def register(
     tail.add_argument("--types", help="comma-separated event types")
     tail.add_argument("--count", type=int, default=0, help="with --follow, exit after N events")
     tail.set_defaults(handler=cmd_events_tail)
+
+
+def _register_rules(
+    commands: Any, database_option: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    group = commands.add_parser("rules", help="AutoStop rules").add_subparsers(
+        dest="rules_command", required=True, metavar="ACTION"
+    )
+    listed = group.add_parser("list", help="print rules as JSON lines (global first)")
+    database_option(listed)
+    listed.add_argument("--agent-id", help="only this agent's own rules")
+    listed.set_defaults(handler=cmd_rules_list)
+    put = group.add_parser(
+        "set", help="set the rule of a type, globally or for one agent (replaces the existing one)"
+    )
+    database_option(put)
+    put.add_argument("type", choices=[t.value for t in rules.RuleType])
+    put.add_argument("--agent-id", help="the agent (default: a global rule)")
+    put.add_argument("--action", default="SUSPEND_AGENT", choices=[a.value for a in rules.Action])
+    put.add_argument("--params", help="all parameters as JSON, e.g. '{\"threshold\": 5}'")
+    put.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="one parameter"
+    )
+    put.add_argument("--disabled", action="store_true", help="store it disabled (an exemption)")
+    put.set_defaults(handler=cmd_rules_set)
+    delete = group.add_parser("delete", help="delete a rule")
+    database_option(delete)
+    delete.add_argument("rule_id")
+    delete.set_defaults(handler=cmd_rules_delete)

@@ -69,3 +69,7 @@ class Settings(BaseSettings):
     #: key (32 bytes, urlsafe base64) encrypting webhook signing secrets at rest; when
     #: unset a key is made once and kept in the database (see racefree.events.secrets)
     webhook_secret_key: SecretStr | None = None
+
+    # -- issue 12: AutoStop ------------------------------------------------------------------
+    #: ``daily_max`` (minor units) of the DAILY_LIMIT rule seeded at first start
+    auto_stop_seed_daily_max: int = Field(default=10_000_000, ge=1, le=10**15)

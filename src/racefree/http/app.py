@@ -15,6 +15,7 @@ from racefree.http.routes import (
     agents,
     alerts,
     audit,
+    autostop,
     events,
     health,
     killswitch,
@@ -36,7 +37,8 @@ ROUTERS = (
     plans.router,
     killswitch.router,
     transactions.router,
-    alerts.router,  # issue 12: events out, alerts in
+    alerts.router,  # issue 12: events out, rules and alerts in
+    autostop.router,
     events.router,
     webhooks.router,
 )

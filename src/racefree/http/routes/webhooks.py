@@ -13,15 +13,16 @@ import re
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from racefree.core.clock import isoformat
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode
 from racefree.events import secrets, targets, webhooks
 from racefree.events.webhooks import Webhook
 from racefree.http.auth import OPERATOR_AUTH_CODES, OperatorDep
 from racefree.http.deps import RuntimeDep
+from racefree.http.ifmatch import IfMatch, etag, expected_version
 from racefree.http.problems import errors
 from racefree.operators import Operator
 from racefree.runtime import Runtime
@@ -31,9 +32,6 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 EVENT_TYPE = re.compile(r"^(\*|[A-Z][A-Z0-9_]{0,63})$")
 ID_PATTERN = r"^[0-9a-fA-F-]{36}$"
 WebhookId = Annotated[str, Path(pattern=ID_PATTERN, description="webhook id")]
-IfMatch = Annotated[
-    str | None, Header(alias="If-Match", max_length=40, description='"<version>" from ETag')
-]
 
 
 def _check_types(value: list[str]) -> list[str]:
@@ -133,21 +131,7 @@ def _out(hook: Webhook) -> dict[str, Any]:
 
 
 def _etag(response: Response, hook: Webhook) -> None:
-    response.headers["ETag"] = f'"{hook.version}"'
-
-
-def expected_version(if_match: str | None) -> int | None:
-    """``If-Match: "<version>"`` -> the version; ``*`` or absent -> no version check."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit() or len(raw) > 18:
-        raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
-            detail='If-Match must be an ETag this API sent ("<version>")',
-            details={"issues": [{"loc": ["header", "If-Match"], "msg": "not an ETag"}]},
-        )
-    return int(raw)
+    response.headers["ETag"] = etag(hook.version)
 
 
 def _actor(operator: Operator) -> str:

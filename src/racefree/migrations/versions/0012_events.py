@@ -35,6 +35,58 @@ def upgrade() -> None:
         )
     op.create_index("ix_audit_log_txid_id", "audit_log", ["txid", "id"])
     _webhooks()
+    _auto_stop()
+
+
+def _auto_stop() -> None:
+    op.create_table(
+        "auto_stop_rules",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("scope", sa.String(36), nullable=False),
+        sa.Column(
+            "agent_id",
+            sa.String(36),
+            sa.ForeignKey("agents.id", name="fk_auto_stop_rules_agent_id_agents"),
+            nullable=True,
+        ),
+        sa.Column("type", sa.String(32), nullable=False),
+        sa.Column("params", sa.Text(), nullable=False),
+        sa.Column("action", sa.String(16), nullable=False),
+        sa.Column("enabled", sa.Integer(), nullable=False, server_default="1"),
+        sa.Column("version", sa.BigInteger(), nullable=False, server_default="1"),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        sa.UniqueConstraint("scope", "type", name="uq_auto_stop_rules_scope_type"),
+        sa.CheckConstraint(
+            "action IN ('WARN', 'SUSPEND_AGENT', 'KILL_SWITCH')", name="ck_auto_stop_rules_action"
+        ),
+        sa.CheckConstraint("enabled IN (0, 1)", name="ck_auto_stop_rules_enabled"),
+    )
+    op.create_table(
+        "agent_figures",
+        sa.Column(
+            "agent_id",
+            sa.String(36),
+            sa.ForeignKey("agents.id", name="fk_agent_figures_agent_id_agents"),
+            primary_key=True,
+        ),
+        sa.Column("consecutive_failures", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("day", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("confirmed_today", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint(
+            "consecutive_failures >= 0", name="ck_agent_figures_failures_not_negative"
+        ),
+        sa.CheckConstraint("confirmed_today >= 0", name="ck_agent_figures_confirmed_not_negative"),
+    )
+    op.create_index(
+        "ix_transactions_agent_id_created_at", "transactions", ["agent_id", "created_at"]
+    )
+    op.create_index(
+        "ix_transactions_agent_id_destination_confirmed_at",
+        "transactions",
+        ["agent_id", "destination", "confirmed_at"],
+    )
 
 
 def _webhooks() -> None:
@@ -86,6 +138,10 @@ def _webhooks() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_transactions_agent_id_destination_confirmed_at", table_name="transactions")
+    op.drop_index("ix_transactions_agent_id_created_at", table_name="transactions")
+    op.drop_table("agent_figures")
+    op.drop_table("auto_stop_rules")
     op.drop_index("ix_webhook_deliveries_webhook_id_id", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
     op.drop_index("ix_webhooks_status_next_attempt_at_ms", table_name="webhooks")
