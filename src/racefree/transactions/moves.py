@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from racefree.autostop import enforcement
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import AuditContext, Transition
@@ -73,6 +74,8 @@ def end(
     classify: Callable[[Tx, Transition], RacefreeError] | None = None,
 ) -> Transaction:
     """A terminal move (fail, cancel, reject, expire) that releases the reservation."""
+    # a failure moves the agent's AutoStop figures: their lock comes first (see autostop)
+    watch = enforcement.watch(tx, txn.agent_id, now=now) if name == "fail" else None
     _lock_session_first(tx, txn)
     result = TRANSACTIONS.transition(
         tx,
@@ -86,11 +89,16 @@ def end(
         cascades=_RELEASE,
         audit_context=context(txn, actor, reason=reason),
     )
+    if watch is not None:
+        enforcement.settled(
+            tx, watch, status="FAILED", amount=txn.amount, destination=txn.destination, now=now
+        )
     return Transaction.from_row(result.row)
 
 
 def confirm(tx: Tx, txn: Transaction, *, now: int, reference: str | None) -> Transaction:
     """``SUBMITTED -> CONFIRMED``: the reserved amount becomes spent."""
+    watch = enforcement.watch(tx, txn.agent_id, now=now)
     _lock_session_first(tx, txn)
     result = TRANSACTIONS.transition(
         tx,
@@ -100,5 +108,8 @@ def confirm(tx: Tx, txn: Transaction, *, now: int, reference: str | None) -> Tra
         values={"confirmed_at": now, "reference": reference},
         cascades=_SETTLE,
         audit_context=context(txn, "executor"),
+    )
+    enforcement.settled(
+        tx, watch, status="CONFIRMED", amount=txn.amount, destination=txn.destination, now=now
     )
     return Transaction.from_row(result.row)
