@@ -31,23 +31,10 @@ def _emit(value: Any) -> None:
     sys.stdout.flush()
 
 
-def _webhook_json(hook: webhooks.Webhook) -> dict[str, Any]:
-    return {
-        "id": hook.id,
-        "url": hook.url,
-        "event_types": list(hook.event_types),
-        "status": hook.status,
-        "version": hook.version,
-        "failures": hook.failures,
-        "disabled_reason": hook.disabled_reason,
-        "last_event_id": hook.cursor.id,
-    }
-
-
 def cmd_webhooks_list(args: argparse.Namespace) -> int:
     with _migrated(args) as runtime, runtime.db.read() as tx:
         for hook in webhooks.list_all(tx):
-            _emit(_webhook_json(hook))
+            _emit(hook.public())
     return 0
 
 
@@ -61,7 +48,7 @@ def cmd_webhooks_add(args: argparse.Namespace) -> int:
             hook, secret = webhooks.create(
                 tx, box, url=args.url, event_types=types, now=now, actor="cli"
             )
-    _emit({**_webhook_json(hook), "secret": secret})
+    _emit({**hook.public(), "secret": secret})
     return 0
 
 

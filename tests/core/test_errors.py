@@ -69,6 +69,10 @@ CONTRACT = [
     ("PLAN_GENERATION_IN_PROGRESS", 409, "PLAN", True),
     ("LOCK_TIMEOUT", 409, "LOCK", True),
     ("LOCK_LOST", 409, "LOCK", False),
+    # DESIGN section 10 (issue 12 uses these)
+    ("PRECONDITION_FAILED", 412, "GENERAL", False),
+    ("WEBHOOK_NOT_FOUND", 404, "EVENTS", False),
+    ("AUTO_STOP_RULE_NOT_FOUND", 404, "AUTO_STOP", False),
 ]
 
 

@@ -63,3 +63,17 @@ def eventually(fn: Callable[[], T], ok: Callable[[T], bool], timeout: float = 60
         if ok(value) or time.monotonic() > deadline:
             return value
         time.sleep(0.02)
+
+
+def wait_until_final(db: Database, timeout: float = 60) -> None:
+    """Until every committed event is below the outbox head (PostgreSQL: other open
+    transactions in the cluster hold the head back for a while)."""
+    from racefree.events import outbox
+
+    def caught_up() -> bool:
+        with db.read() as tx:
+            last = tx.scalar("SELECT MAX(id) FROM audit_log")
+            position = outbox.position_of(tx, int(last)) if last is not None else None
+            return position is None or position <= outbox.head(tx)
+
+    assert eventually(caught_up, bool, timeout), "the outbox head never caught up"

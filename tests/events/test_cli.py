@@ -9,7 +9,7 @@ import pytest
 
 from racefree.cli import main
 from racefree.core.db import Database
-from tests.events.support import record
+from tests.events.support import record, wait_until_final
 
 
 @pytest.fixture
@@ -45,6 +45,7 @@ def test_events_tail_and_follow(
 ) -> None:
     for name in ("T1", "T2", "T3"):
         record(db, name)
+    wait_until_final(db)
     assert main(["events", "tail", "--limit", "2"]) == 0
     assert [e["type"] for e in _lines(capsys.readouterr().out)] == ["T2", "T3"]
     assert main(["events", "tail", "--after-id", "0", "--types", "T1,T3"]) == 0

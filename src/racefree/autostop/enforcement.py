@@ -25,6 +25,7 @@ rules that fired wins; the others are listed in its audit row.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,8 @@ from racefree.core.audit import Severity
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.killswitch.locking import lock_for_activation
+
+log = logging.getLogger("racefree.autostop")
 
 ACTOR = "auto_stop"
 REASON_PREFIX = "auto_stop:"
@@ -219,6 +222,15 @@ def act(tx: Tx, agent_id: str, fired: list[Fired], *, now: int) -> Outcome:
         taken = action if _suspend(tx, agent_id, top, details, now=now) else None
     else:
         taken = action if _kill_switch(tx, agent_id, top, details, now=now) else None
+    if taken is not None:  # logged before the commit: a rollback would also undo the action
+        log.warning(
+            "auto-stop %s for agent %s: %s at %d (threshold %d)",
+            taken.value,
+            agent_id,
+            top.rule.type.value,
+            top.figure,
+            top.threshold,
+        )
     return Outcome(taken, fired)
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from racefree import agents
-from racefree.core import audit
+from racefree.core import audit, versions
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
@@ -218,14 +218,7 @@ def _not_found(rule_id: str) -> RacefreeError:
 
 
 def _classify(tx: Tx, rule_id: str) -> RacefreeError:
-    version = tx.scalar("SELECT version FROM auto_stop_rules WHERE id = :id", {"id": rule_id})
-    if version is None:
-        return _not_found(rule_id)
-    return RacefreeError(
-        ErrorCode.PRECONDITION_FAILED,
-        detail=f"auto-stop rule {rule_id} is at version {version}, not the one in If-Match",
-        details={"current_etag": f'"{version}"'},
-    )
+    return versions.miss(tx, "auto_stop_rules", rule_id, _not_found(rule_id))
 
 
 def _dump(params: _Params) -> str:
@@ -323,7 +316,7 @@ def update(
     if enabled is not None:
         values["enabled"] = int(enabled)
         sets.append("enabled = :enabled")
-    where = "id = :id" + ("" if expected_version is None else " AND version = :version")
+    where = versions.where(expected_version)
     row = tx.one(f"UPDATE auto_stop_rules SET {', '.join(sets)} WHERE {where} RETURNING *", values)
     if row is None:
         raise _classify(tx, rule_id)
@@ -342,7 +335,7 @@ def update(
 def delete(
     tx: Tx, rule_id: str, *, now: int, actor: str | None, expected_version: int | None = None
 ) -> Rule:
-    where = "id = :id" + ("" if expected_version is None else " AND version = :version")
+    where = versions.where(expected_version)
     row = tx.one(
         f"DELETE FROM auto_stop_rules WHERE {where} RETURNING *",
         {"id": rule_id, "version": expected_version},

@@ -18,8 +18,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from racefree.core import audit
+from racefree.core import audit, versions
 from racefree.core.audit import Severity
+from racefree.core.clock import isoformat
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
@@ -65,6 +66,25 @@ class Webhook:
             sealed_secret=row["secret"],
         )
 
+    def public(self) -> dict[str, Any]:
+        """What the API and the CLI show (never the secret)."""
+        next_at = self.next_attempt_at_ms // 1000 if self.next_attempt_at_ms else None
+        return {
+            "id": self.id,
+            "url": self.url,
+            "event_types": list(self.event_types),
+            "status": self.status,
+            "version": self.version,
+            "failures": self.failures,
+            "next_attempt_at": isoformat(next_at),
+            "disabled_reason": self.disabled_reason,
+            "created_at": isoformat(self.created_at),
+            "created_at_epoch": self.created_at,
+            "updated_at": isoformat(self.updated_at),
+            "updated_at_epoch": self.updated_at,
+            "last_event_id": self.cursor.id,
+        }
+
     @property
     def types_filter(self) -> tuple[str, ...] | None:
         """The outbox filter: None when every type is wanted."""
@@ -99,14 +119,7 @@ def _not_found(webhook_id: str) -> RacefreeError:
 
 
 def _classify(tx: Tx, webhook_id: str) -> RacefreeError:
-    version = tx.scalar("SELECT version FROM webhooks WHERE id = :id", {"id": webhook_id})
-    if version is None:
-        return _not_found(webhook_id)
-    return RacefreeError(
-        ErrorCode.PRECONDITION_FAILED,
-        detail=f"webhook {webhook_id} is at version {version}, not the one in If-Match",
-        details={"current_etag": f'"{version}"'},
-    )
+    return versions.miss(tx, "webhooks", webhook_id, _not_found(webhook_id))
 
 
 def create(
@@ -188,7 +201,7 @@ def update(
             sets += ["failures = 0", "next_attempt_at_ms = 0", "disabled_reason = NULL"]
         else:
             sets.append("disabled_reason = 'disabled by an operator'")
-    where = "id = :id" + ("" if expected_version is None else " AND version = :version")
+    where = versions.where(expected_version)
     row = tx.one(f"UPDATE webhooks SET {', '.join(sets)} WHERE {where} RETURNING *", params)
     if row is None:
         raise _classify(tx, webhook_id)
@@ -206,7 +219,7 @@ def delete(
     tx: Tx, webhook_id: str, *, now: int, actor: str | None, expected_version: int | None = None
 ) -> None:
     """Remove a webhook and its delivery history (CAS; a deliverer mid-way stops at its CAS)."""
-    where = "id = :id" + ("" if expected_version is None else " AND version = :version")
+    where = versions.where(expected_version)
     params = {"id": webhook_id, "version": expected_version}
     # lock the row first (the CAS), so the history is deleted only by the winner
     row = tx.one(f"UPDATE webhooks SET version = version + 1 WHERE {where} RETURNING url", params)

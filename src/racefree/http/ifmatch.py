@@ -28,7 +28,3 @@ def expected_version(if_match: str | None) -> int | None:
             details={"issues": [{"loc": ["header", "If-Match"], "msg": "not an ETag"}]},
         )
     return int(raw)
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'

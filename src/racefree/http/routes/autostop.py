@@ -17,9 +17,10 @@ from racefree import agents
 from racefree.autostop import figures, rules
 from racefree.autostop.rules import Action, Rule, RuleType
 from racefree.core.errors import ErrorCode
+from racefree.core.versions import etag
 from racefree.http.auth import OPERATOR_AUTH_CODES, OperatorDep
 from racefree.http.deps import RuntimeDep
-from racefree.http.ifmatch import IfMatch, etag, expected_version
+from racefree.http.ifmatch import IfMatch, expected_version
 from racefree.http.problems import errors
 from racefree.operators import Operator
 

@@ -16,13 +16,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
+from racefree.core.versions import etag
 from racefree.events import secrets, targets, webhooks
 from racefree.events.webhooks import Webhook
 from racefree.http.auth import OPERATOR_AUTH_CODES, OperatorDep
 from racefree.http.deps import RuntimeDep
-from racefree.http.ifmatch import IfMatch, etag, expected_version
+from racefree.http.ifmatch import IfMatch, expected_version
 from racefree.http.problems import errors
 from racefree.operators import Operator
 from racefree.runtime import Runtime
@@ -111,25 +111,6 @@ class Deleted(BaseModel):
     deleted: bool
 
 
-def _out(hook: Webhook) -> dict[str, Any]:
-    next_at = hook.next_attempt_at_ms // 1000 if hook.next_attempt_at_ms else None
-    return {
-        "id": hook.id,
-        "url": hook.url,
-        "event_types": list(hook.event_types),
-        "status": hook.status,
-        "version": hook.version,
-        "failures": hook.failures,
-        "next_attempt_at": isoformat(next_at),
-        "disabled_reason": hook.disabled_reason,
-        "created_at": isoformat(hook.created_at),
-        "created_at_epoch": hook.created_at,
-        "updated_at": isoformat(hook.updated_at),
-        "updated_at_epoch": hook.updated_at,
-        "last_event_id": hook.cursor.id,
-    }
-
-
 def _etag(response: Response, hook: Webhook) -> None:
     response.headers["ETag"] = etag(hook.version)
 
@@ -162,13 +143,13 @@ def create_webhook(
     _etag(response, hook)
     response.headers["Location"] = f"/v1/webhooks/{hook.id}"
     response.headers["Cache-Control"] = "no-store"
-    return {**_out(hook), "secret": secret}
+    return {**hook.public(), "secret": secret}
 
 
 @router.get("", response_model=WebhookList, responses=errors(*OPERATOR_AUTH_CODES))
 def list_webhooks(runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
     with runtime.db.read() as tx:
-        return {"webhooks": [_out(h) for h in webhooks.list_all(tx)]}
+        return {"webhooks": [h.public() for h in webhooks.list_all(tx)]}
 
 
 @router.get(
@@ -182,7 +163,7 @@ def get_webhook(
     with runtime.db.read() as tx:
         hook = webhooks.get(tx, webhook_id)
     _etag(response, hook)
-    return _out(hook)
+    return hook.public()
 
 
 @router.patch(
@@ -219,7 +200,7 @@ def update_webhook(
             status=body.status,
         )
     _etag(response, hook)
-    return _out(hook)
+    return hook.public()
 
 
 @router.delete(
