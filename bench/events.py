@@ -34,6 +34,7 @@ import httpx
 from tests.events.receiver import Receiver
 from tests.support import Server, start_server
 
+from bench._agents import exempt_from_auto_stop
 from bench.databases import database_url
 from bench.harness import update_results_md, write_results
 
@@ -59,6 +60,7 @@ def _sessions(server: Server, n: int) -> list[str]:
     """One agent with a large balance, ``n`` sessions (one per client thread)."""
     with server.client(headers=server.operator_headers()) as c:
         agent = c.post("/v1/agents", json={"name": "bench"}).json()["id"]
+        exempt_from_auto_stop(c, agent)
         c.post(f"/v1/agents/{agent}/deposit", json={"amount": str(10**15)}).raise_for_status()
         return [c.post("/v1/sessions", json={"agent_id": agent}).json()["token"] for _ in range(n)]
 

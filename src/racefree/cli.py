@@ -97,6 +97,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 port=settings.port,
                 log_level=settings.log_level.lower(),
                 access_log=False,
+                # open event streams never end by themselves: cut them after 5 s on SIGTERM
+                timeout_graceful_shutdown=5,
             )
         finally:
             workers.stop()

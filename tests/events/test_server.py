@@ -240,3 +240,28 @@ def test_the_stream_sends_events_as_they_commit_and_resumes(db_url: str, tmp_pat
             assert bad.json()["code"] == "VALIDATION_ERROR"
     finally:
         server.stop()
+
+
+def test_sigterm_ends_open_streams(db_url: str, tmp_path: Path) -> None:
+    server = start_server(db_url, tmp_path, env=ENV)
+    opened = threading.Event()
+
+    def listen() -> None:
+        try:
+            with (
+                httpx.Client(base_url=server.base_url, timeout=60) as c,
+                c.stream("GET", "/v1/events/stream", headers=server.operator_headers()) as r,
+            ):
+                for _ in r.iter_lines():
+                    opened.set()
+        except httpx.HTTPError:
+            pass  # the server went away: what this test wants
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert opened.wait(30)
+    started = time.monotonic()
+    server.process.terminate()
+    server.process.wait(30)
+    assert time.monotonic() - started < 12  # not held open by the stream
+    server.stop()
