@@ -264,3 +264,34 @@ def test_anomaly_pattern_and_most_severe_wins(
         "DAILY_LIMIT",
     ]
     assert len(_rows(db, "AUTO_STOP_WARN")) == 1  # the WARN lost to the suspension
+
+
+def test_suspensions_racing_operator_activations_never_deadlock(
+    db: Database, service: Transactions, clock: ManualClock
+) -> None:
+    """Failures that suspend their agents while operators activate: every call ends cleanly."""
+    _rule(db, RuleType.CONSECUTIVE_FAILURES, {"threshold": 1}, Action.SUSPEND_AGENT)
+    agents_ = [insert_agent(db, balance=0) for _ in range(3)]
+    sessions = [insert_session(db, a, clock.now()) for a in agents_ for _ in range(2)]
+
+    def attempt(i: int) -> Any:
+        if i % 4 == 3:
+            with db.write() as tx:
+                return killswitch.activate(tx, "op", now=clock.now(), actor=f"operator:{i}")
+        return service.submit(sessions[i % len(sessions)], transfer(100))
+
+    outcomes = race(16, attempt)
+    pressed = [o for i, o in enumerate(outcomes) if i % 4 == 3]
+    submitted = [o for i, o in enumerate(outcomes) if i % 4 != 3]
+    assert set(tally(pressed)) <= {"won", "KILL_SWITCH_ALREADY_ACTIVE"}
+    # no deadlock, no internal error: every submission ends with a domain answer
+    assert set(_codes(submitted)) <= {
+        "INSUFFICIENT_BALANCE",
+        "SESSION_REVOKED",
+        "AGENT_SUSPENDED",
+        "KILL_SWITCH",
+        "SYSTEM_LOCKED",
+        "CANCELLED",
+        "INVALID_STATE_TRANSITION",
+    }, _codes(submitted)
+    assert len(_rows(db, "KILL_SWITCH_ACTIVATED")) == 1

@@ -3,10 +3,11 @@
 The transactions domain calls three functions inside its own write transactions:
 
 * :func:`watch` -- first, before any session or transaction row is locked:
-  reads the agent's effective rules and locks its figures row (and, when a
-  rule can stop the whole system, the kill switch row before it -- the kill
-  switch's own lock order -- so a rule's activation and an operator's queue
-  behind one another instead of deadlocking);
+  reads the agent's effective rules and locks, in the kill switch cascade's
+  order, the kill switch row (when a rule can activate it), the agent row
+  (when a rule can suspend it) and the agent's figures row -- so a rule's
+  action and an operator's activation queue behind one another instead of
+  deadlocking on the rows the cascade locks;
 * :func:`admit` -- in the submission's transaction, before the transaction row
   is inserted: ``TIME_RESTRICTION``, ``HOURLY_RATE`` and ``DAILY_LIMIT`` counted
   exactly under the lock; a refusal comes back with the action already taken;
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from racefree import agents, killswitch
+from racefree.agents import locking as agent_locking
 from racefree.autostop import figures
 from racefree.autostop.rules import (
     Action,
@@ -113,6 +115,8 @@ def watch(tx: Tx, agent_id: str, *, now: int) -> Watch:
     rules = effective(tx, agent_id)
     if any(r.action is Action.KILL_SWITCH for r in rules.values()):
         lock_for_activation(tx)
+    if any(r.action is not Action.WARN for r in rules.values()):
+        agent_locking.lock(tx, agent_id)  # a suspension may follow: the cascade's order
     figures.lock(tx, agent_id, now=now)
     return Watch(agent_id, rules)
 
