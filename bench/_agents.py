@@ -2,7 +2,7 @@
 
 A benchmark submits thousands of transactions per hour for one agent; the
 seeded global HOURLY_RATE (50/h) and DAILY_LIMIT rules would suspend it. A
-disabled agent rule of a type replaces the global one (DESIGN 13): an exemption.
+disabled agent rule of a type replaces the global one (docs/events.md): an exemption.
 """
 
 from __future__ import annotations

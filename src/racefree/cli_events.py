@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from racefree.autostop import rules
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import issue, validation_error
 from racefree.events import outbox, secrets, targets, webhooks
 from racefree.events.outbox import Position
 from racefree.runtime import Runtime
@@ -66,7 +66,10 @@ def _start(runtime: Runtime, args: argparse.Namespace) -> Position:
             return outbox.rewind(tx, max(0, min(args.limit, outbox.MAX_PAGE)))
         found = outbox.position_of(tx, args.after_id) if args.after_id else outbox.START
     if found is None:
-        raise RacefreeError(ErrorCode.VALIDATION_ERROR, detail=f"no event with id {args.after_id}")
+        raise validation_error(
+            [issue("argument", "after-id", msg="unknown event id")],
+            detail=f"no event with id {args.after_id}",
+        )
     return found
 
 

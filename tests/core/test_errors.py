@@ -1,4 +1,4 @@
-"""core.errors: the catalog is the contract of DESIGN section 6, as data."""
+"""core.errors: the catalog is the contract of docs/errors.md, as data."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ CONTRACT = [
     ("PLAN_GENERATION_IN_PROGRESS", 409, "PLAN", True),
     ("LOCK_TIMEOUT", 409, "LOCK", True),
     ("LOCK_LOST", 409, "LOCK", False),
-    # DESIGN section 10 (issue 12 uses these)
+    # conditional requests, webhooks, auto-stop rules (issue 12)
     ("PRECONDITION_FAILED", 412, "GENERAL", False),
     ("WEBHOOK_NOT_FOUND", 404, "EVENTS", False),
     ("AUTO_STOP_RULE_NOT_FOUND", 404, "AUTO_STOP", False),

@@ -63,6 +63,9 @@ class Receiver:
                 status, extra, delay = receiver.script(n, body)
                 if delay:
                     time.sleep(delay)
+                # taken before answering: the sender cannot move on before this instant,
+                # so requests from one sender never overlap in [started, ended]
+                ended = time.monotonic()
                 self.send_response(status)
                 for name, value in extra.items():
                     self.send_header(name, value)
@@ -75,7 +78,7 @@ class Receiver:
                             {k.lower(): v for k, v in self.headers.items()},
                             status,
                             started,
-                            time.monotonic(),
+                            ended,
                         )
                     )
 

@@ -1,4 +1,4 @@
-"""Alertmanager in: alerts that may engage the kill switch (DESIGN 13).
+"""Alertmanager in: alerts that may engage the kill switch (docs/events.md).
 
 Every alert of an Alertmanager webhook payload is recorded (``ALERT_RECEIVED``,
 actor ``alertmanager``). A *firing* alert whose labels include

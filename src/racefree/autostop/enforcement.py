@@ -49,7 +49,8 @@ from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
-from racefree.killswitch.locking import lock_for_activation
+from racefree.sessions import revocation
+from racefree.system.kill_switch import lock_for_activation
 
 log = logging.getLogger("racefree.autostop")
 
@@ -246,7 +247,7 @@ def _suspend(tx: Tx, agent_id: str, top: Fired, details: dict[str, Any], *, now:
         if exc.code in (ErrorCode.AGENT_SUSPENDED, ErrorCode.AGENT_TERMINATED):
             return False  # already stopped: the CAS missed and wrote nothing
         raise
-    revoked = _revoke_sessions(tx, agent_id, now=now, reason=reason)
+    revoked = revocation.revoke_where(tx, revocation.of_agent(agent_id), now=now, reason=reason)
     audit.record(
         tx,
         "AUTO_STOP_SUSPEND",
@@ -277,12 +278,3 @@ def _kill_switch(tx: Tx, agent_id: str, top: Fired, details: dict[str, Any], *, 
         details={**details, "activation_id": done.activation_id},
     )
     return True
-
-
-def _revoke_sessions(tx: Tx, agent_id: str, *, now: int, reason: str) -> int:
-    # TODO(issue 10 merge): call sessions.revocation.revoke_where(of_agent(...)) instead
-    return tx.execute(
-        "UPDATE sessions SET revoked_at = :now, revoke_reason = :reason"
-        " WHERE agent_id = :id AND revoked_at IS NULL",
-        {"id": agent_id, "now": now, "reason": reason},
-    )

@@ -1,4 +1,4 @@
-"""AutoStop rules: what to watch, the threshold, and the action (DESIGN 13).
+"""AutoStop rules: what to watch, the threshold, and the action (docs/events.md).
 
 A rule is global (``scope='*'``) or an agent's own (``scope=<agent id>``); at
 most one rule per scope and type (UNIQUE), and an agent's rule of a type
@@ -33,8 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from racefree import agents
 from racefree.core import audit, versions
 from racefree.core.db import Row, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, issue, validation_error
 from racefree.core.ids import new_id
+from racefree.system import settings as system_settings
 
 GLOBAL = "*"
 MAX_AMOUNT = 10**15
@@ -144,14 +145,10 @@ def parse_params(rule_type: RuleType, raw: dict[str, Any]) -> _Params:
         return PARAMS[rule_type].model_validate(raw)
     except ValidationError as exc:
         issues = [
-            {"loc": ["body", "params", *map(str, e["loc"])], "msg": e["msg"], "type": e["type"]}
+            issue("body", "params", *map(str, e["loc"]), msg=e["msg"], type=e["type"])
             for e in exc.errors()
         ]
-        raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
-            detail=f"invalid parameters for {rule_type}",
-            details={"issues": issues},
-        ) from None
+        raise validation_error(issues, detail=f"invalid parameters for {rule_type}") from None
 
 
 # -- rules ---------------------------------------------------------------------------------
@@ -374,12 +371,7 @@ def seed_defaults(tx: Tx, *, now: int, daily_max: int) -> int:
     Claimed once in ``system_settings`` (insert-if-absent), so rules an operator
     deleted later are not seeded again. No seeded rule uses KILL_SWITCH.
     """
-    claimed = tx.execute(
-        "INSERT INTO system_settings (key, value, updated_at) VALUES (:k, '1', :now)"
-        " ON CONFLICT (key) DO NOTHING",
-        {"k": SEEDED_KEY, "now": now},
-    )
-    if not claimed:
+    if not system_settings.insert_if_absent(tx, SEEDED_KEY, "1", now=now):
         return 0
     defaults: list[tuple[RuleType, _Params]] = [
         (RuleType.CONSECUTIVE_FAILURES, ConsecutiveFailures()),

@@ -1,4 +1,4 @@
-"""Optimistic concurrency on a ``version`` column (``ETag`` / ``If-Match``, DESIGN 10).
+"""Optimistic concurrency on a ``version`` column (``ETag`` / ``If-Match``).
 
 The expected version goes into the mutation's CAS ``WHERE`` -- never a read
 followed by a compare -- and a missed CAS is classified afterwards in the same

@@ -43,6 +43,7 @@ import httpx
 
 from racefree import __version__
 from racefree.core.clock import Clock
+from racefree.core.condition import Condition
 from racefree.core.db import Database, Tx
 from racefree.core.errors import RacefreeError
 from racefree.core.ids import new_id
@@ -51,7 +52,7 @@ from racefree.core.settings import Settings
 from racefree.events import outbox, secrets, signing, targets, webhooks
 from racefree.events.outbox import Event, Position
 from racefree.events.secrets import SecretBox, SecretKeyError
-from racefree.events.webhooks import Delivery, Guard, Webhook
+from racefree.events.webhooks import Delivery, Webhook
 
 log = logging.getLogger("racefree.events.webhooks")
 
@@ -281,7 +282,9 @@ class Deliverer:
             )
         return True
 
-    def _fail(self, tx: Tx, run: _Run, cursor: Position, guard: Guard) -> webhooks.Failure | None:
+    def _fail(
+        self, tx: Tx, run: _Run, cursor: Position, guard: Condition
+    ) -> webhooks.Failure | None:
         assert run.failed is not None
         delivery, attempt = run.failed
         failures = 0 if run.delivered else run.hook.failures  # a success reset the count

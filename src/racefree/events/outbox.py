@@ -70,7 +70,7 @@ class Event:
         return self.entry.event_type
 
     def payload(self) -> dict[str, Any]:
-        """The body of a webhook and the ``data:`` of a stream frame (DESIGN 12)."""
+        """The body of a webhook and the ``data:`` of a stream frame (docs/events.md)."""
         e = self.entry
         return {
             "id": e.id,

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from racefree.core.db import Tx
 from racefree.core.settings import Settings
+from racefree.system import settings as system_settings
 
 KEY_SETTING = "webhook_secret_key"
 _NONCE_BYTES = 12
@@ -80,15 +81,9 @@ def box(tx: Tx, settings: Settings, *, now: int) -> SecretBox:
 
 
 def _stored_key(tx: Tx, now: int) -> str:
-    get = "SELECT value FROM system_settings WHERE key = :k"
-    stored: str | None = tx.scalar(get, {"k": KEY_SETTING})
-    if stored is None:
-        made = base64.urlsafe_b64encode(stdlib_secrets.token_bytes(32)).decode()
-        tx.execute(
-            "INSERT INTO system_settings (key, value, updated_at) VALUES (:k, :v, :now)"
-            " ON CONFLICT (key) DO NOTHING",
-            {"k": KEY_SETTING, "v": made, "now": now},
-        )
-        stored = tx.scalar(get, {"k": KEY_SETTING})
-    assert stored is not None
-    return stored
+    return system_settings.get_or_insert(
+        tx,
+        KEY_SETTING,
+        lambda: base64.urlsafe_b64encode(stdlib_secrets.token_bytes(32)).decode(),
+        now=now,
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import invalid_field
 
 MAX_URL_LENGTH = 2048
 SCHEMES = ("http", "https")
@@ -51,8 +51,4 @@ def check(url: str, allowed: frozenset[str]) -> None:
     """400 ``VALIDATION_ERROR`` unless ``url`` is an allowed target."""
     why = refusal(url, allowed)
     if why is not None:
-        raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
-            detail=why,
-            details={"issues": [{"loc": ["body", "url"], "msg": why}]},
-        )
+        raise invalid_field("url", why, detail=why)

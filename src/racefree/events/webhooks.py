@@ -21,6 +21,7 @@ from typing import Any
 from racefree.core import audit, versions
 from racefree.core.audit import Severity
 from racefree.core.clock import isoformat
+from racefree.core.condition import Condition
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
@@ -251,35 +252,32 @@ def deliveries(
 
 # -- the deliverer's writes (CAS on the cursor it read, fenced by its lease) -----------------
 
-Guard = tuple[str, dict[str, Any]]
 
-_AT_CURSOR = (
-    "id = :id AND status = 'ACTIVE' AND cursor_txid = :cursor_txid AND cursor_id = :cursor_id"
-)
-
-
-def _at(webhook_id: str, cursor: Position, guard: Guard) -> tuple[str, dict[str, Any]]:
-    sql, params = guard
-    return f"{_AT_CURSOR} AND {sql}", {
-        **params,
-        "id": webhook_id,
-        "cursor_txid": cursor.txid,
-        "cursor_id": cursor.id,
-    }
+def _at(webhook_id: str, cursor: Position, guard: Condition) -> Condition:
+    """The webhook still ACTIVE with its cursor where the deliverer read it, and ``guard``."""
+    return (
+        Condition.of(
+            "id = :id AND status = 'ACTIVE' AND cursor_txid = :txid AND cursor_id = :cid",
+            id=webhook_id,
+            txid=cursor.txid,
+            cid=cursor.id,
+        )
+        & guard
+    )
 
 
-def advance(tx: Tx, webhook_id: str, cursor: Position, to: Position, guard: Guard) -> bool:
+def advance(tx: Tx, webhook_id: str, cursor: Position, to: Position, guard: Condition) -> bool:
     """Move the cursor from ``cursor`` to ``to`` (a success resets the failure count).
 
     False when the webhook was deleted, disabled or moved by someone else, or
     the lease in ``guard`` is no longer ours: the caller stops.
     """
-    where, params = _at(webhook_id, cursor, guard)
+    where = _at(webhook_id, cursor, guard)
     return bool(
         tx.execute(
             "UPDATE webhooks SET cursor_txid = :to_txid, cursor_id = :to_id, failures = 0,"
-            f" next_attempt_at_ms = 0 WHERE {where}",
-            {**params, "to_txid": to.txid, "to_id": to.id},
+            f" next_attempt_at_ms = 0 WHERE {where.sql}",
+            where.bind({"to_txid": to.txid, "to_id": to.id}),
         )
     )
 
@@ -294,7 +292,7 @@ def fail(
     tx: Tx,
     webhook_id: str,
     cursor: Position,
-    guard: Guard,
+    guard: Condition,
     *,
     next_attempt_at_ms: int,
     max_attempts: int,
@@ -307,15 +305,15 @@ def fail(
     RETURNING, so exactly one attempt disables it and writes ``WEBHOOK_DISABLED``.
     None when the CAS missed (see :func:`advance`).
     """
-    where, params = _at(webhook_id, cursor, guard)
+    where = _at(webhook_id, cursor, guard)
     row = tx.one(
         "UPDATE webhooks SET failures = failures + 1, next_attempt_at_ms = :next,"
         " status = CASE WHEN failures + 1 >= :max THEN 'DISABLED' ELSE status END,"
         " disabled_reason = CASE WHEN failures + 1 >= :max THEN :reason"
         " ELSE disabled_reason END,"
         " version = CASE WHEN failures + 1 >= :max THEN version + 1 ELSE version END"
-        f" WHERE {where} RETURNING failures, status, url",
-        {**params, "next": next_attempt_at_ms, "max": max_attempts, "reason": reason},
+        f" WHERE {where.sql} RETURNING failures, status, url",
+        where.bind({"next": next_attempt_at_ms, "max": max_attempts, "reason": reason}),
     )
     if row is None:
         return None

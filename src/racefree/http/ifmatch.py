@@ -1,4 +1,4 @@
-"""``If-Match`` for resources with a ``version`` (DESIGN 10): the header -> the version."""
+"""``If-Match`` for resources with a ``version``: the header -> the version."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Header
 
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import issue, validation_error
 
 IfMatch = Annotated[
     str | None, Header(alias="If-Match", max_length=40, description='"<version>" from ETag')
@@ -22,9 +22,8 @@ def expected_version(if_match: str | None) -> int | None:
         return None
     raw = if_match.strip().removeprefix("W/").strip('"')
     if not raw.isdigit() or len(raw) > 18:
-        raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
+        raise validation_error(
+            [issue("header", "If-Match", msg="not an ETag")],
             detail='If-Match must be an ETag this API sent ("<version>")',
-            details={"issues": [{"loc": ["header", "If-Match"], "msg": "not an ETag"}]},
         )
     return int(raw)

@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from racefree.agents import availability
 from racefree.autostop import enforcement
+from racefree.core.condition import Condition
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.core.machine import AuditContext, Transition
 from racefree.transactions import reservations
-from racefree.transactions.machine import TRANSACTIONS, Transaction
+from racefree.transactions.machine import TRANSACTIONS, Move, Transaction
 
 _RELEASE = {"released": reservations.release}
 _SETTLE = {"settled": reservations.settle}
@@ -38,23 +40,17 @@ def context(txn: Transaction, actor: str, **details: Any) -> AuditContext:
 
 
 #: ANDed into the CASes that start execution: a suspended agent's queued work waits.
-AGENT_ACTIVE = (
-    "EXISTS (SELECT 1 FROM agents WHERE agents.id = transactions.agent_id"
-    " AND agents.status = 'ACTIVE')"
-)
+AGENT_ACTIVE = Condition(availability.active_exists("transactions.agent_id"))
 
 
 def agent_refusal(tx: Tx, agent_id: str) -> RacefreeError | None:
     """409 ``AGENT_SUSPENDED`` / 410 ``AGENT_TERMINATED`` when the agent may not spend now."""
     status = tx.scalar("SELECT status FROM agents WHERE id = :id", {"id": agent_id})
-    if status == "SUSPENDED":
-        return RacefreeError(ErrorCode.AGENT_SUSPENDED, details={"agent_id": agent_id})
-    if status != "ACTIVE":
-        return RacefreeError(ErrorCode.AGENT_TERMINATED, details={"agent_id": agent_id})
-    return None
+    return availability.unavailable(status, agent_id)
 
 
-def _lock_session_first(tx: Tx, txn: Transaction) -> None:
+def lock_session(tx: Tx, txn: Transaction) -> None:
+    """A mover's first lock (PostgreSQL): the session row, then the transaction (lock order)."""
     if not tx.is_sqlite:
         tx.execute(
             "SELECT 1 FROM sessions WHERE id = :id FOR NO KEY UPDATE", {"id": txn.session_id}
@@ -69,22 +65,20 @@ def end(
     now: int,
     reason: str,
     actor: str,
-    guard: str | None = None,
-    guard_params: dict[str, Any] | None = None,
+    where: Condition | None = None,
     classify: Callable[[Tx, Transition], RacefreeError] | None = None,
 ) -> Transaction:
     """A terminal move (fail, cancel, reject, expire) that releases the reservation."""
-    # a failure moves the agent's AutoStop figures: their lock comes first (see autostop)
-    watch = enforcement.watch(tx, txn.agent_id, now=now) if name == "fail" else None
-    _lock_session_first(tx, txn)
+    # a failure moves the agent's AutoStop figures: their locks come first (see autostop)
+    watch = enforcement.watch(tx, txn.agent_id, now=now) if name == Move.FAIL else None
+    lock_session(tx, txn)
     result = TRANSACTIONS.transition(
         tx,
         name,
         txn.id,
         now=now,
         values={"error": reason},
-        guard=guard,
-        guard_params=guard_params,
+        where=where,
         classify=classify,
         cascades=_RELEASE,
         audit_context=context(txn, actor, reason=reason),
@@ -99,10 +93,10 @@ def end(
 def confirm(tx: Tx, txn: Transaction, *, now: int, reference: str | None) -> Transaction:
     """``SUBMITTED -> CONFIRMED``: the reserved amount becomes spent."""
     watch = enforcement.watch(tx, txn.agent_id, now=now)
-    _lock_session_first(tx, txn)
+    lock_session(tx, txn)
     result = TRANSACTIONS.transition(
         tx,
-        "confirm",
+        Move.CONFIRM,
         txn.id,
         now=now,
         values={"confirmed_at": now, "reference": reference},

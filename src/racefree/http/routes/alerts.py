@@ -1,4 +1,4 @@
-"""``POST /v1/kill-switch/alerts``: Prometheus Alertmanager's webhook (operator; DESIGN 13).
+"""``POST /v1/kill-switch/alerts``: Prometheus Alertmanager's webhook (operator; docs/events.md).
 
 Under ``/v1/kill-switch``, so it is served whatever the switch's state.
 Alertmanager's ``http_config`` sends the operator token as a bearer token. The

@@ -1,4 +1,4 @@
-"""``/v1/auto-stop/rules`` and ``GET /v1/agents/{id}/auto-stop`` (operator; DESIGN 13).
+"""``/v1/auto-stop/rules`` and ``GET /v1/agents/{id}/auto-stop`` (operator; docs/events.md).
 
 ``POST`` sets the rule of a type for a scope (global, or one agent): 201 when
 it created it, 200 when it replaced the existing one -- one rule per scope and
@@ -35,7 +35,7 @@ class SetRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: RuleType
-    params: dict[str, Any] = Field(default_factory=dict, description="per type; see DESIGN 13")
+    params: dict[str, Any] = Field(default_factory=dict, description="per type; see docs/events.md")
     action: Action = Action.SUSPEND_AGENT
     agent_id: str | None = Field(default=None, max_length=36, description="omit: global")
     enabled: bool = True

@@ -1,4 +1,4 @@
-"""``GET /v1/events/stream``: the outbox as Server-Sent Events (operator; DESIGN 12).
+"""``GET /v1/events/stream``: the outbox as Server-Sent Events (operator; docs/events.md).
 
 Each frame is ``id: <event id>`` and ``data: <the webhook payload as JSON>``
 (no ``event:`` field, so a browser's ``onmessage`` sees every type). Resume
@@ -20,7 +20,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, issue, validation_error
 from racefree.events import outbox
 from racefree.events.broadcaster import Broadcaster, Overflowed, Subscription
 from racefree.events.outbox import Event, Position
@@ -57,20 +57,18 @@ def parse_types(raw: str | None) -> list[str] | None:
     names = [t.strip() for t in raw.split(",") if t.strip()]
     bad = [n for n in names if not EVENT_TYPE.match(n)]
     if bad or len(names) > MAX_TYPES:
-        raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
+        raise validation_error(
+            [issue("query", "types", msg="invalid event type")],
             detail=f"types must be at most {MAX_TYPES} comma-separated event types (A-Z, 0-9, _)",
-            details={"issues": [{"loc": ["query", "types"], "msg": "invalid event type"}]},
         )
     return names
 
 
 def _event_id(raw: str) -> int:
     if not raw.isdigit() or int(raw) > MAX_EVENT_ID:
-        raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
+        raise validation_error(
+            [issue("header", "Last-Event-ID", msg="not an event id")],
             detail="Last-Event-ID must be an event id (a non-negative integer)",
-            details={"issues": [{"loc": ["header", "Last-Event-ID"], "msg": "not an event id"}]},
         )
     return int(raw)
 
@@ -84,10 +82,9 @@ def resume_position(runtime: Runtime, event_id: int | None) -> Position | None:
     with runtime.db.read() as tx:
         found = outbox.position_of(tx, event_id)
     if found is None:
-        raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
+        raise validation_error(
+            [issue("query", "after_id", msg="unknown event id")],
             detail=f"no event with id {event_id}: resume from an id the stream sent",
-            details={"issues": [{"loc": ["query", "after_id"], "msg": "unknown event id"}]},
         )
     return found
 

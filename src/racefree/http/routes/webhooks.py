@@ -1,4 +1,4 @@
-"""``/v1/webhooks``: where events are sent (operator; DESIGN 12).
+"""``/v1/webhooks``: where events are sent (operator; docs/events.md).
 
 ``POST`` answers 201 with the signing ``secret`` (``whsec_...``), shown only
 then (``Cache-Control: no-store``). Every webhook answers ``ETag: "<version>"``;
