@@ -72,6 +72,9 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append one audit row in ``tx``."""
+    client_request_id = context.client_request_id.get()
+    if client_request_id is not None:
+        details = {**(details or {}), "client_request_id": client_request_id}
     tx.execute(
         _INSERT,
         {

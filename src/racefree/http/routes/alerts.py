@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from racefree.autostop import alerts
 from racefree.core.errors import ErrorCode
-from racefree.http.auth import OPERATOR_AUTH_CODES, OperatorDep
-from racefree.http.deps import RuntimeDep
+from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 
-router = APIRouter(prefix="/v1/kill-switch", tags=["kill-switch"])
+router = APIRouter(prefix="/v1/kill-switch", tags=["kill-switch"], route_class=PipelineRoute)
 
 Text = Annotated[str, StringConstraints(max_length=2000)]
 LabelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -70,11 +71,17 @@ class AlertsReceived(BaseModel):
     "/alerts",
     response_model=AlertsReceived,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.VALIDATION_ERROR),
+    openapi_extra=body_doc(AlertmanagerPayload),
+    dependencies=[OPERATOR],
 )
-def receive_alerts(
-    body: AlertmanagerPayload, runtime: RuntimeDep, operator: OperatorDep
-) -> dict[str, Any]:
+async def receive_alerts(request: Request) -> Response:
     """Record every alert; a firing ``racefree_action="kill_switch"`` one engages the switch."""
+    return await run(request, _receive, body=AlertmanagerPayload)
+
+
+def _receive(call: Call) -> dict[str, Any]:
+    body: AlertmanagerPayload = call.body
+    runtime = call.runtime
     outcomes = alerts.receive(
         runtime.db,
         [

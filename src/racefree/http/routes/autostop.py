@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import agents
@@ -18,13 +19,13 @@ from racefree.autostop import figures, rules
 from racefree.autostop.rules import Action, Rule, RuleType
 from racefree.core.errors import ErrorCode
 from racefree.core.versions import etag
-from racefree.http.auth import OPERATOR_AUTH_CODES, OperatorDep
-from racefree.http.deps import RuntimeDep
+from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES
 from racefree.http.ifmatch import IfMatch, expected_version
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.operators import Operator
 
-router = APIRouter(tags=["auto-stop"])
+router = APIRouter(tags=["auto-stop"], route_class=PipelineRoute)
 
 ID_PATTERN = r"^[0-9a-fA-F-]{36}$"
 RuleId = Annotated[str, Path(pattern=ID_PATTERN, description="rule id")]
@@ -88,24 +89,33 @@ def _actor(operator: Operator) -> str:
     return f"operator:{operator.label}"
 
 
-def _answer(response: Response, rule: Rule) -> dict[str, Any]:
-    response.headers["ETag"] = etag(rule.version)
-    return rule.as_dict()
+def _answer(rule: Rule, status_code: int = 200, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        rule.as_dict(), status_code=status_code, headers={"ETag": etag(rule.version), **headers}
+    )
 
 
-@router.get("/v1/auto-stop/rules", response_model=RuleList, responses=errors(*OPERATOR_AUTH_CODES))
-def list_rules(
-    runtime: RuntimeDep,
-    operator: OperatorDep,
+@router.get(
+    "/v1/auto-stop/rules",
+    response_model=RuleList,
+    responses=errors(*OPERATOR_AUTH_CODES),
+    dependencies=[OPERATOR],
+)
+async def list_rules(
+    request: Request,
     agent_id: Annotated[str | None, Query(max_length=36)] = None,
     scope: Annotated[Literal["global"] | None, Query()] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Every rule (global first), or one agent's own, or only the global ones."""
-    with runtime.db.read() as tx:
-        found = rules.list_rules(
-            tx, agent_id=agent_id, scope=rules.GLOBAL if scope == "global" else None
-        )
-    return {"rules": [r.as_dict() for r in found]}
+
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.read() as tx:
+            found = rules.list_rules(
+                tx, agent_id=agent_id, scope=rules.GLOBAL if scope == "global" else None
+            )
+        return {"rules": [r.as_dict() for r in found]}
+
+    return await run(request, serve, reads_only=True)
 
 
 @router.post(
@@ -116,11 +126,17 @@ def list_rules(
         200: {"model": RuleOut, "description": "the existing rule of this type was replaced"},
         **errors(*OPERATOR_AUTH_CODES, ErrorCode.VALIDATION_ERROR, ErrorCode.AGENT_NOT_FOUND),
     },
+    openapi_extra=body_doc(SetRule),
+    dependencies=[OPERATOR],
 )
-def set_rule(
-    body: SetRule, response: Response, runtime: RuntimeDep, operator: OperatorDep
-) -> dict[str, Any]:
+async def set_rule(request: Request) -> Response:
     """Set the rule of ``type`` for the agent (or globally), replacing any existing one."""
+    return await run(request, _set, body=SetRule)
+
+
+def _set(call: Call) -> JSONResponse:
+    body: SetRule = call.body
+    runtime = call.runtime
     params = rules.parse_params(body.type, body.params)
     with runtime.db.write() as tx:
         rule, created = rules.put(
@@ -131,81 +147,91 @@ def set_rule(
             action=body.action,
             enabled=body.enabled,
             now=runtime.clock.now(),
-            actor=_actor(operator),
+            actor=_actor(call.operator),
         )
-    response.status_code = 201 if created else 200
-    response.headers["Location"] = f"/v1/auto-stop/rules/{rule.id}"
-    return _answer(response, rule)
+    return _answer(rule, 201 if created else 200, Location=f"/v1/auto-stop/rules/{rule.id}")
 
 
 _ONE_RULE_ERRORS = (*OPERATOR_AUTH_CODES, ErrorCode.AUTO_STOP_RULE_NOT_FOUND)
 
 
 @router.get(
-    "/v1/auto-stop/rules/{rule_id}", response_model=RuleOut, responses=errors(*_ONE_RULE_ERRORS)
+    "/v1/auto-stop/rules/{rule_id}",
+    response_model=RuleOut,
+    responses=errors(*_ONE_RULE_ERRORS),
+    dependencies=[OPERATOR],
 )
-def get_rule(
-    rule_id: RuleId, response: Response, runtime: RuntimeDep, operator: OperatorDep
-) -> dict[str, Any]:
-    with runtime.db.read() as tx:
-        return _answer(response, rules.get(tx, rule_id))
+async def get_rule(request: Request, rule_id: RuleId) -> Response:
+    def serve(call: Call) -> JSONResponse:
+        with call.runtime.db.read() as tx:
+            return _answer(rules.get(tx, rule_id))
+
+    return await run(request, serve, reads_only=True)
 
 
 @router.patch(
     "/v1/auto-stop/rules/{rule_id}",
     response_model=RuleOut,
     responses=errors(*_ONE_RULE_ERRORS, ErrorCode.VALIDATION_ERROR, ErrorCode.PRECONDITION_FAILED),
+    openapi_extra=body_doc(UpdateRule),
+    dependencies=[OPERATOR],
 )
-def update_rule(
-    rule_id: RuleId,
-    body: UpdateRule,
-    response: Response,
-    runtime: RuntimeDep,
-    operator: OperatorDep,
-    if_match: IfMatch = None,
-) -> dict[str, Any]:
-    version = expected_version(if_match)
-    with runtime.db.write() as tx:
-        rule = rules.update(
-            tx,
-            rule_id,
-            now=runtime.clock.now(),
-            actor=_actor(operator),
-            expected_version=version,
-            params=body.params,
-            action=body.action,
-            enabled=body.enabled,
-        )
-    return _answer(response, rule)
+async def update_rule(request: Request, rule_id: RuleId, if_match: IfMatch = None) -> Response:
+    def serve(call: Call) -> JSONResponse:
+        body: UpdateRule = call.body
+        version = expected_version(if_match)
+        with call.runtime.db.write() as tx:
+            rule = rules.update(
+                tx,
+                rule_id,
+                now=call.runtime.clock.now(),
+                actor=_actor(call.operator),
+                expected_version=version,
+                params=body.params,
+                action=body.action,
+                enabled=body.enabled,
+            )
+        return _answer(rule)
+
+    return await run(request, serve, body=UpdateRule)
 
 
 @router.delete(
     "/v1/auto-stop/rules/{rule_id}",
     response_model=Deleted,
     responses=errors(*_ONE_RULE_ERRORS, ErrorCode.PRECONDITION_FAILED),
+    dependencies=[OPERATOR],
 )
-def delete_rule(
-    rule_id: RuleId, runtime: RuntimeDep, operator: OperatorDep, if_match: IfMatch = None
-) -> dict[str, Any]:
-    version = expected_version(if_match)
-    with runtime.db.write() as tx:
-        rules.delete(
-            tx, rule_id, now=runtime.clock.now(), actor=_actor(operator), expected_version=version
-        )
-    return {"id": rule_id, "deleted": True}
+async def delete_rule(request: Request, rule_id: RuleId, if_match: IfMatch = None) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        version = expected_version(if_match)
+        with call.runtime.db.write() as tx:
+            rules.delete(
+                tx,
+                rule_id,
+                now=call.runtime.clock.now(),
+                actor=_actor(call.operator),
+                expected_version=version,
+            )
+        return {"id": rule_id, "deleted": True}
+
+    return await run(request, serve)
 
 
 @router.get(
     "/v1/agents/{agent_id}/auto-stop",
     response_model=AgentAutoStop,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.AGENT_NOT_FOUND),
+    dependencies=[OPERATOR],
 )
-def agent_auto_stop(
-    agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep
-) -> dict[str, Any]:
+async def agent_auto_stop(request: Request, agent_id: AgentId) -> Response:
     """The rules that apply to the agent (its own, else global) and the figures they read."""
-    now = runtime.clock.now()
-    with runtime.db.read() as tx:
+    return await run(request, lambda call: _agent_auto_stop(call, agent_id), reads_only=True)
+
+
+def _agent_auto_stop(call: Call, agent_id: str) -> dict[str, Any]:
+    now = call.runtime.clock.now()
+    with call.runtime.db.read() as tx:
         agents.get(tx, agent_id)
         effective = rules.effective(tx, agent_id)
         snapshot = figures.read(tx, agent_id, now=now)

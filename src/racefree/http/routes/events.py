@@ -7,29 +7,33 @@ the stream continues after that event in outbox order (``?after_id=0``: from
 the first event; neither: from now). ``?types=A,B`` keeps only those types.
 A comment line is sent every ``RACEFREE_EVENTS_HEARTBEAT_S`` of silence, so
 proxies keep the connection and clients notice a dead one.
+
+Under the request pipeline: the guard, the operator's authentication and the
+resume position are one hop (:func:`racefree.http.pipeline.prepare`); the
+subscription and the stream then live on the event loop -- one broadcaster task
+polls the outbox for every subscriber, no thread per stream.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from racefree.core.errors import ErrorCode, issue, validation_error
 from racefree.events import outbox
 from racefree.events.broadcaster import Broadcaster, Overflowed, Subscription
 from racefree.events.outbox import Event, Position
-from racefree.http.auth import OPERATOR_AUTH_CODES, OperatorDep
-from racefree.http.deps import RuntimeDep
+from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES
+from racefree.http.pipeline import Call, PipelineRoute, prepare
 from racefree.http.problems import errors
 from racefree.runtime import Runtime
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(prefix="/v1/events", tags=["events"], route_class=PipelineRoute)
 
 MAX_EVENT_ID = 2**63 - 1
 EVENT_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
@@ -110,19 +114,27 @@ async def _frames(hub: Broadcaster, sub: Subscription, heartbeat_s: float) -> As
         200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"},
         **errors(*OPERATOR_AUTH_CODES, ErrorCode.VALIDATION_ERROR),
     },
+    dependencies=[OPERATOR],
 )
 async def stream(
     request: Request,
-    runtime: RuntimeDep,
-    operator: OperatorDep,
     after_id: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)] = None,
     types: Annotated[str | None, Query(max_length=6600)] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
-) -> StreamingResponse:
+) -> Response:
     """Events as they commit, in outbox order (gap-free; see racefree.events.outbox)."""
-    wanted = parse_types(types)
-    resume = _event_id(last_event_id) if last_event_id else after_id
-    after = await asyncio.to_thread(resume_position, runtime, resume)
+
+    def start(call: Call) -> tuple[Position | None, list[str] | None]:
+        # after authentication, so an unauthenticated caller hears 401, not 400
+        wanted = parse_types(types)
+        resume = _event_id(last_event_id) if last_event_id else after_id
+        return resume_position(call.runtime, resume), wanted
+
+    prepared = await prepare(request, start, reads_only=True)
+    if isinstance(prepared, Response):
+        return prepared  # the guard's 503, 401/403, or 400
+    after, wanted = prepared
+    runtime: Runtime = request.app.state.runtime
     hub = broadcaster(request, runtime)
     sub = await hub.subscribe(after, wanted)
     return StreamingResponse(

@@ -13,21 +13,22 @@ import re
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from racefree.core.errors import ErrorCode
 from racefree.core.versions import etag
 from racefree.events import secrets, targets, webhooks
 from racefree.events.webhooks import Webhook
-from racefree.http.auth import OPERATOR_AUTH_CODES, OperatorDep
-from racefree.http.deps import RuntimeDep
+from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES
 from racefree.http.ifmatch import IfMatch, expected_version
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.operators import Operator
 from racefree.runtime import Runtime
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=PipelineRoute)
 
 EVENT_TYPE = re.compile(r"^(\*|[A-Z][A-Z0-9_]{0,63})$")
 ID_PATTERN = r"^[0-9a-fA-F-]{36}$"
@@ -111,8 +112,12 @@ class Deleted(BaseModel):
     deleted: bool
 
 
-def _etag(response: Response, hook: Webhook) -> None:
-    response.headers["ETag"] = etag(hook.version)
+def _answer(
+    hook: Webhook, body: dict[str, Any], status_code: int = 200, **headers: str
+) -> JSONResponse:
+    return JSONResponse(
+        body, status_code=status_code, headers={"ETag": etag(hook.version), **headers}
+    )
 
 
 def _actor(operator: Operator) -> str:
@@ -128,42 +133,65 @@ def _allowed(runtime: Runtime) -> frozenset[str]:
     status_code=201,
     response_model=CreatedWebhook,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.VALIDATION_ERROR),
+    openapi_extra=body_doc(CreateWebhook),
+    dependencies=[OPERATOR],
 )
-def create_webhook(
-    body: CreateWebhook, response: Response, runtime: RuntimeDep, operator: OperatorDep
-) -> dict[str, Any]:
+async def create_webhook(request: Request) -> Response:
     """Register a target; the answer carries its signing secret, never shown again."""
+    return await run(request, _create, body=CreateWebhook)
+
+
+def _create(call: Call) -> JSONResponse:
+    body: CreateWebhook = call.body
+    runtime = call.runtime
     targets.check(body.url, _allowed(runtime))
     now = runtime.clock.now()
     with runtime.db.write() as tx:
         box = secrets.box(tx, runtime.settings, now=now)
         hook, secret = webhooks.create(
-            tx, box, url=body.url, event_types=body.event_types, now=now, actor=_actor(operator)
+            tx,
+            box,
+            url=body.url,
+            event_types=body.event_types,
+            now=now,
+            actor=_actor(call.operator),
         )
-    _etag(response, hook)
-    response.headers["Location"] = f"/v1/webhooks/{hook.id}"
-    response.headers["Cache-Control"] = "no-store"
-    return {**hook.public(), "secret": secret}
+    return _answer(
+        hook,
+        {**hook.public(), "secret": secret},
+        201,
+        Location=f"/v1/webhooks/{hook.id}",
+        **{"Cache-Control": "no-store"},
+    )
 
 
-@router.get("", response_model=WebhookList, responses=errors(*OPERATOR_AUTH_CODES))
-def list_webhooks(runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
-    with runtime.db.read() as tx:
-        return {"webhooks": [h.public() for h in webhooks.list_all(tx)]}
+@router.get(
+    "",
+    response_model=WebhookList,
+    responses=errors(*OPERATOR_AUTH_CODES),
+    dependencies=[OPERATOR],
+)
+async def list_webhooks(request: Request) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.read() as tx:
+            return {"webhooks": [h.public() for h in webhooks.list_all(tx)]}
+
+    return await run(request, serve, reads_only=True)
 
 
 @router.get(
     "/{webhook_id}",
     response_model=WebhookOut,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND),
+    dependencies=[OPERATOR],
 )
-def get_webhook(
-    webhook_id: WebhookId, response: Response, runtime: RuntimeDep, operator: OperatorDep
-) -> dict[str, Any]:
-    with runtime.db.read() as tx:
-        hook = webhooks.get(tx, webhook_id)
-    _etag(response, hook)
-    return hook.public()
+async def get_webhook(request: Request, webhook_id: WebhookId) -> Response:
+    def serve(call: Call) -> JSONResponse:
+        with call.runtime.db.read() as tx:
+            hook = webhooks.get(tx, webhook_id)
+        return _answer(hook, hook.public())
+
+    return await run(request, serve, reads_only=True)
 
 
 @router.patch(
@@ -175,32 +203,34 @@ def get_webhook(
         ErrorCode.WEBHOOK_NOT_FOUND,
         ErrorCode.PRECONDITION_FAILED,
     ),
+    openapi_extra=body_doc(UpdateWebhook),
+    dependencies=[OPERATOR],
 )
-def update_webhook(
-    webhook_id: WebhookId,
-    body: UpdateWebhook,
-    response: Response,
-    runtime: RuntimeDep,
-    operator: OperatorDep,
-    if_match: IfMatch = None,
-) -> dict[str, Any]:
+async def update_webhook(
+    request: Request, webhook_id: WebhookId, if_match: IfMatch = None
+) -> Response:
     """Change the target, the types, or enable/disable (enabling resets the failure count)."""
-    if body.url is not None:
-        targets.check(body.url, _allowed(runtime))
-    version = expected_version(if_match)
-    with runtime.db.write() as tx:
-        hook = webhooks.update(
-            tx,
-            webhook_id,
-            now=runtime.clock.now(),
-            actor=_actor(operator),
-            expected_version=version,
-            url=body.url,
-            event_types=body.event_types,
-            status=body.status,
-        )
-    _etag(response, hook)
-    return hook.public()
+
+    def serve(call: Call) -> JSONResponse:
+        body: UpdateWebhook = call.body
+        runtime = call.runtime
+        if body.url is not None:
+            targets.check(body.url, _allowed(runtime))
+        version = expected_version(if_match)
+        with runtime.db.write() as tx:
+            hook = webhooks.update(
+                tx,
+                webhook_id,
+                now=runtime.clock.now(),
+                actor=_actor(call.operator),
+                expected_version=version,
+                url=body.url,
+                event_types=body.event_types,
+                status=body.status,
+            )
+        return _answer(hook, hook.public())
+
+    return await run(request, serve, body=UpdateWebhook)
 
 
 @router.delete(
@@ -209,38 +239,46 @@ def update_webhook(
     responses=errors(
         *OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND, ErrorCode.PRECONDITION_FAILED
     ),
+    dependencies=[OPERATOR],
 )
-def delete_webhook(
-    webhook_id: WebhookId, runtime: RuntimeDep, operator: OperatorDep, if_match: IfMatch = None
-) -> dict[str, Any]:
-    version = expected_version(if_match)
-    with runtime.db.write() as tx:
-        webhooks.delete(
-            tx,
-            webhook_id,
-            now=runtime.clock.now(),
-            actor=_actor(operator),
-            expected_version=version,
-        )
-    return {"id": webhook_id, "deleted": True}
+async def delete_webhook(
+    request: Request, webhook_id: WebhookId, if_match: IfMatch = None
+) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        version = expected_version(if_match)
+        with call.runtime.db.write() as tx:
+            webhooks.delete(
+                tx,
+                webhook_id,
+                now=call.runtime.clock.now(),
+                actor=_actor(call.operator),
+                expected_version=version,
+            )
+        return {"id": webhook_id, "deleted": True}
+
+    return await run(request, serve)
 
 
 @router.get(
     "/{webhook_id}/deliveries",
     response_model=DeliveryList,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND),
+    dependencies=[OPERATOR],
 )
-def list_deliveries(
+async def list_deliveries(
+    request: Request,
     webhook_id: WebhookId,
-    runtime: RuntimeDep,
-    operator: OperatorDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Attempts, newest first; page with ``before`` (the last id of the previous page)."""
-    with runtime.db.read() as tx:
-        found = webhooks.deliveries(tx, webhook_id, limit=limit, before=before)
-    return {
-        "deliveries": [asdict(d) for d in found],
-        "next_before": found[-1].id if len(found) == limit else None,
-    }
+
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.read() as tx:
+            found = webhooks.deliveries(tx, webhook_id, limit=limit, before=before)
+        return {
+            "deliveries": [asdict(d) for d in found],
+            "next_before": found[-1].id if len(found) == limit else None,
+        }
+
+    return await run(request, serve, reads_only=True)
