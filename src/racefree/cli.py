@@ -20,7 +20,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from racefree import __version__, agents, killswitch, migrations, operators, owners, sessions
+from racefree import (
+    __version__,
+    agents,
+    cli_events,
+    killswitch,
+    migrations,
+    operators,
+    owners,
+    sessions,
+)
 from racefree.core import audit
 from racefree.core.db import DatabaseError, Dialect
 from racefree.core.errors import RacefreeError
@@ -93,6 +102,8 @@ def _uvicorn(settings: Settings) -> dict[str, Any]:
         "log_level": settings.log_level.lower(),
         "log_config": None,
         "access_log": False,
+        # open event streams never end by themselves: cut them after 5 s on SIGTERM
+        "timeout_graceful_shutdown": 5,
     }
 
 
@@ -102,6 +113,7 @@ def _prepare(runtime: Runtime, settings: Settings) -> None:
     master = settings.master_password.get_secret_value() if settings.master_password else None
     first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
     _show_first_start(first)
+    cli_events.seed_rules(runtime)  # first start only: the default AutoStop rules
     _warn_if_locked(runtime)
 
 
@@ -541,6 +553,7 @@ def _add_command_groups(commands: Any) -> None:
     docs.add_argument("--out", default="docs", help="the docs directory (default: docs)")
     docs.set_defaults(handler=cmd_docs)
     _add_kill_switch(commands)
+    cli_events.register(commands, database_option=_database_option, migrated=_migrated)
 
 
 def _add_locks_commands(commands: Any) -> None:
