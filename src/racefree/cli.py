@@ -29,6 +29,9 @@ from racefree.runtime import Runtime
 
 Handler = Callable[[argparse.Namespace], int]
 
+#: Seconds ``serve`` waits for requests in flight after SIGTERM.
+GRACEFUL_SHUTDOWN_S = 3
+
 
 class CliError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
@@ -87,6 +90,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 port=settings.port,
                 log_level=settings.log_level.lower(),
                 access_log=False,
+                # requests stuck on a gone database must not hold SIGTERM
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             )
         finally:
             workers.stop()

@@ -24,6 +24,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -38,6 +39,9 @@ from racefree.killswitch import status as kill_switch_status
 from racefree.transactions.service import Transactions
 
 log = logging.getLogger("racefree.workers")
+
+#: How long shutdown waits for the workers, all together.
+STOP_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +156,20 @@ class WorkerHandle:
     threads: list[WorkerThread]
     stopping: threading.Event = field(default_factory=threading.Event)
 
-    def stop(self, timeout_s: float = 10.0) -> None:
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Ask every worker to stop; wait at most ``timeout_s`` in all, not per thread.
+
+        A worker stuck on a database that went away (waiting for a pool connection)
+        is left behind: it is a daemon thread, its lease expires by itself, and a
+        gone database must not hold the process's shutdown.
+        """
         self.stopping.set()
+        deadline = time.monotonic() + timeout_s
         for thread in self.threads:
-            thread.join(timeout_s)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [t.sweep.name for t in self.threads if t.is_alive()]
+        if stuck:
+            log.warning("workers still busy at shutdown, left to end with the process: %s", stuck)
 
 
 def start(

@@ -26,6 +26,7 @@ import queue
 import re
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,13 +36,14 @@ from typing import IO, Any, Protocol
 import psycopg
 import psycopg.errors
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 from sqlalchemy.engine import make_url
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]
 
 MIN_SQLITE_VERSION = (3, 35, 0)  # RETURNING
+CLOSE_TIMEOUT_S = 2.0
 NOT_REENTRANT = "write() is not reentrant: pass the open Tx down instead"
 
 
@@ -56,6 +58,16 @@ class DatabaseError(RuntimeError):
 
 class DatabaseInUse(DatabaseError):
     """Another process already serves this SQLite file."""
+
+
+#: What a database that went away raises (a dead server, a moved file, an exhausted pool):
+#: callers that must answer anyway (health checks, shutdown) catch exactly these.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    DatabaseError,
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    PoolTimeout,
+)
 
 
 class _Cursor(Protocol):
@@ -158,6 +170,16 @@ class Database(abc.ABC):
     def claim_server(self) -> None:
         """Declare this process a server of the database (refused if SQLite is served)."""
 
+    @abc.abstractmethod
+    def probe(self, sql: str, timeout_s: float) -> Any:
+        """The first value of one read-only ``sql`` on a fresh connection (readiness checks).
+
+        A fresh connection, never the pool: a probe must tell whether the database
+        answers *now*, and must not queue behind (or be stuck with) pooled connections
+        that a dead database left broken. Raises :class:`DatabaseError` when it does not
+        answer within about ``timeout_s``.
+        """
+
     def __enter__(self) -> Database:
         return self
 
@@ -239,6 +261,19 @@ class SQLiteDatabase(Database):
     def sqlalchemy_url(self) -> str:
         return f"sqlite:///{self.path}"
 
+    def probe(self, sql: str, timeout_s: float) -> Any:
+        # read-only URI: a missing file is an error, not a new empty database
+        uri = f"file:{urllib.parse.quote(self.path)}?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=timeout_s)
+            try:
+                row = conn.execute(sql).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"cannot read {self.path}: {exc}") from exc
+        return None if row is None else row[0]
+
     def claim_server(self) -> None:
         if self._server_lock is not None:
             return
@@ -278,7 +313,9 @@ class PostgresDatabase(Database):
             self._conninfo,
             min_size=1,
             max_size=options.pool_size,
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            # a connection attempt to a server that went silent gives up, never hangs a pool
+            # worker (and with it shutdown) for the TCP timeout
+            kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 10},
             open=False,
             name="racefree",
         )
@@ -315,6 +352,20 @@ class PostgresDatabase(Database):
     def claim_server(self) -> None:
         """Any number of processes may serve one PostgreSQL database."""
 
+    def probe(self, sql: str, timeout_s: float) -> Any:
+        timeout_ms = max(1, int(timeout_s * 1000))
+        try:
+            with psycopg.connect(
+                self._conninfo,
+                autocommit=True,
+                connect_timeout=max(1, round(timeout_s)),
+                options=f"-c statement_timeout={timeout_ms}",
+            ) as conn:
+                row = conn.execute(sql).fetchone()
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot reach {redact(self.url)}: {exc}") from exc
+        return None if row is None else row[0]
+
     def sqlalchemy_url(self) -> str:
         return (
             make_url(self._conninfo)
@@ -323,7 +374,8 @@ class PostgresDatabase(Database):
         )
 
     def close(self) -> None:
-        self._pool.close()
+        # bounded: a database that went away must not hold the process's exit
+        self._pool.close(timeout=CLOSE_TIMEOUT_S)
 
 
 def redact(url: str) -> str:

@@ -11,7 +11,7 @@ a code means the same thing in the library, over HTTP and in the CLI::
     |            METHOD_NOT_ALLOWED 405, INTERNAL_ERROR 500
     +-- AUTH     401 token and signature problems, FORBIDDEN 403,
     |            MASTER_PASSWORD_LOCKED 429
-    +-- SYSTEM   SYSTEM_LOCKED 503, kill switch conflicts 409
+    +-- SYSTEM   SYSTEM_LOCKED 503, NOT_READY 503, kill switch conflicts 409
     +-- SESSION  renewal conflicts and guards, session limits
     +-- AGENT / OWNER / TX / PLAN / LOCK   per-domain codes
 
@@ -57,6 +57,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     MASTER_PASSWORD_LOCKED = "MASTER_PASSWORD_LOCKED"
     SYSTEM_LOCKED = "SYSTEM_LOCKED"
+    NOT_READY = "NOT_READY"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     RENEWAL_CONFLICT = "RENEWAL_CONFLICT"
     RENEWAL_LIMIT_REACHED = "RENEWAL_LIMIT_REACHED"
@@ -218,6 +219,14 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             False,
             "System locked",
             "the kill switch is engaged; only recovery and read routes are served",
+        ),
+        ErrorSpec(
+            _C.NOT_READY,
+            503,
+            _D.SYSTEM,
+            True,
+            "Not ready",
+            "the database does not answer or its schema is not at this version's head",
         ),
         ErrorSpec(
             _C.SESSION_NOT_FOUND,

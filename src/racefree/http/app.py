@@ -18,6 +18,7 @@ from racefree.http.routes import (
     killswitch,
     owners,
     plans,
+    probes,
     sessions,
     transactions,
 )
@@ -25,6 +26,7 @@ from racefree.runtime import Runtime
 
 ROUTERS = (
     health.router,
+    probes.router,
     metrics.router,
     audit.router,
     owners.router,

@@ -1,0 +1,77 @@
+"""Probes for orchestrators: ``GET /livez`` and ``GET /readyz`` (DESIGN section 11).
+
+``/livez`` says the process serves requests: no database, no thread hop, so a
+slow or gone database never gets a live process restarted. ``/readyz`` says it
+can do its work: the database answers (on a fresh connection, within
+:data:`PROBE_TIMEOUT_S`, never queued behind the pool) and its schema is at the
+head this version ships; otherwise 503 ``NOT_READY``, so a load balancer sends
+traffic elsewhere until it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import anyio
+from anyio import to_thread
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from racefree import migrations
+from racefree.core.db import UNAVAILABLE, Database
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.http.deps import RuntimeDep
+from racefree.http.problems import errors
+
+log = logging.getLogger("racefree.http")
+
+router = APIRouter(tags=["system"])
+
+#: How long a readiness probe waits for the database before it answers 503.
+PROBE_TIMEOUT_S = 1.5
+
+
+class Live(BaseModel):
+    status: Literal["alive"] = "alive"
+
+
+class Ready(BaseModel):
+    status: Literal["ready"] = "ready"
+    schema_revision: str
+
+
+@router.get("/livez", response_model=Live)
+async def livez() -> Live:
+    """200 while the process serves requests (no database involved)."""
+    return Live()
+
+
+@router.get("/readyz", response_model=Ready, responses=errors(ErrorCode.NOT_READY))
+async def readyz(runtime: RuntimeDep) -> Ready:
+    """200 when the database answers and its schema is at head; else 503 ``NOT_READY``."""
+    revision = await probe_revision(runtime.db)
+    head = migrations.head_revision()
+    if revision != head:
+        raise not_ready(f"the schema is at {revision}, this version needs {head}")
+    return Ready(schema_revision=revision or "")
+
+
+async def probe_revision(db: Database) -> str | None:
+    """The schema revision, read within :data:`PROBE_TIMEOUT_S`; 503 when it is not."""
+    revision: str | None = None
+    with anyio.move_on_after(PROBE_TIMEOUT_S + 0.5):
+        try:
+            # abandoned, not awaited, if the database hangs: the answer must not wait for it
+            revision = await to_thread.run_sync(
+                migrations.probe_revision, db, PROBE_TIMEOUT_S, abandon_on_cancel=True
+            )
+        except UNAVAILABLE as exc:
+            log.warning("not ready: %s", exc)
+            raise not_ready("the database does not answer") from exc
+        return revision
+    raise not_ready("the database did not answer in time")
+
+
+def not_ready(detail: str) -> RacefreeError:
+    return RacefreeError(ErrorCode.NOT_READY, detail=detail, retry_after=1)
