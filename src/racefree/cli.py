@@ -18,7 +18,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from racefree import __version__, agents, killswitch, migrations, operators, owners, sessions
+from racefree import (
+    __version__,
+    agents,
+    killswitch,
+    logs,
+    migrations,
+    operators,
+    owners,
+    sessions,
+)
 from racefree.core import audit
 from racefree.core.db import DatabaseError
 from racefree.core.errors import RacefreeError
@@ -65,10 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from racefree.workers import start_workers
 
     settings = _settings(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logs.configure(settings.log_format, settings.log_level)
     runtime = Runtime.open(settings)
     try:
         runtime.db.claim_server()
@@ -89,7 +95,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 host=settings.host,
                 port=settings.port,
                 log_level=settings.log_level.lower(),
-                access_log=False,
+                log_config=None,  # ours (racefree.logs): one format for every line
+                access_log=False,  # racefree.access logs each request with its route template
                 # requests stuck on a gone database must not hold SIGTERM
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             )

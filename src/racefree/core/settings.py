@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,6 +16,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     master_password: SecretStr | None = None
     log_level: str = "info"
+    #: ``json``: one JSON object per line; ``text``: ``ts LEVEL logger msg key=value``
+    log_format: Literal["json", "text"] = "text"
     db_pool_size: int = Field(default=20, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
 
