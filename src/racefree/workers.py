@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from prometheus_client import Gauge
+
 from racefree.core.clock import Clock
 from racefree.core.db import Database
 from racefree.core.errors import RacefreeError
@@ -39,6 +41,12 @@ from racefree.killswitch import status as kill_switch_status
 from racefree.transactions.service import Transactions
 
 log = logging.getLogger("racefree.workers")
+
+LAST_SUCCESS = Gauge(
+    "racefree_worker_last_success_timestamp_seconds",
+    "When this process's worker last completed a sweep (epoch seconds), by worker.",
+    ["worker"],
+)
 
 #: How long shutdown waits for the workers, all together.
 STOP_TIMEOUT_S = 3.0
@@ -115,6 +123,7 @@ class WorkerThread(threading.Thread):
             done = self.sweep.run()
         self.lease = None if beat.lost else beat.lease
         self.passes += 1
+        LAST_SUCCESS.labels(self.sweep.name).set(time.time())
         if done:
             log.info("worker %s handled %d transactions", self.sweep.name, done)
 
@@ -133,7 +142,7 @@ class WorkerThread(threading.Thread):
                 self.lease = None
         try:
             self.lease = self.locks.acquire(
-                self.sweep.lease_key, holder=self.holder, ttl_s=self.ttl_s
+                self.sweep.lease_key, holder=self.holder, ttl_s=self.ttl_s, quiet=True
             )
         except LockBusy:
             return False

@@ -21,13 +21,14 @@ from __future__ import annotations
 import abc
 import contextlib
 import fcntl
+import logging
 import os
 import queue
 import re
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -38,6 +39,8 @@ import psycopg.errors
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 from sqlalchemy.engine import make_url
+
+log = logging.getLogger("racefree.db")
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]
@@ -80,12 +83,29 @@ class _Cursor(Protocol):
 class Tx:
     """One connection inside one transaction (``write``) or read context (``read``)."""
 
-    __slots__ = ("_conn", "_run", "dialect")
+    __slots__ = ("_after_commit", "_conn", "_run", "dialect")
 
     def __init__(self, dialect: Dialect, conn: Any) -> None:
         self.dialect = dialect
         self._conn = conn
         self._run = conn.execute if dialect is Dialect.SQLITE else self._pg_execute
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this write transaction has committed (never on rollback).
+
+        For effects outside the database that must describe only what happened --
+        a log line of a domain event -- never for anything that must be atomic with it.
+        """
+        self._after_commit.append(callback)
+
+    def _committed(self) -> None:
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # the commit stands; a failing observer must not undo the answer
+                log.exception("after-commit callback failed")
 
     def _pg_execute(self, sql: str, params: Params | None) -> _Cursor:
         cursor: _Cursor = self._conn.execute(pg_sql(sql), params)
@@ -233,14 +253,16 @@ class SQLiteDatabase(Database):
             conn = self._writer
             try:
                 conn.execute("BEGIN IMMEDIATE")
+                tx = Tx(Dialect.SQLITE, conn)
                 try:
-                    yield Tx(Dialect.SQLITE, conn)
+                    yield tx
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
             finally:
                 self._writer_owner = None
+        tx._committed()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
@@ -334,9 +356,11 @@ class PostgresDatabase(Database):
         self._local.writing = True
         try:
             with self._pool.connection() as conn, conn.transaction():
-                yield Tx(Dialect.POSTGRESQL, conn)
+                tx = Tx(Dialect.POSTGRESQL, conn)
+                yield tx
         finally:
             self._local.writing = False
+        tx._committed()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:

@@ -21,6 +21,7 @@ leaves no trace.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,7 +106,10 @@ class StateMachine:
         not_found: ErrorCode = ErrorCode.NOT_FOUND,
         version_column: str | None = None,
         updated_at_column: str | None = "updated_at",
+        on_commit: Callable[[Transition, Row], None] | None = None,
     ) -> None:
+        """``on_commit(transition, row)`` runs after a move's transaction commits
+        (metrics of the moves that happened; never for a move that rolled back)."""
         self.name = name
         self.table = table
         self.key_column = key_column
@@ -116,6 +120,7 @@ class StateMachine:
         self.not_found = not_found
         self.version_column = version_column
         self.updated_at_column = updated_at_column
+        self.on_commit = on_commit
         self._validate(transitions)
         self.terminal = frozenset(
             s for s in self.states if not any(s in t.sources for t in transitions)
@@ -230,6 +235,8 @@ class StateMachine:
                     **effects,
                 },
             )
+        if self.on_commit is not None:
+            tx.after_commit(functools.partial(self.on_commit, t, row))
         return TransitionResult(row, effects)
 
     def current(self, tx: Tx, key: Any) -> str | None:

@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 
 from racefree import __version__
 from racefree.http import guard, metrics
+from racefree.http.access import AccessLogMiddleware
 from racefree.http.middleware import RequestContextMiddleware
 from racefree.http.problems import document_errors, install_handlers
 from racefree.http.routes import (
@@ -50,6 +51,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(router)
     # added first = inner: the guard runs inside the request context, before routing and auth
     app.add_middleware(guard.KillSwitchGuard, runtime=runtime)
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestContextMiddleware)
 
     def openapi() -> dict[str, Any]:

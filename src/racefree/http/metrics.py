@@ -5,6 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 
+from racefree.core.db import UNAVAILABLE
+from racefree.http.deps import RuntimeDep
+from racefree.killswitch import metrics as kill_switch_metrics
+from racefree.killswitch import status
+from racefree.runtime import Runtime
+
 REQUESTS = Counter(
     "racefree_http_requests_total",
     "HTTP requests by method, route template and status.",
@@ -19,8 +25,22 @@ DURATION = Histogram(
 
 router = APIRouter()
 
+#: A scrape never waits longer than this for the kill switch's state.
+SCRAPE_PROBE_TIMEOUT_S = 1.0
+
 
 @router.get("/metrics", include_in_schema=True, tags=["system"], response_class=Response)
-def metrics() -> Response:
+def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus text exposition of every racefree metric in this process."""
+    _refresh_kill_switch(runtime)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def _refresh_kill_switch(runtime: Runtime) -> None:
+    """The state as the database has it now (another process may have moved it)."""
+    try:
+        state = status.probe_state(runtime.db, SCRAPE_PROBE_TIMEOUT_S)
+    except UNAVAILABLE:
+        return  # keep the last known state; /readyz tells that the database is gone
+    if state is not None:
+        kill_switch_metrics.show(state)

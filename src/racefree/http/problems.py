@@ -20,6 +20,7 @@ from racefree.core.errors import (
     RacefreeError,
     problem,
 )
+from racefree.http import conflicts
 
 log = logging.getLogger("racefree.http")
 
@@ -44,6 +45,7 @@ class ProblemResponse(JSONResponse):
 
 
 def problem_response(error: RacefreeError) -> ProblemResponse:
+    conflicts.count(error)
     return ProblemResponse(
         error.to_problem(context.request_id.get()),
         status_code=error.status,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from racefree.core.clock import isoformat
-from racefree.core.db import Tx
+from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 
 GLOBAL_SCOPE = "global"
@@ -67,6 +67,12 @@ def read(tx: Tx) -> KillSwitchStatus:
     if row is None:
         raise _missing()
     return KillSwitchStatus(**row)
+
+
+def probe_state(db: Database, timeout_s: float) -> str | None:
+    """The state, read on a fresh connection within ``timeout_s`` (metrics scrapes, probes)."""
+    state: str | None = db.probe("SELECT state FROM kill_switch WHERE scope = 'global'", timeout_s)
+    return state
 
 
 _GUARD_VIEW = "SELECT state, activated_at, reason FROM kill_switch WHERE scope = :scope"

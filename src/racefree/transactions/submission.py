@@ -12,6 +12,7 @@ INSTANT and NOTIFY transactions are then run by the execution loop.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 from racefree.core import audit
@@ -20,7 +21,7 @@ from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.settings import Settings
-from racefree.transactions import idempotency, reservations
+from racefree.transactions import idempotency, metrics, reservations
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import TRANSACTIONS, Status, Tier, Transaction
 from racefree.transactions.tiers import RUN_NOW, tier_for, timeout_s
@@ -86,6 +87,7 @@ def submit(
         tx, session_id, request.amount, reservations.Limits.parse(session["constraints"]), now=now
     )
     txn = Transaction.from_row(row)
+    tx.after_commit(functools.partial(metrics.created, txn.tier))
     if tier not in RUN_NOW:
         txn = _queue(tx, txn, settings, now=now)
         if idempotency_key is not None:

@@ -1,0 +1,28 @@
+"""``racefree_transactions_total{status,tier}``: committed moves into each status, by tier.
+
+Counted after the move's transaction commits (never for a move that rolled
+back). Labels come from closed sets: the machine's statuses and the tiers.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+from racefree.core.db import Row
+from racefree.core.machine import Transition
+
+TRANSACTIONS_TOTAL = Counter(
+    "racefree_transactions_total",
+    "Transactions that reached a status (committed moves), by status and tier.",
+    ["status", "tier"],
+)
+
+
+def moved(transition: Transition, row: Row) -> None:
+    """The machine's ``on_commit``."""
+    TRANSACTIONS_TOTAL.labels(transition.target, row["tier"]).inc()
+
+
+def created(tier: str) -> None:
+    """A new transaction, PENDING, committed."""
+    TRANSACTIONS_TOTAL.labels("PENDING", tier).inc()
