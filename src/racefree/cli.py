@@ -13,6 +13,8 @@ import contextlib
 import getpass
 import json
 import logging
+import os
+import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
@@ -31,6 +33,7 @@ from racefree import (
 from racefree.core import audit
 from racefree.core.db import DatabaseError
 from racefree.core.errors import RacefreeError
+from racefree.core.passwords import generate_password
 from racefree.core.settings import Settings
 from racefree.killswitch import recovery
 from racefree.killswitch import status as kill_switch_status
@@ -78,8 +81,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     runtime = Runtime.open(settings)
     try:
         runtime.db.claim_server()
+        # bind before anything is created: a port in use must not print (or store)
+        # first-start credentials that nobody can then use
+        listener = _bind(settings.host, settings.port)
         migrations.upgrade(runtime.db)
         master = settings.master_password.get_secret_value() if settings.master_password else None
+        _warn_if_master_password_ignored(runtime, master)
         first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
         _show_first_start(first)
         _warn_if_locked(runtime)
@@ -89,22 +96,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # which ends the process before the ``finally`` below would run
         app.router.on_shutdown.append(workers.stop)
         app.router.on_shutdown.append(runtime.close)
+        config = uvicorn.Config(
+            app,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # ours (racefree.logs): one format for every line
+            access_log=False,  # racefree.access logs each request with its route template
+            # requests stuck on a gone database must not hold SIGTERM
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
         try:
-            uvicorn.run(
-                app,
-                host=settings.host,
-                port=settings.port,
-                log_level=settings.log_level.lower(),
-                log_config=None,  # ours (racefree.logs): one format for every line
-                access_log=False,  # racefree.access logs each request with its route template
-                # requests stuck on a gone database must not hold SIGTERM
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-            )
+            uvicorn.Server(config).run(sockets=[listener])
         finally:
             workers.stop()
     finally:
         runtime.close()
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, or one clear error (port in use, address not available)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener
+
+
+def _warn_if_master_password_ignored(runtime: Runtime, master: str | None) -> None:
+    """RACEFREE_MASTER_PASSWORD counts at first start only; say so when it is set later."""
+    if master is None:
+        return
+    with runtime.db.read() as tx:
+        stored = operators.master_password_hash(tx)
+    if stored is not None:
+        logging.getLogger("racefree").warning(
+            "RACEFREE_MASTER_PASSWORD is set but is ignored: the master password was set at "
+            "first start (change it with `racefree master-password rotate`)"
+        )
 
 
 def _warn_if_locked(runtime: Runtime) -> None:
@@ -144,6 +178,57 @@ def cmd_operator_create_token(args: argparse.Namespace) -> int:
             token = operators.create_token(tx, label=args.label, now=runtime.clock.now())
         _emit(token)  # only the token, so scripts can capture it
     return 0
+
+
+def cmd_operator_list(args: argparse.Namespace) -> int:
+    with _migrated(args) as runtime:
+        with runtime.db.read() as tx:
+            found = operators.list_tokens(tx)
+        for record in found:
+            _emit(_json_line(record))  # ids and labels, never a token
+    return 0
+
+
+def cmd_operator_revoke(args: argparse.Namespace) -> int:
+    with _migrated(args) as runtime:
+        with runtime.db.write() as tx:
+            revoked = operators.revoke(tx, args.operator_id, now=runtime.clock.now(), actor="cli")
+        _emit(_json_line(revoked))
+    return 0
+
+
+NEW_MASTER_PASSWORD_ENV = "RACEFREE_NEW_MASTER_PASSWORD"  # noqa: S105 - a variable name
+
+
+def cmd_master_password_rotate(args: argparse.Namespace) -> int:
+    with _migrated(args) as runtime:
+        current = _master_password(runtime.settings)
+        new = _new_master_password(args.generate)
+        operators.rotate_master_password(
+            runtime.db, current, new, now=runtime.clock.now(), actor="cli"
+        )
+        if args.generate:
+            _emit(new)  # shown once, only the hash is stored
+        else:
+            sys.stderr.write("racefree: master password rotated\n")
+    return 0
+
+
+def _new_master_password(generate: bool) -> str:
+    if generate:
+        return generate_password()
+    from_env = os.environ.get(NEW_MASTER_PASSWORD_ENV)
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise CliError(
+            f"no new master password: set {NEW_MASTER_PASSWORD_ENV}, use --generate "
+            "or run in a terminal"
+        )
+    first = getpass.getpass("new master password: ")
+    if getpass.getpass("again: ") != first:
+        raise CliError("the two new passwords differ")
+    return first
 
 
 def cmd_machines(args: argparse.Namespace) -> int:
@@ -409,16 +494,6 @@ def build_parser() -> argparse.ArgumentParser:
     _database_option(upgrade)
     upgrade.set_defaults(handler=cmd_db_upgrade)
 
-    operator = commands.add_parser("operator", help="operator credentials").add_subparsers(
-        dest="operator_command", required=True, metavar="ACTION"
-    )
-    create_token = operator.add_parser(
-        "create-token", help="create an operator token and print only the token"
-    )
-    _database_option(create_token)
-    create_token.add_argument("--label", default="cli", help="a name for the token's holder")
-    create_token.set_defaults(handler=cmd_operator_create_token)
-
     audit_cmd = commands.add_parser("audit", help="the audit log").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
     )
@@ -478,11 +553,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_command_groups(commands: Any) -> None:
     """Groups whose parsers live in their own functions."""
+    _add_operator_commands(commands)
+    _add_master_password_commands(commands)
     _add_locks_commands(commands)
     commands.add_parser(
         "machines", help="print every state machine's transition table as Markdown + Mermaid"
     ).set_defaults(handler=cmd_machines)
     _add_kill_switch(commands)
+
+
+def _add_operator_commands(commands: Any) -> None:
+    operator = commands.add_parser("operator", help="operator credentials").add_subparsers(
+        dest="operator_command", required=True, metavar="ACTION"
+    )
+    create_token = operator.add_parser(
+        "create-token", help="create an operator token and print only the token"
+    )
+    _database_option(create_token)
+    create_token.add_argument("--label", default="cli", help="a name for the token's holder")
+    create_token.set_defaults(handler=cmd_operator_create_token)
+    operator_list = operator.add_parser(
+        "list", help="print operator tokens' ids and labels as JSON lines (never the tokens)"
+    )
+    _database_option(operator_list)
+    operator_list.set_defaults(handler=cmd_operator_list)
+    operator_revoke = operator.add_parser("revoke", help="revoke an operator token by its id")
+    _database_option(operator_revoke)
+    operator_revoke.add_argument("operator_id", help="the id shown by `racefree operator list`")
+    operator_revoke.set_defaults(handler=cmd_operator_revoke)
+
+
+def _add_master_password_commands(commands: Any) -> None:
+    group = commands.add_parser("master-password", help="the master password").add_subparsers(
+        dest="master_password_command", required=True, metavar="ACTION"
+    )
+    rotate = group.add_parser(
+        "rotate",
+        help="replace the master password (needs the current one)",
+        description="The current password comes from RACEFREE_MASTER_PASSWORD or a prompt; "
+        f"the new one from {NEW_MASTER_PASSWORD_ENV}, a prompt, or --generate (printed once).",
+    )
+    _database_option(rotate)
+    rotate.add_argument(
+        "--generate", action="store_true", help="generate the new password and print it once"
+    )
+    rotate.set_defaults(handler=cmd_master_password_rotate)
 
 
 def _add_locks_commands(commands: Any) -> None:

@@ -20,6 +20,7 @@ CAS, so even two sweeps racing would execute or expire a transaction once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -31,6 +32,7 @@ from typing import Protocol
 
 from prometheus_client import Gauge
 
+from racefree.core import idempotency
 from racefree.core.clock import Clock
 from racefree.core.db import Database
 from racefree.core.errors import RacefreeError
@@ -69,7 +71,14 @@ def sweeps(service: Transactions) -> list[Sweep]:
         Sweep("delayed-execution", service.run_due),
         Sweep("approval-expiry", service.expire_due),
         Sweep("stale-release", service.release_stale),
+        Sweep("idempotency-expiry", functools.partial(_sweep_idempotency, service)),
     ]
+
+
+def _sweep_idempotency(service: Transactions) -> int:
+    """Delete expired ``Idempotency-Key`` answers (a batch per pass)."""
+    with service.db.write() as tx:
+        return idempotency.sweep(tx, now=service.clock.now())
 
 
 def holder_id() -> str:
@@ -125,7 +134,7 @@ class WorkerThread(threading.Thread):
         self.passes += 1
         LAST_SUCCESS.labels(self.sweep.name).set(time.time())
         if done:
-            log.info("worker %s handled %d transactions", self.sweep.name, done)
+            log.info("worker %s handled %d items", self.sweep.name, done)
 
     def _system_normal(self) -> bool:
         with self.db.read() as tx:

@@ -83,6 +83,7 @@ def test_every_code_beyond_the_contract_is_a_deliberate_addition() -> None:
     assert {c.value for c in CATALOG} - {row[0] for row in CONTRACT} == {
         "METHOD_NOT_ALLOWED",
         "NOT_READY",
+        "OPERATOR_NOT_FOUND",  # DESIGN 10's new codes
     }
 
 

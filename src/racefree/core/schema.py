@@ -242,3 +242,19 @@ nonces = sa.Table(
     _epoch("expires_at"),
     sa.Index(None, "expires_at"),  # issuing a nonce sweeps the expired ones
 )
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    # the credential's hash: keys of different clients never meet
+    sa.Column("scope", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("response_status", sa.Integer(), nullable=True),
+    sa.Column("response_headers", sa.Text(), nullable=True),
+    # sealed with a key derived from the credential: a stored token is unreadable without it
+    sa.Column("response_body", sa.LargeBinary(), nullable=True),
+    _epoch("created_at"),
+    _epoch("expires_at"),
+    sa.Index(None, "expires_at"),  # the sweep
+)

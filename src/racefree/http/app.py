@@ -8,8 +8,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from racefree import __version__
-from racefree.http import guard, metrics
+from racefree.http import guard, idempotency, metrics
 from racefree.http.access import AccessLogMiddleware
+from racefree.http.idempotency import IdempotencyMiddleware
 from racefree.http.middleware import RequestContextMiddleware
 from racefree.http.problems import document_errors, install_handlers
 from racefree.http.routes import (
@@ -17,6 +18,7 @@ from racefree.http.routes import (
     audit,
     health,
     killswitch,
+    operators,
     owners,
     plans,
     probes,
@@ -31,6 +33,7 @@ ROUTERS = (
     metrics.router,
     audit.router,
     owners.router,
+    operators.router,
     agents.router,
     sessions.router,
     plans.router,
@@ -50,6 +53,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     # added first = inner: the guard runs inside the request context, before routing and auth
+    app.add_middleware(IdempotencyMiddleware, runtime=runtime)
     app.add_middleware(guard.KillSwitchGuard, runtime=runtime)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestContextMiddleware)
@@ -59,7 +63,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             schema = get_openapi(
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
-            app.openapi_schema = guard.document(document_errors(schema))
+            app.openapi_schema = idempotency.document(guard.document(document_errors(schema)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
