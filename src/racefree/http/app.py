@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from racefree import __version__
 from racefree.http import guard, idempotency, metrics
 from racefree.http.access import AccessLogMiddleware
+from racefree.http.hygiene import HygieneMiddleware
 from racefree.http.idempotency import IdempotencyMiddleware
 from racefree.http.middleware import RequestContextMiddleware
 from racefree.http.problems import document_errors, install_handlers
@@ -53,8 +54,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     # added first = inner: the guard runs inside the request context, before routing and auth
-    app.add_middleware(IdempotencyMiddleware, runtime=runtime)
+    app.add_middleware(IdempotencyMiddleware, runtime=runtime)  # a refused request claims none
     app.add_middleware(guard.KillSwitchGuard, runtime=runtime)
+    app.add_middleware(HygieneMiddleware)  # HEAD, WWW-Authenticate, nosniff on every answer
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestContextMiddleware)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import agents, owners
@@ -71,7 +71,9 @@ def agent_json(agent: Agent) -> dict[str, Any]:
     status_code=status.HTTP_201_CREATED,
     responses=OPERATOR_ERRORS,
 )
-def create_agent(body: CreateAgent, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
+def create_agent(
+    body: CreateAgent, response: Response, runtime: RuntimeDep, operator: OperatorDep
+) -> dict[str, Any]:
     now = runtime.clock.now()
     actor = f"operator:{operator.label}"
     with runtime.db.write() as tx:
@@ -80,6 +82,7 @@ def create_agent(body: CreateAgent, runtime: RuntimeDep, operator: OperatorDep) 
         if body.owner_public_key is not None:
             owners.change_owner(tx, agent.id, body.owner_public_key, now=now, actor=actor)
             agent = agents.get(tx, agent.id)
+    response.headers["Location"] = f"/v1/agents/{agent.id}"
     return agent_json(agent)
 
 

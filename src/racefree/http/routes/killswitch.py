@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import killswitch, owners
@@ -22,7 +22,8 @@ from racefree.http.problems import errors
 from racefree.http.routes import owners as owner_routes
 from racefree.killswitch import recovery, status
 
-router = APIRouter(prefix="/v1/kill-switch", tags=["kill-switch"])
+KILL_SWITCH_PATH = "/v1/kill-switch"
+router = APIRouter(prefix=KILL_SWITCH_PATH, tags=["kill-switch"])
 
 MasterPassword = Annotated[
     str | None, Header(alias="X-Master-Password", description="the master password")
@@ -102,7 +103,10 @@ router.add_api_route("/nonce", owner_routes.nonce, methods=["GET"], summary="Rec
     ),
 )
 def start_recovery(
-    runtime: RuntimeDep, password: MasterPassword = None, signature: OwnerSignature = None
+    response: Response,
+    runtime: RuntimeDep,
+    password: MasterPassword = None,
+    signature: OwnerSignature = None,
 ) -> dict[str, Any]:
     """ACTIVATED -> RECOVERING; completing is allowed after ``recovery_eligible_at``."""
     started = recovery.start(
@@ -113,6 +117,7 @@ def start_recovery(
         owner_wait_s=runtime.settings.recovery_wait_owner_s,
         owner_signature=signature,
     )
+    response.headers["Location"] = KILL_SWITCH_PATH  # where to follow the recovery
     return {
         "state": started.state,
         **_times("recovery_eligible_at", started.recovery_eligible_at),

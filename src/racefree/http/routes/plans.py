@@ -6,7 +6,7 @@ import threading
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from racefree import plans
@@ -126,7 +126,7 @@ def _group_body(group: PlanGroup) -> dict[str, Any]:
 
 @router.post("", status_code=201, responses=CREATE_ERRORS)
 def create_plan_group(
-    body: PlanGroupIn, runtime: RuntimeDep, caller: OperatorOrSessionDep
+    body: PlanGroupIn, response: Response, runtime: RuntimeDep, caller: OperatorOrSessionDep
 ) -> dict[str, Any]:
     """Create a plan group; a session's group is owned by its agent."""
     agent_id = caller.agent_id if isinstance(caller, SessionPrincipal) else None
@@ -141,6 +141,7 @@ def create_plan_group(
             actor=_actor(caller),
             now=runtime.clock.now(),
         )
+    response.headers["Location"] = f"/v1/plan-groups/{group.id}"
     return _group_body(group)
 
 

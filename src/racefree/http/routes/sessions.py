@@ -106,6 +106,7 @@ def open_session(
             actor=f"operator:{operator.label}",
         )
     response.headers.update(NO_STORE)
+    response.headers["Location"] = f"/v1/sessions/{issued.session.id}"
     return _with_token(issued.session, issued.token)
 
 
@@ -168,8 +169,22 @@ def revoke_session(
     }
 
 
+@router.post(
+    "/{session_id}/renew",
+    responses=errors(
+        *SESSION_AUTH_CODES,
+        ErrorCode.SESSION_NOT_FOUND,
+        ErrorCode.RENEWAL_CONFLICT,
+        ErrorCode.RENEWAL_LIMIT_REACHED,
+        ErrorCode.SESSION_ABSOLUTE_LIFETIME_EXCEEDED,
+        ErrorCode.SESSION_RENEWAL_MISMATCH,
+        ErrorCode.RENEWAL_TOO_EARLY,
+    ),
+)
 @router.put(
     "/{session_id}/renew",
+    deprecated=True,
+    summary="Renew Session (deprecated alias of POST)",
     responses=errors(
         *SESSION_AUTH_CODES,
         ErrorCode.SESSION_NOT_FOUND,

@@ -142,7 +142,10 @@ def submit_transaction(
         Submission(type=body.type, amount=int(body.amount), destination=body.destination),
         idempotency_key=_idempotency_key(idempotency_key),
     )
-    return _json(outcome.reply.body, outcome.reply.status, replayed=outcome.replayed)
+    response = _json(outcome.reply.body, outcome.reply.status, replayed=outcome.replayed)
+    if outcome.reply.status == 202:  # queued: where to follow it
+        response.headers["Location"] = f"/v1/transactions/{outcome.reply.body['transaction_id']}"
+    return response
 
 
 def _visible_to(caller: SessionPrincipal | Operator) -> str | None:
