@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from racefree import __version__
-from racefree.http import guard, idempotency, metrics
+from racefree.http import guard, idempotency, metrics, security
 from racefree.http.access import AccessLogMiddleware
 from racefree.http.hygiene import HygieneMiddleware
 from racefree.http.idempotency import IdempotencyMiddleware
@@ -65,7 +65,8 @@ def create_app(runtime: Runtime) -> FastAPI:
             schema = get_openapi(
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
-            app.openapi_schema = idempotency.document(guard.document(document_errors(schema)))
+            schema = security.document(ROUTERS, document_errors(schema))
+            app.openapi_schema = idempotency.document(guard.document(schema))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

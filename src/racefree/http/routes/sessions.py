@@ -171,6 +171,7 @@ def revoke_session(
 
 @router.post(
     "/{session_id}/renew",
+    openapi_extra={"security": [{"sessionBearer": []}]},  # checks the token itself
     responses=errors(
         *SESSION_AUTH_CODES,
         ErrorCode.SESSION_NOT_FOUND,
@@ -183,6 +184,7 @@ def revoke_session(
 )
 @router.put(
     "/{session_id}/renew",
+    openapi_extra={"security": [{"sessionBearer": []}]},  # checks the token itself
     deprecated=True,
     summary="Renew Session (deprecated alias of POST)",
     responses=errors(
