@@ -74,6 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from racefree.http import create_app
+    from racefree.transactions.plugins import load_executor
     from racefree.workers import start_workers
 
     settings = _settings(args)
@@ -84,6 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # bind before anything is created: a port in use must not print (or store)
         # first-start credentials that nobody can then use
         listener = _bind(settings.host, settings.port)
+        load_executor(runtime.db, runtime.clock, settings)  # a bad RACEFREE_EXECUTOR: say so now
         migrations.upgrade(runtime.db)
         master = settings.master_password.get_secret_value() if settings.master_password else None
         _warn_if_master_password_ignored(runtime, master)

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     tier_notify_timeout_s: int = Field(default=60, gt=0)
     tier_delay_timeout_s: int = Field(default=300, gt=0)
     tier_approval_timeout_s: int = Field(default=300, gt=0)
+    #: the executor: ``package.module:factory``, an entry point of ``racefree.executors``,
+    #: or unset for the internal ledger
+    executor: str | None = None
     #: first backoff of a transient executor error (doubled per retry, plus jitter)
     executor_retry_base_s: float = Field(default=0.05, ge=0)
     #: background workers of ``racefree serve`` (delayed execution, expiry, stale release)
