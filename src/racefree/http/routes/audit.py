@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
 from racefree.core import audit
 from racefree.core.clock import isoformat
@@ -15,7 +16,30 @@ from racefree.http.deps import RuntimeDep
 router = APIRouter(prefix="/v1", tags=["audit"])
 
 
-@router.get("/audit-log", responses=OPERATOR_ERRORS)
+class AuditEntryOut(BaseModel):
+    id: int
+    at: str = Field(description="RFC 3339 UTC with milliseconds")
+    at_epoch: int
+    event_type: str
+    severity: str
+    actor: str | None
+    agent_id: str | None
+    session_id: str | None
+    transaction_id: str | None
+    details: dict[str, Any]
+    request_id: str | None
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntryOut]
+    next_after_id: int
+
+
+def entry_out(entry: audit.AuditEntry) -> AuditEntryOut:
+    return AuditEntryOut(**{**asdict(entry), "at": isoformat(entry.at), "at_epoch": entry.at})
+
+
+@router.get("/audit-log", response_model=AuditPage, responses=OPERATOR_ERRORS)
 def audit_log(
     runtime: RuntimeDep,
     operator: OperatorDep,
@@ -23,12 +47,12 @@ def audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     event_type: Annotated[str | None, Query(max_length=64)] = None,
     agent_id: Annotated[str | None, Query(max_length=36)] = None,
-) -> dict[str, Any]:
+) -> AuditPage:
     with runtime.db.read() as tx:
         found = audit.entries(
             tx, after_id=after_id, limit=limit, event_type=event_type, agent_id=agent_id
         )
-    return {
-        "entries": [{**asdict(e), "at_iso": isoformat(e.at)} for e in found],
-        "next_after_id": found[-1].id if found else after_id,
-    }
+    return AuditPage(
+        entries=[entry_out(e) for e in found],
+        next_after_id=found[-1].id if found else after_id,
+    )
