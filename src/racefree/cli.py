@@ -35,7 +35,7 @@ from racefree.core.db import DatabaseError
 from racefree.core.errors import RacefreeError
 from racefree.core.passwords import generate_password
 from racefree.core.settings import Settings
-from racefree.killswitch import recovery
+from racefree.killswitch import policy, recovery
 from racefree.killswitch import status as kill_switch_status
 from racefree.runtime import Runtime
 
@@ -90,6 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         master = settings.master_password.get_secret_value() if settings.master_password else None
         _warn_if_master_password_ignored(runtime, master)
         first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
+        policy.current(runtime.db, settings, now=runtime.clock.now())  # stored at first start
         _show_first_start(first)
         _warn_if_locked(runtime)
         workers = start_workers(runtime)  # background sweeps, one process each (a lease)
@@ -375,12 +376,14 @@ def cmd_kill_switch_recover(args: argparse.Namespace) -> int:
         now = runtime.clock.now()
         result: Any
         if args.step == "start":
+            # the server's stored policy: this command's environment never shortens the wait
+            waits = policy.current(runtime.db, runtime.settings, now=now)
             result = recovery.start(
                 runtime.db,
                 password,
                 now=now,
-                wait_s=runtime.settings.recovery_wait_s,
-                owner_wait_s=runtime.settings.recovery_wait_owner_s,
+                wait_s=waits.wait_s,
+                owner_wait_s=waits.owner_wait_s,
                 owner_signature=args.owner_signature,
                 actor="cli",
             )
@@ -557,6 +560,7 @@ def _add_command_groups(commands: Any) -> None:
     """Groups whose parsers live in their own functions."""
     _add_operator_commands(commands)
     _add_master_password_commands(commands)
+    _add_settings_commands(commands)
     _add_locks_commands(commands)
     commands.add_parser(
         "machines", help="print every state machine's transition table as Markdown + Mermaid"
@@ -583,6 +587,47 @@ def _add_operator_commands(commands: Any) -> None:
     _database_option(operator_revoke)
     operator_revoke.add_argument("operator_id", help="the id shown by `racefree operator list`")
     operator_revoke.set_defaults(handler=cmd_operator_revoke)
+
+
+def cmd_settings_show(args: argparse.Namespace) -> int:
+    with _migrated(args) as runtime:
+        waits = policy.current(runtime.db, runtime.settings, now=runtime.clock.now())
+        _print_json(asdict(waits))
+    return 0
+
+
+def cmd_settings_set(args: argparse.Namespace) -> int:
+    with _migrated(args) as runtime:
+        password = _master_password(runtime.settings)
+        waits = policy.set_wait(
+            runtime.db,
+            runtime.settings,
+            args.name,
+            args.value,
+            password,
+            now=runtime.clock.now(),
+            actor="cli",
+        )
+        _print_json(asdict(waits))
+    return 0
+
+
+def _add_settings_commands(commands: Any) -> None:
+    group = commands.add_parser(
+        "settings", help="server policy stored in the database (recovery waits)"
+    ).add_subparsers(dest="settings_command", required=True, metavar="ACTION")
+    show = group.add_parser("show", help="print the stored policy as JSON")
+    _database_option(show)
+    show.set_defaults(handler=cmd_settings_show)
+    set_ = group.add_parser(
+        "set",
+        help="change a recovery wait (needs the master password)",
+        description="The master password comes from RACEFREE_MASTER_PASSWORD or a prompt.",
+    )
+    _database_option(set_)
+    set_.add_argument("name", choices=policy.NAMES)
+    set_.add_argument("value", type=int, help="seconds")
+    set_.set_defaults(handler=cmd_settings_set)
 
 
 def _add_master_password_commands(commands: Any) -> None:

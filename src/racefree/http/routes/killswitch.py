@@ -20,7 +20,7 @@ from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
 from racefree.http.routes import owners as owner_routes
-from racefree.killswitch import recovery, status
+from racefree.killswitch import policy, recovery, status
 
 KILL_SWITCH_PATH = "/v1/kill-switch"
 router = APIRouter(prefix=KILL_SWITCH_PATH, tags=["kill-switch"])
@@ -109,12 +109,14 @@ def start_recovery(
     signature: OwnerSignature = None,
 ) -> dict[str, Any]:
     """ACTIVATED -> RECOVERING; completing is allowed after ``recovery_eligible_at``."""
+    now = runtime.clock.now()
+    waits = policy.current(runtime.db, runtime.settings, now=now)  # stored server policy
     started = recovery.start(
         runtime.db,
         password,
-        now=runtime.clock.now(),
-        wait_s=runtime.settings.recovery_wait_s,
-        owner_wait_s=runtime.settings.recovery_wait_owner_s,
+        now=now,
+        wait_s=waits.wait_s,
+        owner_wait_s=waits.owner_wait_s,
         owner_signature=signature,
     )
     response.headers["Location"] = KILL_SWITCH_PATH  # where to follow the recovery
