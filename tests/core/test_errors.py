@@ -84,6 +84,8 @@ def test_every_code_beyond_the_contract_is_a_deliberate_addition() -> None:
         "METHOD_NOT_ALLOWED",
         "NOT_READY",
         "OPERATOR_NOT_FOUND",  # DESIGN 10's new codes
+        "PRECONDITION_FAILED",
+        "PRECONDITION_REQUIRED",
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
 from racefree.core.clock import ManualClock
@@ -75,3 +77,36 @@ def test_renew_is_a_post_and_put_is_a_deprecated_alias(
     operations = client.get("/openapi.json").json()["paths"]["/v1/sessions/{session_id}/renew"]
     assert operations["put"]["deprecated"] is True
     assert not operations["post"].get("deprecated", False)
+
+
+RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def test_one_time_format_and_amounts_as_strings_in_bodies_errors_and_audit(
+    client: TestClient, operator_headers: dict[str, str]
+) -> None:
+    op = operator_headers
+    agent = client.post("/v1/agents", json={"name": "a"}, headers=op).json()
+    assert RFC3339_MS.match(agent["created_at"])
+    client.post(f"/v1/agents/{agent['id']}/deposit", json={"amount": "700"}, headers=op)
+    session = client.post(
+        "/v1/sessions",
+        json={"agent_id": agent["id"], "constraints": {"max_amount_per_tx": "100"}},
+        headers=op,
+    ).json()
+    assert RFC3339_MS.match(session["expires_at"]) and isinstance(session["expires_at_epoch"], int)
+    refused = client.post(
+        "/v1/transactions",
+        json={"type": "TRANSFER", "amount": "150", "destination": "acct:x"},
+        headers={"Authorization": f"Bearer {session['token']}"},
+    ).json()
+    assert refused["code"] == "SESSION_LIMIT_EXCEEDED"
+    assert {k: refused["details"][k] for k in ("max", "current", "requested")} == {
+        "max": "100",
+        "current": "150",
+        "requested": "150",
+    }
+    entries = client.get("/v1/audit-log", headers=op).json()["entries"]
+    (deposit,) = [e for e in entries if e["event_type"] == "AGENT_DEPOSIT"]
+    assert deposit["details"] == {"amount": "700", "balance": "700"}
+    assert RFC3339_MS.match(deposit["at"]) and isinstance(deposit["at_epoch"], int)

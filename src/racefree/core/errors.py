@@ -46,6 +46,8 @@ class ErrorCode(StrEnum):
     ROUTE_NOT_FOUND = "ROUTE_NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    PRECONDITION_FAILED = "PRECONDITION_FAILED"
+    PRECONDITION_REQUIRED = "PRECONDITION_REQUIRED"
     AUTH_REQUIRED = "AUTH_REQUIRED"
     INVALID_TOKEN = "INVALID_TOKEN"
     TOKEN_EXPIRED = "TOKEN_EXPIRED"
@@ -147,6 +149,22 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             True,
             "Internal error",
             "the server failed to handle the request; nothing was changed",
+        ),
+        ErrorSpec(
+            _C.PRECONDITION_FAILED,
+            412,
+            _D.GENERAL,
+            False,
+            "Precondition failed",
+            "the resource changed since the version in If-Match; nothing was changed",
+        ),
+        ErrorSpec(
+            _C.PRECONDITION_REQUIRED,
+            428,
+            _D.GENERAL,
+            False,
+            "Precondition required",
+            "this server requires If-Match on changes: send the ETag you read",
         ),
         ErrorSpec(
             _C.AUTH_REQUIRED,

@@ -32,6 +32,11 @@ def _epoch(name: str, nullable: bool = False) -> sa.Column[int]:
     return sa.Column(name, sa.BigInteger(), nullable=nullable)
 
 
+def _version() -> sa.Column[int]:
+    """The row's version (``ETag``): every UPDATE bumps it, by a trigger (migration 0010)."""
+    return sa.Column("version", sa.BigInteger(), nullable=False, server_default="0")
+
+
 def _id(name: str = "id") -> sa.Column[str]:
     return sa.Column(name, sa.String(36), primary_key=True)
 
@@ -80,6 +85,7 @@ agents = sa.Table(
     sa.Column("suspension_reason", sa.String(64), nullable=True),
     sa.Column("owner_public_key", sa.String(64), nullable=True),
     sa.Column("owner_verified", sa.Integer(), nullable=False, server_default="0"),
+    _version(),
     _epoch("created_at"),
     _epoch("updated_at"),
     sa.CheckConstraint("status IN ('ACTIVE', 'SUSPENDED', 'TERMINATED')", name="status"),
@@ -114,6 +120,7 @@ sessions = sa.Table(
     sa.Column("spent", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("reserved", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("tx_count", sa.Integer(), nullable=False, server_default="0"),
+    _version(),
     _epoch("created_at"),
     sa.Index(None, "agent_id"),
     sa.Index(
@@ -203,6 +210,7 @@ plan_groups = sa.Table(
     sa.Column("generation", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("fencing_token", sa.BigInteger(), nullable=False, server_default="0"),
     _epoch("generated_at", nullable=True),
+    _version(),
     _epoch("created_at"),
 )
 

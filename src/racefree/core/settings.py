@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     session_renewal_min_elapsed: float = Field(default=0.5, ge=0.0, le=1.0)
     session_renewal_grace_s: int = Field(default=0, ge=0)
 
+    #: changes of versioned resources without ``If-Match`` get 428
+    require_if_match: bool = False
     #: how long an ``Idempotency-Key``'s answer is kept for replays
     idempotency_ttl_s: int = Field(default=86400, gt=0)
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from racefree import __version__
-from racefree.http import guard, idempotency, metrics, security
+from racefree.http import conditional, guard, idempotency, metrics, security
 from racefree.http.access import AccessLogMiddleware
 from racefree.http.hygiene import HygieneMiddleware
 from racefree.http.idempotency import IdempotencyMiddleware
@@ -66,7 +66,8 @@ def create_app(runtime: Runtime) -> FastAPI:
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
             schema = security.document(ROUTERS, document_errors(schema))
-            app.openapi_schema = idempotency.document(guard.document(schema))
+            schema = conditional.document(guard.document(schema))
+            app.openapi_schema = idempotency.document(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

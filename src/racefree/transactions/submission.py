@@ -101,7 +101,11 @@ def submit(
         agent_id=txn.agent_id,
         session_id=session_id,
         transaction_id=txn.id,
-        details={"amount": request.amount, "tier": tier.value, "destination": request.destination},
+        details={
+            "amount": str(request.amount),  # amounts are strings, audit included (DESIGN 10)
+            "tier": tier.value,
+            "destination": request.destination,
+        },
     )
     return txn
 

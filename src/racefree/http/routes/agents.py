@@ -11,7 +11,9 @@ from racefree import agents, owners
 from racefree.agents import Agent
 from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
+from racefree.http import conditional, schemas
 from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
+from racefree.http.conditional import IfMatchDep
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
 from racefree.killswitch import status as kill_switch_status
@@ -69,6 +71,7 @@ def agent_json(agent: Agent) -> dict[str, Any]:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=schemas.AgentOut,
     responses=OPERATOR_ERRORS,
 )
 def create_agent(
@@ -82,11 +85,12 @@ def create_agent(
         if body.owner_public_key is not None:
             owners.change_owner(tx, agent.id, body.owner_public_key, now=now, actor=actor)
             agent = agents.get(tx, agent.id)
+        conditional.tag(response, tx, "agents", agent.id)
     response.headers["Location"] = f"/v1/agents/{agent.id}"
     return agent_json(agent)
 
 
-@router.get("", responses=OPERATOR_ERRORS)
+@router.get("", response_model=schemas.AgentList, responses=OPERATOR_ERRORS)
 def list_agents(
     runtime: RuntimeDep,
     operator: OperatorDep,
@@ -102,14 +106,19 @@ def list_agents(
     }
 
 
-@router.get("/{agent_id}", responses=_FOUND)
-def get_agent(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
+@router.get("/{agent_id}", response_model=schemas.AgentOut, responses=_FOUND)
+def get_agent(
+    agent_id: AgentId, response: Response, runtime: RuntimeDep, operator: OperatorDep
+) -> dict[str, Any]:
     with runtime.db.read() as tx:
-        return agent_json(agents.get(tx, agent_id))
+        agent = agent_json(agents.get(tx, agent_id))
+        conditional.tag(response, tx, "agents", agent_id)
+    return agent
 
 
 @router.patch(
     "/{agent_id}",
+    response_model=schemas.AgentOut,
     responses=errors(
         *OPERATOR_AUTH_CODES,
         ErrorCode.AGENT_NOT_FOUND,
@@ -125,6 +134,8 @@ def change_owner(
     body: ChangeOwner,
     runtime: RuntimeDep,
     operator: OperatorDep,
+    response: Response,
+    expected: IfMatchDep,
     x_owner_signature: Annotated[str | None, Header(max_length=4096)] = None,
 ) -> dict[str, Any]:
     """Set, change or remove the owner key. A LOCKED owner's key changes only with
@@ -132,6 +143,7 @@ def change_owner(
     now = runtime.clock.now()
     new_key = body.owner_public_key
     with runtime.db.write() as tx:
+        conditional.fence(tx, "agents", agent_id, expected)  # If-Match: the first CAS
         proof = None
         if x_owner_signature:
             action = owners.change_action(agent_id, new_key)
@@ -139,46 +151,78 @@ def change_owner(
         owners.change_owner(
             tx, agent_id, new_key, now=now, proof=proof, actor=f"operator:{operator.label}"
         )
+        conditional.tag(response, tx, "agents", agent_id)
         return agent_json(agents.get(tx, agent_id))
 
 
-@router.post("/{agent_id}/suspend", responses=_STATE)
-def suspend(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
+@router.post("/{agent_id}/suspend", response_model=schemas.AgentOut, responses=_STATE)
+def suspend(
+    agent_id: AgentId,
+    response: Response,
+    runtime: RuntimeDep,
+    operator: OperatorDep,
+    expected: IfMatchDep,
+) -> dict[str, Any]:
     with runtime.db.write() as tx:
+        conditional.fence(tx, "agents", agent_id, expected)
         agent = agents.suspend(
             tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
         )
+        conditional.tag(response, tx, "agents", agent_id)
     return agent_json(agent)
 
 
-@router.post("/{agent_id}/activate", responses=_STATE)
-def activate(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
+@router.post("/{agent_id}/activate", response_model=schemas.AgentOut, responses=_STATE)
+def activate(
+    agent_id: AgentId,
+    response: Response,
+    runtime: RuntimeDep,
+    operator: OperatorDep,
+    expected: IfMatchDep,
+) -> dict[str, Any]:
     with runtime.db.write() as tx:
         kill_switch_status.hold_normal(tx)  # never re-activate past a committed activation
+        conditional.fence(tx, "agents", agent_id, expected)  # after: the cascade's lock order
         agent = agents.activate(
             tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
         )
+        conditional.tag(response, tx, "agents", agent_id)
     return agent_json(agent)
 
 
-@router.post("/{agent_id}/terminate", responses=_STATE)
-def terminate(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
+@router.post("/{agent_id}/terminate", response_model=schemas.AgentOut, responses=_STATE)
+def terminate(
+    agent_id: AgentId,
+    response: Response,
+    runtime: RuntimeDep,
+    operator: OperatorDep,
+    expected: IfMatchDep,
+) -> dict[str, Any]:
     """Terminate the agent for good; its open sessions are revoked in the same transaction."""
     with runtime.db.write() as tx:
+        conditional.fence(tx, "agents", agent_id, expected)
         agent = agents.terminate(
             tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
         )
+        conditional.tag(response, tx, "agents", agent_id)
     return agent_json(agent)
 
 
 @router.post(
     "/{agent_id}/deposit",
+    response_model=schemas.Balance,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.AGENT_NOT_FOUND, ErrorCode.AGENT_TERMINATED),
 )
 def deposit(
-    agent_id: AgentId, body: Deposit, runtime: RuntimeDep, operator: OperatorDep
+    agent_id: AgentId,
+    body: Deposit,
+    response: Response,
+    runtime: RuntimeDep,
+    operator: OperatorDep,
+    expected: IfMatchDep,
 ) -> dict[str, Any]:
     with runtime.db.write() as tx:
+        conditional.fence(tx, "agents", agent_id, expected)
         balance = agents.deposit(
             tx,
             agent_id,
@@ -186,4 +230,5 @@ def deposit(
             now=runtime.clock.now(),
             actor=f"operator:{operator.label}",
         )
+        conditional.tag(response, tx, "agents", agent_id)
     return {"agent_id": agent_id, "balance": str(balance)}

@@ -15,8 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import killswitch, owners
 from racefree.core.clock import isoformat
+from racefree.core.conditional import etag
 from racefree.core.errors import ErrorCode
+from racefree.http import conditional, schemas
 from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
+from racefree.http.conditional import IfMatchDep
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
 from racefree.http.routes import owners as owner_routes
@@ -44,11 +47,14 @@ def _times(name: str, epoch: int | None) -> dict[str, Any]:
     return {name: isoformat(epoch), f"{name}_epoch": epoch}
 
 
-@router.get("", responses=OPERATOR_ERRORS)
-def get_kill_switch(runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
+@router.get("", response_model=schemas.KillSwitchOut, responses=OPERATOR_ERRORS)
+def get_kill_switch(
+    response: Response, runtime: RuntimeDep, operator: OperatorDep
+) -> dict[str, Any]:
     """The switch's state and the activation it is under, if any."""
     with runtime.db.read() as tx:
         current = status.read(tx)
+    response.headers["ETag"] = etag(current.version)
     return {
         "state": current.state,
         "version": current.version,
@@ -63,14 +69,23 @@ def get_kill_switch(runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any
 
 @router.post(
     "/activate",
+    response_model=schemas.Activation,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.KILL_SWITCH_ALREADY_ACTIVE),
 )
-def activate(body: ActivateRequest, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
+def activate(
+    body: ActivateRequest,
+    response: Response,
+    runtime: RuntimeDep,
+    operator: OperatorDep,
+    expected: IfMatchDep,
+) -> dict[str, Any]:
     """Stop everything: revoke sessions, cancel open transactions, suspend agents (one CAS)."""
     with runtime.db.write() as tx:
+        conditional.fence(tx, "kill_switch", status.GLOBAL_SCOPE, expected)
         result = killswitch.activate(
             tx, body.reason, now=runtime.clock.now(), actor=f"operator:{operator.label}"
         )
+        conditional.tag(response, tx, "kill_switch", status.GLOBAL_SCOPE)
     return {
         "state": result.state,
         "activation_id": result.activation_id,
@@ -90,6 +105,7 @@ router.add_api_route("/nonce", owner_routes.nonce, methods=["GET"], summary="Rec
 @router.post(
     "/recovery",
     status_code=202,
+    response_model=schemas.RecoveryStarted,
     responses=errors(
         ErrorCode.AUTH_REQUIRED,
         ErrorCode.INVALID_MASTER_PASSWORD,
@@ -129,6 +145,7 @@ def start_recovery(
 
 @router.post(
     "/recovery/complete",
+    response_model=schemas.RecoveryCompleted,
     responses=errors(
         ErrorCode.AUTH_REQUIRED,
         ErrorCode.INVALID_MASTER_PASSWORD,
@@ -145,6 +162,7 @@ def complete_recovery(runtime: RuntimeDep, password: MasterPassword = None) -> d
 
 @router.post(
     "/recovery/abort",
+    response_model=schemas.RecoveryAborted,
     responses=errors(
         ErrorCode.AUTH_REQUIRED,
         ErrorCode.INVALID_MASTER_PASSWORD,

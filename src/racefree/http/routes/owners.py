@@ -8,12 +8,13 @@ from fastapi import APIRouter
 
 from racefree import owners
 from racefree.core.clock import isoformat
+from racefree.http import schemas
 from racefree.http.deps import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["owners"])
 
 
-@router.get("/nonce")
+@router.get("/nonce", response_model=schemas.Nonce)
 def nonce(runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.db.write() as tx:
         value, expires_at = owners.issue_nonce(tx, now=runtime.clock.now())

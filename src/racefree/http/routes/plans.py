@@ -15,6 +15,7 @@ from racefree.core.clock import isoformat
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.locks import LeaseLocks
+from racefree.http import conditional, schemas
 from racefree.http.auth import SESSION_AUTH_CODES, Caller, OperatorOrSessionDep, SessionPrincipal
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
@@ -124,7 +125,7 @@ def _group_body(group: PlanGroup) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201, responses=CREATE_ERRORS)
+@router.post("", status_code=201, response_model=schemas.PlanGroupOut, responses=CREATE_ERRORS)
 def create_plan_group(
     body: PlanGroupIn, response: Response, runtime: RuntimeDep, caller: OperatorOrSessionDep
 ) -> dict[str, Any]:
@@ -141,20 +142,23 @@ def create_plan_group(
             actor=_actor(caller),
             now=runtime.clock.now(),
         )
+        conditional.tag(response, tx, "plan_groups", group.id)
     response.headers["Location"] = f"/v1/plan-groups/{group.id}"
     return _group_body(group)
 
 
-@router.get("/{group_id}", responses=READ_ERRORS)
+@router.get("/{group_id}", response_model=schemas.PlanGroupOut, responses=READ_ERRORS)
 def get_plan_group(
-    group_id: str, runtime: RuntimeDep, caller: OperatorOrSessionDep
+    group_id: str, response: Response, runtime: RuntimeDep, caller: OperatorOrSessionDep
 ) -> dict[str, Any]:
     with runtime.db.read() as tx:
         _authorize(tx, group_id, caller)
-        return _group_body(plans.get(tx, group_id))
+        found = _group_body(plans.get(tx, group_id))
+        conditional.tag(response, tx, "plan_groups", group_id)
+    return found
 
 
-@router.get("/{group_id}/plans", responses=READ_ERRORS)
+@router.get("/{group_id}/plans", response_model=schemas.PlanList, responses=READ_ERRORS)
 def list_plans(group_id: str, runtime: RuntimeDep, caller: OperatorOrSessionDep) -> dict[str, Any]:
     with runtime.db.read() as tx:
         _authorize(tx, group_id, caller)
@@ -173,6 +177,7 @@ def list_plans(group_id: str, runtime: RuntimeDep, caller: OperatorOrSessionDep)
 
 @router.post(
     "/{group_id}/generate",
+    response_model=schemas.Generated,
     responses=GENERATE_ERRORS,
 )
 def generate_plans(
@@ -199,7 +204,7 @@ def generate_plans(
     }
 
 
-@router.get("/{group_id}/lock", responses=READ_ERRORS)
+@router.get("/{group_id}/lock", response_model=schemas.LockOut, responses=READ_ERRORS)
 def plan_group_lock(
     group_id: str, runtime: RuntimeDep, generator: GeneratorDep, caller: OperatorOrSessionDep
 ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from racefree import sessions
 from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
+from racefree.http import conditional, schemas
 from racefree.http.auth import (
     OPERATOR_AUTH_CODES,
     OPERATOR_ERRORS,
@@ -20,6 +21,7 @@ from racefree.http.auth import (
     session_policy,
     session_token,
 )
+from racefree.http.conditional import IfMatchDep
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
 from racefree.sessions import Constraints, Session
@@ -80,6 +82,7 @@ def _with_token(session: Session, token: str) -> dict[str, Any]:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=schemas.SessionWithToken,
     responses=errors(
         *OPERATOR_AUTH_CODES,
         ErrorCode.AGENT_NOT_FOUND,
@@ -105,12 +108,13 @@ def open_session(
             constraints=constraints,
             actor=f"operator:{operator.label}",
         )
+        conditional.tag(response, tx, "sessions", issued.session.id)
     response.headers.update(NO_STORE)
     response.headers["Location"] = f"/v1/sessions/{issued.session.id}"
     return _with_token(issued.session, issued.token)
 
 
-@router.get("", responses=OPERATOR_ERRORS)
+@router.get("", response_model=schemas.SessionList, responses=OPERATOR_ERRORS)
 def list_sessions(
     runtime: RuntimeDep,
     operator: OperatorDep,
@@ -134,34 +138,48 @@ def list_sessions(
     }
 
 
-@router.get("/current", responses=SESSION_ERRORS)
-def current_session(runtime: RuntimeDep, caller: SessionDep) -> dict[str, Any]:
+@router.get("/current", response_model=schemas.SessionOut, responses=SESSION_ERRORS)
+def current_session(response: Response, runtime: RuntimeDep, caller: SessionDep) -> dict[str, Any]:
     """The calling session itself."""
     with runtime.db.read() as tx:
+        conditional.tag(response, tx, "sessions", caller.session_id)
         return session_json(sessions.get(tx, caller.session_id))
 
 
-@router.get("/{session_id}", responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.SESSION_NOT_FOUND))
+@router.get(
+    "/{session_id}",
+    response_model=schemas.SessionOut,
+    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.SESSION_NOT_FOUND),
+)
 def get_session(
-    session_id: SessionId, runtime: RuntimeDep, operator: OperatorDep
+    session_id: SessionId, response: Response, runtime: RuntimeDep, operator: OperatorDep
 ) -> dict[str, Any]:
     with runtime.db.read() as tx:
-        return session_json(sessions.get(tx, session_id))
+        found = session_json(sessions.get(tx, session_id))
+        conditional.tag(response, tx, "sessions", session_id)
+    return found
 
 
 @router.delete(
     "/{session_id}",
+    response_model=schemas.RevokedSession,
     responses=errors(
         *OPERATOR_AUTH_CODES, ErrorCode.SESSION_NOT_FOUND, ErrorCode.SESSION_ALREADY_REVOKED
     ),
 )
 def revoke_session(
-    session_id: SessionId, runtime: RuntimeDep, operator: OperatorDep
+    session_id: SessionId,
+    response: Response,
+    runtime: RuntimeDep,
+    operator: OperatorDep,
+    expected: IfMatchDep,
 ) -> dict[str, Any]:
     with runtime.db.write() as tx:
+        conditional.fence(tx, "sessions", session_id, expected)
         session = sessions.revoke(
             tx, session_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
         )
+        conditional.tag(response, tx, "sessions", session_id)
     return {
         "session_id": session.id,
         "revoked_at": isoformat(session.revoked_at),
@@ -172,6 +190,7 @@ def revoke_session(
 @router.post(
     "/{session_id}/renew",
     openapi_extra={"security": [{"sessionBearer": []}]},  # checks the token itself
+    response_model=schemas.SessionWithToken,
     responses=errors(
         *SESSION_AUTH_CODES,
         ErrorCode.SESSION_NOT_FOUND,
@@ -187,6 +206,7 @@ def revoke_session(
     openapi_extra={"security": [{"sessionBearer": []}]},  # checks the token itself
     deprecated=True,
     summary="Renew Session (deprecated alias of POST)",
+    response_model=schemas.SessionWithToken,
     responses=errors(
         *SESSION_AUTH_CODES,
         ErrorCode.SESSION_NOT_FOUND,

@@ -1,4 +1,8 @@
-"""HTTP contract (issue 15): idempotency keys for every mutating request.
+"""HTTP contract (issue 15): idempotency keys; row versions for ETag / If-Match.
+
+``agents``, ``sessions`` and ``plan_groups`` get a ``version`` that every UPDATE
+bumps -- by a trigger, so no statement of any domain can change a row without
+changing its ETag (the kill switch has its own, moved by its machine).
 
 Revision ID: 0010
 Revises: 0006
@@ -15,6 +19,8 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
+VERSIONED = ("agents", "sessions", "plan_groups")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -30,8 +36,38 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),
     )
     op.create_index("ix_idempotency_keys_expires_at", "idempotency_keys", ["expires_at"])
+    for table in VERSIONED:
+        op.add_column(
+            table, sa.Column("version", sa.BigInteger(), nullable=False, server_default="0")
+        )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE FUNCTION racefree_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN NEW.version := OLD.version + 1; RETURN NEW; END $$"
+        )
+        for table in VERSIONED:
+            op.execute(
+                f"CREATE TRIGGER {table}_version BEFORE UPDATE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION racefree_bump_version()"
+            )
+    else:
+        for table in VERSIONED:  # recursive triggers are off: the bump does not bump again
+            op.execute(
+                f"CREATE TRIGGER {table}_version AFTER UPDATE ON {table} FOR EACH ROW "
+                f"WHEN NEW.version = OLD.version BEGIN "
+                f"UPDATE {table} SET version = OLD.version + 1 WHERE id = NEW.id; END"
+            )
 
 
 def downgrade() -> None:
+    for table in VERSIONED:
+        op.execute(
+            f"DROP TRIGGER IF EXISTS {table}_version"
+            + (f" ON {table}" if op.get_bind().dialect.name == "postgresql" else "")
+        )
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("version")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS racefree_bump_version()")
     op.drop_index("ix_idempotency_keys_expires_at", table_name="idempotency_keys")
     op.drop_table("idempotency_keys")
