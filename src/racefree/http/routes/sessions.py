@@ -187,11 +187,11 @@ def revoke_session(
     }
 
 
-@router.post(
-    "/{session_id}/renew",
-    openapi_extra={"security": [{"sessionBearer": []}]},  # checks the token itself
-    response_model=schemas.SessionWithToken,
-    responses=errors(
+#: The renewal's route options, shared by ``POST`` and its deprecated ``PUT`` alias.
+_RENEW: dict[str, Any] = {
+    "openapi_extra": {"security": [{"sessionBearer": []}]},  # it checks the token itself
+    "response_model": schemas.SessionWithToken,
+    "responses": errors(
         *SESSION_AUTH_CODES,
         ErrorCode.SESSION_NOT_FOUND,
         ErrorCode.RENEWAL_CONFLICT,
@@ -200,22 +200,15 @@ def revoke_session(
         ErrorCode.SESSION_RENEWAL_MISMATCH,
         ErrorCode.RENEWAL_TOO_EARLY,
     ),
-)
+}
+
+
+@router.post("/{session_id}/renew", **_RENEW)
 @router.put(
     "/{session_id}/renew",
-    openapi_extra={"security": [{"sessionBearer": []}]},  # checks the token itself
     deprecated=True,
     summary="Renew Session (deprecated alias of POST)",
-    response_model=schemas.SessionWithToken,
-    responses=errors(
-        *SESSION_AUTH_CODES,
-        ErrorCode.SESSION_NOT_FOUND,
-        ErrorCode.RENEWAL_CONFLICT,
-        ErrorCode.RENEWAL_LIMIT_REACHED,
-        ErrorCode.SESSION_ABSOLUTE_LIFETIME_EXCEEDED,
-        ErrorCode.SESSION_RENEWAL_MISMATCH,
-        ErrorCode.RENEWAL_TOO_EARLY,
-    ),
+    **_RENEW,
 )
 def renew_session(
     session_id: SessionId, request: Request, response: Response, runtime: RuntimeDep
