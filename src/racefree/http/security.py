@@ -17,7 +17,9 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from racefree import owners
+from racefree.core.errors import ErrorCode
 from racefree.http import auth
+from racefree.http.problems import add_response, errors
 
 OPERATOR = "operatorBearer"
 SESSION = "sessionBearer"
@@ -53,6 +55,8 @@ SCHEMES: dict[str, dict[str, Any]] = {
 }
 
 Requirement = dict[str, list[str]]
+
+UNAUTHENTICATED = errors(ErrorCode.AUTH_REQUIRED, ErrorCode.INVALID_TOKEN)
 
 _BEARERS: dict[Callable[..., Any], list[Requirement]] = {
     auth.require_operator: [{OPERATOR: []}],
@@ -98,6 +102,9 @@ def document(routers: Iterable[APIRouter], schema: dict[str, Any]) -> dict[str, 
                 operation = paths[route.path_format].get(method.lower())
                 if operation is not None:
                     operation["security"] = requirements(route)
+                    if operation["security"]:  # a credential can be missing or wrong: 401
+                        for status_code, doc in UNAUTHENTICATED.items():
+                            add_response(operation.setdefault("responses", {}), status_code, doc)
     for operations in paths.values():  # anything else (none today) is public, said so
         for operation in operations.values():
             operation.setdefault("security", [])
