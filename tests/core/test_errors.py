@@ -1,4 +1,4 @@
-"""core.errors: the catalog is the contract of DESIGN section 6, as data."""
+"""core.errors: the catalog is the contract of docs/errors.md, as data."""
 
 from __future__ import annotations
 
@@ -79,11 +79,11 @@ def test_catalog_matches_the_contract(code: str, status: int, domain: str, retry
 
 
 def test_every_code_beyond_the_contract_is_a_deliberate_addition() -> None:
-    # NOT_READY: /readyz's 503 (DESIGN 11 asks for problem+json without naming a code)
+    # NOT_READY: /readyz's 503 (problem+json; the contract names no code for it)
     assert {c.value for c in CATALOG} - {row[0] for row in CONTRACT} == {
         "METHOD_NOT_ALLOWED",
         "NOT_READY",
-        "OPERATOR_NOT_FOUND",  # DESIGN 10's new codes
+        "OPERATOR_NOT_FOUND",  # the HTTP contract's new codes
         "PRECONDITION_FAILED",
         "PRECONDITION_REQUIRED",
     }

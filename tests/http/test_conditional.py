@@ -1,4 +1,4 @@
-"""ETag / If-Match (DESIGN 10): the version check is in the CAS; 412 and 428."""
+"""ETag / If-Match: the version check is in the CAS; 412 and 428."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Domain metrics on /metrics (DESIGN 11): kill switch state, conflicts, transactions, workers."""
+"""Domain metrics on /metrics: kill switch state, conflicts, transactions, workers."""
 
 from __future__ import annotations
 

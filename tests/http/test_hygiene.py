@@ -1,4 +1,4 @@
-"""HTTP hygiene (DESIGN 10): HEAD, Allow, WWW-Authenticate, nosniff, Location, no-store, renew."""
+"""HTTP hygiene: HEAD, Allow, WWW-Authenticate, nosniff, Location, no-store, renew."""
 
 from __future__ import annotations
 

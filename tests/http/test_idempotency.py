@@ -1,4 +1,4 @@
-"""Idempotency-Key on every mutating request (DESIGN 10): one effect, replays, scope, TTL."""
+"""Idempotency-Key on every mutating request: one effect, replays, scope, TTL."""
 
 from __future__ import annotations
 

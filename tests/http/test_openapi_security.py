@@ -1,4 +1,4 @@
-"""OpenAPI (DESIGN 10): security schemes, and on every operation the credentials it takes."""
+"""OpenAPI: security schemes, and on every operation the credentials it takes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Operator tokens (DESIGN 11): list, create (shown once), revoke; API and CLI."""
+"""Operator tokens: list, create (shown once), revoke; API and CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Probes (DESIGN 11): /livez, /readyz, /health 503, and shutdown with the database gone."""
+"""Probes: /livez, /readyz, /health 503, and shutdown with the database gone."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Recovery waits are server policy stored in the database (DESIGN 5), never the caller's env."""
+"""Recovery waits are server policy stored in the database, never the caller's env."""
 
 from __future__ import annotations
 

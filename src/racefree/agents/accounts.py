@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from racefree.agents.status import TERMINATED
+from racefree.agents.machine import TERMINATED
 from racefree.core import audit
 from racefree.core.cas import cas_update
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 
 #: Deposits above this are refused (keeps balances far from BIGINT overflow).
 MAX_DEPOSIT = 10**15
@@ -20,18 +20,7 @@ def deposit(tx: Tx, agent_id: str, amount: int, *, now: int, actor: str | None =
     commits first (and the deposit is refused) or waits for the deposit.
     """
     if not 0 < amount <= MAX_DEPOSIT:
-        raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
-            details={
-                "issues": [
-                    {
-                        "loc": ["body", "amount"],
-                        "type": "value_error",
-                        "msg": f"the amount must be between 1 and {MAX_DEPOSIT}",
-                    }
-                ]
-            },
-        )
+        raise invalid_field("amount", f"the amount must be between 1 and {MAX_DEPOSIT}")
 
     def classify(inner: Tx) -> RacefreeError:
         if inner.scalar("SELECT 1 FROM agents WHERE id = :id", {"id": agent_id}) is None:

@@ -51,7 +51,7 @@ class ManualClock:
 def isoformat(epoch_seconds: int | None) -> str | None:
     """RFC 3339 UTC with milliseconds for API responses (``2026-01-01T00:00:00.000Z``).
 
-    One format everywhere (DESIGN 10); fields holding epoch numbers end in ``_epoch``.
+    One format everywhere; fields holding epoch numbers end in ``_epoch``.
     """
     if epoch_seconds is None:
         return None

@@ -40,6 +40,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 from sqlalchemy.engine import make_url
 
+from racefree.core.exceptions import DatabaseError as DatabaseError  # noqa: PLC0414 (re-export)
+from racefree.core.exceptions import DatabaseInUse as DatabaseInUse  # noqa: PLC0414 (re-export)
+
 log = logging.getLogger("racefree.db")
 
 Row = dict[str, Any]
@@ -53,14 +56,6 @@ NOT_REENTRANT = "write() is not reentrant: pass the open Tx down instead"
 class Dialect(StrEnum):
     SQLITE = "sqlite"
     POSTGRESQL = "postgresql"
-
-
-class DatabaseError(RuntimeError):
-    """A configuration or environment problem with the database (not a catalog error)."""
-
-
-class DatabaseInUse(DatabaseError):
-    """Another process already serves this SQLite file."""
 
 
 #: What a database that went away raises (a dead server, a moved file, an exhausted pool):

@@ -1,4 +1,4 @@
-"""The access log: one line per request on ``racefree.access`` (DESIGN section 11).
+"""The access log: one line per request on ``racefree.access``.
 
 Fields: ``request_id, method, route`` (the route *template*, ``/v1/agents/{agent_id}``,
 never the raw path: ids and whatever a client sent do not belong in an index),

@@ -1,4 +1,4 @@
-"""``ETag`` / ``If-Match`` on versioned resources (DESIGN section 10).
+"""``ETag`` / ``If-Match`` on versioned resources.
 
 Routes that change an agent, a session or the kill switch take :data:`IfMatchDep`
 and call :func:`fence` first in their write transaction (the version check is

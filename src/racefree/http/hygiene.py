@@ -1,4 +1,4 @@
-"""HTTP hygiene for every response (DESIGN section 10), as one pure ASGI middleware.
+"""HTTP hygiene for every response, as one pure ASGI middleware.
 
 * ``HEAD`` for every ``GET``: served by the GET route, the body dropped (headers,
   ``Content-Length`` included, kept), so no route has to declare it;

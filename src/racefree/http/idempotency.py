@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` on every mutating request (POST, PATCH, DELETE), DESIGN section 10.
+"""``Idempotency-Key`` on every mutating request (POST, PATCH, DELETE) (docs/http-api.md).
 
 One implementation for every route, as pure ASGI middleware around the router
 (inside the kill-switch guard, so a refused request claims nothing). The store

@@ -1,4 +1,4 @@
-"""Typed response bodies of the routes that build theirs as dicts (DESIGN 10: a typed model
+"""Typed response bodies of the routes that build theirs as dicts (a typed model
 for every success response).
 
 ``extra="forbid"``: a field a route returns but a model lacks fails loudly (a 500

@@ -1,4 +1,4 @@
-"""OpenAPI security schemes, and on every operation the credentials it takes (DESIGN 10).
+"""OpenAPI security schemes, and on every operation the credentials it takes.
 
 Derived from the routes themselves -- the authentication dependencies they
 declare and the credential headers they read -- so the document cannot claim

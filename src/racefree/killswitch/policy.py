@@ -1,4 +1,4 @@
-"""Recovery waits as server policy, stored in the database (DESIGN section 5).
+"""Recovery waits as server policy, stored in the database.
 
 The wait between starting and completing a recovery is the one delay an
 attacker who stole an operator token and the master password must sit out, so

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from racefree import owners
 from racefree.core import audit
 from racefree.core.audit import Severity
+from racefree.core.condition import Condition
 from racefree.core.db import Database, Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import AuditContext, Transition
@@ -88,8 +89,7 @@ def start(
             GLOBAL_SCOPE,
             now=now,
             values={"recovery_started_at": now, "failed_attempts": 0, "lockout_until": None},
-            guard=attempts.NOT_LOCKED_OUT,
-            guard_params={"now": now},
+            where=attempts.not_locked_out(now),
             cascades={"owner_public_key": owner_check, "recovery_eligible_at": schedule},
             audit_context=AuditContext(actor=actor),
             classify=_classifier(now),
@@ -126,8 +126,8 @@ def complete(
                 "failed_attempts": 0,
                 "lockout_until": None,
             },
-            guard=f"recovery_eligible_at <= :now AND ({attempts.NOT_LOCKED_OUT})",
-            guard_params={"now": now},
+            where=Condition.of("recovery_eligible_at <= :now", now=now)
+            & attempts.not_locked_out(now),
             cascades={
                 "agents_reactivated": lambda inner, _row: cascade.reactivate_agents(inner, now)
             },
@@ -158,8 +158,7 @@ def abort(
                 "failed_attempts": 0,
                 "lockout_until": None,
             },
-            guard=attempts.NOT_LOCKED_OUT,
-            guard_params={"now": now},
+            where=attempts.not_locked_out(now),
             audit_context=AuditContext(actor=actor, details={"cause": "abort"}),
             classify=_classifier(now),
         )

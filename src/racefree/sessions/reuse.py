@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from racefree.core import audit
 from racefree.core.audit import Severity
+from racefree.core.condition import Condition
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.sessions.model import Policy
+from racefree.sessions.revocation import by_id, revoke_where
 
 REUSE_REVOKE_REASON = "token_reuse"
 #: How long after a renewal its previous token counts as a lost race, not as reuse.
@@ -59,10 +61,9 @@ def revoke_for_reuse(
     audited once however many detect it, and a session revoked or renewed
     again meanwhile is classified in the same transaction instead.
     """
-    revoked = tx.execute(
-        "UPDATE sessions SET revoked_at = :now, revoke_reason = :reason"
-        " WHERE id = :id AND revoked_at IS NULL AND previous_token_hash = :h",
-        {"now": now, "reason": REUSE_REVOKE_REASON, "id": session_id, "h": token_hash},
+    still_previous = Condition.of("previous_token_hash = :h", h=token_hash)
+    revoked = revoke_where(
+        tx, by_id(session_id) & still_previous, now=now, reason=REUSE_REVOKE_REASON
     )
     if revoked:
         audit.record(

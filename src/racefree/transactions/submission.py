@@ -21,9 +21,10 @@ from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.settings import Settings
+from racefree.sessions.model import Constraints
 from racefree.transactions import idempotency, metrics, reservations
 from racefree.transactions.idempotency import Reply
-from racefree.transactions.machine import TRANSACTIONS, Status, Tier, Transaction
+from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
 from racefree.transactions.tiers import RUN_NOW, tier_for, timeout_s
 
 
@@ -84,7 +85,7 @@ def submit(
             return idempotency.existing(tx, session_id, idempotency_key, request_hash)
     assert row is not None
     reservations.reserve(
-        tx, session_id, request.amount, reservations.Limits.parse(session["constraints"]), now=now
+        tx, session_id, request.amount, Constraints.from_json(session["constraints"]), now=now
     )
     txn = Transaction.from_row(row)
     tx.after_commit(functools.partial(metrics.created, txn.tier))
@@ -102,7 +103,7 @@ def submit(
         session_id=session_id,
         transaction_id=txn.id,
         details={
-            "amount": str(request.amount),  # amounts are strings, audit included (DESIGN 10)
+            "amount": str(request.amount),  # amounts are strings, audit included
             "tier": tier.value,
             "destination": request.destination,
         },
@@ -115,5 +116,5 @@ def _queue(tx: Tx, txn: Transaction, settings: Settings, *, now: int) -> Transac
         values = {"execute_after": now + settings.tier_delay_s}
     else:
         values = {"expires_at": now + settings.tier_approval_ttl_s}
-    result = TRANSACTIONS.transition(tx, "queue", txn.id, now=now, values=values)
+    result = TRANSACTIONS.transition(tx, Move.QUEUE, txn.id, now=now, values=values)
     return Transaction.from_row(result.row)

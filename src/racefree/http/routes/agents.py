@@ -16,13 +16,12 @@ from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
 from racefree.http.conditional import IfMatchDep
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
-from racefree.killswitch import status as kill_switch_status
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
 AgentId = Annotated[str, Path(min_length=1, max_length=36)]
 PublicKey = Annotated[str, Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
-#: Amounts are strings of integers in minor units (DESIGN section 7).
+#: Amounts are strings of integers in minor units (docs/http-api.md).
 Amount = Annotated[str, Field(pattern=r"^[0-9]{1,16}$", examples=["1000"])]
 
 _FOUND = errors(ErrorCode.AGENT_NOT_FOUND)
@@ -80,7 +79,6 @@ def create_agent(
     now = runtime.clock.now()
     actor = f"operator:{operator.label}"
     with runtime.db.write() as tx:
-        kill_switch_status.hold_normal(tx)  # so an activation's cascade reaches this agent
         agent = agents.create(tx, name=body.name, now=now, actor=actor)
         if body.owner_public_key is not None:
             owners.change_owner(tx, agent.id, body.owner_public_key, now=now, actor=actor)
@@ -181,8 +179,9 @@ def activate(
     expected: IfMatchDep,
 ) -> dict[str, Any]:
     with runtime.db.write() as tx:
-        kill_switch_status.hold_normal(tx)  # never re-activate past a committed activation
-        conditional.fence(tx, "agents", agent_id, expected)  # after: the cascade's lock order
+        # the agent row first, then (inside activate) the kill switch: the cascade never
+        # waits for a SUSPENDED agent's row, so this order cannot deadlock with it
+        conditional.fence(tx, "agents", agent_id, expected)
         agent = agents.activate(
             tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
         )

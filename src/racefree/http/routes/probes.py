@@ -1,4 +1,4 @@
-"""Probes for orchestrators: ``GET /livez`` and ``GET /readyz`` (DESIGN section 11).
+"""Probes for orchestrators: ``GET /livez`` and ``GET /readyz``.
 
 ``/livez`` says the process serves requests: no database, no thread hop, so a
 slow or gone database never gets a live process restarted. ``/readyz`` says it

@@ -12,7 +12,7 @@ The first valid signature locks ownership in (``GRACE -> LOCKED``):
 owner_verified = 0`` -- idempotent, audited once, never an error for the
 second caller.
 
-Owner changes (DESIGN section 5), :func:`change_owner`::
+Owner changes (docs/state-machines.md), :func:`change_owner`::
 
     NONE  -> GRACE          operator sets a key
     GRACE -> GRACE | NONE   operator changes or removes the key
@@ -35,7 +35,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from racefree.core import audit
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
+from racefree.owners.machine import LOCKED, OWNERS, Move
 
 NONCE_TTL_S = 300
 TIMESTAMP_WINDOW_S = 300
@@ -203,18 +204,7 @@ def change_owner(
     moves under the CAS ``owner_public_key = <signer>``.
     """
     if new_key is not None and not valid_public_key(new_key):
-        raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
-            details={
-                "issues": [
-                    {
-                        "loc": ["body", "owner_public_key"],
-                        "type": "value_error",
-                        "msg": "not a base64url Ed25519 public key",
-                    }
-                ]
-            },
-        )
+        raise invalid_field("owner_public_key", "not a base64url Ed25519 public key")
     if proof is None:
         _change_unlocked(tx, agent_id, new_key, now=now, actor=actor)
         return
@@ -248,9 +238,10 @@ def _change_unlocked(
     if verified is None:
         raise RacefreeError(ErrorCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
     if new_key is None:
-        raise RacefreeError(ErrorCode.OWNER_LOCKED, details={"agent_id": agent_id})
+        code = OWNERS.transitions[Move.REMOVE_KEY].conflict_for(LOCKED)
+        raise RacefreeError(code, details={"agent_id": agent_id})
     raise RacefreeError(
-        ErrorCode.OWNER_AUTH_REQUIRED,
+        OWNERS.transitions[Move.CHANGE_KEY].conflict_for(LOCKED),
         detail="ownership is locked in: the current owner must sign the change",
         hint=f"send {HEADER} signed by the current owner for action "
         f"{change_action(agent_id, new_key)!r}",
