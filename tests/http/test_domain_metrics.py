@@ -85,3 +85,18 @@ def test_a_worker_records_its_last_successful_sweep(
     worker.tick()
     stamp = metric(client, "racefree_worker_last_success_timestamp_seconds", worker=sweep.name)
     assert stamp > 1_700_000_000
+
+
+def test_the_kill_switch_cancellations_are_counted_by_tier(
+    client: TestClient, operator_headers: dict[str, str]
+) -> None:
+    session = make_session(client, operator_headers, make_agent(client, operator_headers))
+    queued = client.post("/v1/transactions", json=transfer(20_000), headers=session)
+    assert (queued.status_code, queued.json()["tier"]) == (202, "DELAY")
+    labels = {"status": "CANCELLED", "tier": "DELAY"}
+    before = metric(client, "racefree_transactions_total", **labels)
+    activated = client.post(
+        "/v1/kill-switch/activate", json={"reason": "count"}, headers=operator_headers
+    )
+    assert activated.json()["transactions_cancelled"] == 1
+    assert metric(client, "racefree_transactions_total", **labels) == before + 1

@@ -14,7 +14,10 @@ plain statements are exact.
 
 from __future__ import annotations
 
+import functools
+
 from racefree.core.db import Tx
+from racefree.transactions import metrics
 from racefree.transactions.machine import TRANSACTIONS, Move
 
 #: Statuses the ``cancel`` transition leaves (docs/state-machines.md): the open ones.
@@ -37,13 +40,14 @@ _LOCK_SESSIONS_OF_OPEN = (
     f" WHERE status IN {_OPEN_SQL}) ORDER BY id FOR NO KEY UPDATE"
 )
 _CANCEL_AND_RELEASE = (
-    f"WITH cancelled AS ({_CANCEL} RETURNING session_id, amount),"
+    f"WITH cancelled AS ({_CANCEL} RETURNING session_id, amount, tier),"
     " released AS ("
     "  UPDATE sessions SET reserved = sessions.reserved - c.total"
     "  FROM (SELECT session_id, SUM(amount) AS total FROM cancelled GROUP BY session_id) AS c"
     "  WHERE sessions.id = c.session_id RETURNING sessions.id)"
     " SELECT (SELECT COUNT(*) FROM cancelled) AS cancelled,"
-    " (SELECT COUNT(*) FROM released) AS released"
+    " (SELECT COUNT(*) FROM released) AS released,"
+    " (SELECT string_agg(tier, ',') FROM cancelled) AS tiers"
 )
 
 
@@ -52,8 +56,12 @@ def cancel_open(tx: Tx, *, error: str, now: int) -> int:
     params = {"error": error, "now": now}
     if tx.is_sqlite:
         tx.execute(_RELEASE_OPEN)
-        return tx.execute(_CANCEL, params)
-    tx.all(_LOCK_SESSIONS_OF_OPEN)
-    row = tx.one(_CANCEL_AND_RELEASE, params)
-    assert row is not None
-    return int(row["cancelled"])
+        tiers = [r["tier"] for r in tx.all(_CANCEL + " RETURNING tier", params)]
+    else:
+        tx.all(_LOCK_SESSIONS_OF_OPEN)
+        row = tx.one(_CANCEL_AND_RELEASE, params)
+        assert row is not None
+        tiers = row["tiers"].split(",") if row["tiers"] else []
+    # counted by the rows actually cancelled, once the cancellation commits
+    tx.after_commit(functools.partial(metrics.reached, _TARGET, tiers))
+    return len(tiers)

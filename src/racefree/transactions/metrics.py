@@ -6,12 +6,15 @@ back). Labels come from closed sets: the machine's statuses and the tiers.
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from collections import Counter
+from collections.abc import Iterable
+
+from prometheus_client import Counter as CounterMetric
 
 from racefree.core.db import Row
 from racefree.core.machine import Transition
 
-TRANSACTIONS_TOTAL = Counter(
+TRANSACTIONS_TOTAL = CounterMetric(
     "racefree_transactions_total",
     "Transactions that reached a status (committed moves), by status and tier.",
     ["status", "tier"],
@@ -21,6 +24,12 @@ TRANSACTIONS_TOTAL = Counter(
 def moved(transition: Transition, row: Row) -> None:
     """The machine's ``on_commit``."""
     TRANSACTIONS_TOTAL.labels(transition.target, row["tier"]).inc()
+
+
+def reached(status: str, tiers: Iterable[str]) -> None:
+    """A set-based move (the kill switch's cancel-open): one count per row it moved."""
+    for tier, count in Counter(tiers).items():
+        TRANSACTIONS_TOTAL.labels(status, tier).inc(count)
 
 
 def created(tier: str) -> None:
