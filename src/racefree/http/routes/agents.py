@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
@@ -10,12 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from racefree import agents, owners
 from racefree.agents import Agent
 from racefree.core.clock import isoformat
+from racefree.core.conditional import Precondition
 from racefree.core.errors import ErrorCode
 from racefree.http import conditional, schemas
 from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
 from racefree.http.conditional import IfMatchDep
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
+from racefree.operators import Operator
+from racefree.runtime import Runtime
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
@@ -153,6 +157,29 @@ def change_owner(
         return agent_json(agents.get(tx, agent_id))
 
 
+AgentMove = Callable[..., Agent]
+
+
+def _move(
+    move: AgentMove,
+    agent_id: str,
+    response: Response,
+    runtime: Runtime,
+    operator: Operator,
+    expected: Precondition | None,
+) -> dict[str, Any]:
+    """One status move of an agent: the If-Match CAS first, the move, the new ETag.
+
+    For ``activate`` the agent row is fenced before the move holds the kill switch: the
+    cascade never waits for a SUSPENDED agent's row, so this order cannot deadlock with it.
+    """
+    with runtime.db.write() as tx:
+        conditional.fence(tx, "agents", agent_id, expected)
+        agent = move(tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}")
+        conditional.tag(response, tx, "agents", agent_id)
+    return agent_json(agent)
+
+
 @router.post("/{agent_id}/suspend", response_model=schemas.AgentOut, responses=_STATE)
 def suspend(
     agent_id: AgentId,
@@ -161,13 +188,7 @@ def suspend(
     operator: OperatorDep,
     expected: IfMatchDep,
 ) -> dict[str, Any]:
-    with runtime.db.write() as tx:
-        conditional.fence(tx, "agents", agent_id, expected)
-        agent = agents.suspend(
-            tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
-        )
-        conditional.tag(response, tx, "agents", agent_id)
-    return agent_json(agent)
+    return _move(agents.suspend, agent_id, response, runtime, operator, expected)
 
 
 @router.post("/{agent_id}/activate", response_model=schemas.AgentOut, responses=_STATE)
@@ -178,15 +199,7 @@ def activate(
     operator: OperatorDep,
     expected: IfMatchDep,
 ) -> dict[str, Any]:
-    with runtime.db.write() as tx:
-        # the agent row first, then (inside activate) the kill switch: the cascade never
-        # waits for a SUSPENDED agent's row, so this order cannot deadlock with it
-        conditional.fence(tx, "agents", agent_id, expected)
-        agent = agents.activate(
-            tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
-        )
-        conditional.tag(response, tx, "agents", agent_id)
-    return agent_json(agent)
+    return _move(agents.activate, agent_id, response, runtime, operator, expected)
 
 
 @router.post("/{agent_id}/terminate", response_model=schemas.AgentOut, responses=_STATE)
@@ -198,13 +211,7 @@ def terminate(
     expected: IfMatchDep,
 ) -> dict[str, Any]:
     """Terminate the agent for good; its open sessions are revoked in the same transaction."""
-    with runtime.db.write() as tx:
-        conditional.fence(tx, "agents", agent_id, expected)
-        agent = agents.terminate(
-            tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
-        )
-        conditional.tag(response, tx, "agents", agent_id)
-    return agent_json(agent)
+    return _move(agents.terminate, agent_id, response, runtime, operator, expected)
 
 
 @router.post(
