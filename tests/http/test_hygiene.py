@@ -110,3 +110,12 @@ def test_one_time_format_and_amounts_as_strings_in_bodies_errors_and_audit(
     (deposit,) = [e for e in entries if e["event_type"] == "AGENT_DEPOSIT"]
     assert deposit["details"] == {"amount": "700", "balance": "700"}
     assert RFC3339_MS.match(deposit["at"]) and isinstance(deposit["at_epoch"], int)
+
+
+def test_an_after_id_beyond_64_bits_is_400_not_500(
+    client: TestClient, operator_headers: dict[str, str]
+) -> None:
+    response = client.get(
+        "/v1/audit-log?after_id=377841751190978012131622912", headers=operator_headers
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "VALIDATION_ERROR")
