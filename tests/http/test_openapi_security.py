@@ -27,3 +27,16 @@ def test_every_operation_states_its_credentials_and_they_are_enforced(
         {"ownerSignature": []}
     ]
     assert ops["/health"]["get"]["security"] == []
+
+
+def test_every_success_response_has_a_typed_schema(client: TestClient) -> None:
+    untyped = []
+    for path, operations in client.get("/openapi.json").json()["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if not status.startswith("2"):
+                    continue
+                schemas = [c.get("schema") for c in response.get("content", {}).values()]
+                if not schemas or not all(schemas):
+                    untyped.append((method, path, status))
+    assert untyped == []

@@ -29,7 +29,18 @@ router = APIRouter()
 SCRAPE_PROBE_TIMEOUT_S = 1.0
 
 
-@router.get("/metrics", include_in_schema=True, tags=["system"], response_class=Response)
+@router.get(
+    "/metrics",
+    include_in_schema=True,
+    tags=["system"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format 0.0.4",
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus text exposition of every racefree metric in this process."""
     _refresh_kill_switch(runtime)

@@ -99,7 +99,13 @@ def activate(
 
 # ``/v1/nonce`` is refused while the switch is engaged; owners sign a recovery with a
 # nonce from here, on the allow-list (the same handler).
-router.add_api_route("/nonce", owner_routes.nonce, methods=["GET"], summary="Recovery nonce")
+router.add_api_route(
+    "/nonce",
+    owner_routes.nonce,
+    methods=["GET"],
+    summary="Recovery nonce",
+    response_model=schemas.Nonce,
+)
 
 
 @router.post(
