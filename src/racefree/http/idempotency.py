@@ -6,7 +6,8 @@ and its rules are :mod:`racefree.core.idempotency`; this module binds them to
 HTTP:
 
 * the **scope** is the credential that sent the request (a hash of the
-  ``Authorization`` header), so keys of different clients never meet;
+  ``Authorization`` header, or of ``X-Owner-Signature`` for the owner's approval), so
+  keys of different clients never meet;
 * the **fingerprint** is method, path and the canonical JSON body: the same key
   with another request is 422 ``IDEMPOTENCY_KEY_MISMATCH``;
 * the stored **answer** (status, ``Content-Type``, ``Location``, ``ETag``,
@@ -32,6 +33,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from racefree import owners
 from racefree.core import idempotency
 from racefree.core.db import UNAVAILABLE
 from racefree.core.errors import ErrorCode, RacefreeError
@@ -48,6 +50,7 @@ KEPT_HEADERS = frozenset({"content-type", "location", "etag", "cache-control"})
 #: Statuses after which a retry should run again, not be replayed.
 RETRY_STATUSES = frozenset({401, 408, 429})
 _NONCE_BYTES = 12
+_OWNER_SIGNATURE = owners.HEADER.lower().encode()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -55,6 +58,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
+
+
+def _credential(scope: Scope) -> str:
+    """What the request authenticates with: the bearer token, else the owner's signature
+    (``approve``: single use, so a retry resends the very same one)."""
+    return _header(scope, b"authorization") or _header(scope, _OWNER_SIGNATURE) or ""
 
 
 class Credential:
@@ -155,7 +164,7 @@ class IdempotencyMiddleware:
             return
         assert key is not None
         body, messages = await _read_body(receive)
-        credential = Credential(_header(scope, b"authorization") or "")
+        credential = Credential(_credential(scope))
         request_hash = idempotency.fingerprint(
             scope["method"].encode(),
             scope["path"].encode(),
