@@ -91,9 +91,8 @@ def test_json_lines_carry_the_request_id_of_the_response(
 
 
 @pytest.mark.server
-def test_a_standby_replica_logs_no_line_per_poll(db_url: str, engine: str, tmp_path: Path) -> None:
-    if engine != "postgresql":
-        pytest.skip("two serving processes need PostgreSQL")
+@pytest.mark.parametrize("engine", ["postgresql"])  # two serving processes need PostgreSQL
+def test_a_standby_replica_logs_no_line_per_poll(db_url: str, tmp_path: Path) -> None:
     env = {**JSON_LOGS, "RACEFREE_WORKER_INTERVAL_S": "0.05"}
     servers = [start_server(db_url, tmp_path, env=env) for _ in range(2)]
     try:
