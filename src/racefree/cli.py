@@ -32,7 +32,7 @@ from racefree import (
     sessions,
 )
 from racefree.core import audit
-from racefree.core.db import DatabaseError
+from racefree.core.db import DatabaseError, Dialect
 from racefree.core.errors import RacefreeError
 from racefree.core.passwords import generate_password
 from racefree.core.settings import Settings
@@ -71,49 +71,95 @@ def _emit(line: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from racefree.http import create_app
     from racefree.transactions.plugins import load_executor
-    from racefree.workers import start_workers
 
     settings = _settings(args)
     logs.configure(settings.log_format, settings.log_level)
+    workers = args.workers
     runtime = Runtime.open(settings)
     try:
+        if workers > 1 and runtime.db.dialect is Dialect.SQLITE:
+            raise CliError(
+                f"--workers {workers} needs PostgreSQL: SQLite supports one serving process."
+                " Set RACEFREE_DATABASE_URL=postgresql://... or serve with --workers 1"
+            )
         runtime.db.claim_server()
         # bind before anything is created: a port in use must not print (or store)
         # first-start credentials that nobody can then use
         listener = _bind(settings.host, settings.port)
         load_executor(runtime.db, runtime.clock, settings)  # a bad RACEFREE_EXECUTOR: say so now
-        migrations.upgrade(runtime.db)
-        master = settings.master_password.get_secret_value() if settings.master_password else None
-        _warn_if_master_password_ignored(runtime, master)
-        first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
-        policy.current(runtime.db, settings, now=runtime.clock.now())  # stored at first start
-        _show_first_start(first)
-        _warn_if_locked(runtime)
-        workers = start_workers(runtime)  # background sweeps, one process each (a lease)
-        app = create_app(runtime)
-        # stop (and release the leases) at app shutdown: uvicorn re-raises SIGTERM after it,
-        # which ends the process before the ``finally`` below would run
-        app.router.on_shutdown.append(workers.stop)
-        app.router.on_shutdown.append(runtime.close)
-        config = uvicorn.Config(
-            app,
-            log_level=settings.log_level.lower(),
-            log_config=None,  # ours (racefree.logs): one format for every line
-            access_log=False,  # racefree.access logs each request with its route template
-            # requests stuck on a gone database must not hold SIGTERM
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        )
-        try:
-            uvicorn.Server(config).run(sockets=[listener])
-        finally:
-            workers.stop()
+        _prepare(runtime, settings)
+        if workers == 1:
+            return _serve_one(runtime, settings, listener)
     finally:
         runtime.close()
+    # several processes: each builds its own runtime and app from the environment, which
+    # the command line's overrides are written into first (the first start is done above)
+    for name in ("database_url", "host", "port"):
+        os.environ[f"RACEFREE_{name.upper()}"] = str(getattr(settings, name))
+    _serve_many(settings, workers, listener)
     return 0
+
+
+def _uvicorn(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options; logging stays ours (:mod:`racefree.logs`: one format, escaped)."""
+    return {
+        "log_level": settings.log_level.lower(),
+        "log_config": None,
+        "access_log": False,  # racefree.access logs each request with its route template
+        # requests stuck on a gone database must not hold SIGTERM
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+    }
+
+
+def _prepare(runtime: Runtime, settings: Settings) -> None:
+    """Migrate, create first-start credentials (printed once), store the policy, warn."""
+    migrations.upgrade(runtime.db)
+    master = settings.master_password.get_secret_value() if settings.master_password else None
+    _warn_if_master_password_ignored(runtime, master)
+    first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
+    policy.current(runtime.db, settings, now=runtime.clock.now())  # stored at first start
+    _show_first_start(first)
+    _warn_if_locked(runtime)
+
+
+def _serve_one(runtime: Runtime, settings: Settings, listener: socket.socket) -> int:
+    import uvicorn
+
+    config = uvicorn.Config(_app_with_workers(runtime), **_uvicorn(settings))
+    uvicorn.Server(config).run(sockets=[listener])
+    return 0
+
+
+def _serve_many(settings: Settings, workers: int, listener: socket.socket) -> None:
+    """``workers`` processes on the socket bound above (uvicorn's supervisor)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        f"{__name__}:worker_app", factory=True, workers=workers, **_uvicorn(settings)
+    )
+    Multiprocess(config, sockets=[listener]).run()
+
+
+def _app_with_workers(runtime: Runtime) -> Any:
+    from racefree.http import create_app
+    from racefree.workers import start_workers
+
+    workers = start_workers(runtime)  # background sweeps, one process each (a lease)
+    app = create_app(runtime)
+    # stop (and release the leases) at app shutdown: uvicorn re-raises SIGTERM after it,
+    # which ends the process before a ``finally`` of the caller would run
+    app.router.on_shutdown.append(workers.stop)
+    app.router.on_shutdown.append(runtime.close)
+    return app
+
+
+def worker_app() -> Any:
+    """The app of one ``racefree serve --workers N`` process (a uvicorn factory)."""
+    settings = Settings()
+    logs.configure(settings.log_format, settings.log_level)
+    return _app_with_workers(Runtime.open(settings))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -472,11 +518,40 @@ def _require_schema(runtime: Runtime) -> None:
 # -- parser --------------------------------------------------------------------
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("must be between 1 and 64")
+    return value
+
+
 def _database_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
         help="database URL (default: $RACEFREE_DATABASE_URL or sqlite:///./racefree.db)",
     )
+
+
+def _add_serve(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="migrate the database, create first-start credentials, serve HTTP",
+        description="Migrate the database, create first-start credentials (printed once), "
+        "and serve the HTTP API. One process per SQLite file; use PostgreSQL for several.",
+    )
+    _database_option(serve)
+    serve.add_argument("--host", help="bind address (default: $RACEFREE_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: $RACEFREE_PORT or 8000)")
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="server processes (default 1; more than one needs PostgreSQL)",
+    )
+    serve.set_defaults(handler=cmd_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -487,16 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"racefree {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser(
-        "serve",
-        help="migrate the database, create first-start credentials, serve HTTP",
-        description="Migrate the database, create first-start credentials (printed once), "
-        "and serve the HTTP API. One process per SQLite file; use PostgreSQL for several.",
-    )
-    _database_option(serve)
-    serve.add_argument("--host", help="bind address (default: $RACEFREE_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default: $RACEFREE_PORT or 8000)")
-    serve.set_defaults(handler=cmd_serve)
+    _add_serve(commands)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(
         dest="db_command", required=True, metavar="ACTION"

@@ -9,13 +9,17 @@ same as ``ts LEVEL logger msg key=value ...`` for a terminal.
 
 The code logs through the standard library (``logging.getLogger``); structlog's
 ``ProcessorFormatter`` renders every record, so there is one format whoever logs.
-Control characters in values are escaped in both formats: a value sent by a
-client can never start a forged line.
+Request paths, headers and other values a client chose end up in log lines (and
+in exception texts). A NUL, CR or LF among them would forge lines or break
+parsers, so every control character -- of the message, the fields and the
+traceback alike -- is escaped (``\\n``, ``\\x00``...): one record is always one
+physical line, in both formats (JSON escapes them itself).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
@@ -27,13 +31,14 @@ from racefree.core import context
 
 LogFormat = Literal["json", "text"]
 
-#: C0 controls and DEL, escaped as ``\\xNN`` (tab and newline too: one record, one line).
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+#: C0 controls, DEL and C1 controls (tab and newline too: one record, one line).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def escape(value: str) -> str:
-    """``value`` with control characters escaped, so it stays on its line."""
-    return value.translate(_CONTROL)
+def escape(text: str) -> str:
+    """``text`` with every control character written as an escape sequence."""
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 def _timestamp(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -61,7 +66,7 @@ def _level(_: Any, method: str, event: MutableMapping[str, Any]) -> MutableMappi
 
 def _escape_strings(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in event.items():
-        if isinstance(value, str) and key != "exception":  # a traceback keeps its lines
+        if isinstance(value, str):  # the traceback too: it stays on its record's line
             event[key] = escape(value)
     return event
 
@@ -83,7 +88,7 @@ def _text(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
     exc = event.pop("exception", None)
     fields = " ".join(f"{k}={v}" for k, v in event.items() if v is not None)
     line = f"{line} {fields}" if fields else line
-    return f"{line}\n{exc}" if exc else line
+    return f"{line} {exc}" if exc else line
 
 
 def formatter(fmt: LogFormat) -> logging.Formatter:

@@ -76,6 +76,9 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append one audit row in ``tx``; log it as a domain event once ``tx`` commits."""
+    client_request_id = context.client_request_id.get()
+    if client_request_id is not None:
+        details = {**(details or {}), "client_request_id": client_request_id}
     row = {
         "at": at,
         "event_type": event_type,

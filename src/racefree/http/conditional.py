@@ -1,8 +1,9 @@
 """``ETag`` / ``If-Match`` on versioned resources.
 
-Routes that change an agent, a session or the kill switch take :data:`IfMatchDep`
-and call :func:`fence` first in their write transaction (the version check is
-the CAS :func:`racefree.core.conditional.fence`); every GET and every change of
+Routes that change an agent, a session or the kill switch take the :data:`IfMatch`
+header, read it with :func:`expected` in the pipeline's hop (after the guard and
+authentication) and call :func:`fence` first in their write transaction (the
+version check is the CAS :func:`racefree.core.conditional.fence`); every GET and every change of
 such a resource answers its ``ETag: "<version>"`` (:func:`tag`). With
 ``RACEFREE_REQUIRE_IF_MATCH=true`` a change without ``If-Match`` is 428
 ``PRECONDITION_REQUIRED``.
@@ -13,14 +14,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Response
+from fastapi import Header
 
 from racefree.core import conditional
 from racefree.core.conditional import Precondition
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
-from racefree.http.deps import RuntimeDep
 from racefree.http.problems import add_response, errors
+from racefree.runtime import Runtime
 
 HEADER = "If-Match"
 _STRONG = re.compile(r'^"(\d{1,18})"$')
@@ -54,25 +55,24 @@ def parse(raw: str) -> Precondition:
     return Precondition(tuple(versions))
 
 
-def if_match(
-    runtime: RuntimeDep,
-    raw: Annotated[
-        str | None,
-        Header(
-            alias=HEADER,
-            max_length=1024,
-            description='the ETag you read ("3"): the change happens only at that version',
-        ),
-    ] = None,
-) -> Precondition | None:
+#: The header parameter of a route that takes ``If-Match`` (the pipeline validates it).
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        max_length=1024,
+        description='the ETag you read ("3"): the change happens only at that version',
+    ),
+]
+
+
+def expected(runtime: Runtime, raw: str | None) -> Precondition | None:
+    """The request's precondition (in the pipeline's hop, after the guard and authentication)."""
     if raw is None:
         if runtime.settings.require_if_match:
             raise RacefreeError(ErrorCode.PRECONDITION_REQUIRED)
         return None
     return parse(raw)
-
-
-IfMatchDep = Annotated[Precondition | None, Depends(if_match)]
 
 
 def fence(tx: Tx, table: str, key: str, expected: Precondition | None) -> None:
@@ -81,11 +81,10 @@ def fence(tx: Tx, table: str, key: str, expected: Precondition | None) -> None:
         conditional.fence(tx, table, key, expected)
 
 
-def tag(response: Response, tx: Tx, table: str, key: str) -> None:
+def tag(tx: Tx, table: str, key: str) -> dict[str, str]:
     """``ETag`` of ``key``'s row as ``tx`` sees it (after the change, in its transaction)."""
     version = conditional.current_version(tx, table, key)
-    if version is not None:
-        response.headers["ETag"] = conditional.etag(version)
+    return {} if version is None else {"ETag": conditional.etag(version)}
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:

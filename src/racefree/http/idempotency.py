@@ -37,6 +37,7 @@ from racefree import owners
 from racefree.core import idempotency
 from racefree.core.db import UNAVAILABLE
 from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.http import edge
 from racefree.http.problems import add_response, errors, problem_response
 from racefree.runtime import Runtime
 
@@ -95,6 +96,10 @@ async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
         if not message.get("more_body", False):
             break
     return b"".join(chunks), messages
+
+
+async def _too_large() -> Message:
+    raise edge.BodyTooLarge
 
 
 def _replaying(messages: list[Message], receive: Receive) -> Receive:
@@ -163,7 +168,12 @@ class IdempotencyMiddleware:
             await problem_response(error)(scope, receive, send)
             return
         assert key is not None
-        body, messages = await _read_body(receive)
+        try:
+            body, messages = await _read_body(receive)
+        except edge.BodyTooLarge:
+            # nothing claimed; the pipeline answers (guard and authentication first, then 413)
+            await self.app(scope, _too_large, send)
+            return
         credential = Credential(_credential(scope))
         request_hash = idempotency.fingerprint(
             scope["method"].encode(),

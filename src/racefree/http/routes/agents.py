@@ -5,23 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, status
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import agents, owners
 from racefree.agents import Agent
 from racefree.core.clock import isoformat
-from racefree.core.conditional import Precondition
 from racefree.core.errors import ErrorCode
 from racefree.http import conditional, schemas
-from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
-from racefree.http.conditional import IfMatchDep
-from racefree.http.deps import RuntimeDep
+from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
-from racefree.operators import Operator
-from racefree.runtime import Runtime
 
-router = APIRouter(prefix="/v1/agents", tags=["agents"])
+router = APIRouter(prefix="/v1/agents", tags=["agents"], route_class=PipelineRoute)
 
 AgentId = Annotated[str, Path(min_length=1, max_length=36)]
 PublicKey = Annotated[str, Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
@@ -71,56 +68,69 @@ def agent_json(agent: Agent) -> dict[str, Any]:
     }
 
 
+def _actor(call: Call) -> str:
+    return f"operator:{call.operator.label}"
+
+
+def _create(call: Call) -> Response:
+    body: CreateAgent = call.body
+    now = call.runtime.clock.now()
+    with call.runtime.db.write() as tx:
+        agent = agents.create(tx, name=body.name, now=now, actor=_actor(call))
+        if body.owner_public_key is not None:
+            owners.change_owner(tx, agent.id, body.owner_public_key, now=now, actor=_actor(call))
+            agent = agents.get(tx, agent.id)
+        headers = conditional.tag(tx, "agents", agent.id)
+    headers["Location"] = f"/v1/agents/{agent.id}"
+    return JSONResponse(agent_json(agent), status_code=201, headers=headers)
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.AgentOut,
     responses=OPERATOR_ERRORS,
+    openapi_extra=body_doc(CreateAgent),
+    dependencies=[OPERATOR],
 )
-def create_agent(
-    body: CreateAgent, response: Response, runtime: RuntimeDep, operator: OperatorDep
-) -> dict[str, Any]:
-    now = runtime.clock.now()
-    actor = f"operator:{operator.label}"
-    with runtime.db.write() as tx:
-        agent = agents.create(tx, name=body.name, now=now, actor=actor)
-        if body.owner_public_key is not None:
-            owners.change_owner(tx, agent.id, body.owner_public_key, now=now, actor=actor)
-            agent = agents.get(tx, agent.id)
-        conditional.tag(response, tx, "agents", agent.id)
-    response.headers["Location"] = f"/v1/agents/{agent.id}"
-    return agent_json(agent)
+async def create_agent(request: Request) -> Response:
+    return await run(request, _create, body=CreateAgent, status_code=201)
 
 
-@router.get("", response_model=schemas.AgentList, responses=OPERATOR_ERRORS)
-def list_agents(
-    runtime: RuntimeDep,
-    operator: OperatorDep,
+@router.get(
+    "", response_model=schemas.AgentList, responses=OPERATOR_ERRORS, dependencies=[OPERATOR]
+)
+async def list_agents(
+    request: Request,
     after_id: Annotated[str | None, Query(max_length=36)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     status: Annotated[str | None, Query(pattern="^(ACTIVE|SUSPENDED|TERMINATED)$")] = None,
-) -> dict[str, Any]:
-    with runtime.db.read() as tx:
-        found = agents.list_agents(tx, after_id=after_id, limit=limit, status=status)
-    return {
-        "agents": [agent_json(a) for a in found],
-        "next_after_id": found[-1].id if len(found) == limit else None,
-    }
+) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.read() as tx:
+            found = agents.list_agents(tx, after_id=after_id, limit=limit, status=status)
+        return {
+            "agents": [agent_json(a) for a in found],
+            "next_after_id": found[-1].id if len(found) == limit else None,
+        }
+
+    return await run(request, serve, reads_only=True)
 
 
-@router.get("/{agent_id}", response_model=schemas.AgentOut, responses=_FOUND)
-def get_agent(
-    agent_id: AgentId, response: Response, runtime: RuntimeDep, operator: OperatorDep
-) -> dict[str, Any]:
-    with runtime.db.read() as tx:
-        agent = agent_json(agents.get(tx, agent_id))
-        conditional.tag(response, tx, "agents", agent_id)
-    return agent
+@router.get(
+    "/{agent_id}", response_model=schemas.AgentOut, responses=_FOUND, dependencies=[OPERATOR]
+)
+async def get_agent(agent_id: AgentId, request: Request) -> Response:
+    def serve(call: Call) -> Response:
+        with call.runtime.db.read() as tx:
+            found = agent_json(agents.get(tx, agent_id))
+            return JSONResponse(found, headers=conditional.tag(tx, "agents", agent_id))
+
+    return await run(request, serve, reads_only=True)
 
 
 @router.patch(
     "/{agent_id}",
-    response_model=schemas.AgentOut,
     responses=errors(
         *OPERATOR_AUTH_CODES,
         ErrorCode.AGENT_NOT_FOUND,
@@ -130,111 +140,116 @@ def get_agent(
         ErrorCode.OWNER_LOCKED,
         ErrorCode.OWNER_MISMATCH,
     ),
+    response_model=schemas.AgentOut,
+    openapi_extra=body_doc(ChangeOwner),
+    dependencies=[OPERATOR],
 )
-def change_owner(
+async def change_owner(
     agent_id: AgentId,
-    body: ChangeOwner,
-    runtime: RuntimeDep,
-    operator: OperatorDep,
-    response: Response,
-    expected: IfMatchDep,
+    request: Request,
+    if_match: conditional.IfMatch = None,
     x_owner_signature: Annotated[str | None, Header(max_length=4096)] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Set, change or remove the owner key. A LOCKED owner's key changes only with
     ``X-Owner-Signature`` from the current owner over ``change_owner:<agent id>:<new key>``."""
-    now = runtime.clock.now()
-    new_key = body.owner_public_key
-    with runtime.db.write() as tx:
-        conditional.fence(tx, "agents", agent_id, expected)  # If-Match: the first CAS
-        proof = None
-        if x_owner_signature:
-            action = owners.change_action(agent_id, new_key)
-            proof = owners.verify(tx, x_owner_signature, action=action, now=now)
-        owners.change_owner(
-            tx, agent_id, new_key, now=now, proof=proof, actor=f"operator:{operator.label}"
-        )
-        conditional.tag(response, tx, "agents", agent_id)
-        return agent_json(agents.get(tx, agent_id))
+
+    def serve(call: Call) -> Response:
+        now = call.runtime.clock.now()
+        new_key = call.body.owner_public_key
+        expected = conditional.expected(call.runtime, if_match)
+        with call.runtime.db.write() as tx:
+            conditional.fence(tx, "agents", agent_id, expected)  # If-Match: the first CAS
+            proof = None
+            if x_owner_signature:
+                action = owners.change_action(agent_id, new_key)
+                proof = owners.verify(tx, x_owner_signature, action=action, now=now)
+            owners.change_owner(tx, agent_id, new_key, now=now, proof=proof, actor=_actor(call))
+            changed = agent_json(agents.get(tx, agent_id))
+            return JSONResponse(changed, headers=conditional.tag(tx, "agents", agent_id))
+
+    return await run(request, serve, body=ChangeOwner)
 
 
 AgentMove = Callable[..., Agent]
 
 
-def _move(
-    move: AgentMove,
-    agent_id: str,
-    response: Response,
-    runtime: Runtime,
-    operator: Operator,
-    expected: Precondition | None,
-) -> dict[str, Any]:
+async def _move(move: AgentMove, agent_id: str, request: Request, if_match: str | None) -> Response:
     """One status move of an agent: the If-Match CAS first, the move, the new ETag.
 
     For ``activate`` the agent row is fenced before the move holds the kill switch: the
     cascade never waits for a SUSPENDED agent's row, so this order cannot deadlock with it.
     """
-    with runtime.db.write() as tx:
-        conditional.fence(tx, "agents", agent_id, expected)
-        agent = move(tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}")
-        conditional.tag(response, tx, "agents", agent_id)
-    return agent_json(agent)
+
+    def serve(call: Call) -> Response:
+        expected = conditional.expected(call.runtime, if_match)
+        with call.runtime.db.write() as tx:
+            conditional.fence(tx, "agents", agent_id, expected)
+            agent = move(tx, agent_id, now=call.runtime.clock.now(), actor=_actor(call))
+            headers = conditional.tag(tx, "agents", agent_id)
+        return JSONResponse(agent_json(agent), headers=headers)
+
+    return await run(request, serve)
 
 
-@router.post("/{agent_id}/suspend", response_model=schemas.AgentOut, responses=_STATE)
-def suspend(
-    agent_id: AgentId,
-    response: Response,
-    runtime: RuntimeDep,
-    operator: OperatorDep,
-    expected: IfMatchDep,
-) -> dict[str, Any]:
-    return _move(agents.suspend, agent_id, response, runtime, operator, expected)
+@router.post(
+    "/{agent_id}/suspend",
+    response_model=schemas.AgentOut,
+    responses=_STATE,
+    dependencies=[OPERATOR],
+)
+async def suspend(
+    agent_id: AgentId, request: Request, if_match: conditional.IfMatch = None
+) -> Response:
+    return await _move(agents.suspend, agent_id, request, if_match)
 
 
-@router.post("/{agent_id}/activate", response_model=schemas.AgentOut, responses=_STATE)
-def activate(
-    agent_id: AgentId,
-    response: Response,
-    runtime: RuntimeDep,
-    operator: OperatorDep,
-    expected: IfMatchDep,
-) -> dict[str, Any]:
-    return _move(agents.activate, agent_id, response, runtime, operator, expected)
+@router.post(
+    "/{agent_id}/activate",
+    response_model=schemas.AgentOut,
+    responses=_STATE,
+    dependencies=[OPERATOR],
+)
+async def activate(
+    agent_id: AgentId, request: Request, if_match: conditional.IfMatch = None
+) -> Response:
+    return await _move(agents.activate, agent_id, request, if_match)
 
 
-@router.post("/{agent_id}/terminate", response_model=schemas.AgentOut, responses=_STATE)
-def terminate(
-    agent_id: AgentId,
-    response: Response,
-    runtime: RuntimeDep,
-    operator: OperatorDep,
-    expected: IfMatchDep,
-) -> dict[str, Any]:
+@router.post(
+    "/{agent_id}/terminate",
+    response_model=schemas.AgentOut,
+    responses=_STATE,
+    dependencies=[OPERATOR],
+)
+async def terminate(
+    agent_id: AgentId, request: Request, if_match: conditional.IfMatch = None
+) -> Response:
     """Terminate the agent for good; its open sessions are revoked in the same transaction."""
-    return _move(agents.terminate, agent_id, response, runtime, operator, expected)
+    return await _move(agents.terminate, agent_id, request, if_match)
 
 
 @router.post(
     "/{agent_id}/deposit",
     response_model=schemas.Balance,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.AGENT_NOT_FOUND, ErrorCode.AGENT_TERMINATED),
+    openapi_extra=body_doc(Deposit),
+    dependencies=[OPERATOR],
 )
-def deposit(
-    agent_id: AgentId,
-    body: Deposit,
-    response: Response,
-    runtime: RuntimeDep,
-    operator: OperatorDep,
-    expected: IfMatchDep,
-) -> dict[str, Any]:
-    with runtime.db.write() as tx:
-        conditional.fence(tx, "agents", agent_id, expected)
-        balance = agents.deposit(
-            tx,
-            agent_id,
-            int(body.amount),
-            now=runtime.clock.now(),
-            actor=f"operator:{operator.label}",
-        )
-        conditional.tag(response, tx, "agents", agent_id)
-    return {"agent_id": agent_id, "balance": str(balance)}
+async def deposit(
+    agent_id: AgentId, request: Request, if_match: conditional.IfMatch = None
+) -> Response:
+    def serve(call: Call) -> Response:
+        expected = conditional.expected(call.runtime, if_match)
+        with call.runtime.db.write() as tx:
+            conditional.fence(tx, "agents", agent_id, expected)
+            balance = agents.deposit(
+                tx,
+                agent_id,
+                int(call.body.amount),
+                now=call.runtime.clock.now(),
+                actor=_actor(call),
+            )
+            headers = conditional.tag(tx, "agents", agent_id)
+        return JSONResponse({"agent_id": agent_id, "balance": str(balance)}, headers=headers)
+
+    return await run(request, serve, body=Deposit)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import killswitch, owners
@@ -18,15 +19,14 @@ from racefree.core.clock import isoformat
 from racefree.core.conditional import etag
 from racefree.core.errors import ErrorCode
 from racefree.http import conditional, schemas
-from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
-from racefree.http.conditional import IfMatchDep
-from racefree.http.deps import RuntimeDep
+from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.http.routes import owners as owner_routes
 from racefree.killswitch import policy, recovery, status
 
 KILL_SWITCH_PATH = "/v1/kill-switch"
-router = APIRouter(prefix=KILL_SWITCH_PATH, tags=["kill-switch"])
+router = APIRouter(prefix=KILL_SWITCH_PATH, tags=["kill-switch"], route_class=PipelineRoute)
 
 MasterPassword = Annotated[
     str | None, Header(alias="X-Master-Password", description="the master password")
@@ -47,15 +47,11 @@ def _times(name: str, epoch: int | None) -> dict[str, Any]:
     return {name: isoformat(epoch), f"{name}_epoch": epoch}
 
 
-@router.get("", response_model=schemas.KillSwitchOut, responses=OPERATOR_ERRORS)
-def get_kill_switch(
-    response: Response, runtime: RuntimeDep, operator: OperatorDep
-) -> dict[str, Any]:
-    """The switch's state and the activation it is under, if any."""
+def _status(call: Call) -> Response:
+    runtime = call.runtime
     with runtime.db.read() as tx:
         current = status.read(tx)
-    response.headers["ETag"] = etag(current.version)
-    return {
+    shown = {
         "state": current.state,
         "version": current.version,
         "activation_id": current.activation_id,
@@ -65,28 +61,29 @@ def get_kill_switch(
         **_times("recovery_eligible_at", current.recovery_eligible_at),
         "master_password_locked": current.locked_out(runtime.clock.now()),
     }
+    return JSONResponse(shown, headers={"ETag": etag(current.version)})
 
 
-@router.post(
-    "/activate",
-    response_model=schemas.Activation,
-    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.KILL_SWITCH_ALREADY_ACTIVE),
+@router.get(
+    "", response_model=schemas.KillSwitchOut, responses=OPERATOR_ERRORS, dependencies=[OPERATOR]
 )
-def activate(
-    body: ActivateRequest,
-    response: Response,
-    runtime: RuntimeDep,
-    operator: OperatorDep,
-    expected: IfMatchDep,
-) -> dict[str, Any]:
-    """Stop everything: revoke sessions, cancel open transactions, suspend agents (one CAS)."""
-    with runtime.db.write() as tx:
+async def get_kill_switch(request: Request) -> Response:
+    """The switch's state and the activation it is under, if any."""
+    return await run(request, _status, reads_only=True)
+
+
+def _activate(call: Call, if_match: str | None) -> Response:
+    expected = conditional.expected(call.runtime, if_match)
+    with call.runtime.db.write() as tx:
         conditional.fence(tx, "kill_switch", status.GLOBAL_SCOPE, expected)
         result = killswitch.activate(
-            tx, body.reason, now=runtime.clock.now(), actor=f"operator:{operator.label}"
+            tx,
+            call.body.reason,
+            now=call.runtime.clock.now(),
+            actor=f"operator:{call.operator.label}",
         )
-        conditional.tag(response, tx, "kill_switch", status.GLOBAL_SCOPE)
-    return {
+        headers = conditional.tag(tx, "kill_switch", status.GLOBAL_SCOPE)
+    activated = {
         "state": result.state,
         "activation_id": result.activation_id,
         **_times("activated_at", result.activated_at),
@@ -95,6 +92,19 @@ def activate(
         "agents_suspended": result.agents_suspended,
         "duration_ms": result.duration_ms,
     }
+    return JSONResponse(activated, headers=headers)
+
+
+@router.post(
+    "/activate",
+    response_model=schemas.Activation,
+    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.KILL_SWITCH_ALREADY_ACTIVE),
+    openapi_extra=body_doc(ActivateRequest),
+    dependencies=[OPERATOR],
+)
+async def activate(request: Request, if_match: conditional.IfMatch = None) -> Response:
+    """Stop everything: revoke sessions, cancel open transactions, suspend agents (one CAS)."""
+    return await run(request, lambda call: _activate(call, if_match), body=ActivateRequest)
 
 
 # ``/v1/nonce`` is refused while the switch is engaged; owners sign a recovery with a
@@ -124,29 +134,31 @@ router.add_api_route(
         ErrorCode.RECOVERY_ALREADY_STARTED,
     ),
 )
-def start_recovery(
-    response: Response,
-    runtime: RuntimeDep,
-    password: MasterPassword = None,
-    signature: OwnerSignature = None,
-) -> dict[str, Any]:
+async def start_recovery(
+    request: Request, password: MasterPassword = None, signature: OwnerSignature = None
+) -> Response:
     """ACTIVATED -> RECOVERING; completing is allowed after ``recovery_eligible_at``."""
-    now = runtime.clock.now()
-    waits = policy.current(runtime.db, runtime.settings, now=now)  # stored server policy
-    started = recovery.start(
-        runtime.db,
-        password,
-        now=now,
-        wait_s=waits.wait_s,
-        owner_wait_s=waits.owner_wait_s,
-        owner_signature=signature,
-    )
-    response.headers["Location"] = KILL_SWITCH_PATH  # where to follow the recovery
-    return {
-        "state": started.state,
-        **_times("recovery_eligible_at", started.recovery_eligible_at),
-        "wait_seconds": started.wait_seconds,
-    }
+
+    def serve(call: Call) -> dict[str, Any]:
+        runtime = call.runtime
+        now = runtime.clock.now()
+        waits = policy.current(runtime.db, runtime.settings, now=now)  # stored server policy
+        started = recovery.start(
+            runtime.db,
+            password,
+            now=now,
+            wait_s=waits.wait_s,
+            owner_wait_s=waits.owner_wait_s,
+            owner_signature=signature,
+        )
+        return {
+            "state": started.state,
+            **_times("recovery_eligible_at", started.recovery_eligible_at),
+            "wait_seconds": started.wait_seconds,
+        }
+
+    # Location: where to follow the recovery
+    return await run(request, serve, status_code=202, headers={"Location": KILL_SWITCH_PATH})
 
 
 @router.post(
@@ -160,10 +172,14 @@ def start_recovery(
         ErrorCode.RECOVERY_WAIT_REQUIRED,
     ),
 )
-def complete_recovery(runtime: RuntimeDep, password: MasterPassword = None) -> dict[str, Any]:
+async def complete_recovery(request: Request, password: MasterPassword = None) -> Response:
     """RECOVERING -> NORMAL; re-activates the agents the kill switch suspended."""
-    done = recovery.complete(runtime.db, password, now=runtime.clock.now())
-    return {"state": done.state, "agents_reactivated": done.agents_reactivated}
+
+    def serve(call: Call) -> dict[str, Any]:
+        done = recovery.complete(call.runtime.db, password, now=call.runtime.clock.now())
+        return {"state": done.state, "agents_reactivated": done.agents_reactivated}
+
+    return await run(request, serve)
 
 
 @router.post(
@@ -176,7 +192,11 @@ def complete_recovery(runtime: RuntimeDep, password: MasterPassword = None) -> d
         ErrorCode.INVALID_RECOVERY_STATE,
     ),
 )
-def abort_recovery(runtime: RuntimeDep, password: MasterPassword = None) -> dict[str, Any]:
+async def abort_recovery(request: Request, password: MasterPassword = None) -> Response:
     """RECOVERING -> ACTIVATED."""
-    aborted = recovery.abort(runtime.db, password, now=runtime.clock.now())
-    return {"state": aborted.state}
+
+    def serve(call: Call) -> dict[str, Any]:
+        aborted = recovery.abort(call.runtime.db, password, now=call.runtime.clock.now())
+        return {"state": aborted.state}
+
+    return await run(request, serve)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Request, status
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import operators
 from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
-from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
-from racefree.http.deps import RuntimeDep
+from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 
-router = APIRouter(prefix="/v1/operators", tags=["operators"])
+router = APIRouter(prefix="/v1/operators", tags=["operators"], route_class=PipelineRoute)
 
 OperatorId = Annotated[str, Path(min_length=1, max_length=36)]
 
@@ -49,11 +50,31 @@ def _out(record: operators.OperatorToken) -> OperatorOut:
     return OperatorOut(id=record.id, label=record.label, created_at=isoformat(record.created_at))
 
 
-@router.get("", response_model=OperatorList, responses=OPERATOR_ERRORS)
-def list_operators(runtime: RuntimeDep, operator: OperatorDep) -> OperatorList:
+def _actor(call: Call) -> str:
+    return f"operator:{call.operator.label}"
+
+
+def _list(call: Call) -> dict[str, Any]:
+    with call.runtime.db.read() as tx:
+        found = OperatorList(operators=[_out(r) for r in operators.list_tokens(tx)])
+    return found.model_dump()
+
+
+@router.get("", response_model=OperatorList, responses=OPERATOR_ERRORS, dependencies=[OPERATOR])
+async def list_operators(request: Request) -> Response:
     """Every operator token (ids and labels; never a token or a hash)."""
-    with runtime.db.read() as tx:
-        return OperatorList(operators=[_out(r) for r in operators.list_tokens(tx)])
+    return await run(request, _list, reads_only=True)
+
+
+def _create(call: Call) -> Response:
+    body: CreateOperator = call.body
+    with call.runtime.db.write() as tx:
+        record, token = operators.create(
+            tx, label=body.label, now=call.runtime.clock.now(), actor=_actor(call)
+        )
+    created = CreatedOperator(**_out(record).model_dump(), token=token)
+    headers = {"Location": f"/v1/operators/{record.id}", "Cache-Control": "no-store"}
+    return JSONResponse(created.model_dump(), status_code=201, headers=headers)
 
 
 @router.post(
@@ -61,30 +82,28 @@ def list_operators(runtime: RuntimeDep, operator: OperatorDep) -> OperatorList:
     status_code=status.HTTP_201_CREATED,
     response_model=CreatedOperator,
     responses=OPERATOR_ERRORS,
+    openapi_extra=body_doc(CreateOperator),
+    dependencies=[OPERATOR],
 )
-def create_operator(
-    body: CreateOperator, response: Response, runtime: RuntimeDep, operator: OperatorDep
-) -> CreatedOperator:
+async def create_operator(request: Request) -> Response:
     """A new operator token, in this response only (only its hash is stored)."""
-    with runtime.db.write() as tx:
-        record, token = operators.create(
-            tx, label=body.label, now=runtime.clock.now(), actor=f"operator:{operator.label}"
-        )
-    response.headers["Location"] = f"/v1/operators/{record.id}"
-    response.headers["Cache-Control"] = "no-store"
-    return CreatedOperator(**_out(record).model_dump(), token=token)
+    return await run(request, _create, body=CreateOperator)
 
 
 @router.delete(
     "/{operator_id}",
     response_model=RevokedOperator,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.OPERATOR_NOT_FOUND),
+    dependencies=[OPERATOR],
 )
-def revoke_operator(
-    operator_id: OperatorId, runtime: RuntimeDep, operator: OperatorDep
-) -> RevokedOperator:
+async def revoke_operator(operator_id: OperatorId, request: Request) -> Response:
     """Revoke an operator token: it stops working at once."""
-    now = runtime.clock.now()
-    with runtime.db.write() as tx:
-        revoked = operators.revoke(tx, operator_id, now=now, actor=f"operator:{operator.label}")
-    return RevokedOperator(id=revoked.id, label=revoked.label, revoked_at=isoformat(now))
+
+    def serve(call: Call) -> dict[str, Any]:
+        now = call.runtime.clock.now()
+        with call.runtime.db.write() as tx:
+            revoked = operators.revoke(tx, operator_id, now=now, actor=_actor(call))
+        shown = RevokedOperator(id=revoked.id, label=revoked.label, revoked_at=isoformat(now))
+        return shown.model_dump()
+
+    return await run(request, serve)

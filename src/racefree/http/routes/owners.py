@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from racefree import owners
 from racefree.core.clock import isoformat
 from racefree.http import schemas
-from racefree.http.deps import RuntimeDep
+from racefree.http.pipeline import Call, PipelineRoute, run
 
-router = APIRouter(prefix="/v1", tags=["owners"])
+router = APIRouter(prefix="/v1", tags=["owners"], route_class=PipelineRoute)
+
+
+def _nonce(call: Call) -> dict[str, Any]:
+    with call.runtime.db.write() as tx:
+        value, expires_at = owners.issue_nonce(tx, now=call.runtime.clock.now())
+    return {"nonce": value, "expires_at": isoformat(expires_at), "expires_at_epoch": expires_at}
 
 
 @router.get("/nonce", response_model=schemas.Nonce)
-def nonce(runtime: RuntimeDep) -> dict[str, Any]:
-    with runtime.db.write() as tx:
-        value, expires_at = owners.issue_nonce(tx, now=runtime.clock.now())
-    return {"nonce": value, "expires_at": isoformat(expires_at), "expires_at_epoch": expires_at}
+async def nonce(request: Request) -> Response:
+    return await run(request, _nonce)

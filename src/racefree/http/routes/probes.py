@@ -15,18 +15,19 @@ from typing import Literal
 
 import anyio
 from anyio import to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from racefree import migrations
 from racefree.core.db import UNAVAILABLE, Database
 from racefree.core.errors import ErrorCode, RacefreeError
-from racefree.http.deps import RuntimeDep
-from racefree.http.problems import errors
+from racefree.http.pipeline import PipelineRoute, runtime_of
+from racefree.http.problems import errors, problem_response
 
 log = logging.getLogger("racefree.http")
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=PipelineRoute)
 
 #: How long a readiness probe waits for the database before it answers 503.
 PROBE_TIMEOUT_S = 1.5
@@ -42,19 +43,22 @@ class Ready(BaseModel):
 
 
 @router.get("/livez", response_model=Live)
-async def livez() -> Live:
+async def livez() -> Response:
     """200 while the process serves requests (no database involved)."""
-    return Live()
+    return JSONResponse(Live().model_dump())
 
 
 @router.get("/readyz", response_model=Ready, responses=errors(ErrorCode.NOT_READY))
-async def readyz(runtime: RuntimeDep) -> Ready:
+async def readyz(request: Request) -> Response:
     """200 when the database answers and its schema is at head; else 503 ``NOT_READY``."""
-    revision = await probe_revision(runtime.db)
-    head = migrations.head_revision()
-    if revision != head:
-        raise not_ready(f"the schema is at {revision}, this version needs {head}")
-    return Ready(schema_revision=revision or "")
+    try:
+        revision = await probe_revision(runtime_of(request).db)
+        head = migrations.head_revision()
+        if revision != head:
+            raise not_ready(f"the schema is at {revision}, this version needs {head}")
+    except RacefreeError as error:
+        return problem_response(error)
+    return JSONResponse(Ready(schema_revision=revision or "").model_dump())
 
 
 async def probe_revision(db: Database) -> str | None:
