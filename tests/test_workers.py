@@ -143,7 +143,7 @@ def test_two_servers_on_postgresql_run_each_worker_once_and_take_over_from_a_kil
         servers.append(start_server(db_url, tmp_path / name, env=env))
     try:
         pids = {s.process.pid: s for s in servers}
-        _wait_for(lambda: len(_worker_holders(db)) == 3)
+        _wait_for(lambda: len(_worker_holders(db)) == 4)  # delayed, expiry, stale, idempotency
         holders = _worker_holders(db)
         assert {_pid(h) for h in holders.values()} <= set(pids)  # each lease: one process
 
@@ -172,7 +172,7 @@ def test_a_server_runs_the_workers_and_a_graceful_stop_lets_their_leases_go(
 ) -> None:
     server = start_server(db_url, tmp_path, env={"RACEFREE_WORKER_INTERVAL_S": "0.2"})
     try:
-        _wait_for(lambda: len(_worker_holders(db)) == 3)
+        _wait_for(lambda: len(_worker_holders(db)) == 4)  # delayed, expiry, stale, idempotency
         assert {_pid(h) for h in _worker_holders(db).values()} == {server.process.pid}
     finally:
         server.stop()

@@ -14,6 +14,7 @@ import getpass
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
@@ -25,6 +26,7 @@ from racefree import (
     agents,
     cli_events,
     killswitch,
+    logs,
     migrations,
     operators,
     owners,
@@ -33,11 +35,15 @@ from racefree import (
 from racefree.core import audit
 from racefree.core.db import DatabaseError, Dialect
 from racefree.core.errors import RacefreeError
+from racefree.core.passwords import generate_password
 from racefree.core.settings import Settings
-from racefree.killswitch import recovery
+from racefree.killswitch import policy, recovery
 from racefree.runtime import Runtime
 
 Handler = Callable[[argparse.Namespace], int]
+
+#: Seconds ``serve`` waits for requests in flight after SIGTERM.
+GRACEFUL_SHUTDOWN_S = 3
 
 
 class CliError(Exception):
@@ -66,12 +72,10 @@ def _emit(line: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from racefree import logs
+    from racefree.transactions.plugins import load_executor
 
     settings = _settings(args)
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_format, settings.log_level)
     workers = args.workers
     runtime = Runtime.open(settings)
     try:
@@ -81,47 +85,64 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 " Set RACEFREE_DATABASE_URL=postgresql://... or serve with --workers 1"
             )
         runtime.db.claim_server()
+        # bind before anything is created: a port in use must not print (or store)
+        # first-start credentials that nobody can then use
+        listener = _bind(settings.host, settings.port)
+        load_executor(runtime.db, runtime.clock, settings)  # a bad RACEFREE_EXECUTOR: say so now
         _prepare(runtime, settings)
         if workers == 1:
-            return _serve_one(runtime, settings)
+            return _serve_one(runtime, settings, listener)
     finally:
         runtime.close()
     # several processes: each builds its own runtime and app from the environment, which
     # the command line's overrides are written into first (the first start is done above)
     for name in ("database_url", "host", "port"):
         os.environ[f"RACEFREE_{name.upper()}"] = str(getattr(settings, name))
-    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **_uvicorn(settings))
+    _serve_many(settings, workers, listener)
     return 0
 
 
 def _uvicorn(settings: Settings) -> dict[str, Any]:
-    """uvicorn's options; logging stays ours (:mod:`racefree.logs` escapes every line)."""
+    """uvicorn's options; logging stays ours (:mod:`racefree.logs`: one format, escaped)."""
     return {
-        "host": settings.host,
-        "port": settings.port,
         "log_level": settings.log_level.lower(),
         "log_config": None,
-        "access_log": False,
-        # open event streams never end by themselves: cut them after 5 s on SIGTERM
-        "timeout_graceful_shutdown": 5,
+        "access_log": False,  # racefree.access logs each request with its route template
+        # requests stuck on a gone database and open event streams (which never end by
+        # themselves) must not hold SIGTERM
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
     }
 
 
 def _prepare(runtime: Runtime, settings: Settings) -> None:
-    """Migrate, create first-start credentials (printed once), warn if locked."""
+    """Migrate, create first-start credentials (printed once), store the policy, warn."""
     migrations.upgrade(runtime.db)
     master = settings.master_password.get_secret_value() if settings.master_password else None
+    _warn_if_master_password_ignored(runtime, master)
     first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
+    policy.current(runtime.db, settings, now=runtime.clock.now())  # stored at first start
     _show_first_start(first)
     cli_events.seed_rules(runtime)  # first start only: the default AutoStop rules
     _warn_if_locked(runtime)
 
 
-def _serve_one(runtime: Runtime, settings: Settings) -> int:
+def _serve_one(runtime: Runtime, settings: Settings, listener: socket.socket) -> int:
     import uvicorn
 
-    uvicorn.run(_app_with_workers(runtime), **_uvicorn(settings))
+    config = uvicorn.Config(_app_with_workers(runtime), **_uvicorn(settings))
+    uvicorn.Server(config).run(sockets=[listener])
     return 0
+
+
+def _serve_many(settings: Settings, workers: int, listener: socket.socket) -> None:
+    """``workers`` processes on the socket bound above (uvicorn's supervisor)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        f"{__name__}:worker_app", factory=True, workers=workers, **_uvicorn(settings)
+    )
+    Multiprocess(config, sockets=[listener]).run()
 
 
 def _app_with_workers(runtime: Runtime) -> Any:
@@ -139,11 +160,37 @@ def _app_with_workers(runtime: Runtime) -> Any:
 
 def worker_app() -> Any:
     """The app of one ``racefree serve --workers N`` process (a uvicorn factory)."""
-    from racefree import logs
-
     settings = Settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_format, settings.log_level)
     return _app_with_workers(Runtime.open(settings))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, or one clear error (port in use, address not available)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener
+
+
+def _warn_if_master_password_ignored(runtime: Runtime, master: str | None) -> None:
+    """RACEFREE_MASTER_PASSWORD counts at first start only; say so when it is set later."""
+    if master is None:
+        return
+    with runtime.db.read() as tx:
+        stored = operators.master_password_hash(tx)
+    if stored is not None:
+        logging.getLogger("racefree").warning(
+            "RACEFREE_MASTER_PASSWORD is set but is ignored: the master password was set at "
+            "first start (change it with `racefree master-password rotate`)"
+        )
 
 
 def _warn_if_locked(runtime: Runtime) -> None:
@@ -183,6 +230,57 @@ def cmd_operator_create_token(args: argparse.Namespace) -> int:
             token = operators.create_token(tx, label=args.label, now=runtime.clock.now())
         _emit(token)  # only the token, so scripts can capture it
     return 0
+
+
+def cmd_operator_list(args: argparse.Namespace) -> int:
+    with _migrated(args) as runtime:
+        with runtime.db.read() as tx:
+            found = operators.list_tokens(tx)
+        for record in found:
+            _emit(_json_line(record))  # ids and labels, never a token
+    return 0
+
+
+def cmd_operator_revoke(args: argparse.Namespace) -> int:
+    with _migrated(args) as runtime:
+        with runtime.db.write() as tx:
+            revoked = operators.revoke(tx, args.operator_id, now=runtime.clock.now(), actor="cli")
+        _emit(_json_line(revoked))
+    return 0
+
+
+NEW_MASTER_PASSWORD_ENV = "RACEFREE_NEW_MASTER_PASSWORD"  # noqa: S105 - a variable name
+
+
+def cmd_master_password_rotate(args: argparse.Namespace) -> int:
+    with _migrated(args) as runtime:
+        current = _master_password(runtime.settings)
+        new = _new_master_password(args.generate)
+        operators.rotate_master_password(
+            runtime.db, current, new, now=runtime.clock.now(), actor="cli"
+        )
+        if args.generate:
+            _emit(new)  # shown once, only the hash is stored
+        else:
+            sys.stderr.write("racefree: master password rotated\n")
+    return 0
+
+
+def _new_master_password(generate: bool) -> str:
+    if generate:
+        return generate_password()
+    from_env = os.environ.get(NEW_MASTER_PASSWORD_ENV)
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise CliError(
+            f"no new master password: set {NEW_MASTER_PASSWORD_ENV}, use --generate "
+            "or run in a terminal"
+        )
+    first = getpass.getpass("new master password: ")
+    if getpass.getpass("again: ") != first:
+        raise CliError("the two new passwords differ")
+    return first
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -333,12 +431,14 @@ def cmd_kill_switch_recover(args: argparse.Namespace) -> int:
         now = runtime.clock.now()
         result: Any
         if args.step == "start":
+            # the server's stored policy: this command's environment never shortens the wait
+            waits = policy.current(runtime.db, runtime.settings, now=now)
             result = recovery.start(
                 runtime.db,
                 password,
                 now=now,
-                wait_s=runtime.settings.recovery_wait_s,
-                owner_wait_s=runtime.settings.recovery_wait_owner_s,
+                wait_s=waits.wait_s,
+                owner_wait_s=waits.owner_wait_s,
                 owner_signature=args.owner_signature,
                 actor="cli",
             )
@@ -474,16 +574,6 @@ def build_parser() -> argparse.ArgumentParser:
     _database_option(upgrade)
     upgrade.set_defaults(handler=cmd_db_upgrade)
 
-    operator = commands.add_parser("operator", help="operator credentials").add_subparsers(
-        dest="operator_command", required=True, metavar="ACTION"
-    )
-    create_token = operator.add_parser(
-        "create-token", help="create an operator token and print only the token"
-    )
-    _database_option(create_token)
-    create_token.add_argument("--label", default="cli", help="a name for the token's holder")
-    create_token.set_defaults(handler=cmd_operator_create_token)
-
     audit_cmd = commands.add_parser("audit", help="the audit log").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
     )
@@ -543,6 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_command_groups(commands: Any) -> None:
     """Groups whose parsers live in their own functions."""
+    _add_operator_commands(commands)
+    _add_master_password_commands(commands)
+    _add_settings_commands(commands)
     _add_locks_commands(commands)
     commands.add_parser(
         "machines", help="print every state machine's transition table as Markdown + Mermaid"
@@ -554,6 +647,85 @@ def _add_command_groups(commands: Any) -> None:
     docs.set_defaults(handler=cmd_docs)
     _add_kill_switch(commands)
     cli_events.register(commands, database_option=_database_option, migrated=_migrated)
+
+
+def _add_operator_commands(commands: Any) -> None:
+    operator = commands.add_parser("operator", help="operator credentials").add_subparsers(
+        dest="operator_command", required=True, metavar="ACTION"
+    )
+    create_token = operator.add_parser(
+        "create-token", help="create an operator token and print only the token"
+    )
+    _database_option(create_token)
+    create_token.add_argument("--label", default="cli", help="a name for the token's holder")
+    create_token.set_defaults(handler=cmd_operator_create_token)
+    operator_list = operator.add_parser(
+        "list", help="print operator tokens' ids and labels as JSON lines (never the tokens)"
+    )
+    _database_option(operator_list)
+    operator_list.set_defaults(handler=cmd_operator_list)
+    operator_revoke = operator.add_parser("revoke", help="revoke an operator token by its id")
+    _database_option(operator_revoke)
+    operator_revoke.add_argument("operator_id", help="the id shown by `racefree operator list`")
+    operator_revoke.set_defaults(handler=cmd_operator_revoke)
+
+
+def cmd_settings_show(args: argparse.Namespace) -> int:
+    with _migrated(args) as runtime:
+        waits = policy.current(runtime.db, runtime.settings, now=runtime.clock.now())
+        _print_json(asdict(waits))
+    return 0
+
+
+def cmd_settings_set(args: argparse.Namespace) -> int:
+    with _migrated(args) as runtime:
+        password = _master_password(runtime.settings)
+        waits = policy.set_wait(
+            runtime.db,
+            runtime.settings,
+            args.name,
+            args.value,
+            password,
+            now=runtime.clock.now(),
+            actor="cli",
+        )
+        _print_json(asdict(waits))
+    return 0
+
+
+def _add_settings_commands(commands: Any) -> None:
+    group = commands.add_parser(
+        "settings", help="server policy stored in the database (recovery waits)"
+    ).add_subparsers(dest="settings_command", required=True, metavar="ACTION")
+    show = group.add_parser("show", help="print the stored policy as JSON")
+    _database_option(show)
+    show.set_defaults(handler=cmd_settings_show)
+    set_ = group.add_parser(
+        "set",
+        help="change a recovery wait (needs the master password)",
+        description="The master password comes from RACEFREE_MASTER_PASSWORD or a prompt.",
+    )
+    _database_option(set_)
+    set_.add_argument("name", choices=policy.NAMES)
+    set_.add_argument("value", type=int, help="seconds")
+    set_.set_defaults(handler=cmd_settings_set)
+
+
+def _add_master_password_commands(commands: Any) -> None:
+    group = commands.add_parser("master-password", help="the master password").add_subparsers(
+        dest="master_password_command", required=True, metavar="ACTION"
+    )
+    rotate = group.add_parser(
+        "rotate",
+        help="replace the master password (needs the current one)",
+        description="The current password comes from RACEFREE_MASTER_PASSWORD or a prompt; "
+        f"the new one from {NEW_MASTER_PASSWORD_ENV}, a prompt, or --generate (printed once).",
+    )
+    _database_option(rotate)
+    rotate.add_argument(
+        "--generate", action="store_true", help="generate the new password and print it once"
+    )
+    rotate.set_defaults(handler=cmd_master_password_rotate)
 
 
 def _add_locks_commands(commands: Any) -> None:

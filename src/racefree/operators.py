@@ -19,6 +19,7 @@ from racefree.system import settings as system_settings
 
 MASTER_PASSWORD_KEY = "master_password_hash"  # noqa: S105 - a key name
 FIRST_OPERATOR_KEY = "first_operator_issued"
+MIN_MASTER_PASSWORD_LENGTH = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +36,17 @@ class FirstStart:
     operator_token: str | None
 
 
-def create_token(tx: Tx, *, label: str, now: int) -> str:
-    """A new operator token; the caller shows it once."""
+@dataclass(frozen=True, slots=True)
+class OperatorToken:
+    """An operator token as listed: never the token or its hash."""
+
+    id: str
+    label: str
+    created_at: int
+
+
+def create(tx: Tx, *, label: str, now: int, actor: str = "cli") -> tuple[OperatorToken, str]:
+    """A new operator token and its record; the caller shows the token once."""
     token = tokens.mint(tokens.OPERATOR_PREFIX)
     operator_id = new_id()
     tx.execute(
@@ -49,10 +59,44 @@ def create_token(tx: Tx, *, label: str, now: int) -> str:
         "OPERATOR_TOKEN_CREATED",
         at=now,
         severity=Severity.WARNING,
-        actor="cli",
+        actor=actor,
         details={"operator_id": operator_id, "label": label},
     )
-    return token
+    return OperatorToken(operator_id, label, now), token
+
+
+def create_token(tx: Tx, *, label: str, now: int, actor: str = "cli") -> str:
+    """A new operator token; the caller shows it once."""
+    return create(tx, label=label, now=now, actor=actor)[1]
+
+
+def list_tokens(tx: Tx, *, limit: int = 1000) -> list[OperatorToken]:
+    """Every operator token's record, oldest first."""
+    rows = tx.all(
+        "SELECT id, label, created_at FROM operators ORDER BY created_at, id LIMIT :limit",
+        {"limit": limit},
+    )
+    return [OperatorToken(**row) for row in rows]
+
+
+def revoke(tx: Tx, operator_id: str, *, now: int, actor: str) -> OperatorToken:
+    """Delete an operator token (it stops working at once); 404 ``OPERATOR_NOT_FOUND``."""
+    row = tx.one(
+        "DELETE FROM operators WHERE id = :id RETURNING id, label, created_at",
+        {"id": operator_id},
+    )
+    if row is None:
+        raise RacefreeError(ErrorCode.OPERATOR_NOT_FOUND, details={"operator_id": operator_id})
+    revoked = OperatorToken(**row)
+    audit.record(
+        tx,
+        "OPERATOR_TOKEN_REVOKED",
+        at=now,
+        severity=Severity.WARNING,
+        actor=actor,
+        details={"operator_id": revoked.id, "label": revoked.label},
+    )
+    return revoked
 
 
 def authenticate(tx: Tx, token: str) -> Operator:
@@ -75,6 +119,35 @@ def master_password_hash(tx: Tx) -> str | None:
 def check_master_password(tx: Tx, password: str) -> bool:
     stored = master_password_hash(tx)
     return stored is not None and verify_password(stored, password)
+
+
+def rotate_master_password(db: Database, current: str, new: str, *, now: int, actor: str) -> None:
+    """Replace the master password; 401 ``INVALID_MASTER_PASSWORD`` unless ``current`` is it.
+
+    The swap is a CAS on the stored hash: of two rotations racing from one current
+    password exactly one wins, the other is told its password is no longer current.
+    """
+    with db.read() as tx:
+        stored = master_password_hash(tx)
+    if stored is None or not verify_password(stored, current):
+        raise RacefreeError(ErrorCode.INVALID_MASTER_PASSWORD)
+    if len(new) < MIN_MASTER_PASSWORD_LENGTH:
+        raise RacefreeError(
+            ErrorCode.VALIDATION_ERROR,
+            detail=f"the new master password needs {MIN_MASTER_PASSWORD_LENGTH}+ characters",
+        )
+    new_hash = hash_password(new)  # outside the write transaction: Argon2 is slow on purpose
+    with db.write() as tx:
+        swapped = tx.execute(
+            "UPDATE system_settings SET value = :new, updated_at = :now"
+            " WHERE key = :k AND value = :old",
+            {"k": MASTER_PASSWORD_KEY, "new": new_hash, "old": stored, "now": now},
+        )
+        if not swapped:
+            raise RacefreeError(
+                ErrorCode.INVALID_MASTER_PASSWORD, detail="the master password changed meanwhile"
+            )
+        audit.record(tx, "MASTER_PASSWORD_ROTATED", at=now, severity=Severity.WARNING, actor=actor)
 
 
 def bootstrap(db: Database, *, master_password: str | None, now: int) -> FirstStart:

@@ -20,14 +20,19 @@ CAS, so even two sweeps racing would execute or expire a transaction once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from prometheus_client import Gauge
+
+from racefree.core import idempotency
 from racefree.core.clock import Clock
 from racefree.core.db import Database
 from racefree.core.errors import RacefreeError
@@ -39,6 +44,15 @@ from racefree.killswitch import status as kill_switch_status
 from racefree.transactions.service import Transactions
 
 log = logging.getLogger("racefree.workers")
+
+LAST_SUCCESS = Gauge(
+    "racefree_worker_last_success_timestamp_seconds",
+    "When this process's worker last completed a sweep (epoch seconds), by worker.",
+    ["worker"],
+)
+
+#: How long shutdown waits for the workers, all together.
+STOP_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +72,14 @@ def sweeps(service: Transactions) -> list[Sweep]:
         Sweep("delayed-execution", service.run_due),
         Sweep("approval-expiry", service.expire_due),
         Sweep("stale-release", service.release_stale),
+        Sweep("idempotency-expiry", functools.partial(_sweep_idempotency, service)),
     ]
+
+
+def _sweep_idempotency(service: Transactions) -> int:
+    """Delete expired ``Idempotency-Key`` answers (a batch per pass)."""
+    with service.db.write() as tx:
+        return idempotency.sweep(tx, now=service.clock.now())
 
 
 def holder_id() -> str:
@@ -112,8 +133,9 @@ class WorkerThread(threading.Thread):
             done = self.sweep.run()
         self.lease = None if beat.lost else beat.lease
         self.passes += 1
+        LAST_SUCCESS.labels(self.sweep.name).set(time.time())
         if done:
-            log.info("worker %s handled %d transactions", self.sweep.name, done)
+            log.info("worker %s handled %d items", self.sweep.name, done)
 
     def _system_normal(self) -> bool:
         with self.db.read() as tx:
@@ -130,7 +152,7 @@ class WorkerThread(threading.Thread):
                 self.lease = None
         try:
             self.lease = self.locks.acquire(
-                self.sweep.lease_key, holder=self.holder, ttl_s=self.ttl_s
+                self.sweep.lease_key, holder=self.holder, ttl_s=self.ttl_s, quiet=True
             )
         except LockBusy:
             return False
@@ -153,10 +175,20 @@ class WorkerHandle:
     threads: list[threading.Thread]
     stopping: threading.Event = field(default_factory=threading.Event)
 
-    def stop(self, timeout_s: float = 10.0) -> None:
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Ask every worker to stop; wait at most ``timeout_s`` in all, not per thread.
+
+        A worker stuck on a database that went away (waiting for a pool connection)
+        is left behind: it is a daemon thread, its lease expires by itself, and a
+        gone database must not hold the process's shutdown.
+        """
         self.stopping.set()
+        deadline = time.monotonic() + timeout_s
         for thread in self.threads:
-            thread.join(timeout_s)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [t.sweep.name for t in self.threads if t.is_alive()]
+        if stuck:
+            log.warning("workers still busy at shutdown, left to end with the process: %s", stuck)
 
 
 def start(

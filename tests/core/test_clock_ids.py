@@ -20,8 +20,9 @@ def test_system_clock_agrees_with_itself() -> None:
     assert abs(clock.now() - clock.now_ms() // 1000) <= 1
 
 
-def test_isoformat_is_utc_with_z() -> None:
-    assert isoformat(0) == "1970-01-01T00:00:00Z"
+def test_isoformat_is_rfc3339_utc_with_milliseconds() -> None:
+    assert isoformat(0) == "1970-01-01T00:00:00.000Z"
+    assert isoformat(1_796_000_000) == "2026-11-30T00:53:20.000Z"
     assert isoformat(None) is None
 
 

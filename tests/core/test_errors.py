@@ -74,6 +74,9 @@ CONTRACT = [
     ("PRECONDITION_FAILED", 412, "GENERAL", False),
     ("WEBHOOK_NOT_FOUND", 404, "EVENTS", False),
     ("AUTO_STOP_RULE_NOT_FOUND", 404, "AUTO_STOP", False),
+    # the HTTP contract's other new codes (issue 15, DESIGN 10/11)
+    ("PRECONDITION_REQUIRED", 428, "GENERAL", False),
+    ("OPERATOR_NOT_FOUND", 404, "AUTH", False),
 ]
 
 
@@ -84,9 +87,11 @@ def test_catalog_matches_the_contract(code: str, status: int, domain: str, retry
 
 
 def test_every_code_beyond_the_contract_is_a_deliberate_addition() -> None:
+    # NOT_READY: /readyz's 503 (problem+json; the contract names no code for it)
     assert {c.value for c in CATALOG} - {row[0] for row in CONTRACT} == {
         "METHOD_NOT_ALLOWED",
         "DATABASE_UNAVAILABLE",
+        "NOT_READY",
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +242,11 @@ def test_openapi_documents_the_kill_switch_errors_and_the_guard(client: TestClie
         in (paths["/v1/kill-switch/recovery/complete"]["post"]["responses"]["409"]["description"])
     )
     assert "SYSTEM_LOCKED" in paths["/v1/audit-log"]["get"]["responses"]["503"]["description"]
-    assert "503" not in paths["/health"]["get"]["responses"]
+    # the guard never refuses /health (its own 503 says the database is gone)
+    health_503 = paths["/health"]["get"]["responses"]["503"]
+    assert "SYSTEM_LOCKED" not in json.dumps(health_503)
+    for probe in ("/livez", "/readyz"):
+        assert "SYSTEM_LOCKED" not in json.dumps(paths[probe]["get"]["responses"])
 
 
 # -- real server processes ---------------------------------------------------------

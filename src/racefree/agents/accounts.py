@@ -46,6 +46,6 @@ def deposit(tx: Tx, agent_id: str, amount: int, *, now: int, actor: str | None =
         at=now,
         actor=actor,
         agent_id=agent_id,
-        details={"amount": amount, "balance": balance},
+        details={"amount": str(amount), "balance": str(balance)},  # amounts are strings
     )
     return balance

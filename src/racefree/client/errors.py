@@ -95,6 +95,30 @@ class DatabaseUnavailableError(ApiError):
     domain = "GENERAL"
 
 
+class PreconditionFailedError(ApiError):
+    """412 PRECONDITION_FAILED: Precondition failed.
+
+    The server's words: the resource changed since the version in If-Match; nothing was changed; details.current_etag is the version now.
+    """
+
+    code = "PRECONDITION_FAILED"
+    default_status = 412
+    default_retryable = False
+    domain = "GENERAL"
+
+
+class PreconditionRequiredError(ApiError):
+    """428 PRECONDITION_REQUIRED: Precondition required.
+
+    The server's words: this server requires If-Match on changes: send the ETag you read.
+    """
+
+    code = "PRECONDITION_REQUIRED"
+    default_status = 428
+    default_retryable = False
+    domain = "GENERAL"
+
+
 class AuthRequiredError(ApiError):
     """401 AUTH_REQUIRED: Authentication required.
 
@@ -215,6 +239,18 @@ class MasterPasswordLockedError(ApiError):
     domain = "AUTH"
 
 
+class OperatorNotFoundError(ApiError):
+    """404 OPERATOR_NOT_FOUND: Operator not found.
+
+    The server's words: no operator token has this id.
+    """
+
+    code = "OPERATOR_NOT_FOUND"
+    default_status = 404
+    default_retryable = False
+    domain = "AUTH"
+
+
 class SystemLockedError(ApiError):
     """503 SYSTEM_LOCKED: System locked.
 
@@ -224,6 +260,18 @@ class SystemLockedError(ApiError):
     code = "SYSTEM_LOCKED"
     default_status = 503
     default_retryable = False
+    domain = "SYSTEM"
+
+
+class NotReadyError(ApiError):
+    """503 NOT_READY: Not ready.
+
+    The server's words: the database does not answer or its schema is not at this version's head.
+    """
+
+    code = "NOT_READY"
+    default_status = 503
+    default_retryable = True
     domain = "SYSTEM"
 
 
@@ -599,18 +647,6 @@ class LockLostError(ApiError):
     domain = "LOCK"
 
 
-class PreconditionFailedError(ApiError):
-    """412 PRECONDITION_FAILED: Precondition failed.
-
-    The server's words: the resource changed since the version in If-Match; details.current_etag.
-    """
-
-    code = "PRECONDITION_FAILED"
-    default_status = 412
-    default_retryable = False
-    domain = "GENERAL"
-
-
 class WebhookNotFoundError(ApiError):
     """404 WEBHOOK_NOT_FOUND: Webhook not found.
 
@@ -643,6 +679,8 @@ _CLASSES: tuple[type[ApiError], ...] = (
     PayloadTooLargeError,
     InternalError,
     DatabaseUnavailableError,
+    PreconditionFailedError,
+    PreconditionRequiredError,
     AuthRequiredError,
     InvalidTokenError,
     TokenExpiredError,
@@ -653,7 +691,9 @@ _CLASSES: tuple[type[ApiError], ...] = (
     InvalidNonceError,
     ForbiddenError,
     MasterPasswordLockedError,
+    OperatorNotFoundError,
     SystemLockedError,
+    NotReadyError,
     SessionNotFoundError,
     RenewalConflictError,
     RenewalLimitReachedError,
@@ -685,7 +725,6 @@ _CLASSES: tuple[type[ApiError], ...] = (
     PlanGenerationInProgressError,
     LockTimeoutError,
     LockLostError,
-    PreconditionFailedError,
     WebhookNotFoundError,
     AutoStopRuleNotFoundError,
 )
@@ -719,6 +758,8 @@ __all__ = [
     "MasterPasswordLockedError",
     "MethodNotAllowedError",
     "NotFoundError",
+    "NotReadyError",
+    "OperatorNotFoundError",
     "OwnerAuthRequiredError",
     "OwnerLockedError",
     "OwnerMismatchError",
@@ -726,6 +767,7 @@ __all__ = [
     "PlanGenerationInProgressError",
     "PlanGroupNotFoundError",
     "PreconditionFailedError",
+    "PreconditionRequiredError",
     "RecoveryAlreadyStartedError",
     "RecoveryWaitRequiredError",
     "RenewalConflictError",

@@ -9,12 +9,16 @@ first migration); on PostgreSQL TRUNCATE is refused too.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from racefree.core import context
 from racefree.core.db import Row, Tx
+
+#: Domain events (every committed audit row) as log lines.
+events_log = logging.getLogger("racefree.events")
 
 
 class Severity(StrEnum):
@@ -71,25 +75,46 @@ def record(
     transaction_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Append one audit row in ``tx`` (with ``via`` when the change came through the console)."""
-    extra = {"client_request_id": context.client_request_id.get(), "via": context.via.get()}
-    extra = {k: v for k, v in extra.items() if v is not None}
-    if extra:
-        details = {**(details or {}), **extra}
-    tx.execute(
-        _INSERT,
-        {
-            "at": at,
-            "event_type": event_type,
-            "severity": severity.value,
-            "actor": actor,
-            "agent_id": agent_id,
-            "session_id": session_id,
-            "transaction_id": transaction_id,
-            "details": json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
-            "request_id": context.request_id.get(),
-        },
-    )
+    """Append one audit row in ``tx``; log it as a domain event once ``tx`` commits.
+
+    ``details`` gains ``via`` when the change came through the console.
+    """
+    via = context.via.get()
+    if via is not None:
+        details = {**(details or {}), "via": via}
+    row = {
+        "at": at,
+        "event_type": event_type,
+        "severity": severity.value,
+        "actor": actor,
+        "agent_id": agent_id,
+        "session_id": session_id,
+        "transaction_id": transaction_id,
+        "details": json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
+        "request_id": context.request_id.get(),
+    }
+    tx.execute(_INSERT, row)
+    tx.after_commit(lambda: _log_event(row, details or {}))
+
+
+#: Audit severities as log levels: a kill switch activation is CRITICAL in both.
+_LEVELS = {
+    Severity.INFO.value: logging.INFO,
+    Severity.WARNING.value: logging.WARNING,
+    Severity.CRITICAL.value: logging.CRITICAL,
+}
+
+
+def _log_event(row: dict[str, Any], details: dict[str, Any]) -> None:
+    """One log line per committed audit row (kill switch moves, lockouts, token reuse, ...).
+
+    After the commit, so the log never tells of a change that rolled back.
+    """
+    level = _LEVELS[row["severity"]]
+    if not events_log.isEnabledFor(level):
+        return
+    fields = {k: v for k, v in row.items() if v is not None and k not in ("details", "at")}
+    events_log.log(level, row["event_type"], extra={**fields, "details": details})
 
 
 def record_each(

@@ -49,7 +49,11 @@ class ManualClock:
 
 
 def isoformat(epoch_seconds: int | None) -> str | None:
-    """ISO-8601 UTC for API responses (``2026-01-01T00:00:00Z``)."""
+    """RFC 3339 UTC with milliseconds for API responses (``2026-01-01T00:00:00.000Z``).
+
+    One format everywhere; fields holding epoch numbers end in ``_epoch``.
+    """
     if epoch_seconds is None:
         return None
-    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

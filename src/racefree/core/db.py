@@ -21,12 +21,14 @@ from __future__ import annotations
 import abc
 import contextlib
 import fcntl
+import logging
 import os
 import queue
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -42,16 +44,30 @@ from racefree.core.exceptions import DatabaseError as DatabaseError  # noqa: PLC
 from racefree.core.exceptions import DatabaseInUse as DatabaseInUse  # noqa: PLC0414 (re-export)
 from racefree.core.exceptions import DatabaseUnavailable
 
+log = logging.getLogger("racefree.db")
+
 Row = dict[str, Any]
 Params = Mapping[str, Any]
 
 MIN_SQLITE_VERSION = (3, 35, 0)  # RETURNING
+CLOSE_TIMEOUT_S = 2.0
 NOT_REENTRANT = "write() is not reentrant: pass the open Tx down instead"
 
 
 class Dialect(StrEnum):
     SQLITE = "sqlite"
     POSTGRESQL = "postgresql"
+
+
+#: What a database that went away raises (a dead server, a moved file, an exhausted pool):
+#: callers that must answer anyway (health checks, shutdown) catch exactly these.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    DatabaseError,
+    DatabaseUnavailable,
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    PoolTimeout,
+)
 
 
 class _Cursor(Protocol):
@@ -64,12 +80,29 @@ class _Cursor(Protocol):
 class Tx:
     """One connection inside one transaction (``write``) or read context (``read``)."""
 
-    __slots__ = ("_conn", "_run", "dialect")
+    __slots__ = ("_after_commit", "_conn", "_run", "dialect")
 
     def __init__(self, dialect: Dialect, conn: Any) -> None:
         self.dialect = dialect
         self._conn = conn
         self._run = conn.execute if dialect is Dialect.SQLITE else self._pg_execute
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this write transaction has committed (never on rollback).
+
+        For effects outside the database that must describe only what happened --
+        a log line of a domain event -- never for anything that must be atomic with it.
+        """
+        self._after_commit.append(callback)
+
+    def _committed(self) -> None:
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # the commit stands; a failing observer must not undo the answer
+                log.exception("after-commit callback failed")
 
     def _pg_execute(self, sql: str, params: Params | None) -> _Cursor:
         cursor: _Cursor = self._conn.execute(pg_sql(sql), params)
@@ -154,6 +187,16 @@ class Database(abc.ABC):
     def claim_server(self) -> None:
         """Declare this process a server of the database (refused if SQLite is served)."""
 
+    @abc.abstractmethod
+    def probe(self, sql: str, timeout_s: float) -> Any:
+        """The first value of one read-only ``sql`` on a fresh connection (readiness checks).
+
+        A fresh connection, never the pool: a probe must tell whether the database
+        answers *now*, and must not queue behind (or be stuck with) pooled connections
+        that a dead database left broken. Raises :class:`DatabaseError` when it does not
+        answer within about ``timeout_s``.
+        """
+
     def __enter__(self) -> Database:
         return self
 
@@ -207,14 +250,16 @@ class SQLiteDatabase(Database):
             conn = self._writer
             try:
                 conn.execute("BEGIN IMMEDIATE")
+                tx = Tx(Dialect.SQLITE, conn)
                 try:
-                    yield Tx(Dialect.SQLITE, conn)
+                    yield tx
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
             finally:
                 self._writer_owner = None
+        tx._committed()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
@@ -234,6 +279,19 @@ class SQLiteDatabase(Database):
 
     def sqlalchemy_url(self) -> str:
         return f"sqlite:///{self.path}"
+
+    def probe(self, sql: str, timeout_s: float) -> Any:
+        # read-only URI: a missing file is an error, not a new empty database
+        uri = f"file:{urllib.parse.quote(self.path)}?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=timeout_s)
+            try:
+                row = conn.execute(sql).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"cannot read {self.path}: {exc}") from exc
+        return None if row is None else row[0]
 
     def claim_server(self) -> None:
         if self._server_lock is not None:
@@ -274,7 +332,9 @@ class PostgresDatabase(Database):
             self._conninfo,
             min_size=1,
             max_size=options.pool_size,
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            # a connection attempt to a server that went silent gives up, never hangs a pool
+            # worker (and with it shutdown) for the TCP timeout
+            kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 10},
             # a connection the server dropped (restart, pg_terminate_backend) is found and
             # replaced when it is taken from the pool, not handed to a request to fail on
             check=ConnectionPool.check_connection,
@@ -300,9 +360,11 @@ class PostgresDatabase(Database):
                 self._pool.connection() as conn,
                 conn.transaction(),
             ):
-                yield Tx(Dialect.POSTGRESQL, conn)
+                tx = Tx(Dialect.POSTGRESQL, conn)
+                yield tx
         finally:
             self._local.writing = False
+        tx._committed()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
@@ -318,6 +380,20 @@ class PostgresDatabase(Database):
     def claim_server(self) -> None:
         """Any number of processes may serve one PostgreSQL database."""
 
+    def probe(self, sql: str, timeout_s: float) -> Any:
+        timeout_ms = max(1, int(timeout_s * 1000))
+        try:
+            with psycopg.connect(
+                self._conninfo,
+                autocommit=True,
+                connect_timeout=max(1, round(timeout_s)),
+                options=f"-c statement_timeout={timeout_ms}",
+            ) as conn:
+                row = conn.execute(sql).fetchone()
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot reach {redact(self.url)}: {exc}") from exc
+        return None if row is None else row[0]
+
     def sqlalchemy_url(self) -> str:
         return (
             make_url(self._conninfo)
@@ -326,7 +402,8 @@ class PostgresDatabase(Database):
         )
 
     def close(self) -> None:
-        self._pool.close()
+        # bounded: a database that went away must not hold the process's exit
+        self._pool.close(timeout=CLOSE_TIMEOUT_S)
 
 
 #: SQLSTATE classes of a lost connection: 08 connection exception, 57P0x shutdown/restart

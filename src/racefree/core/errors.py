@@ -8,10 +8,11 @@ a code means the same thing in the library, over HTTP and in the CLI::
     RacefreeError(code)                       raised by core, domains, http
     |
     +-- GENERAL  VALIDATION_ERROR 400, NOT_FOUND 404, ROUTE_NOT_FOUND 404,
-    |            METHOD_NOT_ALLOWED 405, PAYLOAD_TOO_LARGE 413, INTERNAL_ERROR 500
+    |            METHOD_NOT_ALLOWED 405, PRECONDITION_FAILED 412, PAYLOAD_TOO_LARGE 413,
+    |            PRECONDITION_REQUIRED 428, INTERNAL_ERROR 500, DATABASE_UNAVAILABLE 503
     +-- AUTH     401 token and signature problems, FORBIDDEN 403,
     |            MASTER_PASSWORD_LOCKED 429
-    +-- SYSTEM   SYSTEM_LOCKED 503, kill switch conflicts 409
+    +-- SYSTEM   SYSTEM_LOCKED 503, NOT_READY 503, kill switch conflicts 409
     +-- SESSION  renewal conflicts and guards, session limits
     +-- AGENT / OWNER / TX / PLAN / LOCK   per-domain codes
 
@@ -50,6 +51,8 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    PRECONDITION_FAILED = "PRECONDITION_FAILED"
+    PRECONDITION_REQUIRED = "PRECONDITION_REQUIRED"
     AUTH_REQUIRED = "AUTH_REQUIRED"
     INVALID_TOKEN = "INVALID_TOKEN"
     TOKEN_EXPIRED = "TOKEN_EXPIRED"
@@ -60,7 +63,9 @@ class ErrorCode(StrEnum):
     INVALID_NONCE = "INVALID_NONCE"
     FORBIDDEN = "FORBIDDEN"
     MASTER_PASSWORD_LOCKED = "MASTER_PASSWORD_LOCKED"
+    OPERATOR_NOT_FOUND = "OPERATOR_NOT_FOUND"
     SYSTEM_LOCKED = "SYSTEM_LOCKED"
+    NOT_READY = "NOT_READY"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     RENEWAL_CONFLICT = "RENEWAL_CONFLICT"
     RENEWAL_LIMIT_REACHED = "RENEWAL_LIMIT_REACHED"
@@ -92,7 +97,6 @@ class ErrorCode(StrEnum):
     PLAN_GENERATION_IN_PROGRESS = "PLAN_GENERATION_IN_PROGRESS"
     LOCK_TIMEOUT = "LOCK_TIMEOUT"
     LOCK_LOST = "LOCK_LOST"
-    PRECONDITION_FAILED = "PRECONDITION_FAILED"
     WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
     AUTO_STOP_RULE_NOT_FOUND = "AUTO_STOP_RULE_NOT_FOUND"
 
@@ -171,6 +175,23 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             " retry it (writes with the same Idempotency-Key)",
         ),
         ErrorSpec(
+            _C.PRECONDITION_FAILED,
+            412,
+            _D.GENERAL,
+            False,
+            "Precondition failed",
+            "the resource changed since the version in If-Match; nothing was changed;"
+            " details.current_etag is the version now",
+        ),
+        ErrorSpec(
+            _C.PRECONDITION_REQUIRED,
+            428,
+            _D.GENERAL,
+            False,
+            "Precondition required",
+            "this server requires If-Match on changes: send the ETag you read",
+        ),
+        ErrorSpec(
             _C.AUTH_REQUIRED,
             401,
             _D.AUTH,
@@ -236,12 +257,28 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             "too many wrong master passwords; wait for the lockout to end",
         ),
         ErrorSpec(
+            _C.OPERATOR_NOT_FOUND,
+            404,
+            _D.AUTH,
+            False,
+            "Operator not found",
+            "no operator token has this id",
+        ),
+        ErrorSpec(
             _C.SYSTEM_LOCKED,
             503,
             _D.SYSTEM,
             False,
             "System locked",
             "the kill switch is engaged; only recovery and read routes are served",
+        ),
+        ErrorSpec(
+            _C.NOT_READY,
+            503,
+            _D.SYSTEM,
+            True,
+            "Not ready",
+            "the database does not answer or its schema is not at this version's head",
         ),
         ErrorSpec(
             _C.SESSION_NOT_FOUND,
@@ -480,14 +517,6 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             False,
             "Lock lost",
             "the lease expired and another holder took the lock; nothing was written",
-        ),
-        ErrorSpec(
-            _C.PRECONDITION_FAILED,
-            412,
-            _D.GENERAL,
-            False,
-            "Precondition failed",
-            "the resource changed since the version in If-Match; details.current_etag",
         ),
         ErrorSpec(
             _C.WEBHOOK_NOT_FOUND,

@@ -21,6 +21,7 @@ leaves no trace.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,7 +199,10 @@ class StateMachine(TransitionTable):
         not_found: ErrorCode = ErrorCode.NOT_FOUND,
         version_column: str | None = None,
         updated_at_column: str | None = "updated_at",
+        on_commit: Callable[[Transition, Row], None] | None = None,
     ) -> None:
+        """``on_commit(transition, row)`` runs after a move's transaction commits
+        (metrics of the moves that happened; never for a move that rolled back)."""
         super().__init__(
             name,
             table=table,
@@ -211,6 +215,7 @@ class StateMachine(TransitionTable):
         self.not_found = not_found
         self.version_column = version_column
         self.updated_at_column = updated_at_column
+        self.on_commit = on_commit
 
     # -- the table, applied ----------------------------------------------
 
@@ -268,6 +273,8 @@ class StateMachine(TransitionTable):
                     **effects,
                 },
             )
+        if self.on_commit is not None:
+            tx.after_commit(functools.partial(self.on_commit, t, row))
         return TransitionResult(row, effects)
 
     def current(self, tx: Tx, key: Any) -> str | None:

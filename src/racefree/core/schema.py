@@ -32,6 +32,11 @@ def _epoch(name: str, nullable: bool = False) -> sa.Column[int]:
     return sa.Column(name, sa.BigInteger(), nullable=nullable)
 
 
+def _version() -> sa.Column[int]:
+    """The row's version (``ETag``): every UPDATE bumps it, by a trigger (migration 0010)."""
+    return sa.Column("version", sa.BigInteger(), nullable=False, server_default="0")
+
+
 def _id(name: str = "id") -> sa.Column[str]:
     return sa.Column(name, sa.String(36), primary_key=True)
 
@@ -85,6 +90,7 @@ agents = sa.Table(
     sa.Column("suspension_reason", sa.String(64), nullable=True),
     sa.Column("owner_public_key", sa.String(64), nullable=True),
     sa.Column("owner_verified", sa.Integer(), nullable=False, server_default="0"),
+    _version(),
     _epoch("created_at"),
     _epoch("updated_at"),
     sa.CheckConstraint("status IN ('ACTIVE', 'SUSPENDED', 'TERMINATED')", name="status"),
@@ -119,6 +125,7 @@ sessions = sa.Table(
     sa.Column("spent", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("reserved", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("tx_count", sa.Integer(), nullable=False, server_default="0"),
+    _version(),
     _epoch("created_at"),
     sa.Index(None, "agent_id"),
     sa.Index(
@@ -209,6 +216,7 @@ plan_groups = sa.Table(
     sa.Column("generation", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("fencing_token", sa.BigInteger(), nullable=False, server_default="0"),
     _epoch("generated_at", nullable=True),
+    _version(),
     _epoch("created_at"),
 )
 
@@ -350,4 +358,20 @@ sa.Index(
     transactions.c.agent_id,
     transactions.c.destination,
     transactions.c.confirmed_at,
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    # the credential's hash: keys of different clients never meet
+    sa.Column("scope", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("response_status", sa.Integer(), nullable=True),
+    sa.Column("response_headers", sa.Text(), nullable=True),
+    # sealed with a key derived from the credential: a stored token is unreadable without it
+    sa.Column("response_body", sa.LargeBinary(), nullable=True),
+    _epoch("created_at"),
+    _epoch("expires_at"),
+    sa.Index(None, "expires_at"),  # the sweep
 )

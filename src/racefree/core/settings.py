@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,6 +16,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     master_password: SecretStr | None = None
     log_level: str = "info"
+    #: ``json``: one JSON object per line; ``text``: ``ts LEVEL logger msg key=value``
+    log_format: Literal["json", "text"] = "text"
     db_pool_size: int = Field(default=20, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     #: request bodies larger than this get 413 PAYLOAD_TOO_LARGE, without being read whole
@@ -24,6 +28,11 @@ class Settings(BaseSettings):
     session_absolute_lifetime: int = Field(default=2_592_000, gt=0)
     session_renewal_min_elapsed: float = Field(default=0.5, ge=0.0, le=1.0)
     session_renewal_grace_s: int = Field(default=0, ge=0)
+
+    #: changes of versioned resources without ``If-Match`` get 428
+    require_if_match: bool = False
+    #: how long an ``Idempotency-Key``'s answer is kept for replays
+    idempotency_ttl_s: int = Field(default=86400, gt=0)
 
     recovery_wait_s: int = Field(default=86400, ge=0)
     recovery_wait_owner_s: int = Field(default=1800, ge=0)
@@ -39,6 +48,9 @@ class Settings(BaseSettings):
     tier_notify_timeout_s: int = Field(default=60, gt=0)
     tier_delay_timeout_s: int = Field(default=300, gt=0)
     tier_approval_timeout_s: int = Field(default=300, gt=0)
+    #: the executor: ``package.module:factory``, an entry point of ``racefree.executors``,
+    #: or unset for the internal ledger
+    executor: str | None = None
     #: first backoff of a transient executor error (doubled per retry, plus jitter)
     executor_retry_base_s: float = Field(default=0.05, ge=0)
     #: background workers of ``racefree serve`` (delayed execution, expiry, stale release)

@@ -25,7 +25,10 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from racefree import __version__, console
-from racefree.http import guard, metrics, pipeline
+from racefree.http import conditional, guard, idempotency, metrics, pipeline, security
+from racefree.http.access import AccessLogMiddleware
+from racefree.http.hygiene import HygieneMiddleware
+from racefree.http.idempotency import IdempotencyMiddleware
 from racefree.http.middleware import RequestContextMiddleware
 from racefree.http.pipeline import PipelineRoute
 from racefree.http.problems import document_errors, install_handlers
@@ -37,8 +40,10 @@ from racefree.http.routes import (
     events,
     health,
     killswitch,
+    operators,
     owners,
     plans,
+    probes,
     sessions,
     transactions,
     webhooks,
@@ -47,9 +52,11 @@ from racefree.runtime import Runtime
 
 ROUTERS = (
     health.router,
+    probes.router,
     metrics.router,
     audit.router,
     owners.router,
+    operators.router,
     agents.router,
     sessions.router,
     plans.router,
@@ -126,7 +133,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     # the guard redeeming their ticket only at response start can let none through.
     console.install(app)
     # added first = inner: the guard runs inside the request context, before routing and auth
+    app.add_middleware(IdempotencyMiddleware, runtime=runtime)  # a refused request claims none
     app.add_middleware(guard.KillSwitchGuard, runtime=runtime)
+    app.add_middleware(HygieneMiddleware)  # HEAD, WWW-Authenticate, nosniff on every answer
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=runtime.settings.max_body_bytes)
 
     def openapi() -> dict[str, Any]:
@@ -135,7 +145,9 @@ def create_app(runtime: Runtime) -> FastAPI:
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
             schema = pipeline.document_bodies(schema)
-            app.openapi_schema = guard.document(document_errors(schema))
+            schema = security.document(ROUTERS, document_errors(schema))
+            schema = conditional.document(guard.document(schema))
+            app.openapi_schema = idempotency.document(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -57,7 +57,11 @@ def always_allowed(method: str, path: str) -> bool:
     """Requests served whatever the state, without reading it."""
     if _under(path, KILL_SWITCH_PREFIX) or console.allowed_while_locked(method, path):
         return True
-    return method in READ_METHODS and path in ("/health", "/metrics")
+    return method in READ_METHODS and path in PROBES
+
+
+#: Served whatever the kill switch's state: health, metrics and the orchestrators' probes.
+PROBES = frozenset({"/health", "/metrics", "/livez", "/readyz"})
 
 
 class Ticket:

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from anyio import to_thread
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 
-from racefree.http.pipeline import PipelineRoute
+from racefree.core.db import UNAVAILABLE
+from racefree.http.pipeline import PipelineRoute, runtime_of
+from racefree.killswitch import metrics as kill_switch_metrics
+from racefree.killswitch import status
+from racefree.runtime import Runtime
 
 REQUESTS = Counter(
     "racefree_http_requests_total",
@@ -44,9 +49,34 @@ def observe(method: str, route: str, status: str, seconds: float) -> None:
 
 router = APIRouter(route_class=PipelineRoute)
 
+#: A scrape never waits longer than this for the kill switch's state.
+SCRAPE_PROBE_TIMEOUT_S = 1.0
 
-@router.get("/metrics", include_in_schema=True, tags=["system"], response_class=Response)
-async def metrics() -> Response:
+
+@router.get(
+    "/metrics",
+    include_in_schema=True,
+    tags=["system"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format 0.0.4",
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def metrics(request: Request) -> Response:
     """Prometheus text exposition of every racefree metric in this process."""
-    # no database: served on the event loop, no thread hop
+    # one hop: the kill switch's state is read from the database (another process may move it)
+    await to_thread.run_sync(_refresh_kill_switch, runtime_of(request))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def _refresh_kill_switch(runtime: Runtime) -> None:
+    """The state as the database has it now (another process may have moved it)."""
+    try:
+        state = status.probe_state(runtime.db, SCRAPE_PROBE_TIMEOUT_S)
+    except UNAVAILABLE:
+        return  # keep the last known state; /readyz tells that the database is gone
+    if state is not None:
+        kill_switch_metrics.show(state)

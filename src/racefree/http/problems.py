@@ -22,6 +22,7 @@ from racefree.core.errors import (
     problem,
     validation_error,
 )
+from racefree.http import conflicts
 
 log = logging.getLogger("racefree.http")
 
@@ -46,6 +47,7 @@ class ProblemResponse(JSONResponse):
 
 
 def problem_response(error: RacefreeError) -> ProblemResponse:
+    conflicts.count(error)
     return ProblemResponse(
         error.to_problem(context.request_id.get()),
         status_code=error.status,

@@ -12,6 +12,7 @@ from enum import StrEnum
 from racefree.core.audit import Severity
 from racefree.core.errors import ErrorCode
 from racefree.core.machine import StateMachine, move
+from racefree.killswitch import metrics
 from racefree.killswitch.status import ACTIVATED, NORMAL, RECOVERING, STATES
 
 
@@ -35,6 +36,7 @@ KILL_SWITCH = StateMachine(
     key_column="scope",
     state_column="state",
     version_column="version",
+    on_commit=metrics.moved,
     states=STATES,
     initial=NORMAL,
     transitions=(

@@ -15,6 +15,7 @@ from racefree.system.kill_switch import (
     guard_view,
     hold_normal,
     is_normal,
+    probe_state,
     read,
     system_locked,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "guard_view",
     "hold_normal",
     "is_normal",
+    "probe_state",
     "read",
     "system_locked",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -33,5 +35,17 @@ def current_revision(db: Database) -> str | None:
         engine.dispose()
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest revision the package ships (read once: the scripts do not change at run time)."""
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def probe_revision(db: Database, timeout_s: float) -> str | None:
+    """The schema's revision read on a fresh connection within ``timeout_s`` (readiness).
+
+    Raises :class:`~racefree.core.db.DatabaseError` when the database does not answer
+    or has no schema yet.
+    """
+    revision: str | None = db.probe("SELECT version_num FROM alembic_version", timeout_s)
+    return revision

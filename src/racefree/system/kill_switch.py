@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from racefree.core.clock import isoformat
-from racefree.core.db import Tx
+from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 
 GLOBAL_SCOPE = "global"
@@ -135,3 +135,9 @@ def lock_for_activation(tx: Tx) -> None:
             "SELECT 1 FROM kill_switch WHERE scope = :scope FOR NO KEY UPDATE",
             {"scope": GLOBAL_SCOPE},
         )
+
+
+def probe_state(db: Database, timeout_s: float) -> str | None:
+    """The state, read on a fresh connection within ``timeout_s`` (metrics scrapes, probes)."""
+    state: str | None = db.probe("SELECT state FROM kill_switch WHERE scope = 'global'", timeout_s)
+    return state

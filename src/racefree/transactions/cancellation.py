@@ -17,9 +17,12 @@ statements are exact.
 
 from __future__ import annotations
 
+import functools
+
 from racefree.core import audit
 from racefree.core.condition import TRUE, Condition
-from racefree.core.db import Tx
+from racefree.core.db import Params, Tx
+from racefree.transactions import metrics
 from racefree.transactions.machine import TRANSACTIONS, Move, Reason
 
 _MOVE = TRANSACTIONS.transitions[Move.CANCEL]
@@ -57,7 +60,15 @@ def cancel_open(
             f" WHERE id IN (SELECT session_id FROM transactions WHERE {open_rows})",
             params,
         )
-        return tx.execute(_cancel(open_rows), params)
+        tiers = [r["tier"] for r in tx.all(_cancel(open_rows) + " RETURNING tier", params)]
+    else:
+        tiers = _cancel_and_release(tx, open_rows, params)
+    # counted by the rows actually cancelled, once the cancellation commits
+    tx.after_commit(functools.partial(metrics.reached, _TARGET, tiers))
+    return len(tiers)
+
+
+def _cancel_and_release(tx: Tx, open_rows: str, params: Params) -> list[str]:
     # sessions first, in id order: movers (reject, expire, fail) take a session, then its row
     tx.all(
         "SELECT id FROM sessions WHERE id IN (SELECT session_id FROM transactions"
@@ -66,7 +77,7 @@ def cancel_open(
     )
     row = tx.one(
         f"WITH cancelled AS ({_cancel(open_rows)}"
-        " RETURNING agent_id, session_id, id AS transaction_id, amount),"
+        " RETURNING agent_id, session_id, id AS transaction_id, amount, tier),"
         " released AS ("
         "  UPDATE sessions SET reserved = sessions.reserved - c.total"
         "  FROM (SELECT session_id, SUM(amount) AS total FROM cancelled GROUP BY session_id) AS c"
@@ -74,11 +85,12 @@ def cancel_open(
         f" audited AS ({audit.each_sql('cancelled')} RETURNING id)"
         " SELECT (SELECT COUNT(*) FROM cancelled) AS cancelled,"
         " (SELECT COUNT(*) FROM released) AS released,"
-        " (SELECT COUNT(*) FROM audited) AS audited",
+        " (SELECT COUNT(*) FROM audited) AS audited,"
+        " (SELECT string_agg(tier, ',') FROM cancelled) AS tiers",
         params,
     )
     assert row is not None
-    return int(row["cancelled"])
+    return row["tiers"].split(",") if row["tiers"] else []
 
 
 def cancel_for_agent(tx: Tx, agent_id: str, *, now: int, actor: str | None = None) -> int:

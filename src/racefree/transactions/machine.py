@@ -25,6 +25,7 @@ from racefree.core.clock import isoformat
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import StateMachine, move
+from racefree.transactions import metrics
 
 
 class Status(StrEnum):
@@ -90,6 +91,7 @@ TRANSACTIONS = StateMachine(
     states=tuple(Status),
     initial=Status.PENDING,
     not_found=ErrorCode.TX_NOT_FOUND,
+    on_commit=metrics.moved,
     transitions=(
         move(
             Move.QUEUE, _S.PENDING, _S.QUEUED, conflict=_ILLEGAL, audit_event="TRANSACTION_QUEUED"

@@ -23,6 +23,8 @@ status by exactly one CAS, so each reservation is settled exactly once.
 
 from __future__ import annotations
 
+from typing import Any
+
 from racefree.agents import availability
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
@@ -116,8 +118,16 @@ def _limit_exceeded(row: Row, amount: int, limits: Constraints) -> RacefreeError
     return RacefreeError(
         ErrorCode.SESSION_LIMIT_EXCEEDED,
         detail=f"the session's {name} ({limit}) does not admit this transaction",
-        details={"limit": name, "max": limit, "current": current, "requested": amount},
+        details=_limit_details(name, limit, current, amount),
     )
+
+
+def _limit_details(name: str, limit: int, current: int, requested: int) -> dict[str, Any]:
+    """Amounts as strings: the requested amount always, the limit and the current
+    figure unless they count transactions (``max_transactions``)."""
+    if name == "max_transactions":
+        return {"limit": name, "max": limit, "current": current, "requested": str(requested)}
+    return {"limit": name, "max": str(limit), "current": str(current), "requested": str(requested)}
 
 
 def release(tx: Tx, row: Row) -> int:

@@ -19,9 +19,10 @@ from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.settings import Settings
 from racefree.transactions import approvals, idempotency, moves, submission
 from racefree.transactions.execution import ExecutionLoop
-from racefree.transactions.executors import Executor, LedgerExecutor
+from racefree.transactions.executors import Executor
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import Move, Reason, Status, Tier, Transaction
+from racefree.transactions.plugins import load_executor
 from racefree.transactions.submission import Refused, Request
 from racefree.transactions.tiers import RUN_NOW
 
@@ -53,7 +54,7 @@ class Transactions:
         self.db = db
         self.clock = clock
         self.settings = settings
-        self.executor = executor or LedgerExecutor(db, clock)
+        self.executor = executor or load_executor(db, clock, settings)
         self.loop = ExecutionLoop(db, clock, settings, self.executor, sleep=sleep)
 
     # -- requests --------------------------------------------------------------

@@ -12,6 +12,7 @@ INSTANT and NOTIFY transactions are then run by the execution loop.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 from racefree.autostop import enforcement
@@ -22,7 +23,7 @@ from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.settings import Settings
 from racefree.sessions.model import Constraints
-from racefree.transactions import idempotency, moves, reservations
+from racefree.transactions import idempotency, metrics, moves, reservations
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
 from racefree.transactions.tiers import RUN_NOW, tier_for, timeout_s
@@ -102,6 +103,7 @@ def submit(
         tx, session_id, request.amount, Constraints.from_json(session["constraints"]), now=now
     )
     txn = Transaction.from_row(row)
+    tx.after_commit(functools.partial(metrics.created, txn.tier))
     if tier not in RUN_NOW:
         txn = _queue(tx, txn, settings, now=now, now_ms=now_ms)
         if idempotency_key is not None:
@@ -115,7 +117,11 @@ def submit(
         agent_id=txn.agent_id,
         session_id=session_id,
         transaction_id=txn.id,
-        details={"amount": request.amount, "tier": tier.value, "destination": request.destination},
+        details={
+            "amount": str(request.amount),  # amounts are strings, audit included
+            "tier": tier.value,
+            "destination": request.destination,
+        },
     )
     return txn
 

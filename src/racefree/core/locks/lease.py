@@ -121,8 +121,14 @@ class LeaseLocks:
 
     # -- acquire / renew / release ---------------------------------------------------
 
-    def acquire(self, key: str, *, holder: str, ttl_s: float, wait_s: float = 0.0) -> Lease:
-        """Take the lock: ``LockBusy`` if held and ``wait_s == 0``, else ``LOCK_TIMEOUT``."""
+    def acquire(
+        self, key: str, *, holder: str, ttl_s: float, wait_s: float = 0.0, quiet: bool = False
+    ) -> Lease:
+        """Take the lock: ``LockBusy`` if held and ``wait_s == 0``, else ``LOCK_TIMEOUT``.
+
+        ``quiet``: a refusal is routine (a standby polling for a lease someone holds)
+        and logs at DEBUG, so an idle replica does not log a line per poll.
+        """
         ttl_ms = max(1, round(ttl_s * 1000))
         started = time.monotonic()
         try:
@@ -134,7 +140,12 @@ class LeaseLocks:
                 )
         except LockBusy as busy:
             observe.acquisition(
-                key, self.backend, Outcome.BUSY, _ms_since(started), holder=busy.holder
+                key,
+                self.backend,
+                Outcome.BUSY,
+                _ms_since(started),
+                holder=busy.holder,
+                quiet=quiet,
             )
             raise
         except RacefreeError as exc:

@@ -67,12 +67,18 @@ def acquisition(
     *,
     holder: str | None = None,
     token: int | None = None,
+    quiet: bool = False,
 ) -> None:
-    """Record one acquisition attempt (after any wait): log line, counter, wait histogram."""
+    """Record one acquisition attempt (after any wait): log line, counter, wait histogram.
+
+    ``quiet``: a busy refusal is routine polling, logged at DEBUG.
+    """
     scope = scope_of(key)
     _COUNTERS[outcome].labels(backend.value, scope).inc()
     WAIT.labels(backend.value, scope, outcome.value).observe(wait_ms / 1000)
     level = logging.WARNING if outcome is Outcome.TIMEOUT else logging.INFO
+    if quiet and outcome is Outcome.BUSY:
+        level = logging.DEBUG
     if not log.isEnabledFor(level):
         return
     fields = f"key={key} backend={backend} outcome={outcome} wait_ms={wait_ms:.1f}"

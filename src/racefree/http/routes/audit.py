@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from racefree.core import audit
 from racefree.core.clock import isoformat
@@ -20,8 +21,31 @@ router = APIRouter(prefix="/v1", tags=["audit"], route_class=PipelineRoute)
 MAX_ID = 2**63 - 1
 
 
+class AuditEntryOut(BaseModel):
+    id: int
+    at: str = Field(description="RFC 3339 UTC with milliseconds")
+    at_epoch: int
+    event_type: str
+    severity: str
+    actor: str | None
+    agent_id: str | None
+    session_id: str | None
+    transaction_id: str | None
+    details: dict[str, Any]
+    request_id: str | None
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntryOut]
+    next_after_id: int
+
+
+def entry_out(entry: audit.AuditEntry) -> AuditEntryOut:
+    return AuditEntryOut(**{**asdict(entry), "at": isoformat(entry.at), "at_epoch": entry.at})
+
+
 @router.get(
-    "/audit-log", response_model=dict[str, Any], responses=OPERATOR_ERRORS, dependencies=[OPERATOR]
+    "/audit-log", response_model=AuditPage, responses=OPERATOR_ERRORS, dependencies=[OPERATOR]
 )
 async def audit_log(
     request: Request,
@@ -35,9 +59,10 @@ async def audit_log(
             found = audit.entries(
                 tx, after_id=after_id, limit=limit, event_type=event_type, agent_id=agent_id
             )
-        return {
-            "entries": [{**asdict(e), "at_iso": isoformat(e.at)} for e in found],
-            "next_after_id": found[-1].id if found else after_id,
-        }
+        page = AuditPage(
+            entries=[entry_out(e) for e in found],
+            next_after_id=found[-1].id if found else after_id,
+        )
+        return page.model_dump(mode="json")
 
     return await run(request, serve, reads_only=True)

@@ -11,19 +11,22 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import killswitch, owners
 from racefree.core.clock import isoformat
+from racefree.core.conditional import etag
 from racefree.core.errors import ErrorCode
+from racefree.http import conditional, schemas
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.http.routes import owners as owner_routes
-from racefree.killswitch import recovery, status
+from racefree.killswitch import policy, recovery, status
 
-router = APIRouter(prefix="/v1/kill-switch", tags=["kill-switch"], route_class=PipelineRoute)
+KILL_SWITCH_PATH = "/v1/kill-switch"
+router = APIRouter(prefix=KILL_SWITCH_PATH, tags=["kill-switch"], route_class=PipelineRoute)
 
 MasterPassword = Annotated[
     str | None, Header(alias="X-Master-Password", description="the master password")
@@ -44,11 +47,11 @@ def _times(name: str, epoch: int | None) -> dict[str, Any]:
     return {name: isoformat(epoch), f"{name}_epoch": epoch}
 
 
-def _status(call: Call) -> dict[str, Any]:
+def _status(call: Call) -> Response:
     runtime = call.runtime
     with runtime.db.read() as tx:
         current = status.read(tx)
-    return {
+    shown = {
         "state": current.state,
         "version": current.version,
         "activation_id": current.activation_id,
@@ -58,23 +61,29 @@ def _status(call: Call) -> dict[str, Any]:
         **_times("recovery_eligible_at", current.recovery_eligible_at),
         "master_password_locked": current.locked_out(runtime.clock.now()),
     }
+    return JSONResponse(shown, headers={"ETag": etag(current.version)})
 
 
-@router.get("", response_model=dict[str, Any], responses=OPERATOR_ERRORS, dependencies=[OPERATOR])
+@router.get(
+    "", response_model=schemas.KillSwitchOut, responses=OPERATOR_ERRORS, dependencies=[OPERATOR]
+)
 async def get_kill_switch(request: Request) -> Response:
     """The switch's state and the activation it is under, if any."""
     return await run(request, _status, reads_only=True)
 
 
-def _activate(call: Call) -> dict[str, Any]:
+def _activate(call: Call, if_match: str | None) -> Response:
+    expected = conditional.expected(call.runtime, if_match)
     with call.runtime.db.write() as tx:
+        conditional.fence(tx, "kill_switch", status.GLOBAL_SCOPE, expected)
         result = killswitch.activate(
             tx,
             call.body.reason,
             now=call.runtime.clock.now(),
             actor=f"operator:{call.operator.label}",
         )
-    return {
+        headers = conditional.tag(tx, "kill_switch", status.GLOBAL_SCOPE)
+    activated = {
         "state": result.state,
         "activation_id": result.activation_id,
         **_times("activated_at", result.activated_at),
@@ -83,29 +92,36 @@ def _activate(call: Call) -> dict[str, Any]:
         "agents_suspended": result.agents_suspended,
         "duration_ms": result.duration_ms,
     }
+    return JSONResponse(activated, headers=headers)
 
 
 @router.post(
     "/activate",
-    response_model=dict[str, Any],
+    response_model=schemas.Activation,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.KILL_SWITCH_ALREADY_ACTIVE),
     openapi_extra=body_doc(ActivateRequest),
     dependencies=[OPERATOR],
 )
-async def activate(request: Request) -> Response:
+async def activate(request: Request, if_match: conditional.IfMatch = None) -> Response:
     """Stop everything: revoke sessions, cancel open transactions, suspend agents (one CAS)."""
-    return await run(request, _activate, body=ActivateRequest)
+    return await run(request, lambda call: _activate(call, if_match), body=ActivateRequest)
 
 
 # ``/v1/nonce`` is refused while the switch is engaged; owners sign a recovery with a
 # nonce from here, on the allow-list (the same handler).
-router.add_api_route("/nonce", owner_routes.nonce, methods=["GET"], summary="Recovery nonce")
+router.add_api_route(
+    "/nonce",
+    owner_routes.nonce,
+    methods=["GET"],
+    summary="Recovery nonce",
+    response_model=schemas.Nonce,
+)
 
 
 @router.post(
     "/recovery",
     status_code=202,
-    response_model=dict[str, Any],
+    response_model=schemas.RecoveryStarted,
     responses=errors(
         ErrorCode.AUTH_REQUIRED,
         ErrorCode.INVALID_MASTER_PASSWORD,
@@ -125,12 +141,14 @@ async def start_recovery(
 
     def serve(call: Call) -> dict[str, Any]:
         runtime = call.runtime
+        now = runtime.clock.now()
+        waits = policy.current(runtime.db, runtime.settings, now=now)  # stored server policy
         started = recovery.start(
             runtime.db,
             password,
-            now=runtime.clock.now(),
-            wait_s=runtime.settings.recovery_wait_s,
-            owner_wait_s=runtime.settings.recovery_wait_owner_s,
+            now=now,
+            wait_s=waits.wait_s,
+            owner_wait_s=waits.owner_wait_s,
             owner_signature=signature,
         )
         return {
@@ -139,12 +157,13 @@ async def start_recovery(
             "wait_seconds": started.wait_seconds,
         }
 
-    return await run(request, serve, status_code=202)
+    # Location: where to follow the recovery
+    return await run(request, serve, status_code=202, headers={"Location": KILL_SWITCH_PATH})
 
 
 @router.post(
     "/recovery/complete",
-    response_model=dict[str, Any],
+    response_model=schemas.RecoveryCompleted,
     responses=errors(
         ErrorCode.AUTH_REQUIRED,
         ErrorCode.INVALID_MASTER_PASSWORD,
@@ -165,7 +184,7 @@ async def complete_recovery(request: Request, password: MasterPassword = None) -
 
 @router.post(
     "/recovery/abort",
-    response_model=dict[str, Any],
+    response_model=schemas.RecoveryAborted,
     responses=errors(
         ErrorCode.AUTH_REQUIRED,
         ErrorCode.INVALID_MASTER_PASSWORD,

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from racefree import owners
 from racefree.core.clock import isoformat
+from racefree.http import schemas
 from racefree.http.pipeline import Call, PipelineRoute, run
 
 router = APIRouter(prefix="/v1", tags=["owners"], route_class=PipelineRoute)
@@ -20,6 +21,6 @@ def _nonce(call: Call) -> dict[str, Any]:
     return {"nonce": value, "expires_at": isoformat(expires_at), "expires_at_epoch": expires_at}
 
 
-@router.get("/nonce", response_model=dict[str, Any])
+@router.get("/nonce", response_model=schemas.Nonce)
 async def nonce(request: Request) -> Response:
     return await run(request, _nonce)

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from racefree import plans
@@ -14,6 +14,7 @@ from racefree.core import context
 from racefree.core.clock import isoformat
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.http import conditional, schemas
 from racefree.http.auth import OPERATOR_OR_SESSION, SESSION_AUTH_CODES, Caller, SessionPrincipal
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
@@ -101,7 +102,7 @@ def _group_body(group: PlanGroup) -> dict[str, Any]:
     }
 
 
-def _create(call: Call) -> dict[str, Any]:
+def _create(call: Call) -> Response:
     body: PlanGroupIn = call.body
     caller, runtime = call.caller, call.runtime
     agent_id = caller.agent_id if isinstance(caller, SessionPrincipal) else None
@@ -116,40 +117,43 @@ def _create(call: Call) -> dict[str, Any]:
             actor=_actor(caller),
             now=runtime.clock.now(),
         )
-    return _group_body(group)
+        headers = conditional.tag(tx, "plan_groups", group.id)
+    headers["Location"] = f"/v1/plan-groups/{group.id}"
+    return JSONResponse(_group_body(group), status_code=201, headers=headers)
 
 
 @router.post(
     "",
     status_code=201,
-    response_model=dict[str, Any],
+    response_model=schemas.PlanGroupOut,
     responses=CREATE_ERRORS,
     openapi_extra=body_doc(PlanGroupIn),
     dependencies=[OPERATOR_OR_SESSION],
 )
 async def create_plan_group(request: Request) -> Response:
     """Create a plan group; a session's group is owned by its agent."""
-    return await run(request, _create, body=PlanGroupIn, status_code=201)
+    return await run(request, _create, body=PlanGroupIn)
 
 
 @router.get(
     "/{group_id}",
-    response_model=dict[str, Any],
+    response_model=schemas.PlanGroupOut,
     responses=READ_ERRORS,
     dependencies=[OPERATOR_OR_SESSION],
 )
 async def get_plan_group(group_id: str, request: Request) -> Response:
-    def serve(call: Call) -> dict[str, Any]:
+    def serve(call: Call) -> Response:
         with call.runtime.db.read() as tx:
             _authorize(tx, group_id, call.caller)
-            return _group_body(plans.get(tx, group_id))
+            found = _group_body(plans.get(tx, group_id))
+            return JSONResponse(found, headers=conditional.tag(tx, "plan_groups", group_id))
 
     return await run(request, serve, reads_only=True)
 
 
 @router.get(
     "/{group_id}/plans",
-    response_model=dict[str, Any],
+    response_model=schemas.PlanList,
     responses=READ_ERRORS,
     dependencies=[OPERATOR_OR_SESSION],
 )
@@ -180,7 +184,7 @@ async def list_plans(group_id: str, request: Request) -> Response:
 
 @router.post(
     "/{group_id}/generate",
-    response_model=dict[str, Any],
+    response_model=schemas.Generated,
     responses=GENERATE_ERRORS,
     dependencies=[OPERATOR_OR_SESSION],
 )
@@ -213,7 +217,7 @@ async def generate_plans(
 
 @router.get(
     "/{group_id}/lock",
-    response_model=dict[str, Any],
+    response_model=schemas.LockOut,
     responses=READ_ERRORS,
     dependencies=[OPERATOR_OR_SESSION],
 )

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import sessions
 from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
+from racefree.http import conditional, schemas
 from racefree.http.auth import (
     OPERATOR,
     OPERATOR_AUTH_CODES,
@@ -81,7 +82,7 @@ def _with_token(session: Session, token: str) -> dict[str, Any]:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=dict[str, Any],
+    response_model=schemas.SessionWithToken,
     responses=errors(
         *OPERATOR_AUTH_CODES,
         ErrorCode.AGENT_NOT_FOUND,
@@ -94,7 +95,7 @@ def _with_token(session: Session, token: str) -> dict[str, Any]:
 async def open_session(request: Request) -> Response:
     """Open a session for an ACTIVE agent. The token is in this response only."""
 
-    def serve(call: Call) -> dict[str, Any]:
+    def serve(call: Call) -> Response:
         body: OpenSession = call.body
         runtime = call.runtime
         constraints = Constraints.parse(
@@ -111,12 +112,17 @@ async def open_session(request: Request) -> Response:
                 constraints=constraints,
                 actor=f"operator:{call.operator.label}",
             )
-        return _with_token(issued.session, issued.token)
+            headers = {**NO_STORE, **conditional.tag(tx, "sessions", issued.session.id)}
+        headers["Location"] = f"/v1/sessions/{issued.session.id}"
+        opened = _with_token(issued.session, issued.token)
+        return JSONResponse(opened, status_code=201, headers=headers)
 
-    return await run(request, serve, body=OpenSession, status_code=201, headers=NO_STORE)
+    return await run(request, serve, body=OpenSession)
 
 
-@router.get("", response_model=dict[str, Any], responses=OPERATOR_ERRORS, dependencies=[OPERATOR])
+@router.get(
+    "", response_model=schemas.SessionList, responses=OPERATOR_ERRORS, dependencies=[OPERATOR]
+)
 async def list_sessions(
     request: Request,
     agent_id: Annotated[str | None, Query(max_length=36)] = None,
@@ -142,13 +148,15 @@ async def list_sessions(
     return await run(request, serve, reads_only=True)
 
 
-def _current(call: Call) -> dict[str, Any]:
+def _current(call: Call) -> Response:
+    session_id = call.session.session_id
     with call.runtime.db.read() as tx:
-        return session_json(sessions.get(tx, call.session.session_id))
+        current = session_json(sessions.get(tx, session_id))
+        return JSONResponse(current, headers=conditional.tag(tx, "sessions", session_id))
 
 
 @router.get(
-    "/current", response_model=dict[str, Any], responses=SESSION_ERRORS, dependencies=[SESSION]
+    "/current", response_model=schemas.SessionOut, responses=SESSION_ERRORS, dependencies=[SESSION]
 )
 async def current_session(request: Request) -> Response:
     """The calling session itself."""
@@ -157,48 +165,56 @@ async def current_session(request: Request) -> Response:
 
 @router.get(
     "/{session_id}",
-    response_model=dict[str, Any],
+    response_model=schemas.SessionOut,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.SESSION_NOT_FOUND),
     dependencies=[OPERATOR],
 )
 async def get_session(session_id: SessionId, request: Request) -> Response:
-    def serve(call: Call) -> dict[str, Any]:
+    def serve(call: Call) -> Response:
         with call.runtime.db.read() as tx:
-            return session_json(sessions.get(tx, session_id))
+            found = session_json(sessions.get(tx, session_id))
+            return JSONResponse(found, headers=conditional.tag(tx, "sessions", session_id))
 
     return await run(request, serve, reads_only=True)
 
 
 @router.delete(
     "/{session_id}",
-    response_model=dict[str, Any],
+    response_model=schemas.RevokedSession,
     responses=errors(
         *OPERATOR_AUTH_CODES, ErrorCode.SESSION_NOT_FOUND, ErrorCode.SESSION_ALREADY_REVOKED
     ),
     dependencies=[OPERATOR],
 )
-async def revoke_session(session_id: SessionId, request: Request) -> Response:
-    def serve(call: Call) -> dict[str, Any]:
+async def revoke_session(
+    session_id: SessionId, request: Request, if_match: conditional.IfMatch = None
+) -> Response:
+    def serve(call: Call) -> Response:
+        expected = conditional.expected(call.runtime, if_match)
         with call.runtime.db.write() as tx:
+            conditional.fence(tx, "sessions", session_id, expected)
             session = sessions.revoke(
                 tx,
                 session_id,
                 now=call.runtime.clock.now(),
                 actor=f"operator:{call.operator.label}",
             )
-        return {
+            headers = conditional.tag(tx, "sessions", session_id)
+        revoked = {
             "session_id": session.id,
             "revoked_at": isoformat(session.revoked_at),
             "revoke_reason": session.revoke_reason,
         }
+        return JSONResponse(revoked, headers=headers)
 
     return await run(request, serve)
 
 
-@router.put(
-    "/{session_id}/renew",
-    response_model=dict[str, Any],
-    responses=errors(
+#: The renewal's route options, shared by ``POST`` and its deprecated ``PUT`` alias.
+_RENEW: dict[str, Any] = {
+    "openapi_extra": {"security": [{"sessionBearer": []}]},  # it checks the token itself
+    "response_model": schemas.SessionWithToken,
+    "responses": errors(
         *SESSION_AUTH_CODES,
         ErrorCode.SESSION_NOT_FOUND,
         ErrorCode.RENEWAL_CONFLICT,
@@ -207,6 +223,15 @@ async def revoke_session(session_id: SessionId, request: Request) -> Response:
         ErrorCode.SESSION_RENEWAL_MISMATCH,
         ErrorCode.RENEWAL_TOO_EARLY,
     ),
+}
+
+
+@router.post("/{session_id}/renew", **_RENEW)
+@router.put(
+    "/{session_id}/renew",
+    deprecated=True,
+    summary="Renew Session (deprecated alias of POST)",
+    **_RENEW,
 )
 async def renew_session(session_id: SessionId, request: Request) -> Response:
     """Rotate the session's token, presenting the current one as the bearer token.

@@ -137,7 +137,11 @@ async def submit_transaction(
             Submission(type=body.type, amount=int(body.amount), destination=body.destination),
             idempotency_key=key,
         )
-        return _json(outcome.reply.body, outcome.reply.status, replayed=outcome.replayed)
+        response = _json(outcome.reply.body, outcome.reply.status, replayed=outcome.replayed)
+        if outcome.reply.status == 202:  # queued: where to follow it
+            transaction_id = outcome.reply.body["transaction_id"]
+            response.headers["Location"] = f"/v1/transactions/{transaction_id}"
+        return response
 
     return await run(request, serve, body=TransactionIn)
 

@@ -1,0 +1,1 @@
+"""Examples of extending racefree (importable as ``examples.*`` from the repository root)."""

@@ -1,0 +1,119 @@
+"""Recovery waits as server policy, stored in the database.
+
+The wait between starting and completing a recovery is the one delay an
+attacker who stole an operator token and the master password must sit out, so
+it must not come from whoever calls: a ``RACEFREE_RECOVERY_WAIT_S=0`` in a CLI's
+environment would otherwise skip the server's 24 hours. The waits are written
+once, by the first process that needs them -- ``racefree serve`` at first
+start, from its settings -- and changed afterwards only by
+:func:`set_wait` (``racefree settings set``), which takes the master password.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from racefree import operators
+from racefree.core import audit
+from racefree.core.audit import Severity
+from racefree.core.db import Database, Tx
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.settings import Settings
+
+#: The policy's names, as stored and as ``racefree settings set`` takes them.
+WAIT = "recovery_wait_s"
+OWNER_WAIT = "recovery_wait_owner_s"
+NAMES = (WAIT, OWNER_WAIT)
+MAX_WAIT_S = 30 * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryPolicy:
+    wait_s: int
+    owner_wait_s: int
+
+
+_SEED = (
+    "INSERT INTO system_settings (key, value, updated_at) VALUES (:k, :v, :now)"
+    " ON CONFLICT (key) DO NOTHING"
+)
+
+
+def seed(tx: Tx, settings: Settings, *, now: int) -> None:
+    """Store the settings' waits unless a policy is stored already (first start only)."""
+    for name, value in (
+        (WAIT, settings.recovery_wait_s),
+        (OWNER_WAIT, settings.recovery_wait_owner_s),
+    ):
+        tx.execute(_SEED, {"k": name, "v": str(int(value)), "now": now})
+
+
+def read(tx: Tx) -> RecoveryPolicy | None:
+    rows = tx.all(
+        "SELECT key, value FROM system_settings WHERE key IN (:wait, :owner_wait)",
+        {"wait": WAIT, "owner_wait": OWNER_WAIT},
+    )
+    stored = {r["key"]: int(r["value"]) for r in rows}
+    if set(stored) != set(NAMES):
+        return None
+    return RecoveryPolicy(stored[WAIT], stored[OWNER_WAIT])
+
+
+def current(db: Database, settings: Settings, *, now: int) -> RecoveryPolicy:
+    """The stored policy; stored first from ``settings`` when nothing has stored it yet."""
+    with db.read() as tx:
+        found = read(tx)
+    if found is not None:
+        return found
+    with db.write() as tx:
+        seed(tx, settings, now=now)
+        found = read(tx)
+    assert found is not None
+    return found
+
+
+def set_wait(
+    db: Database,
+    settings: Settings,
+    name: str,
+    seconds: int,
+    password: str,
+    *,
+    now: int,
+    actor: str,
+) -> RecoveryPolicy:
+    """Change one wait; needs the master password (401 ``INVALID_MASTER_PASSWORD``).
+
+    ``settings`` only fills a policy nobody has stored yet (as :func:`current` does).
+    """
+    if name not in NAMES:
+        raise RacefreeError(
+            ErrorCode.VALIDATION_ERROR, detail=f"unknown setting {name!r}: one of {list(NAMES)}"
+        )
+    if not 0 <= seconds <= MAX_WAIT_S:
+        raise RacefreeError(
+            ErrorCode.VALIDATION_ERROR, detail=f"{name} must be between 0 and {MAX_WAIT_S}"
+        )
+    with db.read() as tx:
+        allowed = operators.check_master_password(tx, password)  # Argon2: outside the write
+    if not allowed:
+        raise RacefreeError(ErrorCode.INVALID_MASTER_PASSWORD)
+    current(db, settings, now=now)  # both waits stored, so the change is to a whole policy
+    with db.write() as tx:
+        tx.execute(
+            "INSERT INTO system_settings (key, value, updated_at) VALUES (:k, :v, :now)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            {"k": name, "v": str(seconds), "now": now},
+        )
+        audit.record(
+            tx,
+            "SERVER_POLICY_CHANGED",
+            at=now,
+            severity=Severity.WARNING,
+            actor=actor,
+            details={"setting": name, "value": seconds},
+        )
+        found = read(tx)
+    assert found is not None
+    return found

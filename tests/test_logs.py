@@ -1,0 +1,165 @@
+"""Logs: JSON lines, one access line per request, domain events, request ids."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from racefree import logs
+from racefree.http import create_app
+from racefree.runtime import Runtime
+from tests.support import start_server
+
+JSON_LOGS = {"RACEFREE_LOG_FORMAT": "json", "RACEFREE_LOG_LEVEL": "info"}
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]]:
+    """Every line of the log, each of which must be one JSON object."""
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in lines]
+
+
+def _wait_for(path: Path, predicate: Any, timeout: float = 10) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [line for line in _json_lines(path) if predicate(line)]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+@pytest.mark.server
+def test_json_lines_carry_the_request_id_of_the_response(
+    engine: str, db_url: str, tmp_path: Path
+) -> None:
+    server = start_server(db_url, tmp_path, env=JSON_LOGS)
+    try:
+        with server.client() as http:
+            health = http.get("/health", headers={"X-Request-ID": "req-logs-health"})
+            activated = http.post(
+                "/v1/kill-switch/activate",
+                json={"reason": "logs\ntest"},
+                headers={**server.operator_headers(), "X-Request-ID": "req-logs-kill"},
+            )
+            generated = http.get("/v1/agents/nope", headers=server.operator_headers())
+        assert (health.status_code, activated.status_code) == (200, 200)
+
+        access = _wait_for(
+            server.log_path,
+            lambda e: e["logger"] == "racefree.access" and e["request_id"] == "req-logs-health",
+        )
+        assert len(access) == 1
+        line = access[0]
+        assert {k: line[k] for k in ("level", "method", "route", "status")} == {
+            "level": "info",
+            "method": "GET",
+            "route": "/health",
+            "status": 200,
+        }
+        assert isinstance(line["duration_ms"], float)
+        assert line["ts"].endswith("Z")
+        assert {"ts", "level", "logger", "msg", "request_id"} <= set(line)
+
+        (event,) = _wait_for(
+            server.log_path,
+            lambda e: e["logger"] == "racefree.events" and e["msg"] == "KILL_SWITCH_ACTIVATED",
+        )
+        assert event["request_id"] == activated.headers["x-request-id"] == "req-logs-kill"
+        assert event["level"] == "critical"
+        assert event["details"]["reason"] == "logs\ntest"  # JSON escapes it: one line
+        # a generated request id is logged too, with the route template, not the raw path
+        (refused,) = _wait_for(
+            server.log_path,
+            lambda e: (
+                e["logger"] == "racefree.access"
+                and e["request_id"] == generated.headers["x-request-id"]
+            ),
+        )
+        assert refused["route"] == "/v1/agents/{agent_id}"
+        assert refused["status"] == generated.status_code
+    finally:
+        server.stop()
+    assert all(isinstance(e, dict) for e in _json_lines(server.log_path))  # every line parses
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("engine", ["postgresql"])  # two serving processes need PostgreSQL
+def test_a_standby_replica_logs_no_line_per_poll(db_url: str, tmp_path: Path) -> None:
+    env = {**JSON_LOGS, "RACEFREE_WORKER_INTERVAL_S": "0.05"}
+    servers = [start_server(db_url, tmp_path, env=env) for _ in range(2)]
+    try:
+        time.sleep(1.5)  # ~30 polls per worker on the standby
+        # read before stopping: a stopping server hands its leases to the other
+        entries = [e for s in servers for e in _json_lines(s.log_path)]
+    finally:
+        for server in servers:
+            server.stop()
+    lock_lines = [e for e in entries if e["logger"] == "racefree.locks"]
+    # one acquisition per worker lease, none for the standby's refused polls
+    assert sorted(e["lock_outcome"] for e in lock_lines) == ["acquired"] * 4
+    assert all(e["level"] != "debug" for e in entries)
+
+
+@pytest.fixture
+def json_capture() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.formatter("json"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def test_the_500_line_and_the_access_line_carry_the_clients_request_id(
+    runtime: Runtime, json_capture: io.StringIO
+) -> None:
+    app = create_app(runtime)
+
+    def explode() -> None:
+        raise RuntimeError("secret internals")
+
+    app.add_api_route("/v1/explode", explode)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/v1/explode", headers={"X-Request-ID": "req-boom"})
+    assert response.status_code == 500
+    assert "secret internals" not in response.text
+    entries = [json.loads(line) for line in json_capture.getvalue().splitlines()]
+    (error,) = [e for e in entries if e["level"] == "error"]
+    assert error["request_id"] == "req-boom"
+    assert "secret internals" in error["exception"]
+    (access,) = [e for e in entries if e["logger"] == "racefree.access"]
+    assert (access["request_id"], access["status"], access["route"]) == (
+        "req-boom",
+        500,
+        "/v1/explode",
+    )
+
+
+def test_text_lines_escape_control_characters() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.formatter("text"))
+    log = logging.getLogger("racefree.test-text")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("name %s", "evil\nINFO forged", extra={"field": "a\rb"})
+    finally:
+        log.removeHandler(handler)
+    (line,) = stream.getvalue().splitlines()
+    assert "evil\\nINFO forged" in line
+    assert "field=a\\rb" in line
