@@ -14,7 +14,7 @@ import struct
 import threading
 from collections.abc import Iterator
 
-from tests.support import free_port
+from racefree.testing import free_port
 
 _RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close sends RST
 

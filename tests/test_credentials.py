@@ -14,7 +14,7 @@ import pytest
 from racefree import operators
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from tests.support import start_server
+from racefree.testing import start_server
 
 PASSWORD = "correct horse battery staple"
 

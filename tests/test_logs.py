@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from racefree import logs
 from racefree.http import create_app
 from racefree.runtime import Runtime
-from tests.support import start_server
+from racefree.testing import start_server
 
 JSON_LOGS = {"RACEFREE_LOG_FORMAT": "json", "RACEFREE_LOG_LEVEL": "info"}
 

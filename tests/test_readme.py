@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import start_server
+from racefree.testing import start_server
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 DEFAULT_BASE = "http://127.0.0.1:8000"

@@ -14,11 +14,11 @@ from examples import fake_payments
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.settings import Settings
+from racefree.testing import start_server
 from racefree.transactions import plugins
 from racefree.transactions.executors import LedgerExecutor
 from racefree.transactions.machine import Status, Tier, Transaction
 from tests.http.test_transactions import make_agent, make_session, transfer
-from tests.support import start_server
 
 REPO = Path(__file__).resolve().parents[2]
 

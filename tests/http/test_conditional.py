@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from racefree.runtime import Runtime
+from racefree.testing import Server, http_race
 from tests.http.test_transactions import make_agent
-from tests.support import Server, http_race
 from tests.transactions.conftest import OWNER_PUBLIC
 
 

@@ -14,8 +14,8 @@ from racefree.core import idempotency
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.runtime import Runtime
+from racefree.testing import Server, http_race
 from tests.http.test_transactions import make_agent
-from tests.support import Server, http_race
 
 Client = TestClient | httpx.Client
 

@@ -16,8 +16,8 @@ from sqlalchemy.engine import make_url
 
 from racefree import migrations
 from racefree.core.db import Database
+from racefree.testing import Server, start_server
 from tests.proxy import TcpProxy
-from tests.support import Server, start_server
 
 
 def test_livez_and_readyz_answer_200_when_the_database_is_at_head(client: TestClient) -> None:

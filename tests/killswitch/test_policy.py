@@ -12,7 +12,7 @@ import pytest
 
 from racefree.core.db import Database
 from racefree.killswitch import policy
-from tests.support import start_server
+from racefree.testing import start_server
 
 PASSWORD = "correct horse battery staple"
 
