@@ -137,6 +137,7 @@ def test_the_500_line_and_the_access_line_carry_the_clients_request_id(
         response = client.get("/v1/explode", headers={"X-Request-ID": "req-boom"})
     assert response.status_code == 500
     assert "secret internals" not in response.text
+    assert response.headers["x-request-id"] == response.json()["request_id"] == "req-boom"
     entries = [json.loads(line) for line in json_capture.getvalue().splitlines()]
     (error,) = [e for e in entries if e["level"] == "error"]
     assert error["request_id"] == "req-boom"

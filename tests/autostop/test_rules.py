@@ -13,6 +13,7 @@ from racefree.autostop import rules
 from racefree.autostop.rules import Action, RuleType
 from racefree.cli import main
 from racefree.core.clock import ManualClock
+from racefree.core.conditional import Precondition
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode
 from racefree.testing import race, tally
@@ -152,7 +153,12 @@ def test_concurrent_patches_with_one_if_match_let_exactly_one_win(
     def patch(i: int) -> None:
         with db.write() as tx:
             rules.update(
-                tx, rule.id, now=0, actor="t", expected_version=1, params={"max_tx_per_hour": i + 1}
+                tx,
+                rule.id,
+                now=0,
+                actor="t",
+                expected=Precondition((1,)),
+                params={"max_tx_per_hour": i + 1},
             )
 
     assert tally(race(10, patch)) == {"won": 1, ErrorCode.PRECONDITION_FAILED.value: 9}

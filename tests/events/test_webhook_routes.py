@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from racefree.core.conditional import Precondition
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode
 from racefree.events import webhooks
@@ -112,7 +113,9 @@ def test_concurrent_patches_with_one_if_match_let_exactly_one_win(
 
     def patch(i: int) -> None:
         with db.write() as tx:
-            webhooks.update(tx, hook_id, now=0, actor="t", expected_version=1, url=f"{URL}/{i}")
+            webhooks.update(
+                tx, hook_id, now=0, actor="t", expected=Precondition((1,)), url=f"{URL}/{i}"
+            )
 
     outcomes = tally(race(10, patch))
     assert outcomes == {"won": 1, ErrorCode.PRECONDITION_FAILED.value: 9}

@@ -309,7 +309,7 @@ def test_a_trailing_slash_is_not_redirected_to_the_host_header(
     assert "location" not in response.headers
 
 
-def test_a_client_request_id_is_echoed_but_not_the_audit_rows_id(
+def test_a_client_request_id_is_the_requests_id_everywhere(
     client: TestClient, operator_headers: dict[str, str], db: Database
 ) -> None:
     response = client.post(
@@ -322,11 +322,42 @@ def test_a_client_request_id_is_echoed_but_not_the_audit_rows_id(
     with db.read() as tx:
         row = tx.one("SELECT request_id, details FROM audit_log WHERE event_type = 'AGENT_CREATED'")
     assert row is not None
-    assert row["request_id"].startswith("req_")
-    assert json.loads(row["details"])["client_request_id"] == "client-chosen-1"
-    refused = client.get("/v1/agents/nope", headers={**operator_headers, "X-Request-ID": "c-2"})
-    assert refused.headers["x-request-id"] == "c-2"
-    assert refused.json()["request_id"].startswith("req_")  # the server's id, for its logs
+    assert row["request_id"] == "client-chosen-1"
+    assert "client_request_id" not in json.loads(row["details"])
+    refused = client.get("/v1/agents/nope", headers={**operator_headers, "X-Request-ID": "c 2"})
+    assert refused.headers["x-request-id"] == refused.json()["request_id"] == "c 2"
+
+
+_CREATED_REQUEST_ID = "SELECT request_id FROM audit_log WHERE event_type = 'AGENT_CREATED'"
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ["x" * 129, " lead", "trail ", "caf\xe9", "", "a\x7fb"],
+    ids=["too-long", "leading-space", "trailing-space", "latin1", "empty", "del"],
+)
+def test_an_unacceptable_request_id_is_replaced_by_a_generated_one(
+    client: TestClient, operator_headers: dict[str, str], db: Database, sent: str
+) -> None:
+    response = client.post(
+        "/v1/agents",
+        json={"name": "traced"},
+        headers={**operator_headers, "X-Request-ID": sent.encode("latin-1")},  # type: ignore[dict-item]
+    )
+    # a control character in a header is refused at the edge; anything else is served
+    assert response.status_code in (201, 400), response.text
+    generated = response.headers["x-request-id"]
+    assert generated.startswith("req_") and generated != sent
+    if response.status_code == 201:
+        with db.read() as tx:
+            assert tx.scalar(_CREATED_REQUEST_ID) == generated
+    else:
+        assert response.json()["request_id"] == generated
+
+
+def test_the_longest_acceptable_request_id_is_kept(client: TestClient) -> None:
+    sent = "~" * 128
+    assert client.get("/health", headers={"X-Request-ID": sent}).headers["x-request-id"] == sent
 
 
 @pytest.mark.parametrize(

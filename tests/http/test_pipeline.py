@@ -8,6 +8,7 @@ on PostgreSQL, every request that touches the database makes exactly one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,6 +79,49 @@ def test_one_hop_at_most_per_request(
         response = client.request(method, path, headers=headers, json=body)
         assert response.status_code == status, (path, response.text)
         assert len(hops) == expected, (method, path, hops)
+
+
+def test_idempotency_if_match_and_the_access_log_add_no_hop(
+    client: TestClient,
+    operator_headers: dict[str, str],
+    hops: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 15's per-request work runs inside the pipeline's one hop: the key's claim,
+    the change and the stored answer (or the replay); the If-Match CAS; the access line."""
+    caplog.set_level(logging.INFO, logger="racefree.access")
+    op = operator_headers
+    agent = client.post("/v1/agents", json={"name": "a"}, headers=op).json()["id"]
+    rule = client.post(
+        "/v1/auto-stop/rules",
+        json={"type": "HOURLY_RATE", "params": {"max_tx_per_hour": 5}, "agent_id": agent},
+        headers=op,
+    ).json()["id"]
+    keyed = {**op, "Idempotency-Key": "hop-1"}
+    cases: list[tuple[str, str, dict[str, str], Any, int]] = [
+        ("POST", f"/v1/agents/{agent}/deposit", keyed, {"amount": "5"}, 200),
+        ("POST", f"/v1/agents/{agent}/deposit", keyed, {"amount": "5"}, 200),  # the replay
+        ("POST", f"/v1/agents/{agent}/deposit", keyed, {"amount": "6"}, 422),  # mismatch
+        ("POST", f"/v1/agents/{agent}/suspend", {**op, "If-Match": '"1"'}, None, 200),
+        ("POST", f"/v1/agents/{agent}/activate", {**op, "If-Match": '"1"'}, None, 412),
+        (
+            "PATCH",
+            f"/v1/auto-stop/rules/{rule}",
+            {**op, "If-Match": '"1"', "Idempotency-Key": "hop-2"},
+            {"enabled": False},
+            200,
+        ),
+        ("DELETE", f"/v1/auto-stop/rules/{rule}", {**op, "If-Match": '"1"'}, None, 412),
+    ]
+    for method, path, headers, body, status in cases:
+        hops.clear()
+        caplog.clear()
+        response = client.request(method, path, headers=headers, json=body)
+        assert response.status_code == status, (method, path, response.text)
+        assert len(hops) == 1, (method, path, hops)
+        (line,) = [r for r in caplog.records if r.name == "racefree.access"]
+        assert line.request_id == response.headers["x-request-id"]
+    assert response.headers.get("idempotent-replayed") is None
 
 
 def test_the_transaction_object_is_the_documented_one(

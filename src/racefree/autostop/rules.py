@@ -31,7 +31,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from racefree import agents
-from racefree.core import audit, versions
+from racefree.core import audit, conditional
+from racefree.core.conditional import Precondition
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError, issue, validation_error
 from racefree.core.ids import new_id
@@ -215,7 +216,7 @@ def _not_found(rule_id: str) -> RacefreeError:
 
 
 def _classify(tx: Tx, rule_id: str) -> RacefreeError:
-    return versions.miss(tx, "auto_stop_rules", rule_id, _not_found(rule_id))
+    return conditional.miss(tx, "auto_stop_rules", rule_id, _not_found(rule_id))
 
 
 def _dump(params: _Params) -> str:
@@ -295,14 +296,14 @@ def update(
     *,
     now: int,
     actor: str | None,
-    expected_version: int | None = None,
+    expected: Precondition | None = None,
     params: dict[str, Any] | None = None,
     action: Action | None = None,
     enabled: bool | None = None,
 ) -> Rule:
     """Change a rule's parameters, action or enabled flag (CAS; ``If-Match`` -> version)."""
     sets = ["version = version + 1", "updated_at = :now"]
-    values: dict[str, Any] = {"id": rule_id, "now": now, "version": expected_version}
+    values: dict[str, Any] = {"id": rule_id, "now": now}
     if params is not None:
         current = get(tx, rule_id)  # the type decides the schema; the CAS below still guards
         values["params"] = _dump(parse_params(current.type, params))
@@ -313,7 +314,7 @@ def update(
     if enabled is not None:
         values["enabled"] = int(enabled)
         sets.append("enabled = :enabled")
-    where = versions.where(expected_version)
+    where = conditional.where(expected, values)
     row = tx.one(f"UPDATE auto_stop_rules SET {', '.join(sets)} WHERE {where} RETURNING *", values)
     if row is None:
         raise _classify(tx, rule_id)
@@ -330,13 +331,11 @@ def update(
 
 
 def delete(
-    tx: Tx, rule_id: str, *, now: int, actor: str | None, expected_version: int | None = None
+    tx: Tx, rule_id: str, *, now: int, actor: str | None, expected: Precondition | None = None
 ) -> Rule:
-    where = versions.where(expected_version)
-    row = tx.one(
-        f"DELETE FROM auto_stop_rules WHERE {where} RETURNING *",
-        {"id": rule_id, "version": expected_version},
-    )
+    params: dict[str, Any] = {"id": rule_id}
+    where = conditional.where(expected, params)
+    row = tx.one(f"DELETE FROM auto_stop_rules WHERE {where} RETURNING *", params)
     if row is None:
         raise _classify(tx, rule_id)
     rule = Rule.from_row(row)

@@ -13,12 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 
 #: Versioned tables and their key columns (the only names ever put into the SQL).
-VERSIONED = {"agents": "id", "sessions": "id", "plan_groups": "id", "kill_switch": "scope"}
+VERSIONED = {
+    "agents": "id",
+    "sessions": "id",
+    "plan_groups": "id",
+    "kill_switch": "scope",
+    "auto_stop_rules": "id",
+    "webhooks": "id",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +54,7 @@ def fence(tx: Tx, table: str, key: str, expected: Precondition) -> None:
     """
     column = VERSIONED[table]
     where = f"{column} = :key"
-    params: dict[str, object] = {"key": key}
+    params: dict[str, Any] = {"key": key}
     if not expected.any_version:
         names = _bind(expected.versions, params)
         where += f" AND version IN ({names})"
@@ -55,7 +63,26 @@ def fence(tx: Tx, table: str, key: str, expected: Precondition) -> None:
     current = current_version(tx, table, key)
     if current is None:
         return
-    raise RacefreeError(
+    raise precondition_failed(current)
+
+
+def where(expected: Precondition | None, params: dict[str, Any], key: str = "id") -> str:
+    """The CAS condition ``key = :id``, and the version's when ``expected`` names versions
+    (their binds are added to ``params``): for a domain's own ``UPDATE ... WHERE``."""
+    condition = f"{key} = :id"
+    if expected is None or expected.any_version:
+        return condition
+    return f"{condition} AND version IN ({_bind(expected.versions, params)})"
+
+
+def miss(tx: Tx, table: str, row_id: str, not_found: RacefreeError) -> RacefreeError:
+    """Why a CAS built with :func:`where` matched nothing: ``not_found`` or 412."""
+    current = current_version(tx, table, row_id)
+    return not_found if current is None else precondition_failed(current)
+
+
+def precondition_failed(current: int) -> RacefreeError:
+    return RacefreeError(
         ErrorCode.PRECONDITION_FAILED,
         detail="the resource changed since the version in If-Match",
         details={"current_etag": etag(current)},
@@ -63,7 +90,7 @@ def fence(tx: Tx, table: str, key: str, expected: Precondition) -> None:
     )
 
 
-def _bind(versions: Sequence[int], params: dict[str, object]) -> str:
+def _bind(versions: Sequence[int], params: dict[str, Any]) -> str:
     names = []
     for i, version in enumerate(versions or (-1,)):  # no strong tag: matches nothing
         params[f"v{i}"] = version

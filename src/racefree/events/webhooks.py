@@ -18,10 +18,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from racefree.core import audit, versions
+from racefree.core import audit, conditional
 from racefree.core.audit import Severity
 from racefree.core.clock import isoformat
 from racefree.core.condition import Condition
+from racefree.core.conditional import Precondition
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
@@ -120,7 +121,7 @@ def _not_found(webhook_id: str) -> RacefreeError:
 
 
 def _classify(tx: Tx, webhook_id: str) -> RacefreeError:
-    return versions.miss(tx, "webhooks", webhook_id, _not_found(webhook_id))
+    return conditional.miss(tx, "webhooks", webhook_id, _not_found(webhook_id))
 
 
 def create(
@@ -179,14 +180,14 @@ def update(
     *,
     now: int,
     actor: str | None,
-    expected_version: int | None = None,
+    expected: Precondition | None = None,
     url: str | None = None,
     event_types: list[str] | None = None,
     status: str | None = None,
 ) -> Webhook:
     """Change a webhook (CAS on id and, with If-Match, version); re-enabling resets failures."""
     sets = ["version = version + 1", "updated_at = :now"]
-    params: dict[str, Any] = {"id": webhook_id, "now": now, "version": expected_version}
+    params: dict[str, Any] = {"id": webhook_id, "now": now}
     changed: dict[str, Any] = {}
     if url is not None:
         sets.append("url = :url")
@@ -202,7 +203,7 @@ def update(
             sets += ["failures = 0", "next_attempt_at_ms = 0", "disabled_reason = NULL"]
         else:
             sets.append("disabled_reason = 'disabled by an operator'")
-    where = versions.where(expected_version)
+    where = conditional.where(expected, params)
     row = tx.one(f"UPDATE webhooks SET {', '.join(sets)} WHERE {where} RETURNING *", params)
     if row is None:
         raise _classify(tx, webhook_id)
@@ -217,11 +218,11 @@ def update(
 
 
 def delete(
-    tx: Tx, webhook_id: str, *, now: int, actor: str | None, expected_version: int | None = None
+    tx: Tx, webhook_id: str, *, now: int, actor: str | None, expected: Precondition | None = None
 ) -> None:
     """Remove a webhook and its delivery history (CAS; a deliverer mid-way stops at its CAS)."""
-    where = versions.where(expected_version)
-    params = {"id": webhook_id, "version": expected_version}
+    params: dict[str, Any] = {"id": webhook_id}
+    where = conditional.where(expected, params)
     # lock the row first (the CAS), so the history is deleted only by the winner
     row = tx.one(f"UPDATE webhooks SET version = version + 1 WHERE {where} RETURNING url", params)
     if row is None:

@@ -26,9 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from racefree import __version__, console
 from racefree.http import conditional, guard, idempotency, metrics, pipeline, security
-from racefree.http.access import AccessLogMiddleware
 from racefree.http.hygiene import HygieneMiddleware
-from racefree.http.idempotency import IdempotencyMiddleware
 from racefree.http.middleware import RequestContextMiddleware
 from racefree.http.pipeline import PipelineRoute
 from racefree.http.problems import document_errors, install_handlers
@@ -133,10 +131,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     # the guard redeeming their ticket only at response start can let none through.
     console.install(app)
     # added first = inner: the guard runs inside the request context, before routing and auth
-    app.add_middleware(IdempotencyMiddleware, runtime=runtime)  # a refused request claims none
     app.add_middleware(guard.KillSwitchGuard, runtime=runtime)
     app.add_middleware(HygieneMiddleware)  # HEAD, WWW-Authenticate, nosniff on every answer
-    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=runtime.settings.max_body_bytes)
 
     def openapi() -> dict[str, Any]:

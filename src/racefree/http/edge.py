@@ -39,6 +39,29 @@ def _issue(loc: list[str | int]) -> RacefreeError:
     return validation_error([{"loc": loc, "msg": MESSAGE, "type": "control_character"}])
 
 
+#: Header names as the API documents them (ASGI hands them over lowercased).
+_DOCUMENTED_HEADERS = {
+    name.lower(): name
+    for name in (
+        "Authorization",
+        "Idempotency-Key",
+        "If-Match",
+        "Last-Event-ID",
+        "X-Master-Password",
+        "X-Owner-Signature",
+        "X-Request-ID",
+    )
+}
+
+
+def header_name(lowered: str) -> str:
+    """``idempotency-key`` -> ``Idempotency-Key``: the spelling of a problem's ``loc``."""
+    documented = _DOCUMENTED_HEADERS.get(lowered)
+    if documented is not None:
+        return documented
+    return "-".join(part[:1].upper() + part[1:] for part in lowered.split("-"))
+
+
 def scope_refusal(scope: Scope) -> RacefreeError | None:
     """400 if the path, the query string or a header value has a control character."""
     if _CONTROL.search(scope["path"]):
@@ -48,7 +71,7 @@ def scope_refusal(scope: Scope) -> RacefreeError | None:
         return _issue(["query"])
     for name, value in scope.get("headers", ()):
         if _CONTROL_IN_HEADER.search(value):
-            return _issue(["header", name.decode("latin-1")])
+            return _issue(["header", header_name(name.decode("latin-1"))])
     return None
 
 

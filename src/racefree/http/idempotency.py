@@ -1,9 +1,10 @@
 """``Idempotency-Key`` on every mutating request (POST, PATCH, DELETE) (docs/http-api.md).
 
-One implementation for every route, as pure ASGI middleware around the router
-(inside the kill-switch guard, so a refused request claims nothing). The store
-and its rules are :mod:`racefree.core.idempotency`; this module binds them to
-HTTP:
+One implementation for every route, run by the request pipeline
+(:mod:`racefree.http.pipeline`) inside its one worker-thread hop, after the
+kill-switch guard and authentication (a refused or unauthenticated request
+claims nothing) and before the body is parsed. The store and its rules are
+:mod:`racefree.core.idempotency`; this module binds them to HTTP:
 
 * the **scope** is the credential that sent the request (a hash of the
   ``Authorization`` header, or of ``X-Owner-Signature`` for the owner's approval), so
@@ -26,45 +27,29 @@ import hashlib
 import hmac
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any
 
-from anyio import to_thread
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.requests import Request
+from starlette.responses import Response
 
 from racefree import owners
 from racefree.core import idempotency
 from racefree.core.db import UNAVAILABLE
-from racefree.core.errors import ErrorCode, RacefreeError
-from racefree.http import edge
-from racefree.http.problems import add_response, errors, problem_response
+from racefree.core.errors import ErrorCode
+from racefree.http.problems import add_response, errors
 from racefree.runtime import Runtime
 
 log = logging.getLogger("racefree.http")
 
 MUTATING = frozenset({"POST", "PATCH", "DELETE", "PUT"})
-_KEY_HEADER = idempotency.HEADER.lower().encode()
-_REPLAYED = (idempotency.REPLAYED_HEADER.lower().encode(), b"true")
 #: Response headers that are part of the answer (request ids and the like are per request).
 KEPT_HEADERS = frozenset({"content-type", "location", "etag", "cache-control"})
 #: Statuses after which a retry should run again, not be replayed.
 RETRY_STATUSES = frozenset({401, 408, 429})
 _NONCE_BYTES = 12
-_OWNER_SIGNATURE = owners.HEADER.lower().encode()
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
-def _credential(scope: Scope) -> str:
-    """What the request authenticates with: the bearer token, else the owner's signature
-    (``approve``: single use, so a retry resends the very same one)."""
-    return _header(scope, b"authorization") or _header(scope, _OWNER_SIGNATURE) or ""
 
 
 class Credential:
@@ -83,160 +68,86 @@ class Credential:
         return self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], self.scope.encode())
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
-    """The whole request body (already bounded by the body-limit middleware outside)."""
-    chunks: list[bytes] = []
-    messages: list[Message] = []
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks), messages
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A key this request owns: :func:`finish` stores its answer or frees it."""
+
+    credential: Credential
+    key: str
 
 
-async def _too_large() -> Message:
-    raise edge.BodyTooLarge
+def _credential(request: Request) -> Credential:
+    """What the request authenticates with: the bearer token, else the owner's signature
+    (``approve``: single use, so a retry resends the very same one)."""
+    headers = request.headers
+    return Credential(headers.get("authorization") or headers.get(owners.HEADER) or "")
 
 
-def _replaying(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
+def begin(runtime: Runtime, request: Request, body: bytes) -> Claim | Response | None:
+    """Claim the request's ``Idempotency-Key`` (blocking: one short write transaction).
 
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
-
-
-class _Buffered:
-    """The app's response, held until its answer is stored."""
-
-    def __init__(self) -> None:
-        self.start: Message | None = None
-        self.body = bytearray()
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.start = message
-        elif message["type"] == "http.response.body":
-            self.body += message.get("body", b"")
-
-    @property
-    def status(self) -> int:
-        return int(self.start["status"]) if self.start else 500
-
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        return list(self.start.get("headers", [])) if self.start else []
-
-    def retry_expected(self) -> bool:
-        if self.status >= 500 or self.status in RETRY_STATUSES:
-            return True
-        return any(name.lower() == b"retry-after" for name, _ in self.headers())
-
-    def answer(self, credential: Credential) -> idempotency.Stored:
-        kept = [
-            (name.decode("latin-1").lower(), value.decode("latin-1"))
-            for name, value in self.headers()
-            if name.decode("latin-1").lower() in KEPT_HEADERS
-        ]
-        return idempotency.Stored(self.status, kept, credential.seal(bytes(self.body)))
-
-    async def flush(self, send: Send) -> None:
-        assert self.start is not None
-        await send(self.start)
-        await send({"type": "http.response.body", "body": bytes(self.body)})
-
-
-class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, *, runtime: Runtime) -> None:
-        self.app = app
-        self.runtime = runtime
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = _header(scope, _KEY_HEADER) if scope["type"] == "http" else None
-        if raw is None or scope["method"] not in MUTATING:
-            await self.app(scope, receive, send)
-            return
-        try:
-            key = idempotency.parse_key(raw)
-        except RacefreeError as error:
-            await problem_response(error)(scope, receive, send)
-            return
-        assert key is not None
-        try:
-            body, messages = await _read_body(receive)
-        except edge.BodyTooLarge:
-            # nothing claimed; the pipeline answers (guard and authentication first, then 413)
-            await self.app(scope, _too_large, send)
-            return
-        credential = Credential(_credential(scope))
-        request_hash = idempotency.fingerprint(
-            scope["method"].encode(),
-            scope["path"].encode(),
-            idempotency.canonical_body(body),
+    ``None``: no key (or not a mutation), run as usual. A :class:`Claim`: this request
+    runs and then :func:`finish` es. A :class:`Response`: the stored answer, replayed.
+    Raises 400 for an invalid key, 409 ``IDEMPOTENCY_KEY_IN_USE``, 422 ``..._MISMATCH``.
+    """
+    if request.method not in MUTATING:
+        return None
+    key = idempotency.parse_key(request.headers.get(idempotency.HEADER))
+    if key is None:
+        return None
+    credential = _credential(request)
+    request_hash = idempotency.fingerprint(
+        request.method.encode(),
+        request.scope["path"].encode(),
+        idempotency.canonical_body(body),
+    )
+    with runtime.db.write() as tx:
+        stored = idempotency.claim(
+            tx,
+            credential.scope,
+            key,
+            request_hash,
+            now=runtime.clock.now(),
+            ttl_s=runtime.settings.idempotency_ttl_s,
         )
-        try:
-            stored = await to_thread.run_sync(self._claim, credential.scope, key, request_hash)
-        except RacefreeError as error:
-            await problem_response(error)(scope, receive, send)
-            return
-        if stored is not None:
-            await _replay(stored, credential, send)
-            return
-        await self._run(scope, _replaying(messages, receive), send, credential, key)
-
-    async def _run(
-        self, scope: Scope, receive: Receive, send: Send, credential: Credential, key: str
-    ) -> None:
-        buffered = _Buffered()
-        try:
-            await self.app(scope, receive, buffered.send)
-        except BaseException:
-            await to_thread.run_sync(self._finish, credential.scope, key, None)
-            raise
-        answer = None if buffered.retry_expected() else buffered.answer(credential)
-        await to_thread.run_sync(self._finish, credential.scope, key, answer)
-        await buffered.flush(send)
-
-    # -- blocking: the database ----------------------------------------------------
-
-    def _claim(self, scope: str, key: str, request_hash: str) -> idempotency.Stored | None:
-        with self.runtime.db.write() as tx:
-            return idempotency.claim(
-                tx,
-                scope,
-                key,
-                request_hash,
-                now=self.runtime.clock.now(),
-                ttl_s=self.runtime.settings.idempotency_ttl_s,
-            )
-
-    def _finish(self, scope: str, key: str, answer: idempotency.Stored | None) -> None:
-        """Store the answer, or free the key (``None``); never fail the response for it."""
-        try:
-            with self.runtime.db.write() as tx:
-                if answer is None:
-                    idempotency.release(tx, scope, key)
-                else:
-                    idempotency.complete(tx, scope, key, answer)
-        except UNAVAILABLE:  # the key stays claimed: its retries get 409 until it expires
-            log.warning("could not store the answer of an Idempotency-Key request")
+    if stored is None:
+        return Claim(credential, key)
+    return _replay(stored, credential)
 
 
-async def _replay(stored: idempotency.Stored, credential: Credential, send: Send) -> None:
+def finish(runtime: Runtime, claim: Claim, response: Response | None) -> None:
+    """Store ``response`` as the key's answer, or free the key (``None``, or an answer that
+    says "try again"); never fails the response for it (blocking)."""
+    answer = None if response is None or _retry_expected(response) else _stored(response, claim)
+    try:
+        with runtime.db.write() as tx:
+            if answer is None:
+                idempotency.release(tx, claim.credential.scope, claim.key)
+            else:
+                idempotency.complete(tx, claim.credential.scope, claim.key, answer)
+    except UNAVAILABLE:  # the key stays claimed: its retries get 409 until it expires
+        log.warning("could not store the answer of an Idempotency-Key request")
+
+
+def _retry_expected(response: Response) -> bool:
+    if response.status_code >= 500 or response.status_code in RETRY_STATUSES:
+        return True
+    return "retry-after" in response.headers
+
+
+def _stored(response: Response, claim: Claim) -> idempotency.Stored:
+    kept = [(k, v) for k, v in response.headers.items() if k in KEPT_HEADERS]
+    body = bytes(response.body)
+    return idempotency.Stored(response.status_code, kept, claim.credential.seal(body))
+
+
+def _replay(stored: idempotency.Stored, credential: Credential) -> Response:
     try:
         body = credential.open(stored.body)
     except InvalidTag:  # pragma: no cover - the scope is derived from the same credential
         body = b""
-    headers: list[Any] = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in stored.headers]
-    headers += [_REPLAYED, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": stored.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    headers = {**dict(stored.headers), idempotency.REPLAYED_HEADER: "true"}
+    return Response(body, status_code=stored.status, headers=headers)
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:

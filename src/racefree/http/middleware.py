@@ -1,15 +1,20 @@
-"""Request context: request ids, edge limits, metrics, a problem+json 500 for anything unhandled.
+"""Request context: request ids, edge limits, the access log, metrics, a problem+json 500.
 
 Pure ASGI (no per-request task, no body buffering, no thread):
 
-* **Request ids.** Every request gets a server-generated id (``req_...``): it is
-  the ``request_id`` of problem documents, log lines and audit rows, so an audit
-  row's id always names one request of this server. A client's acceptable
-  ``X-Request-ID`` is echoed back in the response header (docs/operations.md) and
-  kept apart: in the log line and in audit rows as ``details.client_request_id``.
+* **Request ids.** A client's ``X-Request-ID`` is the request's id when it is
+  acceptable (1 to 128 printable ASCII characters, no leading or trailing
+  space); otherwise the server generates one (``req_...``). The one id is echoed
+  in ``X-Request-ID`` and is the ``request_id`` of problem documents, log lines
+  (the access line and the 500 line included) and audit rows, so a client's
+  id finds its request everywhere.
 * **Edge limits** (:mod:`racefree.http.edge`): control characters in the path,
   query or headers are refused with 400 before routing; ``receive`` is wrapped so
   no body is read past ``RACEFREE_MAX_BODY_BYTES``.
+* **The access log**: one line per request on ``racefree.access`` with
+  ``request_id, method, route, status, duration_ms`` -- the route *template*
+  (``/v1/agents/{agent_id}``), never the raw path: ids and whatever a client sent
+  do not belong in an index.
 * **Metrics** with label values from bounded sets only: a method outside the
   standard ones is ``OTHER``, a request no route matched is ``unmatched``.
 """
@@ -30,22 +35,37 @@ from racefree.http import edge, metrics
 from racefree.http.problems import internal_error_body, problem_response
 
 log = logging.getLogger("racefree.http")
+access_log = logging.getLogger("racefree.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
-_ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MAX_REQUEST_ID_LENGTH = 128
+_ACCEPTABLE_ID = re.compile(rf"^[!-~](?:[ -~]{{0,{MAX_REQUEST_ID_LENGTH - 2}}}[!-~])?$")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def _incoming_request_id(scope: Scope) -> str | None:
+def acceptable_request_id(candidate: str) -> bool:
+    return _ACCEPTABLE_ID.fullmatch(candidate) is not None
+
+
+def request_id_of(scope: Scope) -> str:
+    """The client's acceptable ``X-Request-ID``, else a new server id."""
     for name, value in scope.get("headers", ()):
         if name == REQUEST_ID_HEADER:
-            candidate = value.decode("latin-1")
-            return candidate if _ACCEPTABLE_ID.match(candidate) else None
-    return None
+            candidate = bytes(value).decode("latin-1")
+            if acceptable_request_id(candidate):
+                return candidate
+            break
+    return f"req_{new_id().replace('-', '')}"
 
 
 def method_label(method: str) -> str:
     return method if method in METHODS else "OTHER"
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, or ``unmatched``."""
+    path: str | None = getattr(scope.get("route"), "path", None)
+    return path or "unmatched"
 
 
 class RequestContextMiddleware:
@@ -57,11 +77,9 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = f"req_{new_id().replace('-', '')}"
-        client_id = _incoming_request_id(scope)
+        request_id = request_id_of(scope)
         token = context.request_id.set(request_id)
-        client_token = context.client_request_id.set(client_id)
-        echoed = (client_id or request_id).encode("latin-1")
+        echoed = request_id.encode("latin-1")
         state: dict[str, Any] = {"status": 500, "started": False}
         started_at = time.perf_counter()
 
@@ -69,7 +87,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 state["started"] = True
                 state["status"] = message["status"]
-                headers = list(message.get("headers", []))
+                headers = [h for h in message.get("headers", []) if h[0] != REQUEST_ID_HEADER]
                 headers.append((REQUEST_ID_HEADER, echoed))
                 message = {**message, "headers": headers}
             await send(message)
@@ -86,20 +104,35 @@ class RequestContextMiddleware:
                 "unhandled error serving %s %s",
                 scope["method"],
                 scope["path"],
-                extra={"request_id": request_id, "client_request_id": client_id},
+                extra={"request_id": request_id},
             )
             if not state["started"]:
                 await _send_internal_error(send_with_id)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            metrics.observe(
-                method_label(scope["method"]),
-                route,
-                str(state["status"]),
-                time.perf_counter() - started_at,
-            )
-            context.client_request_id.reset(client_token)
+            elapsed = time.perf_counter() - started_at
+            method, route = method_label(scope["method"]), route_template(scope)
+            metrics.observe(method, route, str(state["status"]), elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                _access(request_id, method, route, state["status"], elapsed)
             context.request_id.reset(token)
+
+
+def _access(request_id: str, method: str, route: str, status: int, elapsed: float) -> None:
+    duration_ms = round(elapsed * 1000, 2)
+    access_log.info(
+        "%s %s %d %.2fms",
+        method,
+        route,
+        status,
+        duration_ms,
+        extra={
+            "request_id": request_id,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+        },
+    )
 
 
 async def _send_internal_error(send: Send) -> None:

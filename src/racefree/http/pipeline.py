@@ -22,11 +22,12 @@ which makes exactly one hop. In that worker thread, in this order:
 5. the handler, whose ``dict`` result is encoded to JSON right there (no
    response-model validation hop; ``response_model=`` still documents it).
 
-A catalog error at any step becomes its problem+json response in the same hop.
-Routes that touch no database (``/livez``) make no hop; ``/metrics`` makes one (a
-bounded read of the kill switch's state on a fresh connection, :mod:`racefree.http.metrics`).
-A mutation sent with ``Idempotency-Key`` makes two more, around the pipeline (claim
-the key, store the answer: :mod:`racefree.http.idempotency`).
+A mutation sent with ``Idempotency-Key`` claims its key between 3 and 4 (a
+replay is answered right there) and stores its answer after 5, in the same hop
+(:mod:`racefree.http.idempotency`). A catalog error at any step becomes its
+problem+json response in the same hop. Routes that touch no database
+(``/livez``) make no hop; ``/metrics`` makes one (a bounded read of the kill
+switch's state on a fresh connection, :mod:`racefree.http.metrics`).
 
 Reads on SQLite make no hop at all. A route whose work only reads declares
 ``reads_only=True``; on SQLite its whole request (guard, authentication, handler)
@@ -69,7 +70,7 @@ from starlette.types import Receive, Scope, Send
 
 from racefree.core.db import Dialect
 from racefree.core.errors import RacefreeError, issue, validation_error
-from racefree.http import auth, edge, guard
+from racefree.http import auth, edge, guard, idempotency
 from racefree.http.auth import Caller, SessionPrincipal
 from racefree.http.problems import problem_response, pydantic_issues
 from racefree.operators import Operator
@@ -179,16 +180,33 @@ def _serve(
     status_code: int,
     headers: Mapping[str, str] | None,
 ) -> Response:
-    def parsed(call: Call) -> Any:  # the body only after the guard and authentication
-        if model is None:
-            return handler(call)
-        body = _parse(model, raw, call.runtime)
-        return handler(Call(call.runtime, call.request, call.caller, body))
-
-    result = _prepared(request, parsed)
-    if isinstance(result, Response):
-        return result
-    return JSONResponse(result, status_code=status_code, headers=headers)
+    runtime = runtime_of(request)
+    claim: idempotency.Claim | None = None
+    try:
+        guard.check(runtime, request.scope)
+        caller = auth.authenticate(runtime, request.scope, request.headers)
+        if not isinstance(raw, _TooLarge):  # 413 below claims nothing
+            started = idempotency.begin(runtime, request, raw or b"")
+            if isinstance(started, Response):
+                return started  # the stored answer, replayed
+            claim = started
+        # the body only after the guard, authentication and the key's claim
+        body = None if model is None else _parse(model, raw, runtime)
+        result = handler(Call(runtime, request, caller, body))
+        response = (
+            result
+            if isinstance(result, Response)
+            else JSONResponse(result, status_code=status_code, headers=headers)
+        )
+    except RacefreeError as exc:
+        response = problem_response(exc)
+    except BaseException:
+        if claim is not None:  # a failure (a 500 outside): the retry must run again
+            idempotency.finish(runtime, claim, None)
+        raise
+    if claim is not None:
+        idempotency.finish(runtime, claim, response)
+    return response
 
 
 def _parse(model: type[BaseModel], raw: bytes | _TooLarge | None, runtime: Runtime) -> BaseModel:

@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from racefree import agents
 from racefree.autostop import figures, rules
 from racefree.autostop.rules import Action, Rule, RuleType
+from racefree.core.conditional import etag
 from racefree.core.errors import ErrorCode
-from racefree.core.versions import etag
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES
-from racefree.http.ifmatch import IfMatch, expected_version
+from racefree.http.conditional import IfMatch, expected
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.operators import Operator
@@ -172,21 +172,24 @@ async def get_rule(request: Request, rule_id: RuleId) -> Response:
 @router.patch(
     "/v1/auto-stop/rules/{rule_id}",
     response_model=RuleOut,
-    responses=errors(*_ONE_RULE_ERRORS, ErrorCode.VALIDATION_ERROR, ErrorCode.PRECONDITION_FAILED),
+    responses=errors(
+        *_ONE_RULE_ERRORS,
+        ErrorCode.VALIDATION_ERROR,
+    ),
     openapi_extra=body_doc(UpdateRule),
     dependencies=[OPERATOR],
 )
 async def update_rule(request: Request, rule_id: RuleId, if_match: IfMatch = None) -> Response:
     def serve(call: Call) -> JSONResponse:
         body: UpdateRule = call.body
-        version = expected_version(if_match)
+        precondition = expected(call.runtime, if_match)
         with call.runtime.db.write() as tx:
             rule = rules.update(
                 tx,
                 rule_id,
                 now=call.runtime.clock.now(),
                 actor=_actor(call.operator),
-                expected_version=version,
+                expected=precondition,
                 params=body.params,
                 action=body.action,
                 enabled=body.enabled,
@@ -199,19 +202,21 @@ async def update_rule(request: Request, rule_id: RuleId, if_match: IfMatch = Non
 @router.delete(
     "/v1/auto-stop/rules/{rule_id}",
     response_model=Deleted,
-    responses=errors(*_ONE_RULE_ERRORS, ErrorCode.PRECONDITION_FAILED),
+    responses=errors(
+        *_ONE_RULE_ERRORS,
+    ),
     dependencies=[OPERATOR],
 )
 async def delete_rule(request: Request, rule_id: RuleId, if_match: IfMatch = None) -> Response:
     def serve(call: Call) -> dict[str, Any]:
-        version = expected_version(if_match)
+        precondition = expected(call.runtime, if_match)
         with call.runtime.db.write() as tx:
             rules.delete(
                 tx,
                 rule_id,
                 now=call.runtime.clock.now(),
                 actor=_actor(call.operator),
-                expected_version=version,
+                expected=precondition,
             )
         return {"id": rule_id, "deleted": True}
 

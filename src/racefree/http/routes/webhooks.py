@@ -17,12 +17,12 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from racefree.core.conditional import etag
 from racefree.core.errors import ErrorCode
-from racefree.core.versions import etag
 from racefree.events import secrets, targets, webhooks
 from racefree.events.webhooks import Webhook
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES
-from racefree.http.ifmatch import IfMatch, expected_version
+from racefree.http.conditional import IfMatch, expected
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.operators import Operator
@@ -201,7 +201,6 @@ async def get_webhook(request: Request, webhook_id: WebhookId) -> Response:
         *OPERATOR_AUTH_CODES,
         ErrorCode.VALIDATION_ERROR,
         ErrorCode.WEBHOOK_NOT_FOUND,
-        ErrorCode.PRECONDITION_FAILED,
     ),
     openapi_extra=body_doc(UpdateWebhook),
     dependencies=[OPERATOR],
@@ -216,14 +215,14 @@ async def update_webhook(
         runtime = call.runtime
         if body.url is not None:
             targets.check(body.url, _allowed(runtime))
-        version = expected_version(if_match)
+        precondition = expected(call.runtime, if_match)
         with runtime.db.write() as tx:
             hook = webhooks.update(
                 tx,
                 webhook_id,
                 now=runtime.clock.now(),
                 actor=_actor(call.operator),
-                expected_version=version,
+                expected=precondition,
                 url=body.url,
                 event_types=body.event_types,
                 status=body.status,
@@ -236,23 +235,21 @@ async def update_webhook(
 @router.delete(
     "/{webhook_id}",
     response_model=Deleted,
-    responses=errors(
-        *OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND, ErrorCode.PRECONDITION_FAILED
-    ),
+    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND),
     dependencies=[OPERATOR],
 )
 async def delete_webhook(
     request: Request, webhook_id: WebhookId, if_match: IfMatch = None
 ) -> Response:
     def serve(call: Call) -> dict[str, Any]:
-        version = expected_version(if_match)
+        precondition = expected(call.runtime, if_match)
         with call.runtime.db.write() as tx:
             webhooks.delete(
                 tx,
                 webhook_id,
                 now=call.runtime.clock.now(),
                 actor=_actor(call.operator),
-                expected_version=version,
+                expected=precondition,
             )
         return {"id": webhook_id, "deleted": True}
 
