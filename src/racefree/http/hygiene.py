@@ -1,7 +1,9 @@
 """HTTP hygiene for every response, as one pure ASGI middleware.
 
 * ``HEAD`` for every ``GET``: served by the GET route, the body dropped (headers,
-  ``Content-Length`` included, kept), so no route has to declare it;
+  ``Content-Length`` included, kept), so no route has to declare it. The answer
+  ends with its headers: a response that would go on (the event stream) is
+  stopped there, never streamed into the void;
 * ``WWW-Authenticate: Bearer`` on every 401 (RFC 6750), whoever answered it;
 * ``X-Content-Type-Options: nosniff`` everywhere.
 """
@@ -12,6 +14,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 WWW_AUTHENTICATE = (b"www-authenticate", b'Bearer realm="racefree"')
 NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+class _HeadAnswered(Exception):
+    """A HEAD request's answer is complete once its headers are sent: stop the GET."""
 
 
 class HygieneMiddleware:
@@ -32,9 +38,14 @@ class HygieneMiddleware:
                 headers.append(NOSNIFF)
                 if message["status"] == 401:
                     headers.append(WWW_AUTHENTICATE)
-                message = {**message, "headers": headers}
-            elif head and message["type"] == "http.response.body":
-                message = {**message, "body": b""}
+                await send({**message, "headers": headers})
+                if head:
+                    await send({"type": "http.response.body", "body": b""})
+                    raise _HeadAnswered
+                return
             await send(message)
 
-        await self.app(scope, receive, send_clean)
+        try:
+            await self.app(scope, receive, send_clean)
+        except _HeadAnswered:
+            pass
