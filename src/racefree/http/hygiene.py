@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 WWW_AUTHENTICATE = (b"www-authenticate", b'Bearer realm="racefree"')
@@ -45,7 +47,5 @@ class HygieneMiddleware:
                 return
             await send(message)
 
-        try:
+        with contextlib.suppress(_HeadAnswered):
             await self.app(scope, receive, send_clean)
-        except _HeadAnswered:
-            pass
