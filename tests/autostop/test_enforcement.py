@@ -263,6 +263,10 @@ def test_anomaly_pattern_and_most_severe_wins(
         "ANOMALY_PATTERN",
         "DAILY_LIMIT",
     ]
+    # amounts are strings in the audit too; counts stay numbers
+    fired = {f["type"]: f for f in suspend[0].details["fired"]}
+    assert (fired["DAILY_LIMIT"]["figure"], fired["DAILY_LIMIT"]["threshold"]) == ("270", "270")
+    assert (fired["ANOMALY_PATTERN"]["figure"], fired["ANOMALY_PATTERN"]["threshold"]) == (3, 3)
     assert len(_rows(db, "AUTO_STOP_WARN")) == 1  # the WARN lost to the suspension
 
 

@@ -59,6 +59,10 @@ REASON_PREFIX = "auto_stop:"
 HOUR_S = 3_600
 
 
+#: Rules whose figure and threshold are amounts (minor units), not counts.
+AMOUNT_RULES = frozenset({RuleType.DAILY_LIMIT})
+
+
 @dataclass(frozen=True, slots=True)
 class Watch:
     """An agent's effective rules, with its figures row locked by this transaction."""
@@ -79,8 +83,9 @@ class Fired:
             "rule_id": self.rule.id,
             "type": self.rule.type.value,
             "action": self.action.value,
-            "figure": self.figure,
-            "threshold": self.threshold,
+            # amounts are strings everywhere, audit included; counts stay numbers
+            "figure": str(self.figure) if self.rule.type in AMOUNT_RULES else self.figure,
+            "threshold": str(self.threshold) if self.rule.type in AMOUNT_RULES else self.threshold,
             "scope": "global" if self.rule.is_global else "agent",
         }
 

@@ -197,6 +197,10 @@ class Database(abc.ABC):
         answer within about ``timeout_s``.
         """
 
+    def check_present(self) -> None:
+        """Raise :class:`DatabaseError` when the database is visibly gone, without I/O to it
+        (SQLite: its file was moved or deleted); a cheap check for health answers."""
+
     def __enter__(self) -> Database:
         return self
 
@@ -222,6 +226,7 @@ class SQLiteDatabase(Database):
         self._writer_owner: int | None = None
         self._writer = self._connect()
         self._writer.execute("PRAGMA journal_mode=WAL")
+        self._file = _identity(self.path)
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._all_readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -279,6 +284,11 @@ class SQLiteDatabase(Database):
 
     def sqlalchemy_url(self) -> str:
         return f"sqlite:///{self.path}"
+
+    def check_present(self) -> None:
+        # open connections keep reading a file that was moved or deleted: ask the path
+        if _identity(self.path) != self._file:
+            raise DatabaseError(f"{self.path} is no longer the database this server opened")
 
     def probe(self, sql: str, timeout_s: float) -> Any:
         # read-only URI: a missing file is an error, not a new empty database
@@ -426,6 +436,15 @@ def _unavailable_on_lost_connection() -> Iterator[None]:
         if exc.sqlstate is None or state.startswith(_LOST[0]) or state in _LOST[1:]:
             raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
         raise
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """The file's (device, inode), or None when nothing is at ``path``."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def redact(url: str) -> str:

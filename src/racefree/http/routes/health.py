@@ -43,6 +43,7 @@ _GONE: tuple[type[Exception], ...] = (RacefreeError, *UNAVAILABLE)
 
 def _health(call: Call) -> dict[str, Any] | Response:
     try:
+        call.runtime.db.check_present()
         with call.runtime.db.read() as tx:
             state = kill_switch_status.guard_view(tx).state  # the one-row read the guard makes
     except _GONE as exc:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from racefree.core.conditional import etag
+from racefree.plans.groups import iso_ms
 from racefree.core.errors import ErrorCode
 from racefree.events import secrets, targets, webhooks
 from racefree.events.webhooks import Webhook
@@ -99,6 +100,7 @@ class DeliveryOut(BaseModel):
     error: str | None
     duration_ms: int
     holder: str
+    started_at: str = Field(description="RFC 3339 UTC with milliseconds")
     started_at_ms: int
 
 
@@ -274,7 +276,7 @@ async def list_deliveries(
         with call.runtime.db.read() as tx:
             found = webhooks.deliveries(tx, webhook_id, limit=limit, before=before)
         return {
-            "deliveries": [asdict(d) for d in found],
+            "deliveries": [{**asdict(d), "started_at": iso_ms(d.started_at_ms)} for d in found],
             "next_before": found[-1].id if len(found) == limit else None,
         }
 
