@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from shop import pay, pay_naively
 
 from racefree.client import SessionClient
 from racefree.testing import Server, race
+from shop import pay, pay_naively
 
 PAYERS = 10
 PRICE = 250

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent / "client"
@@ -59,7 +60,12 @@ def errors_module() -> str:
             f"class {class_name(spec.code.value)}(ApiError):",
             f'    """{spec.status} {spec.code.value}: {spec.title}.',
             "",
-            f"    The server's words: {spec.detail}.",
+            *textwrap.wrap(
+                f"The server's words: {spec.detail}.",
+                width=96,
+                initial_indent="    ",
+                subsequent_indent="    ",
+            ),
             '    """',
             "",
             f'    code = "{spec.code.value}"',

@@ -86,7 +86,8 @@ class InternalError(ApiError):
 class DatabaseUnavailableError(ApiError):
     """503 DATABASE_UNAVAILABLE: Database unavailable.
 
-    The server's words: the connection to the database was lost; the request may not have taken effect: retry it (writes with the same Idempotency-Key).
+    The server's words: the connection to the database was lost; the request may not have taken
+    effect: retry it (writes with the same Idempotency-Key).
     """
 
     code = "DATABASE_UNAVAILABLE"
@@ -98,7 +99,8 @@ class DatabaseUnavailableError(ApiError):
 class PreconditionFailedError(ApiError):
     """412 PRECONDITION_FAILED: Precondition failed.
 
-    The server's words: the resource changed since the version in If-Match; nothing was changed; details.current_etag is the version now.
+    The server's words: the resource changed since the version in If-Match; nothing was changed;
+    details.current_etag is the version now.
     """
 
     code = "PRECONDITION_FAILED"
@@ -266,7 +268,8 @@ class SystemLockedError(ApiError):
 class NotReadyError(ApiError):
     """503 NOT_READY: Not ready.
 
-    The server's words: the database does not answer or its schema is not at this version's head.
+    The server's words: the database does not answer or its schema is not at this version's
+    head.
     """
 
     code = "NOT_READY"

@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from racefree.core.conditional import etag
-from racefree.plans.groups import iso_ms
 from racefree.core.errors import ErrorCode
 from racefree.events import secrets, targets, webhooks
 from racefree.events.webhooks import Webhook
@@ -27,6 +26,7 @@ from racefree.http.conditional import IfMatch, expected
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.operators import Operator
+from racefree.plans.groups import iso_ms
 from racefree.runtime import Runtime
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=PipelineRoute)
