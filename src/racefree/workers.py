@@ -186,7 +186,7 @@ class WorkerHandle:
         deadline = time.monotonic() + timeout_s
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        stuck = [t.sweep.name for t in self.threads if t.is_alive()]
+        stuck = [t.name for t in self.threads if t.is_alive()]
         if stuck:
             log.warning("workers still busy at shutdown, left to end with the process: %s", stuck)
 
