@@ -25,7 +25,7 @@ from racefree.client import (
     errors,
 )
 from racefree.testing import Server, race
-from tests.client.conftest import Recorder
+from tests.client.conftest import Recorder, allow_load
 
 # renewable after 2 s, expired after 4 s: a renewal period of 2 s with 2 s to spare
 FAST_SESSIONS = {"RACEFREE_SESSION_EXPIRES_IN": "4", "RACEFREE_SESSION_RENEWAL_MIN_ELAPSED": "0.5"}
@@ -40,6 +40,7 @@ def _agent_session(server: Server) -> tuple[str, str, str]:
         agent = ops.agents.create("renewer")
         ops.agents.deposit(agent.id, 1_000_000)
         issued = ops.sessions.open(agent.id)
+    allow_load(server, agent.id)
     return agent.id, issued.session_id, issued.token
 
 
@@ -67,7 +68,7 @@ def _assert_clean_run(
 ) -> None:
     renewals = [r for r in recorder.responses if r.request.url.path.endswith("/renew")]
     statuses = [(r.status_code, r.json().get("code")) for r in renewals]
-    assert len(recorder.sent("PUT", "/renew")) == RENEWALS, statuses
+    assert len(recorder.sent("POST", "/renew")) == RENEWALS, statuses
     assert len(rotations.tokens) == len(set(rotations.tokens)) == RENEWALS
     assert _audit(server, "SESSION_RENEWED", session_id) == RENEWALS
     assert _audit(server, "SESSION_TOKEN_REUSED", session_id) == 0

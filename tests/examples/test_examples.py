@@ -12,6 +12,7 @@ import pytest
 
 from racefree.client import Client
 from racefree.testing import Server
+from tests.client.conftest import allow_load
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -32,6 +33,7 @@ def test_the_agent_loop_spends_from_eight_threads_across_renewals(
         agent = ops.agents.create("looper")
         ops.agents.deposit(agent.id, 1_000_000)
         token = ops.sessions.open(agent.id).token
+    allow_load(server, agent.id)
     token_file = tmp_path / "agent.token"
     result = _run(
         str(EXAMPLES / "agent_loop.py"),

@@ -147,7 +147,7 @@ class AsyncSessions(AsyncGroup):
         :class:`SessionClient` renew, which keeps concurrent callers to one renewal.
         """
         call = Call(
-            "PUT",
+            "POST",
             f"/v1/sessions/{session_id}/renew",
             models.SessionWithToken,
             replay_safe=False,

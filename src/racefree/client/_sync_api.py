@@ -144,7 +144,7 @@ class Sessions(Group):
         :class:`SessionClient` renew, which keeps concurrent callers to one renewal.
         """
         call = Call(
-            "PUT",
+            "POST",
             f"/v1/sessions/{session_id}/renew",
             models.SessionWithToken,
             replay_safe=False,

@@ -258,8 +258,8 @@ class PlanLock(Model):
 
 class AuditEntry(Model):
     id: int
-    at: int
-    at_iso: str | None
+    at: str  # RFC 3339 UTC with milliseconds
+    at_epoch: int
     event_type: str
     severity: str
     actor: str | None
@@ -273,3 +273,134 @@ class AuditEntry(Model):
 class AuditPage(Model):
     entries: list[AuditEntry]
     next_after_id: int
+
+
+# -- probes and operators (issue 15) ---------------------------------------------------
+
+
+class Live(Model):
+    status: Literal["alive"]
+
+
+class Ready(Model):
+    status: Literal["ready"]
+    schema_revision: str
+
+
+class OperatorToken(Model):
+    id: str
+    label: str
+    created_at: str | None
+
+
+class CreatedOperatorToken(OperatorToken):
+    token: str  # shown in this answer only
+
+
+class OperatorList(Model):
+    operators: list[OperatorToken]
+
+
+class RevokedOperator(Model):
+    id: str
+    label: str
+    revoked_at: str | None
+
+
+# -- auto-stop rules and alerts (issue 12) ---------------------------------------------
+
+
+class AutoStopRule(Model):
+    id: str
+    agent_id: str | None
+    scope: Literal["global", "agent"]
+    type: str
+    params: dict[str, Any]
+    action: str
+    enabled: bool
+    version: int
+
+
+class AutoStopRuleList(Model):
+    rules: list[AutoStopRule]
+
+
+class Deleted(Model):
+    id: str
+    deleted: bool
+
+
+class AutoStopFigures(Model):
+    consecutive_failures: int
+    confirmed_today: str
+    open_amount: str
+    transactions_last_hour: int
+    top_destination_last_hour: str | None
+    top_destination_count: int
+
+
+class AgentAutoStop(Model):
+    agent_id: str
+    rules: list[AutoStopRule]
+    figures: AutoStopFigures
+
+
+class AlertOutcome(Model):
+    alert: str
+    fingerprint: str | None
+    outcome: str
+    activation_id: str | None
+
+
+class AlertsReceived(Model):
+    received: int
+    activated: bool
+    activation_id: str | None
+    outcomes: list[AlertOutcome]
+
+
+# -- webhooks (issue 12) ---------------------------------------------------------------
+
+
+class Webhook(Model):
+    id: str
+    url: str
+    event_types: list[str]
+    status: str
+    version: int
+    failures: int
+    next_attempt_at: str | None
+    disabled_reason: str | None
+    created_at: str | None
+    created_at_epoch: int
+    updated_at: str | None
+    updated_at_epoch: int
+    last_event_id: int
+
+
+class CreatedWebhook(Webhook):
+    secret: str  # whsec_..., shown in this answer only
+
+
+class WebhookList(Model):
+    webhooks: list[Webhook]
+
+
+class Delivery(Model):
+    id: str
+    webhook_id: str
+    event_id: int
+    event_type: str
+    attempt: int
+    outcome: str
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    holder: str
+    started_at: str
+    started_at_ms: int
+
+
+class DeliveryList(Model):
+    deliveries: list[Delivery]
+    next_before: str | None

@@ -111,7 +111,18 @@ async def _frames(hub: Broadcaster, sub: Subscription, heartbeat_s: float) -> As
     "/stream",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"},
+        200: {
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "string",
+                        "description": "`id: <event id>`, `event: <type>`, `data: {id, type,"
+                        " occurred_at, data}` per event; `: heartbeat` comments",
+                    }
+                }
+            },
+            "description": "Server-Sent Events",
+        },
         **errors(*OPERATOR_AUTH_CODES, ErrorCode.VALIDATION_ERROR),
     },
     dependencies=[OPERATOR],
