@@ -114,10 +114,18 @@ async def _frames(hub: Broadcaster, sub: Subscription, heartbeat_s: float) -> As
         200: {
             "content": {
                 "text/event-stream": {
+                    # one Server-Sent Event (comments such as heartbeats carry none)
                     "schema": {
-                        "type": "string",
-                        "description": "`id: <event id>`, `event: <type>`, `data: {id, type,"
-                        " occurred_at, data}` per event; `: heartbeat` comments",
+                        "type": "object",
+                        "description": "`id:` the event id; `data:` the JSON of"
+                        " `{id, type, occurred_at, data}`",
+                        "properties": {
+                            "id": {"type": "string", "pattern": "^[0-9]+$"},
+                            "event": {"type": "string"},
+                            "data": {"type": "string", "contentMediaType": "application/json"},
+                            "retry": {"type": "integer"},
+                        },
+                        "required": ["id", "data"],
                     }
                 }
             },
