@@ -282,9 +282,12 @@ def _nothing_stranded(report: Report, tx: Tx, now_ms: int) -> None:
         due = (row["tier"] == "DELAY" and (row["execute_after_ms"] or 0) <= now_ms - 3000) or (
             row["tier"] == "APPROVAL" and (row["expires_at_ms"] or 0) <= now_ms - 3000
         )
+        # a SUSPENDED agent's due DELAY work waits for its activation (Transactions.run_due):
+        # AutoStop suspends agents under load without the kill switch's cancellation
+        waiting = row["tier"] == "DELAY" and row["agent"] == "SUSPENDED"
         report.check(
             "nothing stranded",
-            row["status"] == "QUEUED" and not due,
+            row["status"] == "QUEUED" and (not due or waiting),
             f"transaction {row['id']} {row['tier']} still {row['status']} (agent {row['agent']})",
         )
 

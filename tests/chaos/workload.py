@@ -22,11 +22,13 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from racefree import owners
+from racefree.client import OwnerSigner
 from tests.chaos.cluster import Cluster, Replica
 from tests.chaos.history import Answer, Deposit, History, Submission
 
 OWNER_KEY = Ed25519PrivateKey.generate()
-OWNER_PUBLIC = owners.public_key_of(OWNER_KEY)
+OWNER = OwnerSigner(OWNER_KEY)
+OWNER_PUBLIC = OWNER.public_key
 ATTEMPTS = 4
 #: a client gives up on a request after this long (a paused replica holds it longer)
 CLIENT_TIMEOUT_S = 6
@@ -291,9 +293,7 @@ class Client(threading.Thread):
         answer, body = self.call("nonce", "GET", "/v1/nonce", replica=replica)
         if answer.http != 200:
             return
-        signature = owners.sign_header(
-            OWNER_KEY, f"approve_transaction:{txn_id}", body["nonce"], int(time.time())
-        )
+        signature = OWNER.header(f"approve_transaction:{txn_id}", body["nonce"], int(time.time()))
         self.call(
             "approve",
             "POST",
