@@ -79,6 +79,6 @@ def test_stream_errors_are_catalog_exceptions(start: Callable[..., Server]) -> N
     with server.api() as ops, pytest.raises(errors.ValidationError) as bad:
         next(iter(ops.events.stream(types=["not a type"])))
     assert bad.value.status == 400
-    with Client(server.base_url, "rf_op_not-a-token") as stranger:
-        with pytest.raises(errors.InvalidTokenError):
-            next(iter(stranger.events.stream()))
+    stranger = Client(server.base_url, "rf_op_not-a-token")
+    with stranger, pytest.raises(errors.InvalidTokenError):
+        next(iter(stranger.events.stream()))
