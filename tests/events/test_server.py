@@ -146,6 +146,15 @@ def test_two_servers_never_deliver_one_webhook_concurrently(
                 assert ids == sorted(ids)
                 spans = sorted((x.started, x.ended) for x in receiver.requests)
                 assert all(q[0] >= p[1] for p, q in itertools.pairwise(spans))
+                assert len(receiver.succeeded()) == 30  # and none twice
+            # both processes took part: the exclusion above was under contention
+            with first.api() as ops:
+                holders = {
+                    d.holder
+                    for hook in ops.webhooks.list().webhooks
+                    for d in ops.webhooks.deliveries(hook.id).deliveries
+                }
+            assert len(holders) == 2, holders
     finally:
         first.stop()
         second.stop()
