@@ -1,6 +1,6 @@
 """``racefree_outbox_lag_events``: committed events not yet delivered, read at scrape time.
 
-The figure (DESIGN 11, docs/operations.md): for the ACTIVE webhook furthest
+The figure (docs/events.md, docs/operations.md): for the ACTIVE webhook furthest
 behind, the committed events of the types it wants after its cursor. It rises
 with every committed event a webhook wants, ignores uncommitted ones and other
 types, stays up while a receiver fails, and falls to 0 when the deliverer has

@@ -17,7 +17,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 pytestmark = pytest.mark.server
 
-#: the global HOURLY_RATE a first start seeds, and the agent loop's own (DESIGN 13)
+#: the global HOURLY_RATE a first start seeds (docs/events.md), and the agent loop's own
 SEEDED_HOURLY_RATE = 50
 LOOP_HOURLY_RATE = 20_000
 
