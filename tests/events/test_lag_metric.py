@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from racefree.core.db import Database
 from racefree.core.settings import Settings
-from racefree.events import webhooks
+from racefree.events import outbox, webhooks
 from tests.events.hooks import deliverer, make_webhook, run_until
 from tests.events.receiver import Receiver, always
 from tests.events.support import held_open, record
@@ -83,3 +83,16 @@ def test_metrics_still_answer_when_the_lag_cannot_be_read(db: Database, client: 
         tx.execute("ALTER TABLE webhooks RENAME TO webhooks_elsewhere")
     assert math.isnan(lag(client))
     assert "racefree_http_requests_total" in client.get("/metrics").text
+
+
+def test_the_count_is_bounded(db: Database) -> None:
+    """``/metrics`` needs no token: a scrape counts at most ``LAG_CAP`` rows per webhook."""
+    start = outbox.START  # a new database: no event yet
+    for _ in range(5):
+        record(db, "LAG_WANTED")
+    with db.read() as tx:
+        assert outbox.count_after(tx, start) == 5
+        assert outbox.count_after(tx, start, cap=3) == 3
+        assert outbox.count_after(tx, start, types=["LAG_OTHER"]) == 0
+        assert outbox.count_after(tx, start, types=[]) == 0
+    assert webhooks.LAG_CAP == 100_000

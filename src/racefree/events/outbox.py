@@ -156,7 +156,7 @@ def read(
 
 
 def count_after(
-    tx: Tx, after: Position, *, types: Sequence[str] | None = None, cap: int = 1_000_000
+    tx: Tx, after: Position, *, types: Sequence[str] | None = None, cap: int = 100_000
 ) -> int:
     """How many committed events come after ``after`` in outbox order (at most ``cap``).
 
