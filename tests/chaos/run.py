@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from racefree import owners
+from racefree.client.signing import HEADER
 from tests.chaos import checker
 from tests.chaos.checker import Report
 from tests.chaos.cluster import MASTER_PASSWORD, Cluster
@@ -143,12 +143,12 @@ def _recover(cluster: Cluster) -> None:
     replica = cluster.replicas[0]
     headers = {**cluster.operator_headers(), "X-Master-Password": MASTER_PASSWORD}
     nonce = cluster.request(replica, "GET", "/v1/nonce", headers=cluster.operator_headers())
-    signature = OWNER.header("kill_switch_recovery", nonce.json()["nonce"], int(time.time()))
+    signature = OWNER.header("kill_switch_recovery", nonce.json()["nonce"])
     started = cluster.request(
         replica,
         "POST",
         "/v1/kill-switch/recovery",
-        headers={**headers, owners.HEADER: signature},
+        headers={**headers, HEADER: signature},
     )
     if started.status_code != 202:
         raise RuntimeError(f"recovery refused: {started.status_code} {started.text}")

@@ -71,19 +71,3 @@ def racefree_database_url(db_url: str) -> str:
 def start(racefree_server_factory: Callable[..., Server]) -> Callable[..., Server]:
     """``start(env)``: a real server on this test's database, stopped after the test."""
     return racefree_server_factory
-
-
-def allow_load(server: Server, agent_id: str, per_hour: int = 1_000_000) -> None:
-    """Raise the agent's HOURLY_RATE rule (first start seeds 50 an hour, SUSPEND_AGENT) for a
-    test that submits hundreds of transactions a minute: an operator's own agent rule."""
-    with server.client() as http:
-        response = http.post(
-            "/v1/auto-stop/rules",
-            json={
-                "type": "HOURLY_RATE",
-                "params": {"max_tx_per_hour": per_hour},
-                "agent_id": agent_id,
-            },
-            headers=server.operator_headers(),
-        )
-    assert response.status_code == 201, response.text

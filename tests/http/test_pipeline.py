@@ -50,7 +50,7 @@ def test_one_hop_at_most_per_request(
     session = {"Authorization": f"Bearer {token}"}
     reads = runtime.db.dialect is Dialect.POSTGRESQL  # reads hop only on PostgreSQL
     cases: list[tuple[str, str, dict[str, str], Any, int, int]] = [
-        # the kill switch's state, read on a fresh bounded connection per scrape (issue 15)
+        # the kill switch's state (a fresh bounded connection) and the outbox lag: one hop
         ("GET", "/metrics", {}, None, 200, 1),
         ("GET", "/health", {}, None, 200, int(reads)),
         ("GET", "/v1/sessions/current", session, None, 200, int(reads)),

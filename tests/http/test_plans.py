@@ -107,8 +107,8 @@ class TestContract:
             "fencing_token": lease.token,
             "acquired_at": "2027-01-15T08:00:00.000Z",
             "expires_at": "2027-01-15T08:00:30.000Z",
-            "acquired_at_ms": lease.acquired_at_ms,
-            "expires_at_ms": lease.expires_at_ms,
+            "acquired_at_epoch": lease.acquired_at_ms // 1000,
+            "expires_at_epoch": lease.expires_at_ms // 1000,
         }
 
     def test_a_held_group_answers_409_in_progress_with_retry_after_or_lock_timeout(

@@ -248,8 +248,8 @@ class PlanLock(Model):
     holder: str | None
     acquired_at: str | None
     expires_at: str | None
-    acquired_at_ms: int | None
-    expires_at_ms: int | None
+    acquired_at_epoch: int | None
+    expires_at_epoch: int | None
     fencing_token: int | None
 
 
@@ -307,66 +307,55 @@ class RevokedOperator(Model):
     revoked_at: str | None
 
 
-# -- auto-stop rules and alerts (issue 12) ---------------------------------------------
+# -- events, webhooks, auto-stop, alerts (docs/events.md) ---------------------------
+#
+# The server documents these routes with these very classes (``response_model=``
+# in racefree.http.routes), so the OpenAPI document, the client and the test that
+# holds every answer to its model (tests/client/test_models.py) share one shape.
 
-
-class AutoStopRule(Model):
-    id: str
-    agent_id: str | None
-    scope: Literal["global", "agent"]
-    type: str
-    params: dict[str, Any]
-    action: str
-    enabled: bool
-    version: int
-
-
-class AutoStopRuleList(Model):
-    rules: list[AutoStopRule]
+Severity = Literal["info", "warning", "critical"]
+AutoStopRuleType = Literal[
+    "CONSECUTIVE_FAILURES", "DAILY_LIMIT", "HOURLY_RATE", "TIME_RESTRICTION", "ANOMALY_PATTERN"
+]
+AutoStopAction = Literal["WARN", "SUSPEND_AGENT", "KILL_SWITCH"]
+WebhookStatus = Literal["ACTIVE", "DISABLED"]
+DeliveryOutcome = Literal["SUCCEEDED", "FAILED"]
+AlertOutcomeName = Literal["activated", "already_active", "recorded"]
 
 
 class Deleted(Model):
+    """A deleted auto-stop rule or webhook."""
+
     id: str
     deleted: bool
 
 
-class AutoStopFigures(Model):
-    consecutive_failures: int
-    confirmed_today: str
-    open_amount: str
-    transactions_last_hour: int
-    top_destination_last_hour: str | None
-    top_destination_count: int
+class EventData(Model):
+    severity: Severity
+    actor: str | None
+    agent_id: str | None
+    session_id: str | None
+    transaction_id: str | None
+    request_id: str | None
+    details: dict[str, Any]
 
 
-class AgentAutoStop(Model):
-    agent_id: str
-    rules: list[AutoStopRule]
-    figures: AutoStopFigures
+class Event(Model):
+    """One outbox event: a webhook's body, a stream frame's ``data:``."""
 
-
-class AlertOutcome(Model):
-    alert: str
-    fingerprint: str | None
-    outcome: str
-    activation_id: str | None
-
-
-class AlertsReceived(Model):
-    received: int
-    activated: bool
-    activation_id: str | None
-    outcomes: list[AlertOutcome]
-
-
-# -- webhooks (issue 12) ---------------------------------------------------------------
+    id: int
+    type: str
+    occurred_at: str | None
+    data: EventData
 
 
 class Webhook(Model):
+    """A webhook: never its secret."""
+
     id: str
     url: str
     event_types: list[str]
-    status: str
+    status: WebhookStatus
     version: int
     failures: int
     next_attempt_at: str | None
@@ -379,28 +368,82 @@ class Webhook(Model):
 
 
 class CreatedWebhook(Webhook):
-    secret: str  # whsec_..., shown in this answer only
+    """A webhook as created: its signing secret (``whsec_...``) is in this answer only."""
+
+    secret: str = Field(repr=False, description="the signing secret, shown only in this answer")
 
 
 class WebhookList(Model):
     webhooks: list[Webhook]
 
 
-class Delivery(Model):
+class WebhookDelivery(Model):
+    """One delivery attempt of one event to one webhook."""
+
     id: str
     webhook_id: str
     event_id: int
     event_type: str
     attempt: int
-    outcome: str
+    outcome: DeliveryOutcome
     status_code: int | None
     error: str | None
     duration_ms: int
     holder: str
-    started_at: str
-    started_at_ms: int
+    started_at: str  # RFC 3339 UTC with milliseconds
+    started_at_epoch: int
 
 
-class DeliveryList(Model):
-    deliveries: list[Delivery]
+class DeliveryPage(Model):
+    """Attempts, newest first; ``next_before`` pages on (``None`` on the last page)."""
+
+    deliveries: list[WebhookDelivery]
     next_before: str | None
+
+
+class AutoStopRule(Model):
+    id: str
+    agent_id: str | None
+    scope: Literal["global", "agent"]
+    type: AutoStopRuleType
+    params: dict[str, Any]
+    action: AutoStopAction
+    enabled: bool
+    version: int
+
+
+class AutoStopRuleList(Model):
+    rules: list[AutoStopRule]
+
+
+class AutoStopFigures(Model):
+    """What the agent's rules read, now."""
+
+    consecutive_failures: int
+    confirmed_today: str
+    open_amount: str
+    transactions_last_hour: int
+    top_destination_last_hour: str | None
+    top_destination_count: int
+
+
+class AgentAutoStop(Model):
+    """The rules that apply to an agent (its own per type, else the global one) and its figures."""
+
+    agent_id: str
+    rules: list[AutoStopRule]
+    figures: AutoStopFigures
+
+
+class AlertOutcome(Model):
+    alert: str
+    fingerprint: str | None
+    outcome: AlertOutcomeName
+    activation_id: str | None
+
+
+class AlertsReceived(Model):
+    received: int
+    activated: bool
+    activation_id: str | None
+    outcomes: list[AlertOutcome]

@@ -3,21 +3,39 @@
 Label values come from bounded sets only (docs/operations.md): the method is one
 of the standard methods or ``OTHER``, the route is a route template or
 ``unmatched`` (:mod:`racefree.http.middleware`), the status is a status code.
+
+``racefree_outbox_lag_events`` is read from the database when ``/metrics`` is
+scraped (:func:`racefree.events.webhooks.lag`): the committed events that the
+furthest-behind ACTIVE webhook has not yet had delivered. It is a figure of the
+database, so every process reports the same one (aggregate with ``max``); when
+the database does not answer it is NaN, and the rest of the page is served.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from racefree.core.db import UNAVAILABLE
+from racefree.events import webhooks
 from racefree.http.pipeline import PipelineRoute, runtime_of
 from racefree.killswitch import metrics as kill_switch_metrics
 from racefree.killswitch import status
 from racefree.runtime import Runtime
+
+log = logging.getLogger("racefree.http.metrics")
 
 REQUESTS = Counter(
     "racefree_http_requests_total",
@@ -29,6 +47,12 @@ DURATION = Histogram(
     "HTTP request duration by method and route template.",
     ["method", "route"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+OUTBOX_LAG = Gauge(
+    "racefree_outbox_lag_events",
+    "Events committed but not yet delivered: for the ACTIVE webhook furthest behind, the"
+    " committed events of its types after its cursor (0 without webhooks; NaN when the"
+    " database does not answer). Read from the database at scrape time.",
 )
 
 #: The labelled children, by (method, route, status): a dict hit per request instead of
@@ -67,16 +91,31 @@ SCRAPE_PROBE_TIMEOUT_S = 1.0
 )
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition of every racefree metric in this process."""
-    # one hop: the kill switch's state is read from the database (another process may move it)
-    await to_thread.run_sync(_refresh_kill_switch, runtime_of(request))
+    # one hop: the kill switch's state and the outbox lag are read from the database
+    # (another process may have moved either)
+    await to_thread.run_sync(_read_database_figures, runtime_of(request))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-def _refresh_kill_switch(runtime: Runtime) -> None:
-    """The state as the database has it now (another process may have moved it)."""
+def _read_database_figures(runtime: Runtime) -> None:
+    """The kill switch's state and the outbox lag, as the database has them now.
+
+    The state is probed on a fresh connection bounded by
+    :data:`SCRAPE_PROBE_TIMEOUT_S`; when that finds the database gone, the lag is
+    not read either (NaN), so a scrape never waits on the pool for a dead database.
+    """
     try:
         state = status.probe_state(runtime.db, SCRAPE_PROBE_TIMEOUT_S)
     except UNAVAILABLE:
-        return  # keep the last known state; /readyz tells that the database is gone
+        # keep the last known state; /readyz tells that the database is gone
+        log.debug("kill switch state not read", exc_info=True)
+        OUTBOX_LAG.set(math.nan)
+        return
     if state is not None:
         kill_switch_metrics.show(state)
+    try:
+        with runtime.db.read() as tx:
+            OUTBOX_LAG.set(webhooks.lag(tx))
+    except Exception:  # the page still answers; this figure is unknown
+        log.debug("outbox lag not read", exc_info=True)
+        OUTBOX_LAG.set(math.nan)

@@ -27,7 +27,8 @@ replay is answered right there) and stores its answer after 5, in the same hop
 (:mod:`racefree.http.idempotency`). A catalog error at any step becomes its
 problem+json response in the same hop. Routes that touch no database
 (``/livez``) make no hop; ``/metrics`` makes one (a bounded read of the kill
-switch's state on a fresh connection, :mod:`racefree.http.metrics`).
+switch's state on a fresh connection and of the outbox lag,
+:mod:`racefree.http.metrics`).
 
 Reads on SQLite make no hop at all. A route whose work only reads declares
 ``reads_only=True``; on SQLite its whole request (guard, authentication, handler)

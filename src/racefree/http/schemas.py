@@ -180,8 +180,8 @@ class LockOut(_Out):
     holder: str | None
     acquired_at: Time
     expires_at: Time
-    acquired_at_ms: int | None
-    expires_at_ms: int | None
+    acquired_at_epoch: int | None
+    expires_at_epoch: int | None
     fencing_token: int | None
 
 

@@ -69,8 +69,8 @@ def in_progress(busy: LockBusy, group_id: str) -> RacefreeError:
             "holder": busy.holder,
             "acquired_at": iso_ms(busy.acquired_at_ms),
             "expires_at": iso_ms(busy.expires_at_ms),
-            "acquired_at_ms": busy.acquired_at_ms,
-            "expires_at_ms": busy.expires_at_ms,
+            "acquired_at_epoch": busy.acquired_at_ms // 1000,
+            "expires_at_epoch": busy.expires_at_ms // 1000,
         },
         hint="retry after Retry-After seconds, or pass ?wait=<seconds> to wait for the lock",
         retry_after=busy.retry_after,
@@ -201,8 +201,8 @@ def lock_view(locks: LeaseLocks, group_id: str) -> dict[str, Any]:
             "holder": None,
             "acquired_at": None,
             "expires_at": None,
-            "acquired_at_ms": None,
-            "expires_at_ms": None,
+            "acquired_at_epoch": None,
+            "expires_at_epoch": None,
             "fencing_token": locks.last_token(key),
         }
     return {
@@ -210,7 +210,7 @@ def lock_view(locks: LeaseLocks, group_id: str) -> dict[str, Any]:
         "holder": lease.holder,
         "acquired_at": iso_ms(lease.acquired_at_ms),
         "expires_at": iso_ms(lease.expires_at_ms),
-        "acquired_at_ms": lease.acquired_at_ms,
-        "expires_at_ms": lease.expires_at_ms,
+        "acquired_at_epoch": lease.acquired_at_ms // 1000,
+        "expires_at_epoch": lease.expires_at_ms // 1000,
         "fencing_token": lease.token,
     }
