@@ -60,6 +60,11 @@ class Prepared:
     shares: tuple[Share, ...]
 
 
+def _epoch(ms: int | None) -> int | None:
+    """An ``_epoch`` field (DESIGN 10): epoch seconds of an epoch in milliseconds."""
+    return None if ms is None else ms // 1000
+
+
 def in_progress(busy: LockBusy, group_id: str) -> RacefreeError:
     """``LockBusy`` on a group's lock, as the contract's 409."""
     return RacefreeError(
@@ -69,8 +74,8 @@ def in_progress(busy: LockBusy, group_id: str) -> RacefreeError:
             "holder": busy.holder,
             "acquired_at": iso_ms(busy.acquired_at_ms),
             "expires_at": iso_ms(busy.expires_at_ms),
-            "acquired_at_epoch": busy.acquired_at_ms // 1000,
-            "expires_at_epoch": busy.expires_at_ms // 1000,
+            "acquired_at_epoch": _epoch(busy.acquired_at_ms),
+            "expires_at_epoch": _epoch(busy.expires_at_ms),
         },
         hint="retry after Retry-After seconds, or pass ?wait=<seconds> to wait for the lock",
         retry_after=busy.retry_after,
