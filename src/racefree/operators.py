@@ -35,8 +35,17 @@ class FirstStart:
     operator_token: str | None
 
 
-def create_token(tx: Tx, *, label: str, now: int) -> str:
-    """A new operator token; the caller shows it once."""
+@dataclass(frozen=True, slots=True)
+class OperatorToken:
+    """An operator token as listed: never the token or its hash."""
+
+    id: str
+    label: str
+    created_at: int
+
+
+def create(tx: Tx, *, label: str, now: int, actor: str = "cli") -> tuple[OperatorToken, str]:
+    """A new operator token and its record; the caller shows the token once."""
     token = tokens.mint(tokens.OPERATOR_PREFIX)
     operator_id = new_id()
     tx.execute(
@@ -49,10 +58,44 @@ def create_token(tx: Tx, *, label: str, now: int) -> str:
         "OPERATOR_TOKEN_CREATED",
         at=now,
         severity=Severity.WARNING,
-        actor="cli",
+        actor=actor,
         details={"operator_id": operator_id, "label": label},
     )
-    return token
+    return OperatorToken(operator_id, label, now), token
+
+
+def create_token(tx: Tx, *, label: str, now: int, actor: str = "cli") -> str:
+    """A new operator token; the caller shows it once."""
+    return create(tx, label=label, now=now, actor=actor)[1]
+
+
+def list_tokens(tx: Tx, *, limit: int = 1000) -> list[OperatorToken]:
+    """Every operator token's record, oldest first."""
+    rows = tx.all(
+        "SELECT id, label, created_at FROM operators ORDER BY created_at, id LIMIT :limit",
+        {"limit": limit},
+    )
+    return [OperatorToken(**row) for row in rows]
+
+
+def revoke(tx: Tx, operator_id: str, *, now: int, actor: str) -> OperatorToken:
+    """Delete an operator token (it stops working at once); 404 ``OPERATOR_NOT_FOUND``."""
+    row = tx.one(
+        "DELETE FROM operators WHERE id = :id RETURNING id, label, created_at",
+        {"id": operator_id},
+    )
+    if row is None:
+        raise RacefreeError(ErrorCode.OPERATOR_NOT_FOUND, details={"operator_id": operator_id})
+    revoked = OperatorToken(**row)
+    audit.record(
+        tx,
+        "OPERATOR_TOKEN_REVOKED",
+        at=now,
+        severity=Severity.WARNING,
+        actor=actor,
+        details={"operator_id": revoked.id, "label": revoked.label},
+    )
+    return revoked
 
 
 def authenticate(tx: Tx, token: str) -> Operator:

@@ -215,6 +215,18 @@ class MasterPasswordLockedError(ApiError):
     domain = "AUTH"
 
 
+class OperatorNotFoundError(ApiError):
+    """404 OPERATOR_NOT_FOUND: Operator not found.
+
+    The server's words: no operator token has this id.
+    """
+
+    code = "OPERATOR_NOT_FOUND"
+    default_status = 404
+    default_retryable = False
+    domain = "AUTH"
+
+
 class SystemLockedError(ApiError):
     """503 SYSTEM_LOCKED: System locked.
 
@@ -617,6 +629,7 @@ _CLASSES: tuple[type[ApiError], ...] = (
     InvalidNonceError,
     ForbiddenError,
     MasterPasswordLockedError,
+    OperatorNotFoundError,
     SystemLockedError,
     SessionNotFoundError,
     RenewalConflictError,
@@ -679,6 +692,7 @@ __all__ = [
     "MasterPasswordLockedError",
     "MethodNotAllowedError",
     "NotFoundError",
+    "OperatorNotFoundError",
     "OwnerAuthRequiredError",
     "OwnerLockedError",
     "OwnerMismatchError",

@@ -127,6 +127,33 @@ class RevokedSession(Model):
     revoke_reason: str | None
 
 
+# -- operators --------------------------------------------------------------------
+
+
+class Operator(Model):
+    """An operator token as listed: never the token or its hash."""
+
+    id: str
+    label: str
+    created_at: str | None
+
+
+class OperatorList(Model):
+    operators: list[Operator]
+
+
+class CreatedOperator(Operator):
+    """A new operator token: the token is in this answer only."""
+
+    token: str = Field(repr=False)
+
+
+class RevokedOperator(Model):
+    id: str
+    label: str
+    revoked_at: str | None
+
+
 # -- kill switch ------------------------------------------------------------------
 
 

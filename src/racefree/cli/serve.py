@@ -1,0 +1,131 @@
+"""``racefree serve``: migrate, create first-start credentials (printed once), serve HTTP."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from racefree.cli import modes, output
+from racefree.cli.failures import CliError
+
+if TYPE_CHECKING:
+    from racefree import operators
+    from racefree.core.settings import Settings
+    from racefree.runtime import Runtime
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option(help="bind address (default: $RACEFREE_HOST or 127.0.0.1)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: $RACEFREE_PORT or 8000)")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="server processes (more than one needs PostgreSQL)"),
+    ] = 1,
+) -> None:
+    """Migrate the database, create first-start credentials (printed once), serve the API.
+
+    One process per SQLite file; use PostgreSQL for several (--workers N).
+    """
+    import uvicorn
+
+    from racefree import logs
+    from racefree.core.db import Dialect
+    from racefree.runtime import Runtime
+
+    given = modes.local_only(ctx, "serve")
+    settings = modes.settings(given, host=host, port=port)
+    logs.configure(settings.log_level)
+    runtime = Runtime.open(settings)
+    try:
+        if workers > 1 and runtime.db.dialect is Dialect.SQLITE:
+            raise CliError(
+                f"--workers {workers} needs PostgreSQL: SQLite supports one serving process."
+                " Set RACEFREE_DATABASE_URL=postgresql://... or serve with --workers 1"
+            )
+        runtime.db.claim_server()
+        _prepare(runtime, settings)
+        if workers == 1:
+            uvicorn.run(_app_with_workers(runtime), **_uvicorn(settings))
+            return
+    finally:
+        runtime.close()
+    # several processes: each builds its own runtime and app from the environment, which
+    # the command line's overrides are written into first (the first start is done above)
+    for name in ("database_url", "host", "port"):
+        os.environ[f"RACEFREE_{name.upper()}"] = str(getattr(settings, name))
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **_uvicorn(settings))
+
+
+def _uvicorn(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options; logging stays ours (:mod:`racefree.logs` escapes every line)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "log_config": None,
+        "access_log": False,
+    }
+
+
+def _prepare(runtime: Runtime, settings: Settings) -> None:
+    """Migrate, create first-start credentials (printed once), warn if locked."""
+    from racefree import migrations, operators
+
+    migrations.upgrade(runtime.db)
+    master = settings.master_password.get_secret_value() if settings.master_password else None
+    first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
+    _show_first_start(first)
+    _warn_if_locked(runtime)
+
+
+def _app_with_workers(runtime: Runtime) -> Any:
+    from racefree.http import create_app
+    from racefree.workers import start_workers
+
+    workers = start_workers(runtime)  # background sweeps, one process each (a lease)
+    app = create_app(runtime)
+    # stop (and release the leases) at app shutdown: uvicorn re-raises SIGTERM after it,
+    # which ends the process before a ``finally`` of the caller would run
+    app.router.on_shutdown.append(workers.stop)
+    app.router.on_shutdown.append(runtime.close)
+    return app
+
+
+def worker_app() -> Any:
+    """The app of one ``racefree serve --workers N`` process (a uvicorn factory)."""
+    from racefree import logs
+    from racefree.core.settings import Settings
+    from racefree.runtime import Runtime
+
+    settings = Settings()
+    logs.configure(settings.log_level)
+    return _app_with_workers(Runtime.open(settings))
+
+
+def _warn_if_locked(runtime: Runtime) -> None:
+    from racefree import killswitch
+
+    with runtime.db.read() as tx:
+        current = killswitch.read(tx)
+    if not current.is_normal:
+        logging.getLogger("racefree").warning(
+            "kill switch is %s (reason: %s): serving only the allow-list until recovery",
+            current.state,
+            current.reason,
+        )
+
+
+def _show_first_start(first: operators.FirstStart) -> None:
+    if first.master_password is None and first.operator_token is None:
+        return
+    output.write("racefree: first start. Save these now; they are shown only this once.")
+    if first.master_password is not None:
+        output.write(f"  master password: {first.master_password}")
+    if first.operator_token is not None:
+        output.write(f"  operator token:  {first.operator_token}")
