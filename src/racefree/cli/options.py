@@ -38,8 +38,13 @@ class Globals:
 
     @property
     def server(self) -> str | None:
-        """The server to talk to: ``--url``, else ``$RACEFREE_URL`` (remote mode when set)."""
-        return self.url or os.environ.get(URL_ENV) or None
+        """The server to talk to (remote mode): ``--url``, else ``$RACEFREE_URL`` unless
+        ``--database-url`` asks for local mode."""
+        if self.url:
+            return self.url
+        if self.database_url:
+            return None
+        return os.environ.get(URL_ENV) or None
 
     @property
     def credential(self) -> str | None:
