@@ -129,7 +129,7 @@ def _activity(served: Server) -> tuple[str, str]:
 
 
 def test_agents_sessions_and_transactions_through_a_server(
-    run: Run, served: Server, tmp_path: Path
+    run: Run, served: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = remote(served)
     key = Ed25519PrivateKey.generate()
@@ -177,6 +177,15 @@ def test_agents_sessions_and_transactions_through_a_server(
         ExitCode.CONFLICT,
         "SESSION_ALREADY_REVOKED",
     )
+
+    # the owner is LOCKED now: recovery needs its signature, over the kill switch's own nonce
+    assert run(*url, "kill-switch", "activate", "--reason", "drill").code == 0
+    recover = ["kill-switch", "recover", "start"]
+    monkeypatch.setenv("RACEFREE_MASTER_PASSWORD", served.master_password)
+    _one_line(run(*url, *recover), ExitCode.AUTH, "OWNER_AUTH_REQUIRED")
+    started = run(*url, *recover, "--owner-key-file", str(key_file)).json()
+    assert started["state"] == "RECOVERING"
+    assert run(*url, "kill-switch", "recover", "complete").json()["state"] == "NORMAL"
 
 
 def test_operator_commands_through_a_server(run: Run, served: Server) -> None:
