@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -18,8 +18,10 @@ from pydantic import ValidationError
 from racefree.cli.failures import CliError, UsageError
 from racefree.cli.options import Globals
 from racefree.client import Client, RetryPolicy
-from racefree.core.settings import Settings
-from racefree.runtime import Runtime
+
+if TYPE_CHECKING:  # the server's modules load in local mode only
+    from racefree.core.settings import Settings
+    from racefree.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -61,6 +63,8 @@ def make_client(base_url: str, token: str | None) -> Client:
 
 def settings(given: Globals, **overrides: Any) -> Settings:
     """The server's settings, with the command line's overrides."""
+    from racefree.core.settings import Settings
+
     if given.database_url is not None:
         overrides["database_url"] = given.database_url
     try:
@@ -75,6 +79,7 @@ def settings(given: Globals, **overrides: Any) -> Settings:
 def migrated(given: Globals) -> Iterator[Runtime]:
     """The runtime of a command that needs the schema at head; closed when it ends."""
     from racefree import migrations
+    from racefree.runtime import Runtime
 
     runtime = Runtime.open(settings(given))
     try:
