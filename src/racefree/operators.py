@@ -79,13 +79,18 @@ def list_tokens(tx: Tx, *, limit: int = 1000) -> list[OperatorToken]:
 
 
 def revoke(tx: Tx, operator_id: str, *, now: int, actor: str) -> OperatorToken:
-    """Delete an operator token (it stops working at once); 404 ``OPERATOR_NOT_FOUND``."""
+    """Delete an operator token (it stops working at once); 404 ``NOT_FOUND`` if none has
+    this id (DESIGN 10's ``OPERATOR_NOT_FOUND`` comes with the ``/v1/operators`` routes)."""
     row = tx.one(
         "DELETE FROM operators WHERE id = :id RETURNING id, label, created_at",
         {"id": operator_id},
     )
     if row is None:
-        raise RacefreeError(ErrorCode.OPERATOR_NOT_FOUND, details={"operator_id": operator_id})
+        raise RacefreeError(
+            ErrorCode.NOT_FOUND,
+            detail="no operator token has this id",
+            details={"operator_id": operator_id},
+        )
     revoked = OperatorToken(**row)
     audit.record(
         tx,

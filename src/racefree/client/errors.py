@@ -215,18 +215,6 @@ class MasterPasswordLockedError(ApiError):
     domain = "AUTH"
 
 
-class OperatorNotFoundError(ApiError):
-    """404 OPERATOR_NOT_FOUND: Operator not found.
-
-    The server's words: no operator token has this id.
-    """
-
-    code = "OPERATOR_NOT_FOUND"
-    default_status = 404
-    default_retryable = False
-    domain = "AUTH"
-
-
 class SystemLockedError(ApiError):
     """503 SYSTEM_LOCKED: System locked.
 
@@ -629,7 +617,6 @@ _CLASSES: tuple[type[ApiError], ...] = (
     InvalidNonceError,
     ForbiddenError,
     MasterPasswordLockedError,
-    OperatorNotFoundError,
     SystemLockedError,
     SessionNotFoundError,
     RenewalConflictError,
@@ -692,7 +679,6 @@ __all__ = [
     "MasterPasswordLockedError",
     "MethodNotAllowedError",
     "NotFoundError",
-    "OperatorNotFoundError",
     "OwnerAuthRequiredError",
     "OwnerLockedError",
     "OwnerMismatchError",

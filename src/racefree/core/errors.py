@@ -58,7 +58,6 @@ class ErrorCode(StrEnum):
     INVALID_NONCE = "INVALID_NONCE"
     FORBIDDEN = "FORBIDDEN"
     MASTER_PASSWORD_LOCKED = "MASTER_PASSWORD_LOCKED"
-    OPERATOR_NOT_FOUND = "OPERATOR_NOT_FOUND"
     SYSTEM_LOCKED = "SYSTEM_LOCKED"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     RENEWAL_CONFLICT = "RENEWAL_CONFLICT"
@@ -230,14 +229,6 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             False,
             "Master password locked",
             "too many wrong master passwords; wait for the lockout to end",
-        ),
-        ErrorSpec(
-            _C.OPERATOR_NOT_FOUND,
-            404,
-            _D.AUTH,
-            False,
-            "Operator not found",
-            "no operator token has this id",
         ),
         ErrorSpec(
             _C.SYSTEM_LOCKED,
