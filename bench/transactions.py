@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from bench._agents import exempt_from_auto_stop
 from bench.databases import database_url
 from bench.harness import interleaved, ratio, stats_table, update_results_md, write_results
 from racefree.testing import Server, start_server
@@ -43,6 +44,7 @@ def _agent_with_session(server: Server) -> str:
         agent = client.post("/v1/agents", json={"name": "bench"})
         agent.raise_for_status()
         agent_id = agent.json()["id"]
+        exempt_from_auto_stop(client, agent_id)
         client.post(
             f"/v1/agents/{agent_id}/deposit", json={"amount": str(10**15)}
         ).raise_for_status()

@@ -34,6 +34,7 @@ from racefree.core.errors import RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.locks import Heartbeat, Lease, LeaseLocks, LockBusy
 from racefree.core.settings import Settings
+from racefree.events.delivery import Deliverer, DeliveryLoop
 from racefree.killswitch import status as kill_switch_status
 from racefree.transactions.service import Transactions
 
@@ -149,7 +150,7 @@ class WorkerThread(threading.Thread):
 class WorkerHandle:
     """The running workers; :meth:`stop` ends them and releases their leases."""
 
-    threads: list[WorkerThread]
+    threads: list[threading.Thread]
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -166,14 +167,20 @@ def start(
     *,
     holder: str | None = None,
 ) -> WorkerHandle:
-    """Start one thread per sweep (nothing when ``RACEFREE_WORKERS_ENABLED=false``)."""
+    """Start one thread per sweep (none when ``RACEFREE_WORKERS_ENABLED=false``) and the
+    webhook deliverer (unless ``RACEFREE_WEBHOOK_DELIVERY_ENABLED=false``)."""
     stopping = threading.Event()
+    holder = holder or holder_id()
+    threads: list[threading.Thread] = []
+    if settings.webhook_delivery_enabled:
+        threads.append(webhook_deliverer(db, clock, settings, holder=holder, stopping=stopping))
     if not settings.workers_enabled:
-        return WorkerHandle([], stopping)
+        for thread in threads:
+            thread.start()
+        return WorkerHandle(threads, stopping)
     service = service or Transactions(db, clock, settings)
     locks = LeaseLocks(db, clock)
-    holder = holder or holder_id()
-    threads = [
+    threads += [
         WorkerThread(
             sweep,
             db=db,
@@ -188,6 +195,19 @@ def start(
     for thread in threads:
         thread.start()
     return WorkerHandle(threads, stopping)
+
+
+def webhook_deliverer(
+    db: Database, clock: Clock, settings: Settings, *, holder: str, stopping: threading.Event
+) -> DeliveryLoop:
+    """The webhook delivery worker (per-webhook leases, so it runs in every process)."""
+    deliverer = Deliverer(db, clock, settings, holder=holder, stopping=stopping)
+    return DeliveryLoop(
+        deliverer,
+        interval_s=settings.events_poll_interval_s,
+        threads=settings.webhook_delivery_threads,
+        stopping=stopping,
+    )
 
 
 class RuntimeLike(Protocol):

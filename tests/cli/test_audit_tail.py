@@ -56,5 +56,5 @@ def test_tail_finds_the_newest_matching_entries(size: int, event_type: str | Non
     client: Any = SimpleNamespace(audit=fake)
     for limit in (1, 20, 1000):
         expected = [e for e in fake.log if event_type in (None, e.event_type)][-limit:]
-        assert audit._newest(client, limit, event_type) == expected
+        assert audit.newest(client, limit, event_type) == expected
     assert fake.calls < 3 * 200  # a few binary searches and windows, never a walk per entry

@@ -49,6 +49,13 @@ def test_the_tree_has_every_command_operators_asked_for() -> None:
         ("kill-switch", "recover"),
         ("audit", "tail"),
         ("locks", "list"),
+        ("rules", "list"),
+        ("rules", "set"),
+        ("rules", "delete"),
+        ("webhooks", "list"),
+        ("webhooks", "add"),
+        ("webhooks", "remove"),
+        ("events", "tail"),
         ("docs",),
         ("machines",),
     }

@@ -70,6 +70,10 @@ CONTRACT = [
     ("PLAN_GENERATION_IN_PROGRESS", 409, "PLAN", True),
     ("LOCK_TIMEOUT", 409, "LOCK", True),
     ("LOCK_LOST", 409, "LOCK", False),
+    # conditional requests, webhooks, auto-stop rules (issue 12)
+    ("PRECONDITION_FAILED", 412, "GENERAL", False),
+    ("WEBHOOK_NOT_FOUND", 404, "EVENTS", False),
+    ("AUTO_STOP_RULE_NOT_FOUND", 404, "AUTO_STOP", False),
 ]
 
 

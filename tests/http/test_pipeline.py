@@ -49,7 +49,7 @@ def test_one_hop_at_most_per_request(
     session = {"Authorization": f"Bearer {token}"}
     reads = runtime.db.dialect is Dialect.POSTGRESQL  # reads hop only on PostgreSQL
     cases: list[tuple[str, str, dict[str, str], Any, int, int]] = [
-        ("GET", "/metrics", {}, None, 200, 0),  # no database: no hop
+        ("GET", "/metrics", {}, None, 200, int(reads)),  # one read: the outbox lag
         ("GET", "/health", {}, None, 200, int(reads)),
         ("GET", "/v1/sessions/current", session, None, 200, int(reads)),
         ("GET", "/v1/agents", operator_headers, None, 200, int(reads)),
@@ -65,6 +65,12 @@ def test_one_hop_at_most_per_request(
         ),
         ("POST", "/v1/agents", {}, {"name": "x"}, 401, 1),
         ("PUT", f"/v1/sessions/{session_id}/renew", session, None, 403, 1),
+        # issue 12's routes: the same pipeline
+        ("GET", "/v1/webhooks", operator_headers, None, 200, int(reads)),
+        ("GET", "/v1/auto-stop/rules", operator_headers, None, 200, int(reads)),
+        ("POST", "/v1/kill-switch/alerts", {}, {"status": "firing", "alerts": []}, 401, 1),
+        ("GET", "/v1/events/stream", {}, None, 401, int(reads)),  # guard + auth: one hop
+        ("GET", "/v1/events/stream?types=bad", operator_headers, None, 400, int(reads)),
     ]
     for method, path, headers, body, status, expected in cases:
         hops.clear()

@@ -1,8 +1,8 @@
 """The ``racefree`` command (typer): local mode on the database, remote mode through the API.
 
 One module per command group (``agents``, ``sessions``, ``transactions``,
-``kill_switch``, ``operators``, ``audit``, ``locks``, ``db``, ``serve``,
-``reference``); the machinery each uses once:
+``kill_switch``, ``operators``, ``audit``, ``locks``, ``rules``, ``webhooks``,
+``events``, ``db``, ``serve``, ``reference``); the machinery each uses once:
 
 * :mod:`.app` -- the command tree and the global options;
 * :mod:`.options` -- the global options' values, and how they may follow the command;
@@ -15,5 +15,6 @@ docs/cli.md describes the commands, the modes and the exit statuses.
 """
 
 from racefree.cli.runner import main
+from racefree.cli.serve import worker_app  # the app factory of `racefree serve --workers N`
 
-__all__ = ["main"]
+__all__ = ["main", "worker_app"]

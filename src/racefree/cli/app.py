@@ -11,14 +11,17 @@ from racefree.cli import (
     agents,
     audit,
     db,
+    events,
     exits,
     kill_switch,
     locks,
     operators,
     reference,
+    rules,
     serve,
     sessions,
     transactions,
+    webhooks,
 )
 from racefree.cli.failures import UsageError
 from racefree.cli.options import TOKEN_ENV, URL_ENV, Globals
@@ -89,6 +92,9 @@ app.add_typer(transactions.app, name="transactions")
 app.add_typer(kill_switch.app, name="kill-switch")
 app.add_typer(audit.app, name="audit")
 app.add_typer(locks.app, name="locks")
+app.add_typer(rules.app, name="rules")
+app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(events.app, name="events")
 app.command("docs")(reference.docs)
 app.command("machines")(reference.machines)
 

@@ -51,28 +51,28 @@ def tail(
         return shapes.audit_page(list(reversed(found)), 0)
 
     def remote(client: Client) -> models.AuditPage:
-        found = _newest(client, limit, event_type)
+        found = newest(client, limit, event_type)
         return models.AuditPage(entries=found, next_after_id=found[-1].id if found else 0)
 
     page = modes.run(ctx, local=local, remote=remote)
     output.show_list(modes.options(ctx), page, page.entries, COLUMNS)
 
 
-def _newest(client: Client, limit: int, event_type: str | None) -> list[models.AuditEntry]:
-    first = _forward(client, 0, event_type, pages=1)
+def newest(client: Client, limit: int, event_type: str | None) -> list[models.AuditEntry]:
+    first = forward(client, 0, event_type, pages=1)
     if len(first) < PAGE:  # the whole (matching) log fits one page
         return first[-limit:]
-    top = _newest_id(client)
+    top = newest_id(client)
     window = max(limit, PAGE)
     while True:
         start = max(0, top - window)
-        found = _forward(client, start, event_type)
+        found = forward(client, start, event_type)
         if len(found) >= limit or start == 0:
             return found[-limit:]
         window *= 8
 
 
-def _forward(
+def forward(
     client: Client, after_id: int, event_type: str | None, pages: int | None = None
 ) -> list[models.AuditEntry]:
     """Matching entries after ``after_id``, oldest first, up to ``pages`` pages (all)."""
@@ -87,7 +87,7 @@ def _forward(
     return found
 
 
-def _newest_id(client: Client) -> int:
+def newest_id(client: Client) -> int:
     """The highest audit id (0 for an empty log), in O(log id) requests."""
 
     def above(cursor: int) -> bool:

@@ -70,6 +70,8 @@ def _uvicorn(settings: Settings) -> dict[str, Any]:
         "log_level": settings.log_level.lower(),
         "log_config": None,
         "access_log": False,
+        # open event streams never end by themselves: cut them after 5 s on SIGTERM
+        "timeout_graceful_shutdown": 5,
     }
 
 
@@ -81,7 +83,18 @@ def _prepare(runtime: Runtime, settings: Settings) -> None:
     master = settings.master_password.get_secret_value() if settings.master_password else None
     first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
     _show_first_start(first)
+    _seed_rules(runtime)  # first start only: the default AutoStop rules
     _warn_if_locked(runtime)
+
+
+def _seed_rules(runtime: Runtime) -> None:
+    """The default AutoStop rules, on the first start only (a no-op once seeded)."""
+    from racefree.autostop import rules
+
+    with runtime.db.write() as tx:
+        rules.seed_defaults(
+            tx, now=runtime.clock.now(), daily_max=runtime.settings.auto_stop_seed_daily_max
+        )
 
 
 def _app_with_workers(runtime: Runtime) -> Any:

@@ -17,7 +17,10 @@ from racefree.core.clock import isoformat
 
 if TYPE_CHECKING:
     from racefree.agents import Agent
+    from racefree.autostop.rules import Rule
     from racefree.core.audit import AuditEntry
+    from racefree.events.outbox import Event
+    from racefree.events.webhooks import Webhook
     from racefree.killswitch import Activation, KillSwitchStatus
     from racefree.killswitch.recovery import RecoveryAborted, RecoveryCompleted, RecoveryStarted
     from racefree.operators import OperatorToken
@@ -148,3 +151,39 @@ def created_operator(record: OperatorToken, token: str) -> models.CreatedOperato
 
 def revoked_operator(record: OperatorToken, now: int) -> models.RevokedOperator:
     return models.RevokedOperator(id=record.id, label=record.label, revoked_at=isoformat(now))
+
+
+def rule(found: Rule) -> models.AutoStopRule:
+    return models.AutoStopRule.model_validate(found.as_dict())
+
+
+def webhook(found: Webhook) -> models.Webhook:
+    return models.Webhook.model_validate(found.public())
+
+
+def created_webhook(found: Webhook, secret: str) -> models.CreatedWebhook:
+    return models.CreatedWebhook.model_validate({**found.public(), "secret": secret})
+
+
+def event(found: Event) -> models.Event:
+    return models.Event.model_validate(found.payload())
+
+
+def event_of(entry: models.AuditEntry) -> models.Event:
+    """An audit entry as the event it is (the outbox is the audit log): the same payload."""
+    return models.Event(
+        id=entry.id,
+        type=entry.event_type,
+        occurred_at=entry.at_iso,
+        data=models.EventData.model_validate(
+            {
+                "severity": entry.severity,
+                "actor": entry.actor,
+                "agent_id": entry.agent_id,
+                "session_id": entry.session_id,
+                "transaction_id": entry.transaction_id,
+                "request_id": entry.request_id,
+                "details": entry.details,
+            }
+        ),
+    )

@@ -599,6 +599,42 @@ class LockLostError(ApiError):
     domain = "LOCK"
 
 
+class PreconditionFailedError(ApiError):
+    """412 PRECONDITION_FAILED: Precondition failed.
+
+    The server's words: the resource changed since the version in If-Match; details.current_etag.
+    """
+
+    code = "PRECONDITION_FAILED"
+    default_status = 412
+    default_retryable = False
+    domain = "GENERAL"
+
+
+class WebhookNotFoundError(ApiError):
+    """404 WEBHOOK_NOT_FOUND: Webhook not found.
+
+    The server's words: the webhook does not exist.
+    """
+
+    code = "WEBHOOK_NOT_FOUND"
+    default_status = 404
+    default_retryable = False
+    domain = "EVENTS"
+
+
+class AutoStopRuleNotFoundError(ApiError):
+    """404 AUTO_STOP_RULE_NOT_FOUND: Auto-stop rule not found.
+
+    The server's words: the auto-stop rule does not exist.
+    """
+
+    code = "AUTO_STOP_RULE_NOT_FOUND"
+    default_status = 404
+    default_retryable = False
+    domain = "AUTO_STOP"
+
+
 _CLASSES: tuple[type[ApiError], ...] = (
     ValidationError,
     NotFoundError,
@@ -649,6 +685,9 @@ _CLASSES: tuple[type[ApiError], ...] = (
     PlanGenerationInProgressError,
     LockTimeoutError,
     LockLostError,
+    PreconditionFailedError,
+    WebhookNotFoundError,
+    AutoStopRuleNotFoundError,
 )
 #: Every catalog code and the class raised for it.
 BY_CODE: dict[str, type[ApiError]] = {cls.code: cls for cls in _CLASSES}
@@ -659,6 +698,7 @@ __all__ = [
     "AgentSuspendedError",
     "AgentTerminatedError",
     "AuthRequiredError",
+    "AutoStopRuleNotFoundError",
     "DatabaseUnavailableError",
     "ExecutorUnavailableError",
     "ForbiddenError",
@@ -685,6 +725,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PlanGenerationInProgressError",
     "PlanGroupNotFoundError",
+    "PreconditionFailedError",
     "RecoveryAlreadyStartedError",
     "RecoveryWaitRequiredError",
     "RenewalConflictError",
@@ -704,4 +745,5 @@ __all__ = [
     "TxExpiredError",
     "TxNotFoundError",
     "ValidationError",
+    "WebhookNotFoundError",
 ]

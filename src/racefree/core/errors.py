@@ -38,6 +38,8 @@ class Domain(StrEnum):
     TX = "TX"
     PLAN = "PLAN"
     LOCK = "LOCK"
+    EVENTS = "EVENTS"
+    AUTO_STOP = "AUTO_STOP"
 
 
 class ErrorCode(StrEnum):
@@ -90,6 +92,9 @@ class ErrorCode(StrEnum):
     PLAN_GENERATION_IN_PROGRESS = "PLAN_GENERATION_IN_PROGRESS"
     LOCK_TIMEOUT = "LOCK_TIMEOUT"
     LOCK_LOST = "LOCK_LOST"
+    PRECONDITION_FAILED = "PRECONDITION_FAILED"
+    WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
+    AUTO_STOP_RULE_NOT_FOUND = "AUTO_STOP_RULE_NOT_FOUND"
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,6 +480,30 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             False,
             "Lock lost",
             "the lease expired and another holder took the lock; nothing was written",
+        ),
+        ErrorSpec(
+            _C.PRECONDITION_FAILED,
+            412,
+            _D.GENERAL,
+            False,
+            "Precondition failed",
+            "the resource changed since the version in If-Match; details.current_etag",
+        ),
+        ErrorSpec(
+            _C.WEBHOOK_NOT_FOUND,
+            404,
+            _D.EVENTS,
+            False,
+            "Webhook not found",
+            "the webhook does not exist",
+        ),
+        ErrorSpec(
+            _C.AUTO_STOP_RULE_NOT_FOUND,
+            404,
+            _D.AUTO_STOP,
+            False,
+            "Auto-stop rule not found",
+            "the auto-stop rule does not exist",
         ),
     )
 }

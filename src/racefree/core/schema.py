@@ -66,9 +66,14 @@ audit_log = sa.Table(
     sa.Column("transaction_id", sa.String(36), nullable=True),
     sa.Column("details", sa.Text(), nullable=False),
     sa.Column("request_id", sa.String(128), nullable=True),
+    # issue 12: the id of the inserting transaction (PostgreSQL ``pg_current_xact_id()``,
+    # a column default set by migration 0012; 0 on SQLite, where commit order is id order).
+    # Events are read in (txid, id) order below the oldest running transaction: gap-free.
+    sa.Column("txid", BigInt, nullable=False, server_default="0"),
     sa.CheckConstraint("severity IN ('info', 'warning', 'critical')", name="severity"),
     sa.Index(None, "event_type", "id"),
     sa.Index(None, "agent_id", "id"),
+    sa.Index(None, "txid", "id"),
 )
 
 agents = sa.Table(
@@ -260,4 +265,89 @@ console_sessions = sa.Table(
     _epoch("ended_at", nullable=True),
     sa.Index(None, "operator_id"),
     sa.Index(None, "expires_at"),  # signing in sweeps the expired ones
+)
+
+# -- issue 12: webhooks (events out) -------------------------------------------------------
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    _id(),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("event_types", sa.Text(), nullable=False),  # JSON list; [] = every type
+    sa.Column("secret", sa.Text(), nullable=False),  # encrypted (events.secrets)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("version", sa.BigInteger(), nullable=False, server_default="1"),
+    # the outbox position delivered up to: (txid, id) of the last event handled
+    sa.Column("cursor_txid", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("cursor_id", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("failures", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at_ms", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("disabled_reason", sa.Text(), nullable=True),
+    _epoch("created_at"),
+    _epoch("updated_at"),
+    sa.CheckConstraint("status IN ('ACTIVE', 'DISABLED')", name="status"),
+    sa.Index(None, "status", "next_attempt_at_ms"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    sa.Column("webhook_id", sa.String(36), sa.ForeignKey("webhooks.id"), nullable=False),
+    sa.Column("event_id", sa.BigInteger(), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("status_code", sa.Integer(), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("duration_ms", sa.Integer(), nullable=False),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("started_at_ms", sa.BigInteger(), nullable=False),
+    sa.CheckConstraint("outcome IN ('SUCCEEDED', 'FAILED')", name="outcome"),
+    sa.Index(None, "webhook_id", "id"),
+)
+
+# -- issue 12: AutoStop rules and the per-agent figures they read --------------------------
+
+auto_stop_rules = sa.Table(
+    "auto_stop_rules",
+    metadata,
+    _id(),
+    # '*' for a global rule, else the agent's id: one rule per (scope, type)
+    sa.Column("scope", sa.String(36), nullable=False),
+    sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), nullable=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("params", sa.Text(), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("enabled", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("version", sa.BigInteger(), nullable=False, server_default="1"),
+    _epoch("created_at"),
+    _epoch("updated_at"),
+    sa.UniqueConstraint("scope", "type"),
+    sa.CheckConstraint("action IN ('WARN', 'SUSPEND_AGENT', 'KILL_SWITCH')", name="action"),
+    sa.CheckConstraint("enabled IN (0, 1)", name="enabled"),
+)
+
+agent_figures = sa.Table(
+    "agent_figures",
+    metadata,
+    sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), primary_key=True),
+    # FAILED transactions since the last CONFIRMED one
+    sa.Column("consecutive_failures", sa.BigInteger(), nullable=False, server_default="0"),
+    # the sum of CONFIRMED amounts on UTC day ``day`` (epoch days)
+    sa.Column("day", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("confirmed_today", sa.BigInteger(), nullable=False, server_default="0"),
+    _epoch("updated_at"),
+    sa.CheckConstraint("consecutive_failures >= 0", name="failures_not_negative"),
+    sa.CheckConstraint("confirmed_today >= 0", name="confirmed_not_negative"),
+)
+
+# the figures rules count in SQL: an agent's transactions by time, by destination
+sa.Index("ix_transactions_agent_id_created_at", transactions.c.agent_id, transactions.c.created_at)
+sa.Index(
+    "ix_transactions_agent_id_destination_confirmed_at",
+    transactions.c.agent_id,
+    transactions.c.destination,
+    transactions.c.confirmed_at,
 )

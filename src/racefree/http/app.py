@@ -31,13 +31,17 @@ from racefree.http.pipeline import PipelineRoute
 from racefree.http.problems import document_errors, install_handlers
 from racefree.http.routes import (
     agents,
+    alerts,
     audit,
+    autostop,
+    events,
     health,
     killswitch,
     owners,
     plans,
     sessions,
     transactions,
+    webhooks,
 )
 from racefree.runtime import Runtime
 
@@ -51,6 +55,10 @@ ROUTERS = (
     plans.router,
     killswitch.router,
     transactions.router,
+    alerts.router,  # issue 12: events out, rules and alerts in
+    autostop.router,
+    events.router,
+    webhooks.router,
 )
 
 #: Matched first, in this order (Starlette tries routes one by one).

@@ -23,7 +23,7 @@ which makes exactly one hop. In that worker thread, in this order:
    response-model validation hop; ``response_model=`` still documents it).
 
 A catalog error at any step becomes its problem+json response in the same hop.
-Routes that touch no database (``/metrics``) make no hop.
+Routes that touch no database make no hop.
 
 Reads on SQLite make no hop at all. A route whose work only reads declares
 ``reads_only=True``; on SQLite its whole request (guard, authentication, handler)
@@ -130,6 +130,28 @@ async def run(
     return await to_thread.run_sync(_serve, request, handler, body, raw, status_code, headers)
 
 
+async def prepare(request: Request, handler: Handler, *, reads_only: bool = False) -> Any:
+    """Guard, authentication and ``handler`` in one hop, like :func:`run`; its value, or
+    the problem+json :class:`Response` of a catalog error.
+
+    For a route that goes on to work on the event loop after its hop -- a stream
+    (``GET /v1/events/stream``) subscribes and streams there, with no thread of its own.
+    """
+    if reads_only and inline_reads(runtime_of(request)):
+        return _prepared(request, handler)
+    return await to_thread.run_sync(_prepared, request, handler)
+
+
+def _prepared(request: Request, handler: Handler) -> Any:
+    runtime = runtime_of(request)
+    try:
+        guard.check(runtime, request.scope)
+        caller = auth.authenticate(runtime, request.scope, request.headers)
+        return handler(Call(runtime, request, caller, None))
+    except RacefreeError as exc:
+        return problem_response(exc)
+
+
 def inline_reads(runtime: Runtime) -> bool:
     """Whether reads are served on the event loop (SQLite; see the module doc)."""
     return runtime.db.dialect is Dialect.SQLITE
@@ -154,14 +176,13 @@ def _serve(
     status_code: int,
     headers: Mapping[str, str] | None,
 ) -> Response:
-    runtime = runtime_of(request)
-    try:
-        guard.check(runtime, request.scope)
-        caller = auth.authenticate(runtime, request.scope, request.headers)
-        parsed = None if model is None else _parse(model, raw, runtime)
-        result = handler(Call(runtime, request, caller, parsed))
-    except RacefreeError as exc:
-        return problem_response(exc)
+    def parsed(call: Call) -> Any:  # the body only after the guard and authentication
+        if model is None:
+            return handler(call)
+        body = _parse(model, raw, call.runtime)
+        return handler(Call(call.runtime, call.request, call.caller, body))
+
+    result = _prepared(request, parsed)
     if isinstance(result, Response):
         return result
     return JSONResponse(result, status_code=status_code, headers=headers)

@@ -119,3 +119,19 @@ def is_normal(tx: Tx) -> bool:
     if state is None:
         raise _missing()
     return bool(state == NORMAL)
+
+
+def lock_for_activation(tx: Tx) -> None:
+    """Take the row ahead of a possible activation part-way through ``tx`` (PostgreSQL).
+
+    A transaction that may activate the switch after locking other rows -- an
+    AutoStop rule evaluated while a transaction settles -- takes this row first,
+    in the activation's own lock order (kill switch, agents, sessions,
+    transactions), so it and an operator's activation queue behind each other
+    instead of deadlocking. SQLite has one writer: nothing to order.
+    """
+    if not tx.is_sqlite:
+        tx.execute(
+            "SELECT 1 FROM kill_switch WHERE scope = :scope FOR NO KEY UPDATE",
+            {"scope": GLOBAL_SCOPE},
+        )

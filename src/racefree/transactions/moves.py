@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from racefree.agents import availability
+from racefree.autostop import enforcement
 from racefree.core.condition import Condition
 from racefree.core.db import Tx
 from racefree.core.errors import RacefreeError
@@ -68,6 +69,8 @@ def end(
     classify: Callable[[Tx, Transition], RacefreeError] | None = None,
 ) -> Transaction:
     """A terminal move (fail, cancel, reject, expire) that releases the reservation."""
+    # a failure moves the agent's AutoStop figures: their locks come first (see autostop)
+    watch = enforcement.watch(tx, txn.agent_id, now=now) if name == Move.FAIL else None
     lock_session(tx, txn)
     result = TRANSACTIONS.transition(
         tx,
@@ -80,11 +83,16 @@ def end(
         cascades=_RELEASE,
         audit_context=context(txn, actor, reason=reason),
     )
+    if watch is not None:
+        enforcement.settled(
+            tx, watch, status="FAILED", amount=txn.amount, destination=txn.destination, now=now
+        )
     return Transaction.from_row(result.row)
 
 
 def confirm(tx: Tx, txn: Transaction, *, now: int, reference: str | None) -> Transaction:
     """``SUBMITTED -> CONFIRMED``: the reserved amount becomes spent."""
+    watch = enforcement.watch(tx, txn.agent_id, now=now)
     lock_session(tx, txn)
     result = TRANSACTIONS.transition(
         tx,
@@ -94,5 +102,8 @@ def confirm(tx: Tx, txn: Transaction, *, now: int, reference: str | None) -> Tra
         values={"confirmed_at": now, "reference": reference},
         cascades=_SETTLE,
         audit_context=context(txn, "executor"),
+    )
+    enforcement.settled(
+        tx, watch, status="CONFIRMED", amount=txn.amount, destination=txn.destination, now=now
     )
     return Transaction.from_row(result.row)

@@ -22,7 +22,7 @@ from racefree.transactions.execution import ExecutionLoop
 from racefree.transactions.executors import Executor, LedgerExecutor
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import Move, Reason, Status, Tier, Transaction
-from racefree.transactions.submission import Request
+from racefree.transactions.submission import Refused, Request
 from racefree.transactions.tiers import RUN_NOW
 
 log = logging.getLogger("racefree.transactions")
@@ -79,8 +79,10 @@ class Transactions:
                 now=now,
                 now_ms=now_ms,
             )
-            if not isinstance(result, Reply) and result.tier in RUN_NOW:
+            if isinstance(result, Transaction) and result.tier in RUN_NOW:
                 result = self.loop.claim(tx, result, now=now)
+        if isinstance(result, Refused):
+            raise result.error  # after the commit: the rule's action stays
         if isinstance(result, Reply):
             return Outcome(result, replayed=True)
         txn = self.loop.run(result) if result.tier in RUN_NOW else result

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from racefree.autostop import enforcement
 from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.db import Tx
@@ -44,6 +45,13 @@ _INSERT = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Not admitted by an AutoStop rule; its action is in the transaction: commit, then raise."""
+
+    error: RacefreeError
+
+
 def submit(
     tx: Tx,
     settings: Settings,
@@ -53,7 +61,7 @@ def submit(
     idempotency_key: str | None,
     now: int,
     now_ms: int | None = None,
-) -> Transaction | Reply:
+) -> Transaction | Reply | Refused:
     """Create and admit a transaction in ``tx``; a reused key returns what it answered before."""
     now_ms = now * 1000 if now_ms is None else now_ms  # deadlines are milliseconds
     session = tx.one(
@@ -61,6 +69,11 @@ def submit(
     )
     if session is None:
         raise RacefreeError(ErrorCode.SESSION_NOT_FOUND)
+    # AutoStop's admission rules, counted under the agent's figures lock (the first lock)
+    watch = enforcement.watch(tx, session["agent_id"], now=now)
+    verdict = enforcement.admit(tx, watch, amount=request.amount, now=now)
+    if verdict.refuses:
+        return Refused(verdict.refusal(session["agent_id"]))
     tier = tier_for(request.amount, settings)
     txn_id = new_id()
     request_hash = idempotency.fingerprint(asdict(request))

@@ -1,0 +1,119 @@
+"""The outbox is gap-free: an event whose transaction commits late is never skipped."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from racefree.core import audit
+from racefree.core.db import Database
+from racefree.events import outbox
+from racefree.events.outbox import Batch, Position
+from tests.events.support import eventually, held_open, record, wait_until_final
+
+GAP_TYPES = ["GAP_A", "GAP_B", "GAP_B0"]
+
+
+def _read(db: Database, after: Position, types: list[str] | None = GAP_TYPES) -> Batch:
+    with db.read() as tx:
+        return outbox.read(tx, after, types=types)
+
+
+def _head(db: Database) -> Position:
+    with db.read() as tx:
+        return outbox.head(tx)
+
+
+def test_events_come_in_order_with_filter_and_resume(db: Database) -> None:
+    start = _head(db)
+    for name in ("ONE", "TWO", "ONE", "THREE"):
+        record(db, name)
+    everything = eventually(lambda: _read(db, start, None), lambda b: len(b.events) == 4)
+    assert [e.type for e in everything.events] == ["ONE", "TWO", "ONE", "THREE"]
+    assert [e.id for e in everything.events] == sorted(e.id for e in everything.events)
+    only_one = _read(db, start, ["ONE"])
+    assert [e.type for e in only_one.events] == ["ONE", "ONE"]
+    # the filtered reader still moves past the events it did not want
+    assert only_one.position == everything.position
+    with db.read() as tx:
+        second = outbox.position_of(tx, everything.events[1].id)
+        assert second is not None
+        resumed = outbox.read(tx, second)
+    assert [e.type for e in resumed.events] == ["ONE", "THREE"]
+    payload = everything.events[0].payload()
+    assert set(payload) == {"id", "type", "occurred_at", "data"}
+    assert payload["type"] == "ONE"
+
+
+def test_paging_moves_the_position_to_the_last_event_of_a_full_page(db: Database) -> None:
+    start = _head(db)
+    for _ in range(5):
+        record(db, "PAGED")
+    # on PostgreSQL a transaction anywhere on the server holds the head back a while:
+    # page once all five are final, so each page's size is exact
+    wait_until_final(db)
+    with db.read() as tx:
+        first = outbox.read(tx, start, types=["PAGED"], limit=2)
+        assert len(first.events) == 2
+        assert first.position == first.events[-1].position
+        rest = outbox.read(tx, first.position, types=["PAGED"], limit=10)
+    assert len(rest.events) == 3
+
+
+def test_a_lower_id_that_commits_last_is_not_skipped(engine: str, db: Database) -> None:
+    """A takes the lower id, B the higher and commits; A commits last: both read, in order."""
+    if engine == "sqlite":
+        pytest.skip("SQLite has one writer: B cannot take an id before A commits")
+    start = _head(db)
+    with held_open(db, "GAP_A"):
+        record(db, "GAP_B")
+        held = _read(db, start)
+        # B is committed but not final: A (lower id) may still commit before it
+        assert held.events == []
+        assert held.position == start
+    after = eventually(lambda: _read(db, held.position), lambda b: len(b.events) == 2)
+    assert [e.type for e in after.events] == ["GAP_A", "GAP_B"]
+    assert after.events[0].id < after.events[1].id
+
+
+def test_a_reader_past_a_higher_id_still_gets_the_lower_one(engine: str, db: Database) -> None:
+    """B starts first (lower xid) but A takes the lower id and commits last.
+
+    The reader delivers B's events and moves past B's highest id; A's event,
+    with a lower id, still comes after -- the order is (txid, id), not id.
+    """
+    if engine == "sqlite":
+        pytest.skip("SQLite has one writer: the transactions cannot interleave")
+    start = _head(db)
+    b_started, a_inserted = threading.Event(), threading.Event()
+
+    def b_run() -> None:
+        with db.write() as tx:
+            audit.record(tx, "GAP_B0", at=1)  # B's xid is taken first
+            b_started.set()
+            assert a_inserted.wait(30)
+            audit.record(tx, "GAP_B", at=1)  # a higher id than A's
+
+    b = threading.Thread(target=b_run)
+    b.start()
+    assert b_started.wait(30)
+    with held_open(db, "GAP_A"):
+        a_inserted.set()
+        b.join(30)
+        first = eventually(lambda: _read(db, start), lambda batch: len(batch.events) == 2)
+        assert [e.type for e in first.events] == ["GAP_B0", "GAP_B"]
+    a_id_rows = eventually(lambda: _read(db, first.position), lambda batch: len(batch.events) == 1)
+    assert [e.type for e in a_id_rows.events] == ["GAP_A"]
+    assert a_id_rows.events[0].id < first.events[-1].id  # a lower id, read after a higher one
+
+
+def test_sqlite_commit_order_is_id_order(engine: str, db: Database) -> None:
+    if engine != "sqlite":
+        pytest.skip("the SQLite argument")
+    start = _head(db)
+    for name in ("S1", "S2", "S3"):
+        record(db, name)
+    batch = _read(db, start, None)
+    assert [e.position.txid for e in batch.events] == [0, 0, 0]
+    assert [e.type for e in batch.events] == ["S1", "S2", "S3"]
