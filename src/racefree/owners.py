@@ -30,8 +30,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.bindings import crypto_core_ed25519_is_valid_point
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 from racefree.core import audit
 from racefree.core.db import Tx
@@ -72,11 +74,39 @@ def sign_header(private_key: Ed25519PrivateKey, action: str, nonce: str, timesta
 
 
 def valid_public_key(text: str) -> bool:
+    """``text`` is the canonical base64url encoding of a usable Ed25519 public key.
+
+    Usable means libsodium's ``crypto_core_ed25519_is_valid_point``: a
+    canonical encoding (y < p) of a point on the curve, in the prime-order
+    subgroup, and not of small order. A small-order key (the identity, the
+    all-zero encoding, the points of order 2, 4 and 8) verifies signatures
+    that anyone can make -- ``R = identity, S = 0`` for the identity -- so it
+    would let anyone act as the owner.
+    """
     try:
         raw = b64url_decode(text)
     except (binascii.Error, ValueError):
         return False
-    return len(raw) == 32 and b64url_encode(raw) == text
+    if len(raw) != 32 or b64url_encode(raw) != text:
+        return False
+    return bool(crypto_core_ed25519_is_valid_point(raw))
+
+
+def key_error(loc: list[str]) -> RacefreeError:
+    """400 ``VALIDATION_ERROR`` for an owner key that is not a usable Ed25519 key."""
+    return RacefreeError(
+        ErrorCode.VALIDATION_ERROR,
+        details={
+            "issues": [
+                {
+                    "loc": loc,
+                    "type": "value_error",
+                    "msg": "not a usable Ed25519 public key (canonical base64url, not of"
+                    " small order)",
+                }
+            ]
+        },
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,14 +159,14 @@ def verify(tx: Tx, header: str | None, *, action: str, now: int) -> OwnerProof:
     if abs(now - payload["timestamp"]) > TIMESTAMP_WINDOW_S:
         raise _bad("the signature's timestamp is outside the 5-minute window")
     if not valid_public_key(payload["public_key"]):
-        raise _bad("the public key is not a base64url Ed25519 key")
+        raise key_error(["header", HEADER, "public_key"])
     try:
-        key = Ed25519PublicKey.from_public_bytes(b64url_decode(payload["public_key"]))
-        key.verify(
-            b64url_decode(payload["signature"]),
+        # libsodium's verification is strict: S < L, R not of small order, a canonical key
+        VerifyKey(b64url_decode(payload["public_key"])).verify(
             signed_message(action, payload["nonce"], payload["timestamp"]),
+            b64url_decode(payload["signature"]),
         )
-    except (InvalidSignature, ValueError, binascii.Error):
+    except (BadSignatureError, ValueError, TypeError, binascii.Error):
         raise _bad("the signature does not verify") from None
     consumed = tx.execute(
         "DELETE FROM nonces WHERE nonce = :nonce AND expires_at > :now",
@@ -203,18 +233,7 @@ def change_owner(
     moves under the CAS ``owner_public_key = <signer>``.
     """
     if new_key is not None and not valid_public_key(new_key):
-        raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
-            details={
-                "issues": [
-                    {
-                        "loc": ["body", "owner_public_key"],
-                        "type": "value_error",
-                        "msg": "not a base64url Ed25519 public key",
-                    }
-                ]
-            },
-        )
+        raise key_error(["body", "owner_public_key"])
     if proof is None:
         _change_unlocked(tx, agent_id, new_key, now=now, actor=actor)
         return
