@@ -290,31 +290,16 @@ def _audit_change(
     )
 
 
-def lock_in_key(tx: Tx, proof: OwnerProof, *, now: int, actor: str = "owner") -> int:
-    """Lock ownership in for every agent owned by ``proof``'s key; how many this call locked.
+def live_locked_owner(tx: Tx, public_key: str | None = None) -> bool:
+    """Whether a non-terminated agent has a LOCKED owner (``public_key``'s, if given).
 
-    For actions that need *an* owner rather than a given agent's (kill switch
-    recovery). The same CAS as :func:`lock_in`, set-based; 403
-    ``OWNER_MISMATCH`` if the key owns no agent at all.
+    Only such an owner proved to hold a key that still matters; kill switch
+    recovery demands their signature and nobody else's.
     """
-    locked = tx.all(
-        "UPDATE agents SET owner_verified = 1, updated_at = :now"
-        " WHERE owner_public_key = :pk AND owner_verified = 0 RETURNING id",
-        {"pk": proof.public_key, "now": now},
+    sql = (
+        "SELECT 1 FROM agents WHERE owner_verified = 1 AND owner_public_key IS NOT NULL"
+        " AND status <> 'TERMINATED'"
     )
-    for row in locked:
-        audit.record(
-            tx,
-            "OWNER_VERIFIED",
-            at=now,
-            actor=actor,
-            agent_id=row["id"],
-            details={"public_key": proof.public_key, "action": proof.action},
-        )
-    if not locked:
-        owns_any = tx.scalar(
-            "SELECT 1 FROM agents WHERE owner_public_key = :pk LIMIT 1", {"pk": proof.public_key}
-        )
-        if owns_any is None:
-            raise RacefreeError(ErrorCode.OWNER_MISMATCH, detail="the signer owns no agent")
-    return len(locked)
+    if public_key is not None:
+        sql += " AND owner_public_key = :pk"
+    return tx.scalar(sql + " LIMIT 1", {"pk": public_key}) is not None

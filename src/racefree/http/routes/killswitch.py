@@ -1,9 +1,10 @@
 """``/v1/kill-switch``: status, activation, and the two-step recovery (DESIGN section 7).
 
 Everything under this prefix passes the kill switch guard, so it works while
-the system is locked. Recovery steps authenticate with the master password
-(``X-Master-Password``), not an operator token: they are how the people who
-hold that password take the system back.
+the system is locked. Recovery steps need an operator token *and* the master
+password (``X-Master-Password``): the token is checked first, so only
+authenticated operators can spend master-password attempts -- nobody else can
+lock the real holders out or roll a running recovery back.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
 from racefree.http.routes import owners as owner_routes
 from racefree.killswitch import recovery, status
+from racefree.operators import Operator
 
 router = APIRouter(prefix="/v1/kill-switch", tags=["kill-switch"])
 
@@ -37,6 +39,10 @@ class ActivateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=1000, description="why the system is stopped")
+
+
+def _actor(operator: Operator) -> str:
+    return f"operator:{operator.label}"
 
 
 def _times(name: str, epoch: int | None) -> dict[str, Any]:
@@ -90,7 +96,7 @@ router.add_api_route("/nonce", owner_routes.nonce, methods=["GET"], summary="Rec
     "/recovery",
     status_code=202,
     responses=errors(
-        ErrorCode.AUTH_REQUIRED,
+        *OPERATOR_AUTH_CODES,
         ErrorCode.INVALID_MASTER_PASSWORD,
         ErrorCode.OWNER_AUTH_REQUIRED,
         ErrorCode.INVALID_SIGNATURE,
@@ -102,7 +108,10 @@ router.add_api_route("/nonce", owner_routes.nonce, methods=["GET"], summary="Rec
     ),
 )
 def start_recovery(
-    runtime: RuntimeDep, password: MasterPassword = None, signature: OwnerSignature = None
+    runtime: RuntimeDep,
+    operator: OperatorDep,
+    password: MasterPassword = None,
+    signature: OwnerSignature = None,
 ) -> dict[str, Any]:
     """ACTIVATED -> RECOVERING; completing is allowed after ``recovery_eligible_at``."""
     started = recovery.start(
@@ -112,6 +121,7 @@ def start_recovery(
         wait_s=runtime.settings.recovery_wait_s,
         owner_wait_s=runtime.settings.recovery_wait_owner_s,
         owner_signature=signature,
+        actor=_actor(operator),
     )
     return {
         "state": started.state,
@@ -123,29 +133,33 @@ def start_recovery(
 @router.post(
     "/recovery/complete",
     responses=errors(
-        ErrorCode.AUTH_REQUIRED,
+        *OPERATOR_AUTH_CODES,
         ErrorCode.INVALID_MASTER_PASSWORD,
         ErrorCode.MASTER_PASSWORD_LOCKED,
         ErrorCode.INVALID_RECOVERY_STATE,
         ErrorCode.RECOVERY_WAIT_REQUIRED,
     ),
 )
-def complete_recovery(runtime: RuntimeDep, password: MasterPassword = None) -> dict[str, Any]:
+def complete_recovery(
+    runtime: RuntimeDep, operator: OperatorDep, password: MasterPassword = None
+) -> dict[str, Any]:
     """RECOVERING -> NORMAL; re-activates the agents the kill switch suspended."""
-    done = recovery.complete(runtime.db, password, now=runtime.clock.now())
+    done = recovery.complete(runtime.db, password, now=runtime.clock.now(), actor=_actor(operator))
     return {"state": done.state, "agents_reactivated": done.agents_reactivated}
 
 
 @router.post(
     "/recovery/abort",
     responses=errors(
-        ErrorCode.AUTH_REQUIRED,
+        *OPERATOR_AUTH_CODES,
         ErrorCode.INVALID_MASTER_PASSWORD,
         ErrorCode.MASTER_PASSWORD_LOCKED,
         ErrorCode.INVALID_RECOVERY_STATE,
     ),
 )
-def abort_recovery(runtime: RuntimeDep, password: MasterPassword = None) -> dict[str, Any]:
+def abort_recovery(
+    runtime: RuntimeDep, operator: OperatorDep, password: MasterPassword = None
+) -> dict[str, Any]:
     """RECOVERING -> ACTIVATED."""
-    aborted = recovery.abort(runtime.db, password, now=runtime.clock.now())
+    aborted = recovery.abort(runtime.db, password, now=runtime.clock.now(), actor=_actor(operator))
     return {"state": aborted.state}
