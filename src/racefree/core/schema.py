@@ -124,6 +124,21 @@ sessions = sa.Table(
     ),
 )
 
+#: Every token a renewal replaced, so any of them coming back is reuse (not only the last).
+session_retired_tokens = sa.Table(
+    "session_retired_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "session_id",
+        sa.String(36),
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    _epoch("retired_at"),
+)
+
 kill_switch = sa.Table(
     "kill_switch",
     metadata,
