@@ -1,14 +1,48 @@
-"""The append-only audit log.
+"""The append-only, tamper-evident audit log.
 
 Rows are written with :func:`record` inside the transaction of the change they
 describe, so a change and its audit row commit or vanish together. The database
 itself refuses UPDATE and DELETE on ``audit_log`` (triggers created by the
-first migration); on PostgreSQL TRUNCATE is refused too.
+first migration); on PostgreSQL TRUNCATE is refused too, and on SQLite so is an
+INSERT that would replace a row (``INSERT OR REPLACE`` deletes without firing
+DELETE triggers).
+
+**The hash chain.** Each row carries ``chain_hash = sha256(previous row's
+chain_hash ":" id ":" payload)``, where the payload is the row's content as
+canonical ASCII JSON (:func:`payload`) and the first row links to
+:data:`GENESIS` -- the construction of Certificate Transparency's log and of
+ledger databases, as a single chain. The hash is computed in the transaction
+that appends the row, through a one-row *chain head* (``audit_chain``: last id
+and last hash). On PostgreSQL the head row is the serialisation point: one
+statement updates it (taking its row lock until commit) and inserts the row
+from its new value, so concurrent appenders line up, ids are assigned in
+commit order, and the chain never forks; on SQLite the single writer already
+serialises them. A rolled-back transaction takes its head update with it.
+
+:func:`verify` (``racefree audit verify``) recomputes the chain and reports the
+first broken link.
+
+What the chain proves: if it verifies up to a head whose hash you recorded
+elsewhere, no entry up to that head was changed, removed, reordered or
+inserted since -- every edit of a past entry changes every later hash. It
+also detects, without a recorded head, any edit that did not recompute all
+later hashes and the head (a changed or deleted row, a forged row appended
+without the head, a truncated tail).
+
+What it does not prove: that someone able to write to the database freely
+did not rewrite the whole chain from some entry on (recomputing every later
+hash and the head) -- only a head recorded outside the database (printed by
+``racefree audit verify``; keep it in a ticket, a log shipper, a second
+system) exposes that; that an entry is *true* (it proves integrity since
+writing, not the honesty of the writer); and nothing about changes that wrote
+no entry.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -52,11 +86,49 @@ class AuditEntry:
         )
 
 
-_INSERT = (
-    "INSERT INTO audit_log (at, event_type, severity, actor, agent_id, session_id,"
-    " transaction_id, details, request_id) VALUES (:at, :event_type, :severity, :actor,"
-    " :agent_id, :session_id, :transaction_id, :details, :request_id)"
+#: What the first entry's hash links to.
+GENESIS = "0" * 64
+CHAIN_SCOPE = "global"
+_CONTENT = (
+    "at",
+    "event_type",
+    "severity",
+    "actor",
+    "agent_id",
+    "session_id",
+    "transaction_id",
+    "details",
+    "request_id",
 )
+_COLUMNS = ", ".join(_CONTENT)
+_VALUES = ", ".join(f":{c}" for c in _CONTENT)
+
+# SQLite: the single writer serialises appenders; the hash is computed here.
+HEAD_SQL = "SELECT last_id, last_hash FROM audit_chain WHERE scope = :scope"
+INSERT_SQL = f"INSERT INTO audit_log (id, {_COLUMNS}, chain_hash) VALUES (:id, {_VALUES}, :hash)"
+MOVE_HEAD_SQL = (
+    "UPDATE audit_chain SET last_id = :id, last_hash = :hash WHERE scope = :scope"
+    " AND last_id = :previous_id"
+)
+# PostgreSQL: one statement; the head row's lock (held to commit) orders the appenders, and
+# the UPDATE reads the head as the previous appender committed it.
+APPEND_PG_SQL = (
+    "WITH head AS (UPDATE audit_chain SET last_id = last_id + 1, last_hash = encode(sha256("
+    "convert_to(last_hash || ':' || (last_id + 1)::text || ':' || :payload, 'UTF8')), 'hex')"
+    " WHERE scope = :scope RETURNING last_id, last_hash)"
+    f" INSERT INTO audit_log (id, {_COLUMNS}, chain_hash)"
+    f" SELECT last_id, {_VALUES}, last_hash FROM head"
+)
+
+
+def payload(row: Mapping[str, Any]) -> str:
+    """An entry's content as canonical ASCII JSON: what its hash covers (besides the link)."""
+    return json.dumps([row[c] for c in _CONTENT], separators=(",", ":"), ensure_ascii=True)
+
+
+def link(previous_hash: str, entry_id: int, content: str) -> str:
+    """The chain hash of entry ``entry_id`` whose content is ``content``."""
+    return hashlib.sha256(f"{previous_hash}:{entry_id}:{content}".encode()).hexdigest()
 
 
 def record(
@@ -71,21 +143,33 @@ def record(
     transaction_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Append one audit row in ``tx``."""
-    tx.execute(
-        _INSERT,
-        {
-            "at": at,
-            "event_type": event_type,
-            "severity": severity.value,
-            "actor": actor,
-            "agent_id": agent_id,
-            "session_id": session_id,
-            "transaction_id": transaction_id,
-            "details": json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
-            "request_id": context.request_id.get(),
-        },
-    )
+    """Append one audit row in ``tx``, chained to the previous one."""
+    row: dict[str, Any] = {
+        "at": at,
+        "event_type": event_type,
+        "severity": severity.value,
+        "actor": actor,
+        "agent_id": agent_id,
+        "session_id": session_id,
+        "transaction_id": transaction_id,
+        "details": json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
+        "request_id": context.request_id.get(),
+    }
+    content = payload(row)
+    if tx.is_sqlite:
+        head = tx.one(HEAD_SQL, {"scope": CHAIN_SCOPE})
+        if head is None:
+            raise RuntimeError("the audit chain head is missing: run racefree db upgrade")
+        entry_id = head["last_id"] + 1
+        chained = link(head["last_hash"], entry_id, content)
+        tx.execute(INSERT_SQL, {**row, "id": entry_id, "hash": chained})
+        tx.execute(
+            MOVE_HEAD_SQL,
+            {"id": entry_id, "hash": chained, "scope": CHAIN_SCOPE, "previous_id": head["last_id"]},
+        )
+        return
+    if tx.execute(APPEND_PG_SQL, {**row, "payload": content, "scope": CHAIN_SCOPE}) != 1:
+        raise RuntimeError("the audit chain head is missing: run racefree db upgrade")
 
 
 def entries(
@@ -108,3 +192,54 @@ def entries(
         {"after_id": after_id, "limit": limit, "event_type": event_type, "agent_id": agent_id},
     )
     return [AuditEntry.from_row(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """What :func:`verify` found: ``broken_at`` is None when the chain is intact."""
+
+    entries: int
+    head_id: int
+    head_hash: str
+    broken_at: int | None = None
+    reason: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_at is None and self.reason is None
+
+
+def verify(tx: Tx, *, batch: int = 1000) -> ChainReport:
+    """Recompute the chain from :data:`GENESIS`; the first link that does not hold, if any."""
+    previous_hash, previous_id, count = GENESIS, 0, 0
+    while True:
+        rows = tx.all(
+            "SELECT id, chain_hash, " + _COLUMNS + " FROM audit_log WHERE id > :after"
+            " ORDER BY id LIMIT :limit",
+            {"after": previous_id, "limit": batch},
+        )
+        for row in rows:
+            expected = link(previous_hash, row["id"], payload(row))
+            if row["chain_hash"] != expected:
+                return ChainReport(
+                    count,
+                    previous_id,
+                    previous_hash,
+                    broken_at=row["id"],
+                    reason="its hash does not follow from the previous entry and its content"
+                    " (this entry, or one before it since the last good link, was changed,"
+                    " removed or inserted)",
+                )
+            previous_hash, previous_id, count = expected, row["id"], count + 1
+        if len(rows) < batch:
+            break
+    head = tx.one(HEAD_SQL, {"scope": CHAIN_SCOPE})
+    if head is None or (head["last_id"], head["last_hash"]) != (previous_id, previous_hash):
+        return ChainReport(
+            count,
+            previous_id,
+            previous_hash,
+            reason=f"the chain head ({head and head['last_id']}) does not match the last entry"
+            f" ({previous_id}): entries were removed from the end, or the head was changed",
+        )
+    return ChainReport(count, previous_id, previous_hash)

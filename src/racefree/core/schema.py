@@ -66,9 +66,20 @@ audit_log = sa.Table(
     sa.Column("transaction_id", sa.String(36), nullable=True),
     sa.Column("details", sa.Text(), nullable=False),
     sa.Column("request_id", sa.String(128), nullable=True),
+    # sha256 hex of the previous entry's chain_hash, this id and this content (core.audit)
+    sa.Column("chain_hash", sa.String(64), nullable=True),
     sa.CheckConstraint("severity IN ('info', 'warning', 'critical')", name="severity"),
     sa.Index(None, "event_type", "id"),
     sa.Index(None, "agent_id", "id"),
+)
+
+#: The head of the audit log's hash chain: one row, the serialisation point of appenders.
+audit_chain = sa.Table(
+    "audit_chain",
+    metadata,
+    sa.Column("scope", sa.String(32), primary_key=True),
+    sa.Column("last_id", BigInt, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
 )
 
 agents = sa.Table(
