@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from racefree.core import amounts
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -104,6 +106,7 @@ accounts = sa.Table(
     sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), primary_key=True),
     sa.Column("balance", sa.BigInteger(), nullable=False, server_default="0"),
     sa.CheckConstraint("balance >= 0", name="balance_not_negative"),
+    sa.CheckConstraint(amounts.kept_check("balance"), name="balance_kept"),
 )
 
 sessions = sa.Table(
@@ -126,6 +129,8 @@ sessions = sa.Table(
     sa.Column("reserved", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("tx_count", sa.Integer(), nullable=False, server_default="0"),
     _epoch("created_at"),
+    sa.CheckConstraint(amounts.kept_check("reserved"), name="reserved_kept"),
+    sa.CheckConstraint(amounts.kept_check("spent"), name="spent_kept"),
     sa.Index(None, "agent_id"),
     sa.Index(
         "ix_sessions_unrevoked",

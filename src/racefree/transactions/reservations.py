@@ -27,6 +27,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from racefree.core import amounts
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 
@@ -67,6 +68,7 @@ def _admission_sql(limits: Limits) -> str:
         where.append("tx_count < :max_transactions")
     if limits.max_total_amount is not None:
         where.append("spent + reserved + :amount <= :max_total_amount")
+    where.append("spent + reserved + :amount <= :max_kept")  # no kept sum can overflow
     return (
         "UPDATE sessions SET reserved = reserved + :amount, tx_count = tx_count + 1"
         f" WHERE {' AND '.join(where)} RETURNING id"
@@ -82,6 +84,7 @@ def reserve(tx: Tx, session_id: str, amount: int, limits: Limits, *, now: int) -
         "max_amount_per_tx": limits.max_amount_per_tx,
         "max_transactions": limits.max_transactions,
         "max_total_amount": limits.max_total_amount,
+        "max_kept": amounts.MAX_KEPT,
     }
     if tx.one(_admission_sql(limits), params) is None:
         raise _refusal(tx, session_id, amount, limits, now=now)
@@ -114,6 +117,8 @@ def _limit_exceeded(row: Row, amount: int, limits: Limits) -> RacefreeError:
         name, limit, current = "max_transactions", limits.max_transactions, row["tx_count"]
     elif limits.max_total_amount is not None and committed + amount > limits.max_total_amount:
         name, limit, current = "max_total_amount", limits.max_total_amount, committed
+    elif committed + amount > amounts.MAX_KEPT:
+        name, limit, current = "max_kept_total", amounts.MAX_KEPT, committed
     else:  # pragma: no cover - the UPDATE's WHERE and these checks are the same predicate
         raise RuntimeError("session admission refused without a failing limit")
     return RacefreeError(

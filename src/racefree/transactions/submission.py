@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from racefree.core import audit
+from racefree.core import amounts, audit
 from racefree.core.audit import Severity
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
@@ -53,6 +53,15 @@ def submit(
     now: int,
 ) -> Transaction | Reply:
     """Create and admit a transaction in ``tx``; a reused key returns what it answered before."""
+    if not amounts.in_range(request.amount):  # the API's pattern says so too; library callers
+        raise RacefreeError(
+            ErrorCode.VALIDATION_ERROR,
+            details={
+                "issues": [
+                    {"loc": ["body", "amount"], "type": "value_error", "msg": amounts.RANGE_MESSAGE}
+                ]
+            },
+        )
     session = tx.one(
         "SELECT agent_id, constraints FROM sessions WHERE id = :id", {"id": session_id}
     )

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import owners
+from racefree.core.amounts import Amount
 from racefree.core.errors import PROBLEM_CONTENT_TYPE, ErrorCode
 from racefree.http.auth import (
     OPERATOR_AUTH_CODES,
@@ -45,7 +46,7 @@ class TransactionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["TRANSFER"]
-    amount: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,17}$", examples=["250"])]
+    amount: Amount
     destination: Annotated[str, Field(min_length=1, max_length=200)]
 
 

@@ -1,10 +1,14 @@
-"""Edges (issue 9): retired session tokens, the audit hash chain.
+"""Edges (issue 9): retired session tokens, the audit hash chain, kept sums bounded.
 
 * ``session_retired_tokens``: every token a renewal replaced, so any of them
   coming back is reuse;
 * ``audit_log.chain_hash`` and the chain head ``audit_chain``; existing entries
   are chained in id order (their append-only triggers are lifted for that one
-  UPDATE); SQLite also refuses an INSERT that would replace an entry.
+  UPDATE); SQLite also refuses an INSERT that would replace an entry;
+* CHECK constraints bound the sums the database keeps (``accounts.balance``,
+  ``sessions.reserved`` / ``spent``) to 0..10^18 (``core.amounts``). On
+  PostgreSQL they are added NOT VALID: enforced for every write from now on,
+  without refusing to migrate a database that an old version let past it.
 
 Revision ID: 0008
 Revises: 0006
@@ -19,7 +23,14 @@ from typing import TypeVar
 import sqlalchemy as sa
 from alembic import op
 
-from racefree.core import audit
+from racefree.core import amounts, audit
+
+#: (table, constraint name, column) of every kept sum
+_KEPT = (
+    ("accounts", "balance_kept", "balance"),
+    ("sessions", "reserved_kept", "reserved"),
+    ("sessions", "spent_kept", "spent"),
+)
 
 _REFUSE = "audit_log is append-only"
 _SQLITE_NO_UPDATE = (
@@ -44,10 +55,17 @@ T = TypeVar("T")
 def upgrade() -> None:
     _retired_tokens()
     _audit_chain()
+    _kept_sums()
 
 
 def downgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
+    for table, name, _ in _KEPT:
+        if sqlite:  # the batch rebuild names it by the metadata's convention (ck_<table>_<name>)
+            with op.batch_alter_table(table, recreate="always") as batch:
+                batch.drop_constraint(name, type_="check")
+        else:
+            op.execute(f"ALTER TABLE {table} DROP CONSTRAINT ck_{table}_{name}")
     if sqlite:
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_replace")
     op.drop_table("audit_chain")
@@ -128,3 +146,18 @@ def _without_update_trigger(work: Callable[[], T]) -> T:
     result = work()
     op.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_delete")
     return result
+
+
+def _kept_sums() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table, name, column in _KEPT:
+            op.execute(
+                f"ALTER TABLE {table} ADD CONSTRAINT ck_{table}_{name}"
+                f" CHECK ({amounts.kept_check(column)}) NOT VALID"
+            )
+        return
+    for table in ("accounts", "sessions"):  # SQLite adds a CHECK by rebuilding the table
+        with op.batch_alter_table(table, recreate="always") as batch:
+            for kept_table, name, column in _KEPT:
+                if kept_table == table:
+                    batch.create_check_constraint(name, amounts.kept_check(column))
