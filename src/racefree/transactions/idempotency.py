@@ -29,6 +29,31 @@ from racefree.core.errors import CATALOG, ErrorCode, RacefreeError, problem
 from racefree.transactions.machine import Status, Transaction
 
 RETRY_AFTER_S = 1
+MAX_KEY_LENGTH = 255
+
+
+def check_key(key: str) -> str:
+    """``key`` if usable, else 400 ``VALIDATION_ERROR`` (DESIGN 10): never silently ignored.
+
+    Usable: 1 to 255 printable ASCII characters (space allowed inside). An
+    empty key used to be dropped, so every retry created another transaction.
+    """
+    if not key.strip():
+        problem_text = "the key is empty"
+    elif len(key) > MAX_KEY_LENGTH:
+        problem_text = f"the key is longer than {MAX_KEY_LENGTH} characters"
+    elif not all(" " <= ch <= "~" for ch in key):
+        problem_text = "the key may hold printable ASCII characters only"
+    else:
+        return key
+    raise RacefreeError(
+        ErrorCode.VALIDATION_ERROR,
+        details={
+            "issues": [
+                {"loc": ["header", "Idempotency-Key"], "msg": problem_text, "type": "value_error"}
+            ]
+        },
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from racefree.http.auth import (
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
 from racefree.operators import Operator
+from racefree.transactions import idempotency
 from racefree.transactions.machine import Status, Transaction
 from racefree.transactions.service import Transactions
 from racefree.transactions.submission import Request as Submission
@@ -95,13 +96,16 @@ def documented(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:
 
 
 def _idempotency_key(raw: str | None) -> str | None:
-    """The key, without the quotes of the draft's structured-field string form."""
+    """The key, without the quotes of the draft's structured-field string form.
+
+    Sent but unusable (empty, too long, not printable ASCII): 400, never ignored.
+    """
     if raw is None:
         return None
-    key = raw.strip()
+    key = raw.strip(" ")
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
-    return key or None
+    return idempotency.check_key(key)
 
 
 def _json(body: dict[str, Any], status: int, *, replayed: bool) -> JSONResponse:
@@ -132,7 +136,8 @@ def submit_transaction(
     session: SessionDep,
     service: ServiceDep,
     idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+        str | None,
+        Header(alias="Idempotency-Key", description="1-255 printable ASCII characters"),
     ] = None,
 ) -> JSONResponse:
     """Submit a transaction. INSTANT/NOTIFY execute now (200 with the final status; a
