@@ -3,9 +3,15 @@
 A client fetches a nonce (``GET /v1/nonce``), signs
 ``racefree:<action>:<nonce>:<timestamp>`` with the owner's key, and sends
 ``X-Owner-Signature: base64url(JSON {public_key, action, nonce, timestamp,
-signature})``; keys and signatures are base64url without padding. Nonces are
-single-use: :func:`verify` consumes one with a single atomic DELETE, in the
-caller's transaction, so an action that rolls back does not spend it.
+signature})``; keys and signatures are base64url without padding.
+
+Nonces are stateless until used: ``<expires_at>.<random>.<mac>`` where the MAC
+is an HMAC-SHA256 (server key in ``system_settings``, made once) over the
+expiry and the random part. Issuing one writes nothing, so the unauthenticated
+nonce routes cannot be used to fill the database, locked or not. A nonce is
+single-use: :func:`verify` records it (``INSERT ... ON CONFLICT DO NOTHING``
+into ``nonces``, kept until it expires) in the caller's transaction -- a
+second use finds it there, and an action that rolls back does not spend it.
 
 The first valid signature locks ownership in (``GRACE -> LOCKED``):
 :func:`lock_in` is the CAS ``UPDATE agents SET owner_verified = 1 ... WHERE
@@ -25,6 +31,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import secrets
 from dataclasses import dataclass
@@ -36,7 +44,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from racefree.core import audit
-from racefree.core.db import Tx
+from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 
 NONCE_TTL_S = 300
@@ -117,16 +125,81 @@ class OwnerProof:
     action: str
 
 
-def issue_nonce(tx: Tx, *, now: int) -> tuple[str, int]:
-    """A fresh single-use nonce and its expiry; expired nonces are swept on the way."""
-    tx.execute("DELETE FROM nonces WHERE expires_at <= :now", {"now": now})
-    nonce = secrets.token_urlsafe(24)
+NONCE_KEY_SETTING = "owner_nonce_key"
+_MAC_BYTES = 16
+
+
+def _stored_nonce_key(tx: Tx) -> bytes | None:
+    stored = tx.scalar("SELECT value FROM system_settings WHERE key = :k", {"k": NONCE_KEY_SETTING})
+    return None if stored is None else bytes.fromhex(stored)
+
+
+def _nonce_key(tx: Tx, *, now: int) -> bytes:
+    """The server's nonce key, made once by an insert-if-absent (the first writer wins)."""
+    key = _stored_nonce_key(tx)
+    if key is None:
+        tx.execute(
+            "INSERT INTO system_settings (key, value, updated_at) VALUES (:k, :v, :now)"
+            " ON CONFLICT (key) DO NOTHING",
+            {"k": NONCE_KEY_SETTING, "v": secrets.token_hex(32), "now": now},
+        )
+        key = _stored_nonce_key(tx)
+    assert key is not None
+    return key
+
+
+def _mac(key: bytes, expires_at: int, random_part: str) -> str:
+    digest = hmac.new(key, f"nonce:{expires_at}:{random_part}".encode(), hashlib.sha256)
+    return b64url_encode(digest.digest()[:_MAC_BYTES])
+
+
+def _mint(key: bytes, now: int) -> tuple[str, int]:
     expires_at = now + NONCE_TTL_S
-    tx.execute(
-        "INSERT INTO nonces (nonce, expires_at) VALUES (:nonce, :exp)",
+    random_part = secrets.token_urlsafe(12)
+    return f"{expires_at}.{random_part}.{_mac(key, expires_at, random_part)}", expires_at
+
+
+def issue_nonce(tx: Tx, *, now: int) -> tuple[str, int]:
+    """A fresh single-use nonce and its expiry; writes only the server key, once ever."""
+    return _mint(_nonce_key(tx, now=now), now)
+
+
+def issue_nonce_stateless(db: Database, *, now: int) -> tuple[str, int]:
+    """:func:`issue_nonce` for unauthenticated routes: a read (one write ever, for the key)."""
+    with db.read() as tx:
+        key = _stored_nonce_key(tx)
+    if key is None:
+        with db.write() as tx:
+            key = _nonce_key(tx, now=now)
+    return _mint(key, now)
+
+
+def _nonce_expiry(tx: Tx, nonce: str, now: int) -> int | None:
+    """The expiry of a nonce this server issued and that is still valid, else None."""
+    parts = nonce.split(".")
+    if len(parts) != 3 or not parts[0].isascii() or not parts[0].isdigit():
+        return None
+    expires_at, random_part, mac = int(parts[0]), parts[1], parts[2]
+    key = _stored_nonce_key(tx)
+    if key is None or not hmac.compare_digest(mac, _mac(key, expires_at, random_part)):
+        return None
+    return expires_at if now < expires_at <= now + NONCE_TTL_S else None
+
+
+def _use_nonce(tx: Tx, nonce: str, *, now: int) -> None:
+    """Record ``nonce`` as used (in the caller's transaction); 401 ``INVALID_NONCE`` if not
+    this server's, expired, or used before. Used nonces are kept until they expire."""
+    expires_at = _nonce_expiry(tx, nonce, now)
+    if expires_at is None:
+        raise RacefreeError(ErrorCode.INVALID_NONCE)
+    tx.execute("DELETE FROM nonces WHERE expires_at <= :now", {"now": now})
+    recorded = tx.execute(
+        "INSERT INTO nonces (nonce, expires_at) VALUES (:nonce, :exp)"
+        " ON CONFLICT (nonce) DO NOTHING",
         {"nonce": nonce, "exp": expires_at},
     )
-    return nonce, expires_at
+    if recorded != 1:
+        raise RacefreeError(ErrorCode.INVALID_NONCE, detail="this nonce was used before")
 
 
 def _bad(detail: str) -> RacefreeError:
@@ -168,12 +241,7 @@ def verify(tx: Tx, header: str | None, *, action: str, now: int) -> OwnerProof:
         )
     except (BadSignatureError, ValueError, TypeError, binascii.Error):
         raise _bad("the signature does not verify") from None
-    consumed = tx.execute(
-        "DELETE FROM nonces WHERE nonce = :nonce AND expires_at > :now",
-        {"nonce": payload["nonce"], "now": now},
-    )
-    if consumed != 1:
-        raise RacefreeError(ErrorCode.INVALID_NONCE)
+    _use_nonce(tx, payload["nonce"], now=now)
     return OwnerProof(public_key=payload["public_key"], action=action)
 
 

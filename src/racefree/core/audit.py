@@ -19,6 +19,14 @@ from its new value, so concurrent appenders line up, ids are assigned in
 commit order, and the chain never forks; on SQLite the single writer already
 serialises them. A rolled-back transaction takes its head update with it.
 
+:func:`record` queues the row and the transaction appends its rows as its
+last statements before COMMIT (:meth:`racefree.core.db.Tx.defer`): the head
+lock, which every audited transaction shares, is then taken last and held
+only while committing, so it can never close a deadlock cycle with the row
+locks a transaction took before (a transaction waiting for the head holds
+locks, but the head's holder waits for nothing). Entries are therefore not
+visible to the transaction that writes them, only after it commits.
+
 :func:`verify` (``racefree audit verify``) recomputes the chain and reports the
 first broken link.
 
@@ -89,6 +97,7 @@ class AuditEntry:
 #: What the first entry's hash links to.
 GENESIS = "0" * 64
 CHAIN_SCOPE = "global"
+_CHAIN = "audit_chain"
 _CONTENT = (
     "at",
     "event_type",
@@ -155,21 +164,29 @@ def record(
         "details": json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
         "request_id": context.request_id.get(),
     }
-    content = payload(row)
-    if tx.is_sqlite:
-        head = tx.one(HEAD_SQL, {"scope": CHAIN_SCOPE})
-        if head is None:
+    tx.defer(_CHAIN, row, _append)
+
+
+def _append(tx: Tx, rows: list[dict[str, Any]]) -> None:
+    """Chain and insert this transaction's entries: the last statements before COMMIT."""
+    for row in rows:
+        if tx.is_sqlite:
+            _append_sqlite(tx, row)
+        elif tx.execute(APPEND_PG_SQL, {**row, "payload": payload(row), "scope": CHAIN_SCOPE}) != 1:
             raise RuntimeError("the audit chain head is missing: run racefree db upgrade")
-        entry_id = head["last_id"] + 1
-        chained = link(head["last_hash"], entry_id, content)
-        tx.execute(INSERT_SQL, {**row, "id": entry_id, "hash": chained})
-        tx.execute(
-            MOVE_HEAD_SQL,
-            {"id": entry_id, "hash": chained, "scope": CHAIN_SCOPE, "previous_id": head["last_id"]},
-        )
-        return
-    if tx.execute(APPEND_PG_SQL, {**row, "payload": content, "scope": CHAIN_SCOPE}) != 1:
+
+
+def _append_sqlite(tx: Tx, row: dict[str, Any]) -> None:
+    head = tx.one(HEAD_SQL, {"scope": CHAIN_SCOPE})
+    if head is None:
         raise RuntimeError("the audit chain head is missing: run racefree db upgrade")
+    entry_id = head["last_id"] + 1
+    chained = link(head["last_hash"], entry_id, payload(row))
+    tx.execute(INSERT_SQL, {**row, "id": entry_id, "hash": chained})
+    tx.execute(
+        MOVE_HEAD_SQL,
+        {"id": entry_id, "hash": chained, "scope": CHAIN_SCOPE, "previous_id": head["last_id"]},
+    )
 
 
 def entries(

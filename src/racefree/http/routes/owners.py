@@ -1,4 +1,4 @@
-"""``GET /v1/nonce``: single-use nonces for owner signatures (no auth)."""
+"""``GET /v1/nonce``: single-use nonces for owner signatures (no auth, and no writes)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,5 @@ router = APIRouter(prefix="/v1", tags=["owners"])
 
 @router.get("/nonce")
 def nonce(runtime: RuntimeDep) -> dict[str, Any]:
-    with runtime.db.write() as tx:
-        value, expires_at = owners.issue_nonce(tx, now=runtime.clock.now())
+    value, expires_at = owners.issue_nonce_stateless(runtime.db, now=runtime.clock.now())
     return {"nonce": value, "expires_at": isoformat(expires_at), "expires_at_epoch": expires_at}
