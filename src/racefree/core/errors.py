@@ -88,6 +88,7 @@ class ErrorCode(StrEnum):
     PLAN_GENERATION_IN_PROGRESS = "PLAN_GENERATION_IN_PROGRESS"
     LOCK_TIMEOUT = "LOCK_TIMEOUT"
     LOCK_LOST = "LOCK_LOST"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,6 +457,14 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             False,
             "Lock lost",
             "the lease expired and another holder took the lock; nothing was written",
+        ),
+        ErrorSpec(
+            _C.QUOTA_EXCEEDED,
+            403,
+            _D.GENERAL,
+            False,
+            "Quota exceeded",
+            "a configured quota does not admit this (details: quota, limit)",
         ),
     )
 }

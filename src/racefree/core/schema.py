@@ -237,6 +237,14 @@ plan_groups = sa.Table(
     _epoch("created_at"),
 )
 
+#: How many plan groups each agent owns: the counter the per-agent quota's CAS guards.
+plan_group_quota = sa.Table(
+    "plan_group_quota",
+    metadata,
+    sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), primary_key=True),
+    sa.Column("plan_groups", sa.Integer(), nullable=False),
+)
+
 plans = sa.Table(
     "plans",
     metadata,

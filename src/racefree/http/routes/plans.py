@@ -20,7 +20,7 @@ from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
 from racefree.plans import Generator, Item, PlanGroup
 from racefree.plans.generation import lock_view
-from racefree.plans.groups import MAX_DAYS, MAX_ITEMS, MAX_UNITS
+from racefree.plans.groups import MAX_DAYS, MAX_ITEMS, MAX_UNITS, Quotas
 from racefree.plans.spread import days_between
 from racefree.runtime import Runtime
 
@@ -28,7 +28,7 @@ router = APIRouter(prefix="/v1/plan-groups", tags=["plans"])
 
 MAX_WAIT_S = 300
 # one errors() per route: codes sharing a status (409, 403) must all be documented
-CREATE_ERRORS = errors(*SESSION_AUTH_CODES)
+CREATE_ERRORS = errors(*SESSION_AUTH_CODES, ErrorCode.QUOTA_EXCEEDED)
 READ_ERRORS = errors(*SESSION_AUTH_CODES, ErrorCode.PLAN_GROUP_NOT_FOUND)
 GENERATE_ERRORS = errors(
     *SESSION_AUTH_CODES,
@@ -36,6 +36,7 @@ GENERATE_ERRORS = errors(
     ErrorCode.PLAN_GENERATION_IN_PROGRESS,
     ErrorCode.LOCK_TIMEOUT,
     ErrorCode.LOCK_LOST,
+    ErrorCode.QUOTA_EXCEEDED,
 )
 
 
@@ -86,10 +87,16 @@ def _new_generator(runtime: Runtime) -> Generator:
         LeaseLocks(runtime.db, runtime.clock),
         ttl_s=settings.lock_ttl_s,
         delay_ms=settings.plan_generation_delay_ms,
+        max_plans=settings.plans_per_generation,
     )
 
 
 GeneratorDep = Annotated[Generator, Depends(get_generator)]
+
+
+def _quotas(runtime: Runtime) -> Quotas:
+    settings = runtime.settings
+    return Quotas(settings.plan_groups_per_agent, settings.plans_per_generation)
 
 
 def _actor(caller: Caller) -> str:
@@ -140,6 +147,7 @@ def create_plan_group(
             agent_id=agent_id,
             actor=_actor(caller),
             now=runtime.clock.now(),
+            quotas=_quotas(runtime),
         )
     return _group_body(group)
 

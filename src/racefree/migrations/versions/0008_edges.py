@@ -5,6 +5,8 @@
 * ``audit_log.chain_hash`` and the chain head ``audit_chain``; existing entries
   are chained in id order (their append-only triggers are lifted for that one
   UPDATE); SQLite also refuses an INSERT that would replace an entry;
+* ``plan_group_quota``: the per-agent count of plan groups, counted from the
+  existing groups;
 * CHECK constraints bound the sums the database keeps (``accounts.balance``,
   ``sessions.reserved`` / ``spent``) to 0..10^18 (``core.amounts``). On
   PostgreSQL they are added NOT VALID: enforced for every write from now on,
@@ -56,9 +58,11 @@ def upgrade() -> None:
     _retired_tokens()
     _audit_chain()
     _kept_sums()
+    _plan_group_quota()
 
 
 def downgrade() -> None:
+    op.drop_table("plan_group_quota")
     sqlite = op.get_bind().dialect.name == "sqlite"
     for table, name, _ in _KEPT:
         if sqlite:  # the batch rebuild names it by the metadata's convention (ck_<table>_<name>)
@@ -161,3 +165,21 @@ def _kept_sums() -> None:
             for kept_table, name, column in _KEPT:
                 if kept_table == table:
                     batch.create_check_constraint(name, amounts.kept_check(column))
+
+
+def _plan_group_quota() -> None:
+    op.create_table(
+        "plan_group_quota",
+        sa.Column(
+            "agent_id",
+            sa.String(36),
+            sa.ForeignKey("agents.id", name="fk_plan_group_quota_agent_id_agents"),
+            nullable=False,
+        ),
+        sa.Column("plan_groups", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("agent_id", name="pk_plan_group_quota"),
+    )
+    op.execute(
+        "INSERT INTO plan_group_quota (agent_id, plan_groups) SELECT agent_id, COUNT(*)"
+        " FROM plan_groups WHERE agent_id IS NOT NULL GROUP BY agent_id"
+    )
