@@ -143,8 +143,13 @@ def test_with_one_attempt_left_nineteen_wrong_and_one_right_get_one_check(
 # -- item 3: only authenticated operators spend attempts ---------------------------------
 
 
+def _activate(client: TestClient, op: dict[str, str]) -> None:
+    activated = client.post("/v1/kill-switch/activate", json={"reason": "x"}, headers=op)
+    assert activated.status_code == 200, activated.text
+
+
 def _recovering(client: TestClient, op: dict[str, str], master: dict[str, str]) -> None:
-    assert client.post("/v1/kill-switch/activate", json={"reason": "x"}, headers=op).status_code
+    _activate(client, op)
     started = client.post(RECOVERY, headers={**op, **master})
     assert started.status_code == 202, started.text
 
@@ -157,7 +162,7 @@ def test_recovery_routes_need_the_operator_token_and_the_password(
     db: Database,
     path: str,
 ) -> None:
-    assert client.post("/v1/kill-switch/activate", json={"reason": "x"}, headers=operator_headers)
+    _activate(client, operator_headers)
     no_token = client.post(path, headers=master)
     assert (no_token.status_code, _code(no_token)) == (401, "AUTH_REQUIRED")
     forged = client.post(path, headers={**master, "Authorization": "Bearer rf_op_forged"})
@@ -236,7 +241,7 @@ def test_a_key_nobody_holds_does_not_make_recovery_impossible(
     status: str,
 ) -> None:
     _owned_agent(db, clock, locked=locked, status=status)
-    assert client.post("/v1/kill-switch/activate", json={"reason": "x"}, headers=operator_headers)
+    _activate(client, operator_headers)
     started = _start(client, {**operator_headers, **master})
     assert started.status_code == 202, started.text
     assert started.json()["wait_seconds"] == runtime.settings.recovery_wait_s
@@ -251,7 +256,7 @@ def test_a_locked_owner_of_a_live_agent_must_sign_and_waits_the_owner_wait(
     runtime: Any,
 ) -> None:
     _owned_agent(db, clock, locked=True)
-    assert client.post("/v1/kill-switch/activate", json={"reason": "x"}, headers=operator_headers)
+    _activate(client, operator_headers)
     headers = {**operator_headers, **master}
     missing = _start(client, headers)
     assert (missing.status_code, _code(missing)) == (401, "OWNER_AUTH_REQUIRED")

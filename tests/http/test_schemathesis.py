@@ -27,10 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from racefree import owners
-from tests.http.test_transactions import make_agent, make_session, transfer
+from tests.http.world import make_world
 from tests.support import Server, start_server
 
 CHECKS = "not_a_server_error,status_code_conformance"
@@ -42,7 +40,6 @@ SESSION_PATHS = (
     "/v1/sessions/{session_id}/renew",
     "/v1/plan-groups",
 )
-OWNER = Ed25519PrivateKey.generate()
 
 
 @pytest.fixture
@@ -50,33 +47,6 @@ def fuzzed_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
     srv = start_server(db_url, tmp_path, env={"RACEFREE_RECOVERY_WAIT_S": "0"})
     yield srv
     srv.stop()
-
-
-def _ids(srv: Server) -> tuple[dict[str, str], str]:
-    """Real resources to aim at, and the agent session's token."""
-    op = srv.operator_headers()
-    with srv.client() as http:
-        agent_id = make_agent(http, op, owner=owners.public_key_of(OWNER))
-        session = make_session(http, op, agent_id)
-        current = http.get("/v1/sessions/current", headers=session).json()
-        group = http.post(
-            "/v1/plan-groups",
-            json={
-                "title": "g",
-                "start_date": "2026-01-01",
-                "end_date": "2026-01-03",
-                "items": [{"name": "a", "units": 2}],
-            },
-            headers=session,
-        ).json()
-        queued = http.post("/v1/transactions", json=transfer(60_000), headers=session).json()
-    ids = {
-        "agent_id": agent_id,
-        "session_id": current["session_id"],
-        "group_id": group["id"],
-        "transaction_id": queued["transaction_id"],
-    }
-    return ids, session["Authorization"]
 
 
 def _config(path: Path, parameters: dict[str, str]) -> Path:
@@ -127,7 +97,9 @@ def _assert_clean(result: subprocess.CompletedProcess[str], run: str) -> None:
 def test_schemathesis_finds_no_server_error_and_no_undocumented_status(
     fuzzed_server: Server, tmp_path: Path
 ) -> None:
-    ids, session_token = _ids(fuzzed_server)
+    with fuzzed_server.client() as http:
+        world = make_world(http, fuzzed_server.operator_headers())
+    ids, session_token = world.ids, world.session["Authorization"]
     operator = f"Bearer {fuzzed_server.operator_token}"
 
     _assert_clean(_run(fuzzed_server, operator), "operator, fuzzed ids")

@@ -8,16 +8,13 @@ session: it is revoked (``revoke_reason='token_reuse'``) and V0 gets 401
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from tests.support import Server, http_race, start_server
+from tests.support import Server, http_race
 
 CURRENT = "/v1/sessions/current"
 
@@ -106,13 +103,6 @@ def test_an_older_token_is_reuse_even_inside_the_last_renewals_window(
     reused = client.get(CURRENT, headers=_bearer(tokens[0]))
     assert (reused.status_code, _code(reused)) == (401, "TOKEN_REUSED")
     assert _reuse_events(db, session_id) == 1
-
-
-@pytest.fixture
-def renewable_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
-    srv = start_server(db_url, tmp_path, env={"RACEFREE_SESSION_RENEWAL_MIN_ELAPSED": "0"})
-    yield srv
-    srv.stop()
 
 
 @pytest.mark.server

@@ -19,17 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from racefree import owners
 from racefree.core.db import Database
 from racefree.core.schema import metadata
 from racefree.http.app import ROUTERS
-from tests.http.test_transactions import make_agent, make_session, transfer
+from tests.http.world import World, make_world
 
 PROBLEM = "application/problem+json"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -54,40 +52,11 @@ def _write_routes() -> list[tuple[str, str]]:
 
 
 WRITE_ROUTES = _write_routes()
-OWNER = Ed25519PrivateKey.generate()
-
-
-@dataclass
-class World:
-    ids: dict[str, str]
-    operator: dict[str, str]
-    session: dict[str, str]
 
 
 @pytest.fixture
 def world(client: TestClient, operator_headers: dict[str, str]) -> World:
-    agent_id = make_agent(client, operator_headers, owner=owners.public_key_of(OWNER))
-    session = make_session(client, operator_headers, agent_id)
-    current = client.get("/v1/sessions/current", headers=session).json()
-    group = client.post(
-        "/v1/plan-groups",
-        json={
-            "title": "g",
-            "start_date": "2026-01-01",
-            "end_date": "2026-01-05",
-            "items": [{"name": "a", "units": 3}],
-        },
-        headers=session,
-    )
-    queued = client.post("/v1/transactions", json=transfer(60_000), headers=session)
-    assert group.status_code == 201 and queued.status_code == 202, (group.text, queued.text)
-    ids = {
-        "agent_id": agent_id,
-        "session_id": current["session_id"],
-        "group_id": group.json()["id"],
-        "transaction_id": queued.json()["transaction_id"],
-    }
-    return World(ids, operator_headers, session)
+    return make_world(client, operator_headers)
 
 
 def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:

@@ -118,20 +118,15 @@ def _settle(db: Database, *, now: int) -> None:
         )
 
 
-def _record_refused(db: Database, *, action: str, now: int, actor: str) -> None:
-    with db.write() as tx:
-        _audit_locked_out(tx, action=action, now=now, actor=actor)
-
-
 def _audit_locked_out(tx: Tx, *, action: str, now: int, actor: str) -> None:
-    _audit(
-        tx,
-        REJECTED_EVENT,
-        Severity.WARNING,
-        now=now,
-        actor=actor,
-        details={"action": action, "outcome": "locked_out"},
-    )
+    _audit_rejected(tx, "locked_out", action=action, now=now, actor=actor)
+
+
+def _audit_rejected(
+    tx: Tx, outcome: str, *, action: str, now: int, actor: str, **extra: Any
+) -> None:
+    details = {"action": action, "outcome": outcome, **extra}
+    _audit(tx, REJECTED_EVENT, Severity.WARNING, now=now, actor=actor, details=details)
 
 
 def _record_failure(
@@ -142,13 +137,8 @@ def _record_failure(
     with db.write() as tx:
         if reserved["lockout_until"] is not None:
             return _lock_out(tx, reserved, action=action, now=now, actor=actor)
-        _audit(
-            tx,
-            REJECTED_EVENT,
-            Severity.WARNING,
-            now=now,
-            actor=actor,
-            details={"action": action, "outcome": "wrong_password", "failed_attempts": attempts},
+        _audit_rejected(
+            tx, "wrong_password", action=action, now=now, actor=actor, failed_attempts=attempts
         )
     return RacefreeError(
         ErrorCode.INVALID_MASTER_PASSWORD,
