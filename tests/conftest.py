@@ -1,4 +1,4 @@
-"""Fixtures: every behaviour runs on SQLite and PostgreSQL (DESIGN section 9).
+"""Fixtures: every behaviour runs on SQLite and PostgreSQL (docs/testing.md).
 
 Each test gets a fresh database cloned from a template that the migrations
 built once per run (a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on

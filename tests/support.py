@@ -174,8 +174,6 @@ def start_server(
     assert process.stdout is not None
     server = Server(f"http://127.0.0.1:{port}", "", master_password, process, log_path)
     deadline = time.monotonic() + startup_timeout
-    reader = threading.Thread(target=_collect, args=(process, server.output), daemon=True)
-    reader.start()
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log_path.read_text()}")
@@ -187,10 +185,34 @@ def start_server(
     else:
         server.stop()
         raise RuntimeError(f"server did not start: {log_path.read_text()}")
+    # Everything ``serve`` prints before it binds the port (the first-start credentials)
+    # is in the pipe once /health answers: drain it now, without a race against a reader.
+    server.output.extend(_drain(process))
     for line in server.output:
         if "operator token:" in line:
             server.operator_token = line.split("operator token:", 1)[1].strip()
+    reader = threading.Thread(target=_collect, args=(process, server.output), daemon=True)
+    reader.start()
     return server
+
+
+def _drain(process: subprocess.Popen[str]) -> list[str]:
+    """The lines already written to ``process``'s stdout, read without blocking."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            data += chunk
+    except BlockingIOError:
+        pass
+    finally:
+        os.set_blocking(fd, True)
+    return data.decode().splitlines(keepends=True)
 
 
 def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:

@@ -19,3 +19,8 @@ def test_every_machine_is_documented_with_every_transition() -> None:
         for t in machine.transitions.values():
             for source in t.sources:
                 assert f"    {source} --> {t.target}: {t.name}\n" in text
+
+
+def test_every_domain_lifecycle_is_a_table_including_owners_and_sessions() -> None:
+    names = {machine.name for machine in MACHINES}
+    assert names == {"kill_switch", "transaction", "agent", "owner", "session"}

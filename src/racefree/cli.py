@@ -16,6 +16,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from racefree import __version__, agents, killswitch, migrations, operators, owners, sessions
@@ -24,7 +25,6 @@ from racefree.core.db import DatabaseError
 from racefree.core.errors import RacefreeError
 from racefree.core.settings import Settings
 from racefree.killswitch import recovery
-from racefree.killswitch import status as kill_switch_status
 from racefree.runtime import Runtime
 
 Handler = Callable[[argparse.Namespace], int]
@@ -134,6 +134,14 @@ def cmd_operator_create_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from racefree import reference
+
+    for path in reference.write(Path(args.out)):
+        _emit(str(path))
+    return 0
+
+
 def cmd_machines(args: argparse.Namespace) -> int:
     from racefree.machines import document
 
@@ -183,7 +191,6 @@ def cmd_agents_create(args: argparse.Namespace) -> int:
     with _migrated(args) as runtime:
         now = runtime.clock.now()
         with runtime.db.write() as tx:
-            kill_switch_status.hold_normal(tx)  # so an activation's cascade reaches this agent
             agent = agents.create(tx, name=args.name, now=now, actor="cli")
             if args.owner_public_key:
                 owners.change_owner(tx, agent.id, args.owner_public_key, now=now, actor="cli")
@@ -235,10 +242,9 @@ def cmd_sessions_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_locks_list(args: argparse.Namespace) -> int:
-    from racefree.core.locks import LeaseLocks
 
     with _migrated(args) as runtime:
-        for lease in LeaseLocks(runtime.db, runtime.clock).held(args.prefix):
+        for lease in runtime.locks.held(args.prefix):
             _emit(json.dumps(asdict(lease), sort_keys=True))
     return 0
 
@@ -498,6 +504,11 @@ def _add_command_groups(commands: Any) -> None:
     commands.add_parser(
         "machines", help="print every state machine's transition table as Markdown + Mermaid"
     ).set_defaults(handler=cmd_machines)
+    docs = commands.add_parser(
+        "docs", help="write the generated reference (errors, HTTP API, settings) into docs/"
+    )
+    docs.add_argument("--out", default="docs", help="the docs directory (default: docs)")
+    docs.set_defaults(handler=cmd_docs)
     _add_kill_switch(commands)
 
 

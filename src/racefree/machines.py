@@ -6,12 +6,14 @@ test keeps it current, so the transition tables in the code are the documentatio
 
 from __future__ import annotations
 
-from racefree.agents.status import AGENT_MACHINE
-from racefree.core.machine import StateMachine
+from racefree.agents.machine import AGENT_MACHINE
+from racefree.core.machine import TransitionTable
 from racefree.killswitch.machine import KILL_SWITCH
+from racefree.owners.machine import OWNERS
+from racefree.sessions.machine import SESSIONS
 from racefree.transactions.machine import TRANSACTIONS
 
-MACHINES: tuple[StateMachine, ...] = (KILL_SWITCH, TRANSACTIONS, AGENT_MACHINE)
+MACHINES: tuple[TransitionTable, ...] = (KILL_SWITCH, TRANSACTIONS, AGENT_MACHINE, OWNERS, SESSIONS)
 
 
 def document() -> str:

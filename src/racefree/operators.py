@@ -17,6 +17,7 @@ from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.passwords import generate_password, hash_password, verify_password
+from racefree.system import settings as system_settings
 
 MASTER_PASSWORD_KEY = "master_password_hash"  # noqa: S105 - a key name
 FIRST_OPERATOR_KEY = "first_operator_issued"
@@ -75,10 +76,7 @@ def authenticate(tx: Tx, token: str) -> Operator:
 
 
 def master_password_hash(tx: Tx) -> str | None:
-    value: str | None = tx.scalar(
-        "SELECT value FROM system_settings WHERE key = :k", {"k": MASTER_PASSWORD_KEY}
-    )
-    return value
+    return system_settings.get(tx, MASTER_PASSWORD_KEY)
 
 
 def check_master_password(tx: Tx, password: str) -> bool:
@@ -98,10 +96,7 @@ def bootstrap(db: Database, *, master_password: str | None, now: int) -> FirstSt
     """Create the master password and a first operator token if none exist yet."""
     with db.read() as tx:
         has_password = master_password_hash(tx) is not None
-        has_operator = (
-            tx.scalar("SELECT 1 FROM system_settings WHERE key = :k", {"k": FIRST_OPERATOR_KEY})
-            is not None
-        )
+        has_operator = system_settings.get(tx, FIRST_OPERATOR_KEY) is not None
     if has_password and has_operator:
         return FirstStart(None, None)
     generated = None
@@ -113,10 +108,8 @@ def bootstrap(db: Database, *, master_password: str | None, now: int) -> FirstSt
     with db.write() as tx:
         shown_password = None
         if password_hash is not None:
-            inserted = tx.execute(
-                "INSERT INTO system_settings (key, value, updated_at) VALUES (:k, :v, :now)"
-                " ON CONFLICT (key) DO NOTHING",
-                {"k": MASTER_PASSWORD_KEY, "v": password_hash, "now": now},
+            inserted = system_settings.insert_if_absent(
+                tx, MASTER_PASSWORD_KEY, password_hash, now=now
             )
             if inserted:
                 shown_password = generated
@@ -125,11 +118,7 @@ def bootstrap(db: Database, *, master_password: str | None, now: int) -> FirstSt
                 )
         token = None
         # The claim row is the CAS: of processes starting together exactly one inserts it.
-        claimed = tx.execute(
-            "INSERT INTO system_settings (key, value, updated_at) VALUES (:k, :v, :now)"
-            " ON CONFLICT (key) DO NOTHING",
-            {"k": FIRST_OPERATOR_KEY, "v": str(now), "now": now},
-        )
+        claimed = system_settings.insert_if_absent(tx, FIRST_OPERATOR_KEY, str(now), now=now)
         if claimed:
             token = create_token(tx, label="first-start", now=now)
     return FirstStart(shown_password, token)

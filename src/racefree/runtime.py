@@ -1,4 +1,9 @@
-"""The composition root: settings, clock and database, shared by ``http`` and ``cli``."""
+"""The composition root: settings, clock, database and every service, built once.
+
+``http``, ``cli`` and the workers take their services from here, so one process
+has one executor, one lease-lock instance (whose in-process waiters a release
+wakes) and one plan generator.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,11 @@ from dataclasses import dataclass, field
 
 from racefree.core.clock import Clock, SystemClock
 from racefree.core.db import Database, DatabaseOptions
+from racefree.core.locks import LeaseLocks
 from racefree.core.settings import Settings
+from racefree.plans import Generator
+from racefree.plans.groups import Quotas
+from racefree.transactions.service import Transactions
 
 
 @dataclass
@@ -14,7 +23,27 @@ class Runtime:
     settings: Settings
     db: Database
     clock: Clock = field(default_factory=SystemClock)
+    transactions: Transactions = field(init=False, repr=False)
+    locks: LeaseLocks = field(init=False, repr=False)
+    plan_generator: Generator = field(init=False, repr=False)
+    plan_quotas: Quotas = field(init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # constructing the services does no I/O: building them eagerly keeps "once" lock-free
+        self.transactions = Transactions(self.db, self.clock, self.settings)
+        self.locks = LeaseLocks(self.db, self.clock)
+        self.plan_generator = Generator(
+            self.db,
+            self.clock,
+            self.locks,
+            ttl_s=self.settings.lock_ttl_s,
+            delay_ms=self.settings.plan_generation_delay_ms,
+            max_plans=self.settings.plans_per_generation,
+        )
+        self.plan_quotas = Quotas(
+            self.settings.plan_groups_per_agent, self.settings.plans_per_generation
+        )
 
     @classmethod
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Runtime:

@@ -194,8 +194,9 @@ class RuntimeLike(Protocol):
     db: Database
     clock: Clock
     settings: Settings
+    transactions: Transactions
 
 
 def start_workers(runtime: RuntimeLike) -> WorkerHandle:
     """The workers of ``racefree serve`` for ``runtime`` (a :class:`racefree.runtime.Runtime`)."""
-    return start(runtime.db, runtime.clock, runtime.settings)
+    return start(runtime.db, runtime.clock, runtime.settings, runtime.transactions)

@@ -262,3 +262,22 @@ class TestOwnerChanges:
         with db.read() as tx:
             assert len(audit.entries(tx, event_type="OWNER_VERIFIED")) == 1
         assert _get(db, agent_id).owner_public_key == NEXT_KEY
+
+
+class TestKillSwitchHold:
+    """agents.create and agents.activate hold the switch NORMAL themselves (library callers)."""
+
+    def test_create_and_activate_are_refused_while_the_switch_is_engaged(
+        self, db: Database, clock: ManualClock, agent_id: str
+    ) -> None:
+        from racefree.killswitch import activation
+
+        with db.write() as tx:
+            agents.suspend(tx, agent_id, now=clock.now())
+        with db.write() as tx:
+            activation.activate(tx, "drill", now=clock.now(), actor="test")
+        assert _code(db, agents.create, name="late", now=clock.now()) == ErrorCode.SYSTEM_LOCKED
+        assert _code(db, agents.activate, agent_id, now=clock.now()) == ErrorCode.SYSTEM_LOCKED
+        assert _get(db, agent_id).status == agents.SUSPENDED
+        with db.read() as tx:
+            assert [a.name for a in agents.list_agents(tx)] == ["agent"]

@@ -64,7 +64,9 @@ class TestAcquire:
 
     def test_concurrent_acquirers_have_exactly_one_winner(self, locks: LeaseLocks) -> None:
         outcomes = race(8, lambda i: locks.acquire("k:race", holder=f"h{i}", ttl_s=TTL_S))
-        assert tally(outcomes) == {"won": 1, "LockBusy": 7}
+        # LockBusy is a RacefreeError: LOCK_TIMEOUT with a wait of 0
+        assert tally(outcomes) == {"won": 1, "LOCK_TIMEOUT": 7}
+        assert all(isinstance(o.error, LockBusy) for o in outcomes if not o.won)
         winner = next(o.value for o in outcomes if o.won)
         assert locks.current("k:race") == winner
 
@@ -168,17 +170,26 @@ class TestFence:
         stale = locks.acquire("k:f", holder="alice", ttl_s=TTL_S)
         clock.advance(TTL_S)
         with db.write() as tx:  # expired, not yet taken over: no write
-            sql, params = fence(stale, clock.now_ms(), db.dialect)
-            assert tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {sql}", params) == 0
+            where = fence(stale, clock.now_ms(), db.dialect)
+            assert (
+                tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {where.sql}", where.params)
+                == 0
+            )
             with pytest.raises(RacefreeError) as lost:
                 locks.check(tx, stale, clock.now_ms())
             assert lost.value.code is ErrorCode.LOCK_LOST
         fresh = locks.acquire("k:f", holder="bob", ttl_s=TTL_S)
         with db.write() as tx:
-            sql, params = fence(fresh, clock.now_ms(), db.dialect)
-            assert tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {sql}", params) == 1
-            sql, params = fence(stale, clock.now_ms(), db.dialect)
-            assert tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {sql}", params) == 0
+            where = fence(fresh, clock.now_ms(), db.dialect)
+            assert (
+                tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {where.sql}", where.params)
+                == 1
+            )
+            where = fence(stale, clock.now_ms(), db.dialect)
+            assert (
+                tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {where.sql}", where.params)
+                == 0
+            )
             locks.check(tx, fresh, clock.now_ms())
 
     @pytest.mark.parametrize("engine", ["postgresql"])  # SQLite: one writer, no interleaving
@@ -191,8 +202,11 @@ class TestFence:
             target=lambda: taken.append(locks.acquire("k:w", holder="bob", ttl_s=TTL_S))
         )
         with db.write() as tx:
-            sql, params = fence(held, clock.now_ms(), db.dialect)
-            assert tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {sql}", params) == 1
+            where = fence(held, clock.now_ms(), db.dialect)
+            assert (
+                tx.scalar(f"SELECT COUNT(*) AS n FROM lock_tokens WHERE {where.sql}", where.params)
+                == 1
+            )
             clock.advance(TTL_S)  # alice's lease runs out while her fenced write is open
             thief.start()
             wait_until_blocked(db)  # bob's takeover waits for alice's write to commit

@@ -8,6 +8,7 @@ import pytest
 
 from racefree.core import audit
 from racefree.core.audit import Severity
+from racefree.core.condition import Condition
 from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import AuditContext, MachineDefinitionError, StateMachine, move
@@ -171,9 +172,7 @@ class TestTransition:
 
     def test_failed_extra_guard_is_a_conflict_and_changes_nothing(self, doors: Database) -> None:
         with pytest.raises(RacefreeError) as info, doors.write() as tx:
-            DOOR.transition(
-                tx, "open", "d1", now=1, guard="version > :min", guard_params={"min": 5}
-            )
+            DOOR.transition(tx, "open", "d1", now=1, where=Condition.of("version > :min", min=5))
         assert info.value.code is ErrorCode.INVALID_STATE_TRANSITION
         with doors.read() as tx:
             assert DOOR.current(tx, "d1") == "CLOSED"

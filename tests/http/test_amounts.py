@@ -1,7 +1,7 @@
 """One amount type everywhere, and no kept sum can overflow (issue 9, item 8).
 
 Amounts are strings of integers, 1 <= amount <= 10^15, the same for
-transactions, deposits and session limits (DESIGN 10). The sums the database
+transactions, deposits and session limits (docs/http-api.md). The sums the database
 keeps -- account balances, a session's ``reserved`` and ``spent`` -- are
 refused past 10^18 by the admitting CAS with a catalog 4xx, and CHECK
 constraints back that on both engines (SQLite would otherwise turn an

@@ -1,6 +1,6 @@
 """An unusable ``Idempotency-Key`` is refused, never silently ignored (issue 9, item 11).
 
-DESIGN 10: an empty, over-255-character or non-printable key is 400
+docs/http-api.md: an empty, over-255-character or non-printable key is 400
 ``VALIDATION_ERROR`` -- before, ``Idempotency-Key: ""`` was dropped and every
 retry created another transaction.
 """

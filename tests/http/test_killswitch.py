@@ -24,7 +24,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 def master(db: Database, clock: ManualClock, operator_headers: dict[str, str]) -> dict[str, str]:
-    """Recovery credentials: an operator token and the master password (DESIGN 5)."""
+    """Recovery credentials: an operator token and the master password (docs/operations.md)."""
     operators.bootstrap(db, master_password=PASSWORD, now=clock.now())
     return {**operator_headers, "X-Master-Password": PASSWORD}
 

@@ -202,7 +202,7 @@ def test_an_operators_wrong_passwords_still_count_and_lock_out(
     wrong = {**operator_headers, "X-Master-Password": "guess"}
     statuses = [client.post(f"{RECOVERY}/abort", headers=wrong).status_code for _ in range(5)]
     assert statuses == [401, 401, 401, 401, 429]
-    assert _state(db) == "ACTIVATED"  # the fifth rolled recovery back (DESIGN 5)
+    assert _state(db) == "ACTIVATED"  # the fifth rolled recovery back (docs/operations.md)
 
 
 # -- item 4: only LOCKED owners of non-terminated agents demand a signature ---------------

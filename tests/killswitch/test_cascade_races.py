@@ -1,9 +1,10 @@
 """The cascade against writers caught mid-flight (PostgreSQL, READ COMMITTED).
 
 SQLite runs one writer at a time, so these interleavings cannot happen there.
-On PostgreSQL each test holds a competing write open, starts an activation,
-waits until the activation is blocked on that writer's row lock (seen in
-``pg_stat_activity``, no sleeps), then commits the competitor.
+On PostgreSQL each test holds a competing write open -- the real domain call
+(an executor's claim, a submission, a session, an agent, a rejection) -- starts
+an activation, waits until the activation is blocked on that writer's row lock
+(seen in ``pg_stat_activity``, no sleeps), then commits the competitor.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import pytest
 from racefree import agents, killswitch, sessions
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database, Tx
+from racefree.core.settings import Settings
+from racefree.transactions import approvals, moves, submission
+from racefree.transactions.machine import TRANSACTIONS, Move, Status, Transaction
 from tests.killswitch import seed
 from tests.support import wait_until_blocked
 
@@ -49,10 +53,9 @@ def test_an_executor_that_claimed_a_transaction_first_keeps_it_and_its_reservati
         seed.transaction(tx, a, s, status="QUEUED", amount=20, now=clock.now())
 
     def claim(tx: Tx) -> None:
-        assert tx.execute(
-            "UPDATE transactions SET status = 'SUBMITTED' WHERE id = :id AND status = 'EXECUTING'",
-            {"id": claimed},
-        )
+        # the executor's claim before the irreversible step (ExecutionLoop._claim_submitted)
+        now = clock.now()
+        TRANSACTIONS.transition(tx, Move.SUBMIT, claimed, now=now, values={"submitted_at": now})
 
     result = _activate_against(db, clock, claim)
     assert result.transactions_cancelled == 1
@@ -72,13 +75,17 @@ def test_a_transaction_admitted_just_before_the_revoke_is_cancelled_and_released
         s = seed.session(tx, a, reserved=0, now=clock.now())
 
     def admit(tx: Tx) -> None:
-        # the admission shape: reserve on the live session, then insert the transaction
-        assert tx.execute(
-            "UPDATE sessions SET reserved = reserved + 50, tx_count = tx_count + 1"
-            " WHERE id = :id AND revoked_at IS NULL",
-            {"id": s},
+        # a real admission: insert the transaction and reserve on the live session
+        txn = submission.submit(
+            tx,
+            Settings(),
+            session_id=s,
+            request=submission.Request(type="TRANSFER", amount=50, destination="dest"),
+            idempotency_key=None,
+            now=clock.now(),
         )
-        seed.transaction(tx, a, s, status="PENDING", amount=50, now=clock.now())
+        assert isinstance(txn, Transaction)
+        assert txn.status is Status.PENDING
 
     result = _activate_against(db, clock, admit)
     assert (result.sessions_revoked, result.transactions_cancelled) == (1, 1)
@@ -116,8 +123,7 @@ def test_an_agent_created_while_the_activation_runs_is_suspended_too(
     created: list[str] = []
 
     def create_agent(tx: Tx) -> None:
-        # agent creation holds the kill switch row FOR SHARE before inserting
-        killswitch.status.hold_normal(tx)
+        # agents.create holds the kill switch row FOR SHARE before inserting
         created.append(agents.create(tx, name="late", now=clock.now()).id)
 
     result = _activate_against(db, clock, create_agent)
@@ -137,8 +143,7 @@ def test_an_agent_reactivated_while_the_activation_runs_is_suspended_too(
         agents.suspend(tx, a, now=clock.now())
 
     def reactivate(tx: Tx) -> None:
-        # the operator route holds the kill switch NORMAL before the agent's CAS
-        killswitch.status.hold_normal(tx)
+        # agents.activate holds the kill switch NORMAL before the agent's CAS
         agents.activate(tx, a, now=clock.now())
 
     result = _activate_against(db, clock, reactivate)
@@ -170,15 +175,12 @@ def test_a_move_holding_a_revoked_sessions_row_does_not_deadlock_the_activation(
 
     worker = threading.Thread(target=activate)
     with db.write() as tx:  # an operator rejecting x: the session row first ...
-        tx.execute("UPDATE sessions SET reserved = reserved - 20 WHERE id = :id", {"id": s})
+        moves.lock_session(tx, approvals.load(tx, x))
         worker.start()
         wait_until_blocked(db)
         # ... then the transaction, which the activation must not be holding
-        assert tx.execute(
-            "UPDATE transactions SET status = 'CANCELLED', error = 'REJECTED'"
-            " WHERE id = :id AND status = 'QUEUED'",
-            {"id": x},
-        )
+        rejected = approvals.reject(tx, x, now=clock.now(), actor="operator:test")
+        assert rejected.status is Status.CANCELLED
     worker.join(timeout=60)
     [result] = results
     assert isinstance(result, killswitch.Activation), result

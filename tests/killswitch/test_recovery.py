@@ -189,7 +189,8 @@ def test_complete_or_abort_without_recovery_is_409_invalid_recovery_state(
 
 @pytest.mark.usefixtures("activated")
 def test_racing_recovery_starts_have_one_winner(db: Database, clock: ManualClock) -> None:
-    # five racers: a window admits five master-password checks however many arrive (DESIGN 5)
+    # five racers: a window admits five master-password checks however many arrive
+    # (docs/operations.md)
     outcomes = race(5, lambda i: _start(db, clock))
     assert tally(outcomes) == {"won": 1, "RECOVERY_ALREADY_STARTED": 4}
     assert len(_events(db, "KILL_SWITCH_RECOVERY_STARTED")) == 1
@@ -216,7 +217,7 @@ def test_racing_complete_and_abort_have_exactly_one_winner(
 
 
 def _owned_agents(db: Database, clock: ManualClock, key: Ed25519PrivateKey, n: int) -> list[str]:
-    """``n`` agents whose owner ``key`` is LOCKED in: only such owners gate recovery (DESIGN 5)."""
+    """``n`` agents whose owner ``key`` is LOCKED in: only such owners gate recovery."""
     with db.write() as tx:
         ids = [
             seed.agent(tx, owner_public_key=owners.public_key_of(key), now=clock.now())

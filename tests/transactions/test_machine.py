@@ -1,4 +1,4 @@
-"""The transaction status machine is DESIGN section 5's table; illegal moves are typed 409s."""
+"""The transaction machine is the table in docs/state-machines.md; illegal moves are typed 409s."""
 
 from __future__ import annotations
 

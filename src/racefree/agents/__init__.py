@@ -11,9 +11,9 @@ balance is an integer in minor units; deposits add to it in SQL.
 
 from racefree.agents.accounts import deposit
 from racefree.agents.lifecycle import activate, suspend, terminate
+from racefree.agents.machine import ACTIVE, AGENT_MACHINE, SUSPENDED, TERMINATED
 from racefree.agents.model import Agent, OwnerState
 from racefree.agents.registry import create, get, list_agents
-from racefree.agents.status import ACTIVE, AGENT_MACHINE, SUSPENDED, TERMINATED
 
 __all__ = [
     "ACTIVE",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from racefree.agents.status import TERMINATED
+from racefree.agents.machine import TERMINATED
 from racefree.core import amounts, audit
 from racefree.core.cas import cas_update
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 
 
 def deposit(tx: Tx, agent_id: str, amount: int, *, now: int, actor: str | None = None) -> int:
@@ -17,7 +17,7 @@ def deposit(tx: Tx, agent_id: str, amount: int, *, now: int, actor: str | None =
     commits first (and the deposit is refused) or waits for the deposit.
     """
     if not amounts.in_range(amount):
-        raise _amount_error(amounts.RANGE_MESSAGE)
+        raise invalid_field("amount", amounts.RANGE_MESSAGE)
 
     def classify(inner: Tx) -> RacefreeError:
         if inner.scalar("SELECT 1 FROM agents WHERE id = :id", {"id": agent_id}) is None:
@@ -37,7 +37,7 @@ def deposit(tx: Tx, agent_id: str, amount: int, *, now: int, actor: str | None =
         {"amount": amount, "id": agent_id, "kept": amounts.MAX_KEPT},
     )
     if balance is None:  # the agent row is ours (guard above): only the ceiling refuses
-        raise _amount_error(f"the balance would exceed {amounts.MAX_KEPT}")
+        raise invalid_field("amount", f"the balance would exceed {amounts.MAX_KEPT}")
     audit.record(
         tx,
         "AGENT_DEPOSIT",
@@ -47,10 +47,3 @@ def deposit(tx: Tx, agent_id: str, amount: int, *, now: int, actor: str | None =
         details={"amount": amount, "balance": balance},
     )
     return balance
-
-
-def _amount_error(message: str) -> RacefreeError:
-    return RacefreeError(
-        ErrorCode.VALIDATION_ERROR,
-        details={"issues": [{"loc": ["body", "amount"], "type": "value_error", "msg": message}]},
-    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from racefree.agents.machine import AGENT_MACHINE, OPERATOR_SUSPENSION, Move
 from racefree.agents.model import Agent
 from racefree.agents.registry import get
-from racefree.agents.status import AGENT_MACHINE, OPERATOR_SUSPENSION
 from racefree.core.db import Row, Tx
 from racefree.core.machine import AuditContext
+from racefree.sessions.revocation import of_agent, revoke_where
+from racefree.system.kill_switch import hold_normal
 
 TERMINATION_REVOKE_REASON = "agent_terminated"
 
@@ -22,7 +24,7 @@ def suspend(
     """ACTIVE -> SUSPENDED. Its sessions stay, but authenticate no more while it is suspended."""
     AGENT_MACHINE.transition(
         tx,
-        "suspend",
+        Move.SUSPEND,
         agent_id,
         now=now,
         values={"suspension_reason": reason},
@@ -32,10 +34,15 @@ def suspend(
 
 
 def activate(tx: Tx, agent_id: str, *, now: int, actor: str | None = None) -> Agent:
-    """SUSPENDED -> ACTIVE, whatever suspended it."""
+    """SUSPENDED -> ACTIVE, whatever suspended it; refused (503) unless the kill switch is NORMAL.
+
+    The switch is held NORMAL until commit (:func:`hold_normal`), so an
+    activation never finds an agent re-activated past its cascade.
+    """
+    hold_normal(tx)
     AGENT_MACHINE.transition(
         tx,
-        "activate",
+        Move.ACTIVATE,
         agent_id,
         now=now,
         values={"suspension_reason": None},
@@ -48,15 +55,11 @@ def terminate(tx: Tx, agent_id: str, *, now: int, actor: str | None = None) -> A
     """ACTIVE | SUSPENDED -> TERMINATED, revoking its open sessions in the same transaction."""
 
     def revoke_sessions(inner: Tx, row: Row) -> int:
-        return inner.execute(
-            "UPDATE sessions SET revoked_at = :now, revoke_reason = :reason"
-            " WHERE agent_id = :id AND revoked_at IS NULL",
-            {"now": now, "reason": TERMINATION_REVOKE_REASON, "id": row["id"]},
-        )
+        return revoke_where(inner, of_agent(row["id"]), now=now, reason=TERMINATION_REVOKE_REASON)
 
     AGENT_MACHINE.transition(
         tx,
-        "terminate",
+        Move.TERMINATE,
         agent_id,
         now=now,
         values={"suspension_reason": None},

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from racefree.agents.machine import ACTIVE
 from racefree.agents.model import SELECT_AGENT, Agent
-from racefree.agents.status import ACTIVE
 from racefree.core import audit
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 from racefree.core.ids import new_id
+from racefree.system.kill_switch import hold_normal
 
 
 def create(tx: Tx, *, name: str, now: int, actor: str | None = None) -> Agent:
     """A new ACTIVE agent with an empty account and no owner.
 
     An owner key is set with :func:`racefree.owners.change_owner` in the same
-    transaction (the owner columns' rules live there).
+    transaction (the owner columns' rules live there). Refused (503) unless the
+    kill switch is NORMAL, which it stays until commit (:func:`hold_normal`), so
+    an activation's cascade always reaches the new agent.
     """
+    hold_normal(tx)
     if not name.strip():
-        raise _invalid("name", "the name must not be blank")
+        raise invalid_field("name", "the name must not be blank")
     agent_id = new_id()
     tx.execute(
         "INSERT INTO agents (id, name, status, owner_public_key, owner_verified, created_at,"
@@ -51,10 +55,3 @@ def list_agents(
         {"after": after_id or "", "status": status, "limit": limit},
     )
     return [Agent.from_row(r) for r in rows]
-
-
-def _invalid(field: str, message: str) -> RacefreeError:
-    return RacefreeError(
-        ErrorCode.VALIDATION_ERROR,
-        details={"issues": [{"loc": ["body", field], "msg": message, "type": "value_error"}]},
-    )

@@ -1,4 +1,4 @@
-"""Amounts: one type everywhere (DESIGN 10), and a ceiling for the sums the database keeps.
+"""Amounts: one type everywhere (docs/http-api.md), and a ceiling for the sums the database keeps.
 
 An amount is a string of decimal digits in minor units, ``1 <= amount <=
 10^15`` -- the same for transactions, deposits and session limits; no sign,

@@ -38,6 +38,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from sqlalchemy.engine import make_url
 
+from racefree.core.exceptions import DatabaseError as DatabaseError  # noqa: PLC0414 (re-export)
+from racefree.core.exceptions import DatabaseInUse as DatabaseInUse  # noqa: PLC0414 (re-export)
+
 Row = dict[str, Any]
 Params = Mapping[str, Any]
 
@@ -48,14 +51,6 @@ NOT_REENTRANT = "write() is not reentrant: pass the open Tx down instead"
 class Dialect(StrEnum):
     SQLITE = "sqlite"
     POSTGRESQL = "postgresql"
-
-
-class DatabaseError(RuntimeError):
-    """A configuration or environment problem with the database (not a catalog error)."""
-
-
-class DatabaseInUse(DatabaseError):
-    """Another process already serves this SQLite file."""
 
 
 class _Cursor(Protocol):

@@ -110,7 +110,7 @@ class ErrorSpec:
 _C = ErrorCode
 _D = Domain
 
-#: The catalog, in the order of DESIGN section 6.
+#: The catalog, in the order of docs/errors.md.
 CATALOG: dict[ErrorCode, ErrorSpec] = {
     s.code: s
     for s in (
@@ -545,3 +545,18 @@ def problem(
     if hint:
         body["hint"] = hint
     return body
+
+
+def issue(*loc: str, msg: str, type: str = "value_error") -> dict[str, Any]:
+    """One entry of ``details.issues`` (the shape FastAPI's own 400s use)."""
+    return {"loc": list(loc), "msg": msg, "type": type}
+
+
+def validation_error(issues: list[dict[str, Any]], *, detail: str | None = None) -> RacefreeError:
+    """400 ``VALIDATION_ERROR`` with ``details.issues``: the one builder every layer uses."""
+    return RacefreeError(ErrorCode.VALIDATION_ERROR, detail=detail, details={"issues": issues})
+
+
+def invalid_field(field: str, msg: str, *, detail: str | None = None) -> RacefreeError:
+    """400 ``VALIDATION_ERROR`` for one body field."""
+    return validation_error([issue("body", field, msg=msg)], detail=detail)

@@ -28,14 +28,12 @@ from typing import Any
 from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.cas import cas_update
-from racefree.core.db import Params, Row, Tx
+from racefree.core.condition import Condition, Expr
+from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.exceptions import MachineDefinitionError as MachineDefinitionError  # noqa: PLC0414 (re-export)
 
 Cascade = Callable[[Tx, Row], Any]
-
-
-class MachineDefinitionError(ValueError):
-    """The transition table is inconsistent; raised when the machine is defined."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,33 +87,31 @@ class AuditContext:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
-class StateMachine:
-    """A persisted state machine over one table; see the module docstring."""
+class TransitionTable:
+    """A checked transition table: states, moves, the loser's code per move.
+
+    Used alone for lifecycles whose state is *derived* from several columns
+    (an owner's ``NONE | GRACE | LOCKED``, a session's ``ACTIVE | EXPIRED |
+    REVOKED``): the domain's own CASes apply it, and take their refusal codes
+    from it. :class:`StateMachine` adds the persisted state column.
+    """
 
     def __init__(
         self,
         name: str,
         *,
         table: str,
-        key_column: str,
         state_column: str,
         states: Sequence[str],
         initial: str,
         transitions: Sequence[Transition],
-        not_found: ErrorCode = ErrorCode.NOT_FOUND,
-        version_column: str | None = None,
-        updated_at_column: str | None = "updated_at",
     ) -> None:
         self.name = name
         self.table = table
-        self.key_column = key_column
         self.state_column = state_column
         self.states = tuple(states)
         self.initial = initial
         self.transitions = {t.name: t for t in transitions}
-        self.not_found = not_found
-        self.version_column = version_column
-        self.updated_at_column = updated_at_column
         self._validate(transitions)
         self.terminal = frozenset(
             s for s in self.states if not any(s in t.sources for t in transitions)
@@ -173,6 +169,49 @@ class StateMachine:
         lines.extend(f"    {s} --> [*]" for s in self.states if s in self.terminal)
         return "\n".join(lines) + "\n"
 
+    def _conflict(self, t: Transition, current: str) -> RacefreeError:
+        return RacefreeError(t.conflict_for(current), details=self._details(t, current))
+
+    def _details(self, t: Transition, current: str) -> dict[str, Any]:
+        return {"current": current, "requested": t.target, "allowed": self.targets(current)}
+
+    def _get(self, name: str) -> Transition:
+        try:
+            return self.transitions[name]
+        except KeyError:
+            raise MachineDefinitionError(f"{self.name}: no transition named {name!r}") from None
+
+
+class StateMachine(TransitionTable):
+    """A persisted state machine over one table; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        table: str,
+        key_column: str,
+        state_column: str,
+        states: Sequence[str],
+        initial: str,
+        transitions: Sequence[Transition],
+        not_found: ErrorCode = ErrorCode.NOT_FOUND,
+        version_column: str | None = None,
+        updated_at_column: str | None = "updated_at",
+    ) -> None:
+        super().__init__(
+            name,
+            table=table,
+            state_column=state_column,
+            states=states,
+            initial=initial,
+            transitions=transitions,
+        )
+        self.key_column = key_column
+        self.not_found = not_found
+        self.version_column = version_column
+        self.updated_at_column = updated_at_column
+
     # -- the table, applied ----------------------------------------------
 
     def transition(
@@ -183,24 +222,23 @@ class StateMachine:
         *,
         now: int,
         values: Mapping[str, Any] | None = None,
-        guard: str | None = None,
-        guard_params: Params | None = None,
+        where: Condition | None = None,
         cascades: Mapping[str, Cascade] | None = None,
         audit_context: AuditContext | None = None,
         classify: Callable[[Tx, Transition], RacefreeError] | None = None,
     ) -> TransitionResult:
         """Apply transition ``name`` to the row ``key`` inside ``tx``.
 
-        ``values`` are further columns to set (plain values, bound as
-        parameters); ``guard`` is an extra SQL condition ANDed into the CAS.
+        ``values`` are further columns to set: plain values are bound as
+        parameters, an :class:`~racefree.core.condition.Expr` is computed in
+        SQL (``Expr("attempts + 1")``); ``where`` is an extra
+        :class:`~racefree.core.condition.Condition` ANDed into the CAS.
         ``cascades`` run after the CAS, in order; their results are returned
         as ``effects`` and written into the audit row's details.
         """
         t = self._get(name)
         values = dict(values or {})
-        sql, params = self._cas_sql(t, key, now, values, guard)
-        if guard_params:
-            params.update(guard_params)
+        sql, params = self._cas_sql(t, key, now, values, where)
 
         def default_classify(inner: Tx) -> RacefreeError:
             return self._classify(inner, t, key)
@@ -240,7 +278,7 @@ class StateMachine:
         return state
 
     def _cas_sql(
-        self, t: Transition, key: Any, now: int, values: dict[str, Any], guard: str | None
+        self, t: Transition, key: Any, now: int, values: dict[str, Any], where: Condition | None
     ) -> tuple[str, dict[str, Any]]:
         params: dict[str, Any] = {"_key": key, "_target": t.target}
         sets = [f"{self.state_column} = :_target"]
@@ -249,16 +287,21 @@ class StateMachine:
         if self.updated_at_column and self.updated_at_column not in values:
             values[self.updated_at_column] = now
         for column, value in values.items():
-            sets.append(f"{column} = :_v_{column}")
-            params[f"_v_{column}"] = value
+            if isinstance(value, Expr):
+                sets.append(f"{column} = {value.sql}")
+            else:
+                sets.append(f"{column} = :_v_{column}")
+                params[f"_v_{column}"] = value
         sources = []
         for i, source in enumerate(t.sources):
             params[f"_s{i}"] = source
             sources.append(f":_s{i}")
-        where = f"{self.key_column} = :_key AND {self.state_column} IN ({', '.join(sources)})"
-        if guard:
-            where += f" AND ({guard})"
-        return f"UPDATE {self.table} SET {', '.join(sets)} WHERE {where}", params
+        cas = f"{self.key_column} = :_key AND {self.state_column} IN ({', '.join(sources)})"
+        if where is not None:
+            # a Condition's parameters are namespaced (c<N>_...): they cannot collide with ours
+            cas += f" AND ({where.sql})"
+            params.update(where.params)
+        return f"UPDATE {self.table} SET {', '.join(sets)} WHERE {cas}", params
 
     def _classify(self, tx: Tx, t: Transition, key: Any) -> RacefreeError:
         current = self.current(tx, key)
@@ -268,15 +311,3 @@ class StateMachine:
             # the state matched, so the caller's extra guard is what failed
             return RacefreeError(t.conflict, details=self._details(t, current))
         return self._conflict(t, current)
-
-    def _conflict(self, t: Transition, current: str) -> RacefreeError:
-        return RacefreeError(t.conflict_for(current), details=self._details(t, current))
-
-    def _details(self, t: Transition, current: str) -> dict[str, Any]:
-        return {"current": current, "requested": t.target, "allowed": self.targets(current)}
-
-    def _get(self, name: str) -> Transition:
-        try:
-            return self.transitions[name]
-        except KeyError:
-            raise MachineDefinitionError(f"{self.name}: no transition named {name!r}") from None

@@ -51,13 +51,20 @@ def from_problem(status: int, headers: Mapping[str, str], body: Any) -> Decision
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """Jittered exponential backoff: ``first_s * 2**n`` capped at ``cap_s``, full jitter."""
+    """Jittered exponential backoff: ``first_s * 2**n`` capped at ``cap_s``, times a jitter.
+
+    The one backoff of the project (lock waits, executor retries, client retries).
+    The jitter factor is uniform in ``[low, high)``: full jitter ``(0, 1)`` by
+    default; ``(0.5, 1.5)`` spreads retries around the nominal delay.
+    """
 
     first_s: float = 0.05
     cap_s: float = 2.0
+    jitter: tuple[float, float] = (0.0, 1.0)
 
-    def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.cap_s, self.first_s * 2**attempt))
+    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        low, high = self.jitter
+        return float(min(self.cap_s, self.first_s * 2**attempt) * (low + (high - low) * rng()))
 
 
 def retry(

@@ -1,4 +1,4 @@
-"""Every table, defined once (DESIGN section 4).
+"""Every table, defined once (docs/concepts.md, Data model).
 
 The tables live together, below the domains, because cascades are set-based
 statements that cross domains (the kill switch revokes sessions, cancels

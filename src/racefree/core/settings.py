@@ -1,4 +1,4 @@
-"""Settings from the environment (``RACEFREE_`` prefix), DESIGN section 8."""
+"""Settings from the environment (``RACEFREE_`` prefix), docs/settings.md."""
 
 from __future__ import annotations
 

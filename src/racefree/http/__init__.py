@@ -1,4 +1,4 @@
-"""The HTTP API (DESIGN section 7): FastAPI app factory, routers, auth, problem+json."""
+"""The HTTP API (docs/http-api.md): FastAPI app factory, routers, auth, problem+json."""
 
 from racefree.http.app import create_app
 

@@ -9,7 +9,7 @@ It must hold across processes (a second server, the CLI), so it reads the
 state from the database on every guarded request: one primary-key read of one
 row. There is no cache: any cache would let a process serve a request that
 started after an activation committed elsewhere. Allow-listed requests
-(DESIGN section 5) skip the read altogether:
+(docs/state-machines.md) skip the read altogether:
 
 * ``GET /health``, ``/metrics``, the dashboard, everything under ``/v1/kill-switch``;
 * operator ``GET`` requests -- checked only while locked, by the operator

@@ -19,6 +19,7 @@ from racefree.core.errors import (
     ErrorCode,
     RacefreeError,
     problem,
+    validation_error,
 )
 
 log = logging.getLogger("racefree.http")
@@ -74,9 +75,7 @@ async def _on_racefree_error(request: Request, exc: Exception) -> ProblemRespons
 
 async def _on_validation_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(
-        RacefreeError(ErrorCode.VALIDATION_ERROR, details={"issues": _validation_issues(exc)})
-    )
+    return problem_response(validation_error(_validation_issues(exc)))
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> ProblemResponse:

@@ -1,4 +1,4 @@
-"""The kill switch: the emergency stop (DESIGN section 5).
+"""The kill switch: the emergency stop (docs/state-machines.md).
 
 * :mod:`.status` -- reading the one persisted row (the guard, health, workers);
 * :mod:`.machine` -- the transition table, four CAS moves;

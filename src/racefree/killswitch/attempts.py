@@ -31,6 +31,7 @@ from typing import Any
 from racefree import operators
 from racefree.core import audit
 from racefree.core.audit import Severity
+from racefree.core.condition import Condition
 from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import AuditContext
@@ -43,6 +44,12 @@ LOCKOUT_S = 30 * 60
 
 #: SQL condition: the master password is not locked out at ``:now``.
 NOT_LOCKED_OUT = "lockout_until IS NULL OR lockout_until <= :now"
+
+
+def not_locked_out(now: int) -> Condition:
+    """True unless the master password is locked out at ``now``."""
+    return Condition.of(NOT_LOCKED_OUT, now=now)
+
 
 REJECTED_EVENT = "MASTER_PASSWORD_REJECTED"
 LOCKED_EVENT = "MASTER_PASSWORD_LOCKED"

@@ -1,4 +1,4 @@
-"""The kill switch's transition table (DESIGN section 5).
+"""The kill switch's transition table (docs/state-machines.md).
 
 Four moves, each a CAS on the expected state as the first write of its
 transaction. ``ACTIVATED -> NORMAL`` is deliberately absent: the only way back
@@ -7,15 +7,27 @@ is recovery, which waits.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from racefree.core.audit import Severity
 from racefree.core.errors import ErrorCode
 from racefree.core.machine import StateMachine, move
 from racefree.killswitch.status import ACTIVATED, NORMAL, RECOVERING, STATES
 
-ACTIVATE = "activate"
-START_RECOVERY = "start_recovery"
-COMPLETE_RECOVERY = "complete_recovery"
-ROLL_BACK = "roll_back"
+
+class Move(StrEnum):
+    """The kill switch's transition names."""
+
+    ACTIVATE = "activate"
+    START_RECOVERY = "start_recovery"
+    COMPLETE_RECOVERY = "complete_recovery"
+    ROLL_BACK = "roll_back"
+
+
+ACTIVATE = Move.ACTIVATE
+START_RECOVERY = Move.START_RECOVERY
+COMPLETE_RECOVERY = Move.COMPLETE_RECOVERY
+ROLL_BACK = Move.ROLL_BACK
 
 KILL_SWITCH = StateMachine(
     "kill_switch",

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from racefree import owners
+from racefree.agents import availability
 from racefree.core import audit
 from racefree.core.audit import Severity
+from racefree.core.condition import Condition
 from racefree.core.db import Database, Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import AuditContext, Transition
@@ -69,11 +71,11 @@ def start(
         checks: dict[str, Any] = {}
 
         def owner_check(inner: Tx, _row: Row) -> str | None:
-            checks["has_owner"] = owners.live_locked_owner(inner)
+            checks["has_owner"] = availability.any_live(inner, owners.locked_owner())
             if not checks["has_owner"]:
                 return None
             proof = owners.verify(inner, owner_signature, action=OWNER_ACTION, now=now)
-            if not owners.live_locked_owner(inner, proof.public_key):
+            if not availability.any_live(inner, owners.locked_owner(proof.public_key)):
                 raise RacefreeError(
                     ErrorCode.OWNER_MISMATCH,
                     detail="the signer is not the LOCKED owner of a non-terminated agent",
@@ -94,8 +96,7 @@ def start(
             GLOBAL_SCOPE,
             now=now,
             values={"recovery_started_at": now, "failed_attempts": 0, "lockout_until": None},
-            guard=attempts.NOT_LOCKED_OUT,
-            guard_params={"now": now},
+            where=attempts.not_locked_out(now),
             cascades={"owner_public_key": owner_check, "recovery_eligible_at": schedule},
             audit_context=AuditContext(actor=actor),
             classify=_classifier(now),
@@ -132,8 +133,8 @@ def complete(
                 "failed_attempts": 0,
                 "lockout_until": None,
             },
-            guard=f"recovery_eligible_at <= :now AND ({attempts.NOT_LOCKED_OUT})",
-            guard_params={"now": now},
+            where=Condition.of("recovery_eligible_at <= :now", now=now)
+            & attempts.not_locked_out(now),
             cascades={
                 "agents_reactivated": lambda inner, _row: cascade.reactivate_agents(inner, now)
             },
@@ -164,8 +165,7 @@ def abort(
                 "failed_attempts": 0,
                 "lockout_until": None,
             },
-            guard=attempts.NOT_LOCKED_OUT,
-            guard_params={"now": now},
+            where=attempts.not_locked_out(now),
             audit_context=AuditContext(actor=actor, details={"cause": "abort"}),
             classify=_classifier(now),
         )

@@ -135,13 +135,13 @@ class Generator:
         """The fenced write: the CAS on ``fencing_token`` first, then the plans; one short tx."""
         lease, group_id = prepared.lease, prepared.group.id
         now, now_ms = self.clock.now(), self.clock.now_ms()
-        guard, guard_params = fence(lease, now_ms, self.db.dialect)
+        fenced = fence(lease, now_ms, self.db.dialect)
         with self.db.write() as tx:
             row = cas_update(
                 tx,
                 "UPDATE plan_groups SET generation = generation + 1, fencing_token = :token,"
-                f" generated_at = :now WHERE id = :id AND fencing_token < :token AND {guard}",
-                {"id": group_id, "token": lease.token, "now": now, **guard_params},
+                f" generated_at = :now WHERE id = :id AND fencing_token < :token AND {fenced.sql}",
+                fenced.bind({"id": group_id, "token": lease.token, "now": now}),
                 classify=lambda tx: self._fence_missed(tx, lease, group_id, now_ms),
                 returning="generation",
             )

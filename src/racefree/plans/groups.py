@@ -9,7 +9,7 @@ from typing import Any
 
 from racefree.core import audit
 from racefree.core.db import Row, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 from racefree.core.ids import new_id
 from racefree.plans.spread import days_between
 
@@ -85,11 +85,7 @@ def lock_key(group_id: str) -> str:
 
 
 def _invalid(message: str, loc: str) -> RacefreeError:
-    return RacefreeError(
-        ErrorCode.VALIDATION_ERROR,
-        detail=message,
-        details={"issues": [{"loc": ["body", loc], "msg": message, "type": "value_error"}]},
-    )
+    return invalid_field(loc, message, detail=message)
 
 
 def validate(start_date: date, end_date: date, items: list[Item]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from racefree.agents import availability
 from racefree.core import tokens
 from racefree.core.db import Database, Row
 from racefree.core.errors import ErrorCode, RacefreeError
@@ -66,8 +67,7 @@ def _check(row: Row, now: int) -> Authenticated:
         raise RacefreeError(
             ErrorCode.TOKEN_EXPIRED, details={"session_id": row["id"]}, hint="open a new session"
         )
-    if row["agent_status"] == "SUSPENDED":
-        raise RacefreeError(ErrorCode.AGENT_SUSPENDED, details={"agent_id": row["agent_id"]})
-    if row["agent_status"] == "TERMINATED":
-        raise RacefreeError(ErrorCode.AGENT_TERMINATED, details={"agent_id": row["agent_id"]})
+    unavailable = availability.unavailable(row["agent_status"], row["agent_id"])
+    if unavailable is not None:
+        raise unavailable
     return Authenticated(row["id"], row["agent_id"], row["expires_at"])

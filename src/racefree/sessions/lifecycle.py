@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from racefree.agents import availability
 from racefree.core import audit, tokens
 from racefree.core.audit import Severity
-from racefree.core.cas import cas_update
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 from racefree.core.ids import new_id
+from racefree.sessions import revocation
+from racefree.sessions.machine import REVOKED, SESSIONS, Move
 from racefree.sessions.model import PUBLIC_COLUMNS, Constraints, IssuedToken, Policy, Session
 
 OPERATOR_REVOKE_REASON = "operator"
@@ -34,16 +36,10 @@ def issue(
     expires_in = policy.expires_in if expires_in is None else expires_in
     max_renewals = policy.max_renewals if max_renewals is None else max_renewals
     if not 0 < expires_in <= policy.absolute_lifetime:
-        raise _invalid("expires_in", f"between 1 and {policy.absolute_lifetime} seconds")
+        raise invalid_field("expires_in", f"between 1 and {policy.absolute_lifetime} seconds")
     if max_renewals < 0:
-        raise _invalid("max_renewals", "a non-negative integer")
-    cas_update(
-        tx,
-        "UPDATE agents SET status = status WHERE id = :id AND status = 'ACTIVE'",
-        {"id": agent_id},
-        classify=lambda inner: _agent_unavailable(inner, agent_id),
-        returning="id",
-    )
+        raise invalid_field("max_renewals", "a non-negative integer")
+    availability.lock_active(tx, agent_id)
     token = tokens.mint(tokens.SESSION_PREFIX)
     session_id = new_id()
     absolute = now + policy.absolute_lifetime
@@ -123,7 +119,7 @@ def revoke(
         if row is None:
             return RacefreeError(ErrorCode.SESSION_NOT_FOUND, details={"session_id": session_id})
         return RacefreeError(
-            ErrorCode.SESSION_ALREADY_REVOKED,
+            SESSIONS.transitions[Move.REVOKE].conflict_for(REVOKED),
             details={
                 "session_id": session_id,
                 "revoked_at": row["revoked_at"],
@@ -131,14 +127,11 @@ def revoke(
             },
         )
 
-    row = cas_update(
-        tx,
-        "UPDATE sessions SET revoked_at = :now, revoke_reason = :reason"
-        " WHERE id = :id AND revoked_at IS NULL",
-        {"now": now, "reason": reason, "id": session_id},
-        classify=classify,
-        returning=PUBLIC_COLUMNS,
+    row = revocation.revoke_one(
+        tx, revocation.by_id(session_id), now=now, reason=reason, returning=PUBLIC_COLUMNS
     )
+    if row is None:
+        raise classify(tx)
     audit.record(
         tx,
         "SESSION_REVOKED",
@@ -150,18 +143,3 @@ def revoke(
         details={"reason": reason},
     )
     return Session.from_row(row)
-
-
-def _agent_unavailable(tx: Tx, agent_id: str) -> RacefreeError:
-    status = tx.scalar("SELECT status FROM agents WHERE id = :id", {"id": agent_id})
-    if status is None:
-        return RacefreeError(ErrorCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
-    code = ErrorCode.AGENT_TERMINATED if status == "TERMINATED" else ErrorCode.AGENT_SUSPENDED
-    return RacefreeError(code, details={"agent_id": agent_id, "status": status})
-
-
-def _invalid(field: str, message: str) -> RacefreeError:
-    return RacefreeError(
-        ErrorCode.VALIDATION_ERROR,
-        details={"issues": [{"loc": ["body", field], "msg": message, "type": "value_error"}]},
-    )

@@ -8,7 +8,7 @@ from typing import Any
 
 from racefree.core import amounts
 from racefree.core.db import Row
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import issue, validation_error
 from racefree.core.settings import Settings
 
 #: Columns of a session that are safe to show (never the token hashes).
@@ -21,7 +21,7 @@ PUBLIC_COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """Session defaults and renewal rules (DESIGN sections 5 and 8)."""
+    """Session defaults and renewal rules (docs/state-machines.md, docs/settings.md)."""
 
     expires_in: int = 86400
     max_renewals: int = 30
@@ -75,7 +75,7 @@ class Constraints:
             values[key] = _amount(raw.get(key), key, issues)
         values["max_transactions"] = _count(raw.get("max_transactions"), issues)
         if issues:
-            raise RacefreeError(ErrorCode.VALIDATION_ERROR, details={"issues": issues})
+            raise validation_error(issues)
         return cls(**values)
 
     @classmethod
@@ -94,7 +94,7 @@ class Constraints:
         }
 
     def for_api(self) -> dict[str, Any]:
-        """Amounts as strings of integers (DESIGN section 7)."""
+        """Amounts as strings of integers (docs/http-api.md)."""
         return {
             "max_amount_per_tx": _str_or_none(self.max_amount_per_tx),
             "max_total_amount": _str_or_none(self.max_total_amount),
@@ -103,7 +103,7 @@ class Constraints:
 
 
 def _issue(key: str, message: str) -> dict[str, Any]:
-    return {"loc": ["body", "constraints", key], "msg": message, "type": "value_error"}
+    return issue("body", "constraints", key, msg=message)
 
 
 def _amount(value: Any, key: str, issues: list[dict[str, Any]]) -> int | None:

@@ -1,6 +1,6 @@
 """``PUT /v1/sessions/{id}/renew``: rotate the token under optimistic locking.
 
-One statement does the work -- the guards of DESIGN section 5 and the
+One statement does the work -- the guards of docs/state-machines.md and the
 optimistic lock ``token_hash = :current`` are all in its WHERE, and the
 counter is incremented in SQL::
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from racefree.agents import availability
 from racefree.core import audit, tokens
 from racefree.core.db import Database, Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
@@ -37,8 +38,7 @@ _RENEW = (
     " AND renewal_count < max_renewals"
     " AND :now + expires_in <= absolute_expires_at"
     " AND (:now - COALESCE(last_renewed_at, created_at)) * 1000000 >= expires_in * :ppm"
-    " AND EXISTS (SELECT 1 FROM agents WHERE agents.id = sessions.agent_id"
-    " AND agents.status = 'ACTIVE')"
+    f" AND {availability.active_exists('sessions.agent_id')}"
     f" RETURNING {PUBLIC_COLUMNS}"
 )
 
@@ -143,10 +143,9 @@ def guard_error(state: Row, *, now: int, policy: Policy) -> RacefreeError:
         )
     if state["expires_at"] <= now:
         return RacefreeError(ErrorCode.TOKEN_EXPIRED, details=details)
-    if state["agent_status"] == "SUSPENDED":
-        return RacefreeError(ErrorCode.AGENT_SUSPENDED, details={"agent_id": state["agent_id"]})
-    if state["agent_status"] == "TERMINATED":
-        return RacefreeError(ErrorCode.AGENT_TERMINATED, details={"agent_id": state["agent_id"]})
+    unavailable = availability.unavailable(state["agent_status"], state["agent_id"])
+    if unavailable is not None:
+        return unavailable
     if state["renewal_count"] >= state["max_renewals"]:
         return RacefreeError(
             ErrorCode.RENEWAL_LIMIT_REACHED,

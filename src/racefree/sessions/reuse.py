@@ -17,9 +17,11 @@ import hmac
 
 from racefree.core import audit
 from racefree.core.audit import Severity
+from racefree.core.condition import Condition
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.sessions.model import Policy
+from racefree.sessions.revocation import by_id, revoke_where
 
 REUSE_REVOKE_REASON = "token_reuse"
 
@@ -102,11 +104,13 @@ def revoke_for_reuse(
     grows older (a renewal meanwhile cannot make reuse innocent again); a
     session revoked meanwhile is classified in the same transaction instead.
     """
-    revoked = tx.execute(
-        "UPDATE sessions SET revoked_at = :now, revoke_reason = :reason"
-        " WHERE id = :id AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM"
-        " session_retired_tokens r WHERE r.token_hash = :h AND r.session_id = sessions.id)",
-        {"now": now, "reason": REUSE_REVOKE_REASON, "id": session_id, "h": token_hash},
+    retired_here = Condition.of(
+        "EXISTS (SELECT 1 FROM session_retired_tokens r"
+        " WHERE r.token_hash = :h AND r.session_id = sessions.id)",
+        h=token_hash,
+    )
+    revoked = revoke_where(
+        tx, by_id(session_id) & retired_here, now=now, reason=REUSE_REVOKE_REASON
     )
     if revoked:
         audit.record(

@@ -21,22 +21,16 @@ import secrets
 
 from racefree.core import tokens
 from racefree.core.db import Tx
+from racefree.system import settings as system_settings
 
 GRACE_KEY_SETTING = "session_grace_key"
 
 
 def grace_key(tx: Tx, *, now: int) -> bytes:
     """The server key for successor tokens, created once (the first writer wins)."""
-    stored = tx.scalar("SELECT value FROM system_settings WHERE key = :k", {"k": GRACE_KEY_SETTING})
-    if stored is None:
-        tx.execute(
-            "INSERT INTO system_settings (key, value, updated_at) VALUES (:k, :v, :now)"
-            " ON CONFLICT (key) DO NOTHING",
-            {"k": GRACE_KEY_SETTING, "v": secrets.token_hex(32), "now": now},
-        )
-        stored = tx.scalar(
-            "SELECT value FROM system_settings WHERE key = :k", {"k": GRACE_KEY_SETTING}
-        )
+    stored = system_settings.get_or_insert(
+        tx, GRACE_KEY_SETTING, lambda: secrets.token_hex(32), now=now
+    )
     return bytes.fromhex(stored)
 
 

@@ -1,6 +1,6 @@
 """Transactions: agents' spending requests, moved through a status machine by CAS only.
 
-* :mod:`.machine` -- the status machine (DESIGN section 5) and the record;
+* :mod:`.machine` -- the status machine (docs/state-machines.md) and the record;
 * :mod:`.reservations` -- session limits: check-and-reserve as one conditional UPDATE;
 * :mod:`.tiers` -- INSTANT / NOTIFY / DELAY / APPROVAL by amount;
 * :mod:`.idempotency` -- ``Idempotency-Key`` claims, replays, in-flight conflicts;

@@ -16,25 +16,32 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from racefree import owners
+from racefree.core.condition import Condition
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import Transition
 from racefree.core.settings import Settings
 from racefree.transactions import moves
-from racefree.transactions.machine import TRANSACTIONS, Reason, Status, Tier, Transaction
+from racefree.transactions.machine import (
+    TRANSACTIONS,
+    Move,
+    Reason,
+    Status,
+    Tier,
+    Transaction,
+    load,
+)
 from racefree.transactions.tiers import timeout_s
+
+
+def _approval(deadline: Condition) -> Condition:
+    """An APPROVAL-tier transaction on the given side of its ``expires_at``."""
+    return Condition.of("tier = :tier", tier=Tier.APPROVAL.value) & deadline
 
 
 def approval_action(txn_id: str) -> str:
     """The action an owner signs to approve ``txn_id``."""
     return f"approve_transaction:{txn_id}"
-
-
-def load(tx: Tx, txn_id: str) -> Transaction:
-    row = tx.one("SELECT * FROM transactions WHERE id = :id", {"id": txn_id})
-    if row is None:
-        raise RacefreeError(ErrorCode.TX_NOT_FOUND)
-    return Transaction.from_row(row)
 
 
 Classifier = Callable[[Tx, Transition], RacefreeError]
@@ -86,12 +93,11 @@ def approve(
     owners.lock_in(tx, txn.agent_id, proof, now=now)
     result = TRANSACTIONS.transition(
         tx,
-        "approve",
+        Move.APPROVE,
         txn_id,
         now=now,
         values={"deadline_at": now + timeout_s(Tier.APPROVAL, settings)},
-        guard=f"tier = :approval_tier AND expires_at > :decided_at AND {moves.AGENT_ACTIVE}",
-        guard_params={"approval_tier": Tier.APPROVAL.value, "decided_at": now},
+        where=_approval(Condition.of("expires_at > :now", now=now)) & moves.AGENT_ACTIVE,
         classify=_classify_guarded(txn_id, now=now, expiring=False),
         audit_context=moves.context(txn, "owner", public_key=proof.public_key),
     )
@@ -101,7 +107,7 @@ def approve(
 def reject(tx: Tx, txn_id: str, *, now: int, actor: str) -> Transaction:
     """``QUEUED -> CANCELLED`` by an operator."""
     txn = load(tx, txn_id)
-    return moves.end(tx, "reject", txn, now=now, reason=Reason.REJECTED, actor=actor)
+    return moves.end(tx, Move.REJECT, txn, now=now, reason=Reason.REJECTED, actor=actor)
 
 
 def expire(tx: Tx, txn_id: str, *, now: int) -> Transaction:
@@ -109,12 +115,11 @@ def expire(tx: Tx, txn_id: str, *, now: int) -> Transaction:
     txn = load(tx, txn_id)
     return moves.end(
         tx,
-        "expire",
+        Move.EXPIRE,
         txn,
         now=now,
         reason=Reason.APPROVAL_EXPIRED,
         actor="expiry",
-        guard="tier = :approval_tier AND expires_at <= :decided_at",
-        guard_params={"approval_tier": Tier.APPROVAL.value, "decided_at": now},
+        where=_approval(Condition.of("expires_at <= :now", now=now)),
         classify=_classify_guarded(txn_id, now=now, expiring=True),
     )

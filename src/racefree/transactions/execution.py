@@ -19,6 +19,7 @@ as ``FAILED`` with ``EXECUTION_TIMEOUT``.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -26,13 +27,15 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from racefree.core.clock import Clock
+from racefree.core.condition import Condition, Expr
 from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import Transition
+from racefree.core.retry import Backoff
 from racefree.core.settings import Settings
 from racefree.transactions import moves
 from racefree.transactions.executors import Category, Executor, ExecutorError
-from racefree.transactions.machine import TRANSACTIONS, Reason, Status, Transaction
+from racefree.transactions.machine import TRANSACTIONS, Move, Reason, Status, Transaction, load
 from racefree.transactions.tiers import timeout_s
 
 log = logging.getLogger("racefree.transactions")
@@ -42,14 +45,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff with jitter for transient executor errors."""
+    """How often and how fast transient executor errors are retried."""
 
     retries: int = 3
     base_s: float = 0.05
 
     def delay(self, retry: int, rng: Callable[[], float]) -> float:
         """``base * 2**retry``, scaled by a random factor in [0.5, 1.5) so retries spread out."""
-        return float(self.base_s * (2**retry) * (0.5 + rng()))
+        return Backoff(self.base_s, math.inf, jitter=(0.5, 1.5)).delay(retry, rng)
 
 
 class _Ended(Exception):
@@ -117,15 +120,14 @@ class ExecutionLoop:
         """The claim CAS alone, in the caller's transaction (a submission claims its own)."""
         row = TRANSACTIONS.transition(
             tx,
-            "claim",
+            Move.CLAIM,
             txn.id,
             now=now,
-            # the status guard makes this read-modify-write safe: one claimer wins
             values={
                 "deadline_at": now + timeout_s(txn.tier, self.settings),
-                "attempts": txn.attempts + 1,
+                "attempts": Expr("attempts + 1"),
             },
-            guard=moves.AGENT_ACTIVE,
+            where=moves.AGENT_ACTIVE,
             classify=_classify_claim(txn),
         ).row
         return Transaction.from_row(row)
@@ -133,7 +135,7 @@ class ExecutionLoop:
     def run(self, txn: Transaction) -> Transaction:
         """Take an ``EXECUTING`` transaction to its end; returns it as it finished."""
         if txn.status is not Status.EXECUTING:
-            TRANSACTIONS.check(txn.status, "submit")  # raises the typed 409 for this status
+            TRANSACTIONS.check(txn.status, Move.SUBMIT)  # raises the typed 409 for this status
         try:
             prepared = self._call(txn, lambda: self.executor.prepare(txn))
             submitted = self._claim_submitted(txn)
@@ -154,12 +156,11 @@ class ExecutionLoop:
             with self.db.write() as tx:
                 row = TRANSACTIONS.transition(
                     tx,
-                    "submit",
+                    Move.SUBMIT,
                     txn.id,
                     now=now,
                     values={"submitted_at": now},
-                    guard="deadline_at IS NULL OR deadline_at > :deadline_now",
-                    guard_params={"deadline_now": now},
+                    where=Condition.of("deadline_at IS NULL OR deadline_at > :now", now=now),
                     audit_context=moves.context(txn, "executor"),
                 ).row
         except RacefreeError:
@@ -214,7 +215,7 @@ class ExecutionLoop:
             with self.db.write() as tx:
                 return _Ended(
                     moves.end(
-                        tx, "fail", txn, now=self.clock.now(), reason=reason, actor="executor"
+                        tx, Move.FAIL, txn, now=self.clock.now(), reason=reason, actor="executor"
                     )
                 )
         except RacefreeError as error:
@@ -224,7 +225,4 @@ class ExecutionLoop:
 
     def get(self, txn_id: str) -> Transaction:
         with self.db.read() as tx:
-            row = tx.one("SELECT * FROM transactions WHERE id = :id", {"id": txn_id})
-        if row is None:
-            raise RacefreeError(ErrorCode.TX_NOT_FOUND)
-        return Transaction.from_row(row)
+            return load(tx, txn_id)

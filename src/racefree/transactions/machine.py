@@ -1,4 +1,4 @@
-"""The transaction status machine (DESIGN section 5) and the transaction record.
+"""The transaction status machine (docs/state-machines.md) and the transaction record.
 
 ::
 
@@ -22,8 +22,8 @@ from typing import Any
 
 from racefree.core.audit import Severity
 from racefree.core.clock import isoformat
-from racefree.core.db import Row
-from racefree.core.errors import ErrorCode
+from racefree.core.db import Row, Tx
+from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import StateMachine, move
 
 
@@ -36,6 +36,20 @@ class Status(StrEnum):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
     EXPIRED = "EXPIRED"
+
+
+class Move(StrEnum):
+    """The transaction machine's transition names."""
+
+    QUEUE = "queue"
+    CLAIM = "claim"
+    APPROVE = "approve"
+    SUBMIT = "submit"
+    CONFIRM = "confirm"
+    FAIL = "fail"
+    CANCEL = "cancel"
+    REJECT = "reject"
+    EXPIRE = "expire"
 
 
 class Tier(StrEnum):
@@ -76,16 +90,16 @@ TRANSACTIONS = StateMachine(
     initial=Status.PENDING,
     not_found=ErrorCode.TX_NOT_FOUND,
     transitions=(
-        move("queue", _S.PENDING, _S.QUEUED, conflict=_ILLEGAL),
+        move(Move.QUEUE, _S.PENDING, _S.QUEUED, conflict=_ILLEGAL),
         move(
-            "claim",
+            Move.CLAIM,
             (_S.PENDING, _S.QUEUED),
             _S.EXECUTING,
             conflict=_PROCESSED,
             conflict_by_state={_S.EXPIRED.value: ErrorCode.TX_EXPIRED},
         ),
         move(
-            "approve",
+            Move.APPROVE,
             _S.QUEUED,
             _S.EXECUTING,
             conflict=_PROCESSED,
@@ -93,29 +107,30 @@ TRANSACTIONS = StateMachine(
             audit_event="TRANSACTION_APPROVED",
         ),
         move(
-            "submit",
+            Move.SUBMIT,
             _S.EXECUTING,
             _S.SUBMITTED,
             conflict=_ILLEGAL,
             audit_event="TRANSACTION_SUBMITTED",
         ),
         move(
-            "confirm",
+            Move.CONFIRM,
             _S.SUBMITTED,
             _S.CONFIRMED,
             conflict=_ILLEGAL,
             audit_event="TRANSACTION_CONFIRMED",
         ),
         move(
-            "fail",
+            Move.FAIL,
             (_S.PENDING, _S.EXECUTING, _S.SUBMITTED),
             _S.FAILED,
             conflict=_ILLEGAL,
             audit_event="TRANSACTION_FAILED",
             severity=Severity.WARNING,
         ),
+        # applied set-based by transactions.cancellation.cancel_open (the kill switch cascade)
         move(
-            "cancel",
+            Move.CANCEL,
             (_S.PENDING, _S.QUEUED, _S.EXECUTING),
             _S.CANCELLED,
             conflict=_ILLEGAL,
@@ -123,7 +138,7 @@ TRANSACTIONS = StateMachine(
             severity=Severity.WARNING,
         ),
         move(
-            "reject",
+            Move.REJECT,
             _S.QUEUED,
             _S.CANCELLED,
             conflict=_PROCESSED,
@@ -131,7 +146,7 @@ TRANSACTIONS = StateMachine(
             audit_event="TRANSACTION_REJECTED",
         ),
         move(
-            "expire",
+            Move.EXPIRE,
             _S.QUEUED,
             _S.EXPIRED,
             conflict=_PROCESSED,
@@ -214,3 +229,11 @@ class Transaction:
             "submitted_at": isoformat(self.submitted_at),
             "confirmed_at": isoformat(self.confirmed_at),
         }
+
+
+def load(tx: Tx, txn_id: str) -> Transaction:
+    """The transaction ``txn_id``, or 404 ``TX_NOT_FOUND``: the one loader."""
+    row = tx.one("SELECT * FROM transactions WHERE id = :id", {"id": txn_id})
+    if row is None:
+        raise RacefreeError(ErrorCode.TX_NOT_FOUND)
+    return Transaction.from_row(row)

@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from racefree.agents import availability
+from racefree.core.condition import Condition
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.core.machine import AuditContext, Transition
 from racefree.transactions import reservations
-from racefree.transactions.machine import TRANSACTIONS, Transaction
+from racefree.transactions.machine import TRANSACTIONS, Move, Transaction
 
 _RELEASE = {"released": reservations.release}
 _SETTLE = {"settled": reservations.settle}
@@ -37,23 +39,17 @@ def context(txn: Transaction, actor: str, **details: Any) -> AuditContext:
 
 
 #: ANDed into the CASes that start execution: a suspended agent's queued work waits.
-AGENT_ACTIVE = (
-    "EXISTS (SELECT 1 FROM agents WHERE agents.id = transactions.agent_id"
-    " AND agents.status = 'ACTIVE')"
-)
+AGENT_ACTIVE = Condition(availability.active_exists("transactions.agent_id"))
 
 
 def agent_refusal(tx: Tx, agent_id: str) -> RacefreeError | None:
     """409 ``AGENT_SUSPENDED`` / 410 ``AGENT_TERMINATED`` when the agent may not spend now."""
     status = tx.scalar("SELECT status FROM agents WHERE id = :id", {"id": agent_id})
-    if status == "SUSPENDED":
-        return RacefreeError(ErrorCode.AGENT_SUSPENDED, details={"agent_id": agent_id})
-    if status != "ACTIVE":
-        return RacefreeError(ErrorCode.AGENT_TERMINATED, details={"agent_id": agent_id})
-    return None
+    return availability.unavailable(status, agent_id)
 
 
-def _lock_session_first(tx: Tx, txn: Transaction) -> None:
+def lock_session(tx: Tx, txn: Transaction) -> None:
+    """A mover's first lock (PostgreSQL): the session row, then the transaction (lock order)."""
     if not tx.is_sqlite:
         tx.execute(
             "SELECT 1 FROM sessions WHERE id = :id FOR NO KEY UPDATE", {"id": txn.session_id}
@@ -68,20 +64,18 @@ def end(
     now: int,
     reason: str,
     actor: str,
-    guard: str | None = None,
-    guard_params: dict[str, Any] | None = None,
+    where: Condition | None = None,
     classify: Callable[[Tx, Transition], RacefreeError] | None = None,
 ) -> Transaction:
     """A terminal move (fail, cancel, reject, expire) that releases the reservation."""
-    _lock_session_first(tx, txn)
+    lock_session(tx, txn)
     result = TRANSACTIONS.transition(
         tx,
         name,
         txn.id,
         now=now,
         values={"error": reason},
-        guard=guard,
-        guard_params=guard_params,
+        where=where,
         classify=classify,
         cascades=_RELEASE,
         audit_context=context(txn, actor, reason=reason),
@@ -91,10 +85,10 @@ def end(
 
 def confirm(tx: Tx, txn: Transaction, *, now: int, reference: str | None) -> Transaction:
     """``SUBMITTED -> CONFIRMED``: the reserved amount becomes spent."""
-    _lock_session_first(tx, txn)
+    lock_session(tx, txn)
     result = TRANSACTIONS.transition(
         tx,
-        "confirm",
+        Move.CONFIRM,
         txn.id,
         now=now,
         values={"confirmed_at": now, "reference": reference},

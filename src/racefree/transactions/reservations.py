@@ -23,39 +23,16 @@ status by exactly one CAS, so each reservation is settled exactly once.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any
-
+from racefree.agents import availability
 from racefree.core import amounts
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.sessions.model import Constraints
 
-_ACTIVE_AGENT = (
-    "EXISTS (SELECT 1 FROM agents WHERE agents.id = sessions.agent_id AND agents.status = 'ACTIVE')"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """A session's constraints; ``None`` means unlimited."""
-
-    max_amount_per_tx: int | None = None
-    max_total_amount: int | None = None
-    max_transactions: int | None = None
-
-    @classmethod
-    def parse(cls, text: str | None) -> Limits:
-        raw: dict[str, Any] = json.loads(text) if text else {}
-
-        def limit(name: str) -> int | None:
-            value = raw.get(name)
-            return None if value is None else int(value)
-
-        return cls(limit("max_amount_per_tx"), limit("max_total_amount"), limit("max_transactions"))
+_ACTIVE_AGENT = availability.active_exists("sessions.agent_id")
 
 
-def _admission_sql(limits: Limits) -> str:
+def _admission_sql(limits: Constraints) -> str:
     where = [
         "id = :session_id",
         "revoked_at IS NULL",
@@ -75,7 +52,7 @@ def _admission_sql(limits: Limits) -> str:
     )
 
 
-def reserve(tx: Tx, session_id: str, amount: int, limits: Limits, *, now: int) -> None:
+def reserve(tx: Tx, session_id: str, amount: int, limits: Constraints, *, now: int) -> None:
     """Admit ``amount`` against the session's limits, or raise why not (one SELECT)."""
     params = {
         "session_id": session_id,
@@ -90,7 +67,9 @@ def reserve(tx: Tx, session_id: str, amount: int, limits: Limits, *, now: int) -
         raise _refusal(tx, session_id, amount, limits, now=now)
 
 
-def _refusal(tx: Tx, session_id: str, amount: int, limits: Limits, *, now: int) -> RacefreeError:
+def _refusal(
+    tx: Tx, session_id: str, amount: int, limits: Constraints, *, now: int
+) -> RacefreeError:
     row = tx.one(
         "SELECT s.revoked_at, s.expires_at, s.spent, s.reserved, s.tx_count, a.status"
         " FROM sessions s JOIN agents a ON a.id = s.agent_id WHERE s.id = :id",
@@ -102,14 +81,13 @@ def _refusal(tx: Tx, session_id: str, amount: int, limits: Limits, *, now: int) 
         return RacefreeError(ErrorCode.SESSION_REVOKED)
     if row["expires_at"] <= now:
         return RacefreeError(ErrorCode.TOKEN_EXPIRED)
-    if row["status"] == "SUSPENDED":
-        return RacefreeError(ErrorCode.AGENT_SUSPENDED)
-    if row["status"] != "ACTIVE":
-        return RacefreeError(ErrorCode.AGENT_TERMINATED)
+    unavailable = availability.unavailable(row["status"])
+    if unavailable is not None:
+        return unavailable
     return _limit_exceeded(row, amount, limits)
 
 
-def _limit_exceeded(row: Row, amount: int, limits: Limits) -> RacefreeError:
+def _limit_exceeded(row: Row, amount: int, limits: Constraints) -> RacefreeError:
     committed = int(row["spent"]) + int(row["reserved"])
     if limits.max_amount_per_tx is not None and amount > limits.max_amount_per_tx:
         name, limit, current = "max_amount_per_tx", limits.max_amount_per_tx, amount

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from racefree.core.clock import Clock
+from racefree.core.condition import Condition
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.settings import Settings
@@ -20,7 +21,7 @@ from racefree.transactions import approvals, idempotency, moves, submission
 from racefree.transactions.execution import ExecutionLoop
 from racefree.transactions.executors import Executor, LedgerExecutor
 from racefree.transactions.idempotency import Reply
-from racefree.transactions.machine import Reason, Status, Tier, Transaction
+from racefree.transactions.machine import Move, Reason, Status, Tier, Transaction
 from racefree.transactions.submission import Request
 from racefree.transactions.tiers import RUN_NOW
 
@@ -145,19 +146,14 @@ class Transactions:
         """Execute DELAY transactions whose ``execute_after`` has come; returns how many ran."""
         due = self._select(
             # a suspended agent's due work waits; picking it would block the batch forever
-            f"status = :queued AND tier = :tier AND execute_after <= :now AND {moves.AGENT_ACTIVE}"
+            "status = :queued AND tier = :tier AND execute_after <= :now"
+            f" AND {moves.AGENT_ACTIVE.sql}"
             " ORDER BY execute_after",
             {"queued": Status.QUEUED.value, "tier": Tier.DELAY.value},
             limit,
         )
-        ran = 0
-        for txn in due:
-            try:
-                self.loop.start(txn)
-                ran += 1
-            except RacefreeError as error:  # another worker or the kill switch got it first
-                log.info("skipped due transaction %s: %s", txn.id, error.code)
-        return ran
+        # another worker or the kill switch may get one first
+        return _sweep(due, self.loop.start, "skipped due transaction")
 
     def expire_due(self, limit: int = SWEEP_BATCH) -> int:
         """``QUEUED -> EXPIRED`` for APPROVAL transactions past ``expires_at``."""
@@ -166,14 +162,8 @@ class Transactions:
             {"queued": Status.QUEUED.value, "tier": Tier.APPROVAL.value},
             limit,
         )
-        expired = 0
-        for txn in due:
-            try:
-                self.expire(txn.id)
-                expired += 1
-            except RacefreeError as error:  # approved or rejected meanwhile
-                log.info("did not expire %s: %s", txn.id, error.code)
-        return expired
+        # approved or rejected meanwhile: skipped
+        return _sweep(due, lambda txn: self.expire(txn.id), "did not expire")
 
     def release_stale(self, limit: int = SWEEP_BATCH) -> int:
         """End transactions still running past their deadline (their process died).
@@ -192,18 +182,13 @@ class Transactions:
             },
             limit,
         )
-        ended = 0
-        for txn in stale:
-            try:
-                self._settle_stale(txn)
-                ended += 1
-            except RacefreeError as error:  # it moved on meanwhile
-                log.info("did not release %s: %s", txn.id, error.code)
-        return ended
+        # moved on meanwhile: skipped
+        return _sweep(stale, self._settle_stale, "did not release")
 
     def _settle_stale(self, txn: Transaction) -> None:
         now = self.clock.now()
-        late = {"late_at": now}  # a claim since the SELECT has moved the deadline: leave it
+        # a claim since the SELECT has moved the deadline: leave it
+        still_late = Condition.of(_STILL_LATE, late_at=now)
         if txn.status is Status.SUBMITTED:
             landed = self.executor.confirm(txn, txn.reference)
             with self.db.write() as tx:
@@ -212,25 +197,23 @@ class Transactions:
                 else:
                     moves.end(
                         tx,
-                        "fail",
+                        Move.FAIL,
                         txn,
                         now=now,
                         reason=Reason.NOT_CONFIRMED,
                         actor="stale-release",
-                        guard=_STILL_LATE,
-                        guard_params=late,
+                        where=still_late,
                     )
             return
         with self.db.write() as tx:
             moves.end(
                 tx,
-                "fail",
+                Move.FAIL,
                 txn,
                 now=now,
                 reason=Reason.EXECUTION_TIMEOUT,
                 actor="stale-release",
-                guard=_STILL_LATE,
-                guard_params=late,
+                where=still_late,
             )
 
     def _select(self, where: str, params: dict[str, object], limit: int) -> list[Transaction]:
@@ -240,3 +223,15 @@ class Transactions:
                 {**params, "now": self.clock.now(), "limit": limit},
             )
         return [Transaction.from_row(r) for r in rows]
+
+
+def _sweep(batch: list[Transaction], act: Callable[[Transaction], object], skipped: str) -> int:
+    """The one sweep loop: ``act`` on each, counting successes; a lost race is logged, not fatal."""
+    done = 0
+    for txn in batch:
+        try:
+            act(txn)
+            done += 1
+        except RacefreeError as error:
+            log.info("%s %s: %s", skipped, txn.id, error.code)
+    return done

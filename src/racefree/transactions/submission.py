@@ -17,12 +17,13 @@ from dataclasses import asdict, dataclass
 from racefree.core import amounts, audit
 from racefree.core.audit import Severity
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 from racefree.core.ids import new_id
 from racefree.core.settings import Settings
+from racefree.sessions.model import Constraints
 from racefree.transactions import idempotency, reservations
 from racefree.transactions.idempotency import Reply
-from racefree.transactions.machine import TRANSACTIONS, Status, Tier, Transaction
+from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
 from racefree.transactions.tiers import RUN_NOW, tier_for, timeout_s
 
 
@@ -54,14 +55,7 @@ def submit(
 ) -> Transaction | Reply:
     """Create and admit a transaction in ``tx``; a reused key returns what it answered before."""
     if not amounts.in_range(request.amount):  # the API's pattern says so too; library callers
-        raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
-            details={
-                "issues": [
-                    {"loc": ["body", "amount"], "type": "value_error", "msg": amounts.RANGE_MESSAGE}
-                ]
-            },
-        )
+        raise invalid_field("amount", amounts.RANGE_MESSAGE)
     session = tx.one(
         "SELECT agent_id, constraints FROM sessions WHERE id = :id", {"id": session_id}
     )
@@ -92,7 +86,7 @@ def submit(
             return idempotency.existing(tx, session_id, idempotency_key, request_hash)
     assert row is not None
     reservations.reserve(
-        tx, session_id, request.amount, reservations.Limits.parse(session["constraints"]), now=now
+        tx, session_id, request.amount, Constraints.from_json(session["constraints"]), now=now
     )
     txn = Transaction.from_row(row)
     if tier not in RUN_NOW:
@@ -118,5 +112,5 @@ def _queue(tx: Tx, txn: Transaction, settings: Settings, *, now: int) -> Transac
         values = {"execute_after": now + settings.tier_delay_s}
     else:
         values = {"expires_at": now + settings.tier_approval_ttl_s}
-    result = TRANSACTIONS.transition(tx, "queue", txn.id, now=now, values=values)
+    result = TRANSACTIONS.transition(tx, Move.QUEUE, txn.id, now=now, values=values)
     return Transaction.from_row(result.row)

@@ -26,7 +26,8 @@ import psycopg
 import psycopg.errors
 
 from racefree.core.clock import Clock
-from racefree.core.db import Database, DatabaseError, Dialect, PostgresDatabase, Tx
+from racefree.core.db import Database, Dialect, PostgresDatabase, Tx
+from racefree.core.exceptions import AdvisoryUnavailable as AdvisoryUnavailable  # noqa: PLC0414 (re-export)
 from racefree.core.locks import observe
 from racefree.core.locks.base import LockBusy, lock_timeout
 from racefree.core.locks.keys import advisory_key
@@ -38,10 +39,6 @@ _HOLDERS = (
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     " AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1 LIMIT 1"
 )
-
-
-class AdvisoryUnavailable(DatabaseError):
-    """Advisory locks were asked for on a database that has none (SQLite)."""
 
 
 @dataclass(frozen=True, slots=True)

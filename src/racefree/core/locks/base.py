@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -11,12 +9,15 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.exceptions import LockBusy as LockBusy  # noqa: PLC0414 (re-export)
+from racefree.core.retry import Backoff
 
 T = TypeVar("T")
 
 #: Backoff between attempts of a client-side wait (seconds): doubles, capped, full jitter.
 BACKOFF_FIRST_S = 0.005
 BACKOFF_CAP_S = 0.1
+_BACKOFF = Backoff(BACKOFF_FIRST_S, BACKOFF_CAP_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,38 +35,6 @@ class Lease:
     def __post_init__(self) -> None:
         if self.ttl_ms <= 0:
             object.__setattr__(self, "ttl_ms", max(1, self.expires_at_ms - self.acquired_at_ms))
-
-
-class LockBusy(Exception):
-    """The lock is held by someone else and the caller asked not to wait.
-
-    ``acquired_at_ms``/``expires_at_ms`` are ``None`` for advisory locks (they have no lease).
-    """
-
-    retryable = True
-
-    def __init__(
-        self,
-        key: str,
-        holder: str | None,
-        acquired_at_ms: int | None,
-        expires_at_ms: int | None,
-        *,
-        now_ms: int | None = None,
-    ) -> None:
-        self.key = key
-        self.holder = holder
-        self.acquired_at_ms = acquired_at_ms
-        self.expires_at_ms = expires_at_ms
-        self._now_ms = now_ms
-        super().__init__(f"lock {key!r} is held by {holder or 'another session'}")
-
-    @property
-    def retry_after(self) -> int | None:
-        """Whole seconds until the lease runs out at the latest (``None`` if unknown)."""
-        if self.expires_at_ms is None or self._now_ms is None:
-            return None
-        return max(1, math.ceil((self.expires_at_ms - self._now_ms) / 1000))
 
 
 def lock_timeout(key: str, wait_s: float, busy: LockBusy | None) -> RacefreeError:
@@ -94,7 +63,7 @@ class Waiter:
 
     def until(self, key: str, wait_s: float, attempt: Callable[[], T]) -> T:
         deadline = time.monotonic() + wait_s
-        delay = BACKOFF_FIRST_S
+        tries = 0
         while True:
             try:
                 return attempt()
@@ -102,8 +71,8 @@ class Waiter:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise lock_timeout(key, wait_s, busy) from None
-                self._sleep(min(remaining, random.uniform(0, delay) + 0.001))
-                delay = min(delay * 2, BACKOFF_CAP_S)
+                self._sleep(min(remaining, _BACKOFF.delay(tries) + 0.001))
+                tries += 1
 
     def _sleep(self, seconds: float) -> None:
         if self._wake is None:

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from racefree.core.clock import Clock
+from racefree.core.condition import Condition
 from racefree.core.db import Database, Dialect, PostgresDatabase, Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.locks import observe
@@ -60,6 +61,10 @@ _PG_BUMP_AND_TAKE = (
 _CURRENT = "SELECT key, holder, token, acquired_at_ms, expires_at_ms FROM locks WHERE key = :key"
 
 
+#: The lease row still ours (key and token): the WHERE of a renewal or a release.
+_HELD = "key = :key AND token = :token"
+
+
 def _lease(row: Row) -> Lease:
     return Lease(
         row["key"],
@@ -70,8 +75,8 @@ def _lease(row: Row) -> Lease:
     )
 
 
-def fence(lease: Lease, now_ms: int, dialect: Dialect) -> tuple[str, dict[str, Any]]:
-    """A SQL condition (and its parameters) true only while ``lease`` is current and unexpired.
+def fence(lease: Lease, now_ms: int, dialect: Dialect) -> Condition:
+    """A condition true only while ``lease`` is current and unexpired.
 
     Put it in the WHERE of the protected write's CAS; a stale holder's write
     then matches 0 rows. Classify with :meth:`LeaseLocks.check`. On PostgreSQL
@@ -81,11 +86,13 @@ def fence(lease: Lease, now_ms: int, dialect: Dialect) -> tuple[str, dict[str, A
     SQLite runs one writer at a time, so there is nothing to wait for.
     """
     lock = "" if dialect is Dialect.SQLITE else " FOR SHARE"
-    sql = (
-        "EXISTS (SELECT 1 FROM locks WHERE locks.key = :fence_key"
-        f" AND locks.token = :fence_token AND locks.expires_at_ms > :fence_now{lock})"
+    return Condition.of(
+        "EXISTS (SELECT 1 FROM locks WHERE locks.key = :key"
+        f" AND locks.token = :token AND locks.expires_at_ms > :now{lock})",
+        key=lease.key,
+        token=lease.token,
+        now=now_ms,
     )
-    return sql, {"fence_key": lease.key, "fence_token": lease.token, "fence_now": now_ms}
 
 
 def lock_lost(lease: Lease, current: Row | None, *, expired: bool = False) -> RacefreeError:
@@ -185,9 +192,7 @@ class LeaseLocks:
         params = {"key": lease.key, "token": lease.token, "expires": now + ttl_ms}
         with self._statement() as tx:
             changed = tx.execute(
-                self._relaxed(
-                    "UPDATE locks SET expires_at_ms = :expires WHERE key = :key AND token = :token"
-                ),
+                self._relaxed("UPDATE locks SET expires_at_ms = :expires", _HELD),
                 params,
             )
             current = tx.one(_CURRENT, params) if not changed else None
@@ -201,7 +206,7 @@ class LeaseLocks:
         """Give the lock up; ``False`` if it was no longer ours (expired and taken over)."""
         with self._statement() as tx:
             gone = tx.execute(
-                self._relaxed("DELETE FROM locks WHERE key = :key AND token = :token"),
+                self._relaxed("DELETE FROM locks", _HELD),
                 {"key": lease.key, "token": lease.token},
             )
         if gone:
@@ -266,7 +271,7 @@ class LeaseLocks:
         with self.db.pinned() as conn:
             yield Tx(Dialect.POSTGRESQL, conn)
 
-    def _relaxed(self, statement: str) -> str:
+    def _relaxed(self, statement: str, where: str) -> str:
         """On PostgreSQL, ``statement`` committed without waiting for the WAL flush.
 
         Only for releases and renewals: losing one in a database crash is safe -- a lost
@@ -276,11 +281,11 @@ class LeaseLocks:
         transaction, which is all an autocommit statement has: one round trip, no fsync.
         """
         if self.db.dialect is not Dialect.POSTGRESQL:
-            return statement
+            return f"{statement} WHERE {where}"
+        # the CTE runs only if the statement references it: the WHERE does
         return (
             "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS v) "
-            + statement
-            + " AND EXISTS (SELECT 1 FROM relaxed)"
+            f"{statement} WHERE ({where}) AND EXISTS (SELECT 1 FROM relaxed)"
         )
 
     def _statement(self) -> contextlib.AbstractContextManager[Tx]:

@@ -15,7 +15,6 @@ from racefree.core.errors import ErrorCode
 from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
-from racefree.killswitch import status as kill_switch_status
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
@@ -74,7 +73,6 @@ def create_agent(body: CreateAgent, runtime: RuntimeDep, operator: OperatorDep) 
     now = runtime.clock.now()
     actor = f"operator:{operator.label}"
     with runtime.db.write() as tx:
-        kill_switch_status.hold_normal(tx)  # so an activation's cascade reaches this agent
         agent = agents.create(tx, name=body.name, now=now, actor=actor)
         if body.owner_public_key is not None:
             owners.change_owner(tx, agent.id, body.owner_public_key, now=now, actor=actor)
@@ -150,7 +148,6 @@ def suspend(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> di
 @router.post("/{agent_id}/activate", responses=_STATE)
 def activate(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
     with runtime.db.write() as tx:
-        kill_switch_status.hold_normal(tx)  # never re-activate past a committed activation
         agent = agents.activate(
             tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
         )

@@ -1,4 +1,4 @@
-"""``/v1/kill-switch``: status, activation, and the two-step recovery (DESIGN section 7).
+"""``/v1/kill-switch``: status, activation, and the two-step recovery (docs/http-api.md).
 
 Everything under this prefix passes the kill switch guard, so it works while
 the system is locked. Recovery steps need an operator token *and* the master

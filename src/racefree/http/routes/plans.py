@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from racefree import plans
@@ -14,15 +13,13 @@ from racefree.core import context
 from racefree.core.clock import isoformat
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
-from racefree.core.locks import LeaseLocks
 from racefree.http.auth import SESSION_AUTH_CODES, Caller, OperatorOrSessionDep, SessionPrincipal
 from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
 from racefree.plans import Generator, Item, PlanGroup
 from racefree.plans.generation import lock_view
-from racefree.plans.groups import MAX_DAYS, MAX_ITEMS, MAX_UNITS, Quotas
+from racefree.plans.groups import MAX_DAYS, MAX_ITEMS, MAX_UNITS
 from racefree.plans.spread import days_between
-from racefree.runtime import Runtime
 
 router = APIRouter(prefix="/v1/plan-groups", tags=["plans"])
 
@@ -66,37 +63,12 @@ class PlanGroupIn(BaseModel):
         return self
 
 
-_generator_lock = threading.Lock()
-
-
-def get_generator(request: Request, runtime: RuntimeDep) -> Generator:
-    """One generator (and lease-lock instance) per app, so in-process waiters are woken."""
-    with _generator_lock:
-        generator: Generator | None = getattr(request.app.state, "plan_generator", None)
-        if generator is None:
-            generator = _new_generator(runtime)
-            request.app.state.plan_generator = generator
-        return generator
-
-
-def _new_generator(runtime: Runtime) -> Generator:
-    settings = runtime.settings
-    return Generator(
-        runtime.db,
-        runtime.clock,
-        LeaseLocks(runtime.db, runtime.clock),
-        ttl_s=settings.lock_ttl_s,
-        delay_ms=settings.plan_generation_delay_ms,
-        max_plans=settings.plans_per_generation,
-    )
+def get_generator(runtime: RuntimeDep) -> Generator:
+    """The runtime's one generator (and lease-lock instance), so in-process waiters are woken."""
+    return runtime.plan_generator
 
 
 GeneratorDep = Annotated[Generator, Depends(get_generator)]
-
-
-def _quotas(runtime: Runtime) -> Quotas:
-    settings = runtime.settings
-    return Quotas(settings.plan_groups_per_agent, settings.plans_per_generation)
 
 
 def _actor(caller: Caller) -> str:
@@ -147,7 +119,7 @@ def create_plan_group(
             agent_id=agent_id,
             actor=_actor(caller),
             now=runtime.clock.now(),
-            quotas=_quotas(runtime),
+            quotas=runtime.plan_quotas,
         )
     return _group_body(group)
 

@@ -51,7 +51,7 @@ class OpenSession(BaseModel):
 
 
 def session_json(session: Session) -> dict[str, Any]:
-    """A session object (DESIGN section 7): never a token or a hash."""
+    """A session object (docs/http-api.md): never a token or a hash."""
     return {
         "session_id": session.id,
         "agent_id": session.agent_id,

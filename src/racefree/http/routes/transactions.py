@@ -3,10 +3,9 @@ approve (owner signature), reject (operator)."""
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,7 +37,6 @@ TX_CONFLICTS = (
     ErrorCode.INVALID_STATE_TRANSITION,
 )
 REPLAYED_HEADER = "Idempotent-Replayed"
-_service_lock = threading.Lock()
 
 
 class TransactionIn(BaseModel):
@@ -75,16 +73,9 @@ class TransactionList(BaseModel):
     next_after_id: str | None
 
 
-def transactions_service(request: Request, runtime: RuntimeDep) -> Transactions:
-    """One :class:`Transactions` per app (it holds the executor)."""
-    service: Transactions | None = getattr(request.app.state, "transactions", None)
-    if service is None:
-        with _service_lock:
-            service = getattr(request.app.state, "transactions", None)
-            if service is None:
-                service = Transactions(runtime.db, runtime.clock, runtime.settings)
-                request.app.state.transactions = service
-    return service
+def transactions_service(runtime: RuntimeDep) -> Transactions:
+    """The runtime's one :class:`Transactions` (it holds the executor)."""
+    return runtime.transactions
 
 
 ServiceDep = Annotated[Transactions, Depends(transactions_service)]

@@ -1,4 +1,4 @@
-"""Initial schema: DESIGN section 4, the audit log's append-only triggers, the kill switch row.
+"""Initial schema (docs/concepts.md, Data model), append-only audit triggers, the kill switch row.
 
 Revision ID: 0001
 Revises:

@@ -18,7 +18,7 @@ The first valid signature locks ownership in (``GRACE -> LOCKED``):
 owner_verified = 0`` -- idempotent, audited once, never an error for the
 second caller.
 
-Owner changes (DESIGN section 5), :func:`change_owner`::
+Owner changes (docs/state-machines.md), :func:`change_owner`::
 
     NONE  -> GRACE          operator sets a key
     GRACE -> GRACE | NONE   operator changes or removes the key
@@ -44,8 +44,11 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from racefree.core import audit
+from racefree.core.condition import Condition
 from racefree.core.db import Database, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, issue, validation_error
+from racefree.owners.machine import LOCKED, OWNERS, Move
+from racefree.system import settings as system_settings
 
 NONCE_TTL_S = 300
 TIMESTAMP_WINDOW_S = 300
@@ -100,20 +103,15 @@ def valid_public_key(text: str) -> bool:
     return bool(crypto_core_ed25519_is_valid_point(raw))
 
 
-def key_error(loc: list[str]) -> RacefreeError:
+def key_error(*loc: str) -> RacefreeError:
     """400 ``VALIDATION_ERROR`` for an owner key that is not a usable Ed25519 key."""
-    return RacefreeError(
-        ErrorCode.VALIDATION_ERROR,
-        details={
-            "issues": [
-                {
-                    "loc": loc,
-                    "type": "value_error",
-                    "msg": "not a usable Ed25519 public key (canonical base64url, not of"
-                    " small order)",
-                }
-            ]
-        },
+    return validation_error(
+        [
+            issue(
+                *loc,
+                msg="not a usable Ed25519 public key (canonical base64url, not of small order)",
+            )
+        ]
     )
 
 
@@ -130,22 +128,16 @@ _MAC_BYTES = 16
 
 
 def _stored_nonce_key(tx: Tx) -> bytes | None:
-    stored = tx.scalar("SELECT value FROM system_settings WHERE key = :k", {"k": NONCE_KEY_SETTING})
+    stored = system_settings.get(tx, NONCE_KEY_SETTING)
     return None if stored is None else bytes.fromhex(stored)
 
 
 def _nonce_key(tx: Tx, *, now: int) -> bytes:
-    """The server's nonce key, made once by an insert-if-absent (the first writer wins)."""
-    key = _stored_nonce_key(tx)
-    if key is None:
-        tx.execute(
-            "INSERT INTO system_settings (key, value, updated_at) VALUES (:k, :v, :now)"
-            " ON CONFLICT (key) DO NOTHING",
-            {"k": NONCE_KEY_SETTING, "v": secrets.token_hex(32), "now": now},
-        )
-        key = _stored_nonce_key(tx)
-    assert key is not None
-    return key
+    """The server's nonce key, made once (the first writer wins)."""
+    stored = system_settings.get_or_insert(
+        tx, NONCE_KEY_SETTING, lambda: secrets.token_hex(32), now=now
+    )
+    return bytes.fromhex(stored)
 
 
 def _mac(key: bytes, expires_at: int, random_part: str) -> str:
@@ -232,7 +224,7 @@ def verify(tx: Tx, header: str | None, *, action: str, now: int) -> OwnerProof:
     if abs(now - payload["timestamp"]) > TIMESTAMP_WINDOW_S:
         raise _bad("the signature's timestamp is outside the 5-minute window")
     if not valid_public_key(payload["public_key"]):
-        raise key_error(["header", HEADER, "public_key"])
+        raise key_error("header", HEADER, "public_key")
     try:
         # libsodium's verification is strict: S < L, R not of small order, a canonical key
         VerifyKey(b64url_decode(payload["public_key"])).verify(
@@ -301,7 +293,7 @@ def change_owner(
     moves under the CAS ``owner_public_key = <signer>``.
     """
     if new_key is not None and not valid_public_key(new_key):
-        raise key_error(["body", "owner_public_key"])
+        raise key_error("body", "owner_public_key")
     if proof is None:
         _change_unlocked(tx, agent_id, new_key, now=now, actor=actor)
         return
@@ -335,9 +327,10 @@ def _change_unlocked(
     if verified is None:
         raise RacefreeError(ErrorCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
     if new_key is None:
-        raise RacefreeError(ErrorCode.OWNER_LOCKED, details={"agent_id": agent_id})
+        code = OWNERS.transitions[Move.REMOVE_KEY].conflict_for(LOCKED)
+        raise RacefreeError(code, details={"agent_id": agent_id})
     raise RacefreeError(
-        ErrorCode.OWNER_AUTH_REQUIRED,
+        OWNERS.transitions[Move.CHANGE_KEY].conflict_for(LOCKED),
         detail="ownership is locked in: the current owner must sign the change",
         hint=f"send {HEADER} signed by the current owner for action "
         f"{change_action(agent_id, new_key)!r}",
@@ -358,16 +351,12 @@ def _audit_change(
     )
 
 
-def live_locked_owner(tx: Tx, public_key: str | None = None) -> bool:
-    """Whether a non-terminated agent has a LOCKED owner (``public_key``'s, if given).
+def locked_owner(public_key: str | None = None) -> Condition:
+    """Agents whose owner is LOCKED in (``public_key``'s, if given): a key someone proved to hold.
 
-    Only such an owner proved to hold a key that still matters; kill switch
-    recovery demands their signature and nobody else's.
+    Kill switch recovery demands such an owner's signature, and nobody else's.
     """
-    sql = (
-        "SELECT 1 FROM agents WHERE owner_verified = 1 AND owner_public_key IS NOT NULL"
-        " AND status <> 'TERMINATED'"
-    )
-    if public_key is not None:
-        sql += " AND owner_public_key = :pk"
-    return tx.scalar(sql + " LIMIT 1", {"pk": public_key}) is not None
+    locked = Condition.of("owner_verified = 1 AND owner_public_key IS NOT NULL")
+    if public_key is None:
+        return locked
+    return locked & Condition.of("owner_public_key = :pk", pk=public_key)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from racefree.core.audit import Severity
 from racefree.core.errors import ErrorCode
 from racefree.core.machine import StateMachine, move
@@ -13,6 +15,15 @@ TERMINATED = "TERMINATED"
 #: Why an agent is suspended: by an operator here, by the kill switch set-based elsewhere.
 OPERATOR_SUSPENSION = "operator"
 KILL_SWITCH_SUSPENSION = "kill_switch"
+
+
+class Move(StrEnum):
+    """The agent machine's transition names."""
+
+    SUSPEND = "suspend"
+    ACTIVATE = "activate"
+    TERMINATE = "terminate"
+
 
 _TERMINATED_IS_GONE = {TERMINATED: ErrorCode.AGENT_TERMINATED}
 
@@ -26,7 +37,7 @@ AGENT_MACHINE = StateMachine(
     not_found=ErrorCode.AGENT_NOT_FOUND,
     transitions=(
         move(
-            "suspend",
+            Move.SUSPEND,
             ACTIVE,
             SUSPENDED,
             conflict=ErrorCode.AGENT_SUSPENDED,
@@ -36,7 +47,7 @@ AGENT_MACHINE = StateMachine(
         ),
         # activating an ACTIVE agent is a state conflict with current/requested/allowed details
         move(
-            "activate",
+            Move.ACTIVATE,
             SUSPENDED,
             ACTIVE,
             conflict=ErrorCode.INVALID_STATE_TRANSITION,
@@ -44,7 +55,7 @@ AGENT_MACHINE = StateMachine(
             audit_event="AGENT_ACTIVATED",
         ),
         move(
-            "terminate",
+            Move.TERMINATE,
             (ACTIVE, SUSPENDED),
             TERMINATED,
             conflict=ErrorCode.AGENT_TERMINATED,
@@ -53,12 +64,3 @@ AGENT_MACHINE = StateMachine(
         ),
     ),
 )
-
-
-def unavailable_error(status: str) -> ErrorCode | None:
-    """The code refusing work for an agent in ``status`` (None when it is ACTIVE)."""
-    if status == SUSPENDED:
-        return ErrorCode.AGENT_SUSPENDED
-    if status == TERMINATED:
-        return ErrorCode.AGENT_TERMINATED
-    return None

@@ -1,0 +1,107 @@
+"""Every exception racefree raises, in one place.
+
+Each one is a :class:`RacefreeError` and carries a catalog code
+(:mod:`racefree.core.errors`), so the library, the HTTP API and the CLI tell
+the same story about it; ``except RacefreeError`` catches them all. The
+hierarchy::
+
+    RacefreeError(code, detail, details, hint, retry_after)   the catalog's error
+    |   raised with a domain's code by core and every domain: AGENT_SUSPENDED,
+    |   RENEWAL_CONFLICT, KILL_SWITCH_ALREADY_ACTIVE, LOCK_LOST, ...
+    |
+    +-- LockBusy                  LOCK_TIMEOUT (409, retryable): the lock is held
+    |                             and the caller asked not to wait; holder, lease
+    |                             times and Retry-After from the lease
+    +-- DatabaseError             INTERNAL_ERROR: the database is misconfigured or
+    |   |                         unusable (also a RuntimeError); its message is
+    |   |                         for the operator's log, never for an HTTP client
+    |   +-- DatabaseInUse         another process already serves this SQLite file
+    |   +-- AdvisoryUnavailable   advisory locks asked of a database without them
+    +-- MachineDefinitionError    INTERNAL_ERROR: an inconsistent transition table
+                                  (also a ValueError), raised when it is defined
+
+Executors report failures with ``racefree.transactions.executors.ExecutorError``
+(a category, not an answer: the execution loop turns it into the transaction's
+outcome); the CLI's usage errors are the CLI's own.
+"""
+
+from __future__ import annotations
+
+import math
+
+from racefree.core.errors import ErrorCode, RacefreeError
+
+__all__ = [
+    "AdvisoryUnavailable",
+    "DatabaseError",
+    "DatabaseInUse",
+    "LockBusy",
+    "MachineDefinitionError",
+    "RacefreeError",
+]
+
+
+class LockBusy(RacefreeError):
+    """The lock is held by someone else and the caller asked not to wait.
+
+    ``acquired_at_ms``/``expires_at_ms`` are ``None`` for advisory locks (they have no lease).
+    """
+
+    def __init__(
+        self,
+        key: str,
+        holder: str | None,
+        acquired_at_ms: int | None,
+        expires_at_ms: int | None,
+        *,
+        now_ms: int | None = None,
+    ) -> None:
+        self.key = key
+        self.holder = holder
+        self.acquired_at_ms = acquired_at_ms
+        self.expires_at_ms = expires_at_ms
+        retry_after = None
+        if expires_at_ms is not None and now_ms is not None:
+            # whole seconds until the lease runs out at the latest
+            retry_after = max(1, math.ceil((expires_at_ms - now_ms) / 1000))
+        super().__init__(
+            ErrorCode.LOCK_TIMEOUT,
+            detail=f"lock {key!r} is held by {holder or 'another session'}",
+            details={
+                "key": key,
+                "holder": holder,
+                "acquired_at_ms": acquired_at_ms,
+                "expires_at_ms": expires_at_ms,
+            },
+            retry_after=retry_after,
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class _InternalError(RacefreeError):
+    """A message for the operator; over HTTP only the catalog's generic INTERNAL_ERROR."""
+
+    def __init__(self, message: str) -> None:
+        self.reason = message
+        super().__init__(ErrorCode.INTERNAL_ERROR)
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class DatabaseError(_InternalError, RuntimeError):
+    """A configuration or environment problem with the database."""
+
+
+class DatabaseInUse(DatabaseError):
+    """Another process already serves this SQLite file."""
+
+
+class AdvisoryUnavailable(DatabaseError):
+    """Advisory locks were asked for on a database that has none (SQLite)."""
+
+
+class MachineDefinitionError(_InternalError, ValueError):
+    """The transition table is inconsistent; raised when the machine is defined."""

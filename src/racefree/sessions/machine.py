@@ -1,0 +1,50 @@
+"""The session lifecycle's transition table (docs/state-machines.md).
+
+A session's state is derived: ``REVOKED`` when ``revoked_at`` is set, else
+``EXPIRED`` when ``expires_at <= now``, else ``ACTIVE``. The moves are CASes
+in this package: renewal (``WHERE token_hash = :current AND revoked_at IS
+NULL AND expires_at > :now ...``, :mod:`.renewal`) and revocation
+(``WHERE revoked_at IS NULL``, :mod:`.revocation`); expiry is the clock
+passing ``expires_at``. A refused move's code comes from this table.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from racefree.core.errors import ErrorCode
+from racefree.core.machine import TransitionTable, move
+
+ACTIVE = "ACTIVE"
+EXPIRED = "EXPIRED"
+REVOKED = "REVOKED"
+
+
+class Move(StrEnum):
+    RENEW = "renew"
+    EXPIRE = "expire"
+    REVOKE = "revoke"
+
+
+SESSIONS = TransitionTable(
+    "session",
+    table="sessions",
+    state_column="revoked_at, expires_at",
+    states=(ACTIVE, EXPIRED, REVOKED),
+    initial=ACTIVE,
+    transitions=(
+        move(
+            Move.RENEW,
+            ACTIVE,
+            ACTIVE,
+            conflict=ErrorCode.RENEWAL_CONFLICT,
+            conflict_by_state={
+                REVOKED: ErrorCode.SESSION_REVOKED,
+                EXPIRED: ErrorCode.TOKEN_EXPIRED,
+            },
+        ),
+        move(Move.EXPIRE, ACTIVE, EXPIRED, conflict=ErrorCode.TOKEN_EXPIRED),
+        # every revocation: operator, token reuse, agent termination, the kill switch
+        move(Move.REVOKE, (ACTIVE, EXPIRED), REVOKED, conflict=ErrorCode.SESSION_ALREADY_REVOKED),
+    ),
+)
