@@ -80,7 +80,8 @@ class Tx:
         For work that takes a lock everyone shares (the audit chain head): taken last, it
         is held only while committing, and no transaction waits for it while holding it
         -- no deadlock with the row locks taken earlier in any order. Without a
-        transaction to wait for (a read, an autocommit connection) it runs now.
+        transaction to wait for (a read, an autocommit connection) it runs now. Work
+        deferred inside a savepoint that is rolled back is not undone: defer outside one.
         """
         if self._finishers is None:
             finish(self, [item])
