@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +150,7 @@ def start_server(
     env: Mapping[str, str] | None = None,
     master_password: str = "correct horse battery staple",
     startup_timeout: float = 60,
+    args: Sequence[str] = (),
 ) -> Server:
     port = free_port()
     log_path = workdir / f"server-{port}.log"
@@ -164,7 +165,7 @@ def start_server(
     }
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "racefree", "serve"],
+        [sys.executable, "-m", "racefree", "serve", *args],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,

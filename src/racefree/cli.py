@@ -13,6 +13,7 @@ import contextlib
 import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
@@ -21,7 +22,7 @@ from typing import Any
 
 from racefree import __version__, agents, killswitch, migrations, operators, owners, sessions
 from racefree.core import audit
-from racefree.core.db import DatabaseError
+from racefree.core.db import DatabaseError, Dialect
 from racefree.core.errors import RacefreeError
 from racefree.core.settings import Settings
 from racefree.killswitch import recovery
@@ -58,41 +59,79 @@ def _emit(line: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from racefree import logs
+
+    settings = _settings(args)
+    logs.configure(settings.log_level)
+    workers = args.workers
+    runtime = Runtime.open(settings)
+    try:
+        if workers > 1 and runtime.db.dialect is Dialect.SQLITE:
+            raise CliError(
+                f"--workers {workers} needs PostgreSQL: SQLite supports one serving process."
+                " Set RACEFREE_DATABASE_URL=postgresql://... or serve with --workers 1"
+            )
+        runtime.db.claim_server()
+        _prepare(runtime, settings)
+        if workers == 1:
+            return _serve_one(runtime, settings)
+    finally:
+        runtime.close()
+    # several processes: each builds its own runtime and app from the environment, which
+    # the command line's overrides are written into first (the first start is done above)
+    for name in ("database_url", "host", "port"):
+        os.environ[f"RACEFREE_{name.upper()}"] = str(getattr(settings, name))
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **_uvicorn(settings))
+    return 0
+
+
+def _uvicorn(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options; logging stays ours (:mod:`racefree.logs` escapes every line)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "log_config": None,
+        "access_log": False,
+    }
+
+
+def _prepare(runtime: Runtime, settings: Settings) -> None:
+    """Migrate, create first-start credentials (printed once), warn if locked."""
+    migrations.upgrade(runtime.db)
+    master = settings.master_password.get_secret_value() if settings.master_password else None
+    first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
+    _show_first_start(first)
+    _warn_if_locked(runtime)
+
+
+def _serve_one(runtime: Runtime, settings: Settings) -> int:
+    import uvicorn
+
+    uvicorn.run(_app_with_workers(runtime), **_uvicorn(settings))
+    return 0
+
+
+def _app_with_workers(runtime: Runtime) -> Any:
     from racefree.http import create_app
     from racefree.workers import start_workers
 
-    settings = _settings(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    runtime = Runtime.open(settings)
-    try:
-        runtime.db.claim_server()
-        migrations.upgrade(runtime.db)
-        master = settings.master_password.get_secret_value() if settings.master_password else None
-        first = operators.bootstrap(runtime.db, master_password=master, now=runtime.clock.now())
-        _show_first_start(first)
-        _warn_if_locked(runtime)
-        workers = start_workers(runtime)  # background sweeps, one process each (a lease)
-        app = create_app(runtime)
-        # stop (and release the leases) at app shutdown: uvicorn re-raises SIGTERM after it,
-        # which ends the process before the ``finally`` below would run
-        app.router.on_shutdown.append(workers.stop)
-        app.router.on_shutdown.append(runtime.close)
-        try:
-            uvicorn.run(
-                app,
-                host=settings.host,
-                port=settings.port,
-                log_level=settings.log_level.lower(),
-                access_log=False,
-            )
-        finally:
-            workers.stop()
-    finally:
-        runtime.close()
-    return 0
+    workers = start_workers(runtime)  # background sweeps, one process each (a lease)
+    app = create_app(runtime)
+    # stop (and release the leases) at app shutdown: uvicorn re-raises SIGTERM after it,
+    # which ends the process before a ``finally`` of the caller would run
+    app.router.on_shutdown.append(workers.stop)
+    app.router.on_shutdown.append(runtime.close)
+    return app
+
+
+def worker_app() -> Any:
+    """The app of one ``racefree serve --workers N`` process (a uvicorn factory)."""
+    from racefree import logs
+
+    settings = Settings()
+    logs.configure(settings.log_level)
+    return _app_with_workers(Runtime.open(settings))
 
 
 def _warn_if_locked(runtime: Runtime) -> None:
@@ -389,6 +428,16 @@ def _require_schema(runtime: Runtime) -> None:
 # -- parser --------------------------------------------------------------------
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("must be between 1 and 64")
+    return value
+
+
 def _database_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
@@ -412,14 +461,7 @@ def _audit_parsers(commands: Any) -> None:
     verify.set_defaults(handler=cmd_audit_verify)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="racefree",
-        description="Race-free state changes on SQL databases: server and operator tools.",
-    )
-    parser.add_argument("--version", action="version", version=f"racefree {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_serve(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
         help="migrate the database, create first-start credentials, serve HTTP",
@@ -429,7 +471,24 @@ def build_parser() -> argparse.ArgumentParser:
     _database_option(serve)
     serve.add_argument("--host", help="bind address (default: $RACEFREE_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: $RACEFREE_PORT or 8000)")
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="server processes (default 1; more than one needs PostgreSQL)",
+    )
     serve.set_defaults(handler=cmd_serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="racefree",
+        description="Race-free state changes on SQL databases: server and operator tools.",
+    )
+    parser.add_argument("--version", action="version", version=f"racefree {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _add_serve(commands)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(
         dest="db_command", required=True, metavar="ACTION"

@@ -9,6 +9,7 @@ from racefree.core.errors import CATALOG, Domain, ErrorCode, RacefreeError, prob
 # (code, HTTP status, domain, retryable) exactly as the contract's table states them.
 CONTRACT = [
     ("VALIDATION_ERROR", 400, "GENERAL", False),
+    ("PAYLOAD_TOO_LARGE", 413, "GENERAL", False),  # the edge limits (docs/operations.md)
     ("NOT_FOUND", 404, "GENERAL", False),
     ("ROUTE_NOT_FOUND", 404, "GENERAL", False),
     ("INTERNAL_ERROR", 500, "GENERAL", True),

@@ -37,7 +37,7 @@ def test_an_unusable_key_is_400_and_creates_nothing(
             headers={**session, "Idempotency-Key": key},
         )
         body = problem(response, 400, "VALIDATION_ERROR")
-        assert "Idempotency-Key" in str(body["details"])
+        assert "idempotency-key" in str(body["details"]).lower()  # the edge or the route refuses
     assert client.get("/v1/transactions", headers=session).json()["transactions"] == []
 
 

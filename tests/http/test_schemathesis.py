@@ -16,11 +16,6 @@ by the hypothesis property in ``test_write_bodies.py``.
 
 The seed is fixed so a CI failure reproduces (``RACEFREE_SCHEMATHESIS_SEED``
 overrides it; ``RACEFREE_SCHEMATHESIS_EXAMPLES`` the examples per operation).
-
-NUL bytes are not generated unless ``RACEFREE_FUZZ_NUL=1``: on PostgreSQL a NUL
-in a query or body string still reaches the database and answers 500 until the
-HTTP edge refuses control characters (issue 9, item 5, built on the HTTP-pipeline
-branch with its own tests). Turn it on -- make it the default -- once that lands.
 """
 
 from __future__ import annotations
@@ -39,7 +34,6 @@ from tests.support import Server, start_server
 CHECKS = "not_a_server_error,status_code_conformance"
 SEED = os.environ.get("RACEFREE_SCHEMATHESIS_SEED", "20261130")
 EXAMPLES = os.environ.get("RACEFREE_SCHEMATHESIS_EXAMPLES", "25")
-FUZZ_NUL = os.environ.get("RACEFREE_FUZZ_NUL") == "1"
 SESSION_PATHS = (
     "/v1/transactions",
     "/v1/sessions/current",
@@ -88,8 +82,8 @@ def _run(
         "--exclude-path",
         "/v1/kill-switch/activate",
         "--no-color",
-        "--generation-allow-x00",
-        "true" if FUZZ_NUL else "false",
+        "--generation-allow-x00",  # NUL bytes included: the edge refuses them on both engines
+        "true",
         *extra,
     ]
     return subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)

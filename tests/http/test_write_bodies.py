@@ -9,15 +9,11 @@ session, a plan group, a queued transaction), so bodies reach the handlers.
 Every answer must be below 500 and documented for that operation in
 ``/openapi.json``; every refused one (>= 400) is problem+json and leaves
 every table exactly as it was (a snapshot of all rows before and after).
-
-Strings hold no NUL unless ``RACEFREE_FUZZ_NUL=1`` (see ``test_schemathesis.py``:
-refusing NUL at the edge is issue 9 item 5, on the HTTP-pipeline branch).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,8 +83,7 @@ def _fields(operation: dict[str, Any], components: dict[str, Any]) -> list[str]:
     return sorted(_resolve(schema, components).get("properties", {}))
 
 
-FUZZ_NUL = os.environ.get("RACEFREE_FUZZ_NUL") == "1"
-_CHARS = st.characters(exclude_categories=("Cs",), exclude_characters="" if FUZZ_NUL else "\x00")
+_CHARS = st.characters(exclude_categories=("Cs",))  # NUL and control characters included
 TEXT = st.text(_CHARS)
 JSON = st.recursive(
     st.none()

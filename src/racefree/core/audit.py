@@ -153,6 +153,9 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append one audit row in ``tx``, chained to the previous one."""
+    client_request_id = context.client_request_id.get()
+    if client_request_id is not None:  # the server's id is the row's; the client's is kept too
+        details = {**(details or {}), "client_request_id": client_request_id}
     row: dict[str, Any] = {
         "at": at,
         "event_type": event_type,

@@ -8,7 +8,7 @@ a code means the same thing in the library, over HTTP and in the CLI::
     RacefreeError(code)                       raised by core, domains, http
     |
     +-- GENERAL  VALIDATION_ERROR 400, NOT_FOUND 404, ROUTE_NOT_FOUND 404,
-    |            METHOD_NOT_ALLOWED 405, INTERNAL_ERROR 500
+    |            METHOD_NOT_ALLOWED 405, PAYLOAD_TOO_LARGE 413, INTERNAL_ERROR 500
     +-- AUTH     401 token and signature problems, FORBIDDEN 403,
     |            MASTER_PASSWORD_LOCKED 429
     +-- SYSTEM   SYSTEM_LOCKED 503, kill switch conflicts 409
@@ -45,6 +45,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     ROUTE_NOT_FOUND = "ROUTE_NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     AUTH_REQUIRED = "AUTH_REQUIRED"
     INVALID_TOKEN = "INVALID_TOKEN"
@@ -138,6 +139,14 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             False,
             "Method not allowed",
             "this route does not accept that method",
+        ),
+        ErrorSpec(
+            _C.PAYLOAD_TOO_LARGE,
+            413,
+            _D.GENERAL,
+            False,
+            "Payload too large",
+            "the request body is larger than this server accepts",
         ),
         ErrorSpec(
             _C.INTERNAL_ERROR,

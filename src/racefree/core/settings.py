@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     log_level: str = "info"
     db_pool_size: int = Field(default=20, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    #: request bodies larger than this get 413 PAYLOAD_TOO_LARGE, without being read whole
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
 
     session_expires_in: int = Field(default=86400, gt=0)
     session_max_renewals: int = Field(default=30, ge=0)

@@ -1,16 +1,28 @@
-"""Authentication dependencies: who is calling, decided before any domain work."""
+"""Authentication: who is calling, decided before any domain work and before the body is parsed.
+
+A route declares who may call it with a dependency -- ``dependencies=[OPERATOR]``,
+``[SESSION]`` or ``[OPERATOR_OR_SESSION]``. The declaration does no I/O: a
+:class:`racefree.http.pipeline.PipelineRoute` reads it once, at startup, and puts
+the requirement in each request's scope (run as an ordinary FastAPI dependency, it
+would do the same, on the event loop). The pipeline then authenticates in its one
+worker-thread hop, right after the kill switch guard, with :func:`authenticate`.
+The declaration stays visible on the route (``route.dependant``), so a test can
+walk every route and check who may call it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from enum import Enum
+from typing import Final
 
 from fastapi import Depends, Request
+from starlette.types import Scope
 
 from racefree import operators, sessions
 from racefree.core import tokens
 from racefree.core.errors import ErrorCode, RacefreeError
-from racefree.http.deps import RuntimeDep
 from racefree.http.problems import errors
 from racefree.operators import Operator
 from racefree.runtime import Runtime
@@ -19,10 +31,42 @@ from racefree.runtime import Runtime
 OPERATOR_AUTH_CODES = (ErrorCode.AUTH_REQUIRED, ErrorCode.INVALID_TOKEN, ErrorCode.FORBIDDEN)
 OPERATOR_ERRORS = errors(*OPERATOR_AUTH_CODES)
 
+Headers = Mapping[str, str]
+REQUIREMENT = "racefree.auth"
 
-def bearer_token(request: Request) -> str:
+
+class Auth(Enum):
+    """Who may call a route."""
+
+    NONE = "none"
+    OPERATOR = "operator"
+    SESSION = "session"
+    OPERATOR_OR_SESSION = "operator or session"
+
+
+async def require_operator(request: Request) -> None:
+    """Declares that the route needs an operator token."""
+    request.scope[REQUIREMENT] = Auth.OPERATOR
+
+
+async def require_session(request: Request) -> None:
+    """Declares that the route needs an agent session token."""
+    request.scope[REQUIREMENT] = Auth.SESSION
+
+
+async def require_operator_or_session(request: Request) -> None:
+    """Declares that the route takes an operator or an agent session token."""
+    request.scope[REQUIREMENT] = Auth.OPERATOR_OR_SESSION
+
+
+OPERATOR: Final = Depends(require_operator)
+SESSION: Final = Depends(require_session)
+OPERATOR_OR_SESSION: Final = Depends(require_operator_or_session)
+
+
+def bearer_token(headers: Headers) -> str:
     """The bearer token of the request, or 401 ``AUTH_REQUIRED``."""
-    header = request.headers.get("authorization")
+    header = headers.get("authorization")
     if not header:
         raise RacefreeError(ErrorCode.AUTH_REQUIRED, hint="send Authorization: Bearer <token>")
     scheme, _, token = header.partition(" ")
@@ -31,17 +75,26 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def require_operator(request: Request, runtime: RuntimeDep) -> Operator:
-    token = bearer_token(request)
+def authenticate(runtime: Runtime, scope: Scope, headers: Headers) -> Caller | None:
+    """The caller the route declared it needs (blocking: database reads), or None."""
+    requirement: Auth = scope.get(REQUIREMENT, Auth.NONE)
+    if requirement is Auth.NONE:
+        return None
+    if requirement is Auth.OPERATOR:
+        return operator_of(runtime, headers)
+    if requirement is Auth.SESSION:
+        return session_of(runtime, headers)
+    return caller_of(runtime, headers)
+
+
+def operator_of(runtime: Runtime, headers: Headers) -> Operator:
+    token = bearer_token(headers)
     if token.startswith(tokens.SESSION_PREFIX):
         raise RacefreeError(
             ErrorCode.FORBIDDEN, detail="agent session tokens cannot use operator routes"
         )
     with runtime.db.read() as tx:
         return operators.authenticate(tx, token)
-
-
-OperatorDep = Annotated[Operator, Depends(require_operator)]
 
 
 # -- agent sessions ------------------------------------------------------------------------
@@ -81,9 +134,9 @@ def _authenticate_session(runtime: Runtime, token: str) -> SessionPrincipal:
     return SessionPrincipal(session_id=found.session_id, agent_id=found.agent_id)
 
 
-def session_token(request: Request) -> str:
+def session_token(headers: Headers) -> str:
     """The bearer token of a session route; an operator token is 403 ``FORBIDDEN``."""
-    token = bearer_token(request)
+    token = bearer_token(headers)
     if token.startswith(tokens.OPERATOR_PREFIX):
         raise RacefreeError(
             ErrorCode.FORBIDDEN, detail="operator tokens cannot act as an agent session"
@@ -91,11 +144,9 @@ def session_token(request: Request) -> str:
     return token
 
 
-def require_session(request: Request, runtime: RuntimeDep) -> SessionPrincipal:
-    return _authenticate_session(runtime, session_token(request))
+def session_of(runtime: Runtime, headers: Headers) -> SessionPrincipal:
+    return _authenticate_session(runtime, session_token(headers))
 
-
-SessionDep = Annotated[SessionPrincipal, Depends(require_session)]
 
 Caller = Operator | SessionPrincipal
 
@@ -103,13 +154,10 @@ Caller = Operator | SessionPrincipal
 OPERATOR_OR_SESSION_ERRORS = SESSION_ERRORS
 
 
-def require_operator_or_session(request: Request, runtime: RuntimeDep) -> Caller:
+def caller_of(runtime: Runtime, headers: Headers) -> Caller:
     """An operator or an agent session, told apart by the token's prefix."""
-    token = bearer_token(request)
+    token = bearer_token(headers)
     if token.startswith(tokens.SESSION_PREFIX):
         return _authenticate_session(runtime, token)
     with runtime.db.read() as tx:
         return operators.authenticate(tx, token)
-
-
-OperatorOrSessionDep = Annotated[Caller, Depends(require_operator_or_session)]

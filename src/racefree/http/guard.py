@@ -1,19 +1,28 @@
 """The kill switch guard: while the switch is not NORMAL, refuse with 503 ``SYSTEM_LOCKED``.
 
-Pure ASGI middleware, installed inside the request-context middleware (so the
-refusal carries ``X-Request-ID`` and is counted) and outside routing, so it
-answers before any authentication or domain work -- a route need not even
-exist to be refused.
-
-It must hold across processes (a second server, the CLI), so it reads the
-state from the database on every guarded request: one primary-key read of one
-row. There is no cache: any cache would let a process serve a request that
-started after an activation committed elsewhere. Allow-listed requests
+It must hold across processes (a second server, the CLI), so it reads the state
+from the database on every guarded request: one primary-key read of one row.
+There is no cache: any cache would let a process serve a request that started
+after an activation committed elsewhere. Allow-listed requests
 (docs/state-machines.md) skip the read altogether:
 
 * ``GET /health``, ``/metrics``, the dashboard, everything under ``/v1/kill-switch``;
 * operator ``GET`` requests -- checked only while locked, by the operator
   token itself (a mere ``rf_op_`` prefix is not enough).
+
+Where the read happens (issue 11: at most one thread hop per request). The
+pure-ASGI :class:`KillSwitchGuard` decides without I/O whether a request is
+guarded and leaves a :class:`Ticket` in the ASGI scope. The request pipeline
+(:mod:`racefree.http.pipeline`) redeems it with :func:`check` inside its single
+worker-thread hop, first, before authentication and before the body is parsed.
+A response made without the pipeline -- no route matched, a wrong method, a path
+or query parameter refused by FastAPI's validation, the OpenAPI documents --
+touched no database (every database route goes through the pipeline; the app
+factory refuses to build otherwise); before such a response leaves, the
+middleware redeems the ticket itself (its own hop) and answers 503 instead while
+locked (on SQLite without a hop: reads are served on the loop, see
+:mod:`racefree.http.pipeline`). So a route need not even exist to be refused,
+and no guarded request is answered while locked.
 """
 
 from __future__ import annotations
@@ -21,11 +30,11 @@ from __future__ import annotations
 from typing import Any
 
 from anyio import to_thread
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from racefree import operators
 from racefree.core import tokens
-from racefree.core.db import Tx
+from racefree.core.db import Dialect, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.http.problems import add_response, errors, problem_response
 from racefree.killswitch import status
@@ -34,6 +43,7 @@ from racefree.runtime import Runtime
 KILL_SWITCH_PREFIX = "/v1/kill-switch"
 DASHBOARD_PREFIX = "/dashboard"
 READ_METHODS = frozenset({"GET", "HEAD"})
+TICKET = "racefree.guard"
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -47,6 +57,41 @@ def always_allowed(method: str, path: str) -> bool:
     return method in READ_METHODS and path in ("/health", "/metrics")
 
 
+class Ticket:
+    """A guarded request's obligation to read the state once before it is answered."""
+
+    __slots__ = ("redeemed",)
+
+    def __init__(self) -> None:
+        self.redeemed = False
+
+
+def check(runtime: Runtime, scope: Scope) -> None:
+    """Redeem the request's ticket, if any: raise 503 ``SYSTEM_LOCKED`` while locked.
+
+    Blocking (a database read): call it from the worker thread, first.
+    """
+    ticket: Ticket | None = scope.get(TICKET)
+    if ticket is None or ticket.redeemed:
+        return
+    ticket.redeemed = True
+    refusal = _refusal(runtime, scope)
+    if refusal is not None:
+        raise refusal
+
+
+def _refusal(runtime: Runtime, scope: Scope) -> RacefreeError | None:
+    """None to serve the request; the 503 to answer with otherwise."""
+    operator_token = _operator_token(scope) if scope["method"] in READ_METHODS else None
+    with runtime.db.read() as tx:
+        view = status.guard_view(tx)
+        if view.state == status.NORMAL:
+            return None
+        if operator_token is not None and _is_operator(tx, operator_token):
+            return None
+    return status.system_locked(view)
+
+
 def _operator_token(scope: Scope) -> str | None:
     headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
     for name, value in headers:
@@ -58,7 +103,17 @@ def _operator_token(scope: Scope) -> str | None:
     return None
 
 
+def _is_operator(tx: Tx, token: str) -> bool:
+    try:
+        operators.authenticate(tx, token)
+    except RacefreeError:
+        return False
+    return True
+
+
 class KillSwitchGuard:
+    """Leaves a :class:`Ticket` on guarded requests; redeems any left unredeemed."""
+
     def __init__(self, app: ASGIApp, *, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
@@ -67,30 +122,30 @@ class KillSwitchGuard:
         if scope["type"] != "http" or always_allowed(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
-        operator_token = _operator_token(scope) if scope["method"] in READ_METHODS else None
-        refusal = await to_thread.run_sync(self._refusal, operator_token)
-        if refusal is None:
-            await self.app(scope, receive, send)
-            return
-        await problem_response(refusal)(scope, receive, send)
+        ticket = Ticket()
+        scope[TICKET] = ticket
+        refused = False
 
-    def _refusal(self, operator_token: str | None) -> RacefreeError | None:
-        """None to serve the request; the 503 to answer with otherwise (blocking: DB reads)."""
-        with self.runtime.db.read() as tx:
-            view = status.guard_view(tx)
-            if view.state == status.NORMAL:
-                return None
-            if operator_token is not None and _is_operator(tx, operator_token):
-                return None
-        return status.system_locked(view)
+        async def guarded_send(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and not ticket.redeemed:
+                ticket.redeemed = True
+                refusal = await _redeem(self.runtime, scope)
+                if refusal is not None:
+                    refused = True
+                    await problem_response(refusal)(scope, receive, send)
+                    return
+            if not refused:
+                await send(message)
+
+        await self.app(scope, receive, guarded_send)
 
 
-def _is_operator(tx: Tx, token: str) -> bool:
-    try:
-        operators.authenticate(tx, token)
-    except RacefreeError:
-        return False
-    return True
+async def _redeem(runtime: Runtime, scope: Scope) -> RacefreeError | None:
+    # reads on SQLite are served on the loop (see racefree.http.pipeline)
+    if runtime.db.dialect is Dialect.SQLITE:
+        return _refusal(runtime, scope)
+    return await to_thread.run_sync(_refusal, runtime, scope)
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:

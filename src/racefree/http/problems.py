@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -52,11 +53,12 @@ def problem_response(error: RacefreeError) -> ProblemResponse:
     )
 
 
-def _validation_issues(exc: RequestValidationError) -> list[dict[str, Any]]:
+def pydantic_issues(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``details.issues`` from pydantic-style ``errors``."""
     # never echo "input" (it may hold a secret) or "ctx" (it may hold exceptions)
     return [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in exc.errors()
+        for e in errors
     ]
 
 
@@ -65,6 +67,7 @@ _HTTP_STATUS_CODES = {
     403: ErrorCode.FORBIDDEN,
     404: ErrorCode.ROUTE_NOT_FOUND,
     405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
 }
 
 
@@ -75,7 +78,7 @@ async def _on_racefree_error(request: Request, exc: Exception) -> ProblemRespons
 
 async def _on_validation_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(validation_error(_validation_issues(exc)))
+    return problem_response(validation_error(pydantic_issues(exc.errors())))
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> ProblemResponse:
@@ -139,6 +142,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     schema["components"]["schemas"].pop("HTTPValidationError", None)
     schema["components"]["schemas"].pop("ValidationError", None)
     defaults = errors(*DEFAULT_ERRORS)
+    too_large = errors(ErrorCode.PAYLOAD_TOO_LARGE)
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             responses = operation.setdefault("responses", {})
@@ -146,6 +150,9 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
                 responses.pop("422", None)  # FastAPI's own; a route's documented 422 stays
             for status, doc in defaults.items():
                 add_response(responses, status, doc)
+            if "requestBody" in operation:
+                for status, doc in too_large.items():
+                    add_response(responses, status, doc)
     return schema
 
 

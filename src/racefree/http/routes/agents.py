@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, status
+from fastapi import APIRouter, Header, Path, Query, Request, status
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import agents, owners
@@ -12,11 +13,11 @@ from racefree.agents import Agent
 from racefree.core.amounts import Amount
 from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
-from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
-from racefree.http.deps import RuntimeDep
+from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 
-router = APIRouter(prefix="/v1/agents", tags=["agents"])
+router = APIRouter(prefix="/v1/agents", tags=["agents"], route_class=PipelineRoute)
 
 AgentId = Annotated[str, Path(min_length=1, max_length=36)]
 PublicKey = Annotated[str, Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
@@ -64,42 +65,58 @@ def agent_json(agent: Agent) -> dict[str, Any]:
     }
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    responses=OPERATOR_ERRORS,
-)
-def create_agent(body: CreateAgent, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
-    now = runtime.clock.now()
-    actor = f"operator:{operator.label}"
-    with runtime.db.write() as tx:
-        agent = agents.create(tx, name=body.name, now=now, actor=actor)
+def _actor(call: Call) -> str:
+    return f"operator:{call.operator.label}"
+
+
+def _create(call: Call) -> dict[str, Any]:
+    body: CreateAgent = call.body
+    now = call.runtime.clock.now()
+    with call.runtime.db.write() as tx:
+        agent = agents.create(tx, name=body.name, now=now, actor=_actor(call))
         if body.owner_public_key is not None:
-            owners.change_owner(tx, agent.id, body.owner_public_key, now=now, actor=actor)
+            owners.change_owner(tx, agent.id, body.owner_public_key, now=now, actor=_actor(call))
             agent = agents.get(tx, agent.id)
     return agent_json(agent)
 
 
-@router.get("", responses=OPERATOR_ERRORS)
-def list_agents(
-    runtime: RuntimeDep,
-    operator: OperatorDep,
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=dict[str, Any],
+    responses=OPERATOR_ERRORS,
+    openapi_extra=body_doc(CreateAgent),
+    dependencies=[OPERATOR],
+)
+async def create_agent(request: Request) -> Response:
+    return await run(request, _create, body=CreateAgent, status_code=201)
+
+
+@router.get("", response_model=dict[str, Any], responses=OPERATOR_ERRORS, dependencies=[OPERATOR])
+async def list_agents(
+    request: Request,
     after_id: Annotated[str | None, Query(max_length=36)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     status: Annotated[str | None, Query(pattern="^(ACTIVE|SUSPENDED|TERMINATED)$")] = None,
-) -> dict[str, Any]:
-    with runtime.db.read() as tx:
-        found = agents.list_agents(tx, after_id=after_id, limit=limit, status=status)
-    return {
-        "agents": [agent_json(a) for a in found],
-        "next_after_id": found[-1].id if len(found) == limit else None,
-    }
+) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.read() as tx:
+            found = agents.list_agents(tx, after_id=after_id, limit=limit, status=status)
+        return {
+            "agents": [agent_json(a) for a in found],
+            "next_after_id": found[-1].id if len(found) == limit else None,
+        }
+
+    return await run(request, serve, reads_only=True)
 
 
-@router.get("/{agent_id}", responses=_FOUND)
-def get_agent(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
-    with runtime.db.read() as tx:
-        return agent_json(agents.get(tx, agent_id))
+@router.get("/{agent_id}", response_model=dict[str, Any], responses=_FOUND, dependencies=[OPERATOR])
+async def get_agent(agent_id: AgentId, request: Request) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.read() as tx:
+            return agent_json(agents.get(tx, agent_id))
+
+    return await run(request, serve, reads_only=True)
 
 
 @router.patch(
@@ -113,70 +130,90 @@ def get_agent(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> 
         ErrorCode.OWNER_LOCKED,
         ErrorCode.OWNER_MISMATCH,
     ),
+    response_model=dict[str, Any],
+    openapi_extra=body_doc(ChangeOwner),
+    dependencies=[OPERATOR],
 )
-def change_owner(
+async def change_owner(
     agent_id: AgentId,
-    body: ChangeOwner,
-    runtime: RuntimeDep,
-    operator: OperatorDep,
+    request: Request,
     x_owner_signature: Annotated[str | None, Header(max_length=4096)] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Set, change or remove the owner key. A LOCKED owner's key changes only with
     ``X-Owner-Signature`` from the current owner over ``change_owner:<agent id>:<new key>``."""
-    now = runtime.clock.now()
-    new_key = body.owner_public_key
-    with runtime.db.write() as tx:
-        proof = None
-        if x_owner_signature:
-            action = owners.change_action(agent_id, new_key)
-            proof = owners.verify(tx, x_owner_signature, action=action, now=now)
-        owners.change_owner(
-            tx, agent_id, new_key, now=now, proof=proof, actor=f"operator:{operator.label}"
-        )
-        return agent_json(agents.get(tx, agent_id))
+
+    def serve(call: Call) -> dict[str, Any]:
+        now = call.runtime.clock.now()
+        new_key = call.body.owner_public_key
+        with call.runtime.db.write() as tx:
+            proof = None
+            if x_owner_signature:
+                action = owners.change_action(agent_id, new_key)
+                proof = owners.verify(tx, x_owner_signature, action=action, now=now)
+            owners.change_owner(tx, agent_id, new_key, now=now, proof=proof, actor=_actor(call))
+            return agent_json(agents.get(tx, agent_id))
+
+    return await run(request, serve, body=ChangeOwner)
 
 
-@router.post("/{agent_id}/suspend", responses=_STATE)
-def suspend(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
-    with runtime.db.write() as tx:
-        agent = agents.suspend(
-            tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
-        )
-    return agent_json(agent)
+@router.post(
+    "/{agent_id}/suspend", response_model=dict[str, Any], responses=_STATE, dependencies=[OPERATOR]
+)
+async def suspend(agent_id: AgentId, request: Request) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.write() as tx:
+            agent = agents.suspend(tx, agent_id, now=call.runtime.clock.now(), actor=_actor(call))
+        return agent_json(agent)
+
+    return await run(request, serve)
 
 
-@router.post("/{agent_id}/activate", responses=_STATE)
-def activate(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
-    with runtime.db.write() as tx:
-        agent = agents.activate(
-            tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
-        )
-    return agent_json(agent)
+@router.post(
+    "/{agent_id}/activate", response_model=dict[str, Any], responses=_STATE, dependencies=[OPERATOR]
+)
+async def activate(agent_id: AgentId, request: Request) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.write() as tx:
+            agent = agents.activate(tx, agent_id, now=call.runtime.clock.now(), actor=_actor(call))
+        return agent_json(agent)
+
+    return await run(request, serve)
 
 
-@router.post("/{agent_id}/terminate", responses=_STATE)
-def terminate(agent_id: AgentId, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
+@router.post(
+    "/{agent_id}/terminate",
+    response_model=dict[str, Any],
+    responses=_STATE,
+    dependencies=[OPERATOR],
+)
+async def terminate(agent_id: AgentId, request: Request) -> Response:
     """Terminate the agent for good; its open sessions are revoked in the same transaction."""
-    with runtime.db.write() as tx:
-        agent = agents.terminate(
-            tx, agent_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
-        )
-    return agent_json(agent)
+
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.write() as tx:
+            agent = agents.terminate(tx, agent_id, now=call.runtime.clock.now(), actor=_actor(call))
+        return agent_json(agent)
+
+    return await run(request, serve)
 
 
 @router.post(
     "/{agent_id}/deposit",
+    response_model=dict[str, Any],
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.AGENT_NOT_FOUND, ErrorCode.AGENT_TERMINATED),
+    openapi_extra=body_doc(Deposit),
+    dependencies=[OPERATOR],
 )
-def deposit(
-    agent_id: AgentId, body: Deposit, runtime: RuntimeDep, operator: OperatorDep
-) -> dict[str, Any]:
-    with runtime.db.write() as tx:
-        balance = agents.deposit(
-            tx,
-            agent_id,
-            int(body.amount),
-            now=runtime.clock.now(),
-            actor=f"operator:{operator.label}",
-        )
-    return {"agent_id": agent_id, "balance": str(balance)}
+async def deposit(agent_id: AgentId, request: Request) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.write() as tx:
+            balance = agents.deposit(
+                tx,
+                agent_id,
+                int(call.body.amount),
+                now=call.runtime.clock.now(),
+                actor=_actor(call),
+            )
+        return {"agent_id": agent_id, "balance": str(balance)}
+
+    return await run(request, serve, body=Deposit)

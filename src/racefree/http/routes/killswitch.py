@@ -11,20 +11,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import killswitch, owners
 from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
-from racefree.http.auth import OPERATOR_AUTH_CODES, OPERATOR_ERRORS, OperatorDep
-from racefree.http.deps import RuntimeDep
+from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.http.routes import owners as owner_routes
 from racefree.killswitch import recovery, status
 from racefree.operators import Operator
 
-router = APIRouter(prefix="/v1/kill-switch", tags=["kill-switch"])
+router = APIRouter(prefix="/v1/kill-switch", tags=["kill-switch"], route_class=PipelineRoute)
 
 MasterPassword = Annotated[
     str | None, Header(alias="X-Master-Password", description="the master password")
@@ -49,9 +50,8 @@ def _times(name: str, epoch: int | None) -> dict[str, Any]:
     return {name: isoformat(epoch), f"{name}_epoch": epoch}
 
 
-@router.get("", responses=OPERATOR_ERRORS)
-def get_kill_switch(runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
-    """The switch's state and the activation it is under, if any."""
+def _status(call: Call) -> dict[str, Any]:
+    runtime = call.runtime
     with runtime.db.read() as tx:
         current = status.read(tx)
     return {
@@ -66,15 +66,19 @@ def get_kill_switch(runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any
     }
 
 
-@router.post(
-    "/activate",
-    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.KILL_SWITCH_ALREADY_ACTIVE),
-)
-def activate(body: ActivateRequest, runtime: RuntimeDep, operator: OperatorDep) -> dict[str, Any]:
-    """Stop everything: revoke sessions, cancel open transactions, suspend agents (one CAS)."""
-    with runtime.db.write() as tx:
+@router.get("", response_model=dict[str, Any], responses=OPERATOR_ERRORS, dependencies=[OPERATOR])
+async def get_kill_switch(request: Request) -> Response:
+    """The switch's state and the activation it is under, if any."""
+    return await run(request, _status, reads_only=True)
+
+
+def _activate(call: Call) -> dict[str, Any]:
+    with call.runtime.db.write() as tx:
         result = killswitch.activate(
-            tx, body.reason, now=runtime.clock.now(), actor=f"operator:{operator.label}"
+            tx,
+            call.body.reason,
+            now=call.runtime.clock.now(),
+            actor=f"operator:{call.operator.label}",
         )
     return {
         "state": result.state,
@@ -87,6 +91,18 @@ def activate(body: ActivateRequest, runtime: RuntimeDep, operator: OperatorDep) 
     }
 
 
+@router.post(
+    "/activate",
+    response_model=dict[str, Any],
+    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.KILL_SWITCH_ALREADY_ACTIVE),
+    openapi_extra=body_doc(ActivateRequest),
+    dependencies=[OPERATOR],
+)
+async def activate(request: Request) -> Response:
+    """Stop everything: revoke sessions, cancel open transactions, suspend agents (one CAS)."""
+    return await run(request, _activate, body=ActivateRequest)
+
+
 # ``/v1/nonce`` is refused while the switch is engaged; owners sign a recovery with a
 # nonce from here, on the allow-list (the same handler).
 router.add_api_route("/nonce", owner_routes.nonce, methods=["GET"], summary="Recovery nonce")
@@ -95,6 +111,7 @@ router.add_api_route("/nonce", owner_routes.nonce, methods=["GET"], summary="Rec
 @router.post(
     "/recovery",
     status_code=202,
+    response_model=dict[str, Any],
     responses=errors(
         *OPERATOR_AUTH_CODES,
         ErrorCode.INVALID_MASTER_PASSWORD,
@@ -106,32 +123,36 @@ router.add_api_route("/nonce", owner_routes.nonce, methods=["GET"], summary="Rec
         ErrorCode.KILL_SWITCH_NOT_ACTIVE,
         ErrorCode.RECOVERY_ALREADY_STARTED,
     ),
+    dependencies=[OPERATOR],
 )
-def start_recovery(
-    runtime: RuntimeDep,
-    operator: OperatorDep,
-    password: MasterPassword = None,
-    signature: OwnerSignature = None,
-) -> dict[str, Any]:
+async def start_recovery(
+    request: Request, password: MasterPassword = None, signature: OwnerSignature = None
+) -> Response:
     """ACTIVATED -> RECOVERING; completing is allowed after ``recovery_eligible_at``."""
-    started = recovery.start(
-        runtime.db,
-        password,
-        now=runtime.clock.now(),
-        wait_s=runtime.settings.recovery_wait_s,
-        owner_wait_s=runtime.settings.recovery_wait_owner_s,
-        owner_signature=signature,
-        actor=_actor(operator),
-    )
-    return {
-        "state": started.state,
-        **_times("recovery_eligible_at", started.recovery_eligible_at),
-        "wait_seconds": started.wait_seconds,
-    }
+
+    def serve(call: Call) -> dict[str, Any]:
+        runtime = call.runtime
+        started = recovery.start(
+            runtime.db,
+            password,
+            now=runtime.clock.now(),
+            wait_s=runtime.settings.recovery_wait_s,
+            owner_wait_s=runtime.settings.recovery_wait_owner_s,
+            owner_signature=signature,
+            actor=_actor(call.operator),
+        )
+        return {
+            "state": started.state,
+            **_times("recovery_eligible_at", started.recovery_eligible_at),
+            "wait_seconds": started.wait_seconds,
+        }
+
+    return await run(request, serve, status_code=202)
 
 
 @router.post(
     "/recovery/complete",
+    response_model=dict[str, Any],
     responses=errors(
         *OPERATOR_AUTH_CODES,
         ErrorCode.INVALID_MASTER_PASSWORD,
@@ -139,27 +160,38 @@ def start_recovery(
         ErrorCode.INVALID_RECOVERY_STATE,
         ErrorCode.RECOVERY_WAIT_REQUIRED,
     ),
+    dependencies=[OPERATOR],
 )
-def complete_recovery(
-    runtime: RuntimeDep, operator: OperatorDep, password: MasterPassword = None
-) -> dict[str, Any]:
+async def complete_recovery(request: Request, password: MasterPassword = None) -> Response:
     """RECOVERING -> NORMAL; re-activates the agents the kill switch suspended."""
-    done = recovery.complete(runtime.db, password, now=runtime.clock.now(), actor=_actor(operator))
-    return {"state": done.state, "agents_reactivated": done.agents_reactivated}
+
+    def serve(call: Call) -> dict[str, Any]:
+        done = recovery.complete(
+            call.runtime.db, password, now=call.runtime.clock.now(), actor=_actor(call.operator)
+        )
+        return {"state": done.state, "agents_reactivated": done.agents_reactivated}
+
+    return await run(request, serve)
 
 
 @router.post(
     "/recovery/abort",
+    response_model=dict[str, Any],
     responses=errors(
         *OPERATOR_AUTH_CODES,
         ErrorCode.INVALID_MASTER_PASSWORD,
         ErrorCode.MASTER_PASSWORD_LOCKED,
         ErrorCode.INVALID_RECOVERY_STATE,
     ),
+    dependencies=[OPERATOR],
 )
-def abort_recovery(
-    runtime: RuntimeDep, operator: OperatorDep, password: MasterPassword = None
-) -> dict[str, Any]:
+async def abort_recovery(request: Request, password: MasterPassword = None) -> Response:
     """RECOVERING -> ACTIVATED."""
-    aborted = recovery.abort(runtime.db, password, now=runtime.clock.now(), actor=_actor(operator))
-    return {"state": aborted.state}
+
+    def serve(call: Call) -> dict[str, Any]:
+        aborted = recovery.abort(
+            call.runtime.db, password, now=call.runtime.clock.now(), actor=_actor(call.operator)
+        )
+        return {"state": aborted.state}
+
+    return await run(request, serve)

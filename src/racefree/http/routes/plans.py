@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from racefree import plans
@@ -13,15 +14,15 @@ from racefree.core import context
 from racefree.core.clock import isoformat
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
-from racefree.http.auth import SESSION_AUTH_CODES, Caller, OperatorOrSessionDep, SessionPrincipal
-from racefree.http.deps import RuntimeDep
+from racefree.http.auth import OPERATOR_OR_SESSION, SESSION_AUTH_CODES, Caller, SessionPrincipal
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.plans import Generator, Item, PlanGroup
 from racefree.plans.generation import lock_view
 from racefree.plans.groups import MAX_DAYS, MAX_ITEMS, MAX_UNITS
 from racefree.plans.spread import days_between
 
-router = APIRouter(prefix="/v1/plan-groups", tags=["plans"])
+router = APIRouter(prefix="/v1/plan-groups", tags=["plans"], route_class=PipelineRoute)
 
 MAX_WAIT_S = 300
 # one errors() per route: codes sharing a status (409, 403) must all be documented
@@ -63,21 +64,19 @@ class PlanGroupIn(BaseModel):
         return self
 
 
-def get_generator(runtime: RuntimeDep) -> Generator:
+def get_generator(call: Call) -> Generator:
     """The runtime's one generator (and lease-lock instance), so in-process waiters are woken."""
-    return runtime.plan_generator
+    return call.runtime.plan_generator
 
 
-GeneratorDep = Annotated[Generator, Depends(get_generator)]
-
-
-def _actor(caller: Caller) -> str:
+def _actor(caller: Caller | None) -> str:
     if isinstance(caller, SessionPrincipal):
         return f"agent:{caller.agent_id}/session:{caller.session_id}"
+    assert caller is not None, "plan routes authenticate an operator or a session"
     return f"operator:{caller.label}"
 
 
-def _authorize(tx: Tx, group_id: str, caller: Caller) -> None:
+def _authorize(tx: Tx, group_id: str, caller: Caller | None) -> None:
     """Operators reach every group; a session only its own agent's (404 before 403)."""
     owner = plans.owner_of(tx, group_id)
     if isinstance(caller, SessionPrincipal) and owner != caller.agent_id:
@@ -103,11 +102,9 @@ def _group_body(group: PlanGroup) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201, responses=CREATE_ERRORS)
-def create_plan_group(
-    body: PlanGroupIn, runtime: RuntimeDep, caller: OperatorOrSessionDep
-) -> dict[str, Any]:
-    """Create a plan group; a session's group is owned by its agent."""
+def _create(call: Call) -> dict[str, Any]:
+    body: PlanGroupIn = call.body
+    caller, runtime = call.caller, call.runtime
     agent_id = caller.agent_id if isinstance(caller, SessionPrincipal) else None
     with runtime.db.write() as tx:
         group = plans.create(
@@ -124,65 +121,110 @@ def create_plan_group(
     return _group_body(group)
 
 
-@router.get("/{group_id}", responses=READ_ERRORS)
-def get_plan_group(
-    group_id: str, runtime: RuntimeDep, caller: OperatorOrSessionDep
-) -> dict[str, Any]:
-    with runtime.db.read() as tx:
-        _authorize(tx, group_id, caller)
-        return _group_body(plans.get(tx, group_id))
+@router.post(
+    "",
+    status_code=201,
+    response_model=dict[str, Any],
+    responses=CREATE_ERRORS,
+    openapi_extra=body_doc(PlanGroupIn),
+    dependencies=[OPERATOR_OR_SESSION],
+)
+async def create_plan_group(request: Request) -> Response:
+    """Create a plan group; a session's group is owned by its agent."""
+    return await run(request, _create, body=PlanGroupIn, status_code=201)
 
 
-@router.get("/{group_id}/plans", responses=READ_ERRORS)
-def list_plans(group_id: str, runtime: RuntimeDep, caller: OperatorOrSessionDep) -> dict[str, Any]:
-    with runtime.db.read() as tx:
-        _authorize(tx, group_id, caller)
-        group = plans.get(tx, group_id)
-        found = plans.plans(tx, group_id)
-    return {
-        "plan_group_id": group.id,
-        "generation": group.generation,
-        "total_units": sum(p.units for p in found),
-        "plans": [
-            {"id": p.id, "generation": p.generation, "day": p.day, "item": p.item, "units": p.units}
-            for p in found
-        ],
-    }
+@router.get(
+    "/{group_id}",
+    response_model=dict[str, Any],
+    responses=READ_ERRORS,
+    dependencies=[OPERATOR_OR_SESSION],
+)
+async def get_plan_group(group_id: str, request: Request) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.read() as tx:
+            _authorize(tx, group_id, call.caller)
+            return _group_body(plans.get(tx, group_id))
+
+    return await run(request, serve, reads_only=True)
+
+
+@router.get(
+    "/{group_id}/plans",
+    response_model=dict[str, Any],
+    responses=READ_ERRORS,
+    dependencies=[OPERATOR_OR_SESSION],
+)
+async def list_plans(group_id: str, request: Request) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.read() as tx:
+            _authorize(tx, group_id, call.caller)
+            group = plans.get(tx, group_id)
+            found = plans.plans(tx, group_id)
+        return {
+            "plan_group_id": group.id,
+            "generation": group.generation,
+            "total_units": sum(p.units for p in found),
+            "plans": [
+                {
+                    "id": p.id,
+                    "generation": p.generation,
+                    "day": p.day,
+                    "item": p.item,
+                    "units": p.units,
+                }
+                for p in found
+            ],
+        }
+
+    return await run(request, serve, reads_only=True)
 
 
 @router.post(
     "/{group_id}/generate",
+    response_model=dict[str, Any],
     responses=GENERATE_ERRORS,
+    dependencies=[OPERATOR_OR_SESSION],
 )
-def generate_plans(
+async def generate_plans(
     group_id: str,
-    runtime: RuntimeDep,
-    generator: GeneratorDep,
-    caller: OperatorOrSessionDep,
+    request: Request,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="seconds to wait")] = 0,
-) -> dict[str, Any]:
+) -> Response:
     """Generate the group's plans; only one generation per group runs at a time.
 
     Busy: 409 PLAN_GENERATION_IN_PROGRESS (retryable, Retry-After) at once, or with
     ``wait`` > 0 after waiting up to that long, 409 LOCK_TIMEOUT."""
-    with runtime.db.read() as tx:
-        _authorize(tx, group_id, caller)  # reads the owner only; the group is read under the lock
-    holder = f"{_actor(caller)}/{context.request_id.get() or '-'}"
-    result = generator.generate(group_id, holder=holder, wait_s=wait)
-    return {
-        "plan_group_id": result.plan_group_id,
-        "generation": result.generation,
-        "plans_created": result.plans_created,
-        "fencing_token": result.fencing_token,
-        "lock_wait_ms": result.lock_wait_ms,
-    }
+
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.read() as tx:
+            # reads the owner only; the group is read under the lock
+            _authorize(tx, group_id, call.caller)
+        holder = f"{_actor(call.caller)}/{context.request_id.get() or '-'}"
+        result = get_generator(call).generate(group_id, holder=holder, wait_s=wait)
+        return {
+            "plan_group_id": result.plan_group_id,
+            "generation": result.generation,
+            "plans_created": result.plans_created,
+            "fencing_token": result.fencing_token,
+            "lock_wait_ms": result.lock_wait_ms,
+        }
+
+    return await run(request, serve)
 
 
-@router.get("/{group_id}/lock", responses=READ_ERRORS)
-def plan_group_lock(
-    group_id: str, runtime: RuntimeDep, generator: GeneratorDep, caller: OperatorOrSessionDep
-) -> dict[str, Any]:
+@router.get(
+    "/{group_id}/lock",
+    response_model=dict[str, Any],
+    responses=READ_ERRORS,
+    dependencies=[OPERATOR_OR_SESSION],
+)
+async def plan_group_lock(group_id: str, request: Request) -> Response:
     """The group's generation lock: held or not, holder, since, expiry, fencing token."""
-    with runtime.db.read() as tx:
-        _authorize(tx, group_id, caller)
-    return lock_view(generator.locks, group_id)
+
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.read() as tx:
+            _authorize(tx, group_id, call.caller)
+        return lock_view(get_generator(call).locks, group_id)
+
+    return await run(request, serve, reads_only=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import sessions
@@ -12,20 +13,20 @@ from racefree.core.amounts import Amount
 from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
 from racefree.http.auth import (
+    OPERATOR,
     OPERATOR_AUTH_CODES,
     OPERATOR_ERRORS,
+    SESSION,
     SESSION_AUTH_CODES,
     SESSION_ERRORS,
-    OperatorDep,
-    SessionDep,
     session_policy,
     session_token,
 )
-from racefree.http.deps import RuntimeDep
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.sessions import Constraints, Session
 
-router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=PipelineRoute)
 
 SessionId = Annotated[str, Path(min_length=1, max_length=36)]
 NO_STORE = {"Cache-Control": "no-store"}
@@ -80,96 +81,123 @@ def _with_token(session: Session, token: str) -> dict[str, Any]:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=dict[str, Any],
     responses=errors(
         *OPERATOR_AUTH_CODES,
         ErrorCode.AGENT_NOT_FOUND,
         ErrorCode.AGENT_SUSPENDED,
         ErrorCode.AGENT_TERMINATED,
     ),
+    openapi_extra=body_doc(OpenSession),
+    dependencies=[OPERATOR],
 )
-def open_session(
-    body: OpenSession, response: Response, runtime: RuntimeDep, operator: OperatorDep
-) -> dict[str, Any]:
+async def open_session(request: Request) -> Response:
     """Open a session for an ACTIVE agent. The token is in this response only."""
-    constraints = Constraints.parse(
-        body.constraints.model_dump(exclude_none=True) if body.constraints else None
-    )
-    with runtime.db.write() as tx:
-        issued = sessions.issue(
-            tx,
-            body.agent_id,
-            now=runtime.clock.now(),
-            policy=session_policy(runtime),
-            expires_in=body.expires_in,
-            max_renewals=body.max_renewals,
-            constraints=constraints,
-            actor=f"operator:{operator.label}",
+
+    def serve(call: Call) -> dict[str, Any]:
+        body: OpenSession = call.body
+        runtime = call.runtime
+        constraints = Constraints.parse(
+            body.constraints.model_dump(exclude_none=True) if body.constraints else None
         )
-    response.headers.update(NO_STORE)
-    return _with_token(issued.session, issued.token)
+        with runtime.db.write() as tx:
+            issued = sessions.issue(
+                tx,
+                body.agent_id,
+                now=runtime.clock.now(),
+                policy=session_policy(runtime),
+                expires_in=body.expires_in,
+                max_renewals=body.max_renewals,
+                constraints=constraints,
+                actor=f"operator:{call.operator.label}",
+            )
+        return _with_token(issued.session, issued.token)
+
+    return await run(request, serve, body=OpenSession, status_code=201, headers=NO_STORE)
 
 
-@router.get("", responses=OPERATOR_ERRORS)
-def list_sessions(
-    runtime: RuntimeDep,
-    operator: OperatorDep,
+@router.get("", response_model=dict[str, Any], responses=OPERATOR_ERRORS, dependencies=[OPERATOR])
+async def list_sessions(
+    request: Request,
     agent_id: Annotated[str | None, Query(max_length=36)] = None,
     active: bool = False,
     after_id: Annotated[str | None, Query(max_length=36)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
-    with runtime.db.read() as tx:
-        found = sessions.list_sessions(
-            tx,
-            now=runtime.clock.now(),
-            agent_id=agent_id,
-            active_only=active,
-            after_id=after_id,
-            limit=limit,
-        )
-    return {
-        "sessions": [session_json(s) for s in found],
-        "next_after_id": found[-1].id if len(found) == limit else None,
-    }
+) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.read() as tx:
+            found = sessions.list_sessions(
+                tx,
+                now=call.runtime.clock.now(),
+                agent_id=agent_id,
+                active_only=active,
+                after_id=after_id,
+                limit=limit,
+            )
+        return {
+            "sessions": [session_json(s) for s in found],
+            "next_after_id": found[-1].id if len(found) == limit else None,
+        }
+
+    return await run(request, serve, reads_only=True)
 
 
-@router.get("/current", responses=SESSION_ERRORS)
-def current_session(runtime: RuntimeDep, caller: SessionDep) -> dict[str, Any]:
+def _current(call: Call) -> dict[str, Any]:
+    with call.runtime.db.read() as tx:
+        return session_json(sessions.get(tx, call.session.session_id))
+
+
+@router.get(
+    "/current", response_model=dict[str, Any], responses=SESSION_ERRORS, dependencies=[SESSION]
+)
+async def current_session(request: Request) -> Response:
     """The calling session itself."""
-    with runtime.db.read() as tx:
-        return session_json(sessions.get(tx, caller.session_id))
+    return await run(request, _current, reads_only=True)
 
 
-@router.get("/{session_id}", responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.SESSION_NOT_FOUND))
-def get_session(
-    session_id: SessionId, runtime: RuntimeDep, operator: OperatorDep
-) -> dict[str, Any]:
-    with runtime.db.read() as tx:
-        return session_json(sessions.get(tx, session_id))
+@router.get(
+    "/{session_id}",
+    response_model=dict[str, Any],
+    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.SESSION_NOT_FOUND),
+    dependencies=[OPERATOR],
+)
+async def get_session(session_id: SessionId, request: Request) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.read() as tx:
+            return session_json(sessions.get(tx, session_id))
+
+    return await run(request, serve, reads_only=True)
 
 
 @router.delete(
     "/{session_id}",
+    response_model=dict[str, Any],
     responses=errors(
         *OPERATOR_AUTH_CODES, ErrorCode.SESSION_NOT_FOUND, ErrorCode.SESSION_ALREADY_REVOKED
     ),
+    dependencies=[OPERATOR],
 )
-def revoke_session(
-    session_id: SessionId, runtime: RuntimeDep, operator: OperatorDep
-) -> dict[str, Any]:
-    with runtime.db.write() as tx:
-        session = sessions.revoke(
-            tx, session_id, now=runtime.clock.now(), actor=f"operator:{operator.label}"
-        )
-    return {
-        "session_id": session.id,
-        "revoked_at": isoformat(session.revoked_at),
-        "revoke_reason": session.revoke_reason,
-    }
+async def revoke_session(session_id: SessionId, request: Request) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        with call.runtime.db.write() as tx:
+            session = sessions.revoke(
+                tx,
+                session_id,
+                now=call.runtime.clock.now(),
+                actor=f"operator:{call.operator.label}",
+            )
+        return {
+            "session_id": session.id,
+            "revoked_at": isoformat(session.revoked_at),
+            "revoke_reason": session.revoke_reason,
+        }
+
+    return await run(request, serve)
 
 
 @router.put(
     "/{session_id}/renew",
+    response_model=dict[str, Any],
     responses=errors(
         *SESSION_AUTH_CODES,
         ErrorCode.SESSION_NOT_FOUND,
@@ -180,22 +208,23 @@ def revoke_session(
         ErrorCode.RENEWAL_TOO_EARLY,
     ),
 )
-def renew_session(
-    session_id: SessionId, request: Request, response: Response, runtime: RuntimeDep
-) -> dict[str, Any]:
+async def renew_session(session_id: SessionId, request: Request) -> Response:
     """Rotate the session's token, presenting the current one as the bearer token.
 
-    The renewal authenticates the token itself (it must not go through the
-    session dependency: a renewal that lost a race presents a token that was
-    just rotated out, and must hear 409 ``RENEWAL_CONFLICT``, not 401).
+    The renewal authenticates the token itself (it must not go through session
+    authentication: a renewal that lost a race presents a token that was just
+    rotated out, and must hear 409 ``RENEWAL_CONFLICT``, not 401).
     """
-    renewal = sessions.renew(
-        runtime.db,
-        session_id,
-        session_token(request),
-        now=runtime.clock.now(),
-        policy=session_policy(runtime),
-        actor="session",
-    )
-    response.headers.update(NO_STORE)
-    return _with_token(renewal.session, renewal.token)
+
+    def serve(call: Call) -> dict[str, Any]:
+        renewal = sessions.renew(
+            call.runtime.db,
+            session_id,
+            session_token(call.headers),
+            now=call.runtime.clock.now(),
+            policy=session_policy(call.runtime),
+            actor="session",
+        )
+        return _with_token(renewal.session, renewal.token)
+
+    return await run(request, serve, headers=NO_STORE)

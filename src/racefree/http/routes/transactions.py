@@ -5,22 +5,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import owners
 from racefree.core.amounts import Amount
 from racefree.core.errors import PROBLEM_CONTENT_TYPE, ErrorCode
 from racefree.http.auth import (
+    OPERATOR,
     OPERATOR_AUTH_CODES,
+    OPERATOR_OR_SESSION,
+    SESSION,
     SESSION_AUTH_CODES,
-    OperatorDep,
-    OperatorOrSessionDep,
-    SessionDep,
     SessionPrincipal,
 )
-from racefree.http.deps import RuntimeDep
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.operators import Operator
 from racefree.transactions import idempotency
@@ -28,7 +28,7 @@ from racefree.transactions.machine import Status, Transaction
 from racefree.transactions.service import Transactions
 from racefree.transactions.submission import Request as Submission
 
-router = APIRouter(prefix="/v1", tags=["transactions"])
+router = APIRouter(prefix="/v1", tags=["transactions"], route_class=PipelineRoute)
 
 TX_CONFLICTS = (
     ErrorCode.TX_NOT_FOUND,
@@ -73,12 +73,9 @@ class TransactionList(BaseModel):
     next_after_id: str | None
 
 
-def transactions_service(runtime: RuntimeDep) -> Transactions:
+def transactions_service(call: Call) -> Transactions:
     """The runtime's one :class:`Transactions` (it holds the executor)."""
-    return runtime.transactions
-
-
-ServiceDep = Annotated[Transactions, Depends(transactions_service)]
+    return call.runtime.transactions
 
 
 def documented(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:
@@ -121,75 +118,89 @@ def _json(body: dict[str, Any], status: int, *, replayed: bool) -> JSONResponse:
             ErrorCode.SYSTEM_LOCKED,
         ),
     },
+    openapi_extra=body_doc(TransactionIn),
+    dependencies=[SESSION],
 )
-def submit_transaction(
-    body: TransactionIn,
-    session: SessionDep,
-    service: ServiceDep,
+async def submit_transaction(
+    request: Request,
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", description="1-255 printable ASCII characters"),
     ] = None,
-) -> JSONResponse:
+) -> Response:
     """Submit a transaction. INSTANT/NOTIFY execute now (200 with the final status; a
     permanent failure answers with its error); DELAY/APPROVAL are queued (202).
     With ``Idempotency-Key`` a retry replays the stored response."""
-    outcome = service.submit(
-        session.session_id,
-        Submission(type=body.type, amount=int(body.amount), destination=body.destination),
-        idempotency_key=_idempotency_key(idempotency_key),
-    )
-    return _json(outcome.reply.body, outcome.reply.status, replayed=outcome.replayed)
+    def serve(call: Call) -> JSONResponse:  # after the guard and authentication
+        key = _idempotency_key(idempotency_key)
+        body: TransactionIn = call.body
+        outcome = transactions_service(call).submit(
+            call.session.session_id,
+            Submission(type=body.type, amount=int(body.amount), destination=body.destination),
+            idempotency_key=key,
+        )
+        return _json(outcome.reply.body, outcome.reply.status, replayed=outcome.replayed)
+
+    return await run(request, serve, body=TransactionIn)
 
 
-def _visible_to(caller: SessionPrincipal | Operator) -> str | None:
+def _visible_to(caller: SessionPrincipal | Operator | None) -> str | None:
     return caller.agent_id if isinstance(caller, SessionPrincipal) else None
 
 
-def _out(txn: Transaction) -> TransactionOut:
-    return TransactionOut.model_validate(txn.to_public())
+def _out(txn: Transaction) -> dict[str, Any]:
+    """The transaction object; ``TransactionOut`` documents it and is not re-validated per
+    request (``to_public`` is the domain's one home of that shape)."""
+    return txn.to_public()
 
 
 @router.get(
     "/transactions",
     response_model=TransactionList,
     responses=documented(*SESSION_AUTH_CODES, *OPERATOR_AUTH_CODES),
+    dependencies=[OPERATOR_OR_SESSION],
 )
-def list_transactions(
-    caller: OperatorOrSessionDep,
-    service: ServiceDep,
+async def list_transactions(
+    request: Request,
     status: Status | None = None,
     agent_id: Annotated[str | None, Query(max_length=36)] = None,
     session_id: Annotated[str | None, Query(max_length=36)] = None,
     after_id: Annotated[str | None, Query(max_length=36)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> TransactionList:
+) -> Response:
     """Transactions in creation order; a session sees only its agent's."""
-    own = _visible_to(caller)
-    found = service.find(
-        agent_id=own if own is not None else agent_id,
-        session_id=session_id,
-        status=status,
-        after_id=after_id,
-        limit=limit,
-    )
-    return TransactionList(
-        transactions=[_out(t) for t in found],
-        next_after_id=found[-1].id if found else after_id,
-    )
+
+    def serve(call: Call) -> dict[str, Any]:
+        own = _visible_to(call.caller)
+        found = transactions_service(call).find(
+            agent_id=own if own is not None else agent_id,
+            session_id=session_id,
+            status=status,
+            after_id=after_id,
+            limit=limit,
+        )
+        return {
+            "transactions": [_out(t) for t in found],
+            "next_after_id": found[-1].id if found else after_id,
+        }
+
+    return await run(request, serve, reads_only=True)
 
 
 @router.get(
     "/transactions/{transaction_id}",
     response_model=TransactionOut,
     responses=documented(*SESSION_AUTH_CODES, *OPERATOR_AUTH_CODES, ErrorCode.TX_NOT_FOUND),
+    dependencies=[OPERATOR_OR_SESSION],
 )
-def get_transaction(
-    caller: OperatorOrSessionDep,
-    service: ServiceDep,
-    transaction_id: Annotated[str, Path(max_length=36)],
-) -> TransactionOut:
-    return _out(service.get(transaction_id, agent_id=_visible_to(caller)))
+async def get_transaction(
+    request: Request, transaction_id: Annotated[str, Path(max_length=36)]
+) -> Response:
+    def serve(call: Call) -> dict[str, Any]:
+        service = transactions_service(call)
+        return _out(service.get(transaction_id, agent_id=_visible_to(call.caller)))
+
+    return await run(request, serve, reads_only=True)
 
 
 @router.post(
@@ -203,25 +214,33 @@ def get_transaction(
         *TX_CONFLICTS,
     ),
 )
-def approve_transaction(
-    service: ServiceDep,
+async def approve_transaction(
+    request: Request,
     transaction_id: Annotated[str, Path(max_length=36)],
     signature: Annotated[str | None, Header(alias=owners.HEADER, max_length=4096)] = None,
-) -> TransactionOut:
+) -> Response:
     """The owner approves a queued APPROVAL transaction (signed action
     ``approve_transaction:<id>``); it then executes at once."""
-    return _out(service.approve(transaction_id, signature))
+
+    def serve(call: Call) -> dict[str, Any]:
+        return _out(transactions_service(call).approve(transaction_id, signature))
+
+    return await run(request, serve)
 
 
 @router.post(
     "/transactions/{transaction_id}/reject",
     response_model=TransactionOut,
     responses=documented(*OPERATOR_AUTH_CODES, *TX_CONFLICTS),
+    dependencies=[OPERATOR],
 )
-def reject_transaction(
-    operator: OperatorDep,
-    service: ServiceDep,
-    transaction_id: Annotated[str, Path(max_length=36)],
-) -> TransactionOut:
+async def reject_transaction(
+    request: Request, transaction_id: Annotated[str, Path(max_length=36)]
+) -> Response:
     """An operator rejects a queued transaction: ``QUEUED -> CANCELLED``, reservation released."""
-    return _out(service.reject(transaction_id, actor=f"operator:{operator.id}"))
+
+    def serve(call: Call) -> dict[str, Any]:
+        service = transactions_service(call)
+        return _out(service.reject(transaction_id, actor=f"operator:{call.operator.id}"))
+
+    return await run(request, serve)

@@ -1,0 +1,93 @@
+"""Count what a server says to PostgreSQL, on the wire: a counting TCP proxy.
+
+pg_stat_statements needs ``shared_preload_libraries`` (a server restart), so the
+benchmark counts from the protocol instead: every message the backend sends is
+typed, and each round trip ends with exactly one ``ReadyForQuery`` ('Z'), each
+executed statement with one ``CommandComplete`` ('C') whose tag names the command
+(``BEGIN``, ``COMMIT``, ``SELECT 1``, ``UPDATE 1``...). Counts are of what the
+backend answered, so they cannot be estimates. Commits are cross-checked against
+``pg_stat_database.xact_commit`` (the database's own count; it also counts every
+autocommit statement, reads included, as a transaction).
+
+Connect through it with ``sslmode=disable&gssencmode=disable`` so the stream is
+typed messages from the first byte.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections import Counter
+
+
+class CountingProxy:
+    def __init__(self, upstream: tuple[str, int] = ("127.0.0.1", 5432)) -> None:
+        self.upstream = upstream
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def snapshot(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.counts)
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            for s in (client, server):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._pipe, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._backend, args=(server, client), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            dst.close()
+
+    def _backend(self, src: socket.socket, dst: socket.socket) -> None:
+        buf = b""
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+                buf += data
+                buf = self._count(buf)
+        except OSError:
+            pass
+        finally:
+            dst.close()
+
+    def _count(self, buf: bytes) -> bytes:
+        counted: Counter[str] = Counter()
+        while len(buf) >= 5:
+            length = int.from_bytes(buf[1:5], "big")
+            if len(buf) < 1 + length:
+                break
+            kind = buf[:1]
+            if kind == b"Z":
+                counted["round_trips"] += 1
+            elif kind == b"C":
+                tag = buf[5 : 1 + length - 1].split(b" ", 1)[0].decode()
+                counted["statements" if tag not in ("BEGIN", "COMMIT", "ROLLBACK") else tag] += 1
+                if tag not in ("BEGIN", "COMMIT", "ROLLBACK", "SELECT", "SET", "SHOW"):
+                    counted["writes"] += 1
+            buf = buf[1 + length :]
+        if counted:
+            with self._lock:
+                self.counts.update(counted)
+        return buf

@@ -1,0 +1,272 @@
+"""The request pipeline: one worker-thread hop per request that touches the database.
+
+Why. The drivers are blocking, so database work runs in a worker thread; each
+hand-off costs ~80-100 µs on a loaded 2-core machine. FastAPI makes one per sync
+dependency, one per sync endpoint and one more to validate a response model: 3-5
+per request, most of them doing a few microseconds of work (issue 11). So every
+route that touches the database is an ``async def`` endpoint that gathers on the
+event loop only what must be gathered there -- path, query and header parameters
+(FastAPI parses them without a thread) and, for routes with a body, the body's
+bytes up to ``RACEFREE_MAX_BODY_BYTES`` -- and hands one function to :func:`run`,
+which makes exactly one hop. In that worker thread, in this order:
+
+1. the kill switch guard (:func:`racefree.http.guard.check`: a database read of
+   the state on every guarded request, no cache);
+2. authentication, as the route declared it (:mod:`racefree.http.auth`: operator,
+   session, either, or none);
+3. the body limit for a body announced (``Content-Length``) or found larger than
+   the limit: 413, after 1 and 2, so an unauthenticated 22 MB upload hears 401
+   and is never read;
+4. parsing and validating the JSON body -- only now, after the guard and
+   authentication -- refusing control characters in its strings;
+5. the handler, whose ``dict`` result is encoded to JSON right there (no
+   response-model validation hop; ``response_model=`` still documents it).
+
+A catalog error at any step becomes its problem+json response in the same hop.
+Routes that touch no database (``/metrics``) make no hop.
+
+Reads on SQLite make no hop at all. A route whose work only reads declares
+``reads_only=True``; on SQLite its whole request (guard, authentication, handler)
+then runs on the event loop. A WAL-mode SQLite read never waits for a writer and
+takes tens of microseconds -- less than the hop would cost, and far less on a
+loaded machine, where waking a worker thread waits for a time slice. (The one
+write a session authentication can make -- revoking a session whose rotated-out
+token came back, :mod:`racefree.sessions.reuse` -- is then made on the loop too:
+rare, short, and bounded by the busy timeout.) Writes always go to the worker
+thread, and on PostgreSQL, where every read is a network round trip, so do reads.
+
+Routes are :class:`PipelineRoute`: FastAPI routes, so the OpenAPI document
+describes them, but served by a lean ASGI handler instead of FastAPI's request
+handler (which costs about as much as the rest of a ``/health`` request): it
+validates path, query and header parameters with FastAPI's own
+``request_params_to_args`` (400 on the loop, no hop), takes the route's declared
+authentication (:mod:`racefree.http.auth`) from its dependencies once, at
+startup, and awaits the endpoint. :func:`racefree.http.app.create_app` refuses
+to build an app with any other kind of route, so nothing slips back to FastAPI's
+per-dependency hops -- or past the guard, whose deferred check relies on it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from anyio import to_thread
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import request_params_to_args
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+from starlette import routing
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from racefree.core.db import Dialect
+from racefree.core.errors import RacefreeError, issue, validation_error
+from racefree.http import auth, edge, guard
+from racefree.http.auth import Caller, SessionPrincipal
+from racefree.http.problems import problem_response, pydantic_issues
+from racefree.operators import Operator
+from racefree.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What a handler gets: the runtime, who is calling, the validated body, the request."""
+
+    runtime: Runtime
+    request: Request
+    caller: Caller | None
+    body: Any
+
+    @property
+    def headers(self) -> Headers:
+        return self.request.headers
+
+    @property
+    def operator(self) -> Operator:
+        assert isinstance(self.caller, Operator), "route not declared Auth.OPERATOR"
+        return self.caller
+
+    @property
+    def session(self) -> SessionPrincipal:
+        assert isinstance(self.caller, SessionPrincipal), "route not declared Auth.SESSION"
+        return self.caller
+
+
+Handler = Callable[[Call], Any]
+
+
+class _TooLarge:
+    """The body was not read: it is (or says it is) over the limit."""
+
+
+TOO_LARGE: Final = _TooLarge()
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def run(
+    request: Request,
+    handler: Handler,
+    *,
+    body: type[BaseModel] | None = None,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+    reads_only: bool = False,
+) -> Response:
+    """Serve ``request`` with ``handler`` in one worker-thread hop (see the module doc)."""
+    raw: bytes | _TooLarge | None = None
+    if body is not None:
+        raw = await _read_body(request)
+    if reads_only and inline_reads(runtime_of(request)):
+        return _serve(request, handler, body, raw, status_code, headers)
+    return await to_thread.run_sync(_serve, request, handler, body, raw, status_code, headers)
+
+
+def inline_reads(runtime: Runtime) -> bool:
+    """Whether reads are served on the event loop (SQLite; see the module doc)."""
+    return runtime.db.dialect is Dialect.SQLITE
+
+
+async def _read_body(request: Request) -> bytes | _TooLarge:
+    """The body's bytes, or TOO_LARGE; reading stops at the limit (``edge.limit_body``)."""
+    chunks = []
+    try:
+        async for chunk in request.stream():
+            chunks.append(chunk)
+    except edge.BodyTooLarge:
+        return TOO_LARGE
+    return b"".join(chunks)
+
+
+def _serve(
+    request: Request,
+    handler: Handler,
+    model: type[BaseModel] | None,
+    raw: bytes | _TooLarge | None,
+    status_code: int,
+    headers: Mapping[str, str] | None,
+) -> Response:
+    runtime = runtime_of(request)
+    try:
+        guard.check(runtime, request.scope)
+        caller = auth.authenticate(runtime, request.scope, request.headers)
+        parsed = None if model is None else _parse(model, raw, runtime)
+        result = handler(Call(runtime, request, caller, parsed))
+    except RacefreeError as exc:
+        return problem_response(exc)
+    if isinstance(result, Response):
+        return result
+    return JSONResponse(result, status_code=status_code, headers=headers)
+
+
+def _parse(model: type[BaseModel], raw: bytes | _TooLarge | None, runtime: Runtime) -> BaseModel:
+    if isinstance(raw, _TooLarge):
+        raise edge.too_large(runtime.settings.max_body_bytes)
+    if not raw:
+        raise validation_error([issue("body", msg="Field required", type="missing")])
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        position = getattr(exc, "pos", 0)
+        raise validation_error(
+            [{"loc": ["body", position], "msg": "JSON decode error", "type": "json_invalid"}]
+        ) from None
+    edge.check_text(value, ["body"])
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        raise validation_error(
+            pydantic_issues([{**e, "loc": ("body", *e["loc"])} for e in errors])
+        ) from None
+
+
+# -- the route -------------------------------------------------------------------------------
+
+_REQUIREMENTS = {
+    auth.require_operator: auth.Auth.OPERATOR,
+    auth.require_session: auth.Auth.SESSION,
+    auth.require_operator_or_session: auth.Auth.OPERATOR_OR_SESSION,
+}
+
+
+def _requirement(path: str, dependant: Dependant) -> auth.Auth:
+    found = auth.Auth.NONE
+    for dependency in dependant.dependencies:
+        if dependency.call not in _REQUIREMENTS:
+            raise TypeError(f"{path}: a pipeline route takes only an auth declaration")
+        found = _REQUIREMENTS[dependency.call]
+    if dependant.body_params or dependant.cookie_params:
+        raise TypeError(f"{path}: read the body with pipeline.run(body=Model)")
+    return found
+
+
+class PipelineRoute(APIRoute):
+    """A FastAPI route served by a lean handler (see the module doc)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.requirement = _requirement(path, self.dependant)
+        self.app = self._serve
+
+    def matches(self, scope: Scope) -> tuple[routing.Match, Scope]:
+        match, child_scope = routing.Route.matches(self, scope)
+        if match != routing.Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await routing.Route.handle(self, scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        scope[auth.REQUIREMENT] = self.requirement
+        dependant = self.dependant
+        values: dict[str, Any] = {}
+        errors: list[Any] = []
+        for fields, source in (
+            (dependant.path_params, request.path_params),
+            (dependant.query_params, request.query_params),
+            (dependant.header_params, request.headers),
+        ):
+            if fields:
+                found, wrong = request_params_to_args(fields, source)
+                values.update(found)
+                errors.extend(wrong)
+        if errors:
+            response = problem_response(validation_error(pydantic_issues(errors)))
+        else:
+            if dependant.request_param_name:
+                values[dependant.request_param_name] = request
+            response = await self.endpoint(**values)
+        await response(scope, receive, send)
+
+
+# -- OpenAPI ---------------------------------------------------------------------------------
+
+#: Body models of pipeline routes, added to ``components.schemas`` by the app's OpenAPI.
+BODY_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra=`` for a route whose body ``model`` the pipeline parses itself."""
+    BODY_MODELS[model.__name__] = model
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def document_bodies(schema: dict[str, Any]) -> dict[str, Any]:
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, model in BODY_MODELS.items():
+        found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(found.pop("$defs", {}))
+        schemas[name] = found
+    return schema
