@@ -131,6 +131,7 @@ async def submit_transaction(
     """Submit a transaction. INSTANT/NOTIFY execute now (200 with the final status; a
     permanent failure answers with its error); DELAY/APPROVAL are queued (202).
     With ``Idempotency-Key`` a retry replays the stored response."""
+
     def serve(call: Call) -> JSONResponse:  # after the guard and authentication
         key = _idempotency_key(idempotency_key)
         body: TransactionIn = call.body
