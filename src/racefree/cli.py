@@ -215,6 +215,25 @@ def cmd_audit_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Recompute the audit hash chain; exit 1 at the first broken link."""
+    with _migrated(args) as runtime, runtime.db.read() as tx:
+        report = audit.verify(tx)
+    if report.intact:
+        _emit(
+            f"audit chain intact: {report.entries} entries; head {report.head_id}"
+            f" {report.head_hash} (record it elsewhere: a later verify against it proves"
+            " nothing up to it was rewritten)"
+        )
+        return 0
+    where = f"broken at entry {report.broken_at}" if report.broken_at is not None else "broken"
+    _emit(
+        f"audit chain {where}: {report.reason}; {report.entries} entries verified up to"
+        f" {report.head_id} {report.head_hash}"
+    )
+    return 1
+
+
 def _json_line(value: Any) -> str:
     return json.dumps(asdict(value), sort_keys=True, default=str)
 
@@ -438,6 +457,22 @@ def _database_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _audit_parsers(commands: Any) -> None:
+    audit_cmd = commands.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION"
+    )
+    tail = audit_cmd.add_parser("tail", help="print the newest audit entries as JSON lines")
+    _database_option(tail)
+    tail.add_argument("--limit", type=int, default=20, help="how many entries (default 20)")
+    tail.add_argument("--event-type", help="only entries of this event type")
+    tail.set_defaults(handler=cmd_audit_tail)
+    verify = audit_cmd.add_parser(
+        "verify", help="recompute the tamper-evident hash chain; exit 1 at the first broken link"
+    )
+    _database_option(verify)
+    verify.set_defaults(handler=cmd_audit_verify)
+
+
 def _add_serve(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
@@ -484,14 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     create_token.add_argument("--label", default="cli", help="a name for the token's holder")
     create_token.set_defaults(handler=cmd_operator_create_token)
 
-    audit_cmd = commands.add_parser("audit", help="the audit log").add_subparsers(
-        dest="audit_command", required=True, metavar="ACTION"
-    )
-    tail = audit_cmd.add_parser("tail", help="print the newest audit entries as JSON lines")
-    _database_option(tail)
-    tail.add_argument("--limit", type=int, default=20, help="how many entries (default 20)")
-    tail.add_argument("--event-type", help="only entries of this event type")
-    tail.set_defaults(handler=cmd_audit_tail)
+    _audit_parsers(commands)
     agents_cmd = commands.add_parser("agents", help="agents").add_subparsers(
         dest="agents_command", required=True, metavar="ACTION"
     )

@@ -1,0 +1,48 @@
+"""One of each resource, made through the API: what the fuzzing tests aim at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+
+from racefree.client import OwnerSigner
+from tests.http.test_transactions import make_agent, make_session, transfer
+
+OWNER = Ed25519PrivateKey.generate()
+
+
+@dataclass
+class World:
+    """Real path ids (agent, session, plan group, queued transaction) and both credentials."""
+
+    ids: dict[str, str]
+    operator: dict[str, str]
+    session: dict[str, str]
+
+
+def make_world(http: TestClient | httpx.Client, operator: dict[str, str]) -> World:
+    agent_id = make_agent(http, operator, owner=OwnerSigner(OWNER).public_key)
+    session = make_session(http, operator, agent_id)
+    current = http.get("/v1/sessions/current", headers=session).json()
+    group = http.post(
+        "/v1/plan-groups",
+        json={
+            "title": "g",
+            "start_date": "2026-01-01",
+            "end_date": "2026-01-05",
+            "items": [{"name": "a", "units": 3}],
+        },
+        headers=session,
+    )
+    queued = http.post("/v1/transactions", json=transfer(60_000), headers=session)
+    assert group.status_code == 201 and queued.status_code == 202, (group.text, queued.text)
+    ids = {
+        "agent_id": agent_id,
+        "session_id": current["session_id"],
+        "group_id": group.json()["id"],
+        "transaction_id": queued.json()["transaction_id"],
+    }
+    return World(ids, operator, session)
