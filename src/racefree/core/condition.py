@@ -6,8 +6,8 @@ other condition can have (``:id`` becomes ``:c12_id``), so two conditions that
 both say ``:id`` never collide, and a statement that embeds one keeps its own
 parameter names (``:now``, ``:reason``) free.
 
-    where = Condition.of("agent_id = :id", id=agent_id) & Condition.of("revoked_at IS NULL")
-    tx.execute(f"UPDATE sessions SET revoked_at = :now WHERE {where.sql}", where.bind({"now": now}))
+    where = Condition.of("owner_id = :id", id=owner_id) & Condition.of("closed_at IS NULL")
+    tx.execute(f"UPDATE items SET closed_at = :now WHERE {where.sql}", where.bind({"now": now}))
 """
 
 from __future__ import annotations
