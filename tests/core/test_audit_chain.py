@@ -149,6 +149,47 @@ def test_concurrent_appenders_build_one_unbroken_chain(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _append_many(db: Database, n: int, *, now: int, actor: str) -> None:
+    """One transaction writing ``n`` entries, the way cancel-open audits each transaction."""
+    with db.write() as tx:
+        rows = [
+            {"agent_id": None, "session_id": None, "transaction_id": f"t-{i}"} for i in range(n)
+        ]
+        assert audit.record_each(tx, "TEST_MANY", rows, at=now, actor=actor) == n
+        audit.record(tx, "TEST_EVENT", at=now, actor=actor)
+
+
+def test_single_and_many_entry_appenders_racing_build_one_unbroken_chain(
+    db: Database, db_url: str, clock: ManualClock
+) -> None:
+    """Writers of one entry (one statement on PostgreSQL) race writers of 451 entries
+    (head locked once, multi-row INSERTs): one chain, ids contiguous, every entry an
+    event with its transaction's txid."""
+    before = len(_ids(db))
+
+    def append(i: int) -> None:
+        if i % 4 == 0:
+            _append_many(db, 450, now=clock.now(), actor=f"many-{i}")
+        else:
+            _append(db, 3, now=clock.now(), actor=f"few-{i}")
+
+    assert tally(race(12, append)) == {"won": 12}
+    ids = _ids(db)
+    assert len(ids) == before + 3 * 451 + 9 * 3
+    assert ids == list(range(ids[0], ids[0] + len(ids)))
+    with db.read() as tx:
+        per_writer = tx.all(
+            "SELECT actor, COUNT(DISTINCT txid) AS txids, MIN(id) AS first, MAX(id) AS last,"
+            " COUNT(*) AS n FROM audit_log WHERE actor LIKE 'many-%' GROUP BY actor"
+        )
+    assert len(per_writer) == 3
+    for row in per_writer:
+        assert row["n"] == 451 and row["txids"] == 1  # one transaction: one txid
+        assert row["last"] - row["first"] == 450  # appended together, nothing in between
+    result = _verify(db_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_the_migration_chains_the_entries_written_before_it(
     db: Database, db_url: str, clock: ManualClock
 ) -> None:
@@ -156,7 +197,7 @@ def test_the_migration_chains_the_entries_written_before_it(
 
     from racefree import migrations
 
-    command.downgrade(migrations.alembic_config(db.sqlalchemy_url()), "0006")
+    command.downgrade(migrations.alembic_config(db.sqlalchemy_url()), "0012")  # before 0008
     with db.write() as tx:  # entries as the code before the chain wrote them
         for i in range(3):
             tx.execute(

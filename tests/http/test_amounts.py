@@ -3,9 +3,9 @@
 Amounts are strings of integers, 1 <= amount <= 10^15, the same for
 transactions, deposits and session limits (docs/http-api.md). The sums the database
 keeps -- account balances, a session's ``reserved`` and ``spent`` -- are
-refused past 10^18 by the admitting CAS with a catalog 4xx, and CHECK
-constraints back that on both engines (SQLite would otherwise turn an
-overflowing integer into a float).
+refused past 10^18 by the admitting CAS with a catalog 4xx; AutoStop's daily
+confirmed figure saturates at 10^18. CHECK constraints back all of them on both
+engines (SQLite would otherwise turn an overflowing integer into a float).
 """
 
 from __future__ import annotations
@@ -140,3 +140,29 @@ def test_check_constraints_refuse_a_kept_sum_past_the_maximum(
         tx.execute(f"UPDATE {table} SET {column} = {column} + {2**63 - 1}")
     with pytest.raises(Exception, match=r"(?i)check|constraint"), db.write() as tx:
         tx.execute(f"UPDATE {table} SET {column} = {KEPT_MAX + 1}")
+
+
+def test_the_daily_confirmed_figure_saturates_below_the_kept_maximum(
+    client: TestClient, operator_headers: dict[str, str], db: Database
+) -> None:
+    """AutoStop's ``agent_figures.confirmed_today`` is a kept sum too: a confirmation that
+    would carry it past 10^18 leaves it at 10^18 (over every daily limit) -- never an
+    overflow, a float or a 500 -- and the CHECK refuses anything above."""
+    agent_id = make_agent(client, operator_headers)
+    session = make_session(client, operator_headers, agent_id)
+    first = client.post("/v1/transactions", json=transfer(500), headers=session)
+    assert first.status_code == 200 and first.json()["status"] == "CONFIRMED", first.text
+    with db.write() as tx:  # as if a day of huge confirmations came before
+        tx.execute(
+            "UPDATE agent_figures SET confirmed_today = :v WHERE agent_id = :id",
+            {"v": KEPT_MAX - 100, "id": agent_id},
+        )
+    second = client.post("/v1/transactions", json=transfer(500), headers=session)
+    assert second.status_code == 200 and second.json()["status"] == "CONFIRMED", second.text
+    row = _kept(db, f"SELECT confirmed_today FROM agent_figures WHERE agent_id = '{agent_id}'")
+    assert row == {"confirmed_today": KEPT_MAX}
+    with pytest.raises(Exception, match=r"(?i)check|constraint"), db.write() as tx:
+        tx.execute(
+            "UPDATE agent_figures SET confirmed_today = :v WHERE agent_id = :id",
+            {"v": KEPT_MAX + 1, "id": agent_id},
+        )

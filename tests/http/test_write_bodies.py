@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 
 from racefree.core.db import Database
 from racefree.core.schema import metadata
+from racefree.core.settings import Settings
 from racefree.http.app import ROUTERS
+from tests.conftest import TEST_POOL_SIZE
 from tests.http.world import World, make_world
 
 PROBLEM = "application/problem+json"
@@ -52,6 +54,18 @@ def _write_routes() -> list[tuple[str, str]]:
 
 
 WRITE_ROUTES = _write_routes()
+
+
+@pytest.fixture(name="settings")
+def world_settings(db_url: str) -> Settings:
+    """The world's webhook may target 127.0.0.1; nothing delivers to it (no row moves
+    behind a snapshot's back)."""
+    return Settings(
+        database_url=db_url,
+        db_pool_size=TEST_POOL_SIZE,
+        webhook_allowed_hosts="127.0.0.1",
+        webhook_delivery_enabled=False,
+    )
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ OWNER = Ed25519PrivateKey.generate()
 
 @dataclass
 class World:
-    """Real path ids (agent, session, plan group, queued transaction) and both credentials."""
+    """Real path ids (agent, session, plan group, queued transaction, auto-stop rule,
+    webhook) and both credentials."""
 
     ids: dict[str, str]
     operator: dict[str, str]
@@ -39,10 +40,28 @@ def make_world(http: TestClient | httpx.Client, operator: dict[str, str]) -> Wor
     )
     queued = http.post("/v1/transactions", json=transfer(60_000), headers=session)
     assert group.status_code == 201 and queued.status_code == 202, (group.text, queued.text)
+    rule = http.post(  # the agent's own rule: it changes nothing for any other agent
+        "/v1/auto-stop/rules",
+        json={
+            "type": "CONSECUTIVE_FAILURES",
+            "params": {"threshold": 3},
+            "agent_id": agent_id,
+            "action": "WARN",
+        },
+        headers=operator,
+    )
+    hook = http.post(
+        "/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/hook", "event_types": ["KILL_SWITCH_ACTIVATED"]},
+        headers=operator,
+    )
+    assert rule.status_code == 201 and hook.status_code == 201, (rule.text, hook.text)
     ids = {
         "agent_id": agent_id,
         "session_id": current["session_id"],
         "group_id": group.json()["id"],
         "transaction_id": queued.json()["transaction_id"],
+        "rule_id": rule.json()["id"],
+        "webhook_id": hook.json()["id"],
     }
     return World(ids, operator, session)

@@ -380,6 +380,8 @@ agent_figures = sa.Table(
     _epoch("updated_at"),
     sa.CheckConstraint("consecutive_failures >= 0", name="failures_not_negative"),
     sa.CheckConstraint("confirmed_today >= 0", name="confirmed_not_negative"),
+    # a kept sum (core.amounts): the update saturates at 10^18 (far above any daily limit)
+    sa.CheckConstraint(amounts.kept_check("confirmed_today"), name="confirmed_today_kept"),
 )
 
 # the figures rules count in SQL: an agent's transactions by time, by destination

@@ -8,7 +8,8 @@
 * ``plan_group_quota``: the per-agent count of plan groups, counted from the
   existing groups;
 * CHECK constraints bound the sums the database keeps (``accounts.balance``,
-  ``sessions.reserved`` / ``spent``) to 0..10^18 (``core.amounts``). On
+  ``sessions.reserved`` / ``spent``, AutoStop's ``agent_figures.confirmed_today``)
+  to 0..10^18 (``core.amounts``). On
   PostgreSQL they are added NOT VALID: enforced for every write from now on,
   without refusing to migrate a database that an old version let past it.
 
@@ -32,6 +33,7 @@ _KEPT = (
     ("accounts", "balance_kept", "balance"),
     ("sessions", "reserved_kept", "reserved"),
     ("sessions", "spent_kept", "spent"),
+    ("agent_figures", "confirmed_today_kept", "confirmed_today"),  # AutoStop (0012)
 )
 
 _REFUSE = "audit_log is append-only"
@@ -160,7 +162,8 @@ def _kept_sums() -> None:
                 f" CHECK ({amounts.kept_check(column)}) NOT VALID"
             )
         return
-    for table in ("accounts", "sessions"):  # SQLite adds a CHECK by rebuilding the table
+    # SQLite adds a CHECK by rebuilding the table
+    for table in ("accounts", "sessions", "agent_figures"):
         with op.batch_alter_table(table, recreate="always") as batch:
             for kept_table, name, column in _KEPT:
                 if kept_table == table:
