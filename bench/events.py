@@ -14,7 +14,9 @@ Lag: on the *on* server, a second webhook for ``TRANSACTION_CONFIRMED`` only;
 clients submit at a paced ``--rate`` (submissions/s) for ``--lag-seconds``. The
 lag of one event is the receiver's arrival time minus the time the client got
 the 200 for that transaction (after the commit, so the true commit-to-receiver
-lag is at most this plus the response's own transfer time).
+lag is at most this plus the response's own transfer time). The same-run
+baseline is the lag at a light ``--baseline-rate`` on the same server just
+before: what polling and one POST cost, without load.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -31,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.events.receiver import Receiver
-from tests.support import Server, start_server
 
 from bench._agents import exempt_from_auto_stop
+from bench._receiver import ProcessReceiver
 from bench.databases import database_url
 from bench.harness import update_results_md, write_results
+from racefree.testing import Server, start_server
 
 NAME = "events"
 BODY = {"type": "TRANSFER", "amount": "1", "destination": "acct:bench"}
@@ -143,8 +146,8 @@ def run_engine(engine: str, args: argparse.Namespace) -> dict[str, Any]:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         off_url = stack.enter_context(database_url(engine))
         on_url = stack.enter_context(database_url(engine))
-        everything = stack.enter_context(Receiver())
-        confirmed = stack.enter_context(Receiver())
+        everything = stack.enter_context(ProcessReceiver(record=False))
+        confirmed = stack.enter_context(ProcessReceiver())
         off = _server(off_url, tmp, on=False)
         stack.callback(off.stop)
         on = _server(on_url, tmp, on=True)
@@ -157,18 +160,8 @@ def run_engine(engine: str, args: argparse.Namespace) -> dict[str, Any]:
             for name in ("off", "on") if r % 2 == 0 else ("on", "off"):
                 rates[name].append(_submit_for(servers[name].base_url, tokens[name], args.seconds))
         _webhook(on, confirmed.url, ["TRANSACTION_CONFIRMED"])
-        answered, achieved = _paced(on.base_url, tokens["on"], args.rate, args.lag_seconds)
-        confirmed.wait_for(
-            lambda r: {x.payload["data"]["transaction_id"] for x in r.succeeded()}.issuperset(
-                answered
-            ),
-            timeout=120,
-        )
-        lags = [
-            x.started - answered[x.payload["data"]["transaction_id"]]
-            for x in confirmed.succeeded()
-            if x.payload["data"]["transaction_id"] in answered
-        ]
+        light, light_rate = _lags(on, tokens["on"], confirmed, args.baseline_rate, args.lag_seconds)
+        lags, achieved = _lags(on, tokens["on"], confirmed, args.rate, args.lag_seconds)
     off_rate, on_rate = statistics.mean(rates["off"]), statistics.mean(rates["on"])
     return {
         "engine": engine,
@@ -183,7 +176,23 @@ def run_engine(engine: str, args: argparse.Namespace) -> dict[str, Any]:
         "lag_p50_ms": _quantile(lags, 50),
         "lag_p99_ms": _quantile(lags, 99),
         "lag_max_ms": round(max(lags) * 1000, 1),
+        "baseline_rate_target": args.baseline_rate,
+        "baseline_rate_achieved": round(light_rate, 1),
+        "baseline_events": len(light),
+        "baseline_p50_ms": _quantile(light, 50),
+        "baseline_p99_ms": _quantile(light, 99),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
     }
+
+
+def _lags(
+    server: Server, tokens: list[str], receiver: ProcessReceiver, rate: float, seconds: float
+) -> tuple[list[float], float]:
+    """Commit-to-receiver lags (seconds) of submissions paced at ``rate``, and the rate reached."""
+    answered, achieved = _paced(server.base_url, tokens, rate, seconds)
+    receiver.wait_for(lambda got: got.keys() >= answered.keys(), timeout=120)
+    arrived = receiver.arrivals()
+    return [arrived[txn] - at for txn, at in answered.items()], achieved
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -194,12 +203,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rate", type=float, default=200.0, help="paced submissions/s")
     parser.add_argument("--lag-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--baseline-rate", type=float, default=20.0, help="the light paced rate (same run)"
+    )
     args = parser.parse_args(argv)
     runs = [run_engine(e, args) for e in args.engines.split(",")]
     write_results(NAME, {"args": vars(args), "runs": runs})
     command = (
         f'make bench BENCH_ARGS="events --rounds {args.rounds} --seconds {args.seconds:g}'
-        f' --clients {args.clients} --rate {args.rate:g} --lag-seconds {args.lag_seconds:g}"'
+        f" --clients {args.clients} --rate {args.rate:g} --lag-seconds {args.lag_seconds:g}"
+        f' --baseline-rate {args.baseline_rate:g}"'
     )
     lines = [
         "## Events out: webhook delivery lag and the cost of delivering (issue 12)\n",
@@ -211,12 +224,15 @@ def main(argv: list[str] | None = None) -> None:
         "second webhook for `TRANSACTION_CONFIRMED`; submissions paced at the target rate",
         "(the achieved rate is lower when the server cannot answer that fast);",
         "lag = receiver arrival - the client's 200 for that transaction (after commit).",
-        "The 2-core machine is shared with other work (and runs the receiver and the",
-        "clients): compare within a run.",
+        "Baseline, same run and server, just before: the lag at a light paced rate.",
+        "The receiver is a process of its own (HTTP/1.1 keep-alive), so it does not take",
+        "the GIL from the submitting clients. The 2-core machine is shared with other work",
+        "(and runs the receiver and the clients): compare within a run.",
         f"Command: `{command}`\n",
         "| engine | submissions/s off | on | on / off | paced rate (target) | events"
-        " | lag p50 ms | lag p99 ms | max ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | lag p50 ms | lag p99 ms | max ms | baseline rate | baseline p50 / p99 ms"
+        " | load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         lines.append(
@@ -224,7 +240,9 @@ def main(argv: list[str] | None = None) -> None:
             f" | **{run['ratio_on_off']}** | {run['lag_rate_achieved']}"
             f" ({run['lag_rate_target']:g})"
             f" | {run['lag_events']} | **{run['lag_p50_ms']}** | **{run['lag_p99_ms']}**"
-            f" | {run['lag_max_ms']} |"
+            f" | {run['lag_max_ms']} | {run['baseline_rate_achieved']}"
+            f" ({run['baseline_rate_target']:g}) | {run['baseline_p50_ms']} /"
+            f" {run['baseline_p99_ms']} | {run['load_average'][0]} |"
         )
         print(json.dumps(run))
     update_results_md(NAME, "\n".join(lines))

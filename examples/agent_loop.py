@@ -1,13 +1,21 @@
 """An agent that spends from 8 threads through one SessionClient while its session renews.
 
-    python examples/agent_loop.py --url http://127.0.0.1:8000 --token rf_sess_... \\
-        --token-file agent.token --renewals 3
+    python examples/provision_agent.py --token rf_op_... --deposit 1000000 \\
+        --max-tx-per-hour 20000 --token-file agent.token      # the operator, once
+    python examples/agent_loop.py --url http://127.0.0.1:8000 \\
+        --token-file agent.token --renewals 3                 # the agent
 
 Every thread submits small transactions through the same client. The client
 renews the session at its renewable point -- one renewal request however many
 threads are calling -- and ``on_rotate`` writes each new token to
 ``--token-file`` *before* any thread uses it, so a restarted agent always
-finds a valid token there. Prints a JSON summary on stdout.
+finds a valid token there (it starts from that file unless ``--token`` is
+given). Prints a JSON summary on stdout.
+
+This agent makes hundreds of transactions a minute: far past the global
+AutoStop rule a first start seeds (``HOURLY_RATE``, 50 an hour), which would
+suspend it and revoke its session within seconds. Its operator gives it its own
+hourly rate (``provision_agent.py --max-tx-per-hour``); see that example.
 """
 
 from __future__ import annotations
@@ -32,7 +40,9 @@ class TokenFile:
 
     def __call__(self, token: str) -> None:
         partial = self.path.with_suffix(".partial")
-        partial.write_text(token)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # a secret
+        with os.fdopen(fd, "w") as out:
+            out.write(token)
         os.replace(partial, self.path)
         self.rotations.append(token)
 
@@ -47,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=60)
     parser.add_argument("--amount", type=int, default=1)
     args = parser.parse_args(argv)
+    if not args.token and args.token_file.exists():
+        args.token = args.token_file.read_text().strip()  # the last token persisted
     if not args.token:
-        parser.error("--token (or RACEFREE_TOKEN) is required")
+        parser.error("--token (or RACEFREE_TOKEN, or an existing --token-file) is required")
 
     on_rotate = TokenFile(args.token_file)
     calls, failures = [0] * args.threads, []

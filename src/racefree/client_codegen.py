@@ -99,6 +99,8 @@ _SYNC_REWRITES = (
     (re.compile(r"\basyncio\.Condition\b"), "threading.Condition"),
     (re.compile(r"^import asyncio$", re.MULTILINE), "import threading"),
     (re.compile(r"\bcall_hook_async\b"), "call_hook"),
+    (re.compile(r"\.aiter_lines\("), ".iter_lines("),
+    (re.compile(r"\.aread\("), ".read("),
 )
 
 

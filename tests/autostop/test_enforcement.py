@@ -78,9 +78,20 @@ def test_twenty_concurrent_failures_suspend_the_agent_once(
     agent = insert_agent(db, balance=0)
     sessions = [insert_session(db, agent, clock.now()) for _ in range(4)]
     codes = _codes(race(20, lambda i: service.submit(sessions[i % 4], transfer(100))))
-    # failures until the third one crossed; the rest were refused or failed before it
+    # failures until the third one crossed; the rest were refused, or were admitted
+    # before the suspension and failed after it (each such failure is a FAILED row)
     assert set(codes) <= {"INSUFFICIENT_BALANCE", "AGENT_SUSPENDED", "SESSION_REVOKED"}
-    assert codes["INSUFFICIENT_BALANCE"] >= 3
+    assert codes.total() == 20
+    with db.read() as tx:
+        failed = tx.scalar(
+            "SELECT COUNT(*) FROM transactions WHERE agent_id = :a AND status = 'FAILED'",
+            {"a": agent},
+        )
+        admitted = tx.scalar("SELECT COUNT(*) FROM transactions WHERE agent_id = :a", {"a": agent})
+        figure = tx.scalar(
+            "SELECT consecutive_failures FROM agent_figures WHERE agent_id = :a", {"a": agent}
+        )
+    assert codes["INSUFFICIENT_BALANCE"] == failed == admitted == figure >= 3
     assert _agent_row(db, agent) == {
         "status": "SUSPENDED",
         "suspension_reason": "auto_stop:CONSECUTIVE_FAILURES",
@@ -103,11 +114,14 @@ def test_hourly_rate_admits_at_most_the_limit_and_acts_once(
     sessions = [insert_session(db, agent, clock.now()) for _ in range(5)]
     codes = _codes(race(30, lambda i: service.submit(sessions[i % 5], transfer(10))))
     codes["won"] = codes.pop("CONFIRMED", 0)
-    assert codes["won"] <= 10
+    # admissions queue on the agent's figures row: the first ten pass, the eleventh
+    # crosses the limit and suspends the agent, everyone after it is refused
+    assert codes["won"] == 10
     assert set(codes) <= {"won", "AGENT_SUSPENDED", "SESSION_REVOKED"}
+    assert codes.total() == 30
     with db.read() as tx:
         admitted = tx.scalar("SELECT COUNT(*) FROM transactions WHERE agent_id = :a", {"a": agent})
-    assert admitted == codes["won"] <= 10
+    assert admitted == codes["won"] == 10
     assert len(_rows(db, "AUTO_STOP_SUSPEND")) == 1
     assert _agent_row(db, agent)["suspension_reason"] == "auto_stop:HOURLY_RATE"
 

@@ -57,15 +57,26 @@ def test_twenty_failing_transfers_suspend_the_agent_once(db_url: str, tmp_path: 
         codes = _codes(answers)
         assert codes["INSUFFICIENT_BALANCE"] >= 3
         assert set(codes) <= {"INSUFFICIENT_BALANCE", "SESSION_REVOKED", "AGENT_SUSPENDED"}
+        assert codes.total() == 20
         with server.client(headers=server.operator_headers()) as c:
             shown = c.get(f"/v1/agents/{agent}").json()
             view = c.get(f"/v1/agents/{agent}/auto-stop").json()
             sessions = c.get(f"/v1/sessions?agent_id={agent}").json()
-        assert shown["status"] == "SUSPENDED"
+            failed = c.get(f"/v1/transactions?agent_id={agent}&status=FAILED").json()
+        assert (shown["status"], shown["suspension_reason"]) == (
+            "SUSPENDED",
+            "auto_stop:CONSECUTIVE_FAILURES",
+        )
         suspended = _audit(server, "AUTO_STOP_SUSPEND")
         assert len(suspended) == 1
         assert suspended[0]["details"]["reason"] == "auto_stop:CONSECUTIVE_FAILURES"
-        assert view["figures"]["consecutive_failures"] >= 3
+        assert suspended[0]["agent_id"] == agent
+        # every failure answered is a FAILED row and one step of the figure
+        assert (
+            codes["INSUFFICIENT_BALANCE"]
+            == len(failed["transactions"])
+            == view["figures"]["consecutive_failures"]
+        )
         assert sessions["sessions"]
         assert all(s["revoked_at"] is not None for s in sessions["sessions"])
         with httpx.Client(base_url=server.base_url) as c:
@@ -74,7 +85,7 @@ def test_twenty_failing_transfers_suspend_the_agent_once(db_url: str, tmp_path: 
                 json={"type": "TRANSFER", "amount": "1", "destination": "acct:x"},
                 headers={"Authorization": f"Bearer {token}"},
             )
-        assert later.status_code in (401, 409)
+        assert (later.status_code, later.json()["code"]) == (401, "SESSION_REVOKED")
     finally:
         server.stop()
 
@@ -93,11 +104,18 @@ def test_hourly_rate_admits_at_most_ten_of_thirty(db_url: str, tmp_path: Path) -
             json={"type": "TRANSFER", "amount": "10", "destination": "acct:x"},
         )
         codes = _codes(answers)
-        assert codes["CONFIRMED"] <= 10
+        # admissions queue on the agent's figures row: the first ten pass, the eleventh
+        # crosses the limit and suspends the agent, everyone after it is refused
+        assert codes["CONFIRMED"] == 10
         assert set(codes) <= {"CONFIRMED", "SESSION_REVOKED", "AGENT_SUSPENDED"}
+        assert codes.total() == 30
         with server.client(headers=server.operator_headers()) as c:
             view = c.get(f"/v1/agents/{agent}/auto-stop").json()
-        assert view["figures"]["transactions_last_hour"] == codes["CONFIRMED"]
-        assert len(_audit(server, "AUTO_STOP_SUSPEND")) == 1
+            shown = c.get(f"/v1/agents/{agent}").json()
+        assert view["figures"]["transactions_last_hour"] == codes["CONFIRMED"] == 10
+        suspended = _audit(server, "AUTO_STOP_SUSPEND")
+        assert len(suspended) == 1
+        assert suspended[0]["details"]["reason"] == "auto_stop:HOURLY_RATE"
+        assert shown["suspension_reason"] == "auto_stop:HOURLY_RATE"
     finally:
         server.stop()

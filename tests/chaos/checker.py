@@ -12,7 +12,9 @@ transactions. Per client answer: never 500; an unknown outcome is a 503 with
 Retry-After; a terminal status told to a client is the row's final status
 (so a client told FAILED/CANCELLED/EXPIRED was never charged, one told
 CONFIRMED was charged exactly once); a request refused outright left no row.
-After quiescing nothing is left running or stranded. The kill switch: at
+After quiescing nothing is left running or stranded (an agent AutoStop
+suspended keeps its queued work for the operator), and each AutoStop suspension
+wrote its one AUTO_STOP_SUSPEND row. The kill switch: at
 the activation point no ACTIVE agent, no unrevoked session, no
 PENDING/QUEUED/EXECUTING transaction, the audit row's counts equal what the
 cascade did, every replica agrees and refuses writes, and nothing is written
@@ -101,6 +103,7 @@ def check_database(report: Report, db: Database, history: History) -> None:
         _sessions(report, tx)
         _answers(report, tx, history)
         _nothing_stranded(report, tx, time.time_ns() // 1_000_000)
+        _auto_stop(report, tx)
 
 
 def _money(report: Report, tx: Tx, history: History) -> None:
@@ -274,18 +277,55 @@ def _answers(report: Report, tx: Tx, history: History) -> None:
 
 
 def _nothing_stranded(report: Report, tx: Tx, now_ms: int) -> None:
+    """Nothing unfinished but queued work not yet due -- or queued work of an agent that
+    AutoStop (or an operator) suspended: it waits for the operator's decision (activate:
+    it runs; terminate: it is cancelled). A kill-switch suspension leaves no open work."""
     for row in tx.all(
-        "SELECT t.id, t.status, t.tier, t.execute_after_ms, t.expires_at_ms, a.status AS agent"
-        " FROM transactions t JOIN agents a ON a.id = t.agent_id"
+        "SELECT t.id, t.status, t.tier, t.execute_after_ms, t.expires_at_ms, a.status AS agent,"
+        " a.suspension_reason FROM transactions t JOIN agents a ON a.id = t.agent_id"
         f" WHERE t.status IN {UNFINISHED!r}"
     ):
         due = (row["tier"] == "DELAY" and (row["execute_after_ms"] or 0) <= now_ms - 3000) or (
             row["tier"] == "APPROVAL" and (row["expires_at_ms"] or 0) <= now_ms - 3000
         )
+        held = row["agent"] == "SUSPENDED" and row["suspension_reason"] != "kill_switch"
         report.check(
             "nothing stranded",
-            row["status"] == "QUEUED" and not due,
-            f"transaction {row['id']} {row['tier']} still {row['status']} (agent {row['agent']})",
+            row["status"] == "QUEUED" and (not due or held),
+            f"transaction {row['id']} {row['tier']} still {row['status']}"
+            f" (agent {row['agent']}, {row['suspension_reason']})",
+        )
+
+
+def _auto_stop(report: Report, tx: Tx) -> None:
+    """AutoStop acted once per crossing, faults or not: each suspension it made has its one
+    AUTO_STOP_SUSPEND row, and an agent it holds suspended has no usable session."""
+    made = Counter(
+        r["agent_id"]
+        for r in tx.all(
+            "SELECT agent_id FROM audit_log WHERE event_type = 'AGENT_SUSPENDED'"
+            " AND actor = 'auto_stop'"
+        )
+    )
+    recorded = Counter(
+        r["agent_id"]
+        for r in tx.all("SELECT agent_id FROM audit_log WHERE event_type = 'AUTO_STOP_SUSPEND'")
+    )
+    for agent in made.keys() | recorded.keys():
+        report.check(
+            "one AUTO_STOP_SUSPEND per auto-stop suspension",
+            made[agent] == recorded[agent],
+            f"agent {agent}: {made[agent]} suspensions by auto_stop, {recorded[agent]} rows",
+        )
+    for row in tx.all(
+        "SELECT a.id, (SELECT COUNT(*) FROM sessions s WHERE s.agent_id = a.id"
+        " AND s.revoked_at IS NULL) AS unrevoked FROM agents a"
+        " WHERE a.status = 'SUSPENDED' AND a.suspension_reason LIKE 'auto_stop:%'"
+    ):
+        report.check(
+            "auto-stopped agent has no unrevoked session",
+            int(row["unrevoked"]) == 0,
+            f"agent {row['id']}: {row['unrevoked']} unrevoked sessions",
         )
 
 

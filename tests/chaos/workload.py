@@ -4,9 +4,11 @@ The clients open agents and sessions, deposit, submit transactions of every
 tier with Idempotency-Keys (retrying unknown outcomes with the same key on
 another replica), renew sessions, approve or reject APPROVAL transactions
 with the owner's signature, generate plans and now and then terminate an
-agent. Requests go to a random replica, whatever state it is in (down,
-paused): a fault is something the client lives through, not something it is
-told about.
+agent. The seeded AutoStop rules suspend agents that fail or spend too often;
+an operator sometimes reviews such an agent and activates it again (its queued
+work then runs, and the rules may stop it again). Requests go to a random
+replica, whatever state it is in (down, paused): a fault is something the
+client lives through, not something it is told about.
 """
 
 from __future__ import annotations
@@ -251,6 +253,8 @@ class Client(threading.Thread):
         last = submission.answers[-1]
         if last.code in ("SESSION_REVOKED", "TOKEN_REUSED", "INVALID_TOKEN", "AGENT_TERMINATED"):
             self.drop(agent, session)
+        if last.code in ("AGENT_SUSPENDED", "SESSION_REVOKED"):
+            self.review(agent)
         approval = submission.amount >= APPROVAL_AMOUNTS[0]
         if approval and last.http == 202 and last.status == "QUEUED":
             with self.model.lock:
@@ -322,6 +326,19 @@ class Client(threading.Thread):
             return
         group = self.rng.choice(groups)
         self.call("generate", "POST", f"/v1/plan-groups/{group}/generate", headers=self.operator())
+
+    def review(self, agent: AgentRef) -> None:
+        """Now and then an operator looks at an agent AutoStop stopped and lets it go on."""
+        if self.rng.random() >= 0.3:
+            return
+        answer, body = self.call(
+            "read_agent", "GET", f"/v1/agents/{agent.id}", headers=self.operator()
+        )
+        reason = (body or {}).get("suspension_reason") or ""
+        if answer.http == 200 and reason.startswith("auto_stop:"):
+            self.call(
+                "activate", "POST", f"/v1/agents/{agent.id}/activate", headers=self.operator()
+            )
 
     def read(self, agent: AgentRef) -> None:
         self.call("read_agent", "GET", f"/v1/agents/{agent.id}", headers=self.operator())

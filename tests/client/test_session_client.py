@@ -36,9 +36,20 @@ pytestmark = pytest.mark.server
 
 
 def _agent_session(server: Server) -> tuple[str, str, str]:
+    """An agent that may make many small transactions, and its session.
+
+    20 callers submit hundreds of transactions in seconds: far past the global
+    HOURLY_RATE (50 an hour) a first start seeds, which would suspend the agent
+    and revoke the session mid-test. As an operator of such an agent would, the
+    test gives it its own hourly rate -- replacing the global rule for this
+    agent only -- rather than raising or removing the global one.
+    """
     with server.api() as ops:
         agent = ops.agents.create("renewer")
         ops.agents.deposit(agent.id, 1_000_000)
+        own = ops.auto_stop.set("HOURLY_RATE", {"max_tx_per_hour": 100_000}, agent_id=agent.id)
+        rules = ops.auto_stop.agent(agent.id).rules
+        assert [r.id for r in rules if r.type == "HOURLY_RATE"] == [own.id]
         issued = ops.sessions.open(agent.id)
     return agent.id, issued.session_id, issued.token
 
@@ -75,7 +86,9 @@ def _assert_clean_run(
     assert conflicts == []
     with server.api() as ops:
         session = ops.sessions.get(session_id)
+        stopped = ops.audit.all(event_type="AUTO_STOP_SUSPEND")
     assert (session.renewal_count, session.revoked_at) == (RENEWALS, None)
+    assert stopped == []
     assert calls >= CALLERS  # every caller got through at least once
 
 

@@ -63,14 +63,11 @@ class Receiver:
                 status, extra, delay = receiver.script(n, body)
                 if delay:
                     time.sleep(delay)
-                # taken before answering: the sender cannot move on before this instant,
-                # so requests from one sender never overlap in [started, ended]
+                # taken, and the request recorded, before answering: the sender cannot move
+                # on before this instant, so requests from one sender never overlap in
+                # [started, ended] and are recorded in the order they were sent (recorded
+                # after the answer, a thread descheduled there would fall behind the next)
                 ended = time.monotonic()
-                self.send_response(status)
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", "0")
-                self.end_headers()
                 with receiver._lock:
                     receiver.requests.append(
                         Received(
@@ -81,6 +78,11 @@ class Receiver:
                             ended,
                         )
                     )
+                self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", "0")
+                self.end_headers()
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -13,8 +13,10 @@ import httpx
 import pytest
 from standardwebhooks import Webhook as Verifier
 
+from racefree.client import Client
 from racefree.testing import Server, start_server
 from tests.events.receiver import Received, Receiver, sequence
+from tests.events.support import eventually
 
 pytestmark = pytest.mark.server
 
@@ -106,18 +108,19 @@ def test_a_server_killed_right_after_the_commit_delivers_after_restart(
             receiver.wait_for(
                 lambda r: any(x.started > killed_at for x in _activations(r)), timeout=60
             )
-            with restarted.client() as c:
-                hooks = c.get("/v1/webhooks", headers={"Authorization": f"Bearer {token}"}).json()[
-                    "webhooks"
-                ]
-                deliveries = c.get(
-                    f"/v1/webhooks/{hooks[0]['id']}/deliveries",
-                    headers={"Authorization": f"Bearer {token}"},
-                ).json()["deliveries"]
+            with Client(restarted.base_url, token) as ops:
+                (hook,) = ops.webhooks.list().webhooks
+                # the receiver records a request before it answers; the deliverer records
+                # the success after the answer: wait for that
+                deliveries = eventually(
+                    lambda: ops.webhooks.deliveries(hook.id).deliveries,
+                    lambda found: any(d.outcome == "SUCCEEDED" for d in found),
+                    timeout=30,
+                )
             # whether the dead server's request got out or not, one success is recorded,
             # by the restarted server (a first request answered too late counts as FAILED)
-            assert [d["outcome"] for d in deliveries].count("SUCCEEDED") == 1
-            assert deliveries[0]["outcome"] == "SUCCEEDED"
+            assert [d.outcome for d in deliveries].count("SUCCEEDED") == 1
+            assert deliveries[0].outcome == "SUCCEEDED"
         finally:
             restarted.stop()
 
@@ -146,6 +149,19 @@ def test_two_servers_never_deliver_one_webhook_concurrently(
                 assert ids == sorted(ids)
                 spans = sorted((x.started, x.ended) for x in receiver.requests)
                 assert all(q[0] >= p[1] for p, q in itertools.pairwise(spans))
+                assert len(receiver.succeeded()) == 30  # and none twice
+            # both processes took part: the exclusion above was under contention
+            with first.api() as ops:
+                hooks = ops.webhooks.list().webhooks
+                recorded = eventually(  # the deliverers record a success after its answer
+                    lambda: [ops.webhooks.deliveries(h.id).deliveries for h in hooks],
+                    lambda found: all(
+                        [d.outcome for d in page].count("SUCCEEDED") == 30 for page in found
+                    ),
+                    timeout=30,
+                )
+            holders = {d.holder for page in recorded for d in page}
+            assert len(holders) == 2, holders
     finally:
         first.stop()
         second.stop()

@@ -10,7 +10,7 @@ racefree.client_codegen``), so the two clients cannot disagree.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from types import TracebackType
 from typing import Any
@@ -19,6 +19,7 @@ import httpx
 
 from racefree.client import _transport, models, signing
 from racefree.client._transport import Call, RetryPolicy
+from racefree.client.exceptions import TransportError
 
 ItemSpec = models.PlanItem | Mapping[str, Any]
 
@@ -266,6 +267,15 @@ class KillSwitch(Group):
         )
         return self._transport.send(call)
 
+    def send_alerts(self, payload: Mapping[str, Any]) -> models.AlertsReceived:
+        """Post a Prometheus Alertmanager webhook payload (``POST /v1/kill-switch/alerts``).
+
+        Every alert is recorded; a firing one labelled ``racefree_action="kill_switch"``
+        activates the switch -- once, however many alerts or retries arrive.
+        """
+        call = Call("POST", "/v1/kill-switch/alerts", models.AlertsReceived, json=dict(payload))
+        return self._transport.send(call)
+
 
 class PlanGroups(Group):
     """``/v1/plan-groups``: create, read, generate (one at a time per group), lock."""
@@ -346,6 +356,213 @@ class Audit(Group):
             after_id = page.next_after_id
 
 
+def _if_match(version: int | None) -> dict[str, str]:
+    """``If-Match: "<version>"`` (the ``version`` a rule or webhook answered), or nothing."""
+    return {} if version is None else {"If-Match": f'"{version}"'}
+
+
+class AutoStop(Group):
+    """``/v1/auto-stop/rules`` and ``GET /v1/agents/{id}/auto-stop`` (operator).
+
+    A rule is global or an agent's own; an agent's rule of a type replaces the
+    global rule of that type for that agent (docs/events.md). ``if_match``
+    takes the ``version`` a rule answered: the change is refused with
+    ``PreconditionFailedError`` (412) if the rule moved on since.
+    """
+
+    def list(
+        self, *, agent_id: str | None = None, global_only: bool = False
+    ) -> models.AutoStopRuleList:
+        """Every rule (global first), or one agent's own rules, or only the global ones."""
+        params = {"agent_id": agent_id, "scope": "global" if global_only else None}
+        call = Call("GET", "/v1/auto-stop/rules", models.AutoStopRuleList, params=params)
+        return self._transport.send(call)
+
+    def set(
+        self,
+        rule_type: models.AutoStopRuleType,
+        params: Mapping[str, Any] | None = None,
+        *,
+        action: models.AutoStopAction = "SUSPEND_AGENT",
+        agent_id: str | None = None,
+        enabled: bool = True,
+    ) -> models.AutoStopRule:
+        """Set the rule of ``rule_type`` for ``agent_id`` (or globally), replacing any existing one.
+
+        One rule per scope and type, so sending it again is harmless. A disabled
+        agent rule exempts the agent from the global rule of that type.
+        """
+        body = {
+            "type": rule_type,
+            "params": dict(params or {}),
+            "action": action,
+            "agent_id": agent_id,
+            "enabled": enabled,
+        }
+        call = Call("POST", "/v1/auto-stop/rules", models.AutoStopRule, json=body)
+        return self._transport.send(call)
+
+    def get(self, rule_id: str) -> models.AutoStopRule:
+        call = Call("GET", f"/v1/auto-stop/rules/{rule_id}", models.AutoStopRule)
+        return self._transport.send(call)
+
+    def update(
+        self,
+        rule_id: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        action: models.AutoStopAction | None = None,
+        enabled: bool | None = None,
+        if_match: int | None = None,
+    ) -> models.AutoStopRule:
+        body: dict[str, Any] = {}
+        if params is not None:
+            body["params"] = dict(params)
+        if action is not None:
+            body["action"] = action
+        if enabled is not None:
+            body["enabled"] = enabled
+        call = Call(
+            "PATCH",
+            f"/v1/auto-stop/rules/{rule_id}",
+            models.AutoStopRule,
+            json=body,
+            headers=_if_match(if_match),
+            # resent after a lost answer, a versioned change would hear its own 412
+            replay_safe=if_match is None,
+        )
+        return self._transport.send(call)
+
+    def delete(self, rule_id: str, *, if_match: int | None = None) -> models.Deleted:
+        call = Call(
+            "DELETE",
+            f"/v1/auto-stop/rules/{rule_id}",
+            models.Deleted,
+            headers=_if_match(if_match),
+            replay_safe=False,  # resent after a lost answer, it would hear 404
+        )
+        return self._transport.send(call)
+
+    def agent(self, agent_id: str) -> models.AgentAutoStop:
+        """The rules that apply to the agent and the figures they read now."""
+        call = Call("GET", f"/v1/agents/{agent_id}/auto-stop", models.AgentAutoStop)
+        return self._transport.send(call)
+
+
+class Webhooks(Group):
+    """``/v1/webhooks`` (operator): where events are sent, signed per Standard Webhooks."""
+
+    def create(self, url: str, event_types: Sequence[str] = ("*",)) -> models.CreatedWebhook:
+        """Register a target (its host in ``RACEFREE_WEBHOOK_ALLOWED_HOSTS``).
+
+        The answer's ``secret`` is shown only this once: store it to verify
+        signatures. Not resent after a lost answer (it would register a second one).
+        """
+        body = {"url": url, "event_types": builtins.list(event_types)}
+        call = Call("POST", "/v1/webhooks", models.CreatedWebhook, json=body, replay_safe=False)
+        return self._transport.send(call)
+
+    def list(self) -> models.WebhookList:
+        return self._transport.send(Call("GET", "/v1/webhooks", models.WebhookList))
+
+    def get(self, webhook_id: str) -> models.Webhook:
+        return self._transport.send(Call("GET", f"/v1/webhooks/{webhook_id}", models.Webhook))
+
+    def update(
+        self,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        event_types: Sequence[str] | None = None,
+        status: models.WebhookStatus | None = None,
+        if_match: int | None = None,
+    ) -> models.Webhook:
+        """Change the target or the types, or enable/disable (enabling resets the failures)."""
+        body: dict[str, Any] = {}
+        if url is not None:
+            body["url"] = url
+        if event_types is not None:
+            body["event_types"] = builtins.list(event_types)
+        if status is not None:
+            body["status"] = status
+        call = Call(
+            "PATCH",
+            f"/v1/webhooks/{webhook_id}",
+            models.Webhook,
+            json=body,
+            headers=_if_match(if_match),
+            replay_safe=if_match is None,
+        )
+        return self._transport.send(call)
+
+    def delete(self, webhook_id: str, *, if_match: int | None = None) -> models.Deleted:
+        call = Call(
+            "DELETE",
+            f"/v1/webhooks/{webhook_id}",
+            models.Deleted,
+            headers=_if_match(if_match),
+            replay_safe=False,
+        )
+        return self._transport.send(call)
+
+    def deliveries(
+        self, webhook_id: str, *, limit: int = 100, before: str | None = None
+    ) -> models.DeliveryPage:
+        """Delivery attempts, newest first; pass ``next_before`` as ``before`` for the next page."""
+        params = {"limit": limit, "before": before}
+        call = Call(
+            "GET", f"/v1/webhooks/{webhook_id}/deliveries", models.DeliveryPage, params=params
+        )
+        return self._transport.send(call)
+
+
+class Events(Group):
+    """``GET /v1/events/stream`` (operator): events as they commit, in outbox order."""
+
+    def stream(
+        self,
+        *,
+        after_id: int | None = None,
+        types: Sequence[str] | None = None,
+        read_timeout: float | None = 60.0,
+    ) -> Iterator[models.Event]:
+        """Iterate over events as the server sends them; ``break`` to stop.
+
+        ``after_id``: resume after that event (0: from the first event; ``None``:
+        from now). ``types`` keeps only those event types. The iteration ends
+        when the server ends the stream (a subscriber that fell too far behind,
+        or a server shutting down): call again with ``after_id`` set to the last
+        event's ``id`` to go on without a gap. ``read_timeout`` should exceed the
+        server's heartbeat interval (``RACEFREE_EVENTS_HEARTBEAT_S``, 15 s).
+        An error answer raises its catalog exception; a lost connection raises
+        :class:`TransportError`.
+        """
+        params = _transport.clean_params(
+            {"after_id": after_id, "types": ",".join(types) if types else None}
+        )
+        headers = {"User-Agent": _transport.USER_AGENT, "Accept": "text/event-stream"}
+        token = self._transport.auth.bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        timeout = httpx.Timeout(self._transport.retry.attempt_timeout, read=read_timeout)
+        try:
+            with self._transport.http.stream(
+                "GET", "/v1/events/stream", params=params, headers=headers, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _transport.error_from(response)
+                data: builtins.list[str] = []
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        data.append(line[5:].removeprefix(" "))
+                    elif not line and data:  # a blank line ends a frame
+                        yield models.Event.model_validate_json("\n".join(data))
+                        data = []
+        except httpx.TransportError as exc:
+            raise TransportError(f"GET /v1/events/stream: {type(exc).__name__}: {exc}") from exc
+
+
 class Client:
     """The racefree API over HTTP, synchronous (``with Client(url, token) as c``).
 
@@ -373,6 +590,9 @@ class Client:
         self.kill_switch = KillSwitch(self.transport)
         self.plan_groups = PlanGroups(self.transport)
         self.audit = Audit(self.transport)
+        self.auto_stop = AutoStop(self.transport)
+        self.webhooks = Webhooks(self.transport)
+        self.events = Events(self.transport)
 
     def health(self) -> models.Health:
         return self.transport.send(Call("GET", "/health", models.Health))

@@ -176,14 +176,15 @@ class _Attempt:
         return {
             "method": self.call.method,
             "url": self.call.path,
-            "params": _clean(self.call.params),
+            "params": clean_params(self.call.params),
             "json": self.call.json,
             "headers": headers,
             "timeout": self.timeout(),
         }
 
 
-def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def clean_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Query parameters as sent: ``None`` dropped, booleans as ``true``/``false``."""
     if params is None:
         return None
     return {k: _param(v) for k, v in params.items() if v is not None}

@@ -273,3 +273,144 @@ class AuditEntry(Model):
 class AuditPage(Model):
     entries: list[AuditEntry]
     next_after_id: int
+
+
+# -- events, webhooks, auto-stop, alerts (docs/events.md) ---------------------------
+#
+# The server documents these routes with these very classes (``response_model=``
+# in racefree.http.routes), so the OpenAPI document, the client and the test that
+# holds every answer to its model (tests/client/test_models.py) share one shape.
+
+Severity = Literal["info", "warning", "critical"]
+AutoStopRuleType = Literal[
+    "CONSECUTIVE_FAILURES", "DAILY_LIMIT", "HOURLY_RATE", "TIME_RESTRICTION", "ANOMALY_PATTERN"
+]
+AutoStopAction = Literal["WARN", "SUSPEND_AGENT", "KILL_SWITCH"]
+WebhookStatus = Literal["ACTIVE", "DISABLED"]
+DeliveryOutcome = Literal["SUCCEEDED", "FAILED"]
+AlertOutcomeName = Literal["activated", "already_active", "recorded"]
+
+
+class Deleted(Model):
+    """A deleted auto-stop rule or webhook."""
+
+    id: str
+    deleted: bool
+
+
+class EventData(Model):
+    severity: Severity
+    actor: str | None
+    agent_id: str | None
+    session_id: str | None
+    transaction_id: str | None
+    request_id: str | None
+    details: dict[str, Any]
+
+
+class Event(Model):
+    """One outbox event: a webhook's body, a stream frame's ``data:``."""
+
+    id: int
+    type: str
+    occurred_at: str | None
+    data: EventData
+
+
+class Webhook(Model):
+    """A webhook: never its secret."""
+
+    id: str
+    url: str
+    event_types: list[str]
+    status: WebhookStatus
+    version: int
+    failures: int
+    next_attempt_at: str | None
+    disabled_reason: str | None
+    created_at: str | None
+    created_at_epoch: int
+    updated_at: str | None
+    updated_at_epoch: int
+    last_event_id: int
+
+
+class CreatedWebhook(Webhook):
+    """A webhook as created: its signing secret (``whsec_...``) is in this answer only."""
+
+    secret: str = Field(repr=False, description="the signing secret, shown only in this answer")
+
+
+class WebhookList(Model):
+    webhooks: list[Webhook]
+
+
+class WebhookDelivery(Model):
+    """One delivery attempt of one event to one webhook."""
+
+    id: str
+    webhook_id: str
+    event_id: int
+    event_type: str
+    attempt: int
+    outcome: DeliveryOutcome
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    holder: str
+    started_at_ms: int
+
+
+class DeliveryPage(Model):
+    """Attempts, newest first; ``next_before`` pages on (``None`` on the last page)."""
+
+    deliveries: list[WebhookDelivery]
+    next_before: str | None
+
+
+class AutoStopRule(Model):
+    id: str
+    agent_id: str | None
+    scope: Literal["global", "agent"]
+    type: AutoStopRuleType
+    params: dict[str, Any]
+    action: AutoStopAction
+    enabled: bool
+    version: int
+
+
+class AutoStopRuleList(Model):
+    rules: list[AutoStopRule]
+
+
+class AutoStopFigures(Model):
+    """What the agent's rules read, now."""
+
+    consecutive_failures: int
+    confirmed_today: str
+    open_amount: str
+    transactions_last_hour: int
+    top_destination_last_hour: str | None
+    top_destination_count: int
+
+
+class AgentAutoStop(Model):
+    """The rules that apply to an agent (its own per type, else the global one) and its figures."""
+
+    agent_id: str
+    rules: list[AutoStopRule]
+    figures: AutoStopFigures
+
+
+class AlertOutcome(Model):
+    alert: str
+    fingerprint: str | None
+    outcome: AlertOutcomeName
+    activation_id: str | None
+
+
+class AlertsReceived(Model):
+    received: int
+    activated: bool
+    activation_id: str | None
+    outcomes: list[AlertOutcome]

@@ -158,6 +158,31 @@ def read(
     return Batch(events, position)
 
 
+def count_after(
+    tx: Tx, after: Position, *, types: Sequence[str] | None = None, cap: int = 100_000
+) -> int:
+    """How many committed events come after ``after`` in outbox order (at most ``cap``).
+
+    Every committed row counts, final or not: one that a still-running older
+    transaction holds above the head is committed and not yet readable -- lag
+    all the same. Rows of transactions that have not committed are invisible.
+    """
+    params: dict[str, Any] = {"txid": after.txid, "id": after.id, "cap": cap}
+    where = "(txid, id) > (:txid, :id)"
+    if types is not None:
+        if not types:
+            return 0
+        names = [f"t{i}" for i in range(len(types))]
+        where += f" AND event_type IN ({', '.join(':' + n for n in names)})"
+        params.update(zip(names, types, strict=True))
+    return int(
+        tx.scalar(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM audit_log WHERE {where} LIMIT :cap) AS behind",
+            params,
+        )
+    )
+
+
 def rewind(tx: Tx, n: int) -> Position:
     """The position before the last ``n`` final events (to show the most recent ones)."""
     end = head(tx)

@@ -173,6 +173,37 @@ def list_all(tx: Tx) -> list[Webhook]:
     return [Webhook.from_row(r) for r in tx.all("SELECT * FROM webhooks ORDER BY id")]
 
 
+#: ``racefree_outbox_lag_events`` counts up to this many: ``/metrics`` needs no token, so
+#: each scrape's count is bounded (an index range of at most this many rows per webhook)
+LAG_CAP = 100_000
+
+
+def lag(tx: Tx) -> int:
+    """Events committed but not yet delivered: how far the furthest-behind webhook is.
+
+    For each ACTIVE webhook, the committed events of the types it wants that
+    come after its cursor (the cursor moves only after a receiver's 2xx); the
+    largest of those counts, capped at :data:`LAG_CAP`; 0 without an ACTIVE
+    webhook. A DISABLED webhook is not counted: nothing is delivered to it
+    until an operator enables it again (its disabling wrote ``WEBHOOK_DISABLED``).
+    """
+    worst = 0
+    rows = tx.all(
+        "SELECT cursor_txid, cursor_id, event_types FROM webhooks WHERE status = :active",
+        {"active": ACTIVE},
+    )
+    for row in rows:
+        types = json.loads(row["event_types"])
+        behind = outbox.count_after(
+            tx,
+            Position(int(row["cursor_txid"]), int(row["cursor_id"])),
+            types=None if ALL_TYPES in types else types,
+            cap=LAG_CAP,
+        )
+        worst = max(worst, behind)
+    return worst
+
+
 def update(
     tx: Tx,
     webhook_id: str,

@@ -23,7 +23,7 @@ which makes exactly one hop. In that worker thread, in this order:
    response-model validation hop; ``response_model=`` still documents it).
 
 A catalog error at any step becomes its problem+json response in the same hop.
-Routes that touch no database (``/metrics``) make no hop.
+Routes that touch no database make no hop.
 
 Reads on SQLite make no hop at all. A route whose work only reads declares
 ``reads_only=True``; on SQLite its whole request (guard, authentication, handler)

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from racefree.autostop import alerts
+from racefree.client import models
 from racefree.core.errors import ErrorCode
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
@@ -53,23 +54,9 @@ class AlertmanagerPayload(BaseModel):
     alerts: list[AlertIn] = Field(max_length=1000)
 
 
-class AlertOutcome(BaseModel):
-    alert: str
-    fingerprint: str | None
-    outcome: str
-    activation_id: str | None
-
-
-class AlertsReceived(BaseModel):
-    received: int
-    activated: bool
-    activation_id: str | None
-    outcomes: list[AlertOutcome]
-
-
 @router.post(
     "/alerts",
-    response_model=AlertsReceived,
+    response_model=models.AlertsReceived,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.VALIDATION_ERROR),
     openapi_extra=body_doc(AlertmanagerPayload),
     dependencies=[OPERATOR],

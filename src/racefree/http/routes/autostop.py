@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from racefree import agents
 from racefree.autostop import figures, rules
 from racefree.autostop.rules import Action, Rule, RuleType
+from racefree.client import models
 from racefree.core.errors import ErrorCode
 from racefree.core.versions import etag
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES
@@ -50,41 +51,6 @@ class UpdateRule(BaseModel):
     enabled: bool | None = None
 
 
-class RuleOut(BaseModel):
-    id: str
-    agent_id: str | None
-    scope: Literal["global", "agent"]
-    type: str
-    params: dict[str, Any]
-    action: str
-    enabled: bool
-    version: int
-
-
-class RuleList(BaseModel):
-    rules: list[RuleOut]
-
-
-class Deleted(BaseModel):
-    id: str
-    deleted: bool
-
-
-class Figures(BaseModel):
-    consecutive_failures: int
-    confirmed_today: str
-    open_amount: str
-    transactions_last_hour: int
-    top_destination_last_hour: str | None
-    top_destination_count: int
-
-
-class AgentAutoStop(BaseModel):
-    agent_id: str
-    rules: list[RuleOut]
-    figures: Figures
-
-
 def _actor(operator: Operator) -> str:
     return f"operator:{operator.label}"
 
@@ -97,7 +63,7 @@ def _answer(rule: Rule, status_code: int = 200, **headers: str) -> JSONResponse:
 
 @router.get(
     "/v1/auto-stop/rules",
-    response_model=RuleList,
+    response_model=models.AutoStopRuleList,
     responses=errors(*OPERATOR_AUTH_CODES),
     dependencies=[OPERATOR],
 )
@@ -121,9 +87,12 @@ async def list_rules(
 @router.post(
     "/v1/auto-stop/rules",
     status_code=201,
-    response_model=RuleOut,
+    response_model=models.AutoStopRule,
     responses={
-        200: {"model": RuleOut, "description": "the existing rule of this type was replaced"},
+        200: {
+            "model": models.AutoStopRule,
+            "description": "the existing rule of this type was replaced",
+        },
         **errors(*OPERATOR_AUTH_CODES, ErrorCode.VALIDATION_ERROR, ErrorCode.AGENT_NOT_FOUND),
     },
     openapi_extra=body_doc(SetRule),
@@ -157,7 +126,7 @@ _ONE_RULE_ERRORS = (*OPERATOR_AUTH_CODES, ErrorCode.AUTO_STOP_RULE_NOT_FOUND)
 
 @router.get(
     "/v1/auto-stop/rules/{rule_id}",
-    response_model=RuleOut,
+    response_model=models.AutoStopRule,
     responses=errors(*_ONE_RULE_ERRORS),
     dependencies=[OPERATOR],
 )
@@ -171,7 +140,7 @@ async def get_rule(request: Request, rule_id: RuleId) -> Response:
 
 @router.patch(
     "/v1/auto-stop/rules/{rule_id}",
-    response_model=RuleOut,
+    response_model=models.AutoStopRule,
     responses=errors(*_ONE_RULE_ERRORS, ErrorCode.VALIDATION_ERROR, ErrorCode.PRECONDITION_FAILED),
     openapi_extra=body_doc(UpdateRule),
     dependencies=[OPERATOR],
@@ -198,7 +167,7 @@ async def update_rule(request: Request, rule_id: RuleId, if_match: IfMatch = Non
 
 @router.delete(
     "/v1/auto-stop/rules/{rule_id}",
-    response_model=Deleted,
+    response_model=models.Deleted,
     responses=errors(*_ONE_RULE_ERRORS, ErrorCode.PRECONDITION_FAILED),
     dependencies=[OPERATOR],
 )
@@ -220,7 +189,7 @@ async def delete_rule(request: Request, rule_id: RuleId, if_match: IfMatch = Non
 
 @router.get(
     "/v1/agents/{agent_id}/auto-stop",
-    response_model=AgentAutoStop,
+    response_model=models.AgentAutoStop,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.AGENT_NOT_FOUND),
     dependencies=[OPERATOR],
 )

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from racefree.client import models
 from racefree.core.errors import ErrorCode
 from racefree.core.versions import etag
 from racefree.events import secrets, targets, webhooks
@@ -64,54 +65,6 @@ class UpdateWebhook(BaseModel):
         return None if value is None else _check_types(value)
 
 
-class WebhookOut(BaseModel):
-    id: str
-    url: str
-    event_types: list[str]
-    status: str
-    version: int
-    failures: int
-    next_attempt_at: str | None
-    disabled_reason: str | None
-    created_at: str | None
-    created_at_epoch: int
-    updated_at: str | None
-    updated_at_epoch: int
-    last_event_id: int
-
-
-class CreatedWebhook(WebhookOut):
-    secret: str = Field(description="the signing secret (whsec_...), shown only in this answer")
-
-
-class WebhookList(BaseModel):
-    webhooks: list[WebhookOut]
-
-
-class DeliveryOut(BaseModel):
-    id: str
-    webhook_id: str
-    event_id: int
-    event_type: str
-    attempt: int
-    outcome: str
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-    holder: str
-    started_at_ms: int
-
-
-class DeliveryList(BaseModel):
-    deliveries: list[DeliveryOut]
-    next_before: str | None
-
-
-class Deleted(BaseModel):
-    id: str
-    deleted: bool
-
-
 def _answer(
     hook: Webhook, body: dict[str, Any], status_code: int = 200, **headers: str
 ) -> JSONResponse:
@@ -131,7 +84,7 @@ def _allowed(runtime: Runtime) -> frozenset[str]:
 @router.post(
     "",
     status_code=201,
-    response_model=CreatedWebhook,
+    response_model=models.CreatedWebhook,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.VALIDATION_ERROR),
     openapi_extra=body_doc(CreateWebhook),
     dependencies=[OPERATOR],
@@ -167,7 +120,7 @@ def _create(call: Call) -> JSONResponse:
 
 @router.get(
     "",
-    response_model=WebhookList,
+    response_model=models.WebhookList,
     responses=errors(*OPERATOR_AUTH_CODES),
     dependencies=[OPERATOR],
 )
@@ -181,7 +134,7 @@ async def list_webhooks(request: Request) -> Response:
 
 @router.get(
     "/{webhook_id}",
-    response_model=WebhookOut,
+    response_model=models.Webhook,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND),
     dependencies=[OPERATOR],
 )
@@ -196,7 +149,7 @@ async def get_webhook(request: Request, webhook_id: WebhookId) -> Response:
 
 @router.patch(
     "/{webhook_id}",
-    response_model=WebhookOut,
+    response_model=models.Webhook,
     responses=errors(
         *OPERATOR_AUTH_CODES,
         ErrorCode.VALIDATION_ERROR,
@@ -235,7 +188,7 @@ async def update_webhook(
 
 @router.delete(
     "/{webhook_id}",
-    response_model=Deleted,
+    response_model=models.Deleted,
     responses=errors(
         *OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND, ErrorCode.PRECONDITION_FAILED
     ),
@@ -261,7 +214,7 @@ async def delete_webhook(
 
 @router.get(
     "/{webhook_id}/deliveries",
-    response_model=DeliveryList,
+    response_model=models.DeliveryPage,
     responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND),
     dependencies=[OPERATOR],
 )

@@ -1,7 +1,7 @@
 """Events out: the audit log's inserting transaction id (gap-free outbox), webhooks.
 
 Revision ID: 0012
-Revises: 0006
+Revises: 0011
 Create Date: 2026-11-30
 
 ``audit_log.txid`` defaults to ``pg_current_xact_id()`` on PostgreSQL: the
