@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
 from racefree.core import audit, tokens
 from racefree.core.audit import Severity
 from racefree.core.db import Database, Tx
@@ -19,6 +21,11 @@ from racefree.system import settings as system_settings
 
 MASTER_PASSWORD_KEY = "master_password_hash"  # noqa: S105 - a key name
 FIRST_OPERATOR_KEY = "first_operator_issued"
+
+#: Every Argon2 verification of the master password: what a guessing burst can cost (and get).
+MASTER_PASSWORD_CHECKS = Counter(
+    "racefree_master_password_checks_total", "Master-password hashes checked (Argon2)."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +128,16 @@ def master_password_hash(tx: Tx) -> str | None:
 
 
 def check_master_password(tx: Tx, password: str) -> bool:
+    """Whether ``password`` is the master password (one Argon2 check, counted).
+
+    Callers that face the network reserve an attempt first
+    (:mod:`racefree.killswitch.attempts`).
+    """
     stored = master_password_hash(tx)
-    return stored is not None and verify_password(stored, password)
+    if stored is None:
+        return False
+    MASTER_PASSWORD_CHECKS.inc()
+    return verify_password(stored, password)
 
 
 def bootstrap(db: Database, *, master_password: str | None, now: int) -> FirstStart:

@@ -48,6 +48,7 @@ def test_the_tree_has_every_command_operators_asked_for() -> None:
         ("kill-switch", "nonce"),
         ("kill-switch", "recover"),
         ("audit", "tail"),
+        ("audit", "verify"),
         ("locks", "list"),
         ("rules", "list"),
         ("rules", "set"),

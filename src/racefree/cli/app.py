@@ -127,7 +127,13 @@ def epilog(command: Any) -> str:
 
 
 #: Commands the API has no route for: local mode only (``--url`` is refused).
-LOCAL_ONLY = {("serve",), ("db", "upgrade"), ("sessions", "cleanup"), ("locks", "list")}
+LOCAL_ONLY = {
+    ("serve",),
+    ("db", "upgrade"),
+    ("sessions", "cleanup"),
+    ("locks", "list"),
+    ("audit", "verify"),
+}
 #: Commands that read neither a database nor a server.
 OFFLINE = {("docs",), ("machines",)}
 

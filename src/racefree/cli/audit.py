@@ -1,4 +1,4 @@
-"""``racefree audit tail``: the newest audit entries, oldest first.
+"""``racefree audit tail``: the newest audit entries, oldest first; ``audit verify``.
 
 The API pages the log forward from an id (``GET /v1/audit-log?after_id=``)
 and has no "newest first"; remote mode finds the newest id with a binary
@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import BaseModel
 
 from racefree.cli import modes, output, shapes
+from racefree.cli.failures import CliError
 from racefree.client import models
 
 if TYPE_CHECKING:
@@ -56,6 +58,48 @@ def tail(
 
     page = modes.run(ctx, local=local, remote=remote)
     output.show_list(modes.options(ctx), page, page.entries, COLUMNS)
+
+
+class ChainCheck(BaseModel):
+    """What ``audit verify`` found (``broken_at`` is None when the chain is intact)."""
+
+    intact: bool
+    entries: int
+    head_id: int
+    head_hash: str
+    broken_at: int | None
+    reason: str | None
+
+
+@app.command("verify")
+def verify(ctx: typer.Context) -> None:
+    """Recompute the tamper-evident hash chain; exit 1 at the first broken link (local only)."""
+    from racefree.core import audit
+
+    given = modes.local_only(ctx, "audit verify")
+    with modes.migrated(given) as runtime, runtime.db.read() as tx:
+        report = audit.verify(tx)
+    check = ChainCheck(
+        intact=report.intact,
+        entries=report.entries,
+        head_id=report.head_id,
+        head_hash=report.head_hash,
+        broken_at=report.broken_at,
+        reason=report.reason,
+    )
+    if report.intact:
+        # record the head elsewhere: a later verify against it proves nothing up to it was rewritten
+        head = f"{report.head_id} {report.head_hash}"
+        output.show_value(
+            given, f"audit chain intact: {report.entries} entries; head {head}", check
+        )
+        return
+    where = f"broken at entry {report.broken_at}" if report.broken_at is not None else "broken"
+    output.show_value(given, f"audit chain {where}", check)
+    raise CliError(
+        f"audit chain {where}: {report.reason}; {report.entries} entries verified up to"
+        f" {report.head_id} {report.head_hash}"
+    )
 
 
 def newest(client: Client, limit: int, event_type: str | None) -> list[models.AuditEntry]:

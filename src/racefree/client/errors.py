@@ -635,6 +635,18 @@ class AutoStopRuleNotFoundError(ApiError):
     domain = "AUTO_STOP"
 
 
+class QuotaExceededError(ApiError):
+    """403 QUOTA_EXCEEDED: Quota exceeded.
+
+    The server's words: a configured quota does not admit this (details: quota, limit).
+    """
+
+    code = "QUOTA_EXCEEDED"
+    default_status = 403
+    default_retryable = False
+    domain = "GENERAL"
+
+
 _CLASSES: tuple[type[ApiError], ...] = (
     ValidationError,
     NotFoundError,
@@ -688,6 +700,7 @@ _CLASSES: tuple[type[ApiError], ...] = (
     PreconditionFailedError,
     WebhookNotFoundError,
     AutoStopRuleNotFoundError,
+    QuotaExceededError,
 )
 #: Every catalog code and the class raised for it.
 BY_CODE: dict[str, type[ApiError]] = {cls.code: cls for cls in _CLASSES}
@@ -726,6 +739,7 @@ __all__ = [
     "PlanGenerationInProgressError",
     "PlanGroupNotFoundError",
     "PreconditionFailedError",
+    "QuotaExceededError",
     "RecoveryAlreadyStartedError",
     "RecoveryWaitRequiredError",
     "RenewalConflictError",

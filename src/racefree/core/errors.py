@@ -95,6 +95,7 @@ class ErrorCode(StrEnum):
     PRECONDITION_FAILED = "PRECONDITION_FAILED"
     WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
     AUTO_STOP_RULE_NOT_FOUND = "AUTO_STOP_RULE_NOT_FOUND"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,6 +505,14 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             False,
             "Auto-stop rule not found",
             "the auto-stop rule does not exist",
+        ),
+        ErrorSpec(
+            _C.QUOTA_EXCEEDED,
+            403,
+            _D.GENERAL,
+            False,
+            "Quota exceeded",
+            "a configured quota does not admit this (details: quota, limit)",
         ),
     )
 }
