@@ -1,9 +1,12 @@
-"""A state-machine transition (CAS + one audit row, one write transaction), three ways.
+"""A state-machine transition (CAS + one audit row, one write transaction), four ways.
 
 * ``racefree``: ``Database.write()`` + ``StateMachine.transition`` (core.machine);
-* ``raw driver``: the identical statements on a bare stdlib ``sqlite3`` / psycopg connection;
+* ``raw driver``: the identical statements on a bare stdlib ``sqlite3`` / psycopg connection
+  (the audit row appended to the hash chain as core.audit does it);
 * ``sqlalchemy core``: the identical statements through a SQLAlchemy Core engine -- the
-  reason racefree drives the drivers directly on its hot path.
+  reason racefree drives the drivers directly on its hot path;
+* ``raw, unchained audit``: the raw driver with a plain audit INSERT (into a copy of the
+  table): ``raw driver / raw, unchained`` is what the tamper-evident chain costs (issue 9).
 
 Targets (issue 2): racefree <= 1.5x raw on SQLite, <= 1.2x raw on PostgreSQL.
 """
@@ -24,6 +27,7 @@ from sqlalchemy.pool import QueuePool
 
 from bench.databases import database_url
 from bench.harness import interleaved, ratio, stats_table, update_results_md, write_results
+from racefree.core import audit
 from racefree.core.clock import SystemClock
 from racefree.core.db import Database, pg_sql
 from racefree.core.errors import ErrorCode
@@ -50,11 +54,12 @@ UPDATE = (
     "UPDATE bench_items SET state = :_target, version = version + 1, updated_at = :_v_updated_at"
     " WHERE id = :_key AND state IN (:_s0) RETURNING *"
 )
-INSERT_AUDIT = (
-    "INSERT INTO audit_log (at, event_type, severity, actor, agent_id, session_id,"
+INSERT_PLAIN = (
+    "INSERT INTO bench_audit_plain (at, event_type, severity, actor, agent_id, session_id,"
     " transaction_id, details, request_id) VALUES (:at, :event_type, :severity, :actor,"
     " :agent_id, :session_id, :transaction_id, :details, :request_id)"
 )
+SCOPE = {"scope": audit.CHAIN_SCOPE}
 MOVES = (("A", "B", "FLIPPED"), ("B", "A", "FLOPPED"))
 
 
@@ -64,8 +69,27 @@ def _create_items(db: Database) -> None:
             "CREATE TABLE bench_items (id TEXT PRIMARY KEY, state TEXT NOT NULL,"
             " version BIGINT NOT NULL, updated_at BIGINT NOT NULL)"
         )
-        for key in ("racefree", "raw", "sqlalchemy"):
+        for key in ("racefree", "raw", "sqlalchemy", "unchained"):
             tx.execute("INSERT INTO bench_items VALUES (:id, 'A', 0, 0)", {"id": key})
+        serial = "INTEGER PRIMARY KEY" if tx.is_sqlite else "BIGSERIAL PRIMARY KEY"
+        tx.execute(
+            f"CREATE TABLE bench_audit_plain (id {serial}, at BIGINT, event_type TEXT,"
+            " severity TEXT, actor TEXT, agent_id TEXT, session_id TEXT, transaction_id TEXT,"
+            " details TEXT, request_id TEXT)"
+        )
+
+
+def _sqlite_append(execute: Callable[[str, dict[str, Any]], Any], row: dict[str, Any]) -> None:
+    """core.audit's SQLite append, statement for statement."""
+    last_id, last_hash = execute(audit.HEAD_SQL, SCOPE).fetchone()
+    entry_id = last_id + 1
+    chained = audit.link(last_hash, entry_id, audit.payload(row))
+    execute(audit.INSERT_SQL, {**row, "id": entry_id, "hash": chained})
+    execute(audit.MOVE_HEAD_SQL, {"id": entry_id, "hash": chained, "previous_id": last_id, **SCOPE})
+
+
+def _pg_params(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "payload": audit.payload(row), **SCOPE}
 
 
 def _params(
@@ -99,7 +123,7 @@ def racefree_op(db: Database) -> Callable[[], None]:
     return op
 
 
-def raw_sqlite_op(path: str) -> Callable[[], None]:
+def raw_sqlite_op(path: str, *, chained: bool = True) -> Callable[[], None]:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -109,29 +133,35 @@ def raw_sqlite_op(path: str) -> Callable[[], None]:
 
     def op() -> None:
         source, target, event = next(moves)
-        update, insert = _params("raw", source, target, event, clock.now())
+        key = "raw" if chained else "unchained"
+        update, insert = _params(key, source, target, event, clock.now())
         conn.execute("BEGIN IMMEDIATE")
         row = conn.execute(UPDATE, update).fetchone()
         assert row is not None
-        conn.execute(INSERT_AUDIT, insert)
+        if chained:
+            _sqlite_append(conn.execute, insert)
+        else:
+            conn.execute(INSERT_PLAIN, insert)
         conn.execute("COMMIT")
 
     return op
 
 
-def raw_psycopg_op(url: str) -> Callable[[], None]:
+def raw_psycopg_op(url: str, *, chained: bool = True) -> Callable[[], None]:
     conn = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
     clock = SystemClock()
     moves = itertools.cycle(MOVES)
-    update_sql, insert_sql = pg_sql(UPDATE), pg_sql(INSERT_AUDIT)
+    update_sql = pg_sql(UPDATE)
+    insert_sql = pg_sql(audit.APPEND_PG_SQL if chained else INSERT_PLAIN)
+    key = "raw" if chained else "unchained"
 
     def op() -> None:
         source, target, event = next(moves)
-        update, insert = _params("raw", source, target, event, clock.now())
+        update, insert = _params(key, source, target, event, clock.now())
         with conn.transaction():
             row = conn.execute(update_sql, update).fetchone()
             assert row is not None
-            conn.execute(insert_sql, insert)
+            conn.execute(insert_sql, _pg_params(insert) if chained else insert)
 
     return op
 
@@ -140,7 +170,7 @@ def sqlalchemy_op(sqlalchemy_url: str, engine_name: str) -> Callable[[], None]:
     engine = create_engine(sqlalchemy_url, poolclass=QueuePool, pool_size=1)
     clock = SystemClock()
     moves = itertools.cycle(MOVES)
-    update_stmt, insert_stmt = text(UPDATE), text(INSERT_AUDIT)
+    update_stmt = text(UPDATE)
 
     @contextmanager
     def begin() -> Iterator[Any]:
@@ -158,7 +188,10 @@ def sqlalchemy_op(sqlalchemy_url: str, engine_name: str) -> Callable[[], None]:
         update, insert = _params("sqlalchemy", source, target, event, clock.now())
         with begin() as conn:
             assert conn.execute(update_stmt, update).first() is not None
-            conn.execute(insert_stmt, insert)
+            if engine_name == "sqlite":
+                _sqlite_append(lambda sql, params: conn.execute(text(sql), params), insert)
+            else:
+                conn.execute(text(audit.APPEND_PG_SQL), _pg_params(insert))
 
     if engine_name == "sqlite":
         # let the BEGIN IMMEDIATE above be ours: no pysqlite implicit transactions
@@ -175,11 +208,16 @@ def run_engine(engine_name: str, rounds: int, ops: int) -> dict[str, Any]:
     with database_url(engine_name) as url, ExitStack() as stack:
         db = stack.enter_context(Database.from_url(url))
         _create_items(db)
-        raw = raw_sqlite_op(db.path) if engine_name == "sqlite" else raw_psycopg_op(url)  # type: ignore[attr-defined]
+        if engine_name == "sqlite":
+            raw = raw_sqlite_op(db.path)  # type: ignore[attr-defined]
+            unchained = raw_sqlite_op(db.path, chained=False)  # type: ignore[attr-defined]
+        else:
+            raw, unchained = raw_psycopg_op(url), raw_psycopg_op(url, chained=False)
         contestants = {
             "raw driver": raw,
             "racefree": racefree_op(db),
             "sqlalchemy core": sqlalchemy_op(db.sqlalchemy_url(), engine_name),
+            "raw, unchained audit": unchained,
         }
         results = interleaved(contestants, rounds=rounds, ops_per_round=ops)
     overhead = ratio(results["racefree"], results["raw driver"])
@@ -188,6 +226,7 @@ def run_engine(engine_name: str, rounds: int, ops: int) -> dict[str, Any]:
         "results": results,
         "racefree_vs_raw": overhead,
         "sqlalchemy_vs_raw": ratio(results["sqlalchemy core"], results["raw driver"]),
+        "chain_cost": ratio(results["raw driver"], results["raw, unchained audit"]),
         "target": TARGETS[engine_name],
         "meets_target": overhead <= TARGETS[engine_name],
     }
@@ -212,12 +251,13 @@ def main(argv: list[str] | None = None) -> None:
         sections.append(
             f"**{run['engine']}**: racefree / raw = **{run['racefree_vs_raw']}x** "
             f"(target <= {run['target']}x: {verdict}); SQLAlchemy Core / raw = "
-            f"{run['sqlalchemy_vs_raw']}x\n"
+            f"{run['sqlalchemy_vs_raw']}x; the audit hash chain costs the raw driver "
+            f"{run['chain_cost']}x (chained / unchained)\n"
         )
         sections.append(stats_table(run["results"], baseline="raw driver") + "\n")
         print(
             f"{run['engine']}: racefree/raw={run['racefree_vs_raw']}x "
-            f"sqlalchemy/raw={run['sqlalchemy_vs_raw']}x"
+            f"sqlalchemy/raw={run['sqlalchemy_vs_raw']}x chain_cost={run['chain_cost']}x"
         )
     update_results_md(NAME, "\n".join(sections))
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from racefree.cli.exits import ExitCode
 from racefree.core import tokens
 from racefree.testing import Server, start_server
 
@@ -50,7 +51,7 @@ def test_commands_refuse_an_unmigrated_database_in_one_line(tmp_path: Path) -> N
 
 def test_a_bad_database_url_is_one_clear_line() -> None:
     result = racefree("db", "upgrade", "--database-url", "mysql://x/y")
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.UNAVAILABLE
     assert (
         result.stderr
         == "racefree: error: unsupported database URL 'mysql://x/y': use sqlite:///path or postgresql://...\n"
@@ -62,7 +63,7 @@ def test_a_bad_database_url_is_one_clear_line() -> None:
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = racefree(*command, "--help")
-    assert result.returncode == 0 and "usage: racefree" in result.stdout
+    assert result.returncode == 0 and "Usage: racefree" in result.stdout
 
 
 def test_serve_shows_first_start_secrets_once_and_serves_health(

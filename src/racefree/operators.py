@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
 from racefree.core import audit, tokens
 from racefree.core.audit import Severity
 from racefree.core.db import Database, Tx
@@ -20,6 +22,11 @@ from racefree.system import settings as system_settings
 MASTER_PASSWORD_KEY = "master_password_hash"  # noqa: S105 - a key name
 FIRST_OPERATOR_KEY = "first_operator_issued"
 MIN_MASTER_PASSWORD_LENGTH = 12
+
+#: Every Argon2 verification of the master password: what a guessing burst can cost (and get).
+MASTER_PASSWORD_CHECKS = Counter(
+    "racefree_master_password_checks_total", "Master-password hashes checked (Argon2)."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +124,16 @@ def master_password_hash(tx: Tx) -> str | None:
 
 
 def check_master_password(tx: Tx, password: str) -> bool:
+    """Whether ``password`` is the master password (one Argon2 check, counted).
+
+    Callers that face the network reserve an attempt first
+    (:mod:`racefree.killswitch.attempts`).
+    """
     stored = master_password_hash(tx)
-    return stored is not None and verify_password(stored, password)
+    if stored is None:
+        return False
+    MASTER_PASSWORD_CHECKS.inc()
+    return verify_password(stored, password)
 
 
 def rotate_master_password(db: Database, current: str, new: str, *, now: int, actor: str) -> None:
@@ -129,7 +144,10 @@ def rotate_master_password(db: Database, current: str, new: str, *, now: int, ac
     """
     with db.read() as tx:
         stored = master_password_hash(tx)
-    if stored is None or not verify_password(stored, current):
+    if stored is None:
+        raise RacefreeError(ErrorCode.INVALID_MASTER_PASSWORD)
+    MASTER_PASSWORD_CHECKS.inc()
+    if not verify_password(stored, current):
         raise RacefreeError(ErrorCode.INVALID_MASTER_PASSWORD)
     if len(new) < MIN_MASTER_PASSWORD_LENGTH:
         raise RacefreeError(

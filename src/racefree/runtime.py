@@ -14,6 +14,7 @@ from racefree.core.db import Database, DatabaseOptions
 from racefree.core.locks import LeaseLocks
 from racefree.core.settings import Settings
 from racefree.plans import Generator
+from racefree.plans.groups import Quotas
 from racefree.transactions.service import Transactions
 
 
@@ -25,6 +26,7 @@ class Runtime:
     transactions: Transactions = field(init=False, repr=False)
     locks: LeaseLocks = field(init=False, repr=False)
     plan_generator: Generator = field(init=False, repr=False)
+    plan_quotas: Quotas = field(init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -37,6 +39,10 @@ class Runtime:
             self.locks,
             ttl_s=self.settings.lock_ttl_s,
             delay_ms=self.settings.plan_generation_delay_ms,
+            max_plans=self.settings.plans_per_generation,
+        )
+        self.plan_quotas = Quotas(
+            self.settings.plan_groups_per_agent, self.settings.plans_per_generation
         )
 
     @classmethod

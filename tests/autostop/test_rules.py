@@ -225,7 +225,7 @@ def test_rules_cli(
     )
     capsys.readouterr()
     assert main(["rules", "list"]) == 0
-    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    listed = json.loads(capsys.readouterr().out)["rules"]
     assert [(r["type"], r["scope"]) for r in listed] == [
         ("CONSECUTIVE_FAILURES", "global"),
         ("HOURLY_RATE", "agent"),

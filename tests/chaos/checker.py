@@ -463,6 +463,14 @@ def check_engaged(report: Report, cluster: Cluster, db: Database) -> Engaged:
                 for r in tx.all(
                     "SELECT id FROM transactions WHERE status = 'SUBMITTED'"
                     " UNION SELECT transaction_id FROM ledger_entries"
+                    # SUBMITTED at the activation but settled before this read (a sweep can
+                    # fail it within milliseconds): its last move before the activation row.
+                    # Audit ids follow commit order (the audit chain), on both engines.
+                    " UNION SELECT a.transaction_id FROM audit_log a"
+                    " WHERE a.event_type = 'TRANSACTION_SUBMITTED' AND a.id < :stop"
+                    " AND NOT EXISTS (SELECT 1 FROM audit_log b"
+                    " WHERE b.transaction_id = a.transaction_id AND b.id > a.id AND b.id < :stop)",
+                    {"stop": int(audit["id"])},
                 )
             },
         )

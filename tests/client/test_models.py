@@ -64,7 +64,7 @@ MODELS: dict[tuple[str, str], type[BaseModel]] = {
     ("GET", "/livez"): models.Live,
     ("GET", "/readyz"): models.Ready,
     ("GET", "/v1/operators"): models.OperatorList,
-    ("POST", "/v1/operators"): models.CreatedOperatorToken,
+    ("POST", "/v1/operators"): models.CreatedOperator,
     ("DELETE", "/v1/operators/{operator_id}"): models.RevokedOperator,
     ("POST", "/v1/sessions/{session_id}/renew"): models.SessionWithToken,
     ("POST", "/v1/kill-switch/alerts"): models.AlertsReceived,

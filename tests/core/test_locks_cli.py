@@ -21,14 +21,15 @@ def _racefree(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_locks_list_prints_each_unexpired_lease_as_json(db: Database, db_url: str) -> None:
+def test_locks_list_prints_the_unexpired_leases_as_json(db: Database, db_url: str) -> None:
     locks = LeaseLocks(db, SystemClock())  # the command runs on the real clock
     lease = locks.acquire("plan-group:1", holder="worker-1", ttl_s=600)
     locks.acquire("other:1", holder="worker-2", ttl_s=600)
     result = _racefree("locks", "list", "--prefix", "plan-group:", "--database-url", db_url)
     assert result.returncode == 0, result.stderr
     (line,) = result.stdout.splitlines()
-    assert json.loads(line) == {
+    (held,) = json.loads(line)["locks"]
+    assert held == {
         "key": "plan-group:1",
         "holder": "worker-1",
         "token": lease.token,
@@ -41,4 +42,4 @@ def test_locks_list_prints_each_unexpired_lease_as_json(db: Database, db_url: st
 def test_locks_list_has_help() -> None:
     result = _racefree("locks", "list", "--help")
     assert result.returncode == 0
-    assert "usage: racefree locks list" in result.stdout
+    assert "Usage: racefree locks list" in result.stdout

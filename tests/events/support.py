@@ -18,9 +18,14 @@ T = TypeVar("T")
 def held_open(
     db: Database, event_type: str, *, before: Callable[[], None] | None = None
 ) -> Iterator[None]:
-    """A transaction that records ``event_type`` and stays open until the block ends.
+    """A transaction that has its xid and an audit row, and stays open until the block ends.
 
-    ``before`` runs inside the transaction before the audit row (to take an xid first).
+    Like every audited change, it takes its transaction id with its first
+    write (here, on PostgreSQL, ``pg_current_xact_id()``) and records the row,
+    which joins the audit chain (takes its id) only as the transaction commits
+    (``core.audit``). So while it is open, any transaction that commits later
+    has a higher txid, and its rows are not final until this one ends.
+    ``before`` runs inside the transaction before the audit row.
     """
     inserted, release = threading.Event(), threading.Event()
     failure: list[BaseException] = []
@@ -28,6 +33,8 @@ def held_open(
     def run() -> None:
         try:
             with db.write() as tx:
+                if not tx.is_sqlite:
+                    tx.scalar("SELECT pg_current_xact_id()")  # the xid, as a first write takes it
                 if before is not None:
                     before()
                 audit.record(tx, event_type, at=1)

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from racefree.cli import main
+from racefree.cli.exits import ExitCode
 from racefree.core.db import Database
 from tests.events.support import record, wait_until_final
 
@@ -23,20 +24,27 @@ def _lines(out: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
+def _one(out: str) -> dict[str, object]:
+    found: dict[str, object] = json.loads(out)
+    return found
+
+
 def test_webhooks_add_list_remove(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["webhooks", "add", "--url", "http://127.0.0.1:9/x", "--types", "A_B,C"]) == 0
-    added = _lines(capsys.readouterr().out)[0]
+    # the target is an argument: --url is the global option of remote mode
+    assert main(["webhooks", "add", "http://127.0.0.1:9/x", "--types", "A_B,C"]) == 0
+    added = _one(capsys.readouterr().out)
     assert str(added["secret"]).startswith("whsec_")
     assert added["event_types"] == ["A_B", "C"]
     assert main(["webhooks", "list"]) == 0
-    listed = _lines(capsys.readouterr().out)
+    listed = _one(capsys.readouterr().out)["webhooks"]
+    assert isinstance(listed, list)
     assert [h["id"] for h in listed] == [added["id"]]
     assert "secret" not in listed[0]
     assert main(["webhooks", "remove", str(added["id"])]) == 0
-    capsys.readouterr()
-    assert main(["webhooks", "remove", str(added["id"])]) == 1
+    assert _one(capsys.readouterr().out) == {"id": added["id"], "deleted": True}
+    assert main(["webhooks", "remove", str(added["id"])]) == ExitCode.NOT_FOUND
     assert "no webhook" in capsys.readouterr().err
-    assert main(["webhooks", "add", "--url", "http://10.1.2.3/x"]) == 1
+    assert main(["webhooks", "add", "http://10.1.2.3/x"]) == 1
     assert "RACEFREE_WEBHOOK_ALLOWED_HOSTS" in capsys.readouterr().err
 
 

@@ -61,27 +61,38 @@ def test_paging_moves_the_position_to_the_last_event_of_a_full_page(db: Database
     assert len(rest.events) == 3
 
 
-def test_a_lower_id_that_commits_last_is_not_skipped(engine: str, db: Database) -> None:
-    """A takes the lower id, B the higher and commits; A commits last: both read, in order."""
+def test_an_earlier_position_that_commits_last_is_not_skipped(engine: str, db: Database) -> None:
+    """A takes its xid first, B commits, A commits last: both read, A first.
+
+    Audit ids are taken as a transaction commits (the audit chain, ``core.audit``),
+    so A's event has the *higher* id but the lower txid: in the outbox order
+    ``(txid, id)`` it comes before B's. A reader that had moved past B would skip
+    it; the reader holds B back until A has ended instead.
+    """
     if engine == "sqlite":
-        pytest.skip("SQLite has one writer: B cannot take an id before A commits")
+        pytest.skip("SQLite has one writer: B cannot commit while A is open")
     start = _head(db)
     with held_open(db, "GAP_A"):
         record(db, "GAP_B")
         held = _read(db, start)
-        # B is committed but not final: A (lower id) may still commit before it
+        # B is committed but not final: A (a lower txid) may still commit before it
         assert held.events == []
         assert held.position == start
     after = eventually(lambda: _read(db, held.position), lambda b: len(b.events) == 2)
     assert [e.type for e in after.events] == ["GAP_A", "GAP_B"]
-    assert after.events[0].id < after.events[1].id
+    assert after.events[0].position < after.events[1].position
+    assert after.events[0].id > after.events[1].id  # A committed last: the higher id
 
 
-def test_a_reader_past_a_higher_id_still_gets_the_lower_one(engine: str, db: Database) -> None:
-    """B starts first (lower xid) but A takes the lower id and commits last.
+def test_a_reader_past_a_later_transaction_still_gets_the_open_one(
+    engine: str, db: Database
+) -> None:
+    """B starts first (lower xid), records, A records and stays open, B commits.
 
-    The reader delivers B's events and moves past B's highest id; A's event,
-    with a lower id, still comes after -- the order is (txid, id), not id.
+    Without the audit chain A's row would take an id between B's two; with it,
+    ids follow commit order, so no event ever commits below an id a reader has
+    passed. The reader delivers B's events while A is open (B's txid is below
+    A's, so they are final) and A's after it commits.
     """
     if engine == "sqlite":
         pytest.skip("SQLite has one writer: the transactions cannot interleave")
@@ -90,10 +101,11 @@ def test_a_reader_past_a_higher_id_still_gets_the_lower_one(engine: str, db: Dat
 
     def b_run() -> None:
         with db.write() as tx:
-            audit.record(tx, "GAP_B0", at=1)  # B's xid is taken first
+            tx.scalar("SELECT pg_current_xact_id()")  # B's xid is taken first
+            audit.record(tx, "GAP_B0", at=1)
             b_started.set()
             assert a_inserted.wait(30)
-            audit.record(tx, "GAP_B", at=1)  # a higher id than A's
+            audit.record(tx, "GAP_B", at=1)
 
     b = threading.Thread(target=b_run)
     b.start()
@@ -103,9 +115,10 @@ def test_a_reader_past_a_higher_id_still_gets_the_lower_one(engine: str, db: Dat
         b.join(30)
         first = eventually(lambda: _read(db, start), lambda batch: len(batch.events) == 2)
         assert [e.type for e in first.events] == ["GAP_B0", "GAP_B"]
-    a_id_rows = eventually(lambda: _read(db, first.position), lambda batch: len(batch.events) == 1)
-    assert [e.type for e in a_id_rows.events] == ["GAP_A"]
-    assert a_id_rows.events[0].id < first.events[-1].id  # a lower id, read after a higher one
+    a_rows = eventually(lambda: _read(db, first.position), lambda batch: len(batch.events) == 1)
+    assert [e.type for e in a_rows.events] == ["GAP_A"]
+    assert a_rows.events[0].id > first.events[-1].id  # ids follow commit order
+    assert a_rows.events[0].position > first.events[-1].position
 
 
 def test_sqlite_commit_order_is_id_order(engine: str, db: Database) -> None:

@@ -361,6 +361,55 @@ def test_the_longest_acceptable_request_id_is_kept(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
+    "client_id",
+    [
+        b"has space",
+        b"<script>alert(1)</script>",
+        b'quote"d',
+        b"x" * 129,  # bounded: at most 128 characters
+        b"caf\xc3\xa9",  # not ASCII
+        b"tab\there",  # a tab is legal in a header value, not in an id
+        b"",
+    ],
+)
+def test_an_unacceptable_client_request_id_is_replaced_never_echoed_or_stored(
+    client: TestClient, operator_headers: dict[str, str], db: Database, client_id: bytes
+) -> None:
+    """DESIGN 6: ``X-Request-ID`` is echoed only when printable and bounded; otherwise the
+    server's own id answers, and the client's goes nowhere (no header, log or audit row)."""
+    response = client.post(
+        "/v1/agents",
+        json={"name": "traced"},
+        headers={**operator_headers, "X-Request-ID": client_id},  # type: ignore[dict-item]
+    )
+    assert response.status_code == 201, response.text
+    echoed = response.headers["x-request-id"]
+    assert echoed.startswith("req_") and echoed.encode() != client_id
+    with db.read() as tx:
+        row = tx.one("SELECT request_id, details FROM audit_log WHERE event_type = 'AGENT_CREATED'")
+    assert row is not None
+    assert row["request_id"] == echoed
+    assert "client_request_id" not in json.loads(row["details"])
+
+
+def test_a_control_character_in_the_client_request_id_cannot_reach_a_log_line(
+    client: TestClient, operator_headers: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    response = client.post(
+        "/v1/agents",
+        json={"name": "forged"},
+        headers={**operator_headers, "X-Request-ID": b"ok\x1b[2Kforged"},  # type: ignore[dict-item]
+    )
+    body = _problem(response, 400, "VALIDATION_ERROR")
+    assert body["details"]["issues"][0]["loc"] == ["header", "x-request-id"]
+    assert response.headers["x-request-id"] == body["request_id"]
+    assert body["request_id"].startswith("req_")
+    assert all("forged" not in record.getMessage() for record in caplog.records)
+    assert all("\x1b" not in str(record.__dict__) for record in caplog.records)
+
+
+@pytest.mark.parametrize(
     "query",
     [
         "/v1/audit-log?after_id=9223372036854775808",

@@ -25,9 +25,10 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-def master(db: Database, clock: ManualClock) -> dict[str, str]:
+def master(db: Database, clock: ManualClock, operator_headers: dict[str, str]) -> dict[str, str]:
+    """Recovery credentials: an operator token and the master password (docs/operations.md)."""
     operators.bootstrap(db, master_password=PASSWORD, now=clock.now())
-    return {"X-Master-Password": PASSWORD}
+    return {**operator_headers, "X-Master-Password": PASSWORD}
 
 
 def _activate(client: TestClient, headers: dict[str, str], reason: str = "drill") -> Any:
@@ -161,7 +162,9 @@ def test_recovery_over_http_waits_and_then_unlocks(
 ) -> None:
     _activate(client, operator_headers)
     assert _code(client.post("/v1/kill-switch/recovery")) == "AUTH_REQUIRED"
-    wrong = client.post("/v1/kill-switch/recovery", headers={"X-Master-Password": "nope"})
+    wrong = client.post(
+        "/v1/kill-switch/recovery", headers={**operator_headers, "X-Master-Password": "nope"}
+    )
     assert (wrong.status_code, _code(wrong)) == (401, "INVALID_MASTER_PASSWORD")
 
     started = client.post("/v1/kill-switch/recovery", headers=master)
@@ -203,7 +206,7 @@ def test_five_wrong_passwords_give_429_with_retry_after(
     client: TestClient, operator_headers: dict[str, str], master: dict[str, str]
 ) -> None:
     _activate(client, operator_headers)
-    bad = {"X-Master-Password": "wrong"}
+    bad = {**operator_headers, "X-Master-Password": "wrong"}
     statuses = [client.post("/v1/kill-switch/recovery", headers=bad).status_code for _ in range(5)]
     assert statuses == [401, 401, 401, 401, 429]
     locked = client.post("/v1/kill-switch/recovery", headers=master)
@@ -222,6 +225,7 @@ def test_recovery_with_an_owner_takes_a_signature_over_a_kill_switch_nonce(
     key = Ed25519PrivateKey.generate()
     with db.write() as tx:
         seed.agent(tx, owner_public_key=OwnerSigner(key).public_key, now=clock.now())
+        tx.execute("UPDATE agents SET owner_verified = 1")  # a LOCKED owner gates recovery
     _activate(client, operator_headers)
     missing = client.post("/v1/kill-switch/recovery", headers=master)
     assert (missing.status_code, _code(missing)) == (401, "OWNER_AUTH_REQUIRED")
@@ -312,7 +316,7 @@ def test_a_server_started_while_activated_serves_only_the_allow_list(
                 token = operators.create_token(tx, label="t", now=clock.now())
             op = {"Authorization": f"Bearer {token}"}
             assert http.get("/v1/audit-log", headers=op).status_code == 200
-            master = {"X-Master-Password": second.master_password}
+            master = {**op, "X-Master-Password": second.master_password}
             assert http.post("/v1/kill-switch/recovery", headers=master).status_code == 202
             assert http.post("/v1/agents").status_code == 503  # RECOVERING is locked too
             assert http.post("/v1/kill-switch/recovery/complete", headers=master).status_code == 200
@@ -362,7 +366,7 @@ def test_the_automatic_hook_locks_the_api_too(
 @pytest.mark.server
 def test_racing_recovery_steps_against_a_real_server(db_url: str, tmp_path: Path) -> None:
     srv = start_server(db_url, tmp_path, env={"RACEFREE_RECOVERY_WAIT_S": "0"})
-    master = {"X-Master-Password": srv.master_password}
+    master = {**srv.operator_headers(), "X-Master-Password": srv.master_password}
     try:
         with srv.client() as http:
             activated = http.post(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -260,14 +259,6 @@ def _after_race(server: Server, opened: dict, winner_token: str) -> None:
             headers=server.operator_headers(),
         ).json()["entries"]
         assert len(audit) == 1
-
-
-@pytest.fixture
-def renewable_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
-    """A real server on which a fresh session can be renewed at once."""
-    srv = start_server(db_url, tmp_path, env={"RACEFREE_SESSION_RENEWAL_MIN_ELAPSED": "0"})
-    yield srv
-    srv.stop()
 
 
 @pytest.mark.server

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from racefree import cli, operators
+from racefree.cli.exits import ExitCode
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from tests.killswitch import seed
@@ -42,10 +43,11 @@ def test_activate_recover_and_status_from_the_cli(
     assert code == 0
     assert result["state"] == "ACTIVATED"
     assert result["sessions_revoked"] == len(w.live_sessions)
-    assert result["actor"] == "cli"
+    code, status, _ = _run(capsys, "kill-switch", "status")
+    assert (code, status["actor"], status["reason"]) == (0, "cli", "from the shell")
 
     code, _, err = _run(capsys, "kill-switch", "activate", "--reason", "again")
-    assert code == 1
+    assert code == ExitCode.CONFLICT
     assert err.startswith("racefree: error: KILL_SWITCH_ALREADY_ACTIVE")
     assert err.count("\n") == 1
 
@@ -59,21 +61,22 @@ def test_activate_recover_and_status_from_the_cli(
     assert done == {"state": "NORMAL", "agents_reactivated": len(w.active_agents)}
 
 
-def test_a_wrong_master_password_from_the_environment_is_one_line_and_exit_1(
+def test_a_wrong_master_password_from_the_environment_is_one_line_and_exit_auth(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _run(capsys, "kill-switch", "activate", "--reason", "x")
     monkeypatch.setenv("RACEFREE_MASTER_PASSWORD", "wrong")
     code, _, err = _run(capsys, "kill-switch", "recover", "abort")
-    assert code == 1
+    assert code == ExitCode.AUTH
     assert err.startswith("racefree: error: INVALID_MASTER_PASSWORD")
+    assert err.count("\n") == 1
 
 
 def test_without_a_password_or_a_terminal_the_cli_says_how_to_give_one(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, _, err = _run(capsys, "kill-switch", "recover", "start")
-    assert code == 1
+    assert code == ExitCode.USAGE
     assert "RACEFREE_MASTER_PASSWORD" in err
 
 
@@ -85,7 +88,7 @@ def test_every_kill_switch_command_has_help(capsys: pytest.CaptureFixture[str]) 
         ["kill-switch", "recover"],
         ["kill-switch", "nonce"],
     ):
-        with pytest.raises(SystemExit) as exit_info:
-            cli.main([*argv, "--help"])
-        assert exit_info.value.code == 0
-        assert "database directly" in capsys.readouterr().out
+        assert cli.main([*argv, "--help"]) == 0
+        shown = " ".join(capsys.readouterr().out.split())
+        assert f"Usage: racefree {' '.join(argv)}" in shown
+        assert "database directly" in shown and "--url" in shown

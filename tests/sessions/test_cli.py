@@ -7,23 +7,25 @@ import json
 import pytest
 
 from racefree import sessions
+from racefree.cli.exits import ExitCode
 from racefree.core.settings import Settings
 from racefree.runtime import Runtime
 from tests.test_cli import racefree
 
 
-def _lines(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines()]
+def _json(stdout: str) -> dict:
+    """Off a terminal the CLI prints the API's JSON: one document."""
+    return json.loads(stdout)
 
 
 def test_agents_and_sessions_from_the_command_line(db_url: str) -> None:
     db = ["--database-url", db_url]
     created = racefree("agents", "create", "--name", "cli-bot", *db)
     assert created.returncode == 0, created.stderr
-    [agent] = _lines(created.stdout)
-    assert (agent["name"], agent["status"], agent["balance"]) == ("cli-bot", "ACTIVE", 0)
+    agent = _json(created.stdout)
+    assert (agent["name"], agent["status"], agent["balance"]) == ("cli-bot", "ACTIVE", "0")
     listed = racefree("agents", "list", "--status", "ACTIVE", *db)
-    assert [a["id"] for a in _lines(listed.stdout)] == [agent["id"]]
+    assert [a["id"] for a in _json(listed.stdout)["agents"]] == [agent["id"]]
 
     runtime = Runtime.open(Settings(database_url=db_url))
     try:
@@ -35,15 +37,15 @@ def test_agents_and_sessions_from_the_command_line(db_url: str) -> None:
         runtime.close()
 
     listed = racefree("sessions", "list", "--active", *db)
-    [row] = _lines(listed.stdout)
-    assert row["id"] == issued.session.id and issued.token not in listed.stdout
+    [row] = _json(listed.stdout)["sessions"]
+    assert row["session_id"] == issued.session.id and issued.token not in listed.stdout
     revoked = racefree("sessions", "revoke", issued.session.id, *db)
     assert json.loads(revoked.stdout)["session_id"] == issued.session.id
     again = racefree("sessions", "revoke", issued.session.id, *db)
-    assert again.returncode == 1
+    assert again.returncode == ExitCode.CONFLICT
     assert again.stderr.startswith("racefree: error: SESSION_ALREADY_REVOKED")
     assert again.stderr.count("\n") == 1
-    assert racefree("sessions", "list", "--active", *db).stdout == ""
+    assert _json(racefree("sessions", "list", "--active", *db).stdout)["sessions"] == []
     cleanup = racefree("sessions", "cleanup", *db)
     assert cleanup.stdout == "deleted 0 expired sessions\n"
 
@@ -62,4 +64,4 @@ def test_agents_and_sessions_from_the_command_line(db_url: str) -> None:
 )
 def test_every_agents_and_sessions_command_has_help(command: list[str]) -> None:
     result = racefree(*command, "--help")
-    assert result.returncode == 0 and "usage: racefree" in result.stdout
+    assert result.returncode == 0 and f"Usage: racefree {' '.join(command)}" in result.stdout

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from racefree.agents.machine import TERMINATED
-from racefree.core import audit
+from racefree.core import amounts, audit
 from racefree.core.cas import cas_update
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 from racefree.system.kill_switch import hold_normal
-
-#: Deposits above this are refused (keeps balances far from BIGINT overflow).
-MAX_DEPOSIT = 10**15
 
 
 def deposit(tx: Tx, agent_id: str, amount: int, *, now: int, actor: str | None = None) -> int:
@@ -20,8 +17,8 @@ def deposit(tx: Tx, agent_id: str, amount: int, *, now: int, actor: str | None =
     PostgreSQL it also takes the row lock, so a concurrent termination either
     commits first (and the deposit is refused) or waits for the deposit.
     """
-    if not 0 < amount <= MAX_DEPOSIT:
-        raise invalid_field("amount", f"the amount must be between 1 and {MAX_DEPOSIT}")
+    if not amounts.in_range(amount):
+        raise invalid_field("amount", amounts.RANGE_MESSAGE)
 
     def classify(inner: Tx) -> RacefreeError:
         if inner.scalar("SELECT 1 FROM agents WHERE id = :id", {"id": agent_id}) is None:
@@ -36,10 +33,13 @@ def deposit(tx: Tx, agent_id: str, amount: int, *, now: int, actor: str | None =
         classify=classify,
         returning="id",
     )
-    balance: int = tx.scalar(
-        "UPDATE accounts SET balance = balance + :amount WHERE agent_id = :id RETURNING balance",
-        {"amount": amount, "id": agent_id},
+    balance: int | None = tx.scalar(
+        "UPDATE accounts SET balance = balance + :amount"
+        " WHERE agent_id = :id AND balance <= :kept - :amount RETURNING balance",
+        {"amount": amount, "id": agent_id, "kept": amounts.MAX_KEPT},
     )
+    if balance is None:  # the agent row is ours (guard above): only the ceiling refuses
+        raise invalid_field("amount", f"the balance would exceed {amounts.MAX_KEPT}")
     audit.record(
         tx,
         "AGENT_DEPOSIT",

@@ -9,8 +9,9 @@ they read into the error with :func:`unavailable`.
 
 from __future__ import annotations
 
-from racefree.agents.machine import ACTIVE, SUSPENDED
+from racefree.agents.machine import ACTIVE, SUSPENDED, TERMINATED
 from racefree.core.cas import cas_update
+from racefree.core.condition import Condition
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 
@@ -87,3 +88,12 @@ def reactivate_all(tx: Tx, *, reason: str, now: int) -> int:
         " WHERE status = 'SUSPENDED' AND suspension_reason = :reason",
         {"reason": reason, "now": now},
     )
+
+
+def any_live(tx: Tx, where: Condition) -> bool:
+    """Whether an agent that is not TERMINATED matches ``where`` (e.g. an owner condition)."""
+    found = tx.scalar(
+        f"SELECT 1 FROM agents WHERE status <> '{TERMINATED}' AND ({where.sql}) LIMIT 1",
+        dict(where.params),
+    )
+    return found is not None

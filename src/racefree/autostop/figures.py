@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from racefree.core import amounts
 from racefree.core.db import Tx
 
 DAY_S = 86_400
@@ -60,15 +61,27 @@ def failed(tx: Tx, agent_id: str, *, now: int) -> Change:
 
 
 def confirmed(tx: Tx, agent_id: str, amount: int, *, now: int) -> Change:
-    """A CONFIRMED amount: failures reset; today's sum grows (a new UTC day restarts it)."""
+    """A CONFIRMED amount: failures reset; today's sum grows (a new UTC day restarts it).
+
+    The sum is kept (``core.amounts``): it saturates at ``MAX_KEPT`` (10^18), a
+    hundred times any DAILY_LIMIT threshold, so it never overflows and a
+    saturated sum still reads as over every limit.
+    """
     today = now // DAY_S
     new = int(
         tx.scalar(
             "UPDATE agent_figures SET consecutive_failures = 0,"
-            " confirmed_today = CASE WHEN day = :today THEN confirmed_today + :amount"
-            " ELSE :amount END, day = :today, updated_at = :now"
+            " confirmed_today = CASE WHEN day <> :today THEN :amount"
+            " WHEN confirmed_today > :max_kept - :amount THEN :max_kept"
+            " ELSE confirmed_today + :amount END, day = :today, updated_at = :now"
             " WHERE agent_id = :id RETURNING confirmed_today",
-            {"id": agent_id, "today": today, "amount": amount, "now": now},
+            {
+                "id": agent_id,
+                "today": today,
+                "amount": amount,
+                "now": now,
+                "max_kept": amounts.MAX_KEPT,
+            },
         )
     )
     return Change(new - amount, new)

@@ -213,9 +213,25 @@ class AsyncTransactions(AsyncGroup):
         call = Call("GET", f"/v1/transactions/{transaction_id}", models.Transaction)
         return await self._transport.send(call)
 
-    async def approve(self, transaction_id: str, signer: signing.OwnerSigner) -> models.Transaction:
-        """The owner approves a queued APPROVAL transaction (fetches a nonce, signs, sends)."""
-        headers = await self._signed(signer, signing.approve_action(transaction_id))
+    async def approve(
+        self,
+        transaction_id: str,
+        signer: signing.OwnerSigner | None = None,
+        *,
+        owner_signature: str | None = None,
+    ) -> models.Transaction:
+        """The owner approves a queued APPROVAL transaction.
+
+        With ``signer`` the client fetches a nonce and signs; ``owner_signature``
+        is an ``X-Owner-Signature`` value made elsewhere (over a nonce from
+        ``GET /v1/nonce``), sent as it is.
+        """
+        if owner_signature is not None:
+            headers = {signing.HEADER: owner_signature}
+        elif signer is not None:
+            headers = await self._signed(signer, signing.approve_action(transaction_id))
+        else:
+            raise ValueError("approving needs the owner's signer or owner_signature")
         call = Call(
             "POST",
             f"/v1/transactions/{transaction_id}/approve",
@@ -229,6 +245,21 @@ class AsyncTransactions(AsyncGroup):
         return await self._transport.send(call)
 
 
+class AsyncOperators(AsyncGroup):
+    """``/v1/operators``: operator tokens -- list, create (the token shown once), revoke."""
+
+    async def list(self) -> models.OperatorList:
+        return await self._transport.send(Call("GET", "/v1/operators", models.OperatorList))
+
+    async def create(self, label: str) -> models.CreatedOperator:
+        call = Call("POST", "/v1/operators", models.CreatedOperator, json={"label": label})
+        return await self._transport.send(call)
+
+    async def revoke(self, operator_id: str) -> models.RevokedOperator:
+        call = Call("DELETE", f"/v1/operators/{operator_id}", models.RevokedOperator)
+        return await self._transport.send(call)
+
+
 class AsyncKillSwitch(AsyncGroup):
     """``/v1/kill-switch``: status, activation (operator), recovery (master password)."""
 
@@ -239,12 +270,23 @@ class AsyncKillSwitch(AsyncGroup):
         call = Call("POST", "/v1/kill-switch/activate", models.Activation, json={"reason": reason})
         return await self._transport.send(call)
 
+    async def nonce(self) -> models.Nonce:
+        """A nonce for an owner to sign a recovery with (served while the switch is engaged)."""
+        return await self._transport.send(Call("GET", "/v1/kill-switch/nonce", models.Nonce))
+
     async def start_recovery(
-        self, master_password: str, *, signer: signing.OwnerSigner | None = None
+        self,
+        master_password: str,
+        *,
+        signer: signing.OwnerSigner | None = None,
+        owner_signature: str | None = None,
     ) -> models.RecoveryStarted:
-        """ACTIVATED -> RECOVERING; ``signer`` when any agent has a LOCKED owner."""
+        """ACTIVATED -> RECOVERING; ``signer`` (or a ready ``owner_signature`` over a nonce
+        from :meth:`nonce`) when any agent has a LOCKED owner."""
         headers = {"X-Master-Password": master_password}
-        if signer is not None:
+        if owner_signature is not None:
+            headers[signing.HEADER] = owner_signature
+        elif signer is not None:
             # /v1/nonce is refused while the switch is engaged: its own nonce route serves
             nonce_path = "/v1/kill-switch/nonce"
             headers |= await self._signed(signer, signing.RECOVERY_ACTION, nonce_path=nonce_path)
@@ -597,6 +639,7 @@ class AsyncClient:
         self.kill_switch = AsyncKillSwitch(self.transport)
         self.plan_groups = AsyncPlanGroups(self.transport)
         self.audit = AsyncAudit(self.transport)
+        self.operators = AsyncOperators(self.transport)
         self.auto_stop = AsyncAutoStop(self.transport)
         self.webhooks = AsyncWebhooks(self.transport)
         self.events = AsyncEvents(self.transport)

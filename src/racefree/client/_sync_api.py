@@ -210,9 +210,25 @@ class Transactions(Group):
         call = Call("GET", f"/v1/transactions/{transaction_id}", models.Transaction)
         return self._transport.send(call)
 
-    def approve(self, transaction_id: str, signer: signing.OwnerSigner) -> models.Transaction:
-        """The owner approves a queued APPROVAL transaction (fetches a nonce, signs, sends)."""
-        headers = self._signed(signer, signing.approve_action(transaction_id))
+    def approve(
+        self,
+        transaction_id: str,
+        signer: signing.OwnerSigner | None = None,
+        *,
+        owner_signature: str | None = None,
+    ) -> models.Transaction:
+        """The owner approves a queued APPROVAL transaction.
+
+        With ``signer`` the client fetches a nonce and signs; ``owner_signature``
+        is an ``X-Owner-Signature`` value made elsewhere (over a nonce from
+        ``GET /v1/nonce``), sent as it is.
+        """
+        if owner_signature is not None:
+            headers = {signing.HEADER: owner_signature}
+        elif signer is not None:
+            headers = self._signed(signer, signing.approve_action(transaction_id))
+        else:
+            raise ValueError("approving needs the owner's signer or owner_signature")
         call = Call(
             "POST",
             f"/v1/transactions/{transaction_id}/approve",
@@ -226,6 +242,21 @@ class Transactions(Group):
         return self._transport.send(call)
 
 
+class Operators(Group):
+    """``/v1/operators``: operator tokens -- list, create (the token shown once), revoke."""
+
+    def list(self) -> models.OperatorList:
+        return self._transport.send(Call("GET", "/v1/operators", models.OperatorList))
+
+    def create(self, label: str) -> models.CreatedOperator:
+        call = Call("POST", "/v1/operators", models.CreatedOperator, json={"label": label})
+        return self._transport.send(call)
+
+    def revoke(self, operator_id: str) -> models.RevokedOperator:
+        call = Call("DELETE", f"/v1/operators/{operator_id}", models.RevokedOperator)
+        return self._transport.send(call)
+
+
 class KillSwitch(Group):
     """``/v1/kill-switch``: status, activation (operator), recovery (master password)."""
 
@@ -236,12 +267,23 @@ class KillSwitch(Group):
         call = Call("POST", "/v1/kill-switch/activate", models.Activation, json={"reason": reason})
         return self._transport.send(call)
 
+    def nonce(self) -> models.Nonce:
+        """A nonce for an owner to sign a recovery with (served while the switch is engaged)."""
+        return self._transport.send(Call("GET", "/v1/kill-switch/nonce", models.Nonce))
+
     def start_recovery(
-        self, master_password: str, *, signer: signing.OwnerSigner | None = None
+        self,
+        master_password: str,
+        *,
+        signer: signing.OwnerSigner | None = None,
+        owner_signature: str | None = None,
     ) -> models.RecoveryStarted:
-        """ACTIVATED -> RECOVERING; ``signer`` when any agent has a LOCKED owner."""
+        """ACTIVATED -> RECOVERING; ``signer`` (or a ready ``owner_signature`` over a nonce
+        from :meth:`nonce`) when any agent has a LOCKED owner."""
         headers = {"X-Master-Password": master_password}
-        if signer is not None:
+        if owner_signature is not None:
+            headers[signing.HEADER] = owner_signature
+        elif signer is not None:
             # /v1/nonce is refused while the switch is engaged: its own nonce route serves
             nonce_path = "/v1/kill-switch/nonce"
             headers |= self._signed(signer, signing.RECOVERY_ACTION, nonce_path=nonce_path)
@@ -590,6 +632,7 @@ class Client:
         self.kill_switch = KillSwitch(self.transport)
         self.plan_groups = PlanGroups(self.transport)
         self.audit = Audit(self.transport)
+        self.operators = Operators(self.transport)
         self.auto_stop = AutoStop(self.transport)
         self.webhooks = Webhooks(self.transport)
         self.events = Events(self.transport)

@@ -674,6 +674,18 @@ class AutoStopRuleNotFoundError(ApiError):
     domain = "AUTO_STOP"
 
 
+class QuotaExceededError(ApiError):
+    """403 QUOTA_EXCEEDED: Quota exceeded.
+
+    The server's words: a configured quota does not admit this (details: quota, limit).
+    """
+
+    code = "QUOTA_EXCEEDED"
+    default_status = 403
+    default_retryable = False
+    domain = "GENERAL"
+
+
 _CLASSES: tuple[type[ApiError], ...] = (
     ValidationError,
     NotFoundError,
@@ -730,6 +742,7 @@ _CLASSES: tuple[type[ApiError], ...] = (
     LockLostError,
     WebhookNotFoundError,
     AutoStopRuleNotFoundError,
+    QuotaExceededError,
 )
 #: Every catalog code and the class raised for it.
 BY_CODE: dict[str, type[ApiError]] = {cls.code: cls for cls in _CLASSES}
@@ -771,6 +784,7 @@ __all__ = [
     "PlanGroupNotFoundError",
     "PreconditionFailedError",
     "PreconditionRequiredError",
+    "QuotaExceededError",
     "RecoveryAlreadyStartedError",
     "RecoveryWaitRequiredError",
     "RenewalConflictError",

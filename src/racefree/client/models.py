@@ -127,6 +127,33 @@ class RevokedSession(Model):
     revoke_reason: str | None
 
 
+# -- operators --------------------------------------------------------------------
+
+
+class Operator(Model):
+    """An operator token as listed: never the token or its hash."""
+
+    id: str
+    label: str
+    created_at: str | None
+
+
+class OperatorList(Model):
+    operators: list[Operator]
+
+
+class CreatedOperator(Operator):
+    """A new operator token: the token is in this answer only."""
+
+    token: str = Field(repr=False)
+
+
+class RevokedOperator(Model):
+    id: str
+    label: str
+    revoked_at: str | None
+
+
 # -- kill switch ------------------------------------------------------------------
 
 
@@ -275,7 +302,7 @@ class AuditPage(Model):
     next_after_id: int
 
 
-# -- probes and operators (issue 15) ---------------------------------------------------
+# -- probes (issue 15) -------------------------------------------------------------------
 
 
 class Live(Model):
@@ -285,26 +312,6 @@ class Live(Model):
 class Ready(Model):
     status: Literal["ready"]
     schema_revision: str
-
-
-class OperatorToken(Model):
-    id: str
-    label: str
-    created_at: str | None
-
-
-class CreatedOperatorToken(OperatorToken):
-    token: str  # shown in this answer only
-
-
-class OperatorList(Model):
-    operators: list[OperatorToken]
-
-
-class RevokedOperator(Model):
-    id: str
-    label: str
-    revoked_at: str | None
 
 
 # -- events, webhooks, auto-stop, alerts (docs/events.md) ---------------------------

@@ -1,15 +1,66 @@
-"""The append-only audit log.
+"""The append-only, tamper-evident audit log.
 
 Rows are written with :func:`record` inside the transaction of the change they
 describe, so a change and its audit row commit or vanish together. The database
 itself refuses UPDATE and DELETE on ``audit_log`` (triggers created by the
-first migration); on PostgreSQL TRUNCATE is refused too.
+first migration); on PostgreSQL TRUNCATE is refused too, and on SQLite so is an
+INSERT that would replace a row (``INSERT OR REPLACE`` deletes without firing
+DELETE triggers).
+
+**The hash chain.** Each row carries ``chain_hash = sha256(previous row's
+chain_hash ":" id ":" payload)``, where the payload is the row's content as
+canonical ASCII JSON (:func:`payload`) and the first row links to
+:data:`GENESIS` -- the construction of Certificate Transparency's log and of
+ledger databases, as a single chain. The hash is computed in the transaction
+that appends the row, through a one-row *chain head* (``audit_chain``: last id
+and last hash). On PostgreSQL the head row is the serialisation point: one
+statement updates it (taking its row lock until commit) and inserts the row
+from its new value, so concurrent appenders line up, ids are assigned in
+commit order, and the chain never forks; on SQLite the single writer already
+serialises them. A rolled-back transaction takes its head update with it.
+
+:func:`record` queues the row and the transaction appends its rows as its
+last statements before COMMIT (:meth:`racefree.core.db.Tx.defer`): the head
+lock, which every audited transaction shares, is then taken last and held
+only while committing, so it can never close a deadlock cycle with the row
+locks a transaction took before (a transaction waiting for the head holds
+locks, but the head's holder waits for nothing). Entries are therefore not
+visible to the transaction that writes them, only after it commits. On
+PostgreSQL this also makes ids follow commit order (an id is taken under the
+head lock, which is released only after the commit is visible).
+
+**Every entry is an event** (:mod:`racefree.events.outbox`): the database fills
+``txid`` (PostgreSQL: the appending transaction's id, ``pg_current_xact_id()``;
+SQLite: 0) as the row is inserted, the outbox's reading order is ``(txid,
+id)``. ``txid`` is a delivery-order hint assigned by the database, not content:
+the chain does not cover it.
+
+:func:`verify` (``racefree audit verify``) recomputes the chain and reports the
+first broken link.
+
+What the chain proves: if it verifies up to a head whose hash you recorded
+elsewhere, no entry up to that head was changed, removed, reordered or
+inserted since -- every edit of a past entry changes every later hash. It
+also detects, without a recorded head, any edit that did not recompute all
+later hashes and the head (a changed or deleted row, a forged row appended
+without the head, a truncated tail).
+
+What it does not prove: that someone able to write to the database freely
+did not rewrite the whole chain from some entry on (recomputing every later
+hash and the head) -- only a head recorded outside the database (printed by
+``racefree audit verify``; keep it in a ticket, a log shipper, a second
+system) exposes that; that an entry is *true* (it proves integrity since
+writing, not the honesty of the writer); nothing about changes that wrote
+no entry; and nothing about ``txid`` (an edited ``txid`` can reorder or hold
+back delivery to stream and webhook readers, not change what an entry says).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -56,11 +107,50 @@ class AuditEntry:
         )
 
 
-_INSERT = (
-    "INSERT INTO audit_log (at, event_type, severity, actor, agent_id, session_id,"
-    " transaction_id, details, request_id) VALUES (:at, :event_type, :severity, :actor,"
-    " :agent_id, :session_id, :transaction_id, :details, :request_id)"
+#: What the first entry's hash links to.
+GENESIS = "0" * 64
+CHAIN_SCOPE = "global"
+_CHAIN = "audit_chain"
+_CONTENT = (
+    "at",
+    "event_type",
+    "severity",
+    "actor",
+    "agent_id",
+    "session_id",
+    "transaction_id",
+    "details",
+    "request_id",
 )
+_COLUMNS = ", ".join(_CONTENT)
+_VALUES = ", ".join(f":{c}" for c in _CONTENT)
+
+# SQLite: the single writer serialises appenders; the hash is computed here.
+HEAD_SQL = "SELECT last_id, last_hash FROM audit_chain WHERE scope = :scope"
+INSERT_PREFIX = f"INSERT INTO audit_log (id, {_COLUMNS}, chain_hash)"
+MOVE_HEAD_SQL = (
+    "UPDATE audit_chain SET last_id = :id, last_hash = :hash WHERE scope = :scope"
+    " AND last_id = :previous_id"
+)
+# PostgreSQL: one statement; the head row's lock (held to commit) orders the appenders, and
+# the UPDATE reads the head as the previous appender committed it.
+APPEND_PG_SQL = (
+    "WITH head AS (UPDATE audit_chain SET last_id = last_id + 1, last_hash = encode(sha256("
+    "convert_to(last_hash || ':' || (last_id + 1)::text || ':' || :payload, 'UTF8')), 'hex')"
+    " WHERE scope = :scope RETURNING last_id, last_hash)"
+    f" INSERT INTO audit_log (id, {_COLUMNS}, chain_hash)"
+    f" SELECT last_id, {_VALUES}, last_hash FROM head"
+)
+
+
+def payload(row: Mapping[str, Any]) -> str:
+    """An entry's content as canonical ASCII JSON: what its hash covers (besides the link)."""
+    return json.dumps([row[c] for c in _CONTENT], separators=(",", ":"), ensure_ascii=True)
+
+
+def link(previous_hash: str, entry_id: int, content: str) -> str:
+    """The chain hash of entry ``entry_id`` whose content is ``content``."""
+    return hashlib.sha256(f"{previous_hash}:{entry_id}:{content}".encode()).hexdigest()
 
 
 def record(
@@ -75,26 +165,17 @@ def record(
     transaction_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Append one audit row in ``tx``; log it as a domain event once ``tx`` commits.
+    """Append one audit row in ``tx``, chained to the previous one (appended at commit),
+    and log it as a domain event once ``tx`` commits.
 
-    ``details`` gains ``via`` when the change came through the console.
+    The row's ``request_id`` is the request's id (the client's acceptable
+    ``X-Request-ID`` or one the server generated); ``details`` gains ``via`` when
+    the change came through the console.
     """
-    via = context.via.get()
-    if via is not None:
-        details = {**(details or {}), "via": via}
-    row = {
-        "at": at,
-        "event_type": event_type,
-        "severity": severity.value,
-        "actor": actor,
-        "agent_id": agent_id,
-        "session_id": session_id,
-        "transaction_id": transaction_id,
-        "details": json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
-        "request_id": context.request_id.get(),
-    }
-    tx.execute(_INSERT, row)
-    tx.after_commit(lambda: _log_event(row, details or {}))
+    row = _row(event_type, at, severity, actor, details)
+    row.update(agent_id=agent_id, session_id=session_id, transaction_id=transaction_id)
+    tx.defer(_CHAIN, row, _append)
+    tx.after_commit(lambda: _log_event(row))
 
 
 #: Audit severities as log levels: a kill switch activation is CRITICAL in both.
@@ -105,7 +186,7 @@ _LEVELS = {
 }
 
 
-def _log_event(row: dict[str, Any], details: dict[str, Any]) -> None:
+def _log_event(row: dict[str, Any]) -> None:
     """One log line per committed audit row (kill switch moves, lockouts, token reuse, ...).
 
     After the commit, so the log never tells of a change that rolled back.
@@ -114,56 +195,102 @@ def _log_event(row: dict[str, Any], details: dict[str, Any]) -> None:
     if not events_log.isEnabledFor(level):
         return
     fields = {k: v for k, v in row.items() if v is not None and k not in ("details", "at")}
-    events_log.log(level, row["event_type"], extra={**fields, "details": details})
+    events_log.log(
+        level, row["event_type"], extra={**fields, "details": json.loads(row["details"])}
+    )
 
 
 def record_each(
     tx: Tx,
     event_type: str,
-    rows: str,
-    params: dict[str, Any],
+    about: Iterable[Mapping[str, Any]],
     *,
     at: int,
     severity: Severity = Severity.INFO,
     actor: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> int:
-    """Append one audit row per row of ``rows`` (set-based: one INSERT ... SELECT).
+    """Append one audit row per item of ``about`` (each with ``agent_id``,
+    ``session_id`` and ``transaction_id``); every row gets the same event,
+    actor and details. Returns how many were queued.
 
-    ``rows`` is a FROM item (a table, a CTE name or ``(SELECT ...) AS x``)
-    with columns ``agent_id``, ``session_id`` and ``transaction_id``; every
-    row gets the same event, actor and details. Returns how many were written.
+    The rows join the chain with this transaction's other entries as it
+    commits, in as few statements as the engine allows (:func:`_append`).
     """
-    return tx.execute(
-        each_sql(rows), {**params, **each_params(event_type, at, severity, actor, details)}
-    )
+    count = 0
+    for item in about:
+        row = _row(event_type, at, severity, actor, details)
+        row.update(
+            agent_id=item["agent_id"],
+            session_id=item["session_id"],
+            transaction_id=item["transaction_id"],
+        )
+        tx.defer(_CHAIN, row, _append)
+        count += 1
+    return count
 
 
-def each_sql(rows: str) -> str:
-    """The INSERT of :func:`record_each`, for embedding (e.g. in a PostgreSQL CTE)."""
-    return (
-        "INSERT INTO audit_log (at, event_type, severity, actor, agent_id, session_id,"
-        " transaction_id, details, request_id) SELECT :audit_at, :audit_event_type,"
-        " :audit_severity, :audit_actor, agent_id, session_id, transaction_id,"
-        f" :audit_details, :audit_request_id FROM {rows}"
-    )
-
-
-def each_params(
+def _row(
     event_type: str,
     at: int,
-    severity: Severity = Severity.INFO,
-    actor: str | None = None,
-    details: dict[str, Any] | None = None,
+    severity: Severity,
+    actor: str | None,
+    details: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    via = context.via.get()
+    if via is not None:
+        details = {**(details or {}), "via": via}
     return {
-        "audit_at": at,
-        "audit_event_type": event_type,
-        "audit_severity": severity.value,
-        "audit_actor": actor,
-        "audit_details": json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
-        "audit_request_id": context.request_id.get(),
+        "at": at,
+        "event_type": event_type,
+        "severity": severity.value,
+        "actor": actor,
+        "details": json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
+        "request_id": context.request_id.get(),
     }
+
+
+#: rows per multi-row INSERT when a transaction appends many entries at once
+_INSERT_CHUNK = 200
+
+
+def _append(tx: Tx, rows: list[dict[str, Any]]) -> None:
+    """Chain and insert this transaction's entries: the last statements before COMMIT.
+
+    PostgreSQL, one entry (the common case): one statement (:data:`APPEND_PG_SQL`).
+    Several entries (a kill switch cancelling many transactions): the head is
+    locked, the hashes are computed here and the rows go in multi-row INSERTs,
+    so the head is held for a few round trips, not one per entry. SQLite: the
+    single writer already serialises appenders.
+    """
+    if not tx.is_sqlite and len(rows) == 1:
+        row = rows[0]
+        if tx.execute(APPEND_PG_SQL, {**row, "payload": payload(row), "scope": CHAIN_SCOPE}) != 1:
+            raise RuntimeError(_NO_HEAD)
+        return
+    head = tx.one(HEAD_SQL if tx.is_sqlite else HEAD_SQL + " FOR UPDATE", {"scope": CHAIN_SCOPE})
+    if head is None:
+        raise RuntimeError(_NO_HEAD)
+    entry_id, chained = int(head["last_id"]), str(head["last_hash"])
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        values, params = [], {}
+        for i, row in enumerate(rows[start : start + _INSERT_CHUNK]):
+            entry_id += 1
+            chained = link(chained, entry_id, payload(row))
+            names = {c: f"{c}_{i}" for c in ("id", *_CONTENT, "hash")}
+            values.append("(" + ", ".join(":" + n for n in names.values()) + ")")
+            params.update({names[c]: row[c] for c in _CONTENT})
+            params.update({names["id"]: entry_id, names["hash"]: chained})
+        tx.execute(f"{INSERT_PREFIX} VALUES {', '.join(values)}", params)
+    moved = tx.execute(
+        MOVE_HEAD_SQL,
+        {"id": entry_id, "hash": chained, "scope": CHAIN_SCOPE, "previous_id": head["last_id"]},
+    )
+    if moved != 1:  # the single writer (SQLite) or the row lock (PostgreSQL) makes this exact
+        raise RuntimeError("the audit chain head moved while this transaction held it")
+
+
+_NO_HEAD = "the audit chain head is missing: run racefree db upgrade"
 
 
 def entries(
@@ -226,3 +353,54 @@ def last_about(
         {"value": value},
     )
     return None if row is None else AuditEntry.from_row(row)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """What :func:`verify` found: ``broken_at`` is None when the chain is intact."""
+
+    entries: int
+    head_id: int
+    head_hash: str
+    broken_at: int | None = None
+    reason: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_at is None and self.reason is None
+
+
+def verify(tx: Tx, *, batch: int = 1000) -> ChainReport:
+    """Recompute the chain from :data:`GENESIS`; the first link that does not hold, if any."""
+    previous_hash, previous_id, count = GENESIS, 0, 0
+    while True:
+        rows = tx.all(
+            "SELECT id, chain_hash, " + _COLUMNS + " FROM audit_log WHERE id > :after"
+            " ORDER BY id LIMIT :limit",
+            {"after": previous_id, "limit": batch},
+        )
+        for row in rows:
+            expected = link(previous_hash, row["id"], payload(row))
+            if row["chain_hash"] != expected:
+                return ChainReport(
+                    count,
+                    previous_id,
+                    previous_hash,
+                    broken_at=row["id"],
+                    reason="its hash does not follow from the previous entry and its content"
+                    " (this entry, or one before it since the last good link, was changed,"
+                    " removed or inserted)",
+                )
+            previous_hash, previous_id, count = expected, row["id"], count + 1
+        if len(rows) < batch:
+            break
+    head = tx.one(HEAD_SQL, {"scope": CHAIN_SCOPE})
+    if head is None or (head["last_id"], head["last_hash"]) != (previous_id, previous_hash):
+        return ChainReport(
+            count,
+            previous_id,
+            previous_hash,
+            reason=f"the chain head ({head and head['last_id']}) does not match the last entry"
+            f" ({previous_id}): entries were removed from the end, or the head was changed",
+        )
+    return ChainReport(count, previous_id, previous_hash)

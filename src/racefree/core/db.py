@@ -77,16 +77,20 @@ class _Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
+Finish = Callable[["Tx", list[Any]], None]
+
+
 class Tx:
     """One connection inside one transaction (``write``) or read context (``read``)."""
 
-    __slots__ = ("_after_commit", "_conn", "_run", "dialect")
+    __slots__ = ("_after_commit", "_conn", "_finishers", "_run", "dialect")
 
-    def __init__(self, dialect: Dialect, conn: Any) -> None:
+    def __init__(self, dialect: Dialect, conn: Any, *, deferrable: bool = False) -> None:
         self.dialect = dialect
         self._conn = conn
         self._run = conn.execute if dialect is Dialect.SQLITE else self._pg_execute
         self._after_commit: list[Callable[[], None]] = []
+        self._finishers: dict[str, tuple[Finish, list[Any]]] | None = {} if deferrable else None
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this write transaction has committed (never on rollback).
@@ -103,6 +107,31 @@ class Tx:
                 callback()
             except Exception:  # the commit stands; a failing observer must not undo the answer
                 log.exception("after-commit callback failed")
+
+    def defer(self, key: str, item: Any, finish: Finish) -> None:
+        """Queue ``item`` for ``finish(tx, items)``, run as the last statements before COMMIT.
+
+        For work that takes a lock everyone shares (the audit chain head): taken last, it
+        is held only while committing, and no transaction waits for it while holding it
+        -- no deadlock with the row locks taken earlier in any order. Without a
+        transaction to wait for (a read, an autocommit connection) it runs now. Work
+        deferred inside a savepoint that is rolled back is not undone: defer outside one.
+        """
+        if self._finishers is None:
+            finish(self, [item])
+            return
+        entry = self._finishers.get(key)
+        if entry is None:
+            self._finishers[key] = (finish, [item])
+        else:
+            entry[1].append(item)
+
+    def finish(self) -> None:
+        """Run the deferred work, in the order it was first deferred (``write`` calls this)."""
+        while self._finishers:
+            key = next(iter(self._finishers))
+            finish, items = self._finishers.pop(key)
+            finish(self, items)
 
     def _pg_execute(self, sql: str, params: Params | None) -> _Cursor:
         cursor: _Cursor = self._conn.execute(pg_sql(sql), params)
@@ -259,9 +288,10 @@ class SQLiteDatabase(Database):
             conn = self._writer
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                tx = Tx(Dialect.SQLITE, conn)
+                tx = Tx(Dialect.SQLITE, conn, deferrable=True)
                 try:
                     yield tx
+                    tx.finish()
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
@@ -374,8 +404,9 @@ class PostgresDatabase(Database):
                 self._pool.connection() as conn,
                 conn.transaction(),
             ):
-                tx = Tx(Dialect.POSTGRESQL, conn)
+                tx = Tx(Dialect.POSTGRESQL, conn, deferrable=True)
                 yield tx
+                tx.finish()
         finally:
             self._local.writing = False
         tx._committed()

@@ -99,6 +99,7 @@ class ErrorCode(StrEnum):
     LOCK_LOST = "LOCK_LOST"
     WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
     AUTO_STOP_RULE_NOT_FOUND = "AUTO_STOP_RULE_NOT_FOUND"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,6 +534,14 @@ CATALOG: dict[ErrorCode, ErrorSpec] = {
             False,
             "Auto-stop rule not found",
             "the auto-stop rule does not exist",
+        ),
+        ErrorSpec(
+            _C.QUOTA_EXCEEDED,
+            403,
+            _D.GENERAL,
+            False,
+            "Quota exceeded",
+            "a configured quota does not admit this (details: quota, limit)",
         ),
     )
 }

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from racefree.core import amounts
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -75,10 +77,21 @@ audit_log = sa.Table(
     # a column default set by migration 0012; 0 on SQLite, where commit order is id order).
     # Events are read in (txid, id) order below the oldest running transaction: gap-free.
     sa.Column("txid", BigInt, nullable=False, server_default="0"),
+    # sha256 hex of the previous entry's chain_hash, this id and this content (core.audit)
+    sa.Column("chain_hash", sa.String(64), nullable=True),
     sa.CheckConstraint("severity IN ('info', 'warning', 'critical')", name="severity"),
     sa.Index(None, "event_type", "id"),
     sa.Index(None, "agent_id", "id"),
     sa.Index(None, "txid", "id"),
+)
+
+#: The head of the audit log's hash chain: one row, the serialisation point of appenders.
+audit_chain = sa.Table(
+    "audit_chain",
+    metadata,
+    sa.Column("scope", sa.String(32), primary_key=True),
+    sa.Column("last_id", BigInt, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
 )
 
 agents = sa.Table(
@@ -104,6 +117,7 @@ accounts = sa.Table(
     sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), primary_key=True),
     sa.Column("balance", sa.BigInteger(), nullable=False, server_default="0"),
     sa.CheckConstraint("balance >= 0", name="balance_not_negative"),
+    sa.CheckConstraint(amounts.kept_check("balance"), name="balance_kept"),
 )
 
 sessions = sa.Table(
@@ -127,6 +141,8 @@ sessions = sa.Table(
     sa.Column("tx_count", sa.Integer(), nullable=False, server_default="0"),
     _version(),
     _epoch("created_at"),
+    sa.CheckConstraint(amounts.kept_check("reserved"), name="reserved_kept"),
+    sa.CheckConstraint(amounts.kept_check("spent"), name="spent_kept"),
     sa.Index(None, "agent_id"),
     sa.Index(
         "ix_sessions_unrevoked",
@@ -134,6 +150,21 @@ sessions = sa.Table(
         sqlite_where=sa.text("revoked_at IS NULL"),
         postgresql_where=sa.text("revoked_at IS NULL"),
     ),
+)
+
+#: Every token a renewal replaced, so any of them coming back is reuse (not only the last).
+session_retired_tokens = sa.Table(
+    "session_retired_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "session_id",
+        sa.String(36),
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    _epoch("retired_at"),
 )
 
 kill_switch = sa.Table(
@@ -218,6 +249,14 @@ plan_groups = sa.Table(
     _epoch("generated_at", nullable=True),
     _version(),
     _epoch("created_at"),
+)
+
+#: How many plan groups each agent owns: the counter the per-agent quota's CAS guards.
+plan_group_quota = sa.Table(
+    "plan_group_quota",
+    metadata,
+    sa.Column("agent_id", sa.String(36), sa.ForeignKey("agents.id"), primary_key=True),
+    sa.Column("plan_groups", sa.Integer(), nullable=False),
 )
 
 plans = sa.Table(
@@ -349,6 +388,8 @@ agent_figures = sa.Table(
     _epoch("updated_at"),
     sa.CheckConstraint("consecutive_failures >= 0", name="failures_not_negative"),
     sa.CheckConstraint("confirmed_today >= 0", name="confirmed_not_negative"),
+    # a kept sum (core.amounts): the update saturates at 10^18 (far above any daily limit)
+    sa.CheckConstraint(amounts.kept_check("confirmed_today"), name="confirmed_today_kept"),
 )
 
 # the figures rules count in SQL: an agent's transactions by time, by destination

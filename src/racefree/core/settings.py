@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     worker_lease_ttl_s: float = Field(default=15.0, gt=0)
 
     plan_generation_delay_ms: int = Field(default=0, ge=0)
+    #: plan groups one agent may own (operators' groups are not counted)
+    plan_groups_per_agent: int = Field(default=100, ge=1)
+    #: plan rows one generation may write (the sum over items of min(units, days))
+    plans_per_generation: int = Field(default=10_000, ge=1)
     lock_ttl_s: float = Field(default=30.0, gt=0)
 
     # -- issue 12: events out (stream, webhooks) -----------------------------------------

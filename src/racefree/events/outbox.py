@@ -5,10 +5,13 @@ records, so it exists if and only if that change committed. Readers (the SSE
 stream, the webhook deliverer) move a cursor through it and must never pass an
 event that commits later.
 
-**Why ids alone are not a cursor on PostgreSQL.** Ids come from a sequence at
-INSERT time, not at COMMIT time: transaction A can take id 10, B id 11, B
-commits, a reader sees 11 and moves its cursor to 11, then A commits 10 --
-below the cursor, skipped forever.
+**Why ids alone are not the cursor.** If a transaction could take id 10, another
+take id 11 and commit, a reader see 11 and move its cursor to 11, and then the
+first commit 10 -- below the cursor -- 10 would be skipped forever. Audit ids are
+taken as a transaction commits, under the audit chain head's lock
+(:mod:`racefree.core.audit`), so on PostgreSQL ids do follow commit order; the
+outbox does not rely on it: its order below is final by construction, whatever
+order ids are taken in.
 
 **The order used instead: (txid, id).** On PostgreSQL each row stores the id of
 its inserting transaction (``audit_log.txid``, default ``pg_current_xact_id()``,

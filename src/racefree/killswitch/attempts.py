@@ -1,17 +1,27 @@
-"""Master-password attempts against the kill switch: counted in SQL, locked out after five.
+"""Master-password attempts against the kill switch: reserved in SQL, five per window.
 
-Argon2 verification is deliberately slow (tens of milliseconds), so it runs
-*outside* any write transaction; only its outcome is recorded, with one
-conditional UPDATE on the kill switch row:
+An attempt is *reserved* by a CAS on the kill switch row before the password
+is checked, so the Argon2 check (deliberately slow, run outside any write
+transaction) happens only for a reservation that was granted::
 
-* a wrong password increments ``failed_attempts`` in SQL (never computed in
-  Python, so concurrent wrong guesses are all counted); the fifth sets
-  ``lockout_until`` (30 minutes), and if the switch was RECOVERING the same
-  transaction rolls it back to ACTIVATED (a CAS);
-* while locked out nothing is verified at all: the attempt is audited and
-  refused with 429 ``MASTER_PASSWORD_LOCKED`` and ``Retry-After``.
+    UPDATE kill_switch SET failed_attempts = <count> + 1,
+           lockout_until = CASE WHEN <count> + 1 >= 5 THEN :now + 1800 END
+     WHERE scope = 'global' AND (lockout_until IS NULL OR lockout_until <= :now)
 
-Every attempt leaves an audit row.
+The fifth reservation closes the window at once: however many guesses arrive
+together, at most five are checked per window, and a right password sent
+after the fifth wrong one is refused (429 ``MASTER_PASSWORD_LOCKED``,
+``Retry-After``) without being checked. Then:
+
+* a right password settles the count (back to 0, lockout lifted): the holders
+  proved themselves, and a step refused for another reason (too early) does
+  not eat into their budget;
+* a wrong one leaves its reservation counted; the fifth, if the switch is
+  RECOVERING, rolls recovery back to ACTIVATED in the same transaction.
+
+Only authenticated operators get here (the HTTP routes check the operator
+token first), so nobody else can spend attempts. Every attempt leaves an
+audit row.
 """
 
 from __future__ import annotations
@@ -47,12 +57,12 @@ LOCKED_EVENT = "MASTER_PASSWORD_LOCKED"
 # A lockout that has expired starts the count afresh (the WHERE admits only
 # rows whose lockout is NULL or over, so a non-NULL one here is an old one).
 _COUNT = "(CASE WHEN lockout_until IS NULL THEN failed_attempts ELSE 0 END) + 1"
-_RECORD_FAILURE = (
+_RESERVE = (
     f"UPDATE kill_switch SET failed_attempts = {_COUNT},"
     f" lockout_until = CASE WHEN {_COUNT} >= :max THEN :until ELSE NULL END,"
     " updated_at = :now"
     f" WHERE scope = :scope AND ({NOT_LOCKED_OUT})"
-    " RETURNING state, failed_attempts, lockout_until"
+    " RETURNING failed_attempts, lockout_until"
 )
 
 
@@ -68,47 +78,29 @@ def locked_error(lockout_until: int, now: int) -> RacefreeError:
 def verify(db: Database, password: str | None, *, action: str, now: int, actor: str) -> None:
     """Return if ``password`` is the master password; raise 401 or 429 otherwise.
 
-    Failed and refused attempts are recorded (and committed) before raising.
+    The attempt is reserved before the check and recorded (and committed)
+    before raising.
     """
-    with db.read() as tx:
-        current = status.read(tx)
-    if current.locked_out(now):
-        assert current.lockout_until is not None
-        _record_refused(db, action=action, now=now, actor=actor)
-        raise locked_error(current.lockout_until, now)
     if not password:
         raise RacefreeError(
             ErrorCode.AUTH_REQUIRED,
             detail="the master password is required",
             hint="send the X-Master-Password header",
         )
+    reserved = _reserve(db, action=action, now=now, actor=actor)
     with db.read() as tx:
-        if operators.check_master_password(tx, password):
-            return
-    raise _record_failure(db, action=action, now=now, actor=actor)
+        right = operators.check_master_password(tx, password)
+    if right:
+        _settle(db, now=now)
+        return
+    raise _record_failure(db, reserved, action=action, now=now, actor=actor)
 
 
-def _record_refused(db: Database, *, action: str, now: int, actor: str) -> None:
-    with db.write() as tx:
-        _audit_locked_out(tx, action=action, now=now, actor=actor)
-
-
-def _audit_locked_out(tx: Tx, *, action: str, now: int, actor: str) -> None:
-    _audit(
-        tx,
-        REJECTED_EVENT,
-        Severity.WARNING,
-        now=now,
-        actor=actor,
-        details={"action": action, "outcome": "locked_out"},
-    )
-
-
-def _record_failure(db: Database, *, action: str, now: int, actor: str) -> RacefreeError:
-    """Count one wrong password; lock out (and roll recovery back) on the fifth."""
+def _reserve(db: Database, *, action: str, now: int, actor: str) -> dict[str, Any]:
+    """Count one attempt before checking it; 429 when the window has none left."""
     with db.write() as tx:
         row = tx.one(
-            _RECORD_FAILURE,
+            _RESERVE,
             {
                 "scope": GLOBAL_SCOPE,
                 "now": now,
@@ -116,39 +108,64 @@ def _record_failure(db: Database, *, action: str, now: int, actor: str) -> Racef
                 "until": now + LOCKOUT_S,
             },
         )
-        if row is None:  # another wrong attempt locked it out while we verified
-            current = status.read(tx)
-            _audit_locked_out(tx, action=action, now=now, actor=actor)
-            error = locked_error(current.lockout_until or now + LOCKOUT_S, now)
-        elif row["lockout_until"] is not None:
-            error = _lock_out(tx, row, action=action, now=now, actor=actor)
-        else:
-            attempts = row["failed_attempts"]
-            _audit(
-                tx,
-                REJECTED_EVENT,
-                Severity.WARNING,
-                now=now,
-                actor=actor,
-                details={
-                    "action": action,
-                    "outcome": "wrong_password",
-                    "failed_attempts": attempts,
-                },
-            )
-            error = RacefreeError(
-                ErrorCode.INVALID_MASTER_PASSWORD,
-                details={
-                    "failed_attempts": attempts,
-                    "remaining_attempts": MAX_FAILED_ATTEMPTS - attempts,
-                },
-            )
-    return error
+        if row is not None:
+            return row
+        current = status.read(tx)
+        _audit_locked_out(tx, action=action, now=now, actor=actor)
+    raise locked_error(current.lockout_until or now + LOCKOUT_S, now)
+
+
+def _settle(db: Database, *, now: int) -> None:
+    """A right password: the count starts afresh (and a lockout its reservation set is lifted)."""
+    with db.write() as tx:
+        tx.execute(
+            "UPDATE kill_switch SET failed_attempts = 0, lockout_until = NULL, updated_at = :now"
+            " WHERE scope = :scope AND (failed_attempts <> 0 OR lockout_until IS NOT NULL)",
+            {"scope": GLOBAL_SCOPE, "now": now},
+        )
+
+
+def _audit_locked_out(tx: Tx, *, action: str, now: int, actor: str) -> None:
+    _audit_rejected(tx, "locked_out", action=action, now=now, actor=actor)
+
+
+def _audit_rejected(
+    tx: Tx, outcome: str, *, action: str, now: int, actor: str, **extra: Any
+) -> None:
+    details = {"action": action, "outcome": outcome, **extra}
+    _audit(tx, REJECTED_EVENT, Severity.WARNING, now=now, actor=actor, details=details)
+
+
+def _record_failure(
+    db: Database, reserved: dict[str, Any], *, action: str, now: int, actor: str
+) -> RacefreeError:
+    """A wrong password on a reserved attempt: audit it; the fifth locks out."""
+    attempts = reserved["failed_attempts"]
+    with db.write() as tx:
+        if reserved["lockout_until"] is not None:
+            return _lock_out(tx, reserved, action=action, now=now, actor=actor)
+        _audit_rejected(
+            tx, "wrong_password", action=action, now=now, actor=actor, failed_attempts=attempts
+        )
+    return RacefreeError(
+        ErrorCode.INVALID_MASTER_PASSWORD,
+        details={
+            "failed_attempts": attempts,
+            "remaining_attempts": max(0, MAX_FAILED_ATTEMPTS - attempts),
+        },
+    )
 
 
 def _lock_out(tx: Tx, row: dict[str, Any], *, action: str, now: int, actor: str) -> RacefreeError:
+    # hold the row, and only while the lockout our reservation set still stands (a right
+    # password settled meanwhile lifts it: then recovery is not rolled back)
+    state = tx.scalar(
+        "UPDATE kill_switch SET updated_at = :now WHERE scope = :scope AND lockout_until = :until"
+        " RETURNING state",
+        {"now": now, "scope": GLOBAL_SCOPE, "until": row["lockout_until"]},
+    )
     rolled_back = False
-    if row["state"] == RECOVERING:
+    if state == RECOVERING:
         # our UPDATE holds the row, so this CAS cannot miss
         KILL_SWITCH.transition(
             tx,

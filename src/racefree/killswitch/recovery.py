@@ -1,11 +1,13 @@
 """Recovery: ``ACTIVATED -> RECOVERING -> NORMAL`` (or back to ACTIVATED), two steps apart.
 
-Each step first checks the master password (:mod:`.attempts`, outside any
-write transaction), then runs its CAS as the first write of a transaction of
-its own. Starting recovery also needs an owner signature when any agent has
-an owner; the signer must own at least one agent, and signing locks their
-ownership in. The wait between the steps is ``recovery_wait_owner_s`` with
-owners, ``recovery_wait_s`` without. A step refused after a correct password
+Each step first checks the master password (:mod:`.attempts`: an attempt
+reserved by CAS, then the check outside any write transaction), then runs its
+CAS as the first write of a transaction of its own. Starting recovery also
+needs an owner signature when a non-terminated agent has a LOCKED owner (a
+key someone proved to hold); the signer must be such an owner. A GRACE key or
+a terminated agent's key counts for nothing: a key nobody holds must not make
+recovery impossible. The wait between the steps is ``recovery_wait_owner_s``
+with such owners, ``recovery_wait_s`` without. A step refused after a correct password
 (a lost race, too early, a bad signature) is audited as well.
 """
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from racefree import owners
+from racefree.agents import availability
 from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.condition import Condition
@@ -68,11 +71,15 @@ def start(
         checks: dict[str, Any] = {}
 
         def owner_check(inner: Tx, _row: Row) -> str | None:
-            checks["has_owner"] = _any_owner(inner)
+            checks["has_owner"] = availability.any_live(inner, owners.locked_owner())
             if not checks["has_owner"]:
                 return None
             proof = owners.verify(inner, owner_signature, action=OWNER_ACTION, now=now)
-            owners.lock_in_key(inner, proof, now=now)
+            if not availability.any_live(inner, owners.locked_owner(proof.public_key)):
+                raise RacefreeError(
+                    ErrorCode.OWNER_MISMATCH,
+                    detail="the signer is not the LOCKED owner of a non-terminated agent",
+                )
             return proof.public_key
 
         def schedule(inner: Tx, _row: Row) -> int:
@@ -192,10 +199,6 @@ def _with_password(
                 details={"action": action, "code": refused.code.value},
             )
         raise
-
-
-def _any_owner(tx: Tx) -> bool:
-    return tx.scalar("SELECT 1 FROM agents WHERE owner_public_key IS NOT NULL LIMIT 1") is not None
 
 
 def _classifier(now: int) -> Callable[[Tx, Transition], RacefreeError]:

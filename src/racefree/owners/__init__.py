@@ -4,9 +4,15 @@ A client fetches a nonce (``GET /v1/nonce``), signs
 ``racefree:<action>:<nonce>:<timestamp>`` with the owner's key, and sends
 ``X-Owner-Signature: base64url(JSON {public_key, action, nonce, timestamp,
 signature})``; keys and signatures are base64url without padding (the client
-side, signing, is ``racefree.client.OwnerSigner``; this module verifies). Nonces are
-single-use: :func:`verify` consumes one with a single atomic DELETE, in the
-caller's transaction, so an action that rolls back does not spend it.
+side, signing, is ``racefree.client.OwnerSigner``; this module verifies).
+
+Nonces are stateless until used: ``<expires_at>.<random>.<mac>`` where the MAC
+is an HMAC-SHA256 (server key in ``system_settings``, made once) over the
+expiry and the random part. Issuing one writes nothing, so the unauthenticated
+nonce routes cannot be used to fill the database, locked or not. A nonce is
+single-use: :func:`verify` records it (``INSERT ... ON CONFLICT DO NOTHING``
+into ``nonces``, kept until it expires) in the caller's transaction -- a
+second use finds it there, and an action that rolls back does not spend it.
 
 The first valid signature locks ownership in (``GRACE -> LOCKED``):
 :func:`lock_in` is the CAS ``UPDATE agents SET owner_verified = 1 ... WHERE
@@ -26,18 +32,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from nacl.bindings import crypto_core_ed25519_is_valid_point
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 from racefree.core import audit
-from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
+from racefree.core.condition import Condition
+from racefree.core.db import Database, Tx
+from racefree.core.errors import ErrorCode, RacefreeError, issue, validation_error
 from racefree.owners.machine import LOCKED, OWNERS, Move
+from racefree.system import settings as system_settings
 from racefree.system.kill_switch import hold_normal
 
 NONCE_TTL_S = 300
@@ -58,11 +69,34 @@ def signed_message(action: str, nonce: str, timestamp: int) -> bytes:
 
 
 def valid_public_key(text: str) -> bool:
+    """``text`` is the canonical base64url encoding of a usable Ed25519 public key.
+
+    Usable means libsodium's ``crypto_core_ed25519_is_valid_point``: a
+    canonical encoding (y < p) of a point on the curve, in the prime-order
+    subgroup, and not of small order. A small-order key (the identity, the
+    all-zero encoding, the points of order 2, 4 and 8) verifies signatures
+    that anyone can make -- ``R = identity, S = 0`` for the identity -- so it
+    would let anyone act as the owner.
+    """
     try:
         raw = b64url_decode(text)
     except (binascii.Error, ValueError):
         return False
-    return len(raw) == 32 and b64url_encode(raw) == text
+    if len(raw) != 32 or b64url_encode(raw) != text:
+        return False
+    return bool(crypto_core_ed25519_is_valid_point(raw))
+
+
+def key_error(*loc: str) -> RacefreeError:
+    """400 ``VALIDATION_ERROR`` for an owner key that is not a usable Ed25519 key."""
+    return validation_error(
+        [
+            issue(
+                *loc,
+                msg="not a usable Ed25519 public key (canonical base64url, not of small order)",
+            )
+        ]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,16 +107,75 @@ class OwnerProof:
     action: str
 
 
-def issue_nonce(tx: Tx, *, now: int) -> tuple[str, int]:
-    """A fresh single-use nonce and its expiry; expired nonces are swept on the way."""
-    tx.execute("DELETE FROM nonces WHERE expires_at <= :now", {"now": now})
-    nonce = secrets.token_urlsafe(24)
+NONCE_KEY_SETTING = "owner_nonce_key"
+_MAC_BYTES = 16
+
+
+def _stored_nonce_key(tx: Tx) -> bytes | None:
+    stored = system_settings.get(tx, NONCE_KEY_SETTING)
+    return None if stored is None else bytes.fromhex(stored)
+
+
+def _nonce_key(tx: Tx, *, now: int) -> bytes:
+    """The server's nonce key, made once (the first writer wins)."""
+    stored = system_settings.get_or_insert(
+        tx, NONCE_KEY_SETTING, lambda: secrets.token_hex(32), now=now
+    )
+    return bytes.fromhex(stored)
+
+
+def _mac(key: bytes, expires_at: int, random_part: str) -> str:
+    digest = hmac.new(key, f"nonce:{expires_at}:{random_part}".encode(), hashlib.sha256)
+    return b64url_encode(digest.digest()[:_MAC_BYTES])
+
+
+def _mint(key: bytes, now: int) -> tuple[str, int]:
     expires_at = now + NONCE_TTL_S
-    tx.execute(
-        "INSERT INTO nonces (nonce, expires_at) VALUES (:nonce, :exp)",
+    random_part = secrets.token_urlsafe(12)
+    return f"{expires_at}.{random_part}.{_mac(key, expires_at, random_part)}", expires_at
+
+
+def issue_nonce(tx: Tx, *, now: int) -> tuple[str, int]:
+    """A fresh single-use nonce and its expiry; writes only the server key, once ever."""
+    return _mint(_nonce_key(tx, now=now), now)
+
+
+def issue_nonce_stateless(db: Database, *, now: int) -> tuple[str, int]:
+    """:func:`issue_nonce` for unauthenticated routes: a read (one write ever, for the key)."""
+    with db.read() as tx:
+        key = _stored_nonce_key(tx)
+    if key is None:
+        with db.write() as tx:
+            key = _nonce_key(tx, now=now)
+    return _mint(key, now)
+
+
+def _nonce_expiry(tx: Tx, nonce: str, now: int) -> int | None:
+    """The expiry of a nonce this server issued and that is still valid, else None."""
+    parts = nonce.split(".")
+    if len(parts) != 3 or not parts[0].isascii() or not parts[0].isdigit():
+        return None
+    expires_at, random_part, mac = int(parts[0]), parts[1], parts[2]
+    key = _stored_nonce_key(tx)
+    if key is None or not hmac.compare_digest(mac, _mac(key, expires_at, random_part)):
+        return None
+    return expires_at if now < expires_at <= now + NONCE_TTL_S else None
+
+
+def _use_nonce(tx: Tx, nonce: str, *, now: int) -> None:
+    """Record ``nonce`` as used (in the caller's transaction); 401 ``INVALID_NONCE`` if not
+    this server's, expired, or used before. Used nonces are kept until they expire."""
+    expires_at = _nonce_expiry(tx, nonce, now)
+    if expires_at is None:
+        raise RacefreeError(ErrorCode.INVALID_NONCE)
+    tx.execute("DELETE FROM nonces WHERE expires_at <= :now", {"now": now})
+    recorded = tx.execute(
+        "INSERT INTO nonces (nonce, expires_at) VALUES (:nonce, :exp)"
+        " ON CONFLICT (nonce) DO NOTHING",
         {"nonce": nonce, "exp": expires_at},
     )
-    return nonce, expires_at
+    if recorded != 1:
+        raise RacefreeError(ErrorCode.INVALID_NONCE, detail="this nonce was used before")
 
 
 def _bad(detail: str) -> RacefreeError:
@@ -115,21 +208,16 @@ def verify(tx: Tx, header: str | None, *, action: str, now: int) -> OwnerProof:
     if abs(now - payload["timestamp"]) > TIMESTAMP_WINDOW_S:
         raise _bad("the signature's timestamp is outside the 5-minute window")
     if not valid_public_key(payload["public_key"]):
-        raise _bad("the public key is not a base64url Ed25519 key")
+        raise key_error("header", HEADER, "public_key")
     try:
-        key = Ed25519PublicKey.from_public_bytes(b64url_decode(payload["public_key"]))
-        key.verify(
-            b64url_decode(payload["signature"]),
+        # libsodium's verification is strict: S < L, R not of small order, a canonical key
+        VerifyKey(b64url_decode(payload["public_key"])).verify(
             signed_message(action, payload["nonce"], payload["timestamp"]),
+            b64url_decode(payload["signature"]),
         )
-    except (InvalidSignature, ValueError, binascii.Error):
+    except (BadSignatureError, ValueError, TypeError, binascii.Error):
         raise _bad("the signature does not verify") from None
-    consumed = tx.execute(
-        "DELETE FROM nonces WHERE nonce = :nonce AND expires_at > :now",
-        {"nonce": payload["nonce"], "now": now},
-    )
-    if consumed != 1:
-        raise RacefreeError(ErrorCode.INVALID_NONCE)
+    _use_nonce(tx, payload["nonce"], now=now)
     return OwnerProof(public_key=payload["public_key"], action=action)
 
 
@@ -189,7 +277,7 @@ def change_owner(
     moves under the CAS ``owner_public_key = <signer>``.
     """
     if new_key is not None and not valid_public_key(new_key):
-        raise invalid_field("owner_public_key", "not a base64url Ed25519 public key")
+        raise key_error("body", "owner_public_key")
     hold_normal(tx)  # refused (503) unless the kill switch is NORMAL, in this transaction
     if proof is None:
         _change_unlocked(tx, agent_id, new_key, now=now, actor=actor)
@@ -248,31 +336,12 @@ def _audit_change(
     )
 
 
-def lock_in_key(tx: Tx, proof: OwnerProof, *, now: int, actor: str = "owner") -> int:
-    """Lock ownership in for every agent owned by ``proof``'s key; how many this call locked.
+def locked_owner(public_key: str | None = None) -> Condition:
+    """Agents whose owner is LOCKED in (``public_key``'s, if given): a key someone proved to hold.
 
-    For actions that need *an* owner rather than a given agent's (kill switch
-    recovery). The same CAS as :func:`lock_in`, set-based; 403
-    ``OWNER_MISMATCH`` if the key owns no agent at all.
+    Kill switch recovery demands such an owner's signature, and nobody else's.
     """
-    locked = tx.all(
-        "UPDATE agents SET owner_verified = 1, updated_at = :now"
-        " WHERE owner_public_key = :pk AND owner_verified = 0 RETURNING id",
-        {"pk": proof.public_key, "now": now},
-    )
-    for row in locked:
-        audit.record(
-            tx,
-            "OWNER_VERIFIED",
-            at=now,
-            actor=actor,
-            agent_id=row["id"],
-            details={"public_key": proof.public_key, "action": proof.action},
-        )
-    if not locked:
-        owns_any = tx.scalar(
-            "SELECT 1 FROM agents WHERE owner_public_key = :pk LIMIT 1", {"pk": proof.public_key}
-        )
-        if owns_any is None:
-            raise RacefreeError(ErrorCode.OWNER_MISMATCH, detail="the signer owns no agent")
-    return len(locked)
+    locked = Condition.of("owner_verified = 1 AND owner_public_key IS NOT NULL")
+    if public_key is None:
+        return locked
+    return locked & Condition.of("owner_public_key = :pk", pk=public_key)

@@ -93,6 +93,7 @@ class Generator:
         *,
         ttl_s: float,
         delay_ms: int = 0,
+        max_plans: int = groups.Quotas().plans_per_generation,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.db = db
@@ -100,6 +101,7 @@ class Generator:
         self.locks = locks
         self.ttl_s = ttl_s
         self.delay_ms = delay_ms
+        self.max_plans = max_plans
         self._sleep = sleep
 
     def generate(self, group_id: str, *, holder: str, wait_s: float = 0.0) -> Generated:
@@ -128,6 +130,8 @@ class Generator:
         """Read the group (under the lock) and compute its plans; no write transaction open."""
         with self.db.read() as tx:
             group = groups.get(tx, group_id)
+        # before any work: a group stored under a larger quota does not generate now
+        groups.check_size(group.start_date, group.end_date, group.items, self.max_plans)
         shares = spread(((i.name, i.units) for i in group.items), group.start_date, group.end_date)
         if self.delay_ms:
             self._sleep(self.delay_ms / 1000)

@@ -20,6 +20,14 @@ MAX_UNITS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
+class Quotas:
+    """``RACEFREE_PLAN_GROUPS_PER_AGENT`` and ``RACEFREE_PLANS_PER_GENERATION``."""
+
+    groups_per_agent: int = 100
+    plans_per_generation: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
     name: str
     units: int
@@ -95,6 +103,37 @@ def validate(start_date: date, end_date: date, items: list[Item]) -> None:
         raise _invalid(f"units must be between 1 and {MAX_UNITS}", "items")
 
 
+def plan_rows(start_date: date, end_date: date, items: tuple[Item, ...] | list[Item]) -> int:
+    """Plan rows one generation writes: an item has a row for each day it gets units."""
+    days = days_between(start_date, end_date)
+    return sum(min(i.units, days) for i in items)
+
+
+def quota_error(quota: str, limit: int) -> RacefreeError:
+    return RacefreeError(
+        ErrorCode.QUOTA_EXCEEDED,
+        detail=f"the {quota} quota ({limit}) does not admit this",
+        details={"quota": quota, "limit": limit},
+    )
+
+
+def check_size(
+    start_date: date, end_date: date, items: tuple[Item, ...] | list[Item], limit: int
+) -> None:
+    """403 ``QUOTA_EXCEEDED`` when one generation would write more than ``limit`` plans."""
+    if plan_rows(start_date, end_date, items) > limit:
+        raise quota_error("plans_per_generation", limit)
+
+
+# The per-agent count is a CAS: an upsert whose UPDATE matches only below the quota
+# (on PostgreSQL concurrent upserts queue on the row and re-check the WHERE).
+_COUNT_GROUP = (
+    "INSERT INTO plan_group_quota (agent_id, plan_groups) VALUES (:agent_id, 1)"
+    " ON CONFLICT (agent_id) DO UPDATE SET plan_groups = plan_group_quota.plan_groups + 1"
+    " WHERE plan_group_quota.plan_groups < :limit"
+)
+
+
 def create(
     tx: Tx,
     *,
@@ -105,10 +144,20 @@ def create(
     agent_id: str | None = None,
     actor: str | None = None,
     now: int,
+    quotas: Quotas = Quotas(),
 ) -> PlanGroup:
-    """Insert a plan group (no plans yet: generation 0)."""
+    """Insert a plan group (no plans yet: generation 0) within the quotas.
+
+    The agent's count is taken by CAS first (the transaction's first write),
+    so of concurrent creations exactly as many as the quota admits succeed.
+    """
     validate(start_date, end_date, items)
+    check_size(start_date, end_date, items, quotas.plans_per_generation)
     hold_normal(tx)  # refused (503) unless the kill switch is NORMAL, in this transaction
+    if agent_id is not None and not tx.execute(
+        _COUNT_GROUP, {"agent_id": agent_id, "limit": quotas.groups_per_agent}
+    ):
+        raise quota_error("plan_groups_per_agent", quotas.groups_per_agent)
     group_id = new_id()
     row = tx.one(
         "INSERT INTO plan_groups (id, agent_id, title, start_date, end_date, items, created_at)"

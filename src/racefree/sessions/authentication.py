@@ -1,8 +1,9 @@
 """Who holds this session token: one indexed lookup by the token's SHA-256.
 
 A malformed token (prefix, length, alphabet, checksum) is refused before any
-database work. A rotated-out token is told apart: within the reuse window it
-is merely invalid; after it, it revokes the session (see :mod:`.reuse`).
+database work. A rotated-out token is told apart: the last renewal's, within
+the reuse window, is merely invalid; any other revokes the session (see
+:mod:`.reuse`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,6 @@ _SESSION_OF_DIGEST = (
     " a.status AS agent_status FROM sessions s JOIN agents a ON a.id = s.agent_id"
     " WHERE s.token_hash = :h"
 )
-_ROTATED_OUT_OF_DIGEST = (
-    "SELECT id, agent_id, previous_token_hash, last_renewed_at, revoked_at, revoke_reason"
-    " FROM sessions WHERE previous_token_hash = :h"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +39,21 @@ def authenticate(db: Database, token: str, *, now: int, policy: Policy) -> Authe
     token_hash = tokens.digest(token)
     with db.read() as tx:
         row = tx.one(_SESSION_OF_DIGEST, {"h": token_hash})
-        rotated = None if row is not None else tx.one(_ROTATED_OUT_OF_DIGEST, {"h": token_hash})
+        retired = None if row is not None else tx.one(reuse.SESSION_OF_RETIRED, {"h": token_hash})
     if row is not None and hmac.compare_digest(row["token_hash"], token_hash):
         return _check(row, now)
-    if rotated is None or not hmac.compare_digest(rotated["previous_token_hash"], token_hash):
+    if retired is None or not hmac.compare_digest(retired["retired_hash"], token_hash):
         raise RacefreeError(ErrorCode.INVALID_TOKEN)
-    if rotated["revoked_at"] is not None:
-        raise reuse.revoked_error(rotated["id"], rotated["revoke_reason"])
-    if reuse.in_window(rotated["last_renewed_at"], now, policy):
+    if retired["revoked_at"] is not None:
+        raise reuse.revoked_error(retired["id"], retired["revoke_reason"])
+    if reuse.forgiven(retired, token_hash, now, policy):
         raise RacefreeError(
             ErrorCode.INVALID_TOKEN,
             detail="a renewal replaced this token",
             hint="use the token that the renewal returned",
         )
     with db.write() as tx:
-        error = reuse.revoke_for_reuse(tx, rotated["id"], rotated["agent_id"], token_hash, now=now)
+        error = reuse.revoke_for_reuse(tx, retired["id"], retired["agent_id"], token_hash, now=now)
     raise error
 
 

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from racefree.core import amounts
 from racefree.core.db import Row
 from racefree.core.errors import issue, validation_error
 from racefree.core.settings import Settings
@@ -16,9 +17,6 @@ PUBLIC_COLUMNS = (
     " last_renewed_at, revoked_at, revoke_reason, constraints, spent, reserved, tx_count,"
     " created_at"
 )
-
-#: Largest amount a constraint may name (keeps sums far from BIGINT overflow).
-MAX_AMOUNT = 10**15
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +109,10 @@ def _issue(key: str, message: str) -> dict[str, Any]:
 def _amount(value: Any, key: str, issues: list[dict[str, Any]]) -> int | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
-        issues.append(_issue(key, 'an amount is a string of decimal digits, e.g. "1000"'))
+    if not amounts.is_amount(value):
+        issues.append(_issue(key, amounts.RANGE_MESSAGE))
         return None
-    amount = int(value)
-    if amount > MAX_AMOUNT:
-        issues.append(_issue(key, f"at most {MAX_AMOUNT}"))
-        return None
-    return amount
+    return int(value)
 
 
 def _count(value: Any, issues: list[dict[str, Any]]) -> int | None:

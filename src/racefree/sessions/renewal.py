@@ -102,6 +102,7 @@ def renew_in(
         },
     )
     if row is not None:
+        reuse.retire(tx, session_id, current, now=now)
         audit.record(
             tx,
             "SESSION_RENEWED",
@@ -120,6 +121,10 @@ def renew_in(
     previous = state["previous_token_hash"]
     if previous is not None and hmac.compare_digest(previous, current):
         return _rotated_out(tx, state, current, key, now=now, policy=policy, actor=actor)
+    if reuse.is_retired(tx, session_id, current):  # replaced before the last renewal: reuse
+        if state["revoked_at"] is not None:
+            raise reuse.revoked_error(session_id, state["revoke_reason"])
+        return reuse.revoke_for_reuse(tx, session_id, state["agent_id"], current, now=now)
     if tx.scalar("SELECT 1 FROM sessions WHERE token_hash = :h", {"h": current}) is not None:
         raise RacefreeError(
             ErrorCode.SESSION_RENEWAL_MISMATCH,

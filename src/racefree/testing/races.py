@@ -114,14 +114,16 @@ def http_race(
     method: str,
     path: str,
     *,
-    headers: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | Callable[[int], Mapping[str, str]] | None = None,
     json: Any = None,
     timeout: float = 60,
 ) -> list[httpx.Response]:
-    """``n`` identical requests released together; one connection per racer.
+    """``n`` requests released together; one connection per racer.
 
     The connections are opened (``GET /health``) before the barrier, so the
-    requests themselves -- not connection setup -- race.
+    requests themselves -- not connection setup -- race. ``headers`` may be a
+    function of the racer's index, for races between different credentials
+    (e.g. 19 wrong passwords and one right one).
     """
     clients = [httpx.Client(base_url=base_url, timeout=timeout) for _ in range(n)]
     try:
@@ -129,7 +131,9 @@ def http_race(
             c.get("/health")
         outcomes = race(
             n,
-            lambda i: clients[i].request(method, path, headers=headers, json=json),
+            lambda i: clients[i].request(
+                method, path, headers=headers(i) if callable(headers) else headers, json=json
+            ),
             timeout=timeout,
         )
     finally:

@@ -6,8 +6,9 @@ what each reserved on its session, in the same transaction; terminating an
 agent does the same for that agent's transactions (``where``). An executor that
 claimed a row first (``EXECUTING -> SUBMITTED``) keeps both its row and its
 reservation, because the release is computed from the rows actually cancelled.
-Each cancelled transaction gets its own ``TRANSACTION_CANCELLED`` audit row,
-written by the same set-based statement (every status move is audited).
+Each cancelled transaction gets its own ``TRANSACTION_CANCELLED`` audit row
+(every status move is audited), chained with the transaction's other entries
+as it commits (``core.audit``).
 
 Lock order (PostgreSQL): the sessions of open transactions first, in id order,
 then the transactions -- the order movers (reject, expire, fail) take them in,
@@ -21,7 +22,7 @@ import functools
 
 from racefree.core import audit
 from racefree.core.condition import TRUE, Condition
-from racefree.core.db import Params, Tx
+from racefree.core.db import Tx
 from racefree.transactions import metrics
 from racefree.transactions.machine import TRANSACTIONS, Move, Reason
 
@@ -42,16 +43,11 @@ def cancel_open(
     """Cancel every open transaction (matching ``where``) with ``error``, releasing its
     reservation and writing one audit row for it; returns how many."""
     open_rows = _open(where)
-    details = {"from": "|".join(_MOVE.sources), "to": _TARGET, "reason": error}
-    assert _MOVE.audit_event is not None
-    trail = audit.each_params(_MOVE.audit_event, now, _MOVE.severity, actor, details)
-    params = where.bind({"error": error, "now": now, **trail})
+    params = where.bind({"error": error, "now": now})
     if tx.is_sqlite:  # one writer: three plain statements are exact
-        tx.execute(
-            audit.each_sql(
-                "(SELECT agent_id, session_id, id AS transaction_id FROM transactions"
-                f" WHERE {open_rows}) AS open_transactions"
-            ),
+        cancelled = tx.all(
+            "SELECT agent_id, session_id, id AS transaction_id, tier FROM transactions"
+            f" WHERE {open_rows} ORDER BY id",
             params,
         )
         tx.execute(
@@ -60,37 +56,40 @@ def cancel_open(
             f" WHERE id IN (SELECT session_id FROM transactions WHERE {open_rows})",
             params,
         )
-        tiers = [r["tier"] for r in tx.all(_cancel(open_rows) + " RETURNING tier", params)]
+        tx.execute(_cancel(open_rows), params)
     else:
-        tiers = _cancel_and_release(tx, open_rows, params)
+        # sessions first, in id order: movers (reject, expire, fail) take a session, then its row
+        tx.all(
+            "SELECT id FROM sessions WHERE id IN (SELECT session_id FROM transactions"
+            f" WHERE {open_rows}) ORDER BY id FOR NO KEY UPDATE",
+            params,
+        )
+        cancelled = tx.all(
+            f"WITH cancelled AS ({_cancel(open_rows)}"
+            " RETURNING agent_id, session_id, id AS transaction_id, amount, tier),"
+            " released AS ("
+            "  UPDATE sessions SET reserved = sessions.reserved - c.total"
+            "  FROM (SELECT session_id, SUM(amount) AS total FROM cancelled GROUP BY session_id)"
+            "  AS c WHERE sessions.id = c.session_id RETURNING sessions.id)"
+            " SELECT agent_id, session_id, transaction_id, tier FROM cancelled"
+            " ORDER BY transaction_id",
+            params,
+        )
     # counted by the rows actually cancelled, once the cancellation commits
+    tiers = [r["tier"] for r in cancelled]
     tx.after_commit(functools.partial(metrics.reached, _TARGET, tiers))
-    return len(tiers)
-
-
-def _cancel_and_release(tx: Tx, open_rows: str, params: Params) -> list[str]:
-    # sessions first, in id order: movers (reject, expire, fail) take a session, then its row
-    tx.all(
-        "SELECT id FROM sessions WHERE id IN (SELECT session_id FROM transactions"
-        f" WHERE {open_rows}) ORDER BY id FOR NO KEY UPDATE",
-        params,
+    details = {"from": "|".join(_MOVE.sources), "to": _TARGET, "reason": error}
+    assert _MOVE.audit_event is not None
+    # one row per cancelled transaction, chained as the transaction commits
+    return audit.record_each(
+        tx,
+        _MOVE.audit_event,
+        cancelled,
+        at=now,
+        severity=_MOVE.severity,
+        actor=actor,
+        details=details,
     )
-    row = tx.one(
-        f"WITH cancelled AS ({_cancel(open_rows)}"
-        " RETURNING agent_id, session_id, id AS transaction_id, amount, tier),"
-        " released AS ("
-        "  UPDATE sessions SET reserved = sessions.reserved - c.total"
-        "  FROM (SELECT session_id, SUM(amount) AS total FROM cancelled GROUP BY session_id) AS c"
-        "  WHERE sessions.id = c.session_id RETURNING sessions.id),"
-        f" audited AS ({audit.each_sql('cancelled')} RETURNING id)"
-        " SELECT (SELECT COUNT(*) FROM cancelled) AS cancelled,"
-        " (SELECT COUNT(*) FROM released) AS released,"
-        " (SELECT COUNT(*) FROM audited) AS audited,"
-        " (SELECT string_agg(tier, ',') FROM cancelled) AS tiers",
-        params,
-    )
-    assert row is not None
-    return row["tiers"].split(",") if row["tiers"] else []
 
 
 def cancel_for_agent(tx: Tx, agent_id: str, *, now: int, actor: str | None = None) -> int:

@@ -25,10 +25,35 @@ from typing import Any
 
 from racefree.core import context
 from racefree.core.db import Row, Tx
-from racefree.core.errors import CATALOG, ErrorCode, RacefreeError, problem
+from racefree.core.errors import (
+    CATALOG,
+    ErrorCode,
+    RacefreeError,
+    issue,
+    problem,
+    validation_error,
+)
 from racefree.transactions.machine import Status, Transaction
 
 RETRY_AFTER_S = 1
+MAX_KEY_LENGTH = 255
+
+
+def check_key(key: str) -> str:
+    """``key`` if usable, else 400 ``VALIDATION_ERROR`` (docs/http-api.md): never silently ignored.
+
+    Usable: 1 to 255 printable ASCII characters (space allowed inside). An
+    empty key used to be dropped, so every retry created another transaction.
+    """
+    if not key.strip():
+        problem_text = "the key is empty"
+    elif len(key) > MAX_KEY_LENGTH:
+        problem_text = f"the key is longer than {MAX_KEY_LENGTH} characters"
+    elif not all(" " <= ch <= "~" for ch in key):
+        problem_text = "the key may hold printable ASCII characters only"
+    else:
+        return key
+    raise validation_error([issue("header", "Idempotency-Key", msg=problem_text)])
 
 
 @dataclass(frozen=True, slots=True)

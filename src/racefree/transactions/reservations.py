@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from racefree.agents import availability
+from racefree.core import amounts
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.sessions.model import Constraints
@@ -46,6 +47,7 @@ def _admission_sql(limits: Constraints) -> str:
         where.append("tx_count < :max_transactions")
     if limits.max_total_amount is not None:
         where.append("spent + reserved + :amount <= :max_total_amount")
+    where.append("spent + reserved + :amount <= :max_kept")  # no kept sum can overflow
     return (
         "UPDATE sessions SET reserved = reserved + :amount, tx_count = tx_count + 1"
         f" WHERE {' AND '.join(where)} RETURNING id"
@@ -70,6 +72,7 @@ def reserve(tx: Tx, session_id: str, amount: int, limits: Constraints, *, now: i
         "max_amount_per_tx": limits.max_amount_per_tx,
         "max_transactions": limits.max_transactions,
         "max_total_amount": limits.max_total_amount,
+        "max_kept": amounts.MAX_KEPT,
     }
     for _ in range(1 + ADMISSION_RETRIES):
         if tx.one(_admission_sql(limits), params) is not None:
@@ -113,6 +116,8 @@ def _limit_exceeded(row: Row, amount: int, limits: Constraints) -> RacefreeError
         name, limit, current = "max_transactions", limits.max_transactions, row["tx_count"]
     elif limits.max_total_amount is not None and committed + amount > limits.max_total_amount:
         name, limit, current = "max_total_amount", limits.max_total_amount, committed
+    elif committed + amount > amounts.MAX_KEPT:
+        name, limit, current = "max_kept_total", amounts.MAX_KEPT, committed
     else:  # a release committed after the refused UPDATE: nothing refuses it any more
         return None
     return RacefreeError(

@@ -16,10 +16,10 @@ import functools
 from dataclasses import asdict, dataclass
 
 from racefree.autostop import enforcement
-from racefree.core import audit
+from racefree.core import amounts, audit
 from racefree.core.audit import Severity
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 from racefree.core.ids import new_id
 from racefree.core.settings import Settings
 from racefree.sessions.model import Constraints
@@ -65,6 +65,8 @@ def submit(
 ) -> Transaction | Reply | Refused:
     """Create and admit a transaction in ``tx``; a reused key returns what it answered before."""
     now_ms = now * 1000 if now_ms is None else now_ms  # deadlines are milliseconds
+    if not amounts.in_range(request.amount):  # the API's pattern says so too; library callers
+        raise invalid_field("amount", amounts.RANGE_MESSAGE)
     session = tx.one(
         "SELECT agent_id, constraints FROM sessions WHERE id = :id", {"id": session_id}
     )

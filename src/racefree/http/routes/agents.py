@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import agents, owners
 from racefree.agents import Agent
+from racefree.core.amounts import Amount
 from racefree.core.clock import isoformat
 from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode
@@ -24,8 +25,6 @@ router = APIRouter(prefix="/v1/agents", tags=["agents"], route_class=PipelineRou
 
 AgentId = Annotated[str, Path(min_length=1, max_length=36)]
 PublicKey = Annotated[str, Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
-#: Amounts are strings of integers in minor units (docs/http-api.md).
-Amount = Annotated[str, Field(pattern=r"^[0-9]{1,16}$", examples=["1000"])]
 
 _FOUND = errors(ErrorCode.AGENT_NOT_FOUND)
 _STATE = errors(

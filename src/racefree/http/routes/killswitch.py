@@ -1,9 +1,10 @@
 """``/v1/kill-switch``: status, activation, and the two-step recovery (docs/http-api.md).
 
 Everything under this prefix passes the kill switch guard, so it works while
-the system is locked. Recovery steps authenticate with the master password
-(``X-Master-Password``), not an operator token: they are how the people who
-hold that password take the system back.
+the system is locked. Recovery steps need an operator token *and* the master
+password (``X-Master-Password``): the token is checked first, so only
+authenticated operators can spend master-password attempts -- nobody else can
+lock the real holders out or roll a running recovery back.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.http.routes import owners as owner_routes
 from racefree.killswitch import policy, recovery, status
+from racefree.operators import Operator
 
 KILL_SWITCH_PATH = "/v1/kill-switch"
 router = APIRouter(prefix=KILL_SWITCH_PATH, tags=["kill-switch"], route_class=PipelineRoute)
@@ -41,6 +43,10 @@ class ActivateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=1000, description="why the system is stopped")
+
+
+def _actor(operator: Operator) -> str:
+    return f"operator:{operator.label}"
 
 
 def _times(name: str, epoch: int | None) -> dict[str, Any]:
@@ -123,7 +129,7 @@ router.add_api_route(
     status_code=202,
     response_model=schemas.RecoveryStarted,
     responses=errors(
-        ErrorCode.AUTH_REQUIRED,
+        *OPERATOR_AUTH_CODES,
         ErrorCode.INVALID_MASTER_PASSWORD,
         ErrorCode.OWNER_AUTH_REQUIRED,
         ErrorCode.INVALID_SIGNATURE,
@@ -133,6 +139,7 @@ router.add_api_route(
         ErrorCode.KILL_SWITCH_NOT_ACTIVE,
         ErrorCode.RECOVERY_ALREADY_STARTED,
     ),
+    dependencies=[OPERATOR],
 )
 async def start_recovery(
     request: Request, password: MasterPassword = None, signature: OwnerSignature = None
@@ -150,6 +157,7 @@ async def start_recovery(
             wait_s=waits.wait_s,
             owner_wait_s=waits.owner_wait_s,
             owner_signature=signature,
+            actor=_actor(call.operator),
         )
         return {
             "state": started.state,
@@ -165,18 +173,21 @@ async def start_recovery(
     "/recovery/complete",
     response_model=schemas.RecoveryCompleted,
     responses=errors(
-        ErrorCode.AUTH_REQUIRED,
+        *OPERATOR_AUTH_CODES,
         ErrorCode.INVALID_MASTER_PASSWORD,
         ErrorCode.MASTER_PASSWORD_LOCKED,
         ErrorCode.INVALID_RECOVERY_STATE,
         ErrorCode.RECOVERY_WAIT_REQUIRED,
     ),
+    dependencies=[OPERATOR],
 )
 async def complete_recovery(request: Request, password: MasterPassword = None) -> Response:
     """RECOVERING -> NORMAL; re-activates the agents the kill switch suspended."""
 
     def serve(call: Call) -> dict[str, Any]:
-        done = recovery.complete(call.runtime.db, password, now=call.runtime.clock.now())
+        done = recovery.complete(
+            call.runtime.db, password, now=call.runtime.clock.now(), actor=_actor(call.operator)
+        )
         return {"state": done.state, "agents_reactivated": done.agents_reactivated}
 
     return await run(request, serve)
@@ -186,17 +197,20 @@ async def complete_recovery(request: Request, password: MasterPassword = None) -
     "/recovery/abort",
     response_model=schemas.RecoveryAborted,
     responses=errors(
-        ErrorCode.AUTH_REQUIRED,
+        *OPERATOR_AUTH_CODES,
         ErrorCode.INVALID_MASTER_PASSWORD,
         ErrorCode.MASTER_PASSWORD_LOCKED,
         ErrorCode.INVALID_RECOVERY_STATE,
     ),
+    dependencies=[OPERATOR],
 )
 async def abort_recovery(request: Request, password: MasterPassword = None) -> Response:
     """RECOVERING -> ACTIVATED."""
 
     def serve(call: Call) -> dict[str, Any]:
-        aborted = recovery.abort(call.runtime.db, password, now=call.runtime.clock.now())
+        aborted = recovery.abort(
+            call.runtime.db, password, now=call.runtime.clock.now(), actor=_actor(call.operator)
+        )
         return {"state": aborted.state}
 
     return await run(request, serve)

@@ -1,4 +1,4 @@
-"""``GET /v1/nonce``: single-use nonces for owner signatures (no auth)."""
+"""``GET /v1/nonce``: single-use nonces for owner signatures (no auth, and no writes)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ router = APIRouter(prefix="/v1", tags=["owners"], route_class=PipelineRoute)
 
 
 def _nonce(call: Call) -> dict[str, Any]:
-    with call.runtime.db.write() as tx:
-        value, expires_at = owners.issue_nonce(tx, now=call.runtime.clock.now())
+    value, expires_at = owners.issue_nonce_stateless(call.runtime.db, now=call.runtime.clock.now())
     return {"nonce": value, "expires_at": isoformat(expires_at), "expires_at_epoch": expires_at}
 
 

@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1/plan-groups", tags=["plans"], route_class=Pipelin
 
 MAX_WAIT_S = 300
 # one errors() per route: codes sharing a status (409, 403) must all be documented
-CREATE_ERRORS = errors(*SESSION_AUTH_CODES)
+CREATE_ERRORS = errors(*SESSION_AUTH_CODES, ErrorCode.QUOTA_EXCEEDED)
 READ_ERRORS = errors(*SESSION_AUTH_CODES, ErrorCode.PLAN_GROUP_NOT_FOUND)
 GENERATE_ERRORS = errors(
     *SESSION_AUTH_CODES,
@@ -35,6 +35,7 @@ GENERATE_ERRORS = errors(
     ErrorCode.PLAN_GENERATION_IN_PROGRESS,
     ErrorCode.LOCK_TIMEOUT,
     ErrorCode.LOCK_LOST,
+    ErrorCode.QUOTA_EXCEEDED,
 )
 
 
@@ -116,6 +117,7 @@ def _create(call: Call) -> Response:
             agent_id=agent_id,
             actor=_actor(caller),
             now=runtime.clock.now(),
+            quotas=runtime.plan_quotas,
         )
         headers = conditional.tag(tx, "plan_groups", group.id)
     headers["Location"] = f"/v1/plan-groups/{group.id}"

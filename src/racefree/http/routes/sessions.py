@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import sessions
+from racefree.core.amounts import Amount
 from racefree.core.clock import isoformat
 from racefree.core.errors import ErrorCode
 from racefree.http import conditional, schemas
@@ -29,7 +30,6 @@ from racefree.sessions import Constraints, Session
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=PipelineRoute)
 
 SessionId = Annotated[str, Path(min_length=1, max_length=36)]
-Amount = Annotated[str, Field(pattern=r"^[0-9]{1,16}$", examples=["1000"])]
 NO_STORE = {"Cache-Control": "no-store"}
 
 

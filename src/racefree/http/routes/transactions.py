@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import owners
+from racefree.core.amounts import Amount
 from racefree.core.errors import PROBLEM_CONTENT_TYPE, ErrorCode
 from racefree.http.auth import (
     OPERATOR,
@@ -22,6 +23,7 @@ from racefree.http.auth import (
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.operators import Operator
+from racefree.transactions import idempotency
 from racefree.transactions.machine import Status, Transaction
 from racefree.transactions.service import Transactions
 from racefree.transactions.submission import Request as Submission
@@ -44,7 +46,7 @@ class TransactionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["TRANSFER"]
-    amount: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,17}$", examples=["250"])]
+    amount: Amount
     destination: Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -83,13 +85,16 @@ def documented(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:
 
 
 def _idempotency_key(raw: str | None) -> str | None:
-    """The key, without the quotes of the draft's structured-field string form."""
+    """The key, without the quotes of the draft's structured-field string form.
+
+    Sent but unusable (empty, too long, not printable ASCII): 400, never ignored.
+    """
     if raw is None:
         return None
-    key = raw.strip()
+    key = raw.strip(" ")
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
-    return key or None
+    return idempotency.check_key(key)
 
 
 def _json(body: dict[str, Any], status: int, *, replayed: bool) -> JSONResponse:
@@ -122,15 +127,16 @@ def _json(body: dict[str, Any], status: int, *, replayed: bool) -> JSONResponse:
 async def submit_transaction(
     request: Request,
     idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+        str | None,
+        Header(alias="Idempotency-Key", description="1-255 printable ASCII characters"),
     ] = None,
 ) -> Response:
     """Submit a transaction. INSTANT/NOTIFY execute now (200 with the final status; a
     permanent failure answers with its error); DELAY/APPROVAL are queued (202).
     With ``Idempotency-Key`` a retry replays the stored response."""
-    key = _idempotency_key(idempotency_key)
 
-    def serve(call: Call) -> JSONResponse:
+    def serve(call: Call) -> JSONResponse:  # after the guard and authentication
+        key = _idempotency_key(idempotency_key)
         body: TransactionIn = call.body
         outcome = transactions_service(call).submit(
             call.session.session_id,

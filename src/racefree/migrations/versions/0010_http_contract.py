@@ -5,7 +5,7 @@ bumps -- by a trigger, so no statement of any domain can change a row without
 changing its ETag (the kill switch has its own, moved by its machine).
 
 Revision ID: 0010
-Revises: 0012
+Revises: 0008 (after 0012, issue 9's edges)
 Create Date: 2026-11-30
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0012"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

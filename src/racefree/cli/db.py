@@ -1,0 +1,30 @@
+"""``racefree db upgrade``: the schema, by Alembic (local only)."""
+
+from __future__ import annotations
+
+import typer
+from pydantic import BaseModel
+
+from racefree.cli import modes, output
+
+app = typer.Typer(help="The database schema (local only).", no_args_is_help=True)
+
+
+class Revision(BaseModel):
+    revision: str | None
+
+
+@app.command("upgrade")
+def upgrade(ctx: typer.Context) -> None:
+    """Apply the migrations up to the newest schema."""
+    from racefree import migrations
+    from racefree.runtime import Runtime
+
+    given = modes.local_only(ctx, "db upgrade")
+    runtime = Runtime.open(modes.settings(given))
+    try:
+        migrations.upgrade(runtime.db)
+        revision = migrations.current_revision(runtime.db)
+    finally:
+        runtime.close()
+    output.show_value(given, f"database at revision {revision}", Revision(revision=revision))

@@ -1,0 +1,201 @@
+"""``racefree events tail [--follow]``: the event outbox, one event per line.
+
+Each event is printed as the webhook payload (``{id, type, occurred_at,
+data}``), one JSON line per event (``--json`` or not a terminal), or one table
+row. Without ``--after-id`` it starts before the last ``--limit`` events (of
+every type; ``--types`` then keeps the matching ones among them).
+
+**Local mode** reads the outbox in its gap-free order (racefree.events.outbox).
+**Remote mode** reads what it prints first through ``GET /v1/audit-log`` (every
+audit row is an event; that API pages by id, which is the outbox order on
+SQLite and for transactions that do not overlap) and follows with
+``GET /v1/events/stream``, which is gap-free from the event it resumes after;
+when the server ends the stream it resumes after the last event printed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from racefree.cli import audit, modes, output, shapes
+from racefree.cli.failures import CliError, UsageError
+from racefree.cli.options import Globals
+from racefree.cli.webhooks import split_types
+from racefree.client import models
+
+if TYPE_CHECKING:
+    from racefree.client import Client
+    from racefree.events.outbox import Position
+    from racefree.runtime import Runtime
+
+app = typer.Typer(
+    help="The event outbox (every audit row is an event): tail.", no_args_is_help=True
+)
+
+MAX_PAGE = 1000  # the most one read prints (racefree.events.outbox.MAX_PAGE)
+RECONNECT_PAUSE_S = 0.5
+COLUMNS = (
+    ("ID", "id", 8),
+    ("OCCURRED", "occurred_at", 20),
+    ("TYPE", "type", 28),
+    ("ACTOR", "data.actor", 24),
+    ("AGENT", "data.agent_id", 36),
+    ("DETAILS", "data.details", 0),
+)
+
+
+@app.command("tail")
+def tail(
+    ctx: typer.Context,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="keep printing new events")
+    ] = False,
+    limit: Annotated[
+        int, typer.Option(min=0, max=MAX_PAGE, help="start with the last N events")
+    ] = 20,
+    after_id: Annotated[
+        int | None, typer.Option(min=0, help="start after this event id (0: the first)")
+    ] = None,
+    types: Annotated[str | None, typer.Option(help="comma-separated event types")] = None,
+    count: Annotated[
+        int, typer.Option(min=0, help="with --follow, exit after N events (0: never)")
+    ] = 0,
+) -> None:
+    """Print events in outbox order (the webhook payload), and new ones with --follow."""
+    if count and not follow:
+        raise UsageError("--count is for --follow")
+    wanted = split_types(types) or None
+    given = modes.options(ctx)
+
+    def local(runtime: Runtime) -> None:
+        events = _local(runtime, follow=follow, limit=limit, after_id=after_id, types=wanted)
+        _print(given, events, follow=follow, count=count)
+
+    def remote(client: Client) -> None:
+        events = _remote(client, follow=follow, limit=limit, after_id=after_id, types=wanted)
+        _print(given, events, follow=follow, count=count)
+
+    # printed as they come, inside the mode (while the runtime or the client is open)
+    modes.run(ctx, local=local, remote=remote)
+
+
+# -- local mode: the outbox ---------------------------------------------------------------
+
+
+def _local(
+    runtime: Runtime, *, follow: bool, limit: int, after_id: int | None, types: list[str] | None
+) -> Iterator[models.Event]:
+    from racefree.events import outbox
+
+    position = _local_start(runtime, limit, after_id)
+    while True:
+        with runtime.db.read() as tx:
+            batch = outbox.read(tx, position, types=types, limit=MAX_PAGE)
+        yield from (shapes.event(e) for e in batch.events)
+        if not follow:
+            return
+        position = batch.position
+        if not batch.events:
+            time.sleep(runtime.settings.events_poll_interval_s)
+
+
+def _local_start(runtime: Runtime, limit: int, after_id: int | None) -> Position:
+    """After ``after_id``, else before the last ``limit`` events."""
+    from racefree.events import outbox
+
+    with runtime.db.read() as tx:
+        if after_id is None:
+            return outbox.rewind(tx, limit)
+        found = outbox.position_of(tx, after_id) if after_id else outbox.START
+    if found is None:
+        raise _unknown(after_id)
+    return found
+
+
+def _unknown(event_id: int) -> Exception:
+    from racefree.core.errors import issue, validation_error
+
+    return validation_error(
+        [issue("argument", "after-id", msg="unknown event id")],
+        detail=f"no event with id {event_id}",
+    )
+
+
+# -- remote mode: the audit log, then the stream ------------------------------------------
+
+
+def _remote(
+    client: Client, *, follow: bool, limit: int, after_id: int | None, types: list[str] | None
+) -> Iterator[models.Event]:
+    if after_id:
+        _check_exists(client, after_id)
+    if after_id is not None:
+        if follow:  # the stream is gap-free from the event it resumes after
+            yield from _stream(client, after_id, types)
+            return
+        yield from _after(client, after_id, types)
+        return
+    top = audit.newest_id(client)
+    last = audit.newest(client, limit, None) if limit else []
+    yield from (shapes.event_of(e) for e in last if types is None or e.event_type in types)
+    if follow:
+        yield from _stream(client, last[-1].id if last else top, types)
+
+
+def _check_exists(client: Client, event_id: int) -> None:
+    """Refuse an unknown ``--after-id`` as local mode does (the audit row is the event)."""
+    found = client.audit.list(after_id=event_id - 1, limit=1).entries
+    if not found or found[0].id != event_id:
+        raise CliError(f"VALIDATION_ERROR: no event with id {event_id}")
+
+
+def _after(client: Client, after_id: int, types: list[str] | None) -> Iterator[models.Event]:
+    """Up to one page of (matching) events after ``after_id``, in id order."""
+    found: list[models.AuditEntry] = []
+    each: list[str | None] = list(types) if types else [None]  # the audit API filters by one
+    for event_type in each:
+        found.extend(audit.forward(client, after_id, event_type, pages=1))
+    found.sort(key=lambda e: e.id)
+    return (shapes.event_of(e) for e in found[:MAX_PAGE])
+
+
+def _stream(client: Client, after_id: int, types: list[str] | None) -> Iterator[models.Event]:
+    """The stream after ``after_id``, resumed after the last event whenever the server ends it."""
+    cursor = after_id
+    while True:
+        for event in client.events.stream(after_id=cursor, types=types):
+            cursor = event.id
+            yield event
+        time.sleep(RECONNECT_PAUSE_S)
+
+
+# -- printing -----------------------------------------------------------------------------
+
+
+def _print(given: Globals, events: Iterable[models.Event], *, follow: bool, count: int) -> None:
+    as_json = output.wants_json(given)
+    if not as_json and not follow:
+        rows = [e.model_dump(mode="json") for e in events]
+        output.write(output.table(rows, [(header, path) for header, path, _ in COLUMNS]))
+        return
+    if not as_json:
+        output.write(_line([header for header, _, _ in COLUMNS]))
+    for n, event in enumerate(events, start=1):
+        data = event.model_dump(mode="json")
+        if as_json:
+            output.write(json.dumps(data, ensure_ascii=False))
+        else:
+            output.write(_line([output.cell(data, path) for _, path, _ in COLUMNS]))
+        if count and n >= count:
+            return
+
+
+def _line(cells: list[str]) -> str:
+    """One row of a followed table (the widths fixed: rows are printed as they come)."""
+    widths = [width for _, _, width in COLUMNS]
+    return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()

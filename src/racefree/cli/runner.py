@@ -1,0 +1,46 @@
+"""``main(argv)``: parse, run, and turn every failure into one line and an exit status."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from racefree.cli import failures, options
+from racefree.cli.exits import ExitCode
+
+PROG = "racefree"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``racefree`` with ``argv`` (default: the process's); return the exit status."""
+    from racefree.cli.app import build
+
+    command = build()
+    args = options.hoist(command, sys.argv[1:] if argv is None else argv)
+    try:
+        status = command.main(args=args, prog_name=PROG, standalone_mode=False)
+    except typer.Exit as done:
+        return int(done.exit_code)
+    except typer.Abort:
+        sys.stderr.write(failures.line("aborted"))
+        return ExitCode.INTERRUPTED
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED
+    except typer.TyperException as exc:  # click's usage errors: one line, exit 2
+        return _usage(exc)
+    except Exception as exc:  # every failure is one line, never a traceback
+        code, message = failures.classify(exc)
+        sys.stderr.write(failures.line(message))
+        return code
+    return status if isinstance(status, int) else ExitCode.OK
+
+
+def _usage(exc: typer.TyperException) -> int:
+    message = getattr(exc, "format_message", lambda: str(exc))()
+    if message:  # empty when the help was shown instead (a group without its command)
+        context = getattr(exc, "ctx", None)
+        where = getattr(context, "command_path", PROG)
+        sys.stderr.write(failures.line(f"{message} (see `{where} --help`)"))
+    return int(getattr(exc, "exit_code", ExitCode.USAGE))
