@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from racefree import operators
+from racefree.cli.exits import ExitCode
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.testing import start_server
@@ -40,7 +41,7 @@ def test_a_port_in_use_prints_and_stores_no_credentials(
             text=True,
             timeout=60,
         )
-    assert run.returncode == 1
+    assert run.returncode == ExitCode.FAILURE
     assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
     assert "operator token" not in run.stdout and "master password" not in run.stdout
     with db.read() as tx:
@@ -79,9 +80,9 @@ def test_rotating_the_master_password_needs_the_current_one(
 ) -> None:
     operators.bootstrap(db, master_password=PASSWORD, now=clock.now())
     wrong = _rotate(db_url, "not the password", "a brand new password")
-    assert wrong.returncode == 1 and "INVALID_MASTER_PASSWORD" in wrong.stderr
+    assert wrong.returncode == ExitCode.AUTH and "INVALID_MASTER_PASSWORD" in wrong.stderr
     short = _rotate(db_url, PASSWORD, "short")
-    assert short.returncode == 1 and "VALIDATION_ERROR" in short.stderr
+    assert short.returncode == ExitCode.FAILURE and "VALIDATION_ERROR" in short.stderr
     done = _rotate(db_url, PASSWORD, "a brand new password")
     assert done.returncode == 0, done.stderr
     with db.read() as tx:

@@ -26,6 +26,9 @@ def test_the_tree_has_every_command_operators_asked_for() -> None:
     expected = {
         ("serve",),
         ("db", "upgrade"),
+        ("master-password", "rotate"),
+        ("settings", "show"),
+        ("settings", "set"),
         ("deposit",),
         ("agents", "create"),
         ("agents", "list"),

@@ -107,7 +107,7 @@ def test_operator_tokens_locally(run: Run, db_url: str, live: Runtime) -> None:
         assert tx.scalar("SELECT COUNT(*) FROM console_sessions") == 0  # ended with the token
     labels = [o["label"] for o in run(*db, "operator", "list").json()["operators"]]
     assert labels == ["first-start", "bob"]
-    _one_line(run(*db, "operator", "revoke", alice["id"]), ExitCode.NOT_FOUND, "NOT_FOUND")
+    _one_line(run(*db, "operator", "revoke", alice["id"]), ExitCode.NOT_FOUND, "OPERATOR_NOT_FOUND")
     audit = run(*db, "audit", "tail", "--event-type", "OPERATOR_TOKEN_REVOKED").json()
     assert [e["details"]["label"] for e in audit["entries"]] == ["alice"]
 

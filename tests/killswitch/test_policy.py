@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from racefree.cli.exits import ExitCode
 from racefree.core.db import Database
 from racefree.killswitch import policy
 from racefree.testing import start_server
@@ -42,7 +43,7 @@ def test_a_zero_wait_in_the_cli_environment_does_not_shorten_the_servers_wait(
         assert started.returncode == 0, started.stderr
         assert json.loads(started.stdout)["wait_seconds"] == 86400
         completed = _cli(db_url, "kill-switch", "recover", "complete", **impatient)
-        assert completed.returncode == 1
+        assert completed.returncode == ExitCode.CONFLICT  # 409: the CLI's conflict status
         assert "RECOVERY_WAIT_REQUIRED" in completed.stderr
         with server.client() as http:  # the server says the same
             state = http.get("/v1/kill-switch", headers=server.operator_headers()).json()
@@ -58,7 +59,7 @@ def test_the_policy_changes_only_with_the_master_password(db_url: str, db: Datab
     wrong = _cli(
         db_url, "settings", "set", "recovery_wait_s", "60", RACEFREE_MASTER_PASSWORD="nope-nope"
     )
-    assert wrong.returncode == 1 and "INVALID_MASTER_PASSWORD" in wrong.stderr
+    assert wrong.returncode == ExitCode.AUTH and "INVALID_MASTER_PASSWORD" in wrong.stderr
     changed = _cli(db_url, "settings", "set", "recovery_wait_s", "60")
     assert changed.returncode == 0, changed.stderr
     assert json.loads(changed.stdout)["wait_s"] == 60

@@ -137,6 +137,9 @@ LOCAL_ONLY = {
     ("sessions", "cleanup"),
     ("locks", "list"),
     ("audit", "verify"),
+    ("master-password", "rotate"),
+    ("settings", "show"),
+    ("settings", "set"),
 }
 #: Commands that read neither a database nor a server.
 OFFLINE = {("docs",), ("machines",)}
