@@ -363,20 +363,24 @@ def test_the_longest_acceptable_request_id_is_kept(client: TestClient) -> None:
 @pytest.mark.parametrize(
     "client_id",
     [
-        b"has space",
-        b"<script>alert(1)</script>",
-        b'quote"d',
         b"x" * 129,  # bounded: at most 128 characters
         b"caf\xc3\xa9",  # not ASCII
         b"tab\there",  # a tab is legal in a header value, not in an id
+        b" lead",  # no leading or trailing space
+        b"trail ",
         b"",
     ],
 )
 def test_an_unacceptable_client_request_id_is_replaced_never_echoed_or_stored(
-    client: TestClient, operator_headers: dict[str, str], db: Database, client_id: bytes
+    client: TestClient,
+    operator_headers: dict[str, str],
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
+    client_id: bytes,
 ) -> None:
     """DESIGN 6: ``X-Request-ID`` is echoed only when printable and bounded; otherwise the
     server's own id answers, and the client's goes nowhere (no header, log or audit row)."""
+    caplog.set_level(logging.DEBUG)
     response = client.post(
         "/v1/agents",
         json={"name": "traced"},
@@ -390,6 +394,33 @@ def test_an_unacceptable_client_request_id_is_replaced_never_echoed_or_stored(
     assert row is not None
     assert row["request_id"] == echoed
     assert "client_request_id" not in json.loads(row["details"])
+    if client_id.strip():
+        sent = client_id.decode("latin-1")
+        assert all(sent not in str(record.__dict__) for record in caplog.records)
+        assert any(echoed in str(record.__dict__) for record in caplog.records)  # it is logged
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    ["has space", "<script>alert(1)</script>", 'quote"d', "~" * 128],
+)
+def test_a_printable_client_request_id_is_the_requests_id_as_sent(
+    client: TestClient, operator_headers: dict[str, str], db: Database, client_id: str
+) -> None:
+    """DESIGN 6: any 1-128 printable ASCII id is echoed and is the id of the request's
+    audit rows, as sent (one id per request, never a second one in ``details``)."""
+    response = client.post(
+        "/v1/agents",
+        json={"name": "traced"},
+        headers={**operator_headers, "X-Request-ID": client_id},
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["x-request-id"] == client_id
+    with db.read() as tx:
+        row = tx.one("SELECT request_id, details FROM audit_log WHERE event_type = 'AGENT_CREATED'")
+    assert row is not None
+    assert row["request_id"] == client_id
+    assert "client_request_id" not in json.loads(row["details"])
 
 
 def test_a_control_character_in_the_client_request_id_cannot_reach_a_log_line(
@@ -402,7 +433,7 @@ def test_a_control_character_in_the_client_request_id_cannot_reach_a_log_line(
         headers={**operator_headers, "X-Request-ID": b"ok\x1b[2Kforged"},  # type: ignore[dict-item]
     )
     body = _problem(response, 400, "VALIDATION_ERROR")
-    assert body["details"]["issues"][0]["loc"] == ["header", "x-request-id"]
+    assert body["details"]["issues"][0]["loc"] == ["header", "X-Request-ID"]
     assert response.headers["x-request-id"] == body["request_id"]
     assert body["request_id"].startswith("req_")
     assert all("forged" not in record.getMessage() for record in caplog.records)

@@ -22,7 +22,10 @@ def test_every_operation_states_its_credentials_and_they_are_enforced(
     ops = schema["paths"]
     assert ops["/v1/agents"]["post"]["security"] == [{"operatorBearer": []}]
     assert ops["/v1/transactions"]["post"]["security"] == [{"sessionBearer": []}]
-    assert {"masterPassword": []} in ops["/v1/kill-switch/recovery/complete"]["post"]["security"]
+    # recovery needs an operator token AND the master password (one requirement, both schemes)
+    assert ops["/v1/kill-switch/recovery/complete"]["post"]["security"] == [
+        {"masterPassword": [], "operatorBearer": []}
+    ]
     assert ops["/v1/transactions/{transaction_id}/approve"]["post"]["security"] == [
         {"ownerSignature": []}
     ]

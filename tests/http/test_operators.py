@@ -8,6 +8,7 @@ import sys
 
 from fastapi.testclient import TestClient
 
+from racefree.cli.exits import ExitCode
 from racefree.core.db import Database
 
 
@@ -55,10 +56,10 @@ def _cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_cli_lists_and_revokes_operator_tokens(db_url: str, db: Database) -> None:
     token = _cli(db_url, "operator", "create-token", "--label", "ci").stdout.strip()
     assert token.startswith("rf_op_")
-    listed = [json.loads(line) for line in _cli(db_url, "operator", "list").stdout.splitlines()]
+    listed = json.loads(_cli(db_url, "operator", "list").stdout)["operators"]
     (ci,) = [o for o in listed if o["label"] == "ci"]
     assert token not in json.dumps(listed)
     revoked = _cli(db_url, "operator", "revoke", ci["id"])
     assert revoked.returncode == 0 and json.loads(revoked.stdout)["id"] == ci["id"]
     missing = _cli(db_url, "operator", "revoke", ci["id"])
-    assert missing.returncode == 1 and "OPERATOR_NOT_FOUND" in missing.stderr
+    assert missing.returncode == ExitCode.NOT_FOUND and "OPERATOR_NOT_FOUND" in missing.stderr

@@ -28,6 +28,7 @@ from racefree.core.db import Database
 from racefree.core.schema import metadata
 from racefree.core.settings import Settings
 from racefree.http.app import ROUTERS
+from racefree.killswitch import policy
 from tests.conftest import TEST_POOL_SIZE
 from tests.http.world import World, make_world
 
@@ -69,7 +70,12 @@ def world_settings(db_url: str) -> Settings:
 
 
 @pytest.fixture
-def world(client: TestClient, operator_headers: dict[str, str]) -> World:
+def world(
+    client: TestClient, operator_headers: dict[str, str], db: Database, settings: Settings
+) -> World:
+    # as `racefree serve` does at first start: the recovery policy is stored before any
+    # request, so a refused recovery start cannot be the one that stores it
+    policy.current(db, settings, now=0)
     return make_world(client, operator_headers)
 
 

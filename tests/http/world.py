@@ -63,6 +63,9 @@ def make_world(http: TestClient | httpx.Client, operator: dict[str, str]) -> Wor
         headers=operator,
     )
     assert hook.status_code == 201, hook.text
+    # a second operator token: one the runs may revoke without losing their own
+    spare = http.post("/v1/operators", json={"label": "spare"}, headers=operator)
+    assert spare.status_code == 201, spare.text
     ids = {
         "agent_id": agent_id,
         "session_id": current["session_id"],
@@ -70,5 +73,6 @@ def make_world(http: TestClient | httpx.Client, operator: dict[str, str]) -> Wor
         "transaction_id": queued.json()["transaction_id"],
         "rule_id": rule.json()["id"],
         "webhook_id": hook.json()["id"],
+        "operator_id": spare.json()["id"],
     }
     return World(ids, operator, session)
