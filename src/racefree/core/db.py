@@ -13,7 +13,18 @@ their own connections. Only one process may *serve* a SQLite file
 (:meth:`Database.claim_server`); several serving processes need PostgreSQL.
 
 PostgreSQL: a psycopg connection pool, READ COMMITTED, so a CAS that waited on
-a row lock re-checks its WHERE against the winner's committed row.
+a row lock re-checks its WHERE against the winner's committed row. Round trips
+are what a request pays for here (issue 11), so:
+
+* a write transaction sends ``BEGIN`` together with its first statement (psycopg
+  pipeline mode), and :meth:`Tx.batch` sends several statements -- with the
+  ``COMMIT`` when asked -- in one round trip;
+* :meth:`Database.hold` keeps the connection a thread took first for the rest
+  of a request (the HTTP pipeline holds one per request), so one request checks
+  out one connection;
+* a connection taken from the pool is checked without a round trip: a server
+  that closed it (a restart, ``pg_terminate_backend``) has left it readable, and
+  only then is it probed with an empty query and replaced if dead.
 """
 
 from __future__ import annotations
@@ -24,9 +35,10 @@ import fcntl
 import os
 import queue
 import re
+import select
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -44,9 +56,11 @@ from racefree.core.exceptions import DatabaseUnavailable
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]
+Statement = tuple[str, Params | None]
 
 MIN_SQLITE_VERSION = (3, 35, 0)  # RETURNING
 NOT_REENTRANT = "write() is not reentrant: pass the open Tx down instead"
+COMMITTED = "this write transaction was committed by batch(commit=True): no statement may follow"
 
 
 class Dialect(StrEnum):
@@ -92,6 +106,23 @@ class Tx:
         row = self.one(sql, params)
         return None if row is None else next(iter(row.values()))
 
+    def batch(self, statements: Sequence[Statement], *, commit: bool = False) -> list[list[Row]]:
+        """Run ``statements`` in order; the rows each returned (``[]`` for none).
+
+        PostgreSQL sends them in one round trip (pipeline mode), so a statement's
+        parameters cannot depend on an earlier one's result -- but each statement
+        still sees what the earlier ones did (READ COMMITTED: a new snapshot per
+        statement, taken after the locks the earlier ones waited for). In a write
+        transaction ``commit=True`` sends the ``COMMIT`` in the same round trip:
+        the transaction ends there, and an error in any statement rolls all of it
+        back. SQLite runs them one by one (its commit is the write block's end).
+        """
+        if self.dialect is Dialect.SQLITE:
+            return [self._conn.execute(sql, params or {}).fetchall() for sql, params in statements]
+        if isinstance(self._conn, _PgTransaction):
+            return self._conn.batch(statements, commit=commit)
+        return _pg_batch(self._conn, statements)
+
     @property
     def is_sqlite(self) -> bool:
         return self.dialect is Dialect.SQLITE
@@ -108,6 +139,75 @@ def pg_sql(sql: str) -> str:
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
     return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
+
+
+def _rows(cursor: Any) -> list[Row]:
+    """The rows a psycopg cursor got (``[]`` for a statement that returns none)."""
+    return list(cursor.fetchall()) if cursor.description is not None else []
+
+
+def _pg_batch(
+    conn: psycopg.Connection[Any],
+    statements: Sequence[Statement],
+    *,
+    begin: bool = False,
+    commit: bool = False,
+) -> list[list[Row]]:
+    """``statements`` (optionally between ``BEGIN`` and ``COMMIT``) in one round trip."""
+    with conn.pipeline():
+        if begin:
+            conn.execute("BEGIN")
+        cursors = [conn.execute(pg_sql(sql), params or {}) for sql, params in statements]
+        if commit:
+            conn.execute("COMMIT")
+    return [_rows(c) for c in cursors]
+
+
+class _PgTransaction:
+    """A PostgreSQL write transaction whose ``BEGIN`` travels with its first statement.
+
+    Stands in for the connection inside :class:`Tx` (``execute`` is all ``Tx``
+    calls), so every statement of the block -- through any ``Tx`` made on it --
+    joins the one transaction.
+    """
+
+    __slots__ = ("begun", "conn", "done")
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        self.begun = False
+        self.done = False
+
+    def execute(self, query: str, params: Params | None = None) -> Any:
+        if self.done:
+            raise DatabaseError(COMMITTED)
+        if self.begun:
+            return self.conn.execute(query, params)
+        self.begun = True
+        with self.conn.pipeline():
+            self.conn.execute("BEGIN")
+            cursor = self.conn.execute(query, params)
+        return cursor
+
+    def batch(self, statements: Sequence[Statement], *, commit: bool) -> list[list[Row]]:
+        if self.done:
+            raise DatabaseError(COMMITTED)
+        begin, self.begun = not self.begun, True
+        rows = _pg_batch(self.conn, statements, begin=begin, commit=commit)
+        self.done = commit
+        return rows
+
+    def finish(self) -> None:
+        if self.begun and not self.done:
+            self.done = True
+            self.conn.execute("COMMIT")
+
+    def abandon(self) -> None:
+        """Roll back after an error (a statement's, or the block's own)."""
+        if self.begun and not self.done and not self.conn.closed:
+            self.done = True
+            with contextlib.suppress(psycopg.Error):
+                self.conn.execute("ROLLBACK")
 
 
 @dataclass(frozen=True)
@@ -142,6 +242,15 @@ class Database(abc.ABC):
     @abc.abstractmethod
     def read(self) -> contextlib.AbstractContextManager[Tx]:
         """Read-only statements, each seeing the latest committed data."""
+
+    def hold(self) -> contextlib.AbstractContextManager[None]:
+        """Within the block, this thread's reads and writes share one connection.
+
+        PostgreSQL: the connection the first of them takes is kept until the
+        block ends (one checkout per request); a read inside a write still uses
+        another connection, so it sees only committed data. SQLite: nothing to do.
+        """
+        return contextlib.nullcontext()
 
     @abc.abstractmethod
     def sqlalchemy_url(self) -> str:
@@ -277,7 +386,7 @@ class PostgresDatabase(Database):
             kwargs={"autocommit": True, "row_factory": dict_row},
             # a connection the server dropped (restart, pg_terminate_backend) is found and
             # replaced when it is taken from the pool, not handed to a request to fail on
-            check=ConnectionPool.check_connection,
+            check=_check_connection,
             open=False,
             name="racefree",
         )
@@ -295,19 +404,54 @@ class PostgresDatabase(Database):
             raise DatabaseError(NOT_REENTRANT)
         self._local.writing = True
         try:
-            with (
-                _unavailable_on_lost_connection(),
-                self._pool.connection() as conn,
-                conn.transaction(),
-            ):
-                yield Tx(Dialect.POSTGRESQL, conn)
+            with _unavailable_on_lost_connection(), self._connection() as conn:
+                transaction = _PgTransaction(conn)
+                try:
+                    yield Tx(Dialect.POSTGRESQL, transaction)
+                except BaseException:
+                    transaction.abandon()
+                    raise
+                try:
+                    transaction.finish()
+                except BaseException:
+                    transaction.abandon()
+                    raise
         finally:
             self._local.writing = False
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
-        with _unavailable_on_lost_connection(), self._pool.connection() as conn:
+        with _unavailable_on_lost_connection(), self._connection() as conn:
             yield Tx(Dialect.POSTGRESQL, conn)
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        if getattr(self._local, "holding", False):
+            yield
+            return
+        self._local.holding = True
+        try:
+            yield
+        finally:
+            self._local.holding = False
+            held, self._local.held = getattr(self._local, "held", None), None
+            if held is not None:
+                self._pool.putconn(held)
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """The thread's held connection when it is free, else one from the pool."""
+        if getattr(self._local, "holding", False):
+            held: psycopg.Connection[Any] | None = getattr(self._local, "held", None)
+            if held is None:
+                held = self._local.held = self._pool.getconn()
+                yield held
+                return
+            if not held.closed and held.info.transaction_status is _IDLE:
+                yield held
+                return
+        with self._pool.connection() as conn:
+            yield conn
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[psycopg.Connection[Any]]:
@@ -327,6 +471,28 @@ class PostgresDatabase(Database):
 
     def close(self) -> None:
         self._pool.close()
+
+
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+def _check_connection(conn: psycopg.Connection[Any]) -> None:
+    """Raise if ``conn``, taken from the pool, is dead; a round trip only when it may be.
+
+    An idle connection has nothing to read: a server that ended it (a restart,
+    ``pg_terminate_backend``) sent its last message and closed it, which leaves
+    the socket readable. Only then is it probed with an empty query (and
+    replaced by the pool if the probe fails). A connection that becomes dead
+    after this check fails its first statement, answered 503 (below).
+    """
+    if conn.closed:
+        raise psycopg.OperationalError("the connection is closed")
+    try:
+        readable = bool(select.select([conn.fileno()], [], [], 0)[0])
+    except (OSError, ValueError):
+        readable = True
+    if readable:
+        ConnectionPool.check_connection(conn)
 
 
 #: SQLSTATE classes of a lost connection: 08 connection exception, 57P0x shutdown/restart

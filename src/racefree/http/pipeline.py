@@ -22,6 +22,9 @@ which makes exactly one hop. In that worker thread, in this order:
 5. the handler, whose ``dict`` result is encoded to JSON right there (no
    response-model validation hop; ``response_model=`` still documents it).
 
+On PostgreSQL the hop holds one connection for all of it
+(:meth:`racefree.core.db.Database.hold`): one checkout per request.
+
 A catalog error at any step becomes its problem+json response in the same hop.
 Routes that touch no database (``/metrics``) make no hop.
 
@@ -145,9 +148,11 @@ async def prepare(request: Request, handler: Handler, *, reads_only: bool = Fals
 def _prepared(request: Request, handler: Handler) -> Any:
     runtime = runtime_of(request)
     try:
-        guard.check(runtime, request.scope)
-        caller = auth.authenticate(runtime, request.scope, request.headers)
-        return handler(Call(runtime, request, caller, None))
+        # one connection for the guard, the authentication and the handler (PostgreSQL)
+        with runtime.db.hold():
+            guard.check(runtime, request.scope)
+            caller = auth.authenticate(runtime, request.scope, request.headers)
+            return handler(Call(runtime, request, caller, None))
     except RacefreeError as exc:
         return problem_response(exc)
 
