@@ -72,24 +72,62 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append one audit row in ``tx`` (with ``via`` when the change came through the console)."""
+    tx.execute(
+        _INSERT,
+        row(
+            event_type,
+            at=at,
+            severity=severity,
+            actor=actor,
+            agent_id=agent_id,
+            session_id=session_id,
+            transaction_id=transaction_id,
+            details=details,
+        ),
+    )
+
+
+#: The columns of one audit row, in the order of :func:`row`'s keys.
+COLUMNS = (
+    "at",
+    "event_type",
+    "severity",
+    "actor",
+    "agent_id",
+    "session_id",
+    "transaction_id",
+    "details",
+    "request_id",
+)
+
+
+def row(
+    event_type: str,
+    *,
+    at: int,
+    severity: Severity = Severity.INFO,
+    actor: str | None = None,
+    agent_id: str | None = None,
+    session_id: str | None = None,
+    transaction_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The values :func:`record` inserts (for a statement that writes several rows at once)."""
     extra = {"client_request_id": context.client_request_id.get(), "via": context.via.get()}
     extra = {k: v for k, v in extra.items() if v is not None}
     if extra:
         details = {**(details or {}), **extra}
-    tx.execute(
-        _INSERT,
-        {
-            "at": at,
-            "event_type": event_type,
-            "severity": severity.value,
-            "actor": actor,
-            "agent_id": agent_id,
-            "session_id": session_id,
-            "transaction_id": transaction_id,
-            "details": json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
-            "request_id": context.request_id.get(),
-        },
-    )
+    return {
+        "at": at,
+        "event_type": event_type,
+        "severity": severity.value,
+        "actor": actor,
+        "agent_id": agent_id,
+        "session_id": session_id,
+        "transaction_id": transaction_id,
+        "details": json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
+        "request_id": context.request_id.get(),
+    }
 
 
 def record_each(

@@ -17,13 +17,13 @@ from racefree.core.condition import Condition
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.settings import Settings
-from racefree.transactions import approvals, idempotency, moves, submission
+from racefree.transactions import approvals, idempotency, instant, moves, submission
 from racefree.transactions.execution import ExecutionLoop
 from racefree.transactions.executors import Executor, LedgerExecutor
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import Move, Reason, Status, Tier, Transaction
 from racefree.transactions.submission import Refused, Request
-from racefree.transactions.tiers import RUN_NOW
+from racefree.transactions.tiers import RUN_NOW, tier_for
 
 log = logging.getLogger("racefree.transactions")
 
@@ -69,6 +69,20 @@ class Transactions:
         """
         now_ms = self.clock.now_ms()
         now = now_ms // 1000
+        tier = tier_for(request.amount, self.settings)
+        if tier in RUN_NOW and instant.ledger(self.executor, self.db):
+            paid = instant.pay(
+                self.db,
+                self.settings,
+                session_id=session_id,
+                request=request,
+                tier=tier,
+                idempotency_key=idempotency_key,
+                now=now,
+                now_ms=now_ms,
+            )
+            if paid is not None:
+                return Outcome(paid.reply, replayed=False, transaction_id=paid.transaction.id)
         with self.db.write() as tx:
             result = submission.submit(
                 tx,

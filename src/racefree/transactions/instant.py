@@ -1,0 +1,415 @@
+"""An INSTANT or NOTIFY payment by the ledger in one commit (issue 11).
+
+When the executor is the ledger itself, on the submission's own database, its
+payment can join the submission's transaction: nothing irreversible happens
+outside the database, so nothing needs to be durable before it. One write
+transaction then does what the step path (:mod:`racefree.transactions.service`)
+spreads over four commits:
+
+* the admission -- the session row's CAS, with the session's limits, the
+  agent's ACTIVE status, the AutoStop admission rules (``HOURLY_RATE``,
+  ``DAILY_LIMIT``; ``TIME_RESTRICTION`` is decided before), the balance, and
+  the ``Idempotency-Key`` still unused -- all in its WHERE;
+* only if it matched: the transaction row, inserted ``CONFIRMED`` with the
+  stored reply when there is a key; the ledger entry and the debit; the session
+  charged (``spent``, never ``reserved``: reserved and settled at once);
+  AutoStop's figures; and one audit row per status the transaction went
+  through -- ``TRANSACTION_CREATED``, ``_CLAIMED``, ``_SUBMITTED``,
+  ``_CONFIRMED`` -- exactly as the step path writes them.
+
+It is taken only when it can end no other way than CONFIRMED with no AutoStop
+action: a rule that would fire at admission or at the confirmation (a figure
+that would reach a warning or a stop), a balance too small, a limit, a
+revoked session, a used key, or -- PostgreSQL -- an account row another
+transaction holds: then the CAS does not match, nothing is written, and the
+caller takes the step path, whose every refusal and action is its own.
+
+PostgreSQL, one round trip (:meth:`racefree.core.db.Tx.batch`): ``BEGIN``; the
+agent's figures row locked (AutoStop's first lock: every transaction that moves
+the agent's figures takes it first); the session row locked (the movers' next
+lock); the one data-modifying statement; ``COMMIT``. The statement's snapshot
+is taken after both locks were granted, so the windows it counts (the last
+hour's transactions, the open amounts, a destination's confirmations) are
+exact, as in :mod:`racefree.autostop.figures`; the account row is locked by the
+statement itself with ``SKIP LOCKED``, so it never waits there (a payment in
+flight holds that row: see ``tests/faults``). A miss commits nothing but the
+locks (and, for an agent's first transaction, its figures row of zeros).
+SQLite (one writer): the same statements one by one in the write transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from racefree.autostop import figures
+from racefree.autostop.rules import (
+    FOR_SESSION,
+    AnomalyPattern,
+    DailyLimit,
+    HourlyRate,
+    Rule,
+    RuleType,
+    TimeRestriction,
+    choose,
+)
+from racefree.core import audit
+from racefree.core.audit import Severity
+from racefree.core.db import Database, Dialect, Tx
+from racefree.core.ids import new_id
+from racefree.core.settings import Settings
+from racefree.sessions.model import Constraints
+from racefree.transactions import idempotency, reservations
+from racefree.transactions.executors import Executor, LedgerExecutor
+from racefree.transactions.idempotency import Reply
+from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
+from racefree.transactions.submission import Request
+from racefree.transactions.tiers import timeout_s
+
+_SESSION = "SELECT agent_id, constraints FROM sessions WHERE id = :session_id"
+
+#: The audit rows of a payment, in the order it went through them (the step path's order).
+_MOVES = (Move.CLAIM, Move.SUBMIT, Move.CONFIRM)
+
+
+def ledger(executor: Executor, db: Database) -> bool:
+    """Whether ``executor`` is the ledger itself on ``db`` (whose steps can join a transaction).
+
+    A subclass that changes a step is another executor: it runs step by step.
+    """
+    return type(executor) is LedgerExecutor and executor.db is db
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    """A payment that committed: the transaction as it is now, and the reply to send."""
+
+    transaction: Transaction
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class _Admission:
+    """What the statement is built from: the session's agent and limits, the agent's rules."""
+
+    agent_id: str
+    limits: Constraints
+    rules: dict[RuleType, Rule]
+
+
+def pay(
+    db: Database,
+    settings: Settings,
+    *,
+    session_id: str,
+    request: Request,
+    tier: Tier,
+    idempotency_key: str | None,
+    now: int,
+    now_ms: int,
+) -> Paid | None:
+    """Admit and pay in one commit; None when it cannot (nothing written: take the step path)."""
+    if db.dialect is Dialect.SQLITE:
+        with db.write() as tx:
+            admission = _admission(tx, session_id)
+            if admission is None:
+                return None
+            statement = _Statement(
+                settings, admission, session_id, request, tier, idempotency_key, now, now_ms
+            )
+            if statement.fires_now or tx.one(statement.cas_sql(), statement.params) is None:
+                return None
+            tx.batch(statement.writes())
+        return statement.paid()
+    with db.read() as tx:  # the held connection, before the write (READ COMMITTED: the same)
+        admission = _admission(tx, session_id)
+    if admission is None:
+        return None
+    statement = _Statement(
+        settings, admission, session_id, request, tier, idempotency_key, now, now_ms
+    )
+    if statement.fires_now:
+        return None
+    with db.write() as tx:
+        *_, paid = tx.batch(statement.postgres(), commit=True)
+    return statement.paid() if paid else None
+
+
+def _admission(tx: Tx, session_id: str) -> _Admission | None:
+    session_rows, rule_rows = tx.batch(
+        [(_SESSION, {"session_id": session_id}), (FOR_SESSION, {"session_id": session_id})]
+    )
+    if not session_rows:
+        return None  # the step path says SESSION_NOT_FOUND
+    session = session_rows[0]
+    return _Admission(
+        session["agent_id"], Constraints.from_json(session["constraints"]), choose(rule_rows)
+    )
+
+
+class _Statement:
+    """The payment's SQL and parameters, and the transaction it commits."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        admission: _Admission,
+        session_id: str,
+        request: Request,
+        tier: Tier,
+        key: str | None,
+        now: int,
+        now_ms: int,
+    ) -> None:
+        self.admission = admission
+        self.rules = admission.rules
+        self.now = now
+        txn_id = new_id()
+        self.transaction = Transaction(
+            id=txn_id,
+            agent_id=admission.agent_id,
+            session_id=session_id,
+            type=request.type,
+            amount=request.amount,
+            destination=request.destination,
+            status=Status.CONFIRMED,
+            tier=tier,
+            error=None,
+            attempts=1,
+            idempotency_key=key,
+            execute_after_ms=None,
+            expires_at_ms=None,
+            deadline_at_ms=now_ms + timeout_s(tier, settings) * 1000,
+            reference=f"ledger:{txn_id}",
+            created_at=now,
+            updated_at=now,
+            submitted_at=now,
+            confirmed_at=now,
+        )
+        self.reply = idempotency.reply_for(self.transaction)
+        self.params: dict[str, Any] = {
+            "session_id": session_id,
+            "agent_id": admission.agent_id,
+            "amount": request.amount,
+            "destination": request.destination,
+            "now": now,
+            "key": key,
+            "today": now // figures.DAY_S,
+            "hour_ago": now - figures.HOUR_S,
+            **reservations.limit_params(admission.limits),
+            **self._row(request, key),
+        }
+
+    # -- what the CAS checks ---------------------------------------------------------------
+
+    @property
+    def fires_now(self) -> bool:
+        """A ``TIME_RESTRICTION`` rule outside its hours fires whatever the figures say."""
+        rule = self.rules.get(RuleType.TIME_RESTRICTION)
+        if rule is None:
+            return False
+        restriction: TimeRestriction = rule.params
+        return not restriction.allowed_hours.allows((self.now % 86_400) // figures.HOUR_S)
+
+    def _no_rule_fires(self) -> list[str]:
+        """Conditions under which no admission or confirmation rule fires for this payment.
+
+        A rule that might fire (its figure would reach a warning or a stop) is left to
+        the step path, which counts again under its locks and acts.
+        """
+        where = []
+        rule = self.rules.get(RuleType.HOURLY_RATE)
+        if rule is not None:
+            rate: HourlyRate = rule.params
+            self.params["hourly_max"] = rate.max_tx_per_hour
+            where.append(  # fires at max_tx_per_hour earlier ones: count no further than that
+                "(SELECT COUNT(*) FROM (SELECT 1 FROM transactions WHERE agent_id = :agent_id"
+                " AND created_at > :hour_ago LIMIT :hourly_max) AS last_hour) < :hourly_max"
+            )
+        rule = self.rules.get(RuleType.DAILY_LIMIT)
+        if rule is not None:
+            limit: DailyLimit = rule.params
+            self.params["daily_warn"] = limit.warn_at()
+            self.params["daily_stop"] = limit.stop_at()
+            today = (
+                "COALESCE((SELECT CASE WHEN day = :today THEN confirmed_today ELSE 0 END"
+                " FROM agent_figures WHERE agent_id = :agent_id), 0)"
+            )
+            open_amount = (
+                "(SELECT COALESCE(SUM(amount), 0) FROM transactions WHERE agent_id = :agent_id"
+                f" AND status IN {figures.OPEN_STATUSES})"
+            )
+            where.append(f"{today} + {open_amount} + :amount <= :daily_stop")  # admission
+            where.append(f"{today} + :amount < :daily_warn")  # the confirmation reaches nothing
+        rule = self.rules.get(RuleType.ANOMALY_PATTERN)
+        if rule is not None:
+            anomaly: AnomalyPattern = rule.params
+            self.params["anomaly_warn"] = anomaly.same_destination_warn
+            where.append(
+                "(SELECT COUNT(*) FROM transactions WHERE agent_id = :agent_id"
+                " AND destination = :destination AND status = 'CONFIRMED'"
+                " AND confirmed_at > :hour_ago) + 1 < :anomaly_warn"
+            )
+        return where
+
+    def _conditions(self, balance: str) -> str:
+        where = [
+            *reservations.admits(self.admission.limits),
+            *self._no_rule_fires(),
+            f"EXISTS (SELECT 1 FROM {balance} WHERE balance >= :amount)",
+        ]
+        if self.transaction.idempotency_key is not None:
+            where.append(
+                "NOT EXISTS (SELECT 1 FROM transactions t"
+                " WHERE t.session_id = :session_id AND t.idempotency_key = :key)"
+            )
+        return " AND ".join(where)
+
+    # -- the statements ----------------------------------------------------------------------
+
+    #: Admitted, reserved and settled at once: ``reserved`` is untouched.
+    _CHARGE = "UPDATE sessions SET spent = spent + :amount, tx_count = tx_count + 1"
+
+    def cas_sql(self) -> str:
+        """SQLite: the CAS alone (one writer: what it read stays true until the commit)."""
+        balance = "(SELECT balance FROM accounts WHERE agent_id = :agent_id) AS account"
+        return f"{self._CHARGE} WHERE {self._conditions(balance)} RETURNING id"
+
+    def writes(self) -> list[tuple[str, dict[str, Any]]]:
+        """SQLite: what follows a matched CAS."""
+        audit_sql, audit_params = self._audit_values()
+        return [
+            (_INSERT_TXN + " VALUES (" + _TXN_VALUES + ")", self.params),
+            (
+                _INSERT_LEDGER + " VALUES (:t_id, :agent_id, :amount, :destination, :now)",
+                self.params,
+            ),
+            (_DEBIT, self.params),
+            (_FIGURES_SQLITE, self.params),
+            (f"{_INSERT_AUDIT} VALUES {audit_sql}", audit_params),
+        ]
+
+    def postgres(self) -> list[tuple[str, dict[str, Any]]]:
+        """PostgreSQL: the locks, then the one statement (see the module doc)."""
+        audit_sql, audit_params = self._audit_values()
+        conditions = self._conditions("account")
+        statement = (
+            "WITH account AS (SELECT balance FROM accounts WHERE agent_id = :agent_id"
+            " FOR UPDATE SKIP LOCKED),"
+            f" cas AS ({self._CHARGE} WHERE {conditions} RETURNING id),"
+            f" txn AS ({_INSERT_TXN} SELECT {_TXN_VALUES} FROM cas RETURNING id),"
+            f" paid AS ({_INSERT_LEDGER} SELECT id, :agent_id, :amount, :destination, :now"
+            " FROM txn),"
+            f" debit AS ({_DEBIT} AND EXISTS (SELECT 1 FROM txn)),"
+            f" moved AS ({_FIGURES} AND EXISTS (SELECT 1 FROM txn)),"
+            f" trail AS ({_INSERT_AUDIT} SELECT v.* FROM txn,"
+            f" (VALUES {audit_sql}) AS v ({', '.join(audit.COLUMNS)}))"
+            " SELECT id FROM txn"
+        )
+        return [
+            (_LOCK_FIGURES, self.params),
+            ("SELECT 1 FROM sessions WHERE id = :session_id FOR NO KEY UPDATE", self.params),
+            (statement, {**self.params, **audit_params}),
+        ]
+
+    def paid(self) -> Paid:
+        return Paid(self.transaction, self.reply)
+
+    def _row(self, request: Request, key: str | None) -> dict[str, Any]:
+        txn = self.transaction
+        stored = key is not None
+        return {
+            "t_id": txn.id,
+            "t_type": request.type,
+            "t_status": txn.status.value,
+            "t_tier": txn.tier.value,
+            "t_request_hash": idempotency.fingerprint(
+                {"type": request.type, "amount": request.amount, "destination": request.destination}
+            ),
+            "t_response_status": self.reply.status if stored else None,
+            "t_response_body": json.dumps(self.reply.body, separators=(",", ":"))
+            if stored
+            else None,
+            "t_deadline_at_ms": txn.deadline_at_ms,
+            "t_reference": txn.reference,
+        }
+
+    def _audit_values(self) -> tuple[str, dict[str, Any]]:
+        """The four audit rows as a VALUES list and its parameters."""
+        txn = self.transaction
+        who = {"agent_id": txn.agent_id, "session_id": txn.session_id, "transaction_id": txn.id}
+        rows = [
+            audit.row(
+                "TRANSACTION_CREATED",
+                at=self.now,
+                severity=Severity.WARNING if txn.tier is Tier.NOTIFY else Severity.INFO,
+                actor="agent",
+                details={
+                    "amount": txn.amount,
+                    "tier": txn.tier.value,
+                    "destination": txn.destination,
+                },
+                **who,
+            )
+        ]
+        effects = {Move.CONFIRM: {"settled": 1}}
+        for name in _MOVES:
+            t = TRANSACTIONS.transitions[name]
+            assert t.audit_event is not None
+            rows.append(
+                audit.row(
+                    t.audit_event,
+                    at=self.now,
+                    severity=t.severity,
+                    actor="executor",
+                    details={"from": "|".join(t.sources), "to": t.target, **effects.get(name, {})},
+                    **who,
+                )
+            )
+        params: dict[str, Any] = {}
+        values = []
+        for i, values_of in enumerate(rows):
+            names = [f"a{i}_{column}" for column in audit.COLUMNS]
+            params.update(zip(names, (values_of[c] for c in audit.COLUMNS), strict=True))
+            values.append("(" + ", ".join(f":{n}" for n in names) + ")")
+        if params["a0_request_id"] is None:  # PostgreSQL types a VALUES column by its first row
+            values[0] = values[0].replace(":a0_request_id", "CAST(NULL AS TEXT)")
+        return ", ".join(values), params
+
+
+_LOCK_FIGURES = (  # the row as it is (created for an agent's first transaction), locked
+    "INSERT INTO agent_figures (agent_id, updated_at) VALUES (:agent_id, :now)"
+    " ON CONFLICT (agent_id) DO UPDATE SET updated_at = agent_figures.updated_at"
+)
+_INSERT_TXN = (
+    "INSERT INTO transactions (id, agent_id, session_id, type, amount, destination, status, tier,"
+    " attempts, idempotency_key, request_hash, response_status, response_body, deadline_at_ms,"
+    " reference, created_at, updated_at, submitted_at, confirmed_at)"
+)
+_TXN_VALUES = (
+    ":t_id, :agent_id, :session_id, :t_type, :amount, :destination, :t_status, :t_tier, 1, :key,"
+    " :t_request_hash, :t_response_status, :t_response_body, :t_deadline_at_ms, :t_reference,"
+    " :now, :now, :now, :now"
+)
+_INSERT_LEDGER = (
+    "INSERT INTO ledger_entries (transaction_id, agent_id, amount, destination, created_at)"
+)
+_DEBIT = (
+    "UPDATE accounts SET balance = balance - :amount"
+    " WHERE agent_id = :agent_id AND balance >= :amount"
+)
+#: As ``figures.confirmed`` moves them: failures reset, today's sum grows.
+_CONFIRMED = (
+    "consecutive_failures = 0, confirmed_today = CASE WHEN {t}.day = :today"
+    " THEN {t}.confirmed_today + :amount ELSE :amount END, day = :today, updated_at = :now"
+)
+_FIGURES = (
+    f"UPDATE agent_figures SET {_CONFIRMED.format(t='agent_figures')} WHERE agent_id = :agent_id"
+)
+_FIGURES_SQLITE = (
+    "INSERT INTO agent_figures (agent_id, consecutive_failures, day, confirmed_today, updated_at)"
+    " VALUES (:agent_id, 0, :today, :amount, :now) ON CONFLICT (agent_id) DO UPDATE SET "
+    + _CONFIRMED.format(t="agent_figures")
+)
+_INSERT_AUDIT = f"INSERT INTO audit_log ({', '.join(audit.COLUMNS)})"
