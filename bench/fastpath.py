@@ -200,7 +200,33 @@ def _expect(
     return raw
 
 
+#: The seeded AutoStop rule HOURLY_RATE (50/h) would stop a benchmark's agent after 50
+#: submissions; raised to its maximum, it is still evaluated on every submission.
+RELAXED_HOURLY_RATE = {
+    "type": "HOURLY_RATE",
+    "params": {"max_tx_per_hour": 1_000_000},
+    "action": "SUSPEND_AGENT",
+}
+
+
+def relax_auto_stop(base_url: str, operator: str) -> None:
+    """Raise the seeded hourly rate (a server without AutoStop answers 404: nothing to do)."""
+    conn = Connection.to(base_url)
+    try:
+        status, raw = conn.request(
+            "POST",
+            "/v1/auto-stop/rules",
+            headers={"Authorization": f"Bearer {operator}", "Content-Type": "application/json"},
+            body=json_body(RELAXED_HOURLY_RATE),
+        )
+    finally:
+        conn.close()
+    if status not in (200, 201, 404):
+        raise RuntimeError(f"POST /v1/auto-stop/rules: {status} {raw[:300]!r}")
+
+
 def http_ops(base_url: str, bare_url: str, operator: str) -> dict[str, Op]:
+    relax_auto_stop(base_url, operator)
     setup = Connection.to(base_url)
     _, token = _agent_session(setup, operator)
     renew_sid, renew_token = _agent_session(setup, operator)
