@@ -351,3 +351,11 @@ sa.Index(
     transactions.c.destination,
     transactions.c.confirmed_at,
 )
+# an agent's unfinished transactions, whose amounts DAILY_LIMIT adds at every admission (0013)
+_OPEN = sa.text("status IN ('PENDING', 'QUEUED', 'EXECUTING', 'SUBMITTED')")
+sa.Index(
+    "ix_transactions_agent_id_open",
+    transactions.c.agent_id,
+    sqlite_where=_OPEN,
+    postgresql_where=_OPEN,
+)
