@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from datetime import UTC, datetime
@@ -52,4 +53,9 @@ def isoformat(epoch_seconds: int | None) -> str | None:
     """ISO-8601 UTC for API responses (``2026-01-01T00:00:00Z``)."""
     if epoch_seconds is None:
         return None
+    return _isoformat(epoch_seconds)
+
+
+@functools.lru_cache(maxsize=256)
+def _isoformat(epoch_seconds: int) -> str:  # one object shows the same second several times
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -51,6 +51,7 @@ per-dependency hops -- or past the guard, whose deferred check relies on it.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -58,7 +59,11 @@ from typing import Any, Final
 
 from anyio import to_thread
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import request_params_to_args
+from fastapi.dependencies.utils import (
+    _get_param_aliases,
+    _get_param_model,
+    request_params_to_args,
+)
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette import routing
@@ -235,12 +240,26 @@ def _requirement(path: str, dependant: Dependant) -> auth.Auth:
     return found
 
 
+def _optional_headers(dependant: Dependant) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+    """Header parameters that are all optional: the header names they read, and what
+    FastAPI's validation gives them when none of those headers is sent (the defaults)."""
+    names: list[str] = []
+    defaults: dict[str, Any] = {}
+    for field in dependant.header_params:
+        if _get_param_model(field) is not None or field.field_info.is_required():
+            return None
+        names.extend(alias.lower() for _, alias in _get_param_aliases(field))
+        defaults[field.name] = field.default
+    return tuple(names), defaults
+
+
 class PipelineRoute(APIRoute):
     """A FastAPI route served by a lean handler (see the module doc)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
         self.requirement = _requirement(path, self.dependant)
+        self.optional_headers = _optional_headers(self.dependant)
         self.app = self._serve
 
     def matches(self, scope: Scope) -> tuple[routing.Match, Scope]:
@@ -259,14 +278,20 @@ class PipelineRoute(APIRoute):
         values: dict[str, Any] = {}
         errors: list[Any] = []
         for fields, source in (
-            (dependant.path_params, request.path_params),
-            (dependant.query_params, request.query_params),
-            (dependant.header_params, request.headers),
+            (dependant.path_params, "path_params"),
+            (dependant.query_params, "query_params"),
+            (dependant.header_params, "headers"),
         ):
-            if fields:
-                found, wrong = request_params_to_args(fields, source)
-                values.update(found)
-                errors.extend(wrong)
+            if not fields:
+                continue  # nothing parsed for a route that takes none (no query string split)
+            received = getattr(request, source)
+            if source == "headers" and self._no_header_sent(received):
+                assert self.optional_headers is not None
+                values.update(copy.deepcopy(self.optional_headers[1]))
+                continue
+            found, wrong = request_params_to_args(fields, received)
+            values.update(found)
+            errors.extend(wrong)
         if errors:
             response = problem_response(validation_error(pydantic_issues(errors)))
         else:
@@ -274,6 +299,12 @@ class PipelineRoute(APIRoute):
                 values[dependant.request_param_name] = request
             response = await self.endpoint(**values)
         await response(scope, receive, send)
+
+    def _no_header_sent(self, headers: Headers) -> bool:
+        """None of the route's optional header parameters was sent: their defaults stand,
+        as FastAPI's validation would have found (it validates only what is sent)."""
+        optional = self.optional_headers
+        return optional is not None and not any(name in headers for name in optional[0])
 
 
 # -- OpenAPI ---------------------------------------------------------------------------------

@@ -45,7 +45,6 @@ from typing import Any
 
 from racefree.autostop import figures
 from racefree.autostop.rules import (
-    FOR_SESSION,
     AnomalyPattern,
     DailyLimit,
     HourlyRate,
@@ -67,10 +66,13 @@ from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Tran
 from racefree.transactions.submission import Request
 from racefree.transactions.tiers import timeout_s
 
-_SESSION = "SELECT agent_id, constraints FROM sessions WHERE id = :session_id"
-
-#: The audit rows of a payment, in the order it went through them (the step path's order).
-_MOVES = (Move.CLAIM, Move.SUBMIT, Move.CONFIRM)
+#: The session's agent and limits, and beside them the agent's and the global rules
+#: (one row per rule; one row of NULL rule columns when there is none).
+_ADMISSION = (
+    "SELECT s.agent_id AS session_agent_id, s.constraints AS session_constraints, r.*"
+    " FROM sessions s LEFT JOIN auto_stop_rules r ON r.scope IN ('*', s.agent_id)"
+    " WHERE s.id = :session_id"
+)
 
 
 def ledger(executor: Executor, db: Database) -> bool:
@@ -137,14 +139,14 @@ def pay(
 
 
 def _admission(tx: Tx, session_id: str) -> _Admission | None:
-    session_rows, rule_rows = tx.batch(
-        [(_SESSION, {"session_id": session_id}), (FOR_SESSION, {"session_id": session_id})]
-    )
-    if not session_rows:
+    rows = tx.all(_ADMISSION, {"session_id": session_id})
+    if not rows:
         return None  # the step path says SESSION_NOT_FOUND
-    session = session_rows[0]
+    session = rows[0]
     return _Admission(
-        session["agent_id"], Constraints.from_json(session["constraints"]), choose(rule_rows)
+        session["session_agent_id"],
+        Constraints.from_json(session["session_constraints"]),
+        choose([r for r in rows if r["id"] is not None]),
     )
 
 
@@ -353,9 +355,7 @@ class _Statement:
                 **who,
             )
         ]
-        effects = {Move.CONFIRM: {"settled": 1}}
-        for name in _MOVES:
-            t = TRANSACTIONS.transitions[name]
+        for t, effects in _MOVED:
             assert t.audit_event is not None
             rows.append(
                 audit.row(
@@ -363,20 +363,32 @@ class _Statement:
                     at=self.now,
                     severity=t.severity,
                     actor="executor",
-                    details={"from": "|".join(t.sources), "to": t.target, **effects.get(name, {})},
+                    details={"from": "|".join(t.sources), "to": t.target, **effects},
                     **who,
                 )
             )
-        params: dict[str, Any] = {}
-        values = []
-        for i, values_of in enumerate(rows):
-            names = [f"a{i}_{column}" for column in audit.COLUMNS]
-            params.update(zip(names, (values_of[c] for c in audit.COLUMNS), strict=True))
-            values.append("(" + ", ".join(f":{n}" for n in names) + ")")
+        params = {
+            name: values_of[column]
+            for names, values_of in zip(_AUDIT_NAMES, rows, strict=True)
+            for name, column in zip(names, audit.COLUMNS, strict=True)
+        }
         if params["a0_request_id"] is None:  # PostgreSQL types a VALUES column by its first row
-            values[0] = values[0].replace(":a0_request_id", "CAST(NULL AS TEXT)")
-        return ", ".join(values), params
+            return _AUDIT_VALUES_UNTYPED, params
+        return _AUDIT_VALUES, params
 
+
+#: The audit rows of a payment after its creation, in the order it went through them (the
+#: step path's order), with what their cascades added (the confirmation settled one session).
+_MOVED = [
+    (TRANSACTIONS.transitions[Move.CLAIM], {}),
+    (TRANSACTIONS.transitions[Move.SUBMIT], {}),
+    (TRANSACTIONS.transitions[Move.CONFIRM], {"settled": 1}),
+]
+_AUDIT_NAMES = [[f"a{i}_{column}" for column in audit.COLUMNS] for i in range(1 + len(_MOVED))]
+_AUDIT_VALUES = ", ".join(
+    "(" + ", ".join(f":{name}" for name in names) + ")" for names in _AUDIT_NAMES
+)
+_AUDIT_VALUES_UNTYPED = _AUDIT_VALUES.replace(":a0_request_id", "CAST(NULL AS TEXT)", 1)
 
 _LOCK_FIGURES = (  # the row as it is (created for an agent's first transaction), locked
     "INSERT INTO agent_figures (agent_id, updated_at) VALUES (:agent_id, :now)"
