@@ -483,7 +483,10 @@ def count_sqlite(ops: dict[str, Op], db_path: str, n: int) -> dict[str, dict[str
 
 
 def run_engine(engine: str, args: argparse.Namespace, bare_url: str) -> dict[str, Any]:
-    with database_url(engine) as url, tempfile.TemporaryDirectory() as tmp:
+    with (
+        database_url(engine, migrate=args.src is None) as url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         server = start_racefree(url, Path(tmp), args.src, {})
         raw_conn = None
         try:
@@ -507,6 +510,73 @@ def run_engine(engine: str, args: argparse.Namespace, bare_url: str) -> dict[str
         if engine == "postgresql":
             counts = count_postgres(url, Path(tmp), args.src, operator, args.count, args.stat_wait)
     return {"engine": engine, "results": results, "concurrent": conc, "counts": counts}
+
+
+# -- this checkout against another, side by side ---------------------------------------------
+
+
+def compare(engine: str, args: argparse.Namespace) -> dict[str, Any]:
+    """8-client INSTANT submissions: this server and one from ``--compare-src``, each on
+    its own new database, served by the same stack; rounds alternate between them."""
+    contestants = {args.label: args.src, args.compare_label: args.compare_src}
+    with contextlib.ExitStack() as stack:
+        submit: dict[str, Callable[[int], Op]] = {}
+        servers: dict[str, tuple[str, Server, Path]] = {}
+        for label, src in contestants.items():
+            url = stack.enter_context(database_url(engine, migrate=src is None))
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            server = start_racefree(url, tmp, src, {})
+            stack.callback(server.stop)
+            servers[label] = (url, server, tmp)
+            made = concurrent_ops(
+                server.base_url, server.base_url, server.operator_token, args.clients
+            )
+            submit[label] = made[SUBMIT]
+        done: dict[str, list[dict[str, Any]]] = {label: [] for label in contestants}
+        order = list(contestants)
+        for r in range(args.compare_rounds):
+            for label in order if r % 2 == 0 else reversed(order):
+                done[label].append(concurrent(submit[label], args.clients, args.seconds))
+        for _, server, _ in servers.values():
+            server.stop()
+        counts = {}
+        if engine == "postgresql":
+            for label, (url, server, tmp) in servers.items():
+                counts[label] = count_postgres(
+                    url, tmp, contestants[label], server.operator_token, args.count, args.stat_wait
+                )[SUBMIT]
+    return {
+        "engine": engine,
+        "rounds": {label: [d["req_per_s"] for d in runs] for label, runs in done.items()},
+        "req_per_s": {
+            label: round(sum(d["requests"] for d in runs) / (args.seconds * len(runs)), 1)
+            for label, runs in done.items()
+        },
+        "counts": counts,
+    }
+
+
+def compare_table(result: dict[str, Any], args: argparse.Namespace) -> str:
+    mine, theirs = args.label, args.compare_label
+    rate = result["req_per_s"]
+    lines = [
+        f"**{result['engine']}, {args.clients} concurrent clients, INSTANT POST, "
+        f"{args.compare_rounds} alternating rounds of {args.seconds:g} s**: "
+        f"{mine} / {theirs} = **{round(rate[mine] / rate[theirs], 2)}x**\n",
+        "| server | submissions/s | per round | write commits/req | round trips/req |"
+        " statements/req |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for label in (mine, theirs):
+        c = result["counts"].get(label)
+        counted = (
+            f" {c['write_commits']} | {c['round_trips']} | {c['statements']} |"
+            if c
+            else " (not counted) | (not counted) | (not counted) |"
+        )
+        rounds = ", ".join(f"{x:,.0f}" for x in result["rounds"][label])
+        lines.append(f"| {label} | {rate[label]:,.0f} | {rounds} |{counted}")
+    return "\n".join(lines)
 
 
 def _p50_ratio(results: dict[str, Any], name: str, base: str) -> float:
@@ -565,6 +635,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--src", help="serve racefree from this src directory instead")
     parser.add_argument("--label", default="this branch")
     parser.add_argument(
+        "--compare-src",
+        help="also run 8-client PostgreSQL submissions against racefree from this src"
+        " directory (e.g. today's main: git archive main src | tar -x -C DIR), alternating",
+    )
+    parser.add_argument("--compare-label", default="main")
+    parser.add_argument("--compare-rounds", type=int, default=6)
+    parser.add_argument(
         "--granian-python",
         help="serve both apps with granian, run by this Python (which must have granian)",
     )
@@ -577,10 +654,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.granian_python:
         GRANIAN["python"] = args.granian_python
     with bare_server(args.stack.split()) as bare_url:
-        runs = [run_engine(e, args, bare_url) for e in args.engines.split(",")]
+        runs = [run_engine(e, args, bare_url) for e in args.engines.split(",") if e]
+    compared = compare("postgresql", args) if args.compare_src else None
     key = f"{NAME}-{args.label.replace(' ', '-')}"
     stack = server_stack(args.src, args.granian_python)
-    write_results(key, {"args": vars(args), "runs": runs, "server_stack": stack})
+    write_results(
+        key, {"args": vars(args), "runs": runs, "compared": compared, "server_stack": stack}
+    )
     argv_text = " ".join(argv or sys.argv[1:])
     parts = [
         f"## The fast path, {args.label} (issue 11)\n",
@@ -593,6 +673,9 @@ def main(argv: list[str] | None = None) -> None:
         parts.append(table(run) + "\n")
         for name in (HEALTH, CURRENT, RENEW, SUBMIT):
             print(f"{run['engine']}: {name}: {_p50_ratio(run['results'], name, BARE)}x bare")
+    if compared is not None:
+        parts.append(compare_table(compared, args) + "\n")
+        print(compared["req_per_s"])
     update_results_md(key, "\n".join(parts))
 
 

@@ -98,11 +98,42 @@ class _Admission:
     agent_id: str
     limits: Constraints
     rules: dict[RuleType, Rule]
+    #: (id, version) of every rule row the rules were chosen from (global and the agent's)
+    rows: tuple[tuple[str, int], ...]
+
+
+class Admissions:
+    """What earlier payments of a session were admitted with: a hint, never trusted.
+
+    A session's agent and limits never change. Its agent's rules may: the payment's
+    CAS insists that the rule rows are still the ones remembered, at the same versions
+    (a rule is only ever changed with its version raised, or deleted, or created), so a
+    stale entry matches nothing and is forgotten -- the step path, which reads the
+    rules itself, decides that submission. On PostgreSQL a remembered session saves the
+    round trip that reads the rules.
+    """
+
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        self._known: dict[str, _Admission] = {}
+
+    def get(self, session_id: str) -> _Admission | None:
+        return self._known.get(session_id)
+
+    def put(self, session_id: str, admission: _Admission) -> None:
+        if len(self._known) >= self.MAX:
+            self._known.clear()
+        self._known[session_id] = admission
+
+    def forget(self, session_id: str) -> None:
+        self._known.pop(session_id, None)
 
 
 def pay(
     db: Database,
     settings: Settings,
+    admissions: Admissions,
     *,
     session_id: str,
     request: Request,
@@ -112,30 +143,39 @@ def pay(
     now_ms: int,
 ) -> Paid | None:
     """Admit and pay in one commit; None when it cannot (nothing written: take the step path)."""
+    admission = admissions.get(session_id)
     if db.dialect is Dialect.SQLITE:
         with db.write() as tx:
-            admission = _admission(tx, session_id)
+            admission = admission or _admission(tx, session_id)
             if admission is None:
                 return None
             statement = _Statement(
                 settings, admission, session_id, request, tier, idempotency_key, now, now_ms
             )
             if statement.fires_now or tx.one(statement.cas_sql(), statement.params) is None:
+                admissions.forget(session_id)
                 return None
             tx.batch(statement.writes())
+        admissions.put(session_id, admission)
         return statement.paid()
-    with db.read() as tx:  # the held connection, before the write (READ COMMITTED: the same)
-        admission = _admission(tx, session_id)
     if admission is None:
-        return None
+        with db.read() as tx:  # the held connection, before the write (READ COMMITTED)
+            admission = _admission(tx, session_id)
+        if admission is None:
+            return None
     statement = _Statement(
         settings, admission, session_id, request, tier, idempotency_key, now, now_ms
     )
     if statement.fires_now:
+        admissions.forget(session_id)
         return None
     with db.write() as tx:
         *_, paid = tx.batch(statement.postgres(), commit=True)
-    return statement.paid() if paid else None
+    if not paid:
+        admissions.forget(session_id)
+        return None
+    admissions.put(session_id, admission)
+    return statement.paid()
 
 
 def _admission(tx: Tx, session_id: str) -> _Admission | None:
@@ -143,10 +183,12 @@ def _admission(tx: Tx, session_id: str) -> _Admission | None:
     if not rows:
         return None  # the step path says SESSION_NOT_FOUND
     session = rows[0]
+    rule_rows = [r for r in rows if r["id"] is not None]
     return _Admission(
         session["session_agent_id"],
         Constraints.from_json(session["session_constraints"]),
-        choose([r for r in rows if r["id"] is not None]),
+        choose(rule_rows),
+        tuple((r["id"], int(r["version"])) for r in rule_rows),
     )
 
 
@@ -255,9 +297,29 @@ class _Statement:
             )
         return where
 
+    def _same_rules(self) -> list[str]:
+        """The rule rows are the ones the rules were chosen from, at the same versions."""
+        rows = self.admission.rows
+        self.params["rules_n"] = len(rows)
+        where = [
+            "(SELECT COUNT(*) FROM auto_stop_rules WHERE scope IN ('*', :agent_id)) = :rules_n"
+        ]
+        if rows:
+            pairs = []
+            for i, (rule_id, version) in enumerate(rows):
+                self.params[f"rule{i}_id"], self.params[f"rule{i}_version"] = rule_id, version
+                pairs.append(f"(:rule{i}_id, :rule{i}_version)")
+            where.append(
+                "(SELECT COUNT(*) FROM auto_stop_rules WHERE (id, version)"
+                f" IN (VALUES {', '.join(pairs)})) = :rules_n"
+            )
+        return where
+
     def _conditions(self, balance: str) -> str:
         where = [
             *reservations.admits(self.admission.limits),
+            "agent_id = :agent_id",
+            *self._same_rules(),
             *self._no_rule_fires(),
             f"EXISTS (SELECT 1 FROM {balance} WHERE balance >= :amount)",
         ]

@@ -54,6 +54,7 @@ class Transactions:
         self.clock = clock
         self.settings = settings
         self.executor = executor or LedgerExecutor(db, clock)
+        self.admissions = instant.Admissions()
         self.loop = ExecutionLoop(db, clock, settings, self.executor, sleep=sleep)
 
     # -- requests --------------------------------------------------------------
@@ -74,6 +75,7 @@ class Transactions:
             paid = instant.pay(
                 self.db,
                 self.settings,
+                self.admissions,
                 session_id=session_id,
                 request=request,
                 tier=tier,

@@ -1,0 +1,187 @@
+"""The ledger's one-commit payment (issue 11): the same record as the step path, or nothing."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from racefree.autostop import rules
+from racefree.autostop.rules import Action, RuleType
+from racefree.core.clock import ManualClock
+from racefree.core.db import Database
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.settings import Settings
+from racefree.transactions import instant
+from racefree.transactions.machine import Tier
+from racefree.transactions.service import Transactions
+from tests.faults.support import hold_writer_lock
+from tests.transactions.conftest import (
+    balance,
+    insert_agent,
+    insert_session,
+    session_row,
+    statuses,
+    transfer,
+)
+
+
+def _record(db: Database, txn_id: str) -> dict[str, Any]:
+    """Everything a payment leaves, without its ids and times."""
+    with db.read() as tx:
+        txn = tx.one("SELECT * FROM transactions WHERE id = :id", {"id": txn_id})
+        trail = tx.all(
+            "SELECT event_type, severity, actor, details FROM audit_log"
+            " WHERE transaction_id = :id ORDER BY id",
+            {"id": txn_id},
+        )
+        assert txn is not None
+        figures = tx.one(
+            "SELECT consecutive_failures, confirmed_today FROM agent_figures WHERE agent_id = :a",
+            {"a": txn["agent_id"]},
+        )
+        ledger = tx.all(
+            "SELECT amount, destination FROM ledger_entries WHERE transaction_id = :id",
+            {"id": txn_id},
+        )
+    varying = ("id", "agent_id", "session_id", "created_at", "updated_at", "submitted_at")
+    varying += ("confirmed_at", "deadline_at_ms", "reference", "response_body")
+    return {
+        "transaction": {k: v for k, v in txn.items() if k not in varying},
+        "trail": [{**r, "details": json.loads(r["details"])} for r in trail],
+        "figures": figures,
+        "ledger": ledger,
+    }
+
+
+@pytest.mark.parametrize("key", [None, "key-1"])
+def test_one_commit_leaves_what_the_step_path_leaves(
+    db: Database,
+    clock: ManualClock,
+    settings: Settings,
+    key: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    left = []
+    for one_commit in (True, False):
+        if not one_commit:
+            monkeypatch.setattr(instant, "pay", lambda *args, **kwargs: None)
+        agent = insert_agent(db, balance=1000)
+        session = insert_session(db, agent, clock.now(), max_total_amount=900)
+        service = Transactions(db, clock, settings)
+        outcome = service.submit(session, transfer(300), idempotency_key=key)
+        assert outcome.reply.status == 200, outcome.reply
+        assert outcome.transaction_id is not None
+        if key is not None:
+            replay = service.submit(session, transfer(300), idempotency_key=key)
+            assert (replay.replayed, replay.reply) == (True, outcome.reply)
+        left.append(
+            (
+                _record(db, outcome.transaction_id),
+                session_row(db, session),
+                balance(db, agent),
+                {k: v for k, v in outcome.reply.body.items() if not k.endswith("_id")},
+            )
+        )
+    assert left[0] == left[1]
+    trail = left[0][0]["trail"]
+    assert [r["event_type"] for r in trail] == [
+        "TRANSACTION_CREATED",
+        "TRANSACTION_CLAIMED",
+        "TRANSACTION_SUBMITTED",
+        "TRANSACTION_CONFIRMED",
+    ]
+
+
+def _pay(db: Database, settings: Settings, clock: ManualClock, session: str, **kw: Any) -> Any:
+    return instant.pay(
+        db,
+        settings,
+        kw.pop("admissions", None) or instant.Admissions(),
+        session_id=session,
+        request=transfer(kw.pop("amount", 100)),
+        tier=Tier.INSTANT,
+        idempotency_key=kw.pop("key", None),
+        now=clock.now(),
+        now_ms=clock.now_ms(),
+    )
+
+
+def test_what_could_end_otherwise_is_left_to_the_step_path_with_nothing_written(
+    db: Database, clock: ManualClock, settings: Settings
+) -> None:
+    agent = insert_agent(db, balance=1000)
+    session = insert_session(db, agent, clock.now(), max_transactions=3)
+    assert _pay(db, settings, clock, session, key="k") is not None
+    assert _pay(db, settings, clock, session, key="k") is None  # the key is used
+    assert _pay(db, settings, clock, session, amount=5000) is None  # the balance is short
+    with db.write() as tx:
+        rules.put(
+            tx,
+            agent_id=agent,
+            rule_type=RuleType.DAILY_LIMIT,
+            params=rules.parse_params(RuleType.DAILY_LIMIT, {"daily_max": "1000"}),
+            action=Action.SUSPEND_AGENT,
+            now=clock.now(),
+            actor="test",
+        )
+    assert _pay(db, settings, clock, session, amount=700) is None  # 800 would reach the warning
+    assert _pay(db, settings, clock, session, amount=100) is not None
+    assert _pay(db, settings, clock, session) is not None
+    assert _pay(db, settings, clock, session) is None  # max_transactions
+    assert session_row(db, session) == {"spent": 300, "reserved": 0, "tx_count": 3}
+    assert statuses(db, session) == {"CONFIRMED": 3}
+    assert balance(db, agent) == 700
+    with db.read() as tx:
+        assert (
+            tx.scalar("SELECT COUNT(*) FROM audit_log WHERE session_id = :s", {"s": session}) == 12
+        )
+
+
+def test_a_rule_changed_after_a_payment_applies_to_the_next_one(
+    db: Database, clock: ManualClock, settings: Settings
+) -> None:
+    """The admission remembered for a session is checked by the CAS, not trusted."""
+    agent = insert_agent(db, balance=1000)
+    session = insert_session(db, agent, clock.now())
+    service = Transactions(db, clock, settings)
+    assert service.submit(session, transfer(10)).reply.body["status"] == "CONFIRMED"
+    assert service.admissions.get(session) is not None
+    with db.write() as tx:
+        rules.put(
+            tx,
+            agent_id=agent,
+            rule_type=RuleType.HOURLY_RATE,
+            params=rules.parse_params(RuleType.HOURLY_RATE, {"max_tx_per_hour": 1}),
+            action=Action.SUSPEND_AGENT,
+            now=clock.now(),
+            actor="test",
+        )
+    with pytest.raises(RacefreeError) as refused:
+        service.submit(session, transfer(10))
+    assert refused.value.code is ErrorCode.AGENT_SUSPENDED
+    assert statuses(db, session) == {"CONFIRMED": 1}
+
+
+@pytest.mark.parametrize("engine", ["postgresql"])
+def test_an_account_row_held_elsewhere_is_not_waited_for(
+    db: Database, clock: ManualClock, settings: Settings
+) -> None:
+    """A payment in flight holds its account row: the one-commit path steps aside at once."""
+    agent = insert_agent(db, balance=1000)
+    session = insert_session(db, agent, clock.now())
+    outcome: list[Any] = []
+    with hold_writer_lock(db, account_of=agent):
+        started = time.monotonic()
+        payer = threading.Thread(target=lambda: outcome.append(_pay(db, settings, clock, session)))
+        payer.start()
+        payer.join(10)
+        assert not payer.is_alive()
+        assert time.monotonic() - started < 5
+    assert outcome == [None]
+    assert session_row(db, session) == {"spent": 0, "reserved": 0, "tx_count": 0}
+    assert statuses(db, session) == {}
+    assert _pay(db, settings, clock, session) is not None  # and once it is free, it pays
