@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from racefree import owners
+from racefree.client.signing import HEADER
 from tests.chaos import checker
 from tests.chaos.checker import Report
 from tests.chaos.cluster import MASTER_PASSWORD, Cluster
 from tests.chaos.history import Answer, History
 from tests.chaos.nemesis import Nemesis
-from tests.chaos.workload import OWNER_KEY, Client, Model
+from tests.chaos.workload import OWNER, Client, Model
 
 #: when, as fractions of the run, the kill switch is activated and recovered
 KILL_SWITCH_AT = (0.4, 0.75)
@@ -143,14 +143,12 @@ def _recover(cluster: Cluster) -> None:
     replica = cluster.replicas[0]
     headers = {**cluster.operator_headers(), "X-Master-Password": MASTER_PASSWORD}
     nonce = cluster.request(replica, "GET", "/v1/nonce", headers=cluster.operator_headers())
-    signature = owners.sign_header(
-        OWNER_KEY, "kill_switch_recovery", nonce.json()["nonce"], int(time.time())
-    )
+    signature = OWNER.header("kill_switch_recovery", nonce.json()["nonce"])
     started = cluster.request(
         replica,
         "POST",
         "/v1/kill-switch/recovery",
-        headers={**headers, owners.HEADER: signature},
+        headers={**headers, HEADER: signature},
     )
     if started.status_code != 202:
         raise RuntimeError(f"recovery refused: {started.status_code} {started.text}")

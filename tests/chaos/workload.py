@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from racefree import owners
+from racefree.client.signing import HEADER, OwnerSigner
 from tests.chaos.cluster import Cluster, Replica
 from tests.chaos.history import Answer, Deposit, History, Submission
 
-OWNER_KEY = Ed25519PrivateKey.generate()
-OWNER_PUBLIC = owners.public_key_of(OWNER_KEY)
+OWNER = OwnerSigner(Ed25519PrivateKey.generate())
+OWNER_PUBLIC = OWNER.public_key
 ATTEMPTS = 4
 #: a client gives up on a request after this long (a paused replica holds it longer)
 CLIENT_TIMEOUT_S = 6
@@ -291,15 +291,13 @@ class Client(threading.Thread):
         answer, body = self.call("nonce", "GET", "/v1/nonce", replica=replica)
         if answer.http != 200:
             return
-        signature = owners.sign_header(
-            OWNER_KEY, f"approve_transaction:{txn_id}", body["nonce"], int(time.time())
-        )
+        signature = OWNER.header(f"approve_transaction:{txn_id}", body["nonce"])
         self.call(
             "approve",
             "POST",
             f"/v1/transactions/{txn_id}/approve",
             replica=replica,
-            headers={owners.HEADER: signature},
+            headers={HEADER: signature},
         )
 
     def generate_plans(self) -> None:
