@@ -455,8 +455,9 @@ class PostgresDatabase(Database):
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pool connection held for the whole block (for session-scoped locks)."""
-        with self._pool.connection() as conn:
+        """A connection held for the whole block (for session-scoped locks): the thread's
+        held one when it is free, so a request that holds one never needs two."""
+        with self._connection() as conn:
             yield conn
 
     def claim_server(self) -> None:
