@@ -182,7 +182,7 @@ transactions = sa.Table(
     ),
     sa.UniqueConstraint("session_id", "idempotency_key"),
     sa.Index(None, "status", "execute_after_ms"),
-    sa.Index(None, "agent_id"),
+    # by agent: ix_transactions_agent_id_created_at below (0013 dropped the agent_id one)
 )
 
 ledger_entries = sa.Table(
