@@ -53,10 +53,12 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import annotated_types
 from anyio import to_thread
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import (
@@ -253,6 +255,34 @@ def _optional_headers(dependant: Dependant) -> tuple[tuple[str, ...], dict[str, 
     return tuple(names), defaults
 
 
+#: A path parameter validated by hand: its name, and the least and most characters it may have.
+_PlainPath = tuple[str, int, int]
+
+
+def _plain_path(dependant: Dependant) -> tuple[_PlainPath, ...] | None:
+    """Path parameters that are all plain strings with at most a length range, or None.
+
+    FastAPI's validation of such a parameter is the length check alone (a path
+    parameter is always a string, and always there), so the route does it by hand
+    and calls FastAPI only to word the error of one that fails it.
+    """
+    plain = []
+    for field in dependant.path_params:
+        info = field.field_info
+        if info.annotation is not str or field.alias != field.name:
+            return None
+        least, most = 0, sys.maxsize
+        for constraint in info.metadata:
+            if isinstance(constraint, annotated_types.MinLen):
+                least = constraint.min_length
+            elif isinstance(constraint, annotated_types.MaxLen):
+                most = constraint.max_length
+            else:
+                return None
+        plain.append((field.name, least, most))
+    return tuple(plain)
+
+
 class PipelineRoute(APIRoute):
     """A FastAPI route served by a lean handler (see the module doc)."""
 
@@ -260,6 +290,7 @@ class PipelineRoute(APIRoute):
         super().__init__(path, endpoint, **kwargs)
         self.requirement = _requirement(path, self.dependant)
         self.optional_headers = _optional_headers(self.dependant)
+        self.plain_path = _plain_path(self.dependant)
         self.app = self._serve
 
     def matches(self, scope: Scope) -> tuple[routing.Match, Scope]:
@@ -285,6 +316,8 @@ class PipelineRoute(APIRoute):
             if not fields:
                 continue  # nothing parsed for a route that takes none (no query string split)
             received = getattr(request, source)
+            if source == "path_params" and self._plain_path_fits(received, values):
+                continue
             if source == "headers" and self._no_header_sent(received):
                 assert self.optional_headers is not None
                 values.update(copy.deepcopy(self.optional_headers[1]))
@@ -299,6 +332,17 @@ class PipelineRoute(APIRoute):
                 values[dependant.request_param_name] = request
             response = await self.endpoint(**values)
         await response(scope, receive, send)
+
+    def _plain_path_fits(self, received: dict[str, Any], values: dict[str, Any]) -> bool:
+        """Every path parameter is a plain string of the right length: taken as it is."""
+        if self.plain_path is None:
+            return False
+        for name, least, most in self.plain_path:
+            value = received.get(name)
+            if not isinstance(value, str) or not least <= len(value) <= most:
+                return False
+        values.update((name, received[name]) for name, _, _ in self.plain_path)
+        return True
 
     def _no_header_sent(self, headers: Headers) -> bool:
         """None of the route's optional header parameters was sent: their defaults stand,
