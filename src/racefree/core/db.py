@@ -442,22 +442,35 @@ class PostgresDatabase(Database):
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         """The thread's held connection when it is free, else one from the pool."""
         if getattr(self._local, "holding", False):
-            held: psycopg.Connection[Any] | None = getattr(self._local, "held", None)
-            if held is None:
-                held = self._local.held = self._pool.getconn()
-                yield held
-                return
-            if not held.closed and held.info.transaction_status is _IDLE:
+            held = self._held()
+            if held is not None:
                 yield held
                 return
         with self._pool.connection() as conn:
             yield conn
 
+    def _held(self) -> psycopg.Connection[Any] | None:
+        """The held connection (taken now if none is yet), checked as a checkout is; None
+        while it is busy in a transaction (a read inside a write gets another one)."""
+        held: psycopg.Connection[Any] | None = getattr(self._local, "held", None)
+        if held is not None and held.info.transaction_status is not _IDLE and not held.closed:
+            return None
+        if held is not None:
+            try:
+                _check_connection(held)  # dropped since the request's last statement?
+            except psycopg.Error:
+                self._local.held = None
+                self._pool.putconn(held)  # the pool discards it
+                held = None
+        if held is None:
+            held = self._local.held = self._pool.getconn()
+        return held
+
     @contextlib.contextmanager
     def pinned(self) -> Iterator[psycopg.Connection[Any]]:
         """A connection held for the whole block (for session-scoped locks): the thread's
         held one when it is free, so a request that holds one never needs two."""
-        with self._connection() as conn:
+        with _unavailable_on_lost_connection(), self._connection() as conn:
             yield conn
 
     def claim_server(self) -> None:
@@ -486,7 +499,7 @@ def _check_connection(conn: psycopg.Connection[Any]) -> None:
     replaced by the pool if the probe fails). A connection that becomes dead
     after this check fails its first statement, answered 503 (below).
     """
-    if conn.closed:
+    if conn.closed or conn.broken:
         raise psycopg.OperationalError("the connection is closed")
     try:
         readable = bool(select.select([conn.fileno()], [], [], 0)[0])
