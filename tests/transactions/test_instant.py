@@ -16,6 +16,7 @@ from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.settings import Settings
 from racefree.transactions import instant
+from racefree.transactions.executors import LedgerExecutor
 from racefree.transactions.machine import Tier
 from racefree.transactions.service import Transactions
 from tests.faults.support import hold_writer_lock
@@ -185,3 +186,40 @@ def test_an_account_row_held_elsewhere_is_not_waited_for(
     assert session_row(db, session) == {"spent": 0, "reserved": 0, "tx_count": 0}
     assert statuses(db, session) == {}
     assert _pay(db, settings, clock, session) is not None  # and once it is free, it pays
+
+
+class _CountingWrites:
+    """The real database, counting its write transactions."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    def write(self) -> Any:
+        self.writes += 1
+        return self.db.write()
+
+
+class _OwnLedger(LedgerExecutor):
+    """The ledger as another executor would be: its steps run one by one."""
+
+
+@pytest.mark.parametrize("key", [None, "key-1"])
+def test_the_step_path_keeps_the_reply_in_the_outcome_s_commit(
+    db: Database, clock: ManualClock, settings: Settings, key: str | None
+) -> None:
+    agent = insert_agent(db, balance=1000)
+    session = insert_session(db, agent, clock.now())
+    counting = _CountingWrites(db)
+    service = Transactions(counting, clock, settings, _OwnLedger(db, clock))  # type: ignore[arg-type]
+    outcome = service.submit(session, transfer(100), idempotency_key=key)
+    assert outcome.reply.body["status"] == "CONFIRMED"
+    # admission + claim; EXECUTING -> SUBMITTED; the outcome (with the stored reply); the
+    # executor's own payment is its own write, on its own connection
+    assert counting.writes == 3
+    if key is not None:
+        replay = service.submit(session, transfer(100), idempotency_key=key)
+        assert (replay.replayed, replay.reply) == (True, outcome.reply)

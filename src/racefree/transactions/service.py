@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from racefree.core.clock import Clock
 from racefree.core.condition import Condition
-from racefree.core.db import Database
+from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.settings import Settings
 from racefree.transactions import approvals, idempotency, instant, moves, submission
@@ -101,9 +101,12 @@ class Transactions:
             raise result.error  # after the commit: the rule's action stays
         if isinstance(result, Reply):
             return Outcome(result, replayed=True)
-        txn = self.loop.run(result) if result.tier in RUN_NOW else result
+        if result.tier not in RUN_NOW:
+            return Outcome(idempotency.reply_for(result), replayed=False, transaction_id=result.id)
+        kept = _KeptReply() if idempotency_key is not None else None
+        txn = self.loop.run(result, finish=kept)
         reply = idempotency.reply_for(txn)
-        if idempotency_key is not None and txn.tier in RUN_NOW and txn.finished:
+        if kept is not None and not kept.stored and txn.finished:  # ended by someone else
             with self.db.write() as tx:
                 idempotency.store(tx, txn.id, reply)
         return Outcome(reply, replayed=False, transaction_id=txn.id)
@@ -250,6 +253,19 @@ class Transactions:
                 {**params, "now_ms": self.clock.now_ms(), "limit": limit},
             )
         return [Transaction.from_row(r) for r in rows]
+
+
+class _KeptReply:
+    """Keeps the reply an Idempotency-Key replays in the write that ends the transaction:
+    the outcome and its reply commit together (one commit fewer)."""
+
+    def __init__(self) -> None:
+        self.stored = False
+
+    def __call__(self, tx: Tx, ended: Transaction) -> None:
+        if ended.finished:
+            idempotency.store(tx, ended.id, idempotency.reply_for(ended))
+            self.stored = True
 
 
 def _sweep(batch: list[Transaction], act: Callable[[Transaction], object], skipped: str) -> int:
