@@ -75,3 +75,20 @@ def test_a_batch_with_its_commit_is_one_transaction(db: Database) -> None:
             {"nonce": "a"},
             {"nonce": "b"},
         ]
+
+
+def test_prefetched_reads_are_answered_once_from_one_round_trip(db: Database) -> None:
+    with db.write() as tx:
+        tx.execute("INSERT INTO nonces (nonce, expires_at) VALUES ('n', 7)")
+    read = ("SELECT expires_at FROM nonces WHERE nonce = :n", {"n": "n"})
+    other = ("SELECT COUNT(*) AS c FROM nonces", None)
+    with db.hold():
+        db.prefetch([read, other])
+        with db.write() as tx:  # a change after the prefetch: the prefetched row predates it
+            tx.execute("UPDATE nonces SET expires_at = 8")
+        with db.read() as tx:
+            assert tx.one(*read) == {"expires_at": 7}  # read ahead, at the prefetch
+            assert tx.one(*read) == {"expires_at": 8}  # once only: then asked again
+            assert tx.one("SELECT expires_at FROM nonces WHERE nonce = :n", {"n": "x"}) is None
+    with db.read() as tx:  # outside the held block nothing is prefetched
+        assert tx.one(*read) == {"expires_at": 8}

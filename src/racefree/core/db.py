@@ -121,7 +121,8 @@ class Tx:
             return [self._conn.execute(sql, params or {}).fetchall() for sql, params in statements]
         if isinstance(self._conn, _PgTransaction):
             return self._conn.batch(statements, commit=commit)
-        return _pg_batch(self._conn, statements)
+        conn = self._conn.conn if isinstance(self._conn, _Prefetched) else self._conn
+        return _pg_batch(conn, statements)
 
     @property
     def is_sqlite(self) -> bool:
@@ -242,6 +243,12 @@ class Database(abc.ABC):
     @abc.abstractmethod
     def read(self) -> contextlib.AbstractContextManager[Tx]:
         """Read-only statements, each seeing the latest committed data."""
+
+    def prefetch(self, reads: Sequence[Statement]) -> None:  # noqa: B027 - optional
+        """Within a :meth:`hold` block on PostgreSQL: run these reads now, together, in one
+        round trip; this thread's next read of the same statement with the same parameters
+        takes the rows read here instead of asking again (once each; the rows are as fresh
+        as a read made at this point). SQLite, where a read is no round trip: nothing."""
 
     def hold(self) -> contextlib.AbstractContextManager[None]:
         """Within the block, this thread's reads and writes share one connection.
@@ -422,7 +429,21 @@ class PostgresDatabase(Database):
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
         with _unavailable_on_lost_connection(), self._connection() as conn:
+            prefetched: dict[_ReadKey, list[Row]] | None = getattr(self._local, "prefetched", None)
+            if prefetched and conn is getattr(self._local, "held", None):
+                yield Tx(Dialect.POSTGRESQL, _Prefetched(conn, prefetched))
+                return
             yield Tx(Dialect.POSTGRESQL, conn)
+
+    def prefetch(self, reads: Sequence[Statement]) -> None:
+        if not getattr(self._local, "holding", False):
+            return
+        with self.read() as tx:
+            rows = tx.batch(reads)
+        self._local.prefetched = {
+            _read_key(pg_sql(sql), params): found
+            for (sql, params), found in zip(reads, rows, strict=True)
+        }
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
@@ -434,6 +455,7 @@ class PostgresDatabase(Database):
             yield
         finally:
             self._local.holding = False
+            self._local.prefetched = None
             held, self._local.held = getattr(self._local, "held", None), None
             if held is not None:
                 self._pool.putconn(held)
@@ -488,6 +510,46 @@ class PostgresDatabase(Database):
 
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
+
+_ReadKey = tuple[str, tuple[tuple[str, Any], ...]]
+
+
+def _read_key(query: str, params: Params | None) -> _ReadKey:
+    return query, tuple(sorted((params or {}).items()))
+
+
+class _Rows:
+    """What a prefetched read found, served like the cursor that would have found it."""
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[Row]) -> None:
+        self._rows = rows
+        self.rowcount = len(rows)
+
+    def fetchone(self) -> Row | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Row]:
+        return self._rows
+
+
+class _Prefetched:
+    """The held connection, answering a prefetched read (once) without a round trip."""
+
+    __slots__ = ("conn", "prefetched")
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], prefetched: dict[_ReadKey, list[Row]]
+    ) -> None:
+        self.conn = conn
+        self.prefetched = prefetched
+
+    def execute(self, query: str, params: Params | None = None) -> Any:
+        rows = self.prefetched.pop(_read_key(query, params), None)
+        if rows is not None:
+            return _Rows(rows)
+        return self.conn.execute(query, params)
 
 
 def _check_connection(conn: psycopg.Connection[Any]) -> None:
