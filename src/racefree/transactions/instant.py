@@ -39,7 +39,9 @@ SQLite (one writer): the same statements one by one in the write transaction.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -351,7 +353,7 @@ class _Statement:
             ),
             (_DEBIT, self.params),
             (_FIGURES_SQLITE, self.params),
-            (f"{_INSERT_AUDIT} VALUES {audit_sql}", audit_params),
+            (f"{_INSERT_AUDIT} VALUES {audit_sql}", {**self.params, **audit_params}),
         ]
 
     def postgres(self) -> list[tuple[str, dict[str, Any]]]:
@@ -372,9 +374,9 @@ class _Statement:
             " SELECT id FROM txn"
         )
         return [
-            (_LOCK_FIGURES, self.params),
-            ("SELECT 1 FROM sessions WHERE id = :session_id FOR NO KEY UPDATE", self.params),
-            (statement, {**self.params, **audit_params}),
+            _bound(_LOCK_FIGURES, self.params),
+            _bound(_LOCK_SESSION, self.params),
+            _bound(statement, {**self.params, **audit_params}),
         ]
 
     def paid(self) -> Paid:
@@ -400,7 +402,9 @@ class _Statement:
         }
 
     def _audit_values(self) -> tuple[str, dict[str, Any]]:
-        """The four audit rows as a VALUES list and its parameters."""
+        """The four audit rows as a VALUES list and its parameters (what the rows share --
+        time, who, request id -- bound once: psycopg parses a statement once, and caches it,
+        only when it is given at most 50 parameters)."""
         txn = self.transaction
         who = {"agent_id": txn.agent_id, "session_id": txn.session_id, "transaction_id": txn.id}
         rows = [
@@ -429,13 +433,12 @@ class _Statement:
                     **who,
                 )
             )
-        params = {
-            name: values_of[column]
-            for names, values_of in zip(_AUDIT_NAMES, rows, strict=True)
-            for name, column in zip(names, audit.COLUMNS, strict=True)
-        }
-        if params["a0_request_id"] is None:  # PostgreSQL types a VALUES column by its first row
-            return _AUDIT_VALUES_UNTYPED, params
+        shared = {"at": self.now, **who, "request_id": rows[0]["request_id"]}
+        params: dict[str, Any] = {"a_request_id": shared["request_id"]}
+        for i, row in enumerate(rows):
+            assert all(row[column] == value for column, value in shared.items())
+            for column in _AUDIT_OWN:
+                params[f"a{i}_{column}"] = row[column]
         return _AUDIT_VALUES, params
 
 
@@ -446,12 +449,35 @@ _MOVED = [
     (TRANSACTIONS.transitions[Move.SUBMIT], {}),
     (TRANSACTIONS.transitions[Move.CONFIRM], {"settled": 1}),
 ]
-_AUDIT_NAMES = [[f"a{i}_{column}" for column in audit.COLUMNS] for i in range(1 + len(_MOVED))]
-_AUDIT_VALUES = ", ".join(
-    "(" + ", ".join(f":{name}" for name in names) + ")" for names in _AUDIT_NAMES
+#: What differs between the four rows; a row's values in the order of ``audit.COLUMNS``
+#: (PostgreSQL types a VALUES column by its first row: the request id may be NULL).
+_AUDIT_OWN = ("event_type", "severity", "actor", "details")
+_AUDIT_ROW = (
+    "(:now, :a{i}_event_type, :a{i}_severity, :a{i}_actor, :agent_id, :session_id, :t_id,"
+    " :a{i}_details, CAST(:a_request_id AS TEXT))"
 )
-_AUDIT_VALUES_UNTYPED = _AUDIT_VALUES.replace(":a0_request_id", "CAST(NULL AS TEXT)", 1)
+_AUDIT_VALUES = ", ".join(_AUDIT_ROW.format(i=i) for i in range(1 + len(_MOVED)))
+assert audit.COLUMNS == (
+    "at", "event_type", "severity", "actor", "agent_id", "session_id", "transaction_id",
+    "details", "request_id",
+)  # fmt: skip
 
+
+def _bound(sql: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``sql`` with only the parameters it names: psycopg parses a statement once, and
+    caches it, only when it is given at most 50 of them."""
+    return sql, {name: params[name] for name in _names(sql)}
+
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@functools.lru_cache(maxsize=256)
+def _names(sql: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_NAMED.findall(sql)))
+
+
+_LOCK_SESSION = "SELECT 1 FROM sessions WHERE id = :session_id FOR NO KEY UPDATE"
 _LOCK_FIGURES = (  # the row as it is (created for an agent's first transaction), locked
     "INSERT INTO agent_figures (agent_id, updated_at) VALUES (:agent_id, :now)"
     " ON CONFLICT (agent_id) DO UPDATE SET updated_at = agent_figures.updated_at"
