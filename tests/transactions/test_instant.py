@@ -30,6 +30,15 @@ from tests.transactions.conftest import (
 )
 
 
+def _figured_agent(db: Database, **kw: Any) -> str:
+    """An agent whose AutoStop figures row exists (on PostgreSQL an agent's first
+    transaction, which creates that row, takes the step path)."""
+    agent = insert_agent(db, **kw)
+    with db.write() as tx:
+        tx.execute("INSERT INTO agent_figures (agent_id, updated_at) VALUES (:a, 0)", {"a": agent})
+    return agent
+
+
 def _record(db: Database, txn_id: str) -> dict[str, Any]:
     """Everything a payment leaves, without its ids and times."""
     with db.read() as tx:
@@ -70,7 +79,7 @@ def test_one_commit_leaves_what_the_step_path_leaves(
     for one_commit in (True, False):
         if not one_commit:
             monkeypatch.setattr(instant, "pay", lambda *args, **kwargs: None)
-        agent = insert_agent(db, balance=1000)
+        agent = _figured_agent(db, balance=1000)
         session = insert_session(db, agent, clock.now(), max_total_amount=900)
         service = Transactions(db, clock, settings)
         outcome = service.submit(session, transfer(300), idempotency_key=key)
@@ -114,7 +123,7 @@ def _pay(db: Database, settings: Settings, clock: ManualClock, session: str, **k
 def test_what_could_end_otherwise_is_left_to_the_step_path_with_nothing_written(
     db: Database, clock: ManualClock, settings: Settings
 ) -> None:
-    agent = insert_agent(db, balance=1000)
+    agent = _figured_agent(db, balance=1000)
     session = insert_session(db, agent, clock.now(), max_transactions=3)
     assert _pay(db, settings, clock, session, key="k") is not None
     assert _pay(db, settings, clock, session, key="k") is None  # the key is used
@@ -146,7 +155,7 @@ def test_a_rule_changed_after_a_payment_applies_to_the_next_one(
     db: Database, clock: ManualClock, settings: Settings
 ) -> None:
     """The admission remembered for a session is checked by the CAS, not trusted."""
-    agent = insert_agent(db, balance=1000)
+    agent = _figured_agent(db, balance=1000)
     session = insert_session(db, agent, clock.now())
     service = Transactions(db, clock, settings)
     assert service.submit(session, transfer(10)).reply.body["status"] == "CONFIRMED"
@@ -172,7 +181,7 @@ def test_an_account_row_held_elsewhere_is_not_waited_for(
     db: Database, clock: ManualClock, settings: Settings
 ) -> None:
     """A payment in flight holds its account row: the one-commit path steps aside at once."""
-    agent = insert_agent(db, balance=1000)
+    agent = _figured_agent(db, balance=1000)
     session = insert_session(db, agent, clock.now())
     outcome: list[Any] = []
     with hold_writer_lock(db, account_of=agent):
@@ -223,3 +232,21 @@ def test_the_step_path_keeps_the_reply_in_the_outcome_s_commit(
     if key is not None:
         replay = service.submit(session, transfer(100), idempotency_key=key)
         assert (replay.replayed, replay.reply) == (True, outcome.reply)
+
+
+@pytest.mark.parametrize("engine", ["postgresql"])
+def test_a_figures_row_held_by_another_mover_is_not_waited_for(
+    db: Database, db_url: str, clock: ManualClock, settings: Settings
+) -> None:
+    """Another transaction moving the agent's figures holds their row: this one steps aside
+    (what it would count may be about to change), and pays once the row is free."""
+    agent = _figured_agent(db, balance=1000)
+    session = insert_session(db, agent, clock.now())
+    with Database.from_url(db_url) as harness, harness.write() as tx:
+        tx.execute("SELECT 1 FROM agent_figures WHERE agent_id = :a FOR UPDATE", {"a": agent})
+        started = time.monotonic()
+        assert _pay(db, settings, clock, session) is None
+        assert time.monotonic() - started < 5
+    assert statuses(db, session) == {}
+    assert _pay(db, settings, clock, session) is not None
+    assert session_row(db, session) == {"spent": 100, "reserved": 0, "tx_count": 1}

@@ -193,6 +193,12 @@ class _PgTransaction:
     def batch(self, statements: Sequence[Statement], *, commit: bool) -> list[list[Row]]:
         if self.done:
             raise DatabaseError(COMMITTED)
+        if commit and not self.begun and len(statements) == 1:
+            # the whole transaction is one statement: autocommit makes it one (no BEGIN,
+            # no COMMIT, and no pipeline, whose bookkeeping costs more than it saves here)
+            self.begun = self.done = True
+            [(sql, params)] = statements
+            return [_rows(self.conn.execute(pg_sql(sql), params or {}))]
         begin, self.begun = not self.begun, True
         rows = _pg_batch(self.conn, statements, begin=begin, commit=commit)
         self.done = commit
@@ -438,8 +444,19 @@ class PostgresDatabase(Database):
     def prefetch(self, reads: Sequence[Statement]) -> None:
         if not getattr(self._local, "holding", False):
             return
-        with self.read() as tx:
-            rows = tx.batch(reads)
+        merged: dict[str, Any] = {}
+        for _, params in reads:
+            for name, value in (params or {}).items():
+                if merged.setdefault(name, value) != value:
+                    return  # the reads name one parameter differently: nothing to gain
+        with _unavailable_on_lost_connection(), self._connection() as conn:
+            # several statements in one simple query: one round trip, and less work here
+            # than a pipeline (the values are bound here, as literals)
+            cursor = psycopg.ClientCursor(conn)
+            cursor.execute("; ".join(pg_sql(sql) for sql, _ in reads), merged)
+            rows = [_rows(cursor)]
+            while cursor.nextset():
+                rows.append(_rows(cursor))
         self._local.prefetched = {
             _read_key(pg_sql(sql), params): found
             for (sql, params), found in zip(reads, rows, strict=True)

@@ -24,17 +24,19 @@ revoked session, a used key, or -- PostgreSQL -- an account row another
 transaction holds: then the CAS does not match, nothing is written, and the
 caller takes the step path, whose every refusal and action is its own.
 
-PostgreSQL, one round trip (:meth:`racefree.core.db.Tx.batch`): ``BEGIN``; the
-agent's figures row locked (AutoStop's first lock: every transaction that moves
-the agent's figures takes it first); the session row locked (the movers' next
-lock); the one data-modifying statement; ``COMMIT``. The statement's snapshot
-is taken after both locks were granted, so the windows it counts (the last
-hour's transactions, the open amounts, a destination's confirmations) are
-exact, as in :mod:`racefree.autostop.figures`; the account row is locked by the
-statement itself with ``SKIP LOCKED``, so it never waits there (a payment in
-flight holds that row: see ``tests/faults``). A miss commits nothing but the
-locks (and, for an agent's first transaction, its figures row of zeros).
-SQLite (one writer): the same statements one by one in the write transaction.
+PostgreSQL: one data-modifying statement in autocommit -- one round trip, one
+commit. It locks the agent's figures row (AutoStop's first lock: every
+transaction that moves the agent's figures takes it first) and the account row
+with ``SKIP LOCKED``, so it never waits for either; it matches only if it got
+both and the figures row it locked is the version its own snapshot sees (no
+figure-moving transaction committed in between), so the windows it counts --
+the last hour's transactions, the open amounts, a destination's confirmations --
+are exact, as under :mod:`racefree.autostop.figures`' locks. A payment in flight
+holds its account row (see ``tests/faults``); another payment of the agent holds
+its figures row: either way this one steps aside. An agent's first transaction
+(no figures row yet) takes the step path. The session row's CAS may wait, last
+(the movers' order: figures, session). SQLite (one writer): the same statements
+one by one in the write transaction.
 """
 
 from __future__ import annotations
@@ -171,8 +173,8 @@ def pay(
     if statement.fires_now:
         admissions.forget(session_id)
         return None
-    with db.write() as tx:
-        *_, paid = tx.batch(statement.postgres(), commit=True)
+    with db.write() as tx:  # one statement: it commits as it ends (autocommit)
+        [paid] = tx.batch([statement.postgres()], commit=True)
     if not paid:
         admissions.forget(session_id)
         return None
@@ -356,14 +358,20 @@ class _Statement:
             (f"{_INSERT_AUDIT} VALUES {audit_sql}", {**self.params, **audit_params}),
         ]
 
-    def postgres(self) -> list[tuple[str, dict[str, Any]]]:
-        """PostgreSQL: the locks, then the one statement (see the module doc)."""
+    def postgres(self) -> tuple[str, dict[str, Any]]:
+        """PostgreSQL: the one statement (see the module doc)."""
         audit_sql, audit_params = self._audit_values()
         conditions = self._conditions("account")
         statement = (
-            "WITH account AS (SELECT balance FROM accounts WHERE agent_id = :agent_id"
+            # AutoStop's first lock, never waited for; the version locked must be the one
+            # this statement's snapshot sees, or what it counts could be short of the truth
+            "WITH figures AS (SELECT xmin AS version FROM agent_figures"
+            " WHERE agent_id = :agent_id FOR UPDATE SKIP LOCKED),"
+            " account AS (SELECT balance FROM accounts WHERE agent_id = :agent_id"
             " FOR UPDATE SKIP LOCKED),"
-            f" cas AS ({self._CHARGE} WHERE {conditions} RETURNING id),"
+            f" cas AS ({self._CHARGE} WHERE {conditions} AND EXISTS (SELECT 1 FROM figures"
+            " WHERE version = (SELECT xmin FROM agent_figures WHERE agent_id = :agent_id))"
+            " RETURNING id),"
             f" txn AS ({_INSERT_TXN} SELECT {_TXN_VALUES} FROM cas RETURNING id),"
             f" paid AS ({_INSERT_LEDGER} SELECT id, :agent_id, :amount, :destination, :now"
             " FROM txn),"
@@ -373,11 +381,7 @@ class _Statement:
             f" (VALUES {audit_sql}) AS v ({', '.join(audit.COLUMNS)}))"
             " SELECT id FROM txn"
         )
-        return [
-            _bound(_LOCK_FIGURES, self.params),
-            _bound(_LOCK_SESSION, self.params),
-            _bound(statement, {**self.params, **audit_params}),
-        ]
+        return _bound(statement, {**self.params, **audit_params})
 
     def paid(self) -> Paid:
         return Paid(self.transaction, self.reply)
@@ -477,11 +481,6 @@ def _names(sql: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_NAMED.findall(sql)))
 
 
-_LOCK_SESSION = "SELECT 1 FROM sessions WHERE id = :session_id FOR NO KEY UPDATE"
-_LOCK_FIGURES = (  # the row as it is (created for an agent's first transaction), locked
-    "INSERT INTO agent_figures (agent_id, updated_at) VALUES (:agent_id, :now)"
-    " ON CONFLICT (agent_id) DO UPDATE SET updated_at = agent_figures.updated_at"
-)
 _INSERT_TXN = (
     "INSERT INTO transactions (id, agent_id, session_id, type, amount, destination, status, tier,"
     " attempts, idempotency_key, request_hash, response_status, response_body, deadline_at_ms,"
