@@ -12,7 +12,9 @@ autocommit statement, reads included, as a transaction).
 ``write_commits`` counts transactions that wrote and committed: every
 ``ReadyForQuery`` carries the transaction status ('I' idle, 'T' in a block), so a
 return to idle after a write (not undone by a ``ROLLBACK``) is one commit, of a
-``BEGIN ... COMMIT`` block and of an autocommit statement alike.
+``BEGIN ... COMMIT`` block and of an autocommit statement alike. (A statement is a
+write by its tag: a data-modifying ``WITH`` whose outer statement is a ``SELECT`` would
+count as a read; racefree's one-statement payment ends with its audit ``INSERT``.)
 
 A pipeline (psycopg's pipeline mode: several statements, then one ``Sync``) is one
 ``ReadyForQuery``: one round trip as long as the client reads its results only after

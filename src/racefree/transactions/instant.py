@@ -376,10 +376,10 @@ class _Statement:
             f" paid AS ({_INSERT_LEDGER} SELECT id, :agent_id, :amount, :destination, :now"
             " FROM txn),"
             f" debit AS ({_DEBIT} AND EXISTS (SELECT 1 FROM txn)),"
-            f" moved AS ({_FIGURES} AND EXISTS (SELECT 1 FROM txn)),"
-            f" trail AS ({_INSERT_AUDIT} SELECT v.* FROM txn,"
-            f" (VALUES {audit_sql}) AS v ({', '.join(audit.COLUMNS)}))"
-            " SELECT id FROM txn"
+            f" moved AS ({_FIGURES} AND EXISTS (SELECT 1 FROM txn))"
+            # last, the audit rows: what the statement says it did (INSERT 0 4, or 0)
+            f" {_INSERT_AUDIT} SELECT v.* FROM txn,"
+            f" (VALUES {audit_sql}) AS v ({', '.join(audit.COLUMNS)}) RETURNING transaction_id"
         )
         return _bound(statement, {**self.params, **audit_params})
 
