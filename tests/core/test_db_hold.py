@@ -92,3 +92,17 @@ def test_prefetched_reads_are_answered_once_from_one_round_trip(db: Database) ->
             assert tx.one("SELECT expires_at FROM nonces WHERE nonce = :n", {"n": "x"}) is None
     with db.read() as tx:  # outside the held block nothing is prefetched
         assert tx.one(*read) == {"expires_at": 8}
+
+
+def test_a_released_block_holds_no_connection(db: Database) -> None:
+    with db.hold():
+        pid = _pid(db)
+        assert _pid(db) == pid
+        db.release()  # e.g. before an executor's slow call
+        with db.pinned() as conn, db.read() as tx:  # two connections at once: none held
+            row = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
+            assert row is not None and row["pid"] != tx.scalar("SELECT pg_backend_pid()")
+        # nested in the released block: still not holding
+        with db.hold(), db.pinned() as conn, db.read() as tx:
+            row = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
+            assert row is not None and row["pid"] != tx.scalar("SELECT pg_backend_pid()")

@@ -256,6 +256,10 @@ class Database(abc.ABC):
         takes the rows read here instead of asking again (once each; the rows are as fresh
         as a read made at this point). SQLite, where a read is no round trip: nothing."""
 
+    def release(self) -> None:  # noqa: B027 - nothing to release by default
+        """Within a :meth:`hold` block: give the held connection back now, and take one per
+        statement for the rest of it (before waiting on something else, e.g. an executor)."""
+
     def hold(self) -> contextlib.AbstractContextManager[None]:
         """Within the block, this thread's reads and writes share one connection.
 
@@ -464,18 +468,28 @@ class PostgresDatabase(Database):
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
-        if getattr(self._local, "holding", False):
+        if getattr(self._local, "holding", None) is not None:
             yield
             return
         self._local.holding = True
         try:
             yield
         finally:
-            self._local.holding = False
-            self._local.prefetched = None
-            held, self._local.held = getattr(self._local, "held", None), None
-            if held is not None:
-                self._pool.putconn(held)
+            self._local.holding = None
+            self._let_go()
+
+    def release(self) -> None:
+        if getattr(self._local, "holding", None):
+            held: psycopg.Connection[Any] | None = getattr(self._local, "held", None)
+            if held is None or held.info.transaction_status is _IDLE or held.closed:
+                self._local.holding = False  # still inside the block: hold() does not restart
+                self._let_go()
+
+    def _let_go(self) -> None:
+        self._local.prefetched = None
+        held, self._local.held = getattr(self._local, "held", None), None
+        if held is not None:
+            self._pool.putconn(held)
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:

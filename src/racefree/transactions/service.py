@@ -104,6 +104,7 @@ class Transactions:
         if result.tier not in RUN_NOW:
             return Outcome(idempotency.reply_for(result), replayed=False, transaction_id=result.id)
         kept = _KeptReply() if idempotency_key is not None else None
+        self.db.release()  # no connection held while the executor works
         txn = self.loop.run(result, finish=kept)
         reply = idempotency.reply_for(txn)
         if kept is not None and not kept.stored and txn.finished:  # ended by someone else
@@ -122,6 +123,7 @@ class Transactions:
                 now=self.clock.now(),
                 now_ms=self.clock.now_ms(),
             )
+        self.db.release()  # no connection held while the executor works
         return self.loop.run(txn)
 
     def reject(self, txn_id: str, *, actor: str) -> Transaction:
