@@ -21,23 +21,25 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 
 @contextlib.contextmanager
-def sqlite_url() -> Iterator[str]:
+def sqlite_url(*, migrate: bool = True) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="racefree-bench-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        with Database.from_url(url) as db:
-            migrations.upgrade(db)
+        if migrate:
+            with Database.from_url(url) as db:
+                migrations.upgrade(db)
         yield url
 
 
 @contextlib.contextmanager
-def postgres_url() -> Iterator[str]:
+def postgres_url(*, migrate: bool = True) -> Iterator[str]:
     name = f"racefree_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        with Database.from_url(url) as db:
-            migrations.upgrade(db)
+        if migrate:
+            with Database.from_url(url) as db:
+                migrations.upgrade(db)
         yield url
     finally:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
@@ -45,6 +47,11 @@ def postgres_url() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def database_url(engine: str) -> Iterator[str]:
-    with sqlite_url() if engine == "sqlite" else postgres_url() as url:
+def database_url(engine: str, *, migrate: bool = True) -> Iterator[str]:
+    """A new database; ``migrate=False`` leaves it empty for a server that migrates it
+    itself (``racefree serve`` does at start) -- another checkout's, whose migrations
+    may not be this one's."""
+    with (
+        sqlite_url(migrate=migrate) if engine == "sqlite" else postgres_url(migrate=migrate) as url
+    ):
         yield url

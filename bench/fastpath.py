@@ -26,10 +26,10 @@ submissions, total requests/s.
 Commits and round trips per request are counted from the database, not
 estimated: on PostgreSQL a second server talks to the database through a
 counting proxy (:mod:`bench._pgwire`: ``ReadyForQuery`` = round trips,
-``CommandComplete`` tags = statements, ``COMMIT`` = transaction blocks) and
-``pg_stat_database.xact_commit`` deltas are read after the backends flushed their
-statistics (every autocommit statement, reads included, is a transaction there);
-on SQLite, commit frames appended to the WAL (:mod:`bench._wal`).
+``CommandComplete`` tags = statements, ``COMMIT`` = transaction blocks, a return to
+idle after a write = a write commit) and ``pg_stat_database.xact_commit`` deltas are
+read after the backends flushed their statistics (every autocommit statement, reads
+included, is a transaction there); on SQLite, commit frames appended to the WAL (:mod:`bench._wal`).
 
 ``--src DIR`` serves racefree from another checkout's ``src`` (e.g. today's main,
 extracted with ``git archive``) with this benchmark's client, for before/after.
@@ -176,9 +176,33 @@ def _call(conn: Connection, method: str, path: str, token: str, body: Any = None
     return json.loads(raw)
 
 
+#: The seeded AutoStop rule HOURLY_RATE (50/h) would stop a benchmark's agent after 50
+#: submissions: the agent's own disabled rule replaces it (the other seeded rules,
+#: CONSECUTIVE_FAILURES and DAILY_LIMIT, stay and are evaluated on every submission).
+HOURLY_RATE_EXEMPTION = {
+    "type": "HOURLY_RATE",
+    "params": {},
+    "action": "SUSPEND_AGENT",
+    "enabled": False,
+}
+
+
+def _exempt_from_hourly_rate(conn: Connection, operator: str, agent_id: str) -> None:
+    """A server without AutoStop (an older checkout) answers 404: nothing to exempt."""
+    status, raw = conn.request(
+        "POST",
+        "/v1/auto-stop/rules",
+        headers={"Authorization": f"Bearer {operator}", "Content-Type": "application/json"},
+        body=json_body({**HOURLY_RATE_EXEMPTION, "agent_id": agent_id}),
+    )
+    if status not in (200, 201, 404):
+        raise RuntimeError(f"POST /v1/auto-stop/rules: {status} {raw[:300]!r}")
+
+
 def _agent_session(conn: Connection, operator: str) -> tuple[str, str]:
     """A funded agent with an open session; returns (session id, token)."""
     agent = _call(conn, "POST", "/v1/agents", operator, {"name": "bench"})
+    _exempt_from_hourly_rate(conn, operator, agent["id"])
     _call(conn, "POST", f"/v1/agents/{agent['id']}/deposit", operator, {"amount": BIG_BALANCE})
     session = _call(
         conn, "POST", "/v1/sessions", operator, {"agent_id": agent["id"], "max_renewals": 2**31 - 1}
@@ -410,7 +434,9 @@ def count_postgres(
         port=proxy.port,
         query={"sslmode": "disable", "gssencmode": "disable"},
     ).render_as_string(hide_password=False)
-    server = start_racefree(proxied, workdir, src, {"RACEFREE_DB_POOL_SIZE": "4"})
+    # per request only: no webhook deliverer polling the outbox while counting
+    quiet = {"RACEFREE_DB_POOL_SIZE": "4", "RACEFREE_WEBHOOK_DELIVERY_ENABLED": "false"}
+    server = start_racefree(proxied, workdir, src, quiet)
     database = str(parsed.database)
     try:
         ops = http_ops(server.base_url, server.base_url, operator)
@@ -427,6 +453,7 @@ def count_postgres(
             delta = wire_after - wire
             counts[name] = {
                 "xact_commit": round((commits_after - commits) / n, 2),
+                "write_commits": round(delta["write_commits"] / n, 2),
                 "commit_blocks": round(delta["COMMIT"] / n, 2),
                 "round_trips": round(delta["round_trips"] / n, 2),
                 "statements": round(delta["statements"] / n, 2),
@@ -456,7 +483,10 @@ def count_sqlite(ops: dict[str, Op], db_path: str, n: int) -> dict[str, dict[str
 
 
 def run_engine(engine: str, args: argparse.Namespace, bare_url: str) -> dict[str, Any]:
-    with database_url(engine) as url, tempfile.TemporaryDirectory() as tmp:
+    with (
+        database_url(engine, migrate=args.src is None) as url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         server = start_racefree(url, Path(tmp), args.src, {})
         raw_conn = None
         try:
@@ -482,6 +512,73 @@ def run_engine(engine: str, args: argparse.Namespace, bare_url: str) -> dict[str
     return {"engine": engine, "results": results, "concurrent": conc, "counts": counts}
 
 
+# -- this checkout against another, side by side ---------------------------------------------
+
+
+def compare(engine: str, args: argparse.Namespace) -> dict[str, Any]:
+    """8-client INSTANT submissions: this server and one from ``--compare-src``, each on
+    its own new database, served by the same stack; rounds alternate between them."""
+    contestants = {args.label: args.src, args.compare_label: args.compare_src}
+    with contextlib.ExitStack() as stack:
+        submit: dict[str, Callable[[int], Op]] = {}
+        servers: dict[str, tuple[str, Server, Path]] = {}
+        for label, src in contestants.items():
+            url = stack.enter_context(database_url(engine, migrate=src is None))
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            server = start_racefree(url, tmp, src, {})
+            stack.callback(server.stop)
+            servers[label] = (url, server, tmp)
+            made = concurrent_ops(
+                server.base_url, server.base_url, server.operator_token, args.clients
+            )
+            submit[label] = made[SUBMIT]
+        done: dict[str, list[dict[str, Any]]] = {label: [] for label in contestants}
+        order = list(contestants)
+        for r in range(args.compare_rounds):
+            for label in order if r % 2 == 0 else reversed(order):
+                done[label].append(concurrent(submit[label], args.clients, args.seconds))
+        for _, server, _ in servers.values():
+            server.stop()
+        counts = {}
+        if engine == "postgresql":
+            for label, (url, server, tmp) in servers.items():
+                counts[label] = count_postgres(
+                    url, tmp, contestants[label], server.operator_token, args.count, args.stat_wait
+                )[SUBMIT]
+    return {
+        "engine": engine,
+        "rounds": {label: [d["req_per_s"] for d in runs] for label, runs in done.items()},
+        "req_per_s": {
+            label: round(sum(d["requests"] for d in runs) / (args.seconds * len(runs)), 1)
+            for label, runs in done.items()
+        },
+        "counts": counts,
+    }
+
+
+def compare_table(result: dict[str, Any], args: argparse.Namespace) -> str:
+    mine, theirs = args.label, args.compare_label
+    rate = result["req_per_s"]
+    lines = [
+        f"**{result['engine']}, {args.clients} concurrent clients, INSTANT POST, "
+        f"{args.compare_rounds} alternating rounds of {args.seconds:g} s**: "
+        f"{mine} / {theirs} = **{round(rate[mine] / rate[theirs], 2)}x**\n",
+        "| server | submissions/s | per round | write commits/req | round trips/req |"
+        " statements/req |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for label in (mine, theirs):
+        c = result["counts"].get(label)
+        counted = (
+            f" {c['write_commits']} | {c['round_trips']} | {c['statements']} |"
+            if c
+            else " (not counted) | (not counted) | (not counted) |"
+        )
+        rounds = ", ".join(f"{x:,.0f}" for x in result["rounds"][label])
+        lines.append(f"| {label} | {rate[label]:,.0f} | {rounds} |{counted}")
+    return "\n".join(lines)
+
+
 def _p50_ratio(results: dict[str, Any], name: str, base: str) -> float:
     return round(results[name]["p50_us"] / results[base]["p50_us"], 2)
 
@@ -492,11 +589,12 @@ def table(run: dict[str, Any]) -> str:
     head = "| request | p50 µs | p99 µs | x bare p50 | client CPU µs |"
     rule = "|---|---:|---:|---:|---:|"
     head += (
-        " xact_commit/req | COMMIT blocks/req | round trips/req | statements/req |"
+        " write commits/req | xact_commit/req | COMMIT blocks/req | round trips/req |"
+        " statements/req |"
         if pg
         else " commits/req (WAL) |"
     )
-    rule += "---:|---:|---:|---:|" if pg else "---:|"
+    rule += "---:|---:|---:|---:|---:|" if pg else "---:|"
     lines = [head, rule]
     for name, s in results.items():
         line = (
@@ -505,9 +603,9 @@ def table(run: dict[str, Any]) -> str:
         )
         c = counts.get(name)
         if pg:
-            keys = ("xact_commit", "commit_blocks", "round_trips", "statements")
+            keys = ("write_commits", "xact_commit", "commit_blocks", "round_trips", "statements")
             # the raw floor runs in this process, not through the counting proxy
-            line += "".join(f" {c[k]} |" for k in keys) if c else " (not counted) |" * 4
+            line += "".join(f" {c[k]} |" for k in keys) if c else " (not counted) |" * len(keys)
         else:
             line += f" {c['commits']} |" if c else " (no database) |"
         lines.append(line)
@@ -537,6 +635,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--src", help="serve racefree from this src directory instead")
     parser.add_argument("--label", default="this branch")
     parser.add_argument(
+        "--compare-src",
+        help="also run 8-client PostgreSQL submissions against racefree from this src"
+        " directory (e.g. today's main: git archive main src | tar -x -C DIR), alternating",
+    )
+    parser.add_argument("--compare-label", default="main")
+    parser.add_argument("--compare-rounds", type=int, default=6)
+    parser.add_argument(
         "--granian-python",
         help="serve both apps with granian, run by this Python (which must have granian)",
     )
@@ -549,10 +654,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.granian_python:
         GRANIAN["python"] = args.granian_python
     with bare_server(args.stack.split()) as bare_url:
-        runs = [run_engine(e, args, bare_url) for e in args.engines.split(",")]
+        runs = [run_engine(e, args, bare_url) for e in args.engines.split(",") if e]
+    compared = compare("postgresql", args) if args.compare_src else None
     key = f"{NAME}-{args.label.replace(' ', '-')}"
     stack = server_stack(args.src, args.granian_python)
-    write_results(key, {"args": vars(args), "runs": runs, "server_stack": stack})
+    write_results(
+        key, {"args": vars(args), "runs": runs, "compared": compared, "server_stack": stack}
+    )
     argv_text = " ".join(argv or sys.argv[1:])
     parts = [
         f"## The fast path, {args.label} (issue 11)\n",
@@ -565,6 +673,9 @@ def main(argv: list[str] | None = None) -> None:
         parts.append(table(run) + "\n")
         for name in (HEALTH, CURRENT, RENEW, SUBMIT):
             print(f"{run['engine']}: {name}: {_p50_ratio(run['results'], name, BARE)}x bare")
+    if compared is not None:
+        parts.append(compare_table(compared, args) + "\n")
+        print(compared["req_per_s"])
     update_results_md(key, "\n".join(parts))
 
 

@@ -23,6 +23,7 @@ Changes are CAS on ``id`` (+ ``version`` with ``If-Match``): 404
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from enum import StrEnum
@@ -152,6 +153,13 @@ def parse_params(rule_type: RuleType, raw: dict[str, Any]) -> _Params:
         raise validation_error(issues, detail=f"invalid parameters for {rule_type}") from None
 
 
+@functools.lru_cache(maxsize=1024)
+def _params(rule_type: RuleType, stored: str) -> _Params:
+    """The stored JSON of a rule's parameters, validated (once per distinct text: the
+    models are frozen, so rules read on every submission share them)."""
+    return PARAMS[rule_type].model_validate(json.loads(stored))
+
+
 # -- rules ---------------------------------------------------------------------------------
 
 
@@ -174,7 +182,7 @@ class Rule:
             id=row["id"],
             agent_id=row["agent_id"],
             type=rule_type,
-            params=PARAMS[rule_type].model_validate(json.loads(row["params"])),
+            params=_params(rule_type, row["params"]),
             action=Action(row["action"]),
             enabled=bool(row["enabled"]),
             version=int(row["version"]),
@@ -355,6 +363,18 @@ def effective(tx: Tx, agent_id: str) -> dict[RuleType, Rule]:
     rows = tx.all(
         "SELECT * FROM auto_stop_rules WHERE scope IN ('*', :agent_id)", {"agent_id": agent_id}
     )
+    return choose(rows)
+
+
+#: The rows :func:`choose` picks from for the agent of the session ``:session_id``.
+FOR_SESSION = (
+    "SELECT * FROM auto_stop_rules WHERE scope = '*'"
+    " OR scope = (SELECT agent_id FROM sessions WHERE id = :session_id)"
+)
+
+
+def choose(rows: list[Row]) -> dict[RuleType, Rule]:
+    """Of an agent's and the global rule rows: the effective rule per type, enabled only."""
     chosen: dict[RuleType, Rule] = {}
     for rule in sorted(map(Rule.from_row, rows), key=lambda r: not r.is_global):
         chosen[rule.type] = rule  # the agent's own rule comes last and replaces the global one

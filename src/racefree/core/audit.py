@@ -122,6 +122,8 @@ _CONTENT = (
     "details",
     "request_id",
 )
+#: An entry's content columns, in the order its hash covers them (:func:`payload`).
+COLUMNS = _CONTENT
 _COLUMNS = ", ".join(_CONTENT)
 _VALUES = ", ".join(f":{c}" for c in _CONTENT)
 
@@ -172,10 +174,43 @@ def record(
     ``X-Request-ID`` or one the server generated); ``details`` gains ``via`` when
     the change came through the console.
     """
-    row = _row(event_type, at, severity, actor, details)
-    row.update(agent_id=agent_id, session_id=session_id, transaction_id=transaction_id)
-    tx.defer(_CHAIN, row, _append)
-    tx.after_commit(lambda: _log_event(row))
+    entry = row(
+        event_type,
+        at=at,
+        severity=severity,
+        actor=actor,
+        agent_id=agent_id,
+        session_id=session_id,
+        transaction_id=transaction_id,
+        details=details,
+    )
+    tx.defer(_CHAIN, entry, _append)
+    tx.after_commit(lambda: _log_event(entry))
+
+
+def row(
+    event_type: str,
+    *,
+    at: int,
+    severity: Severity = Severity.INFO,
+    actor: str | None = None,
+    agent_id: str | None = None,
+    session_id: str | None = None,
+    transaction_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The entry :func:`record` queues: its content, by :data:`COLUMNS` (for a statement
+    that appends entries itself, :func:`append_pg`)."""
+    entry = _row(event_type, at, severity, actor, details)
+    entry.update(agent_id=agent_id, session_id=session_id, transaction_id=transaction_id)
+    return entry
+
+
+def logged(rows: Iterable[dict[str, Any]]) -> None:
+    """Log committed entries that :func:`record` did not queue (:func:`append_pg`'s) as
+    domain events, as :func:`record` logs its own once they commit."""
+    for entry in rows:
+        _log_event(entry)
 
 
 #: Audit severities as log levels: a kill switch activation is CRITICAL in both.
@@ -291,6 +326,71 @@ def _append(tx: Tx, rows: list[dict[str, Any]]) -> None:
 
 
 _NO_HEAD = "the audit chain head is missing: run racefree db upgrade"
+
+#: One link of the chain computed by PostgreSQL, as :func:`link` computes it in Python.
+_LINK_PG = (
+    "encode(sha256(convert_to({hash} || ':' || ({id} + 1)::text || ':'"
+    " || (CAST(:audit_payloads AS TEXT[]))[{n}], 'UTF8')), 'hex')"
+)
+
+
+def append_pg(
+    count: int, values: str, *, when: str, after: tuple[str, ...] = ()
+) -> tuple[str, str]:
+    """PostgreSQL: ``count`` entries chained and inserted by a caller's own statement.
+
+    For a statement that is a whole transaction (autocommit), which has no commit
+    of its own at which :meth:`Tx.defer` could append. Returns ``(ctes, insert)``:
+    CTEs for the statement's ``WITH`` list and its final ``INSERT`` of the entries.
+    ``values`` is a ``VALUES`` list of the entries, each row its index (0 to
+    ``count - 1``) then its content in :data:`COLUMNS` order, with the values of
+    :func:`row` (the hashes cover what :func:`payload` makes of them: the caller
+    binds both from the same entries, :func:`append_pg_params`). ``when`` is the
+    condition, on the statement's other CTEs, under which the entries are written;
+    ``after`` names CTEs that must have run before the head is locked.
+
+    The chain is appended as :func:`_append` does for several entries, in SQL: the
+    head row is locked (``FOR UPDATE``: it waits for the appender before, and
+    reads the head as that one committed it), the hashes follow from it one by one
+    (``sha256`` of the same bytes as :func:`link`), the head moves to the last, and
+    the rows go in with their ids and hashes. The head is locked only once
+    ``when`` holds and the CTEs of ``after`` have run, so it is the last row lock
+    the statement waits for -- as at the commit of a transaction that deferred its
+    entries -- and it is held until the statement commits: ids follow commit
+    order, and the chain never forks.
+    """
+    ran = "".join(f" AND (SELECT COUNT(*) FROM {name}) >= 0" for name in after)
+    ctes = [
+        "audit_head AS MATERIALIZED (SELECT last_id, last_hash FROM audit_chain"
+        f" WHERE scope = '{CHAIN_SCOPE}' AND {when}{ran} FOR UPDATE)"
+    ]
+    source, id_, hash_ = "audit_head", "last_id", "last_hash"
+    for i in range(count):
+        ctes.append(
+            f"audit_link_{i} AS MATERIALIZED (SELECT {i} AS i, {id_} + 1 AS id,"
+            f" {_LINK_PG.format(hash=hash_, id=id_, n=i + 1)} AS hash FROM {source})"
+        )
+        source, id_, hash_ = f"audit_link_{i}", "id", "hash"
+    ctes.append(
+        "audit_links AS ("
+        + " UNION ALL ".join(f"SELECT * FROM audit_link_{i}" for i in range(count))
+        + ")"
+    )
+    ctes.append(
+        "audit_moved AS (UPDATE audit_chain SET last_id = l.id, last_hash = l.hash"
+        f" FROM {source} l WHERE audit_chain.scope = '{CHAIN_SCOPE}' RETURNING audit_chain.last_id)"
+    )
+    content = ", ".join(f"v.{c}" for c in _CONTENT)
+    insert = (
+        f"{INSERT_PREFIX} SELECT l.id, {content}, l.hash FROM audit_links l"
+        f" JOIN ({values}) AS v (i, {_COLUMNS}) ON v.i = l.i, audit_moved ORDER BY l.id"
+    )
+    return ", ".join(ctes), insert
+
+
+def append_pg_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of :func:`append_pg`'s SQL for ``rows`` (in their order)."""
+    return {"audit_payloads": [payload(entry) for entry in rows]}  # one parameter
 
 
 def entries(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from datetime import UTC, datetime
@@ -55,5 +56,10 @@ def isoformat(epoch_seconds: int | None) -> str | None:
     """
     if epoch_seconds is None:
         return None
+    return _isoformat(epoch_seconds)
+
+
+@functools.lru_cache(maxsize=256)
+def _isoformat(epoch_seconds: int) -> str:  # one object shows the same second several times
     moment = datetime.fromtimestamp(epoch_seconds, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -13,7 +13,18 @@ their own connections. Only one process may *serve* a SQLite file
 (:meth:`Database.claim_server`); several serving processes need PostgreSQL.
 
 PostgreSQL: a psycopg connection pool, READ COMMITTED, so a CAS that waited on
-a row lock re-checks its WHERE against the winner's committed row.
+a row lock re-checks its WHERE against the winner's committed row. Round trips
+are what a request pays for here (issue 11), so:
+
+* a write transaction sends ``BEGIN`` together with its first statement (psycopg
+  pipeline mode), and :meth:`Tx.batch` sends several statements -- with the
+  ``COMMIT`` when asked -- in one round trip;
+* :meth:`Database.hold` keeps the connection a thread took first for the rest
+  of a request (the HTTP pipeline holds one per request), so one request checks
+  out one connection;
+* a connection taken from the pool is checked without a round trip: a server
+  that closed it (a restart, ``pg_terminate_backend``) has left it readable, and
+  only then is it probed with an empty query and replaced if dead.
 """
 
 from __future__ import annotations
@@ -25,10 +36,11 @@ import logging
 import os
 import queue
 import re
+import select
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -48,10 +60,12 @@ log = logging.getLogger("racefree.db")
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]
+Statement = tuple[str, Params | None]
 
 MIN_SQLITE_VERSION = (3, 35, 0)  # RETURNING
 CLOSE_TIMEOUT_S = 2.0
 NOT_REENTRANT = "write() is not reentrant: pass the open Tx down instead"
+COMMITTED = "this write transaction was committed by batch(commit=True): no statement may follow"
 
 
 class Dialect(StrEnum):
@@ -154,6 +168,26 @@ class Tx:
         row = self.one(sql, params)
         return None if row is None else next(iter(row.values()))
 
+    def batch(self, statements: Sequence[Statement], *, commit: bool = False) -> list[list[Row]]:
+        """Run ``statements`` in order; the rows each returned (``[]`` for none).
+
+        PostgreSQL sends them in one round trip (pipeline mode), so a statement's
+        parameters cannot depend on an earlier one's result -- but each statement
+        still sees what the earlier ones did (READ COMMITTED: a new snapshot per
+        statement, taken after the locks the earlier ones waited for). In a write
+        transaction ``commit=True`` sends the ``COMMIT`` in the same round trip:
+        the transaction ends there, and an error in any statement rolls all of it
+        back. SQLite runs them one by one (its commit is the write block's end).
+        """
+        if self.dialect is Dialect.SQLITE:
+            return [self._conn.execute(sql, params or {}).fetchall() for sql, params in statements]
+        if isinstance(self._conn, _PgTransaction):
+            # deferred work (the audit chain's append) must run before the COMMIT: with
+            # some queued, the block's end commits instead
+            return self._conn.batch(statements, commit=commit and not self._finishers)
+        conn = self._conn.conn if isinstance(self._conn, _Prefetched) else self._conn
+        return _pg_batch(conn, statements)
+
     @property
     def is_sqlite(self) -> bool:
         return self.dialect is Dialect.SQLITE
@@ -170,6 +204,81 @@ def pg_sql(sql: str) -> str:
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
     return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
+
+
+def _rows(cursor: Any) -> list[Row]:
+    """The rows a psycopg cursor got (``[]`` for a statement that returns none)."""
+    return list(cursor.fetchall()) if cursor.description is not None else []
+
+
+def _pg_batch(
+    conn: psycopg.Connection[Any],
+    statements: Sequence[Statement],
+    *,
+    begin: bool = False,
+    commit: bool = False,
+) -> list[list[Row]]:
+    """``statements`` (optionally between ``BEGIN`` and ``COMMIT``) in one round trip."""
+    with conn.pipeline():
+        if begin:
+            conn.execute("BEGIN")
+        cursors = [conn.execute(pg_sql(sql), params or {}) for sql, params in statements]
+        if commit:
+            conn.execute("COMMIT")
+    return [_rows(c) for c in cursors]
+
+
+class _PgTransaction:
+    """A PostgreSQL write transaction whose ``BEGIN`` travels with its first statement.
+
+    Stands in for the connection inside :class:`Tx` (``execute`` is all ``Tx``
+    calls), so every statement of the block -- through any ``Tx`` made on it --
+    joins the one transaction.
+    """
+
+    __slots__ = ("begun", "conn", "done")
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        self.begun = False
+        self.done = False
+
+    def execute(self, query: str, params: Params | None = None) -> Any:
+        if self.done:
+            raise DatabaseError(COMMITTED)
+        if self.begun:
+            return self.conn.execute(query, params)
+        self.begun = True
+        with self.conn.pipeline():
+            self.conn.execute("BEGIN")
+            cursor = self.conn.execute(query, params)
+        return cursor
+
+    def batch(self, statements: Sequence[Statement], *, commit: bool) -> list[list[Row]]:
+        if self.done:
+            raise DatabaseError(COMMITTED)
+        if commit and not self.begun and len(statements) == 1:
+            # the whole transaction is one statement: autocommit makes it one (no BEGIN,
+            # no COMMIT, and no pipeline, whose bookkeeping costs more than it saves here)
+            self.begun = self.done = True
+            [(sql, params)] = statements
+            return [_rows(self.conn.execute(pg_sql(sql), params or {}))]
+        begin, self.begun = not self.begun, True
+        rows = _pg_batch(self.conn, statements, begin=begin, commit=commit)
+        self.done = commit
+        return rows
+
+    def finish(self) -> None:
+        if self.begun and not self.done:
+            self.done = True
+            self.conn.execute("COMMIT")
+
+    def abandon(self) -> None:
+        """Roll back after an error (a statement's, or the block's own)."""
+        if self.begun and not self.done and not self.conn.closed:
+            self.done = True
+            with contextlib.suppress(psycopg.Error):
+                self.conn.execute("ROLLBACK")
 
 
 @dataclass(frozen=True)
@@ -204,6 +313,25 @@ class Database(abc.ABC):
     @abc.abstractmethod
     def read(self) -> contextlib.AbstractContextManager[Tx]:
         """Read-only statements, each seeing the latest committed data."""
+
+    def prefetch(self, reads: Sequence[Statement]) -> None:  # noqa: B027 - optional
+        """Within a :meth:`hold` block on PostgreSQL: run these reads now, together, in one
+        round trip; this thread's next read of the same statement with the same parameters
+        takes the rows read here instead of asking again (once each; the rows are as fresh
+        as a read made at this point). SQLite, where a read is no round trip: nothing."""
+
+    def release(self) -> None:  # noqa: B027 - nothing to release by default
+        """Within a :meth:`hold` block: give the held connection back now, and take one per
+        statement for the rest of it (before waiting on something else, e.g. an executor)."""
+
+    def hold(self) -> contextlib.AbstractContextManager[None]:
+        """Within the block, this thread's reads and writes share one connection.
+
+        PostgreSQL: the connection the first of them takes is kept until the
+        block ends (one checkout per request); a read inside a write still uses
+        another connection, so it sees only committed data. SQLite: nothing to do.
+        """
+        return contextlib.nullcontext()
 
     @abc.abstractmethod
     def sqlalchemy_url(self) -> str:
@@ -381,7 +509,7 @@ class PostgresDatabase(Database):
             kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 10},
             # a connection the server dropped (restart, pg_terminate_backend) is found and
             # replaced when it is taken from the pool, not handed to a request to fail on
-            check=ConnectionPool.check_connection,
+            check=_check_connection,
             open=False,
             name="racefree",
         )
@@ -399,27 +527,108 @@ class PostgresDatabase(Database):
             raise DatabaseError(NOT_REENTRANT)
         self._local.writing = True
         try:
-            with (
-                _unavailable_on_lost_connection(),
-                self._pool.connection() as conn,
-                conn.transaction(),
-            ):
-                tx = Tx(Dialect.POSTGRESQL, conn, deferrable=True)
-                yield tx
-                tx.finish()
+            with _unavailable_on_lost_connection(), self._connection() as conn:
+                transaction = _PgTransaction(conn)
+                tx = Tx(Dialect.POSTGRESQL, transaction, deferrable=True)
+                try:
+                    yield tx
+                    tx.finish()
+                    transaction.finish()
+                except BaseException:
+                    transaction.abandon()
+                    raise
         finally:
             self._local.writing = False
         tx._committed()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
-        with _unavailable_on_lost_connection(), self._pool.connection() as conn:
+        with _unavailable_on_lost_connection(), self._connection() as conn:
+            prefetched: dict[_ReadKey, list[Row]] | None = getattr(self._local, "prefetched", None)
+            if prefetched and conn is getattr(self._local, "held", None):
+                yield Tx(Dialect.POSTGRESQL, _Prefetched(conn, prefetched))
+                return
             yield Tx(Dialect.POSTGRESQL, conn)
+
+    def prefetch(self, reads: Sequence[Statement]) -> None:
+        if not getattr(self._local, "holding", False):
+            return
+        merged: dict[str, Any] = {}
+        for _, params in reads:
+            for name, value in (params or {}).items():
+                if merged.setdefault(name, value) != value:
+                    return  # the reads name one parameter differently: nothing to gain
+        with _unavailable_on_lost_connection(), self._connection() as conn:
+            # several statements in one simple query: one round trip, and less work here
+            # than a pipeline (the values are bound here, as literals)
+            cursor = psycopg.ClientCursor(conn)
+            cursor.execute("; ".join(pg_sql(sql) for sql, _ in reads), merged)
+            rows = [_rows(cursor)]
+            while cursor.nextset():
+                rows.append(_rows(cursor))
+        self._local.prefetched = {
+            _read_key(pg_sql(sql), params): found
+            for (sql, params), found in zip(reads, rows, strict=True)
+        }
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        if getattr(self._local, "holding", None) is not None:
+            yield
+            return
+        self._local.holding = True
+        try:
+            yield
+        finally:
+            self._local.holding = None
+            self._let_go()
+
+    def release(self) -> None:
+        if getattr(self._local, "holding", None):
+            held: psycopg.Connection[Any] | None = getattr(self._local, "held", None)
+            if held is None or held.info.transaction_status is _IDLE or held.closed:
+                self._local.holding = False  # still inside the block: hold() does not restart
+                self._let_go()
+
+    def _let_go(self) -> None:
+        self._local.prefetched = None
+        held, self._local.held = getattr(self._local, "held", None), None
+        if held is not None:
+            self._pool.putconn(held)
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """The thread's held connection when it is free, else one from the pool."""
+        if getattr(self._local, "holding", False):
+            held = self._held()
+            if held is not None:
+                yield held
+                return
+        with self._pool.connection() as conn:
+            yield conn
+
+    def _held(self) -> psycopg.Connection[Any] | None:
+        """The held connection (taken now if none is yet), checked as a checkout is; None
+        while it is busy in a transaction (a read inside a write gets another one)."""
+        held: psycopg.Connection[Any] | None = getattr(self._local, "held", None)
+        if held is not None and held.info.transaction_status is not _IDLE and not held.closed:
+            return None
+        if held is not None:
+            try:
+                _check_connection(held)  # dropped since the request's last statement?
+            except psycopg.Error:
+                self._local.held = None
+                self._pool.putconn(held)  # the pool discards it
+                held = None
+        if held is None:
+            held = self._local.held = self._pool.getconn()
+        return held
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pool connection held for the whole block (for session-scoped locks)."""
-        with self._pool.connection() as conn:
+        """A connection held for the whole block (for session-scoped locks): the thread's
+        held one when it is free, so a request that holds one never needs two."""
+        with _unavailable_on_lost_connection(), self._connection() as conn:
             yield conn
 
     def claim_server(self) -> None:
@@ -449,6 +658,68 @@ class PostgresDatabase(Database):
     def close(self) -> None:
         # bounded: a database that went away must not hold the process's exit
         self._pool.close(timeout=CLOSE_TIMEOUT_S)
+
+
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+_ReadKey = tuple[str, tuple[tuple[str, Any], ...]]
+
+
+def _read_key(query: str, params: Params | None) -> _ReadKey:
+    return query, tuple(sorted((params or {}).items()))
+
+
+class _Rows:
+    """What a prefetched read found, served like the cursor that would have found it."""
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[Row]) -> None:
+        self._rows = rows
+        self.rowcount = len(rows)
+
+    def fetchone(self) -> Row | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Row]:
+        return self._rows
+
+
+class _Prefetched:
+    """The held connection, answering a prefetched read (once) without a round trip."""
+
+    __slots__ = ("conn", "prefetched")
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], prefetched: dict[_ReadKey, list[Row]]
+    ) -> None:
+        self.conn = conn
+        self.prefetched = prefetched
+
+    def execute(self, query: str, params: Params | None = None) -> Any:
+        rows = self.prefetched.pop(_read_key(query, params), None)
+        if rows is not None:
+            return _Rows(rows)
+        return self.conn.execute(query, params)
+
+
+def _check_connection(conn: psycopg.Connection[Any]) -> None:
+    """Raise if ``conn``, taken from the pool, is dead; a round trip only when it may be.
+
+    An idle connection has nothing to read: a server that ended it (a restart,
+    ``pg_terminate_backend``) sent its last message and closed it, which leaves
+    the socket readable. Only then is it probed with an empty query (and
+    replaced by the pool if the probe fails). A connection that becomes dead
+    after this check fails its first statement, answered 503 (below).
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    try:
+        readable = bool(select.select([conn.fileno()], [], [], 0)[0])
+    except (OSError, ValueError):
+        readable = True
+    if readable:
+        ConnectionPool.check_connection(conn)
 
 
 #: SQLSTATE classes of a lost connection: 08 connection exception, 57P0x shutdown/restart

@@ -220,7 +220,7 @@ transactions = sa.Table(
     ),
     sa.UniqueConstraint("session_id", "idempotency_key"),
     sa.Index(None, "status", "execute_after_ms"),
-    sa.Index(None, "agent_id"),
+    # by agent: ix_transactions_agent_id_created_at below (0013 dropped the agent_id one)
 )
 
 ledger_entries = sa.Table(
@@ -399,6 +399,14 @@ sa.Index(
     transactions.c.agent_id,
     transactions.c.destination,
     transactions.c.confirmed_at,
+)
+# an agent's unfinished transactions, whose amounts DAILY_LIMIT adds at every admission (0013)
+_OPEN = sa.text("status IN ('PENDING', 'QUEUED', 'EXECUTING', 'SUBMITTED')")
+sa.Index(
+    "ix_transactions_agent_id_open",
+    transactions.c.agent_id,
+    sqlite_where=_OPEN,
+    postgresql_where=_OPEN,
 )
 
 idempotency_keys = sa.Table(

@@ -30,6 +30,11 @@ problem+json response in the same hop. Routes that touch no database
 switch's state on a fresh connection and of the outbox lag,
 :mod:`racefree.http.metrics`).
 
+On PostgreSQL the hop holds one connection for all of it
+(:meth:`racefree.core.db.Database.hold`): one checkout per request; the guard's
+read and the session's lookup travel together in one round trip
+(:meth:`racefree.core.db.Database.prefetch`).
+
 Reads on SQLite make no hop at all. A route whose work only reads declares
 ``reads_only=True``; on SQLite its whole request (guard, authentication, handler)
 then runs on the event loop. A WAL-mode SQLite read never waits for a writer and
@@ -53,14 +58,21 @@ per-dependency hops -- or past the guard, whose deferred check relies on it.
 
 from __future__ import annotations
 
+import copy
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import annotated_types
 from anyio import to_thread
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import request_params_to_args
+from fastapi.dependencies.utils import (
+    _get_param_aliases,
+    _get_param_model,
+    request_params_to_args,
+)
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette import routing
@@ -69,11 +81,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from racefree import sessions
 from racefree.core.db import Dialect
 from racefree.core.errors import RacefreeError, issue, validation_error
 from racefree.http import auth, edge, guard, idempotency
 from racefree.http.auth import Caller, SessionPrincipal
 from racefree.http.problems import problem_response, pydantic_issues
+from racefree.killswitch import status
 from racefree.operators import Operator
 from racefree.runtime import Runtime
 
@@ -150,11 +164,38 @@ async def prepare(request: Request, handler: Handler, *, reads_only: bool = Fals
 def _prepared(request: Request, handler: Handler) -> Any:
     runtime = runtime_of(request)
     try:
-        guard.check(runtime, request.scope)
-        caller = auth.authenticate(runtime, request.scope, request.headers)
-        return handler(Call(runtime, request, caller, None))
+        # one connection for the guard, the authentication and the handler (PostgreSQL)
+        with runtime.db.hold():
+            _read_ahead(runtime, request)
+            guard.check(runtime, request.scope)
+            caller = auth.authenticate(runtime, request.scope, request.headers)
+            return handler(Call(runtime, request, caller, None))
     except RacefreeError as exc:
         return problem_response(exc)
+
+
+def _read_ahead(runtime: Runtime, request: Request) -> None:
+    """PostgreSQL: the guard's read and the session's lookup in one round trip.
+
+    Both are made below as ever (the guard first, the session only if it lets the
+    request on); they find their rows already read, at this same point.
+    """
+    if runtime.db.dialect is not Dialect.POSTGRESQL:
+        return
+    ticket: guard.Ticket | None = request.scope.get(guard.TICKET)
+    if ticket is None or ticket.redeemed:
+        return
+    if request.scope.get(auth.REQUIREMENT) not in (
+        auth.Auth.SESSION,
+        auth.Auth.OPERATOR_OR_SESSION,
+    ):
+        return
+    try:
+        lookup = sessions.lookup(auth.bearer_token(request.headers))
+    except RacefreeError:
+        return  # the authentication says why, after the guard
+    if lookup is not None:
+        runtime.db.prefetch([status.GUARD_VIEW_READ, lookup])
 
 
 def inline_reads(runtime: Runtime) -> bool:
@@ -182,6 +223,21 @@ def _serve(
     headers: Mapping[str, str] | None,
 ) -> Response:
     runtime = runtime_of(request)
+    # one connection for the guard, the authentication, the key and the handler (PostgreSQL)
+    with runtime.db.hold():
+        _read_ahead(runtime, request)
+        return _served(runtime, request, handler, model, raw, status_code, headers)
+
+
+def _served(
+    runtime: Runtime,
+    request: Request,
+    handler: Handler,
+    model: type[BaseModel] | None,
+    raw: bytes | _TooLarge | None,
+    status_code: int,
+    headers: Mapping[str, str] | None,
+) -> Response:
     claim: idempotency.Claim | None = None
     try:
         guard.check(runtime, request.scope)
@@ -252,12 +308,55 @@ def _requirement(path: str, dependant: Dependant) -> auth.Auth:
     return found
 
 
+def _optional_headers(dependant: Dependant) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+    """Header parameters that are all optional: the header names they read, and what
+    FastAPI's validation gives them when none of those headers is sent (the defaults)."""
+    names: list[str] = []
+    defaults: dict[str, Any] = {}
+    for field in dependant.header_params:
+        if _get_param_model(field) is not None or field.field_info.is_required():
+            return None
+        names.extend(alias.lower() for _, alias in _get_param_aliases(field))
+        defaults[field.name] = field.default
+    return tuple(names), defaults
+
+
+#: A path parameter validated by hand: its name, and the least and most characters it may have.
+_PlainPath = tuple[str, int, int]
+
+
+def _plain_path(dependant: Dependant) -> tuple[_PlainPath, ...] | None:
+    """Path parameters that are all plain strings with at most a length range, or None.
+
+    FastAPI's validation of such a parameter is the length check alone (a path
+    parameter is always a string, and always there), so the route does it by hand
+    and calls FastAPI only to word the error of one that fails it.
+    """
+    plain = []
+    for field in dependant.path_params:
+        info = field.field_info
+        if info.annotation is not str or field.alias != field.name:
+            return None
+        least, most = 0, sys.maxsize
+        for constraint in info.metadata:
+            if isinstance(constraint, annotated_types.MinLen):
+                least = constraint.min_length
+            elif isinstance(constraint, annotated_types.MaxLen):
+                most = constraint.max_length
+            else:
+                return None
+        plain.append((field.name, least, most))
+    return tuple(plain)
+
+
 class PipelineRoute(APIRoute):
     """A FastAPI route served by a lean handler (see the module doc)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
         self.requirement = _requirement(path, self.dependant)
+        self.optional_headers = _optional_headers(self.dependant)
+        self.plain_path = _plain_path(self.dependant)
         self.app = self._serve
 
     def matches(self, scope: Scope) -> tuple[routing.Match, Scope]:
@@ -276,14 +375,22 @@ class PipelineRoute(APIRoute):
         values: dict[str, Any] = {}
         errors: list[Any] = []
         for fields, source in (
-            (dependant.path_params, request.path_params),
-            (dependant.query_params, request.query_params),
-            (dependant.header_params, request.headers),
+            (dependant.path_params, "path_params"),
+            (dependant.query_params, "query_params"),
+            (dependant.header_params, "headers"),
         ):
-            if fields:
-                found, wrong = request_params_to_args(fields, source)
-                values.update(found)
-                errors.extend(wrong)
+            if not fields:
+                continue  # nothing parsed for a route that takes none (no query string split)
+            received = getattr(request, source)
+            if source == "path_params" and self._plain_path_fits(received, values):
+                continue
+            if source == "headers" and self._no_header_sent(received):
+                assert self.optional_headers is not None
+                values.update(copy.deepcopy(self.optional_headers[1]))
+                continue
+            found, wrong = request_params_to_args(fields, received)
+            values.update(found)
+            errors.extend(wrong)
         if errors:
             response = problem_response(validation_error(pydantic_issues(errors)))
         else:
@@ -291,6 +398,23 @@ class PipelineRoute(APIRoute):
                 values[dependant.request_param_name] = request
             response = await self.endpoint(**values)
         await response(scope, receive, send)
+
+    def _plain_path_fits(self, received: dict[str, Any], values: dict[str, Any]) -> bool:
+        """Every path parameter is a plain string of the right length: taken as it is."""
+        if self.plain_path is None:
+            return False
+        for name, least, most in self.plain_path:
+            value = received.get(name)
+            if not isinstance(value, str) or not least <= len(value) <= most:
+                return False
+        values.update((name, received[name]) for name, _, _ in self.plain_path)
+        return True
+
+    def _no_header_sent(self, headers: Headers) -> bool:
+        """None of the route's optional header parameters was sent: their defaults stand,
+        as FastAPI's validation would have found (it validates only what is sent)."""
+        optional = self.optional_headers
+        return optional is not None and not any(name in headers for name in optional[0])
 
 
 # -- OpenAPI ---------------------------------------------------------------------------------

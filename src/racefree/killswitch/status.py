@@ -7,6 +7,7 @@ The reader lives one layer above ``core`` so that entities (``agents.create``,
 from racefree.system.kill_switch import (
     ACTIVATED,
     GLOBAL_SCOPE,
+    GUARD_VIEW_READ,
     NORMAL,
     RECOVERING,
     STATES,
@@ -23,6 +24,7 @@ from racefree.system.kill_switch import (
 __all__ = [
     "ACTIVATED",
     "GLOBAL_SCOPE",
+    "GUARD_VIEW_READ",
     "NORMAL",
     "RECOVERING",
     "STATES",

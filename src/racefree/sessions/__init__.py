@@ -13,7 +13,7 @@ sums the amounts of admitted unfinished ones, ``spent`` the confirmed ones;
 ``constraints`` is JSON of integer limits (:class:`Constraints`).
 """
 
-from racefree.sessions.authentication import Authenticated, authenticate
+from racefree.sessions.authentication import Authenticated, authenticate, lookup
 from racefree.sessions.cleanup import cleanup_expired
 from racefree.sessions.lifecycle import count_active, get, issue, list_sessions, revoke
 from racefree.sessions.model import Constraints, IssuedToken, Policy, Session
@@ -35,6 +35,7 @@ __all__ = [
     "get",
     "issue",
     "list_sessions",
+    "lookup",
     "renew",
     "revoke",
 ]

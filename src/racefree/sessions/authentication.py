@@ -25,6 +25,14 @@ _SESSION_OF_DIGEST = (
 )
 
 
+def lookup(token: str) -> tuple[str, dict[str, str]] | None:
+    """The read :func:`authenticate` makes first for ``token`` (None: it makes none), for
+    a caller that reads it together with others."""
+    if not tokens.well_formed(token, tokens.SESSION_PREFIX):
+        return None
+    return _SESSION_OF_DIGEST, {"h": tokens.digest(token)}
+
+
 @dataclass(frozen=True, slots=True)
 class Authenticated:
     session_id: str

@@ -71,6 +71,9 @@ def read(tx: Tx) -> KillSwitchStatus:
 
 _GUARD_VIEW = "SELECT state, activated_at, reason FROM kill_switch WHERE scope = :scope"
 
+#: The guard's read, as a statement (for a caller that reads it together with others).
+GUARD_VIEW_READ = (_GUARD_VIEW, {"scope": GLOBAL_SCOPE})
+
 
 def guard_view(tx: Tx) -> GuardView:
     """State, activation time and reason: the guard's one-row read per request."""

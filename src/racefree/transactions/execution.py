@@ -51,6 +51,16 @@ log = logging.getLogger("racefree.transactions")
 
 T = TypeVar("T")
 
+#: What a caller adds to the write that ends a transaction (run, settle, fail), in that
+#: write, given the transaction as it ended -- e.g. the reply an Idempotency-Key replays.
+Finish = Callable[[Tx, Transaction], None]
+
+
+def _ended(tx: Tx, txn: Transaction, finish: Finish | None) -> Transaction:
+    if finish is not None:
+        finish(tx, txn)
+    return txn
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -143,22 +153,28 @@ class ExecutionLoop:
         ).row
         return Transaction.from_row(row)
 
-    def run(self, txn: Transaction) -> Transaction:
-        """Take an ``EXECUTING`` transaction to its end; returns it as it finished."""
+    def run(self, txn: Transaction, *, finish: Finish | None = None) -> Transaction:
+        """Take an ``EXECUTING`` transaction to its end; returns it as it finished.
+
+        ``finish`` joins the write that ends it, if this loop makes that write.
+        """
         if txn.status is not Status.EXECUTING:
             TRANSACTIONS.check(txn.status, Move.SUBMIT)  # raises the typed 409 for this status
         try:
-            prepared = self._call(txn, lambda: self.executor.prepare(txn))
-            submitted = self._claim_submitted(txn)
-            reference = self._submit(submitted, prepared)
-            landed = self._call(submitted, lambda: self.executor.confirm(submitted, reference))
+            prepared = self._call(txn, lambda: self.executor.prepare(txn), finish=finish)
+            submitted = self._claim_submitted(txn, finish)
+            reference = self._submit(submitted, prepared, finish)
+            landed = self._call(
+                submitted, lambda: self.executor.confirm(submitted, reference), finish=finish
+            )
         except _Ended as ended:
             return ended.txn
         if not landed:
-            return self.settle(submitted, Reason.NOT_CONFIRMED, reference=reference)
+            return self.settle(submitted, Reason.NOT_CONFIRMED, reference=reference, finish=finish)
         try:
             with self.db.write() as tx:
-                return moves.confirm(tx, submitted, now=self.clock.now(), reference=reference)
+                confirmed = moves.confirm(tx, submitted, now=self.clock.now(), reference=reference)
+                return _ended(tx, confirmed, finish)
         except RacefreeError as lost:  # a settlement got there first: its decision stands
             if lost.code is not ErrorCode.INVALID_STATE_TRANSITION:
                 raise
@@ -172,6 +188,7 @@ class ExecutionLoop:
         reference: str | None = None,
         actor: str = "executor",
         only_if_late: bool = False,
+        finish: Finish | None = None,
     ) -> Transaction:
         """End a SUBMITTED transaction by what the executor says: CONFIRMED if the
         submission landed, FAILED with ``reason`` if not.
@@ -199,10 +216,12 @@ class ExecutionLoop:
         try:
             with self.db.write() as tx:
                 if landed:
-                    return moves.confirm(
+                    decided = moves.confirm(
                         tx, current, now=now, reference=reference or current.reference
                     )
-                return moves.end(tx, Move.FAIL, current, now=now, reason=reason, actor=actor)
+                else:
+                    decided = moves.end(tx, Move.FAIL, current, now=now, reason=reason, actor=actor)
+                return _ended(tx, decided, finish)
         except RacefreeError as lost:  # another settlement decided first: its decision stands
             if lost.code is not ErrorCode.INVALID_STATE_TRANSITION:
                 raise
@@ -219,7 +238,7 @@ class ExecutionLoop:
 
     # -- steps -----------------------------------------------------------------
 
-    def _claim_submitted(self, txn: Transaction) -> Transaction:
+    def _claim_submitted(self, txn: Transaction, finish: Finish | None = None) -> Transaction:
         now = self.clock.now()
         try:
             with self.db.write() as tx:
@@ -237,22 +256,30 @@ class ExecutionLoop:
         except RacefreeError:
             current = self.get(txn.id)
             if current.status is Status.EXECUTING:  # the CAS's deadline guard failed
-                raise self._fail(current, Reason.EXECUTION_TIMEOUT) from None
+                raise self._fail(current, Reason.EXECUTION_TIMEOUT, finish) from None
             raise _Ended(current) from None  # cancelled meanwhile: nothing was submitted
         return Transaction.from_row(row)
 
-    def _submit(self, txn: Transaction, prepared: Any) -> str:
+    def _submit(self, txn: Transaction, prepared: Any, finish: Finish | None = None) -> str:
         state = {"prepared": prepared}
 
         def prepare_again() -> None:  # a stale submission: prepare once more, then resubmit
-            state["prepared"] = self._call(txn, lambda: self.executor.prepare(txn))
+            state["prepared"] = self._call(txn, lambda: self.executor.prepare(txn), finish=finish)
 
         return self._call(
-            txn, lambda: self.executor.submit(txn, state["prepared"]), on_stale=prepare_again
+            txn,
+            lambda: self.executor.submit(txn, state["prepared"]),
+            on_stale=prepare_again,
+            finish=finish,
         )
 
     def _call(
-        self, txn: Transaction, step: Callable[[], T], on_stale: Callable[[], None] | None = None
+        self,
+        txn: Transaction,
+        step: Callable[[], T],
+        on_stale: Callable[[], None] | None = None,
+        *,
+        finish: Finish | None = None,
     ) -> T:
         transient_retries = 0
         stale_retried = False
@@ -266,7 +293,7 @@ class ExecutionLoop:
                 failure = ExecutorError(Category.TRANSIENT, detail=repr(exc))
             if failure.category is Category.TRANSIENT and transient_retries < self.policy.retries:
                 if self._past_deadline(txn):  # an earlier try may have landed: _fail asks
-                    raise self._fail(txn, Reason.EXECUTION_TIMEOUT)
+                    raise self._fail(txn, Reason.EXECUTION_TIMEOUT, finish)
                 self.sleep(self.policy.delay(transient_retries, self.rng))
                 transient_retries += 1
                 continue
@@ -275,25 +302,24 @@ class ExecutionLoop:
                 if on_stale is not None:
                     on_stale()
                 continue
-            raise self._fail(txn, failure.code.value)
+            raise self._fail(txn, failure.code.value, finish)
 
     def _past_deadline(self, txn: Transaction) -> bool:
         return txn.deadline_at_ms is not None and self.clock.now_ms() >= txn.deadline_at_ms
 
-    def _fail(self, txn: Transaction, reason: str) -> _Ended:
+    def _fail(self, txn: Transaction, reason: str, finish: Finish | None = None) -> _Ended:
         """End ``txn`` FAILED; if something else ended it first, that end stands.
 
         A SUBMITTED one may have been paid: it is settled by asking, not failed.
         """
         if txn.status is Status.SUBMITTED:
-            return _Ended(self.settle(txn, reason))
+            return _Ended(self.settle(txn, reason, finish=finish))
         try:
             with self.db.write() as tx:
-                return _Ended(
-                    moves.end(
-                        tx, Move.FAIL, txn, now=self.clock.now(), reason=reason, actor="executor"
-                    )
+                failed = moves.end(
+                    tx, Move.FAIL, txn, now=self.clock.now(), reason=reason, actor="executor"
                 )
+                return _Ended(_ended(tx, failed, finish))
         except RacefreeError as error:
             if error.code is not ErrorCode.INVALID_STATE_TRANSITION:
                 raise

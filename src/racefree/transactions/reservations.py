@@ -34,7 +34,9 @@ from racefree.sessions.model import Constraints
 _ACTIVE_AGENT = availability.active_exists("sessions.agent_id")
 
 
-def _admission_sql(limits: Constraints) -> str:
+def admits(limits: Constraints) -> list[str]:
+    """The admission's conditions on the session row ``:session_id`` for ``:amount`` at
+    ``:now`` (parameters: :func:`limit_params`); only present limits appear."""
     where = [
         "id = :session_id",
         "revoked_at IS NULL",
@@ -48,9 +50,22 @@ def _admission_sql(limits: Constraints) -> str:
     if limits.max_total_amount is not None:
         where.append("spent + reserved + :amount <= :max_total_amount")
     where.append("spent + reserved + :amount <= :max_kept")  # no kept sum can overflow
+    return where
+
+
+def limit_params(limits: Constraints) -> dict[str, int | None]:
+    return {
+        "max_amount_per_tx": limits.max_amount_per_tx,
+        "max_transactions": limits.max_transactions,
+        "max_total_amount": limits.max_total_amount,
+        "max_kept": amounts.MAX_KEPT,
+    }
+
+
+def _admission_sql(limits: Constraints) -> str:
     return (
         "UPDATE sessions SET reserved = reserved + :amount, tx_count = tx_count + 1"
-        f" WHERE {' AND '.join(where)} RETURNING id"
+        f" WHERE {' AND '.join(admits(limits))} RETURNING id"
     )
 
 
@@ -65,15 +80,7 @@ def reserve(tx: Tx, session_id: str, amount: int, limits: Constraints, *, now: i
     admission and the SELECT that explains it, which then finds no failing
     limit: the admission is tried again (it may now pass) instead of guessing.
     """
-    params = {
-        "session_id": session_id,
-        "amount": amount,
-        "now": now,
-        "max_amount_per_tx": limits.max_amount_per_tx,
-        "max_transactions": limits.max_transactions,
-        "max_total_amount": limits.max_total_amount,
-        "max_kept": amounts.MAX_KEPT,
-    }
+    params = {"session_id": session_id, "amount": amount, "now": now, **limit_params(limits)}
     for _ in range(1 + ADMISSION_RETRIES):
         if tx.one(_admission_sql(limits), params) is not None:
             return

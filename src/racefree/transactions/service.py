@@ -14,17 +14,17 @@ from dataclasses import dataclass
 
 from racefree.core.clock import Clock
 from racefree.core.condition import Condition
-from racefree.core.db import Database
+from racefree.core.db import Database, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.settings import Settings
-from racefree.transactions import approvals, idempotency, moves, submission
+from racefree.transactions import approvals, idempotency, instant, moves, submission
 from racefree.transactions.execution import ExecutionLoop
 from racefree.transactions.executors import Executor
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import Move, Reason, Status, Tier, Transaction
 from racefree.transactions.plugins import load_executor
 from racefree.transactions.submission import Refused, Request
-from racefree.transactions.tiers import RUN_NOW
+from racefree.transactions.tiers import RUN_NOW, tier_for
 
 log = logging.getLogger("racefree.transactions")
 
@@ -55,6 +55,7 @@ class Transactions:
         self.clock = clock
         self.settings = settings
         self.executor = executor or load_executor(db, clock, settings)
+        self.admissions = instant.Admissions()
         self.loop = ExecutionLoop(db, clock, settings, self.executor, sleep=sleep)
 
     # -- requests --------------------------------------------------------------
@@ -70,6 +71,21 @@ class Transactions:
         """
         now_ms = self.clock.now_ms()
         now = now_ms // 1000
+        tier = tier_for(request.amount, self.settings)
+        if tier in RUN_NOW and instant.ledger(self.executor, self.db):
+            paid = instant.pay(
+                self.db,
+                self.settings,
+                self.admissions,
+                session_id=session_id,
+                request=request,
+                tier=tier,
+                idempotency_key=idempotency_key,
+                now=now,
+                now_ms=now_ms,
+            )
+            if paid is not None:
+                return Outcome(paid.reply, replayed=False, transaction_id=paid.transaction.id)
         with self.db.write() as tx:
             result = submission.submit(
                 tx,
@@ -86,9 +102,13 @@ class Transactions:
             raise result.error  # after the commit: the rule's action stays
         if isinstance(result, Reply):
             return Outcome(result, replayed=True)
-        txn = self.loop.run(result) if result.tier in RUN_NOW else result
+        if result.tier not in RUN_NOW:
+            return Outcome(idempotency.reply_for(result), replayed=False, transaction_id=result.id)
+        kept = _KeptReply() if idempotency_key is not None else None
+        self.db.release()  # no connection held while the executor works
+        txn = self.loop.run(result, finish=kept)
         reply = idempotency.reply_for(txn)
-        if idempotency_key is not None and txn.tier in RUN_NOW and txn.finished:
+        if kept is not None and not kept.stored and txn.finished:  # ended by someone else
             with self.db.write() as tx:
                 idempotency.store(tx, txn.id, reply)
         return Outcome(reply, replayed=False, transaction_id=txn.id)
@@ -104,6 +124,7 @@ class Transactions:
                 now=self.clock.now(),
                 now_ms=self.clock.now_ms(),
             )
+        self.db.release()  # no connection held while the executor works
         return self.loop.run(txn)
 
     def reject(self, txn_id: str, *, actor: str) -> Transaction:
@@ -235,6 +256,19 @@ class Transactions:
                 {**params, "now_ms": self.clock.now_ms(), "limit": limit},
             )
         return [Transaction.from_row(r) for r in rows]
+
+
+class _KeptReply:
+    """Keeps the reply an Idempotency-Key replays in the write that ends the transaction:
+    the outcome and its reply commit together (one commit fewer)."""
+
+    def __init__(self) -> None:
+        self.stored = False
+
+    def __call__(self, tx: Tx, ended: Transaction) -> None:
+        if ended.finished:
+            idempotency.store(tx, ended.id, idempotency.reply_for(ended))
+            self.stored = True
 
 
 def _sweep(batch: list[Transaction], act: Callable[[Transaction], object], skipped: str) -> int:

@@ -1,0 +1,108 @@
+"""core.db on PostgreSQL: one connection per held block, batches in one round trip."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from racefree.core.db import Database, DatabaseError
+
+pytestmark = pytest.mark.parametrize("engine", ["postgresql"])
+
+
+def _pid(db: Database) -> int:
+    with db.read() as tx:
+        return int(tx.scalar("SELECT pg_backend_pid()"))
+
+
+def test_a_held_block_reads_writes_and_pins_on_one_connection(db: Database) -> None:
+    with db.hold():
+        pid = _pid(db)
+        with db.write() as tx:
+            assert tx.scalar("SELECT pg_backend_pid()") == pid
+            with db.read() as inner:  # inside a write: another connection, committed data only
+                assert inner.scalar("SELECT pg_backend_pid()") != pid
+        with db.pinned() as conn:
+            row = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
+            assert row is not None and row["pid"] == pid
+    assert _pid(db) is not None  # and the connection went back to the pool
+
+
+def test_a_held_connection_dropped_mid_request_is_replaced(db: Database, db_url: str) -> None:
+    with Database.from_url(db_url) as harness, db.hold():
+        pid = _pid(db)
+        with harness.read() as tx:
+            assert tx.scalar("SELECT pg_terminate_backend(:pid)", {"pid": pid}) is True
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the backend is gone once its row is
+            with harness.read() as tx:
+                if not tx.scalar(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = :p", {"p": pid}
+                ):
+                    break
+            time.sleep(0.01)
+        with db.write() as tx:
+            tx.execute("INSERT INTO nonces (nonce, expires_at) VALUES ('after', 1)")
+        assert _pid(db) != pid
+    with db.read() as tx:
+        assert tx.scalar("SELECT COUNT(*) FROM nonces WHERE nonce = 'after'") == 1
+
+
+def test_a_batch_with_its_commit_is_one_transaction(db: Database) -> None:
+    with db.write() as tx:
+        rows = tx.batch(
+            [
+                ("INSERT INTO nonces (nonce, expires_at) VALUES ('a', 1)", None),
+                ("INSERT INTO nonces (nonce, expires_at) VALUES ('b', 2) RETURNING nonce", None),
+                ("SELECT COUNT(*) AS n FROM nonces", None),
+            ],
+            commit=True,
+        )
+        assert rows == [[], [{"nonce": "b"}], [{"n": 2}]]
+        with pytest.raises(DatabaseError, match="committed"):
+            tx.execute("SELECT 1")
+    with pytest.raises(Exception, match="duplicate key"), db.write() as tx:
+        tx.batch(
+            [
+                ("INSERT INTO nonces (nonce, expires_at) VALUES ('c', 3)", None),
+                ("INSERT INTO nonces (nonce, expires_at) VALUES ('a', 1)", None),
+            ],
+            commit=True,
+        )
+    with db.read() as tx:
+        assert tx.all("SELECT nonce FROM nonces ORDER BY nonce") == [
+            {"nonce": "a"},
+            {"nonce": "b"},
+        ]
+
+
+def test_prefetched_reads_are_answered_once_from_one_round_trip(db: Database) -> None:
+    with db.write() as tx:
+        tx.execute("INSERT INTO nonces (nonce, expires_at) VALUES ('n', 7)")
+    read = ("SELECT expires_at FROM nonces WHERE nonce = :n", {"n": "n"})
+    other = ("SELECT COUNT(*) AS c FROM nonces", None)
+    with db.hold():
+        db.prefetch([read, other])
+        with db.write() as tx:  # a change after the prefetch: the prefetched row predates it
+            tx.execute("UPDATE nonces SET expires_at = 8")
+        with db.read() as tx:
+            assert tx.one(*read) == {"expires_at": 7}  # read ahead, at the prefetch
+            assert tx.one(*read) == {"expires_at": 8}  # once only: then asked again
+            assert tx.one("SELECT expires_at FROM nonces WHERE nonce = :n", {"n": "x"}) is None
+    with db.read() as tx:  # outside the held block nothing is prefetched
+        assert tx.one(*read) == {"expires_at": 8}
+
+
+def test_a_released_block_holds_no_connection(db: Database) -> None:
+    with db.hold():
+        pid = _pid(db)
+        assert _pid(db) == pid
+        db.release()  # e.g. before an executor's slow call
+        with db.pinned() as conn, db.read() as tx:  # two connections at once: none held
+            row = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
+            assert row is not None and row["pid"] != tx.scalar("SELECT pg_backend_pid()")
+        # nested in the released block: still not holding
+        with db.hold(), db.pinned() as conn, db.read() as tx:
+            row = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
+            assert row is not None and row["pid"] != tx.scalar("SELECT pg_backend_pid()")
