@@ -22,9 +22,11 @@ are what a request pays for here (issue 11), so:
 * :meth:`Database.hold` keeps the connection a thread took first for the rest
   of a request (the HTTP pipeline holds one per request), so one request checks
   out one connection;
-* a connection taken from the pool is checked without a round trip: a server
-  that closed it (a restart, ``pg_terminate_backend``) has left it readable, and
-  only then is it probed with an empty query and replaced if dead.
+* a connection taken from the pool is probed with an empty query and replaced if
+  dead (a restart, ``pg_terminate_backend``, a network cut whose reset has not
+  arrived yet); the connection a request holds is then checked before each later
+  use without a round trip: a server that closed it has left it readable, and
+  only then is it probed.
 """
 
 from __future__ import annotations
@@ -509,7 +511,7 @@ class PostgresDatabase(Database):
             kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 10},
             # a connection the server dropped (restart, pg_terminate_backend) is found and
             # replaced when it is taken from the pool, not handed to a request to fail on
-            check=_check_connection,
+            check=ConnectionPool.check_connection,
             open=False,
             name="racefree",
         )
@@ -704,7 +706,8 @@ class _Prefetched:
 
 
 def _check_connection(conn: psycopg.Connection[Any]) -> None:
-    """Raise if ``conn``, taken from the pool, is dead; a round trip only when it may be.
+    """Raise if ``conn``, held by this request since its checkout, is dead; a round trip
+    only when it may be.
 
     An idle connection has nothing to read: a server that ended it (a restart,
     ``pg_terminate_backend``) sent its last message and closed it, which leaves
