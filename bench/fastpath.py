@@ -58,6 +58,7 @@ from bench._http import Connection, json_body
 from bench._pgwire import CountingProxy
 from bench.databases import POSTGRES_ADMIN_URL, database_url
 from bench.harness import BENCH_DIR, summarize, update_results_md, write_results
+from racefree.core import audit
 from racefree.testing import Server, free_port, start_server
 
 NAME = "fastpath"
@@ -289,11 +290,18 @@ WITH open AS (
 ), ledger AS (
   INSERT INTO ledger_entries (transaction_id, agent_id, amount, destination, created_at)
   SELECT id, %(agent)s, %(amount)s, 'acct:bench', %(now)s FROM txn
+  RETURNING transaction_id
+), head AS (
+  UPDATE audit_chain SET last_id = last_id + 1, last_hash = encode(sha256(convert_to(
+    last_hash || ':' || (last_id + 1)::text || ':' || %(payload)s, 'UTF8')), 'hex')
+  WHERE scope = 'global' AND EXISTS (SELECT 1 FROM ledger)
+  RETURNING last_id, last_hash
 ), audit AS (
-  INSERT INTO audit_log (at, event_type, severity, actor, agent_id, session_id, transaction_id,
-    details, request_id)
-  SELECT %(now)s, 'TX_CONFIRMED', 'info', 'session', %(agent)s, %(session)s, id, '{}', NULL
-  FROM txn
+  INSERT INTO audit_log (id, at, event_type, severity, actor, agent_id, session_id,
+    transaction_id, details, request_id, chain_hash)
+  SELECT last_id, %(now)s, 'TX_CONFIRMED', 'info', 'session', %(agent)s, %(session)s, %(id)s,
+    '{}', NULL, last_hash
+  FROM head
 )
 SELECT id FROM txn
 """
@@ -309,8 +317,20 @@ def raw_op(url: str, base_url: str, operator: str) -> tuple[Op, psycopg.Connecti
     params: dict[str, Any] = {"amount": 1, "agent": agent[0], "session": sid}
 
     def op() -> None:
-        now = int(time.time())
-        row = conn.execute(RAW_SUBMIT, {**params, "now": now, "id": str(uuid.uuid4())}).fetchone()
+        now, txn_id = int(time.time()), str(uuid.uuid4())
+        entry = {  # its audit row joins the hash chain (issue 9), as every audit row must
+            "at": now,
+            "event_type": "TX_CONFIRMED",
+            "severity": "info",
+            "actor": "session",
+            "agent_id": params["agent"],
+            "session_id": sid,
+            "transaction_id": txn_id,
+            "details": "{}",
+            "request_id": None,
+        }
+        chained = {**params, "now": now, "id": txn_id, "payload": audit.payload(entry)}
+        row = conn.execute(RAW_SUBMIT, chained).fetchone()
         assert row is not None
 
     return op, conn
