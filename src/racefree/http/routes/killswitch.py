@@ -24,7 +24,7 @@ from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.http.routes import owners as owner_routes
-from racefree.killswitch import policy, recovery, status
+from racefree.killswitch import recovery, status
 from racefree.operators import Operator
 
 KILL_SWITCH_PATH = "/v1/kill-switch"
@@ -148,14 +148,13 @@ async def start_recovery(
 
     def serve(call: Call) -> dict[str, Any]:
         runtime = call.runtime
-        now = runtime.clock.now()
-        waits = policy.current(runtime.db, runtime.settings, now=now)  # stored server policy
+        # the stored server policy; these settings only if none is stored and the start succeeds
         started = recovery.start(
             runtime.db,
             password,
-            now=now,
-            wait_s=waits.wait_s,
-            owner_wait_s=waits.owner_wait_s,
+            now=runtime.clock.now(),
+            wait_s=runtime.settings.recovery_wait_s,
+            owner_wait_s=runtime.settings.recovery_wait_owner_s,
             owner_signature=signature,
             actor=_actor(call.operator),
         )
