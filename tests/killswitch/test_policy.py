@@ -9,11 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from racefree.cli.exits import ExitCode
 from racefree.core.db import Database
-from racefree.killswitch import policy
-from racefree.testing import start_server
+from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.killswitch import policy, recovery
+from racefree.runtime import Runtime
+from racefree.testing import race, start_server, tally
 
 PASSWORD = "correct horse battery staple"
 
@@ -68,3 +71,70 @@ def test_the_policy_changes_only_with_the_master_password(db_url: str, db: Datab
     with db.read() as tx:
         events = [r["event_type"] for r in tx.all("SELECT event_type FROM audit_log")]
     assert events.count("SERVER_POLICY_CHANGED") == 1
+
+
+# -- a refused start stores nothing; the start that succeeds stores its waits ---------------
+
+
+def _stored(db: Database) -> policy.RecoveryPolicy | None:
+    with db.read() as tx:
+        return policy.read(tx)
+
+
+def _start(db: Database, password: str, wait_s: int, *, now: int = 0) -> recovery.RecoveryStarted:
+    return recovery.start(db, password, now=now, wait_s=wait_s, owner_wait_s=wait_s // 2)
+
+
+def test_a_refused_recovery_start_stores_no_policy(db: Database) -> None:
+    from racefree import killswitch, operators
+
+    operators.bootstrap(db, master_password=PASSWORD, now=0)
+    with pytest.raises(RacefreeError) as early:  # the right password, the wrong state
+        _start(db, PASSWORD, 0)
+    assert early.value.code is ErrorCode.KILL_SWITCH_NOT_ACTIVE
+    killswitch.activate_now(db, "drill", now=0)
+    with pytest.raises(RacefreeError) as wrong:
+        _start(db, "nope-nope", 0)
+    assert wrong.value.code is ErrorCode.INVALID_MASTER_PASSWORD
+    assert _stored(db) is None  # neither refusal stored the caller's (zero) waits
+
+    assert _start(db, PASSWORD, 600).wait_seconds == 600
+    assert _stored(db) == policy.RecoveryPolicy(600, 300)  # stored by the start that succeeded
+    recovery.abort(db, PASSWORD, now=0)
+    assert _start(db, PASSWORD, 0).wait_seconds == 600  # the stored policy, not the caller's
+
+
+def test_refused_starts_over_http_store_no_policy(
+    client: TestClient, operator_headers: dict[str, str], db: Database, runtime: Runtime
+) -> None:
+    from racefree import operators
+
+    operators.bootstrap(db, master_password=PASSWORD, now=0)
+    activated = client.post(
+        "/v1/kill-switch/activate", json={"reason": "drill"}, headers=operator_headers
+    )
+    assert activated.status_code == 200, activated.text
+    for headers, code in (
+        ({"Authorization": "Bearer rf_op_wrong", "X-Master-Password": PASSWORD}, 401),
+        ({**operator_headers, "X-Master-Password": "nope-nope"}, 401),
+    ):
+        refused = client.post("/v1/kill-switch/recovery", headers=headers)
+        assert refused.status_code == code, refused.text
+        assert _stored(db) is None
+    started = client.post(
+        "/v1/kill-switch/recovery", headers={**operator_headers, "X-Master-Password": PASSWORD}
+    )
+    assert started.status_code == 202, started.text
+    assert _stored(db) == policy.defaults(runtime.settings)
+
+
+def test_of_racing_starts_only_the_winner_stores_its_waits(db: Database) -> None:
+    from racefree import killswitch, operators
+
+    operators.bootstrap(db, master_password=PASSWORD, now=0)
+    killswitch.activate_now(db, "drill", now=0)
+    waits = [100, 200, 300, 400]
+    outcomes = race(len(waits), lambda i: _start(db, PASSWORD, waits[i]))
+    assert tally(outcomes) == {"won": 1, "RECOVERY_ALREADY_STARTED": len(waits) - 1}
+    [winner] = [o.value for o in outcomes if o.error is None]
+    assert _stored(db) == policy.RecoveryPolicy(winner.wait_seconds, winner.wait_seconds // 2)

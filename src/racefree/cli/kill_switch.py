@@ -159,7 +159,7 @@ def _recover_locally(
     owner_signature: str | None,
     signer: OwnerSigner | None,
 ) -> BaseModel:
-    from racefree.killswitch import policy, recovery
+    from racefree.killswitch import recovery
 
     now = runtime.clock.now()
     if step == "complete":
@@ -172,14 +172,13 @@ def _recover_locally(
         )
     if signer is not None:
         owner_signature = _sign(runtime, signer)
-    # the server's stored policy: this command's environment never shortens the wait
-    waits = policy.current(runtime.db, runtime.settings, now=now)
+    # the server's stored policy: this command's environment never shortens a stored wait
     started = recovery.start(
         runtime.db,
         password,
         now=now,
-        wait_s=waits.wait_s,
-        owner_wait_s=waits.owner_wait_s,
+        wait_s=runtime.settings.recovery_wait_s,
+        owner_wait_s=runtime.settings.recovery_wait_owner_s,
         owner_signature=owner_signature,
         actor=DEFAULT_ACTOR,
     )

@@ -1,7 +1,7 @@
 """Local mode's answers in the API's shapes: domain objects -> :mod:`racefree.client.models`.
 
 The HTTP layer's own shaping functions are used where it has them
-(``agent_json``, ``session_json``, ``Transaction.to_public``); the small
+(``agent_json``, ``session_json``, ``activation_json``, ``Transaction.to_public``); the small
 answers it builds inline are built here the same way. Every one is validated
 by the client's model, which a test holds exactly to the server's answer, so
 a field added to the API and not here fails loudly instead of printing less.
@@ -82,42 +82,21 @@ def transaction_page(found: list[Transaction], after_id: str | None) -> models.T
 
 
 def kill_switch(current: KillSwitchStatus, now: int) -> models.KillSwitch:
-    return models.KillSwitch.model_validate(
-        {
-            "state": current.state,
-            "version": current.version,
-            "activation_id": current.activation_id,
-            "reason": current.reason,
-            "actor": current.actor,
-            **_times("activated_at", current.activated_at),
-            **_times("recovery_eligible_at", current.recovery_eligible_at),
-            "master_password_locked": current.locked_out(now),
-        }
-    )
+    from racefree.http.routes.killswitch import status_json
+
+    return models.KillSwitch.model_validate(status_json(current, now))
 
 
 def activation(result: Activation) -> models.Activation:
-    return models.Activation.model_validate(
-        {
-            "state": result.state,
-            "activation_id": result.activation_id,
-            **_times("activated_at", result.activated_at),
-            "sessions_revoked": result.sessions_revoked,
-            "transactions_cancelled": result.transactions_cancelled,
-            "agents_suspended": result.agents_suspended,
-            "duration_ms": result.duration_ms,
-        }
-    )
+    from racefree.http.routes.killswitch import activation_json
+
+    return models.Activation.model_validate(activation_json(result))
 
 
 def recovery_started(result: RecoveryStarted) -> models.RecoveryStarted:
-    return models.RecoveryStarted.model_validate(
-        {
-            "state": result.state,
-            **_times("recovery_eligible_at", result.recovery_eligible_at),
-            "wait_seconds": result.wait_seconds,
-        }
-    )
+    from racefree.http.routes.killswitch import recovery_started_json
+
+    return models.RecoveryStarted.model_validate(recovery_started_json(result))
 
 
 def recovery_completed(result: RecoveryCompleted) -> models.RecoveryCompleted:

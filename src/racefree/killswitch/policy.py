@@ -5,8 +5,10 @@ attacker who stole an operator token and the master password must sit out, so
 it must not come from whoever calls: a ``RACEFREE_RECOVERY_WAIT_S=0`` in a CLI's
 environment would otherwise skip the server's 24 hours. The waits are written
 once, by the first process that needs them -- ``racefree serve`` at first
-start, from its settings -- and changed afterwards only by
-:func:`set_wait` (``racefree settings set``), which takes the master password.
+start, from its settings, or else the first recovery start that succeeds, in
+its own transaction (a refused one stores nothing) -- and changed afterwards
+only by :func:`set_wait` (``racefree settings set``), which takes the master
+password.
 """
 
 from __future__ import annotations
@@ -39,13 +41,22 @@ _SEED = (
 )
 
 
-def seed(tx: Tx, settings: Settings, *, now: int) -> None:
-    """Store the settings' waits unless a policy is stored already (first start only)."""
-    for name, value in (
-        (WAIT, settings.recovery_wait_s),
-        (OWNER_WAIT, settings.recovery_wait_owner_s),
-    ):
+def defaults(settings: Settings) -> RecoveryPolicy:
+    """The waits a process's settings would store when no policy is stored yet."""
+    return RecoveryPolicy(settings.recovery_wait_s, settings.recovery_wait_owner_s)
+
+
+def in_force(tx: Tx, default: RecoveryPolicy, *, now: int) -> RecoveryPolicy:
+    """The stored policy; ``default`` is stored first, in ``tx``, when none is stored yet.
+
+    Only a write that may store it calls this: the first start, or a recovery start in
+    the transaction of its successful CAS (a refused start rolls it back with the rest).
+    """
+    for name, value in ((WAIT, default.wait_s), (OWNER_WAIT, default.owner_wait_s)):
         tx.execute(_SEED, {"k": name, "v": str(int(value)), "now": now})
+    found = read(tx)
+    assert found is not None
+    return found
 
 
 def read(tx: Tx) -> RecoveryPolicy | None:
@@ -66,10 +77,7 @@ def current(db: Database, settings: Settings, *, now: int) -> RecoveryPolicy:
     if found is not None:
         return found
     with db.write() as tx:
-        seed(tx, settings, now=now)
-        found = read(tx)
-    assert found is not None
-    return found
+        return in_force(tx, defaults(settings), now=now)
 
 
 def set_wait(

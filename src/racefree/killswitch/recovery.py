@@ -6,9 +6,10 @@ CAS as the first write of a transaction of its own. Starting recovery also
 needs an owner signature when a non-terminated agent has a LOCKED owner (a
 key someone proved to hold); the signer must be such an owner. A GRACE key or
 a terminated agent's key counts for nothing: a key nobody holds must not make
-recovery impossible. The wait between the steps is ``recovery_wait_owner_s``
-with such owners, ``recovery_wait_s`` without. A step refused after a correct password
-(a lost race, too early, a bad signature) is audited as well.
+recovery impossible. The wait between the steps is the stored policy's
+(:mod:`.policy`) ``recovery_wait_owner_s`` with such owners, ``recovery_wait_s``
+without. A step refused after a correct password (a lost race, too early, a bad
+signature) is audited as well.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from racefree.core.condition import Condition
 from racefree.core.db import Database, Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.machine import AuditContext, Transition
-from racefree.killswitch import attempts, cascade, status
+from racefree.killswitch import attempts, cascade, policy, status
 from racefree.killswitch.machine import COMPLETE_RECOVERY, KILL_SWITCH, ROLL_BACK, START_RECOVERY
 from racefree.killswitch.status import ACTIVATED, GLOBAL_SCOPE, NORMAL, RECOVERING
 
@@ -65,7 +66,12 @@ def start(
     owner_signature: str | None = None,
     actor: str = DEFAULT_ACTOR,
 ) -> RecoveryStarted:
-    """ACTIVATED -> RECOVERING; 409 ``KILL_SWITCH_NOT_ACTIVE`` / ``RECOVERY_ALREADY_STARTED``."""
+    """ACTIVATED -> RECOVERING; 409 ``KILL_SWITCH_NOT_ACTIVE`` / ``RECOVERY_ALREADY_STARTED``.
+
+    The wait is the stored policy's (:mod:`.policy`); ``wait_s`` and ``owner_wait_s``
+    (the caller's settings) are stored as the policy, in the start's own transaction,
+    only when none is stored yet and the start succeeds.
+    """
 
     def run(tx: Tx) -> RecoveryStarted:
         checks: dict[str, Any] = {}
@@ -83,7 +89,9 @@ def start(
             return proof.public_key
 
         def schedule(inner: Tx, _row: Row) -> int:
-            eligible_at = now + (owner_wait_s if checks["has_owner"] else wait_s)
+            # the stored policy; stored here, by the start that succeeds, when none is yet
+            waits = policy.in_force(inner, policy.RecoveryPolicy(wait_s, owner_wait_s), now=now)
+            eligible_at = now + (waits.owner_wait_s if checks["has_owner"] else waits.wait_s)
             inner.execute(
                 "UPDATE kill_switch SET recovery_eligible_at = :at WHERE scope = :scope",
                 {"at": eligible_at, "scope": GLOBAL_SCOPE},

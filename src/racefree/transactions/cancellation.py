@@ -10,10 +10,12 @@ Each cancelled transaction gets its own ``TRANSACTION_CANCELLED`` audit row
 (every status move is audited), chained with the transaction's other entries
 as it commits (``core.audit``).
 
-Lock order (PostgreSQL): the sessions of open transactions first, in id order,
-then the transactions -- the order movers (reject, expire, fail) take them in,
-so the two can never deadlock. SQLite runs one writer at a time, so there plain
-statements are exact.
+The session rows are the sessions domain's (:mod:`racefree.sessions.spending`):
+it locks them and writes the release; this module says which rows. Lock order
+(PostgreSQL): the sessions of open transactions first, in id order, then the
+transactions -- the order movers (reject, expire, fail) take them in, so the two
+can never deadlock. SQLite runs one writer at a time, so there plain statements
+are exact.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import functools
 from racefree.core import audit
 from racefree.core.condition import TRUE, Condition
 from racefree.core.db import Tx
+from racefree.sessions import spending
 from racefree.transactions import metrics
 from racefree.transactions.machine import TRANSACTIONS, Move, Reason
 
@@ -44,33 +47,25 @@ def cancel_open(
     reservation and writing one audit row for it; returns how many."""
     open_rows = _open(where)
     params = where.bind({"error": error, "now": now})
+    owed = f"SELECT session_id, amount FROM transactions WHERE {open_rows}"
+    # sessions first, in id order: movers (reject, expire, fail) take a session, then its row
+    spending.lock(
+        tx, Condition(f"id IN (SELECT session_id FROM transactions WHERE {open_rows})", params)
+    )
     if tx.is_sqlite:  # one writer: three plain statements are exact
         cancelled = tx.all(
             "SELECT agent_id, session_id, id AS transaction_id, tier FROM transactions"
             f" WHERE {open_rows} ORDER BY id",
             params,
         )
-        tx.execute(
-            "UPDATE sessions SET reserved = reserved - (SELECT COALESCE(SUM(t.amount), 0)"
-            f" FROM transactions t WHERE t.session_id = sessions.id AND t.{open_rows})"
-            f" WHERE id IN (SELECT session_id FROM transactions WHERE {open_rows})",
-            params,
-        )
+        tx.execute(spending.release_sums(owed), params)
         tx.execute(_cancel(open_rows), params)
-    else:
-        # sessions first, in id order: movers (reject, expire, fail) take a session, then its row
-        tx.all(
-            "SELECT id FROM sessions WHERE id IN (SELECT session_id FROM transactions"
-            f" WHERE {open_rows}) ORDER BY id FOR NO KEY UPDATE",
-            params,
-        )
+    else:  # one statement: the release is the sum of the rows it actually cancelled
         cancelled = tx.all(
             f"WITH cancelled AS ({_cancel(open_rows)}"
             " RETURNING agent_id, session_id, id AS transaction_id, amount, tier),"
-            " released AS ("
-            "  UPDATE sessions SET reserved = sessions.reserved - c.total"
-            "  FROM (SELECT session_id, SUM(amount) AS total FROM cancelled GROUP BY session_id)"
-            "  AS c WHERE sessions.id = c.session_id RETURNING sessions.id)"
+            f" released AS ({spending.release_sums('SELECT session_id, amount FROM cancelled')}"
+            " RETURNING sessions.id)"
             " SELECT agent_id, session_id, transaction_id, tier FROM cancelled"
             " ORDER BY transaction_id",
             params,

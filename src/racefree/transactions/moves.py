@@ -21,6 +21,7 @@ from racefree.core.condition import Condition
 from racefree.core.db import Tx
 from racefree.core.errors import RacefreeError
 from racefree.core.machine import AuditContext, Transition
+from racefree.sessions import spending
 from racefree.transactions import reservations
 from racefree.transactions.machine import TRANSACTIONS, Move, Transaction
 
@@ -51,10 +52,7 @@ def agent_refusal(tx: Tx, agent_id: str) -> RacefreeError | None:
 
 def lock_session(tx: Tx, txn: Transaction) -> None:
     """A mover's first lock (PostgreSQL): the session row, then the transaction (lock order)."""
-    if not tx.is_sqlite:
-        tx.execute(
-            "SELECT 1 FROM sessions WHERE id = :id FOR NO KEY UPDATE", {"id": txn.session_id}
-        )
+    spending.lock(tx, Condition.of("id = :id", id=txn.session_id))
 
 
 def end(

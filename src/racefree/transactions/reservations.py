@@ -29,6 +29,7 @@ from racefree.agents import availability
 from racefree.core import amounts
 from racefree.core.db import Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.sessions import spending
 from racefree.sessions.model import Constraints
 
 _ACTIVE_AGENT = availability.active_exists("sessions.agent_id")
@@ -144,16 +145,9 @@ def _limit_details(name: str, limit: int, current: int, requested: int) -> dict[
 
 def release(tx: Tx, row: Row) -> int:
     """Give a finished transaction's amount back to its session (FAILED/CANCELLED/EXPIRED)."""
-    return tx.execute(
-        "UPDATE sessions SET reserved = reserved - :amount WHERE id = :session_id",
-        {"amount": row["amount"], "session_id": row["session_id"]},
-    )
+    return spending.release(tx, row["session_id"], row["amount"])
 
 
 def settle(tx: Tx, row: Row) -> int:
     """Move a confirmed transaction's amount from ``reserved`` to ``spent``."""
-    return tx.execute(
-        "UPDATE sessions SET reserved = reserved - :amount, spent = spent + :amount"
-        " WHERE id = :session_id",
-        {"amount": row["amount"], "session_id": row["session_id"]},
-    )
+    return spending.settle(tx, row["session_id"], row["amount"])

@@ -24,7 +24,7 @@ from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.http.routes import owners as owner_routes
-from racefree.killswitch import policy, recovery, status
+from racefree.killswitch import recovery, status
 from racefree.operators import Operator
 
 KILL_SWITCH_PATH = "/v1/kill-switch"
@@ -53,11 +53,9 @@ def _times(name: str, epoch: int | None) -> dict[str, Any]:
     return {name: isoformat(epoch), f"{name}_epoch": epoch}
 
 
-def _status(call: Call) -> Response:
-    runtime = call.runtime
-    with runtime.db.read() as tx:
-        current = status.read(tx)
-    shown = {
+def status_json(current: status.KillSwitchStatus, now: int) -> dict[str, Any]:
+    """The switch as ``GET /v1/kill-switch`` shows it (the CLI shows the same)."""
+    return {
         "state": current.state,
         "version": current.version,
         "activation_id": current.activation_id,
@@ -65,8 +63,37 @@ def _status(call: Call) -> Response:
         "actor": current.actor,
         **_times("activated_at", current.activated_at),
         **_times("recovery_eligible_at", current.recovery_eligible_at),
-        "master_password_locked": current.locked_out(runtime.clock.now()),
+        "master_password_locked": current.locked_out(now),
     }
+
+
+def activation_json(result: killswitch.Activation) -> dict[str, Any]:
+    """An activation as ``POST /v1/kill-switch/activate`` answers it."""
+    return {
+        "state": result.state,
+        "activation_id": result.activation_id,
+        **_times("activated_at", result.activated_at),
+        "sessions_revoked": result.sessions_revoked,
+        "transactions_cancelled": result.transactions_cancelled,
+        "agents_suspended": result.agents_suspended,
+        "duration_ms": result.duration_ms,
+    }
+
+
+def recovery_started_json(started: recovery.RecoveryStarted) -> dict[str, Any]:
+    """A started recovery as ``POST /v1/kill-switch/recovery`` answers it."""
+    return {
+        "state": started.state,
+        **_times("recovery_eligible_at", started.recovery_eligible_at),
+        "wait_seconds": started.wait_seconds,
+    }
+
+
+def _status(call: Call) -> Response:
+    runtime = call.runtime
+    with runtime.db.read() as tx:
+        current = status.read(tx)
+    shown = status_json(current, runtime.clock.now())
     return JSONResponse(shown, headers={"ETag": etag(current.version)})
 
 
@@ -89,16 +116,7 @@ def _activate(call: Call, if_match: str | None) -> Response:
             actor=f"operator:{call.operator.label}",
         )
         headers = conditional.tag(tx, "kill_switch", status.GLOBAL_SCOPE)
-    activated = {
-        "state": result.state,
-        "activation_id": result.activation_id,
-        **_times("activated_at", result.activated_at),
-        "sessions_revoked": result.sessions_revoked,
-        "transactions_cancelled": result.transactions_cancelled,
-        "agents_suspended": result.agents_suspended,
-        "duration_ms": result.duration_ms,
-    }
-    return JSONResponse(activated, headers=headers)
+    return JSONResponse(activation_json(result), headers=headers)
 
 
 @router.post(
@@ -148,22 +166,17 @@ async def start_recovery(
 
     def serve(call: Call) -> dict[str, Any]:
         runtime = call.runtime
-        now = runtime.clock.now()
-        waits = policy.current(runtime.db, runtime.settings, now=now)  # stored server policy
+        # the stored server policy; these settings only if none is stored and the start succeeds
         started = recovery.start(
             runtime.db,
             password,
-            now=now,
-            wait_s=waits.wait_s,
-            owner_wait_s=waits.owner_wait_s,
+            now=runtime.clock.now(),
+            wait_s=runtime.settings.recovery_wait_s,
+            owner_wait_s=runtime.settings.recovery_wait_owner_s,
             owner_signature=signature,
             actor=_actor(call.operator),
         )
-        return {
-            "state": started.state,
-            **_times("recovery_eligible_at", started.recovery_eligible_at),
-            "wait_seconds": started.wait_seconds,
-        }
+        return recovery_started_json(started)
 
     # Location: where to follow the recovery
     return await run(request, serve, status_code=202, headers={"Location": KILL_SWITCH_PATH})
