@@ -34,9 +34,7 @@ def test_only_the_sessions_domain_writes_session_rows() -> None:
         for path in SRC.rglob("*.py")
         if path.relative_to(SRC).parts[0] != "sessions" and writes.search(path.read_text())
     }
-    # the admission CAS still composes the agents' condition in transactions.reservations;
-    # it is the one left to move (see sessions.spending)
-    assert writers == {"transactions/reservations.py"}
+    assert writers == set()
 
 
 def test_a_cancellation_racing_rejections_and_confirmations_settles_each_amount_once(

@@ -10,7 +10,9 @@ with one guarded UPDATE (``WHERE id = :id AND token_hash = :current``),
 Spending state for the transactions domain lives on the session row:
 ``tx_count`` counts admitted transactions (never decremented), ``reserved``
 sums the amounts of admitted unfinished ones, ``spent`` the confirmed ones;
-``constraints`` is JSON of integer limits (:class:`Constraints`).
+``constraints`` is JSON of integer limits (:class:`Constraints`). The
+admission's CAS on that row is :mod:`.admission`'s, the settlements
+:mod:`.spending`'s: no other domain writes a session row.
 """
 
 from racefree.sessions.authentication import Authenticated, authenticate, lookup

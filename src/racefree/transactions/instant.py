@@ -70,8 +70,9 @@ from racefree.core.audit import Severity
 from racefree.core.db import Database, Dialect, Tx
 from racefree.core.ids import new_id
 from racefree.core.settings import Settings
+from racefree.sessions.admission import CHARGE, admits, limit_params
 from racefree.sessions.model import Constraints
-from racefree.transactions import idempotency, metrics, reservations
+from racefree.transactions import idempotency, metrics
 from racefree.transactions.executors import Executor, LedgerExecutor
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
@@ -265,7 +266,7 @@ class _Statement:
             "key": key,
             "today": now // figures.DAY_S,
             "hour_ago": now - figures.HOUR_S,
-            **reservations.limit_params(admission.limits),
+            **limit_params(admission.limits),
             **self._row(request, key),
         }
 
@@ -341,7 +342,7 @@ class _Statement:
 
     def _conditions(self, balance: str) -> str:
         where = [
-            *reservations.admits(self.admission.limits),
+            *admits(self.admission.limits),
             "agent_id = :agent_id",
             *self._same_rules(),
             *self._no_rule_fires(),
@@ -357,7 +358,7 @@ class _Statement:
     # -- the statements ----------------------------------------------------------------------
 
     #: Admitted, reserved and settled at once: ``reserved`` is untouched.
-    _CHARGE = "UPDATE sessions SET spent = spent + :amount, tx_count = tx_count + 1"
+    _CHARGE = CHARGE
 
     def cas_sql(self) -> str:
         """SQLite: the CAS alone (one writer: what it read stays true until the commit)."""

@@ -11,7 +11,7 @@ Every move is a CAS on the expected status (:class:`~racefree.core.machine.State
 The executor claims ``EXECUTING -> SUBMITTED`` *before* the irreversible step,
 so a kill switch that cancelled the row first always wins. Moves into a
 terminal state release or settle the session's reservation in the same
-transaction (:mod:`racefree.transactions.reservations`).
+transaction (:mod:`racefree.sessions.admission`).
 """
 
 from __future__ import annotations

@@ -21,12 +21,11 @@ from racefree.core.condition import Condition
 from racefree.core.db import Tx
 from racefree.core.errors import RacefreeError
 from racefree.core.machine import AuditContext, Transition
-from racefree.sessions import spending
-from racefree.transactions import reservations
+from racefree.sessions import admission, spending
 from racefree.transactions.machine import TRANSACTIONS, Move, Transaction
 
-_RELEASE = {"released": reservations.release}
-_SETTLE = {"settled": reservations.settle}
+_RELEASE = {"released": admission.release}
+_SETTLE = {"settled": admission.settle}
 
 
 def context(txn: Transaction, actor: str, **details: Any) -> AuditContext:

@@ -3,7 +3,7 @@
 1. INSERT the transaction ``PENDING`` -- with an ``Idempotency-Key`` this also
    claims the key (:mod:`racefree.transactions.idempotency`);
 2. check-and-reserve on the session row, one conditional UPDATE
-   (:mod:`racefree.transactions.reservations`); a refusal rolls the INSERT back;
+   (:mod:`racefree.sessions.admission`); a refusal rolls the INSERT back;
 3. queued tiers move ``PENDING -> QUEUED`` (``execute_after_ms`` / ``expires_at_ms``)
    and their 202 reply is stored for replays; an audit row records the creation.
 
@@ -22,8 +22,9 @@ from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 from racefree.core.ids import new_id
 from racefree.core.settings import Settings
+from racefree.sessions import admission
 from racefree.sessions.model import Constraints
-from racefree.transactions import idempotency, metrics, moves, reservations
+from racefree.transactions import idempotency, metrics, moves
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
 from racefree.transactions.tiers import RUN_NOW, tier_for, timeout_s
@@ -101,7 +102,7 @@ def submit(
         if row is None:
             return idempotency.existing(tx, session_id, idempotency_key, request_hash)
     assert row is not None
-    reservations.reserve(
+    admission.reserve(
         tx, session_id, request.amount, Constraints.from_json(session["constraints"]), now=now
     )
     txn = Transaction.from_row(row)

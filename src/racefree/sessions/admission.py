@@ -1,4 +1,4 @@
-"""Session spending limits: check-and-reserve as one conditional UPDATE.
+"""Admission on the session row: check-and-reserve as one conditional UPDATE.
 
 A session's ``constraints`` (JSON, fixed at creation) may cap the amount of one
 transaction (``max_amount_per_tx``), the total of its transactions
@@ -63,11 +63,15 @@ def limit_params(limits: Constraints) -> dict[str, int | None]:
     }
 
 
+#: The admission's write: the amount reserved until the transaction ends.
+RESERVE = "UPDATE sessions SET reserved = reserved + :amount, tx_count = tx_count + 1"
+#: The admission's write when the transaction is confirmed in the same commit
+#: (the ledger's one-commit payment): reserved and settled at once.
+CHARGE = "UPDATE sessions SET spent = spent + :amount, tx_count = tx_count + 1"
+
+
 def _admission_sql(limits: Constraints) -> str:
-    return (
-        "UPDATE sessions SET reserved = reserved + :amount, tx_count = tx_count + 1"
-        f" WHERE {' AND '.join(admits(limits))} RETURNING id"
-    )
+    return f"{RESERVE} WHERE {' AND '.join(admits(limits))} RETURNING id"
 
 
 #: A refusal whose explanation is gone is retried this many times before answering 503.
