@@ -40,6 +40,7 @@ class Runtime:
             ttl_s=self.settings.lock_ttl_s,
             delay_ms=self.settings.plan_generation_delay_ms,
             max_plans=self.settings.plans_per_generation,
+            gate=self.settings.plan_generation_gate,
         )
         self.plan_quotas = Quotas(
             self.settings.plan_groups_per_agent, self.settings.plans_per_generation

@@ -19,7 +19,7 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.locks import AdvisoryLocks, LockBusy, advisory_key
-from racefree.testing import race, tally
+from racefree.testing import race, tally, wait_until_blocked
 
 T = TypeVar("T")
 
@@ -78,11 +78,19 @@ class TestTransactionScoped:
             pass
 
     def test_concurrent_holders_have_exactly_one_winner(self, advisory: AdvisoryLocks) -> None:
-        release = threading.Event()
+        release, refused = threading.Event(), tally([])  # the winner holds until 5 are refused
+        counting = threading.Lock()
 
         def attempt(i: int) -> int:
-            with advisory.hold("adv:race"):
-                release.wait(5)
+            try:
+                with advisory.hold("adv:race"):
+                    assert release.wait(60)
+            except LockBusy:
+                with counting:
+                    refused["busy"] += 1
+                    if refused["busy"] == 5:
+                        release.set()
+                raise
             return i
 
         outcomes = race(6, attempt)
@@ -91,18 +99,18 @@ class TestTransactionScoped:
         assert all(isinstance(o.error, LockBusy) for o in outcomes if not o.won)
 
     def test_a_waiter_gets_the_lock_when_the_holding_transaction_ends(
-        self, advisory: AdvisoryLocks
+        self, advisory: AdvisoryLocks, db: Database
     ) -> None:
-        taken, done = threading.Event(), threading.Event()
+        taken = threading.Event()
 
-        def holder() -> None:
+        def holder() -> None:  # holds until the waiter is seen blocked on the lock
             with advisory.hold("adv:w"):
                 taken.set()
-                done.wait(0.2)
+                wait_until_blocked(db)
 
         thread = threading.Thread(target=holder)
         thread.start()
-        taken.wait(5)
+        assert taken.wait(30)
         with advisory.hold("adv:w", wait_s=30) as tx:
             assert tx.scalar("SELECT current_setting('lock_timeout')") == "0"
         thread.join()

@@ -331,14 +331,25 @@ def _metric(text: str, line_prefix: str) -> float:
 
 @pytest.mark.server
 def test_20_concurrent_generations_through_a_real_server_have_exactly_one_winner(
-    make_server: Callable[..., Server],
+    make_server: Callable[..., Server], tmp_path: Path
 ) -> None:
-    server = make_server(racefree_plan_generation_delay_ms="3000")
+    gate = tmp_path / "gate"  # the winner holds the lock until every loser has answered
+    server = make_server(racefree_plan_generation_gate=str(gate))
     headers = server.operator_headers()
     with server.client() as client:
         group_id = _create(client, headers)
+
+    def open_gate_after_the_losers(answers: int) -> None:
+        if answers == 19:
+            gate.touch()
+
     responses = http_race(
-        20, server.base_url, "POST", f"/v1/plan-groups/{group_id}/generate", headers=headers
+        20,
+        server.base_url,
+        "POST",
+        f"/v1/plan-groups/{group_id}/generate",
+        headers=headers,
+        answered=open_gate_after_the_losers,
     )
     by_status = sorted(r.status_code for r in responses)
     assert by_status == [200] + [409] * 19
@@ -360,27 +371,36 @@ def test_20_concurrent_generations_through_a_real_server_have_exactly_one_winner
 
 @pytest.mark.server
 def test_waiting_succeeds_after_the_holder_finishes_and_too_short_a_wait_times_out(
-    make_server: Callable[..., Server],
+    make_server: Callable[..., Server], tmp_path: Path
 ) -> None:
-    server = make_server(racefree_plan_generation_delay_ms="1500", racefree_log_level="info")
+    gate = tmp_path / "gate"  # each touch lets one generation write
+    server = make_server(racefree_plan_generation_gate=str(gate), racefree_log_level="info")
     headers = server.operator_headers()
     generate = "/v1/plan-groups/{}/generate"
-    with server.client() as client, server.client() as other:
+    waiters = 'racefree_lock_waiters{backend="lease",scope="plan-group"}'
+    with server.client() as client, server.client() as other, server.client() as third_client:
         group_id = _create(client, headers)
         path = generate.format(group_id)
 
         holder, first = _in_background(lambda: other.post(path, headers=headers))
         _wait_for(lambda: _lock(client, group_id, headers)["held"], "the first generation")
-        waited = client.post(f"{path}?wait=60", headers=headers)
+        waiter, waited = _in_background(
+            lambda: third_client.post(f"{path}?wait=60", headers=headers)
+        )
+        _wait_for(lambda: _metric(client.get("/metrics").text, waiters) == 1, "the waiter")
+        gate.touch()
         holder.join()
         assert first[0].status_code == 200
-        assert waited.status_code == 200, waited.text
-        assert waited.json()["generation"] == 2
-        assert waited.json()["lock_wait_ms"] > 0
+        gate.touch()
+        waiter.join()
+        assert waited[0].status_code == 200, waited[0].text
+        assert waited[0].json()["generation"] == 2
+        assert waited[0].json()["lock_wait_ms"] > 0
 
         holder, third = _in_background(lambda: other.post(path, headers=headers))
         _wait_for(lambda: _lock(client, group_id, headers)["held"], "the third generation")
         too_short = client.post(f"{path}?wait=0.2", headers=headers)
+        gate.touch()
         holder.join()
         assert too_short.status_code == 409
         assert too_short.json()["code"] == "LOCK_TIMEOUT"
@@ -417,12 +437,13 @@ _HOLD_AND_SLEEP = textwrap.dedent(
     import sys, time
     from racefree.core.clock import SystemClock
     from racefree.core.db import Database
-    from racefree.core.locks import LeaseLocks
+    from racefree.core.locks import Heartbeat, LeaseLocks
     url, key, ttl = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    lease = LeaseLocks(Database.from_url(url), SystemClock()).acquire(
-        key, holder="doomed-worker", ttl_s=ttl)
-    print(lease.token, flush=True)
-    time.sleep(600)
+    locks = LeaseLocks(Database.from_url(url), SystemClock())
+    lease = locks.acquire(key, holder="doomed-worker", ttl_s=ttl)
+    with Heartbeat(locks, lease):  # the lease lives exactly as long as this process
+        print(lease.token, flush=True)
+        time.sleep(600)
     """
 )
 
@@ -442,16 +463,17 @@ def test_a_sigkilled_lease_holder_blocks_the_group_no_longer_than_the_ttl(
             text=True,
             env={**os.environ},
         )
+        path = f"/v1/plan-groups/{group_id}/generate"
         try:
             assert child.stdout is not None
             doomed_token = int(child.stdout.readline())
+            blocked = client.post(path, headers=headers)  # the holder lives and renews
         finally:
             child.send_signal(signal.SIGKILL)
             child.wait()
-        path = f"/v1/plan-groups/{group_id}/generate"
-        blocked = client.post(path, headers=headers)
-        assert blocked.status_code == 409  # the dead holder's lease still runs (4 s)
+        assert blocked.status_code == 409
         assert blocked.json()["details"]["holder"] == "doomed-worker"
+        # killed, it renews no more: its lease runs out within the TTL and the group is free
         after_ttl = client.post(f"{path}?wait=30", headers=headers)
         assert after_ttl.status_code == 200, after_ttl.text
         assert after_ttl.json()["fencing_token"] > doomed_token
@@ -518,11 +540,12 @@ def test_a_holder_process_paused_past_its_ttl_writes_nothing_and_the_new_holders
 @pytest.mark.server
 @pytest.mark.parametrize("engine", ["postgresql"])  # two servers; SQLite: tests/plans
 def test_a_server_paused_past_its_ttl_writes_nothing_and_the_new_holders_plans_stand(
-    make_server: Callable[..., Server],
+    make_server: Callable[..., Server], tmp_path: Path
 ) -> None:
     """Two servers on one PostgreSQL database; the first is SIGSTOPped mid-generation."""
-    env = {"racefree_lock_ttl_s": "1", "racefree_plan_generation_delay_ms": "1500"}
-    paused, fresh = make_server(**env), make_server(**env)
+    gate = tmp_path / "gate"  # the first server's generation waits here until the test opens it
+    paused = make_server(racefree_lock_ttl_s="1", racefree_plan_generation_gate=str(gate))
+    fresh = make_server(racefree_lock_ttl_s="1")
     headers = paused.operator_headers()
     with paused.client() as a, fresh.client() as b:
         group_id = _create(a, headers)
@@ -535,6 +558,7 @@ def test_a_server_paused_past_its_ttl_writes_nothing_and_the_new_holders_plans_s
             taken_over = b.post(path, headers=headers)
         finally:
             paused.process.send_signal(signal.SIGCONT)
+            gate.touch()
         request_a.join()
         assert taken_over.status_code == 200, taken_over.text
         assert taken_over.json()["generation"] == 1

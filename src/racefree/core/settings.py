@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -63,6 +64,8 @@ class Settings(BaseSettings):
     plan_groups_per_agent: int = Field(default=100, ge=1)
     #: plan rows one generation may write (the sum over items of min(units, days))
     plans_per_generation: int = Field(default=10_000, ge=1)
+    #: tests and drills: each generation waits, before its write, until it can remove this file
+    plan_generation_gate: Path | None = None
     lock_ttl_s: float = Field(default=30.0, gt=0)
 
     # -- issue 12: events out (stream, webhooks) -----------------------------------------

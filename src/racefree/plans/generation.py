@@ -6,7 +6,9 @@ The flow never holds a database write transaction while it waits::
              PLAN_GENERATION_IN_PROGRESS; wait > 0 -> LOCK_TIMEOUT) -- before the group is read
     read     the group, as it is now that we hold the lock
     compute  spread the units; sleep RACEFREE_PLAN_GENERATION_DELAY_MS (the services generation
-             would call); a heartbeat renews the lease meanwhile
+             would call) and, if RACEFREE_PLAN_GENERATION_GATE names a file, wait until this
+             generation can remove it (a gate tests and drills open); a heartbeat renews the
+             lease meanwhile
     write    one short write transaction whose FIRST statement is the fenced CAS
              ``UPDATE plan_groups ... WHERE fencing_token < :token AND <lease current>``;
              only if it matched: delete the previous plans, insert the new ones, audit
@@ -19,9 +21,11 @@ holder's plans stand.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from racefree.core import audit
@@ -38,6 +42,7 @@ from racefree.plans.spread import Share, spread
 from racefree.system.kill_switch import hold_normal
 
 INSERT_CHUNK = 200  # plan rows per multi-row INSERT
+GATE_POLL_S = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,7 @@ class Generator:
         ttl_s: float,
         delay_ms: int = 0,
         max_plans: int = groups.Quotas().plans_per_generation,
+        gate: Path | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.db = db
@@ -102,6 +108,7 @@ class Generator:
         self.ttl_s = ttl_s
         self.delay_ms = delay_ms
         self.max_plans = max_plans
+        self.gate = gate
         self._sleep = sleep
 
     def generate(self, group_id: str, *, holder: str, wait_s: float = 0.0) -> Generated:
@@ -135,7 +142,19 @@ class Generator:
         shares = spread(((i.name, i.units) for i in group.items), group.start_date, group.end_date)
         if self.delay_ms:
             self._sleep(self.delay_ms / 1000)
+        if self.gate is not None:
+            self._pass_gate(self.gate)
         return Prepared(lease, group, tuple(shares))
+
+    def _pass_gate(self, gate: Path) -> None:
+        """Wait until this generation removes ``gate``: one file lets exactly one through."""
+        while True:
+            try:
+                os.unlink(gate)  # atomic: of several waiting generations, one wins the file
+            except FileNotFoundError:
+                self._sleep(GATE_POLL_S)
+            else:
+                return
 
     def write(self, prepared: Prepared, *, lock_wait_ms: int = 0) -> Generated:
         """The fenced write: the CAS on ``fencing_token`` first, then the plans; one short tx."""

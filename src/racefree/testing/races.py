@@ -117,25 +117,35 @@ def http_race(
     headers: Mapping[str, str] | Callable[[int], Mapping[str, str]] | None = None,
     json: Any = None,
     timeout: float = 60,
+    answered: Callable[[int], None] | None = None,
 ) -> list[httpx.Response]:
     """``n`` requests released together; one connection per racer.
 
     The connections are opened (``GET /health``) before the barrier, so the
     requests themselves -- not connection setup -- race. ``headers`` may be a
     function of the racer's index, for races between different credentials
-    (e.g. 19 wrong passwords and one right one).
+    (e.g. 19 wrong passwords and one right one). ``answered(k)`` is called as the
+    k-th response arrives (a test opens a gate with it, e.g. once every loser has
+    answered while the winner still waits).
     """
     clients = [httpx.Client(base_url=base_url, timeout=timeout) for _ in range(n)]
+    count = [0]
+    counting = threading.Lock()
+
+    def attempt(i: int) -> httpx.Response:
+        response = clients[i].request(
+            method, path, headers=headers(i) if callable(headers) else headers, json=json
+        )
+        if answered is not None:
+            with counting:
+                count[0] += 1
+                answered(count[0])
+        return response
+
     try:
         for c in clients:
             c.get("/health")
-        outcomes = race(
-            n,
-            lambda i: clients[i].request(
-                method, path, headers=headers(i) if callable(headers) else headers, json=json
-            ),
-            timeout=timeout,
-        )
+        outcomes = race(n, attempt, timeout=timeout)
     finally:
         for c in clients:
             c.close()

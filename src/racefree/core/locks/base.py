@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.exceptions import LockBusy as LockBusy  # noqa: PLC0414 (re-export)
+from racefree.core.locks import observe
 from racefree.core.retry import Backoff
 
 T = TypeVar("T")
@@ -55,24 +56,34 @@ class Waiter:
     """Retries a try-acquire with jittered exponential backoff until a deadline.
 
     ``wake`` lets an in-process release cut the sleep short; other processes'
-    releases are seen at the next attempt.
+    releases are seen at the next attempt. While it waits, the acquisition
+    counts in the ``racefree_lock_waiters`` gauge.
     """
 
-    def __init__(self, wake: threading.Condition | None = None) -> None:
+    def __init__(
+        self, wake: threading.Condition | None = None, backend: observe.Backend | None = None
+    ) -> None:
         self._wake = wake
+        self._backend = backend or observe.Backend.LEASE
 
     def until(self, key: str, wait_s: float, attempt: Callable[[], T]) -> T:
         deadline = time.monotonic() + wait_s
         tries = 0
-        while True:
-            try:
-                return attempt()
-            except LockBusy as busy:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise lock_timeout(key, wait_s, busy) from None
-                self._sleep(min(remaining, _BACKOFF.delay(tries) + 0.001))
-                tries += 1
+        try:
+            while True:
+                try:
+                    return attempt()
+                except LockBusy as busy:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise lock_timeout(key, wait_s, busy) from None
+                    if tries == 0:
+                        observe.waiting(key, self._backend, +1)
+                    self._sleep(min(remaining, _BACKOFF.delay(tries) + 0.001))
+                    tries += 1
+        finally:
+            if tries:
+                observe.waiting(key, self._backend, -1)
 
     def _sleep(self, seconds: float) -> None:
         if self._wake is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 log = logging.getLogger("racefree.locks")
 
@@ -50,6 +50,11 @@ HOLD = Histogram(
 ACQUIRED = Counter("racefree_lock_acquired_total", "Locks acquired.", _LABELS)
 BUSY = Counter("racefree_lock_busy_total", "Acquisitions refused: held, no wait.", _LABELS)
 TIMEOUT = Counter("racefree_lock_timeout_total", "Waits that ran out (LOCK_TIMEOUT).", _LABELS)
+WAITERS = Gauge(
+    "racefree_lock_waiters",
+    "Acquisitions waiting now: they found the lock held and retry until it is free.",
+    _LABELS,
+)
 LOST = Counter("racefree_lock_lost_total", "Leases found taken over (LOCK_LOST).", _LABELS)
 
 _COUNTERS = {Outcome.ACQUIRED: ACQUIRED, Outcome.BUSY: BUSY, Outcome.TIMEOUT: TIMEOUT}
@@ -97,6 +102,11 @@ def acquisition(
             "lock_wait_ms": round(wait_ms, 1),
         },
     )
+
+
+def waiting(key: str, backend: Backend, delta: int) -> None:
+    """An acquisition starts (``+1``) or stops (``-1``) waiting for a held lock."""
+    WAITERS.labels(backend.value, scope_of(key)).inc(delta)
 
 
 def released(key: str, backend: Backend, held_s: float) -> None:
