@@ -18,6 +18,7 @@ from racefree.plans.groups import (
     lock_key,
     owner_of,
     plans,
+    validate,
 )
 from racefree.plans.spread import spread
 
@@ -35,4 +36,5 @@ __all__ = [
     "owner_of",
     "plans",
     "spread",
+    "validate",
 ]

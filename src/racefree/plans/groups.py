@@ -90,7 +90,7 @@ def _invalid(message: str, loc: str) -> RacefreeError:
 
 
 def validate(start_date: date, end_date: date, items: list[Item]) -> None:
-    """The rules the HTTP models also enforce, for library callers."""
+    """A group's rules, for every caller (the HTTP route calls this before its write)."""
     if end_date < start_date:
         raise _invalid("end_date must not be before start_date", "end_date")
     if days_between(start_date, end_date) > MAX_DAYS:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import plans
 from racefree.core import context
@@ -20,8 +20,7 @@ from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.plans import Generator, Item, PlanGroup
 from racefree.plans.generation import lock_view
-from racefree.plans.groups import MAX_DAYS, MAX_ITEMS, MAX_UNITS
-from racefree.plans.spread import days_between
+from racefree.plans.groups import MAX_ITEMS, MAX_UNITS
 
 router = APIRouter(prefix="/v1/plan-groups", tags=["plans"], route_class=PipelineRoute)
 
@@ -47,22 +46,14 @@ class ItemIn(BaseModel):
 
 
 class PlanGroupIn(BaseModel):
+    """The body's shape; the group's rules (period, unique names) are plans.validate's."""
+
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=200)
     start_date: date
     end_date: date
     items: list[ItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
-
-    @model_validator(mode="after")
-    def _period_and_names(self) -> PlanGroupIn:
-        if self.end_date < self.start_date:
-            raise ValueError("end_date must not be before start_date")
-        if days_between(self.start_date, self.end_date) > MAX_DAYS:
-            raise ValueError(f"the period may span at most {MAX_DAYS} days")
-        if len({i.name for i in self.items}) != len(self.items):
-            raise ValueError("item names must be unique")
-        return self
 
 
 def get_generator(call: Call) -> Generator:
@@ -107,13 +98,15 @@ def _create(call: Call) -> Response:
     body: PlanGroupIn = call.body
     caller, runtime = call.caller, call.runtime
     agent_id = caller.agent_id if isinstance(caller, SessionPrincipal) else None
+    items = [Item(i.name, i.units) for i in body.items]
+    plans.validate(body.start_date, body.end_date, items)  # before the write transaction opens
     with runtime.db.write() as tx:
         group = plans.create(
             tx,
             title=body.title,
             start_date=body.start_date,
             end_date=body.end_date,
-            items=[Item(i.name, i.units) for i in body.items],
+            items=items,
             agent_id=agent_id,
             actor=_actor(caller),
             now=runtime.clock.now(),
