@@ -13,6 +13,7 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.testing import race, tally
+from tests import factory
 
 KEY = Ed25519PrivateKey.generate()
 PUBLIC = OwnerSigner(KEY).public_key
@@ -30,13 +31,7 @@ def _verify(db: Database, clock: ManualClock, header: str | None, action: str = 
 
 @pytest.fixture
 def grace_agent(db: Database) -> str:
-    with db.write() as tx:
-        tx.execute(
-            "INSERT INTO agents (id, name, status, owner_public_key, owner_verified,"
-            " created_at, updated_at) VALUES ('a1', 'n', 'ACTIVE', :pk, 0, 0, 0)",
-            {"pk": PUBLIC},
-        )
-    return "a1"
+    return factory.agent(db, owner=PUBLIC)
 
 
 def test_a_valid_signature_verifies_once(db: Database, clock: ManualClock) -> None:
@@ -117,7 +112,8 @@ def test_two_concurrent_owner_actions_both_succeed_and_lock_in_once(
     assert tally(outcomes) == {"won": 2}
     assert sorted(o.value for o in outcomes) == [False, True]
     with db.read() as tx:
-        assert tx.scalar("SELECT owner_verified FROM agents WHERE id = 'a1'") == 1
+        verified = "SELECT owner_verified FROM agents WHERE id = :id"
+        assert tx.scalar(verified, {"id": grace_agent}) == 1
         assert len(audit.entries(tx, event_type="OWNER_VERIFIED")) == 1
 
 

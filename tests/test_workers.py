@@ -21,7 +21,9 @@ from racefree.testing import Server, start_server
 from racefree.transactions.machine import Status
 from racefree.transactions.service import Transactions
 from racefree.workers import Sweep, WorkerThread
-from tests.transactions.conftest import insert_agent, insert_session, transfer
+from tests import factory
+from tests.factory import OWNER_PUBLIC
+from tests.transactions.conftest import transfer
 
 TTL_S = 5.0
 
@@ -97,7 +99,9 @@ def test_started_workers_execute_due_transactions_and_stop_cleanly(
 ) -> None:
     fast = settings.model_copy(update={"worker_interval_s": 0.02, "tier_delay_s": 0})
     service = Transactions(db, clock, fast)
-    session = insert_session(db, insert_agent(db, balance=100_000), clock.now())
+    session = factory.session(
+        db, factory.agent(db, owner=OWNER_PUBLIC, balance=100_000), now=clock.now()
+    )
     txn_id = service.submit(session, transfer(20_000)).reply.body["transaction_id"]
     handle = workers.start(db, clock, fast, service, holder="host:1")
     try:
@@ -154,7 +158,9 @@ def test_two_servers_on_postgresql_run_each_worker_once_and_take_over_from_a_kil
 
         _wait_for(lambda: {_pid(h) for h in _worker_holders(db).values()} == {survivor.process.pid})
         # the survivor now does the delayed work: a due DELAY transaction gets executed
-        session = insert_session(db, insert_agent(db, balance=100_000), int(time.time()))
+        session = factory.session(
+            db, factory.agent(db, owner=OWNER_PUBLIC, balance=100_000), now=int(time.time())
+        )
         settings = Settings(database_url=db_url, tier_delay_s=0)
         service = Transactions(db, ManualClock(int(time.time())), settings)
         txn_id = service.submit(session, transfer(20_000)).reply.body["transaction_id"]

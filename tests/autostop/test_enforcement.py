@@ -18,8 +18,9 @@ from racefree.testing import Outcome, race, tally
 from racefree.transactions import moves
 from racefree.transactions.machine import Transaction
 from racefree.transactions.service import Transactions
-from tests.killswitch import seed
-from tests.transactions.conftest import insert_agent, insert_session, statuses, transfer
+from tests import factory
+from tests.factory import OWNER_PUBLIC
+from tests.transactions.conftest import statuses, transfer
 
 
 def _rule(
@@ -75,8 +76,8 @@ def test_twenty_concurrent_failures_suspend_the_agent_once(
     db: Database, service: Transactions, clock: ManualClock
 ) -> None:
     _rule(db, RuleType.CONSECUTIVE_FAILURES, {"threshold": 3}, Action.SUSPEND_AGENT)
-    agent = insert_agent(db, balance=0)
-    sessions = [insert_session(db, agent, clock.now()) for _ in range(4)]
+    agent = factory.agent(db, owner=OWNER_PUBLIC, balance=0)
+    sessions = [factory.session(db, agent, now=clock.now()) for _ in range(4)]
     codes = _codes(race(20, lambda i: service.submit(sessions[i % 4], transfer(100))))
     # failures until the third one crossed; the rest were refused, or were admitted
     # before the suspension and failed after it (each such failure is a FAILED row)
@@ -110,8 +111,8 @@ def test_hourly_rate_admits_at_most_the_limit_and_acts_once(
     db: Database, service: Transactions, clock: ManualClock
 ) -> None:
     _rule(db, RuleType.HOURLY_RATE, {"max_tx_per_hour": 10}, Action.SUSPEND_AGENT)
-    agent = insert_agent(db, balance=1_000_000)
-    sessions = [insert_session(db, agent, clock.now()) for _ in range(5)]
+    agent = factory.agent(db, owner=OWNER_PUBLIC, balance=1_000_000)
+    sessions = [factory.session(db, agent, now=clock.now()) for _ in range(5)]
     codes = _codes(race(30, lambda i: service.submit(sessions[i % 5], transfer(10))))
     codes["won"] = codes.pop("CONFIRMED", 0)
     # admissions queue on the agent's figures row: the first ten pass, the eleventh
@@ -130,8 +131,8 @@ def test_hourly_rate_is_a_sliding_hour(
     db: Database, service: Transactions, clock: ManualClock
 ) -> None:
     _rule(db, RuleType.HOURLY_RATE, {"max_tx_per_hour": 2}, Action.SUSPEND_AGENT)
-    agent = insert_agent(db, balance=1_000_000)
-    session = insert_session(db, agent, clock.now())
+    agent = factory.agent(db, owner=OWNER_PUBLIC, balance=1_000_000)
+    session = factory.session(db, agent, now=clock.now())
     service.submit(session, transfer(1))
     clock.advance(1800)
     service.submit(session, transfer(1))
@@ -146,7 +147,7 @@ def test_hourly_rate_is_a_sliding_hour(
 def _executing(db: Database, agent: str, session: str) -> Transaction:
     """A transaction in EXECUTING with its reservation, as a submission leaves it."""
     with db.write() as tx:
-        txn_id = seed.transaction(tx, agent, session, status="EXECUTING", amount=100)
+        txn_id = factory.transaction(tx, agent, session, status="EXECUTING", amount=100)
         tx.execute("UPDATE sessions SET reserved = reserved + 100 WHERE id = :id", {"id": session})
         row = tx.one("SELECT * FROM transactions WHERE id = :id", {"id": txn_id})
     assert row is not None
@@ -159,8 +160,8 @@ def test_a_kill_switch_rule_racing_ten_operators_activates_once(
 ) -> None:
     """The executor's fail move (the rule fires in it) against ten operators' activations."""
     _rule(db, RuleType.CONSECUTIVE_FAILURES, {"threshold": 1}, Action.KILL_SWITCH)
-    agent = insert_agent(db, balance=0)
-    session = insert_session(db, agent, clock.now())
+    agent = factory.agent(db, owner=OWNER_PUBLIC, balance=0)
+    session = factory.session(db, agent, now=clock.now())
     txn = _executing(db, agent, session)
 
     def attempt(i: int) -> Any:
@@ -193,8 +194,8 @@ def test_a_kill_switch_rule_that_fires_first_leaves_operators_already_active(
     db: Database, service: Transactions, clock: ManualClock
 ) -> None:
     _rule(db, RuleType.CONSECUTIVE_FAILURES, {"threshold": 1}, Action.KILL_SWITCH)
-    agent = insert_agent(db, balance=0)
-    session = insert_session(db, agent, clock.now())
+    agent = factory.agent(db, owner=OWNER_PUBLIC, balance=0)
+    session = factory.session(db, agent, now=clock.now())
     service.submit(session, transfer(100))
     with db.read() as tx:
         state = killswitch.read(tx)
@@ -219,8 +220,8 @@ def test_daily_limit_warns_once_and_stops_at_admission(
         {"daily_max": "1000", "warn_percent": 50, "stop_percent": 100},
         Action.SUSPEND_AGENT,
     )
-    agent = insert_agent(db, balance=1_000_000)
-    session = insert_session(db, agent, clock.now())
+    agent = factory.agent(db, owner=OWNER_PUBLIC, balance=1_000_000)
+    session = factory.session(db, agent, now=clock.now())
     for _ in range(3):
         service.submit(session, transfer(200))  # 600: crossed 50 % once
     assert len(_rows(db, "AUTO_STOP_WARN")) == 1
@@ -234,7 +235,7 @@ def test_daily_limit_warns_once_and_stops_at_admission(
 def test_time_restriction_refuses_outside_the_hours(
     db: Database, service: Transactions, clock: ManualClock
 ) -> None:
-    agent = insert_agent(db, balance=1_000_000)
+    agent = factory.agent(db, owner=OWNER_PUBLIC, balance=1_000_000)
     _rule(
         db,
         RuleType.TIME_RESTRICTION,
@@ -242,7 +243,7 @@ def test_time_restriction_refuses_outside_the_hours(
         Action.SUSPEND_AGENT,
         agent=agent,
     )
-    session = insert_session(db, agent, clock.now())
+    session = factory.session(db, agent, now=clock.now())
     clock.set(86_400 * 20_000 + 23 * 3600)  # 23:00 UTC
     service.submit(session, transfer(1))
     clock.set(86_400 * 20_001 + 5 * 3600)  # 05:00
@@ -257,7 +258,7 @@ def test_time_restriction_refuses_outside_the_hours(
 def test_anomaly_pattern_and_most_severe_wins(
     db: Database, service: Transactions, clock: ManualClock
 ) -> None:
-    agent = insert_agent(db, balance=1_000_000)
+    agent = factory.agent(db, owner=OWNER_PUBLIC, balance=1_000_000)
     _rule(
         db,
         RuleType.ANOMALY_PATTERN,
@@ -265,7 +266,7 @@ def test_anomaly_pattern_and_most_severe_wins(
         Action.SUSPEND_AGENT,
     )
     _rule(db, RuleType.DAILY_LIMIT, {"daily_max": "300", "warn_percent": 90}, Action.WARN)
-    session = insert_session(db, agent, clock.now())
+    session = factory.session(db, agent, now=clock.now())
     service.submit(session, transfer(50, "acct:x"))
     service.submit(session, transfer(50, "acct:y"))
     service.submit(session, transfer(50, "acct:x"))  # x twice: ANOMALY warns
@@ -289,8 +290,8 @@ def test_suspensions_racing_operator_activations_never_deadlock(
 ) -> None:
     """Failures that suspend their agents while operators activate: every call ends cleanly."""
     _rule(db, RuleType.CONSECUTIVE_FAILURES, {"threshold": 1}, Action.SUSPEND_AGENT)
-    agents_ = [insert_agent(db, balance=0) for _ in range(3)]
-    sessions = [insert_session(db, a, clock.now()) for a in agents_ for _ in range(2)]
+    agents_ = [factory.agent(db, owner=OWNER_PUBLIC, balance=0) for _ in range(3)]
+    sessions = [factory.session(db, a, now=clock.now()) for a in agents_ for _ in range(2)]
 
     def attempt(i: int) -> Any:
         if i % 4 == 3:

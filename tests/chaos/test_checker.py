@@ -14,9 +14,10 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.settings import Settings
 from racefree.transactions.service import Transactions
+from tests import factory
 from tests.chaos.checker import Report, check_database
 from tests.chaos.history import Answer, Deposit, History, Submission
-from tests.transactions.conftest import insert_session, transfer
+from tests.transactions.conftest import transfer
 
 DAMAGE = {
     "balance": (
@@ -57,7 +58,7 @@ def history(db: Database, clock: ManualClock, settings: Settings, sleeps: list[f
     with db.write() as tx:
         agent = agents.create(tx, name="checked", now=clock.now()).id
         agents.deposit(tx, agent, 100_000, now=clock.now())
-    session = insert_session(db, agent, clock.now())
+    session = factory.session(db, agent, now=clock.now())
     service = Transactions(db, clock, settings, sleep=sleeps.append)
     history = History()
     history.add_deposit(Deposit(agent, 100_000, Answer(200)))

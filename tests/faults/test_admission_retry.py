@@ -15,9 +15,10 @@ from racefree.core.db import Database, Row
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.core.settings import Settings
 from racefree.transactions.service import Transactions
+from tests import factory
 from tests.faults.support import Background
 from tests.faults.support import faulty as make_faulty
-from tests.transactions.conftest import insert_session, session_row, transfer
+from tests.transactions.conftest import session_row, transfer
 
 LIMIT = 60_000
 
@@ -25,7 +26,7 @@ LIMIT = 60_000
 def test_a_release_committing_between_refusal_and_explanation_is_admitted_on_retry(
     db: Database, clock: ManualClock, settings: Settings, agent: str, sleeps: list[float]
 ) -> None:
-    session = insert_session(db, agent, clock.now(), max_total_amount=LIMIT)
+    session = factory.session(db, agent, now=clock.now(), constraints={"max_total_amount": LIMIT})
     plain = Transactions(db, clock, settings, sleep=sleeps.append)
     queued = str(plain.submit(session, transfer(LIMIT)).reply.body["transaction_id"])
     released: list[bool] = []

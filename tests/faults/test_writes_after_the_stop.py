@@ -25,9 +25,9 @@ from racefree.core.settings import Settings
 from racefree.http import create_app
 from racefree.killswitch.activation import activate_now
 from racefree.runtime import Runtime
+from tests.factory import OWNER_PUBLIC
 from tests.faults.support import faulty as make_faulty
 from tests.http.test_transactions import make_agent, make_session, transfer
-from tests.transactions.conftest import OWNER_PUBLIC
 
 
 @dataclass

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from racefree.runtime import Runtime
 from racefree.testing import Server, http_race
+from tests.factory import OWNER_PUBLIC
 from tests.http.test_transactions import make_agent
-from tests.transactions.conftest import OWNER_PUBLIC
 
 
 def test_get_and_changes_answer_etags_and_a_stale_if_match_changes_nothing(

@@ -18,7 +18,7 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.killswitch import recovery
 from racefree.testing import Server, http_race, race, start_server
-from tests.killswitch import seed
+from tests import factory
 
 PASSWORD = "correct horse battery staple"
 PROBLEM = "application/problem+json"
@@ -66,7 +66,7 @@ def test_status_is_for_operators_and_starts_normal(
 def test_activation_answers_with_the_counts_and_a_second_press_is_409(
     client: TestClient, operator_headers: dict[str, str], db: Database, clock: ManualClock
 ) -> None:
-    w = seed.world(db, now=clock.now())
+    w = factory.world(db, now=clock.now())
     response = _activate(client, operator_headers, reason="agent went rogue")
     assert response.status_code == 200
     body = response.json()
@@ -224,7 +224,7 @@ def test_recovery_with_an_owner_takes_a_signature_over_a_kill_switch_nonce(
 ) -> None:
     key = Ed25519PrivateKey.generate()
     with db.write() as tx:
-        seed.agent(tx, owner_public_key=OwnerSigner(key).public_key, now=clock.now())
+        factory.agent(tx, owner=OwnerSigner(key).public_key, now=clock.now())
         tx.execute("UPDATE agents SET owner_verified = 1")  # a LOCKED owner gates recovery
     _activate(client, operator_headers)
     missing = client.post("/v1/kill-switch/recovery", headers=master)
@@ -260,7 +260,7 @@ def test_openapi_documents_the_kill_switch_errors_and_the_guard(client: TestClie
 def test_twenty_racing_activations_against_a_real_server_have_one_winner(
     server: Server, db: Database, clock: ManualClock
 ) -> None:
-    w = seed.world(db, agents=4, now=clock.now())
+    w = factory.world(db, agents=4, now=clock.now())
     responses = http_race(
         20,
         server.base_url,

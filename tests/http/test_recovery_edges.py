@@ -26,7 +26,7 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.killswitch import recovery
 from racefree.testing import Server, http_race, start_server
-from tests.killswitch import seed
+from tests import factory
 
 PASSWORD = "correct horse battery staple"
 CHECKS = "racefree_master_password_checks_total"
@@ -214,8 +214,8 @@ KEY = Ed25519PrivateKey.generate()
 
 def _owned_agent(db: Database, clock: ManualClock, *, locked: bool, status: str = "ACTIVE") -> str:
     with db.write() as tx:
-        agent_id = seed.agent(
-            tx, owner_public_key=OwnerSigner(KEY).public_key, status=status, now=clock.now()
+        agent_id = factory.agent(
+            tx, owner=OwnerSigner(KEY).public_key, status=status, now=clock.now()
         )
         if locked:
             tx.execute("UPDATE agents SET owner_verified = 1 WHERE id = :id", {"id": agent_id})
@@ -264,7 +264,7 @@ def test_a_locked_owner_of_a_live_agent_must_sign_and_waits_the_owner_wait(
     # a GRACE owner's key is not the LOCKED owner's: it cannot stand in
     stranger = Ed25519PrivateKey.generate()
     with db.write() as tx:
-        seed.agent(tx, owner_public_key=OwnerSigner(stranger).public_key, now=clock.now())
+        factory.agent(tx, owner=OwnerSigner(stranger).public_key, now=clock.now())
     nonce = client.get("/v1/kill-switch/nonce").json()["nonce"]
     wrong = OwnerSigner(stranger).header(recovery.OWNER_ACTION, nonce, clock.now())
     refused = _start(client, {**headers, owners.HEADER: wrong})

@@ -12,7 +12,7 @@ from racefree import owners
 from racefree.client import OwnerSigner
 from racefree.testing import Server, http_race
 from racefree.transactions.approvals import approval_action
-from tests.transactions.conftest import OWNER_KEY, OWNER_PUBLIC
+from tests.factory import OWNER_KEY, OWNER_PUBLIC
 
 PROBLEM = "application/problem+json"
 Client = TestClient | httpx.Client

@@ -12,7 +12,7 @@ from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.killswitch import status
 from racefree.killswitch.machine import KILL_SWITCH
 from racefree.testing import race, tally
-from tests.killswitch import seed
+from tests import factory
 
 
 def _activate(
@@ -56,7 +56,7 @@ def test_activation_moves_normal_to_activated_and_records_who_and_why(
 def test_the_cascade_stops_everything_open_and_leaves_the_rest_alone(
     db: Database, clock: ManualClock
 ) -> None:
-    w = seed.world(db, now=clock.now())
+    w = factory.world(db, now=clock.now())
     result = _activate(db, clock)
 
     assert result.sessions_revoked == len(w.live_sessions)
@@ -93,7 +93,7 @@ def test_the_cascade_stops_everything_open_and_leaves_the_rest_alone(
 def test_the_audit_row_is_critical_and_carries_actor_reason_counts_and_duration(
     db: Database, clock: ManualClock
 ) -> None:
-    w = seed.world(db, agents=2, now=clock.now())
+    w = factory.world(db, agents=2, now=clock.now())
     result = _activate(db, clock, reason="drill", actor="operator:bob")
     [entry] = _activations(db)
     assert entry.severity is audit.Severity.CRITICAL
@@ -140,7 +140,7 @@ def test_activated_cannot_go_straight_back_to_normal() -> None:
 def test_twenty_racing_activations_have_one_winner_and_one_cascade(
     db: Database, clock: ManualClock
 ) -> None:
-    w = seed.world(db, agents=4, now=clock.now())
+    w = factory.world(db, agents=4, now=clock.now())
     outcomes = race(20, lambda i: _activate(db, clock, reason=f"racer {i}"))
     assert tally(outcomes) == {"won": 1, "KILL_SWITCH_ALREADY_ACTIVE": 19}
     [winner] = [o.value for o in outcomes if o.won]
@@ -182,7 +182,7 @@ def _inject_failure_on_transaction_updates(db: Database) -> None:
 def test_a_failure_midway_through_the_cascade_leaves_everything_as_before(
     db: Database, clock: ManualClock
 ) -> None:
-    w = seed.world(db, now=clock.now())
+    w = factory.world(db, now=clock.now())
     # transactions are cancelled last, after agents were suspended and sessions revoked
     _inject_failure_on_transaction_updates(db)
     with pytest.raises(Exception, match="injected failure"):
@@ -206,9 +206,11 @@ def test_a_session_revoked_earlier_still_gets_its_open_reservations_back(
     db: Database, clock: ManualClock
 ) -> None:
     with db.write() as tx:
-        a = seed.agent(tx, now=clock.now())
-        s = seed.session(tx, a, revoked_at=clock.now() - 5, revoke_reason="operator", reserved=40)
-        seed.transaction(tx, a, s, status="QUEUED", amount=40, now=clock.now())
+        a = factory.agent(tx, now=clock.now())
+        s = factory.session(
+            tx, a, revoked_at=clock.now() - 5, revoke_reason="operator", reserved=40
+        )
+        factory.transaction(tx, a, s, status="QUEUED", amount=40, now=clock.now())
     result = _activate(db, clock)
     assert (result.sessions_revoked, result.transactions_cancelled) == (0, 1)
     with db.read() as tx:

@@ -21,7 +21,7 @@ from racefree.core.settings import Settings
 from racefree.testing import wait_until_blocked
 from racefree.transactions import approvals, moves, submission
 from racefree.transactions.machine import TRANSACTIONS, Move, Status, Transaction
-from tests.killswitch import seed
+from tests import factory
 
 pytestmark = pytest.mark.parametrize("engine", ["postgresql"])
 
@@ -47,10 +47,10 @@ def test_an_executor_that_claimed_a_transaction_first_keeps_it_and_its_reservati
     db: Database, clock: ManualClock
 ) -> None:
     with db.write() as tx:
-        a = seed.agent(tx, now=clock.now())
-        s = seed.session(tx, a, reserved=30, now=clock.now())
-        claimed = seed.transaction(tx, a, s, status="EXECUTING", amount=10, now=clock.now())
-        seed.transaction(tx, a, s, status="QUEUED", amount=20, now=clock.now())
+        a = factory.agent(tx, now=clock.now())
+        s = factory.session(tx, a, reserved=30, now=clock.now())
+        claimed = factory.transaction(tx, a, s, status="EXECUTING", amount=10, now=clock.now())
+        factory.transaction(tx, a, s, status="QUEUED", amount=20, now=clock.now())
 
     def claim(tx: Tx) -> None:
         # the executor's claim before the irreversible step (ExecutionLoop._claim_submitted)
@@ -71,8 +71,8 @@ def test_a_transaction_admitted_just_before_the_revoke_is_cancelled_and_released
     db: Database, clock: ManualClock
 ) -> None:
     with db.write() as tx:
-        a = seed.agent(tx, now=clock.now())
-        s = seed.session(tx, a, reserved=0, now=clock.now())
+        a = factory.agent(tx, now=clock.now())
+        s = factory.session(tx, a, reserved=0, now=clock.now())
 
     def admit(tx: Tx) -> None:
         # a real admission: insert the transaction and reserve on the live session
@@ -102,7 +102,7 @@ def test_a_session_opened_while_the_activation_runs_is_revoked_too(
     db: Database, clock: ManualClock
 ) -> None:
     with db.write() as tx:
-        a = seed.agent(tx, now=clock.now())
+        a = factory.agent(tx, now=clock.now())
     opened: list[str] = []
 
     def open_session(tx: Tx) -> None:
@@ -139,7 +139,7 @@ def test_an_agent_reactivated_while_the_activation_runs_is_suspended_too(
     db: Database, clock: ManualClock
 ) -> None:
     with db.write() as tx:
-        a = seed.agent(tx, now=clock.now())
+        a = factory.agent(tx, now=clock.now())
         agents.suspend(tx, a, now=clock.now())
 
     def reactivate(tx: Tx) -> None:
@@ -158,9 +158,9 @@ def test_a_move_holding_a_revoked_sessions_row_does_not_deadlock_the_activation(
 ) -> None:
     """Movers lock a session, then its transaction; the activation must take them in that order."""
     with db.write() as tx:
-        a = seed.agent(tx, now=clock.now())
-        s = seed.session(tx, a, reserved=20, now=clock.now())
-        x = seed.transaction(tx, a, s, status="QUEUED", amount=20, now=clock.now())
+        a = factory.agent(tx, now=clock.now())
+        s = factory.session(tx, a, reserved=20, now=clock.now())
+        x = factory.transaction(tx, a, s, status="QUEUED", amount=20, now=clock.now())
         tx.execute(
             "UPDATE sessions SET revoked_at = :now, revoke_reason = 'operator' WHERE id = :id",
             {"now": clock.now(), "id": s},

@@ -11,7 +11,7 @@ from racefree import cli, operators
 from racefree.cli.exits import ExitCode
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from tests.killswitch import seed
+from tests import factory
 
 PASSWORD = "correct horse battery staple"
 
@@ -38,7 +38,7 @@ def test_activate_recover_and_status_from_the_cli(
     db: Database,
     clock: ManualClock,
 ) -> None:
-    w = seed.world(db, now=clock.now())
+    w = factory.world(db, now=clock.now())
     code, result, _ = _run(capsys, "kill-switch", "activate", "--reason", "from the shell")
     assert code == 0
     assert result["state"] == "ACTIVATED"

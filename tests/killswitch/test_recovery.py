@@ -13,7 +13,7 @@ from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.killswitch import recovery, status
 from racefree.testing import race, tally
-from tests.killswitch import seed
+from tests import factory
 
 PASSWORD = "correct horse battery staple"
 WAIT_S = 86400
@@ -108,7 +108,7 @@ def test_recovery_starts_waits_the_configured_time_then_completes(
 def test_completing_recovery_reactivates_only_agents_the_switch_suspended(
     db: Database, clock: ManualClock
 ) -> None:
-    w = seed.world(db, now=clock.now())
+    w = factory.world(db, now=clock.now())
     killswitch.activate_now(db, "test", now=clock.now())
     _start(db, clock)
     clock.advance(WAIT_S)
@@ -221,8 +221,7 @@ def _owned_agents(db: Database, clock: ManualClock, key: Ed25519PrivateKey, n: i
     """``n`` agents whose owner ``key`` is LOCKED in: only such owners gate recovery."""
     with db.write() as tx:
         ids = [
-            seed.agent(tx, owner_public_key=OwnerSigner(key).public_key, now=clock.now())
-            for _ in range(n)
+            factory.agent(tx, owner=OwnerSigner(key).public_key, now=clock.now()) for _ in range(n)
         ]
         tx.execute("UPDATE agents SET owner_verified = 1")
     return ids

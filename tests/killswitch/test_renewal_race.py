@@ -15,7 +15,7 @@ from racefree import killswitch, sessions
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.testing import race, tally
-from tests.killswitch import seed
+from tests import factory
 
 ROUNDS = 20
 RENEWERS = 6
@@ -28,7 +28,7 @@ def test_a_renewal_racing_an_activation_never_leaves_an_active_session(
     db: Database, clock: ManualClock, round_no: int
 ) -> None:
     with db.write() as tx:
-        agent = seed.agent(tx, now=clock.now())
+        agent = factory.agent(tx, now=clock.now())
         issued = [
             sessions.issue(tx, agent, now=clock.now(), policy=POLICY) for _ in range(RENEWERS)
         ]

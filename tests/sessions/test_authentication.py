@@ -9,7 +9,8 @@ from racefree.core import tokens
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
-from tests.sessions.conftest import POLICY, open_session
+from tests import factory
+from tests.factory import POLICY
 
 
 def _auth(db: Database, clock: ManualClock, token: str) -> sessions.Authenticated:
@@ -25,7 +26,7 @@ def _code(db: Database, clock: ManualClock, token: str) -> ErrorCode:
 def test_a_valid_token_authenticates_its_session(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    issued = open_session(db, clock, agent_id)
+    issued = factory.issue_session(db, clock, agent_id)
     who = _auth(db, clock, issued.token)
     assert (who.session_id, who.agent_id) == (issued.session.id, agent_id)
 
@@ -59,7 +60,7 @@ def test_an_unknown_well_formed_token_is_invalid(db: Database, clock: ManualCloc
 
 
 def test_expiry_is_exact_to_the_second(db: Database, clock: ManualClock, agent_id: str) -> None:
-    issued = open_session(db, clock, agent_id)
+    issued = factory.issue_session(db, clock, agent_id)
     clock.advance(POLICY.expires_in - 1)
     assert _auth(db, clock, issued.token).session_id == issued.session.id
     clock.advance(1)
@@ -69,7 +70,7 @@ def test_expiry_is_exact_to_the_second(db: Database, clock: ManualClock, agent_i
 def test_a_revoked_session_is_session_revoked(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    issued = open_session(db, clock, agent_id)
+    issued = factory.issue_session(db, clock, agent_id)
     with db.write() as tx:
         sessions.revoke(tx, issued.session.id, now=clock.now())
     assert _code(db, clock, issued.token) is ErrorCode.SESSION_REVOKED
@@ -78,7 +79,7 @@ def test_a_revoked_session_is_session_revoked(
 def test_a_suspended_agents_session_does_not_authenticate_until_reactivated(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    issued = open_session(db, clock, agent_id)
+    issued = factory.issue_session(db, clock, agent_id)
     with db.write() as tx:
         agents.suspend(tx, agent_id, now=clock.now())
     assert _code(db, clock, issued.token) is ErrorCode.AGENT_SUSPENDED

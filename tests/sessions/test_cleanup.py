@@ -11,7 +11,8 @@ from racefree.core.db import Database
 from racefree.core.errors import RacefreeError
 from racefree.sessions import Policy
 from racefree.testing import Outcome, race
-from tests.sessions.conftest import POLICY, open_session
+from tests import factory
+from tests.factory import POLICY
 
 
 def _cleanup(db: Database, now: int, retention_s: int = 0) -> int:
@@ -27,9 +28,9 @@ def _exists(db: Database, session_id: str) -> bool:
 def test_only_sessions_expired_for_the_retention_are_deleted(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    old = open_session(db, clock, agent_id).session
+    old = factory.issue_session(db, clock, agent_id).session
     clock.advance(10)
-    young = open_session(db, clock, agent_id).session
+    young = factory.issue_session(db, clock, agent_id).session
     assert _cleanup(db, old.expires_at - 1) == 0
     assert _cleanup(db, young.expires_at, retention_s=10) == 1
     assert not _exists(db, old.id) and _exists(db, young.id)
@@ -41,7 +42,7 @@ def test_only_sessions_expired_for_the_retention_are_deleted(
 def test_sessions_that_transactions_reference_are_kept(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    session = open_session(db, clock, agent_id).session
+    session = factory.issue_session(db, clock, agent_id).session
     with db.write() as tx:
         tx.execute(
             "INSERT INTO transactions (id, agent_id, session_id, type, amount, destination,"
@@ -56,7 +57,7 @@ def test_sessions_that_transactions_reference_are_kept(
 def _renewal_against_cleanup(
     db: Database, clock: ManualClock, agent_id: str, policy: Policy
 ) -> tuple[Outcome, Outcome, str]:
-    issued = open_session(db, clock, agent_id, policy)
+    issued = factory.issue_session(db, clock, agent_id, policy)
     expires_at = issued.session.expires_at
 
     def attempt(i: int) -> object:

@@ -13,13 +13,14 @@ from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.sessions import Constraints
 from racefree.testing import race, tally
-from tests.sessions.conftest import POLICY, open_session
+from tests import factory
+from tests.factory import POLICY
 
 
 def test_issue_returns_a_well_formed_token_and_stores_only_its_hash(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    issued = open_session(db, clock, agent_id)
+    issued = factory.issue_session(db, clock, agent_id)
     assert tokens.well_formed(issued.token, tokens.SESSION_PREFIX)
     assert issued.session.expires_at == clock.now() + POLICY.expires_in
     assert issued.session.absolute_expires_at == clock.now() + POLICY.absolute_lifetime
@@ -39,7 +40,9 @@ def test_explicit_expiry_renewals_and_constraints_are_stored(
     limits = Constraints.parse(
         {"max_amount_per_tx": "100", "max_total_amount": "500", "max_transactions": 3}
     )
-    issued = open_session(db, clock, agent_id, expires_in=50, max_renewals=0, constraints=limits)
+    issued = factory.issue_session(
+        db, clock, agent_id, expires_in=50, max_renewals=0, constraints=limits
+    )
     assert (issued.session.expires_in, issued.session.max_renewals) == (50, 0)
     assert issued.session.constraints == limits
     with db.read() as tx:
@@ -86,7 +89,7 @@ def test_out_of_range_expiry_or_renewals_are_validation_errors(
     db: Database, clock: ManualClock, agent_id: str, expires_in: int, max_renewals: int
 ) -> None:
     with pytest.raises(RacefreeError) as info:
-        open_session(db, clock, agent_id, expires_in=expires_in, max_renewals=max_renewals)
+        factory.issue_session(db, clock, agent_id, expires_in=expires_in, max_renewals=max_renewals)
     assert info.value.code is ErrorCode.VALIDATION_ERROR
 
 
@@ -100,7 +103,7 @@ def test_suspended_and_terminated_agents_cannot_open_sessions(
     with db.write() as tx:
         getattr(agents, action)(tx, agent_id, now=clock.now())
     with pytest.raises(RacefreeError) as info:
-        open_session(db, clock, agent_id)
+        factory.issue_session(db, clock, agent_id)
     assert info.value.code is code
     with db.read() as tx:
         assert tx.scalar("SELECT COUNT(*) FROM sessions") == 0
@@ -108,19 +111,19 @@ def test_suspended_and_terminated_agents_cannot_open_sessions(
 
 def test_unknown_agent_cannot_open_a_session(db: Database, clock: ManualClock) -> None:
     with pytest.raises(RacefreeError) as info:
-        open_session(db, clock, "no-such-agent")
+        factory.issue_session(db, clock, "no-such-agent")
     assert info.value.code is ErrorCode.AGENT_NOT_FOUND
 
 
 def test_list_filters_by_agent_and_activity_in_id_order(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    first = open_session(db, clock, agent_id).session.id
-    second = open_session(db, clock, agent_id).session.id
+    first = factory.issue_session(db, clock, agent_id).session.id
+    second = factory.issue_session(db, clock, agent_id).session.id
     with db.write() as tx:
         other = agents.create(tx, name="other", now=clock.now()).id
         sessions.revoke(tx, second, now=clock.now())
-    third = open_session(db, clock, other).session.id
+    third = factory.issue_session(db, clock, other).session.id
     with db.read() as tx:
         everything = [s.id for s in sessions.list_sessions(tx, now=clock.now())]
         mine = [s.id for s in sessions.list_sessions(tx, now=clock.now(), agent_id=agent_id)]
@@ -135,7 +138,7 @@ def test_list_filters_by_agent_and_activity_in_id_order(
 def test_revoke_then_revoke_again_is_already_revoked(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    session_id = open_session(db, clock, agent_id).session.id
+    session_id = factory.issue_session(db, clock, agent_id).session.id
     with db.write() as tx:
         revoked = sessions.revoke(tx, session_id, now=clock.now())
     assert (revoked.revoked_at, revoked.revoke_reason) == (clock.now(), "operator")
@@ -150,7 +153,7 @@ def test_revoke_then_revoke_again_is_already_revoked(
 def test_concurrent_revokes_have_one_winner_and_one_audit_row(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    session_id = open_session(db, clock, agent_id).session.id
+    session_id = factory.issue_session(db, clock, agent_id).session.id
 
     def attempt(i: int) -> None:
         with db.write() as tx:
@@ -164,7 +167,7 @@ def test_concurrent_revokes_have_one_winner_and_one_audit_row(
 def test_terminating_an_agent_revokes_its_sessions(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    issued = open_session(db, clock, agent_id)
+    issued = factory.issue_session(db, clock, agent_id)
     with db.write() as tx:
         agents.terminate(tx, agent_id, now=clock.now())
         session = sessions.get(tx, issued.session.id)

@@ -14,7 +14,8 @@ from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.sessions import CONFLICT_WINDOW_S, Policy
 from racefree.testing import race, tally
-from tests.sessions.conftest import POLICY, open_session
+from tests import factory
+from tests.factory import POLICY
 
 NOW_RENEWABLE = replace(POLICY, min_elapsed=0.0)
 GRACE = replace(NOW_RENEWABLE, grace_s=30)
@@ -49,7 +50,7 @@ def _events(db: Database, event_type: str) -> list[audit.AuditEntry]:
 def test_renewal_rotates_the_token_and_extends_the_expiry(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    issued = open_session(db, clock, agent_id)
+    issued = factory.issue_session(db, clock, agent_id)
     clock.advance(50)
     renewal = _renew(db, clock, issued.session.id, issued.token)
     assert renewal.token != issued.token and not renewal.replayed
@@ -69,7 +70,7 @@ def test_renewal_rotates_the_token_and_extends_the_expiry(
 def test_twenty_racing_renewals_of_one_session(
     db: Database, clock: ManualClock, agent_id: str, policy: Policy
 ) -> None:
-    issued = open_session(db, clock, agent_id, policy)
+    issued = factory.issue_session(db, clock, agent_id, policy)
     outcomes = race(20, lambda i: _renew(db, clock, issued.session.id, issued.token, policy))
 
     if policy.grace_s:
@@ -95,7 +96,7 @@ def test_twenty_racing_renewals_of_one_session(
 def test_max_renewals_zero_refuses_the_first_renewal(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    issued = open_session(db, clock, agent_id, NOW_RENEWABLE, max_renewals=0)
+    issued = factory.issue_session(db, clock, agent_id, NOW_RENEWABLE, max_renewals=0)
     error = _refused(db, clock, issued.session.id, issued.token, NOW_RENEWABLE)
     assert error.code is ErrorCode.RENEWAL_LIMIT_REACHED
     assert _row(db, issued.session.id)["token_hash"] == tokens.digest(issued.token)
@@ -104,7 +105,7 @@ def test_max_renewals_zero_refuses_the_first_renewal(
 def test_the_last_allowed_renewal_succeeds_and_the_next_is_refused(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    issued = open_session(db, clock, agent_id, NOW_RENEWABLE, max_renewals=1)
+    issued = factory.issue_session(db, clock, agent_id, NOW_RENEWABLE, max_renewals=1)
     renewal = _renew(db, clock, issued.session.id, issued.token, NOW_RENEWABLE)
     assert renewal.session.renewal_count == 1
     error = _refused(db, clock, issued.session.id, renewal.token, NOW_RENEWABLE)
@@ -114,7 +115,7 @@ def test_the_last_allowed_renewal_succeeds_and_the_next_is_refused(
 def test_the_absolute_lifetime_edge(db: Database, clock: ManualClock, agent_id: str) -> None:
     policy = Policy(expires_in=400, max_renewals=10, absolute_lifetime=1000, min_elapsed=0.5)
     start = clock.now()
-    issued = open_session(db, clock, agent_id, policy)
+    issued = factory.issue_session(db, clock, agent_id, policy)
     token = issued.token
     for at in (200, 400):
         clock.set(start + at)
@@ -133,7 +134,7 @@ def test_the_elapsed_fraction_edge_rounds_up_and_says_when_to_retry(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
     policy = replace(POLICY, expires_in=101)  # half of 101 s is 50.5 s -> 51 whole seconds
-    issued = open_session(db, clock, agent_id, policy)
+    issued = factory.issue_session(db, clock, agent_id, policy)
     clock.advance(50)
     error = _refused(db, clock, issued.session.id, issued.token, policy)
     assert error.code is ErrorCode.RENEWAL_TOO_EARLY
@@ -146,7 +147,7 @@ def test_the_elapsed_fraction_edge_rounds_up_and_says_when_to_retry(
 def test_the_elapsed_fraction_counts_from_the_last_renewal(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    issued = open_session(db, clock, agent_id)
+    issued = factory.issue_session(db, clock, agent_id)
     clock.advance(50)
     token = _renew(db, clock, issued.session.id, issued.token).token
     clock.advance(49)
@@ -165,7 +166,7 @@ def test_the_elapsed_fraction_counts_from_the_last_renewal(
 def test_unusable_sessions_are_refused_with_their_code(
     db: Database, clock: ManualClock, agent_id: str, spoil: str, code: ErrorCode
 ) -> None:
-    issued = open_session(db, clock, agent_id, NOW_RENEWABLE)
+    issued = factory.issue_session(db, clock, agent_id, NOW_RENEWABLE)
     with db.write() as tx:
         if spoil == "revoke":
             sessions.revoke(tx, issued.session.id, now=clock.now())
@@ -179,8 +180,8 @@ def test_unusable_sessions_are_refused_with_their_code(
 def test_another_sessions_token_is_a_renewal_mismatch(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    mine = open_session(db, clock, agent_id, NOW_RENEWABLE)
-    theirs = open_session(db, clock, agent_id, NOW_RENEWABLE)
+    mine = factory.issue_session(db, clock, agent_id, NOW_RENEWABLE)
+    theirs = factory.issue_session(db, clock, agent_id, NOW_RENEWABLE)
     error = _refused(db, clock, mine.session.id, theirs.token, NOW_RENEWABLE)
     assert error.code is ErrorCode.SESSION_RENEWAL_MISMATCH
     assert (
@@ -196,7 +197,7 @@ def test_another_sessions_token_is_a_renewal_mismatch(
 def test_previous_token_after_the_window_revokes_the_session_as_reuse(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    issued = open_session(db, clock, agent_id, NOW_RENEWABLE)
+    issued = factory.issue_session(db, clock, agent_id, NOW_RENEWABLE)
     current = _renew(db, clock, issued.session.id, issued.token, NOW_RENEWABLE).token
     clock.advance(CONFLICT_WINDOW_S)
     in_window = _refused(db, clock, issued.session.id, issued.token, NOW_RENEWABLE)
@@ -218,7 +219,7 @@ def test_previous_token_after_the_window_revokes_the_session_as_reuse(
 def test_previous_token_presented_for_authentication_after_the_window_is_reuse(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    issued = open_session(db, clock, agent_id, NOW_RENEWABLE)
+    issued = factory.issue_session(db, clock, agent_id, NOW_RENEWABLE)
     _renew(db, clock, issued.session.id, issued.token, NOW_RENEWABLE)
     with pytest.raises(RacefreeError) as info:
         sessions.authenticate(db, issued.token, now=clock.now(), policy=NOW_RENEWABLE)
@@ -237,7 +238,7 @@ def test_previous_token_presented_for_authentication_after_the_window_is_reuse(
 def test_within_the_grace_window_a_repeat_gets_the_same_successor(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    issued = open_session(db, clock, agent_id, GRACE)
+    issued = factory.issue_session(db, clock, agent_id, GRACE)
     first = _renew(db, clock, issued.session.id, issued.token, GRACE)
     clock.advance(GRACE.grace_s)
     repeat = _renew(db, clock, issued.session.id, issued.token, GRACE)
@@ -253,8 +254,8 @@ def test_within_the_grace_window_a_repeat_gets_the_same_successor(
 def test_grace_successors_are_well_formed_and_differ_per_session(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    a = open_session(db, clock, agent_id, GRACE)
-    b = open_session(db, clock, agent_id, GRACE)
+    a = factory.issue_session(db, clock, agent_id, GRACE)
+    b = factory.issue_session(db, clock, agent_id, GRACE)
     ta = _renew(db, clock, a.session.id, a.token, GRACE).token
     tb = _renew(db, clock, b.session.id, b.token, GRACE).token
     assert ta != tb
@@ -268,7 +269,7 @@ def test_grace_successors_are_well_formed_and_differ_per_session(
 def test_successive_renewals_chain_and_count_in_sql(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
-    issued = open_session(db, clock, agent_id, NOW_RENEWABLE)
+    issued = factory.issue_session(db, clock, agent_id, NOW_RENEWABLE)
     token = issued.token
     for expected in (1, 2, 3):
         renewal = _renew(db, clock, issued.session.id, token, NOW_RENEWABLE)

@@ -1,69 +1,20 @@
-"""Fixtures for the transactions domain: agents, accounts and sessions inserted with SQL.
-
-Tokens do not matter at this level (the HTTP tests use real sessions), so
-sessions are rows with a random token hash and the constraints under test.
-"""
+"""Fixtures for the transactions domain: seeded rows (tests/factory) and readers of them."""
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from racefree.client import OwnerSigner
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.ids import new_id
 from racefree.core.settings import Settings
 from racefree.transactions.executors import Executor
 from racefree.transactions.service import Transactions
 from racefree.transactions.submission import Request
-
-OWNER_KEY = Ed25519PrivateKey.generate()
-OWNER_PUBLIC = OwnerSigner(OWNER_KEY).public_key
-DAY = 86400
-
-
-def insert_agent(
-    db: Database, *, balance: int = 0, owner: str | None = OWNER_PUBLIC, status: str = "ACTIVE"
-) -> str:
-    agent_id = new_id()
-    with db.write() as tx:
-        tx.execute(
-            "INSERT INTO agents (id, name, status, owner_public_key, owner_verified, created_at,"
-            " updated_at) VALUES (:id, 'agent', :status, :owner, 0, 0, 0)",
-            {"id": agent_id, "owner": owner, "status": status},
-        )
-        tx.execute(
-            "INSERT INTO accounts (agent_id, balance) VALUES (:id, :balance)",
-            {"id": agent_id, "balance": balance},
-        )
-    return agent_id
-
-
-def insert_session(db: Database, agent_id: str, now: int, **constraints: int) -> str:
-    session_id = new_id()
-    with db.write() as tx:
-        tx.execute(
-            "INSERT INTO sessions (id, agent_id, token_hash, expires_at, expires_in, max_renewals,"
-            " absolute_expires_at, constraints, created_at) VALUES (:id, :agent_id, :hash,"
-            " :expires_at, :day, 30, :absolute, :constraints, :now)",
-            {
-                "id": session_id,
-                "agent_id": agent_id,
-                "hash": secrets.token_hex(32),
-                "expires_at": now + DAY,
-                "day": DAY,
-                "absolute": now + 30 * DAY,
-                "constraints": json.dumps(constraints) if constraints else None,
-                "now": now,
-            },
-        )
-    return session_id
+from tests import factory
+from tests.factory import OWNER_PUBLIC
 
 
 def session_row(db: Database, session_id: str) -> dict[str, Any]:
@@ -126,9 +77,9 @@ def service(make_service: Callable[..., Transactions]) -> Transactions:
 
 @pytest.fixture
 def agent(db: Database) -> str:
-    return insert_agent(db, balance=1_000_000)
+    return factory.agent(db, balance=1_000_000, owner=OWNER_PUBLIC)
 
 
 @pytest.fixture
 def session(db: Database, agent: str, clock: ManualClock) -> str:
-    return insert_session(db, agent, clock.now())
+    return factory.session(db, agent, now=clock.now())

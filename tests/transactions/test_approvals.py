@@ -20,14 +20,9 @@ from racefree.testing import race
 from racefree.transactions import approvals
 from racefree.transactions.machine import Status
 from racefree.transactions.service import Transactions
-from tests.transactions.conftest import (
-    OWNER_KEY,
-    insert_agent,
-    insert_session,
-    ledger_total,
-    session_row,
-    transfer,
-)
+from tests import factory
+from tests.factory import OWNER_KEY, OWNER_PUBLIC
+from tests.transactions.conftest import ledger_total, session_row, transfer
 
 APPROVAL_AMOUNT = 60_000
 
@@ -190,8 +185,10 @@ def test_approvals_racing_the_kill_switch_never_deadlock_and_never_pay_a_cancell
     for _ in range(6):
         with db.write() as tx:  # a fresh start for each round
             tx.execute("UPDATE kill_switch SET state = 'NORMAL'")
-        agent_id = insert_agent(db, balance=1_000_000)  # GRACE: approval locks ownership in
-        session_id = insert_session(db, agent_id, clock.now())
+        agent_id = factory.agent(
+            db, owner=OWNER_PUBLIC, balance=1_000_000
+        )  # GRACE: approval locks ownership in
+        session_id = factory.session(db, agent_id, now=clock.now())
         reply = service.submit(session_id, transfer(APPROVAL_AMOUNT)).reply
         txn_id = reply.body["transaction_id"]
         header = signature(db, clock, txn_id)

@@ -16,14 +16,9 @@ from racefree.testing import race, tally
 from racefree.transactions.executors import Category, ExecutorError, LedgerExecutor
 from racefree.transactions.machine import TRANSACTIONS, Reason, Status, Transaction
 from racefree.transactions.service import Transactions
-from tests.transactions.conftest import (
-    balance,
-    insert_agent,
-    insert_session,
-    ledger_total,
-    session_row,
-    transfer,
-)
+from tests import factory
+from tests.factory import OWNER_PUBLIC
+from tests.transactions.conftest import balance, ledger_total, session_row, transfer
 
 Step = ExecutorError | Callable[[], None] | None
 
@@ -86,8 +81,8 @@ def _final(service: Transactions, session: str, amount: int = 100) -> Transactio
 def test_fifty_concurrent_debits_against_a_balance_for_ten_confirm_exactly_ten(
     db: Database, service: Transactions, clock: ManualClock
 ) -> None:
-    agent_id = insert_agent(db, balance=1000)
-    session_id = insert_session(db, agent_id, clock.now())
+    agent_id = factory.agent(db, owner=OWNER_PUBLIC, balance=1000)
+    session_id = factory.session(db, agent_id, now=clock.now())
 
     def debit(i: int) -> str:
         reply = service.submit(session_id, transfer(100)).reply
@@ -111,8 +106,8 @@ def test_fifty_concurrent_debits_against_a_balance_for_ten_confirm_exactly_ten(
 def test_a_permanent_failure_answers_with_its_catalog_error_and_releases_the_reservation(
     db: Database, service: Transactions, clock: ManualClock
 ) -> None:
-    agent_id = insert_agent(db, balance=50)
-    session_id = insert_session(db, agent_id, clock.now())
+    agent_id = factory.agent(db, owner=OWNER_PUBLIC, balance=50)
+    session_id = factory.session(db, agent_id, now=clock.now())
     reply = service.submit(session_id, transfer(100)).reply
     assert reply.status == 400
     assert reply.body["code"] == "INSUFFICIENT_BALANCE"
@@ -322,8 +317,10 @@ def test_failures_racing_the_kill_switch_never_deadlock(
     for _ in range(3):
         with db.write() as tx:  # a fresh start for each round
             tx.execute("UPDATE kill_switch SET state = 'NORMAL'")
-        poor = insert_agent(db, balance=0)  # every execution fails: FAILED releases the reservation
-        session_id = insert_session(db, poor, clock.now())
+        poor = factory.agent(
+            db, owner=OWNER_PUBLIC, balance=0
+        )  # every execution fails: FAILED releases the reservation
+        session_id = factory.session(db, poor, now=clock.now())
 
         def act(i: int, session_id: str = session_id) -> int:
             if i == 0:

@@ -15,13 +15,9 @@ from racefree.testing import race
 from racefree.transactions.executors import LedgerExecutor
 from racefree.transactions.machine import Transaction
 from racefree.transactions.service import Outcome, Transactions
-from tests.transactions.conftest import (
-    insert_agent,
-    insert_session,
-    ledger_total,
-    session_row,
-    transfer,
-)
+from tests import factory
+from tests.factory import OWNER_PUBLIC
+from tests.transactions.conftest import ledger_total, session_row, transfer
 
 
 def test_the_same_key_and_body_replays_the_stored_reply(
@@ -45,7 +41,7 @@ def test_the_same_key_with_another_body_is_a_mismatch(service: Transactions, ses
 def test_keys_are_scoped_to_their_session(
     db: Database, service: Transactions, agent: str, session: str, clock: ManualClock
 ) -> None:
-    other = insert_session(db, agent, clock.now())
+    other = factory.session(db, agent, now=clock.now())
     service.submit(session, transfer(100), idempotency_key="k1")
     assert not service.submit(other, transfer(100), idempotency_key="k1").replayed
     assert ledger_total(db, agent) == 200
@@ -61,7 +57,7 @@ def test_queued_replies_are_replayed_with_202(service: Transactions, session: st
 def test_a_failed_execution_replays_its_error(
     db: Database, service: Transactions, clock: ManualClock
 ) -> None:
-    poor = insert_session(db, insert_agent(db, balance=10), clock.now())
+    poor = factory.session(db, factory.agent(db, owner=OWNER_PUBLIC, balance=10), now=clock.now())
     first = service.submit(poor, transfer(100), idempotency_key="k1")
     again = service.submit(poor, transfer(100), idempotency_key="k1")
     assert first.reply.status == again.reply.status == 400
@@ -71,7 +67,7 @@ def test_a_failed_execution_replays_its_error(
 def test_a_submission_refused_by_the_limits_leaves_the_key_free(
     db: Database, service: Transactions, agent: str, clock: ManualClock
 ) -> None:
-    session_id = insert_session(db, agent, clock.now(), max_amount_per_tx=100)
+    session_id = factory.session(db, agent, now=clock.now(), constraints={"max_amount_per_tx": 100})
     with pytest.raises(RacefreeError):
         service.submit(session_id, transfer(500), idempotency_key="k1")
     with pytest.raises(RacefreeError) as info:  # the key was not taken: the limit answers again

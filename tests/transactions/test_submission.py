@@ -15,14 +15,9 @@ from racefree.core.settings import Settings
 from racefree.testing import race, tally
 from racefree.transactions.machine import Status, Tier
 from racefree.transactions.service import Transactions
-from tests.transactions.conftest import (
-    balance,
-    insert_agent,
-    insert_session,
-    session_row,
-    statuses,
-    transfer,
-)
+from tests import factory
+from tests.factory import OWNER_PUBLIC
+from tests.transactions.conftest import balance, session_row, statuses, transfer
 
 
 def _submit_or_raise(service: Transactions, session_id: str, amount: int) -> dict[str, Any]:
@@ -97,7 +92,7 @@ class TestLimits:
         amounts: list[int],
         limit: str,
     ) -> None:
-        session_id = insert_session(db, agent, clock.now(), **constraints)
+        session_id = factory.session(db, agent, now=clock.now(), constraints=constraints)
         for amount in amounts[:-1]:
             _submit_or_raise(service, session_id, amount)
         before = session_row(db, session_id)
@@ -122,8 +117,8 @@ class TestLimits:
     def test_a_suspended_agents_session_cannot_submit(
         self, db: Database, service: Transactions, clock: ManualClock
     ) -> None:
-        agent_id = insert_agent(db, balance=100, status="SUSPENDED")
-        session_id = insert_session(db, agent_id, clock.now())
+        agent_id = factory.agent(db, owner=OWNER_PUBLIC, balance=100, status="SUSPENDED")
+        session_id = factory.session(db, agent_id, now=clock.now())
         with pytest.raises(RacefreeError) as info:
             service.submit(session_id, transfer(10))
         assert info.value.code is ErrorCode.AGENT_SUSPENDED
@@ -163,7 +158,7 @@ def test_twenty_concurrent_submissions_admit_exactly_five(
     constraints: dict[str, int],
     amount: int,
 ) -> None:
-    session_id = insert_session(db, agent, clock.now(), **constraints)
+    session_id = factory.session(db, agent, now=clock.now(), constraints=constraints)
     with Watcher(db, session_id) as watcher:
         outcomes = race(20, lambda i: _submit_or_raise(service, session_id, amount))
 

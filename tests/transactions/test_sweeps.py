@@ -7,14 +7,9 @@ from racefree.core.db import Database
 from racefree.core.settings import Settings
 from racefree.transactions.machine import TRANSACTIONS, Status
 from racefree.transactions.service import Transactions
-from tests.transactions.conftest import (
-    balance,
-    insert_agent,
-    insert_session,
-    ledger_total,
-    session_row,
-    transfer,
-)
+from tests import factory
+from tests.factory import OWNER_PUBLIC
+from tests.transactions.conftest import balance, ledger_total, session_row, transfer
 
 
 def _queue(service: Transactions, session: str, amount: int) -> str:
@@ -136,8 +131,8 @@ def test_suspended_agents_due_work_does_not_crowd_out_other_agents(
     session: str,
 ) -> None:
     waiting = _queue(service, session, 20_000)  # older, and its agent gets suspended
-    other_agent = insert_agent(db, balance=1_000_000)
-    other = _queue(service, insert_session(db, other_agent, clock.now()), 20_000)
+    other_agent = factory.agent(db, owner=OWNER_PUBLIC, balance=1_000_000)
+    other = _queue(service, factory.session(db, other_agent, now=clock.now()), 20_000)
     _set_agent_status(db, agent, "SUSPENDED")
     clock.advance(settings.tier_delay_s)
     assert service.run_due(limit=1) == 1
