@@ -68,7 +68,10 @@ def test_get_list_and_missing(
     assert client.get(f"/v1/agents/{agent['id']}", headers=operator_headers).json() == agent
     listed = client.get("/v1/agents", headers=operator_headers).json()
     assert [a["id"] for a in listed["agents"]] == [agent["id"]]
-    assert listed["next_after_id"] is None
+    # one pagination convention (racefree.http.paging): the cursor is the last id returned
+    assert listed["next_after_id"] == agent["id"]
+    after = client.get(f"/v1/agents?after_id={agent['id']}", headers=operator_headers).json()
+    assert (after["agents"], after["next_after_id"]) == ([], agent["id"])
     _problem(client.get("/v1/agents/nope", headers=operator_headers), 404, "AGENT_NOT_FOUND")
 
 

@@ -72,7 +72,7 @@ def list_(
 
         with runtime.db.read() as tx:
             found = agents.list_agents(tx, after_id=after_id, limit=limit, status=status)
-        return shapes.agent_page(found, limit)
+        return shapes.agent_page(found, after_id)
 
     def remote(client: Client) -> models.AgentPage:
         return client.agents.list(status=status, after_id=after_id, limit=limit)

@@ -52,7 +52,7 @@ def list_(
                 after_id=after_id,
                 limit=limit,
             )
-        return shapes.session_page(found, limit)
+        return shapes.session_page(found, after_id)
 
     def remote(client: Client) -> models.SessionPage:
         return client.sessions.list(

@@ -38,10 +38,10 @@ def agent(found: Agent) -> models.Agent:
     return models.Agent.model_validate(agent_json(found))
 
 
-def agent_page(found: list[Agent], limit: int) -> models.AgentPage:
+def agent_page(found: list[Agent], after_id: str | None) -> models.AgentPage:
     return models.AgentPage(
         agents=[agent(a) for a in found],
-        next_after_id=found[-1].id if len(found) == limit else None,
+        next_after_id=found[-1].id if found else after_id,
     )
 
 
@@ -55,10 +55,10 @@ def session(found: Session) -> models.Session:
     return models.Session.model_validate(session_json(found))
 
 
-def session_page(found: list[Session], limit: int) -> models.SessionPage:
+def session_page(found: list[Session], after_id: str | None) -> models.SessionPage:
     return models.SessionPage(
         sessions=[session(s) for s in found],
-        next_after_id=found[-1].id if len(found) == limit else None,
+        next_after_id=found[-1].id if found else after_id,
     )
 
 

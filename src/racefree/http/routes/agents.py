@@ -17,6 +17,7 @@ from racefree.core.db import Tx
 from racefree.core.errors import ErrorCode
 from racefree.http import conditional, schemas
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
+from racefree.http.paging import AfterId, Limit, next_after_id
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.transactions import cancellation
@@ -103,8 +104,8 @@ async def create_agent(request: Request) -> Response:
 )
 async def list_agents(
     request: Request,
-    after_id: Annotated[str | None, Query(max_length=36)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after_id: AfterId = None,
+    limit: Limit = 100,
     status: Annotated[str | None, Query(pattern="^(ACTIVE|SUSPENDED|TERMINATED)$")] = None,
 ) -> Response:
     def serve(call: Call) -> dict[str, Any]:
@@ -112,7 +113,7 @@ async def list_agents(
             found = agents.list_agents(tx, after_id=after_id, limit=limit, status=status)
         return {
             "agents": [agent_json(a) for a in found],
-            "next_after_id": found[-1].id if len(found) == limit else None,
+            "next_after_id": next_after_id(found, after_id),
         }
 
     return await run(request, serve, reads_only=True)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from racefree.core import audit
 from racefree.core.clock import isoformat
 from racefree.http.auth import OPERATOR, OPERATOR_ERRORS
+from racefree.http.paging import Limit, next_after_id
 from racefree.http.pipeline import Call, PipelineRoute, run
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=PipelineRoute)
@@ -50,7 +51,7 @@ def entry_out(entry: audit.AuditEntry) -> AuditEntryOut:
 async def audit_log(
     request: Request,
     after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     event_type: Annotated[str | None, Query(max_length=64)] = None,
     agent_id: Annotated[str | None, Query(max_length=36)] = None,
 ) -> Response:
@@ -61,7 +62,7 @@ async def audit_log(
             )
         page = AuditPage(
             entries=[entry_out(e) for e in found],
-            next_after_id=found[-1].id if found else after_id,
+            next_after_id=next_after_id(found, after_id),
         )
         return page.model_dump(mode="json")
 

@@ -23,6 +23,7 @@ from racefree.http.auth import (
     session_policy,
     session_token,
 )
+from racefree.http.paging import AfterId, Limit, next_after_id
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.sessions import Constraints, Session
@@ -127,8 +128,8 @@ async def list_sessions(
     request: Request,
     agent_id: Annotated[str | None, Query(max_length=36)] = None,
     active: bool = False,
-    after_id: Annotated[str | None, Query(max_length=36)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after_id: AfterId = None,
+    limit: Limit = 100,
 ) -> Response:
     def serve(call: Call) -> dict[str, Any]:
         with call.runtime.db.read() as tx:
@@ -142,7 +143,7 @@ async def list_sessions(
             )
         return {
             "sessions": [session_json(s) for s in found],
-            "next_after_id": found[-1].id if len(found) == limit else None,
+            "next_after_id": next_after_id(found, after_id),
         }
 
     return await run(request, serve, reads_only=True)

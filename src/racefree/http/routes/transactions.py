@@ -20,6 +20,7 @@ from racefree.http.auth import (
     SESSION_AUTH_CODES,
     SessionPrincipal,
 )
+from racefree.http.paging import AfterId, Limit, next_after_id
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.operators import Operator
@@ -173,8 +174,8 @@ async def list_transactions(
     status: Status | None = None,
     agent_id: Annotated[str | None, Query(max_length=36)] = None,
     session_id: Annotated[str | None, Query(max_length=36)] = None,
-    after_id: Annotated[str | None, Query(max_length=36)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after_id: AfterId = None,
+    limit: Limit = 100,
 ) -> Response:
     """Transactions in creation order; a session sees only its agent's."""
 
@@ -189,7 +190,7 @@ async def list_transactions(
         )
         return {
             "transactions": [_out(t) for t in found],
-            "next_after_id": found[-1].id if found else after_id,
+            "next_after_id": next_after_id(found, after_id),
         }
 
     return await run(request, serve, reads_only=True)
