@@ -58,7 +58,10 @@ def main() -> None:
             "    subjects: Mapping[str, str | None] | None = None,\n) -> None:\n",
             1,
         )
-        m = re.search(r"\ndef record\([^)]*\) -> None:\n    \"\"\"[^\n]*\"\"\"\n", s)
+        # the docstring may span lines (main's does since issue 9's chain)
+        if "subjects: Mapping[str, str | None] | None = None" not in s:
+            sys.exit("core/audit.py: record()'s signature changed: add subjects= to it by hand")
+        m = re.search(r'\ndef record\([^)]*\) -> None:\n    """(?:[^"]|"(?!""))*"""\n', s)
         if m is None:
             sys.exit("core/audit.py: add the subjects handling to record() by hand")
         s = (
@@ -72,7 +75,7 @@ def main() -> None:
             + '        transaction_id = subjects.get("transaction_id", transaction_id)\n'
             + s[m.end() :]
         )
-        if "from collections.abc import Mapping" not in s:
+        if not re.search(r"^from collections\.abc import [^\n]*\bMapping\b", s, re.M):
             s = s.replace("import json\n", "import json\nfrom collections.abc import Mapping\n", 1)
         audit.write_text(s)
     for f in SRC.rglob("*.py"):

@@ -48,6 +48,15 @@ def rewrite(p: Path) -> bool:
             r"factory.session(db, \1, now=\2)",
             s,
         )
+        # what is left: an agent argument that is itself a call (one level of parentheses)
+        arg = r"((?:[^(),]|\([^()]*\))+)"
+        now = r"(clock\.now\(\)|int\(time\.time\(\)\)|\w+)"
+        s = re.sub(
+            rf"\binsert_session\(db, {arg}, {now}, (\w+)=(\w+)\)",
+            r'factory.session(db, \1, now=\2, constraints={"\3": \4})',
+            s,
+        )
+        s = re.sub(rf"\binsert_session\(db, {arg}, {now}\)", r"factory.session(db, \1, now=\2)", s)
         m = re.search(r"from tests\.transactions\.conftest import (\([^)]*\)|[^\n]*)\n", s)
         if m and not re.search(r"insert_agent|insert_session|OWNER_KEY|OWNER_PUBLIC|\bDAY\b", m.group(1)):
             m = None

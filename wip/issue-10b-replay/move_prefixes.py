@@ -46,7 +46,7 @@ def main() -> None:
         i = m.index("\n\n\n", m.index("\nfrom racefree"))
         m = m[:i] + '\n\n#: the prefix of every session token\nSESSION_PREFIX = "rf_sess_"' + m[i:]
         model.write_text(m)
-    for root in ("src", "tests", "bench"):
+    for root in ("src", "tests", "bench", "examples"):
         for f in Path(root).rglob("*.py"):
             if f.resolve() == tokens.resolve():
                 continue
