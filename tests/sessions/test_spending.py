@@ -18,7 +18,7 @@ from racefree.core.db import Database
 from racefree.core.errors import RacefreeError
 from racefree.testing import race
 from racefree.transactions import approvals, cancellation, moves
-from tests.killswitch import seed
+from tests import factory
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "racefree"
 SESSIONS = 3
@@ -44,17 +44,18 @@ def test_a_cancellation_racing_rejections_and_confirmations_settles_each_amount_
     queued: list[str] = []
     submitted: list[str] = []
     with db.write() as tx:
-        agent = seed.agent(tx, now=now)
+        agent = factory.agent(tx, now=now)
         session_ids = [
-            seed.session(tx, agent, reserved=sum(QUEUED) + SUBMITTED, now=now)
+            factory.session(tx, agent, reserved=sum(QUEUED) + SUBMITTED, now=now)
             for _ in range(SESSIONS)
         ]
         for s in session_ids:
             queued += [
-                seed.transaction(tx, agent, s, status="QUEUED", amount=a, now=now) for a in QUEUED
+                factory.transaction(tx, agent, s, status="QUEUED", amount=a, now=now)
+                for a in QUEUED
             ]
             submitted.append(
-                seed.transaction(tx, agent, s, status="SUBMITTED", amount=SUBMITTED, now=now)
+                factory.transaction(tx, agent, s, status="SUBMITTED", amount=SUBMITTED, now=now)
             )
     # movers take the sessions in the opposite order to the cancellation's id order
     rejected = sorted(queued, reverse=True)

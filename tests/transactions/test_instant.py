@@ -23,21 +23,16 @@ from racefree.transactions import instant
 from racefree.transactions.executors import LedgerExecutor
 from racefree.transactions.machine import Tier
 from racefree.transactions.service import Transactions
+from tests import factory
+from tests.factory import OWNER_PUBLIC
 from tests.faults.support import hold_writer_lock
-from tests.transactions.conftest import (
-    balance,
-    insert_agent,
-    insert_session,
-    session_row,
-    statuses,
-    transfer,
-)
+from tests.transactions.conftest import balance, session_row, statuses, transfer
 
 
 def _figured_agent(db: Database, **kw: Any) -> str:
     """An agent whose AutoStop figures row exists (on PostgreSQL an agent's first
     transaction, which creates that row, takes the step path)."""
-    agent = insert_agent(db, **kw)
+    agent = factory.agent(db, owner=OWNER_PUBLIC, **kw)
     with db.write() as tx:
         tx.execute("INSERT INTO agent_figures (agent_id, updated_at) VALUES (:a, 0)", {"a": agent})
     return agent
@@ -84,7 +79,7 @@ def test_one_commit_leaves_what_the_step_path_leaves(
         if not one_commit:
             monkeypatch.setattr(instant, "pay", lambda *args, **kwargs: None)
         agent = _figured_agent(db, balance=1000)
-        session = insert_session(db, agent, clock.now(), max_total_amount=900)
+        session = factory.session(db, agent, now=clock.now(), constraints={"max_total_amount": 900})
         service = Transactions(db, clock, settings)
         outcome = service.submit(session, transfer(300), idempotency_key=key)
         assert outcome.reply.status == 200, outcome.reply
@@ -128,7 +123,7 @@ def test_what_could_end_otherwise_is_left_to_the_step_path_with_nothing_written(
     db: Database, clock: ManualClock, settings: Settings
 ) -> None:
     agent = _figured_agent(db, balance=1000)
-    session = insert_session(db, agent, clock.now(), max_transactions=3)
+    session = factory.session(db, agent, now=clock.now(), constraints={"max_transactions": 3})
     assert _pay(db, settings, clock, session, key="k") is not None
     assert _pay(db, settings, clock, session, key="k") is None  # the key is used
     assert _pay(db, settings, clock, session, amount=5000) is None  # the balance is short
@@ -160,7 +155,7 @@ def test_a_rule_changed_after_a_payment_applies_to_the_next_one(
 ) -> None:
     """The admission remembered for a session is checked by the CAS, not trusted."""
     agent = _figured_agent(db, balance=1000)
-    session = insert_session(db, agent, clock.now())
+    session = factory.session(db, agent, now=clock.now())
     service = Transactions(db, clock, settings)
     assert service.submit(session, transfer(10)).reply.body["status"] == "CONFIRMED"
     assert service.admissions.get(session) is not None
@@ -186,7 +181,7 @@ def test_an_account_row_held_elsewhere_is_not_waited_for(
 ) -> None:
     """A payment in flight holds its account row: the one-commit path steps aside at once."""
     agent = _figured_agent(db, balance=1000)
-    session = insert_session(db, agent, clock.now())
+    session = factory.session(db, agent, now=clock.now())
     outcome: list[Any] = []
     with hold_writer_lock(db, account_of=agent):
         started = time.monotonic()
@@ -224,8 +219,8 @@ class _OwnLedger(LedgerExecutor):
 def test_the_step_path_keeps_the_reply_in_the_outcome_s_commit(
     db: Database, clock: ManualClock, settings: Settings, key: str | None
 ) -> None:
-    agent = insert_agent(db, balance=1000)
-    session = insert_session(db, agent, clock.now())
+    agent = factory.agent(db, owner=OWNER_PUBLIC, balance=1000)
+    session = factory.session(db, agent, now=clock.now())
     counting = _CountingWrites(db)
     service = Transactions(counting, clock, settings, _OwnLedger(db, clock))  # type: ignore[arg-type]
     outcome = service.submit(session, transfer(100), idempotency_key=key)
@@ -245,7 +240,7 @@ def test_a_figures_row_held_by_another_mover_is_not_waited_for(
     """Another transaction moving the agent's figures holds their row: this one steps aside
     (what it would count may be about to change), and pays once the row is free."""
     agent = _figured_agent(db, balance=1000)
-    session = insert_session(db, agent, clock.now())
+    session = factory.session(db, agent, now=clock.now())
     with Database.from_url(db_url) as harness, harness.write() as tx:
         tx.execute("SELECT 1 FROM agent_figures WHERE agent_id = :a FOR UPDATE", {"a": agent})
         started = time.monotonic()
@@ -275,9 +270,11 @@ def test_one_statement_payments_join_the_audit_chain_among_concurrent_writers(
     every payment commits once with its rows, ids stay contiguous, each payment's four rows
     are consecutive (appended together, under the head's lock), and the chain verifies."""
     before = len(_audit_ids(db))
-    payers = [insert_session(db, _figured_agent(db, balance=1000), clock.now()) for _ in range(6)]
+    payers = [
+        factory.session(db, _figured_agent(db, balance=1000), now=clock.now()) for _ in range(6)
+    ]
     shared_agent = _figured_agent(db, balance=10_000)
-    shared = insert_session(db, shared_agent, clock.now())
+    shared = factory.session(db, shared_agent, now=clock.now())
     paid: list[str] = []
 
     def act(i: int) -> None:
