@@ -30,6 +30,7 @@ from racefree.core import tokens
 from racefree.core.clock import SystemClock
 from racefree.core.db import Database, pg_sql
 from racefree.sessions import Policy
+from racefree.sessions.model import SESSION_PREFIX
 from racefree.testing import start_server
 
 NAME = "sessions"
@@ -82,7 +83,7 @@ def run_verification(engine: str, rounds: int, ops: int) -> dict[str, Any]:
         malformed = token[:-1] + ("A" if token[-1] != "A" else "B")
 
         def refuse_malformed() -> None:
-            assert not tokens.well_formed(malformed, tokens.SESSION_PREFIX)
+            assert not tokens.well_formed(malformed, SESSION_PREFIX)
 
         results = interleaved(
             {

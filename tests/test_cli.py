@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from racefree.cli.exits import ExitCode
 from racefree.core import tokens
+from racefree.operators import OPERATOR_PREFIX
 from racefree.testing import Server, start_server
 
 
@@ -30,7 +31,7 @@ def racefree(*args: str, env: dict[str, str] | None = None, cwd: Path | None = N
 def test_create_token_prints_only_the_token(db_url: str) -> None:
     result = racefree("operator", "create-token", "--label", "ci", "--database-url", db_url)
     assert result.returncode == 0, result.stderr
-    assert tokens.well_formed(result.stdout.strip(), tokens.OPERATOR_PREFIX)
+    assert tokens.well_formed(result.stdout.strip(), OPERATOR_PREFIX)
     assert result.stdout.count("\n") == 1
 
 
@@ -69,7 +70,7 @@ def test_every_command_has_help(command: list[str]) -> None:
 def test_serve_shows_first_start_secrets_once_and_serves_health(
     server: Server, tmp_path: Path
 ) -> None:
-    assert tokens.well_formed(server.operator_token, tokens.OPERATOR_PREFIX)
+    assert tokens.well_formed(server.operator_token, OPERATOR_PREFIX)
     assert all(server.master_password not in line for line in server.output)  # came from the env
     assert httpx.get(server.base_url + "/health").json()["kill_switch"] == {"state": "NORMAL"}
     audit = httpx.get(server.base_url + "/v1/audit-log", headers=server.operator_headers())

@@ -6,6 +6,7 @@ from racefree import operators
 from racefree.core import tokens
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
+from racefree.operators import OPERATOR_PREFIX
 from racefree.testing import race, tally
 
 
@@ -55,7 +56,7 @@ def test_processes_starting_together_create_one_operator_token(
 def test_created_tokens_authenticate_and_are_audited(db: Database, clock: ManualClock) -> None:
     with db.write() as tx:
         token = operators.create_token(tx, label="ci", now=clock.now())
-    assert tokens.well_formed(token, tokens.OPERATOR_PREFIX)
+    assert tokens.well_formed(token, OPERATOR_PREFIX)
     with db.read() as tx:
         assert operators.authenticate(tx, token).label == "ci"
         assert (

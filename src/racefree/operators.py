@@ -19,6 +19,8 @@ from racefree.core.ids import new_id
 from racefree.core.passwords import generate_password, hash_password, verify_password
 from racefree.system import settings as system_settings
 
+#: the prefix of every operator token
+OPERATOR_PREFIX = "rf_op_"
 MASTER_PASSWORD_KEY = "master_password_hash"  # noqa: S105 - a key name
 FIRST_OPERATOR_KEY = "first_operator_issued"
 MIN_MASTER_PASSWORD_LENGTH = 12
@@ -54,7 +56,7 @@ class OperatorToken:
 
 def create(tx: Tx, *, label: str, now: int, actor: str = "cli") -> tuple[OperatorToken, str]:
     """A new operator token and its record; the caller shows the token once."""
-    token = tokens.mint(tokens.OPERATOR_PREFIX)
+    token = tokens.mint(OPERATOR_PREFIX)
     operator_id = new_id()
     tx.execute(
         "INSERT INTO operators (id, token_hash, label, created_at)"
@@ -108,7 +110,7 @@ def revoke(tx: Tx, operator_id: str, *, now: int, actor: str) -> OperatorToken:
 
 def authenticate(tx: Tx, token: str) -> Operator:
     """The operator a token belongs to, or 401 ``INVALID_TOKEN``."""
-    if not tokens.well_formed(token, tokens.OPERATOR_PREFIX):
+    if not tokens.well_formed(token, OPERATOR_PREFIX):
         raise RacefreeError(ErrorCode.INVALID_TOKEN)
     token_hash = tokens.digest(token)
     row = tx.one(

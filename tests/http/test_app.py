@@ -12,6 +12,7 @@ from racefree.core import tokens
 from racefree.core.errors import CATALOG
 from racefree.http import create_app
 from racefree.runtime import Runtime
+from racefree.sessions.model import SESSION_PREFIX
 
 PROBLEM = "application/problem+json"
 
@@ -139,7 +140,7 @@ class TestOperatorAuthentication:
         )
 
     def test_a_session_token_is_forbidden(self, client: TestClient) -> None:
-        header = {"Authorization": "Bearer " + tokens.mint(tokens.SESSION_PREFIX)}
+        header = {"Authorization": "Bearer " + tokens.mint(SESSION_PREFIX)}
         _is_problem(client.get("/v1/audit-log", headers=header), 403, "FORBIDDEN")
 
     def test_an_operator_token_reads_the_audit_log(

@@ -9,6 +9,7 @@ from racefree.core import tokens
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.sessions.model import SESSION_PREFIX
 from tests import factory
 from tests.factory import POLICY
 
@@ -49,14 +50,14 @@ def test_malformed_tokens_are_refused_before_any_database_work(clock: ManualCloc
 
         write = read
 
-    token = mangle(tokens.mint(tokens.SESSION_PREFIX))
+    token = mangle(tokens.mint(SESSION_PREFIX))
     with pytest.raises(RacefreeError) as info:
         sessions.authenticate(NoDatabase(), token, now=clock.now(), policy=POLICY)  # type: ignore[arg-type]
     assert info.value.code is ErrorCode.INVALID_TOKEN
 
 
 def test_an_unknown_well_formed_token_is_invalid(db: Database, clock: ManualClock) -> None:
-    assert _code(db, clock, tokens.mint(tokens.SESSION_PREFIX)) is ErrorCode.INVALID_TOKEN
+    assert _code(db, clock, tokens.mint(SESSION_PREFIX)) is ErrorCode.INVALID_TOKEN
 
 
 def test_expiry_is_exact_to_the_second(db: Database, clock: ManualClock, agent_id: str) -> None:

@@ -12,6 +12,7 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.sessions import Constraints
+from racefree.sessions.model import SESSION_PREFIX
 from racefree.testing import race, tally
 from tests import factory
 from tests.factory import POLICY
@@ -21,7 +22,7 @@ def test_issue_returns_a_well_formed_token_and_stores_only_its_hash(
     db: Database, clock: ManualClock, agent_id: str
 ) -> None:
     issued = factory.issue_session(db, clock, agent_id)
-    assert tokens.well_formed(issued.token, tokens.SESSION_PREFIX)
+    assert tokens.well_formed(issued.token, SESSION_PREFIX)
     assert issued.session.expires_at == clock.now() + POLICY.expires_in
     assert issued.session.absolute_expires_at == clock.now() + POLICY.absolute_lifetime
     assert issued.session.renewal_count == 0

@@ -13,6 +13,7 @@ from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.sessions import CONFLICT_WINDOW_S, Policy
+from racefree.sessions.model import SESSION_PREFIX
 from racefree.testing import race, tally
 from tests import factory
 from tests.factory import POLICY
@@ -259,7 +260,7 @@ def test_grace_successors_are_well_formed_and_differ_per_session(
     ta = _renew(db, clock, a.session.id, a.token, GRACE).token
     tb = _renew(db, clock, b.session.id, b.token, GRACE).token
     assert ta != tb
-    assert tokens.well_formed(ta, tokens.SESSION_PREFIX)
+    assert tokens.well_formed(ta, SESSION_PREFIX)
     with db.read() as tx:
         assert (
             tx.scalar("SELECT COUNT(*) FROM system_settings WHERE key = 'session_grace_key'") == 1

@@ -28,7 +28,9 @@ def suspend(
         agent_id,
         now=now,
         values={"suspension_reason": reason},
-        audit_context=AuditContext(actor=actor, agent_id=agent_id, details={"reason": reason}),
+        audit_context=AuditContext(
+            actor=actor, subjects={"agent_id": agent_id}, details={"reason": reason}
+        ),
     )
     return get(tx, agent_id)
 
@@ -46,7 +48,7 @@ def activate(tx: Tx, agent_id: str, *, now: int, actor: str | None = None) -> Ag
         agent_id,
         now=now,
         values={"suspension_reason": None},
-        audit_context=AuditContext(actor=actor, agent_id=agent_id),
+        audit_context=AuditContext(actor=actor, subjects={"agent_id": agent_id}),
     )
     return get(tx, agent_id)
 
@@ -65,6 +67,6 @@ def terminate(tx: Tx, agent_id: str, *, now: int, actor: str | None = None) -> A
         now=now,
         values={"suspension_reason": None},
         cascades={"sessions_revoked": revoke_sessions},
-        audit_context=AuditContext(actor=actor, agent_id=agent_id),
+        audit_context=AuditContext(actor=actor, subjects={"agent_id": agent_id}),
     )
     return get(tx, agent_id)

@@ -166,6 +166,7 @@ def record(
     session_id: str | None = None,
     transaction_id: str | None = None,
     details: dict[str, Any] | None = None,
+    subjects: Mapping[str, str | None] | None = None,
 ) -> None:
     """Append one audit row in ``tx``, chained to the previous one (appended at commit),
     and log it as a domain event once ``tx`` commits.
@@ -174,6 +175,13 @@ def record(
     ``X-Request-ID`` or one the server generated); ``details`` gains ``via`` when
     the change came through the console.
     """
+    if subjects:  # a machine's generic subjects are these columns
+        unknown = set(subjects) - {"agent_id", "session_id", "transaction_id"}
+        if unknown:
+            raise ValueError(f"audit_log has no subject columns {sorted(unknown)}")
+        agent_id = subjects.get("agent_id", agent_id)
+        session_id = subjects.get("session_id", session_id)
+        transaction_id = subjects.get("transaction_id", transaction_id)
     entry = row(
         event_type,
         at=at,

@@ -79,12 +79,14 @@ class TransitionResult:
 
 @dataclass(frozen=True, slots=True)
 class AuditContext:
-    """Who did it and what the audit row should say beyond the cascade counts."""
+    """Who did it, what it concerns and what the audit row says beyond the cascade counts.
+
+    ``subjects`` are the audit row's subject columns, named by the domain that
+    moves (``{"agent_id": ...}``); the machine knows none of them.
+    """
 
     actor: str | None = None
-    agent_id: str | None = None
-    session_id: str | None = None
-    transaction_id: str | None = None
+    subjects: Mapping[str, str | None] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -263,9 +265,7 @@ class StateMachine(TransitionTable):
                 at=now,
                 severity=t.severity,
                 actor=ctx.actor,
-                agent_id=ctx.agent_id,
-                session_id=ctx.session_id,
-                transaction_id=ctx.transaction_id,
+                subjects=ctx.subjects,
                 details={
                     "from": "|".join(t.sources),
                     "to": t.target,

@@ -1,5 +1,8 @@
 """Bearer tokens: ``<prefix><43 base62 chars of 256 random bits><6 chars checksum>``.
 
+Each kind of token has its owner's prefix (``operators.OPERATOR_PREFIX``,
+``sessions.model.SESSION_PREFIX``); this module only mints and checks them.
+
 The checksum (CRC32, base62) lets a mistyped or truncated token be refused
 before any database work. Only the SHA-256 of a token is ever stored; lookups
 are by that hash and the final comparison is constant-time.
@@ -16,9 +19,6 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 BODY_LENGTH = 43  # ceil(256 / log2(62))
 CHECKSUM_LENGTH = 6
-
-OPERATOR_PREFIX = "rf_op_"
-SESSION_PREFIX = "rf_sess_"
 
 
 def _base62(number: int, width: int) -> str:

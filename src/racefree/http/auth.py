@@ -21,11 +21,11 @@ from fastapi import Depends, Request
 from starlette.types import Scope
 
 from racefree import operators, sessions
-from racefree.core import tokens
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.http.problems import errors
-from racefree.operators import Operator
+from racefree.operators import OPERATOR_PREFIX, Operator
 from racefree.runtime import Runtime
+from racefree.sessions.model import SESSION_PREFIX
 
 #: Responses every operator route may give (for ``responses=`` in route decorators).
 OPERATOR_AUTH_CODES = (ErrorCode.AUTH_REQUIRED, ErrorCode.INVALID_TOKEN, ErrorCode.FORBIDDEN)
@@ -89,7 +89,7 @@ def authenticate(runtime: Runtime, scope: Scope, headers: Headers) -> Caller | N
 
 def operator_of(runtime: Runtime, headers: Headers) -> Operator:
     token = bearer_token(headers)
-    if token.startswith(tokens.SESSION_PREFIX):
+    if token.startswith(SESSION_PREFIX):
         raise RacefreeError(
             ErrorCode.FORBIDDEN, detail="agent session tokens cannot use operator routes"
         )
@@ -137,7 +137,7 @@ def _authenticate_session(runtime: Runtime, token: str) -> SessionPrincipal:
 def session_token(headers: Headers) -> str:
     """The bearer token of a session route; an operator token is 403 ``FORBIDDEN``."""
     token = bearer_token(headers)
-    if token.startswith(tokens.OPERATOR_PREFIX):
+    if token.startswith(OPERATOR_PREFIX):
         raise RacefreeError(
             ErrorCode.FORBIDDEN, detail="operator tokens cannot act as an agent session"
         )
@@ -157,7 +157,7 @@ OPERATOR_OR_SESSION_ERRORS = SESSION_ERRORS
 def caller_of(runtime: Runtime, headers: Headers) -> Caller:
     """An operator or an agent session, told apart by the token's prefix."""
     token = bearer_token(headers)
-    if token.startswith(tokens.SESSION_PREFIX):
+    if token.startswith(SESSION_PREFIX):
         return _authenticate_session(runtime, token)
     with runtime.db.read() as tx:
         return operators.authenticate(tx, token)

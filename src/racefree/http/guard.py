@@ -41,6 +41,7 @@ from racefree.core.db import Dialect, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.http.problems import add_response, errors, problem_response
 from racefree.killswitch import status
+from racefree.operators import OPERATOR_PREFIX
 from racefree.runtime import Runtime
 
 KILL_SWITCH_PREFIX = "/v1/kill-switch"
@@ -105,7 +106,7 @@ def _operator_token(scope: Scope) -> str | None:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             token = token.strip()
-            if scheme.lower() == "bearer" and tokens.well_formed(token, tokens.OPERATOR_PREFIX):
+            if scheme.lower() == "bearer" and tokens.well_formed(token, OPERATOR_PREFIX):
                 return token
     return None
 

@@ -16,7 +16,7 @@ from racefree.core import tokens
 from racefree.core.db import Database, Row
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.sessions import reuse
-from racefree.sessions.model import Policy
+from racefree.sessions.model import SESSION_PREFIX, Policy
 
 _SESSION_OF_DIGEST = (
     "SELECT s.id, s.agent_id, s.token_hash, s.expires_at, s.revoked_at, s.revoke_reason,"
@@ -28,7 +28,7 @@ _SESSION_OF_DIGEST = (
 def lookup(token: str) -> tuple[str, dict[str, str]] | None:
     """The read :func:`authenticate` makes first for ``token`` (None: it makes none), for
     a caller that reads it together with others."""
-    if not tokens.well_formed(token, tokens.SESSION_PREFIX):
+    if not tokens.well_formed(token, SESSION_PREFIX):
         return None
     return _SESSION_OF_DIGEST, {"h": tokens.digest(token)}
 
@@ -42,7 +42,7 @@ class Authenticated:
 
 def authenticate(db: Database, token: str, *, now: int, policy: Policy) -> Authenticated:
     """The active session ``token`` belongs to, or the 401/409/410 that says why not."""
-    if not tokens.well_formed(token, tokens.SESSION_PREFIX):
+    if not tokens.well_formed(token, SESSION_PREFIX):
         raise RacefreeError(ErrorCode.INVALID_TOKEN)
     token_hash = tokens.digest(token)
     with db.read() as tx:

@@ -10,7 +10,14 @@ from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
 from racefree.core.ids import new_id
 from racefree.sessions import revocation
 from racefree.sessions.machine import REVOKED, SESSIONS, Move
-from racefree.sessions.model import PUBLIC_COLUMNS, Constraints, IssuedToken, Policy, Session
+from racefree.sessions.model import (
+    PUBLIC_COLUMNS,
+    SESSION_PREFIX,
+    Constraints,
+    IssuedToken,
+    Policy,
+    Session,
+)
 
 OPERATOR_REVOKE_REASON = "operator"
 
@@ -40,7 +47,7 @@ def issue(
     if max_renewals < 0:
         raise invalid_field("max_renewals", "a non-negative integer")
     availability.lock_active(tx, agent_id)
-    token = tokens.mint(tokens.SESSION_PREFIX)
+    token = tokens.mint(SESSION_PREFIX)
     session_id = new_id()
     absolute = now + policy.absolute_lifetime
     tx.execute(

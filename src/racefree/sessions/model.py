@@ -18,6 +18,9 @@ PUBLIC_COLUMNS = (
     " created_at"
 )
 
+#: the prefix of every session token
+SESSION_PREFIX = "rf_sess_"
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:

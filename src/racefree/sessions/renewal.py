@@ -27,7 +27,7 @@ from racefree.core import audit, tokens
 from racefree.core.db import Database, Row, Tx
 from racefree.core.errors import ErrorCode, RacefreeError
 from racefree.sessions import reuse
-from racefree.sessions.model import PUBLIC_COLUMNS, Policy, Session
+from racefree.sessions.model import PUBLIC_COLUMNS, SESSION_PREFIX, Policy, Session
 from racefree.sessions.successor import derived_successor, grace_key
 
 _RENEW = (
@@ -73,7 +73,7 @@ def renew(
     Owns its transaction because detected reuse must commit the revocation
     and still answer 401 ``TOKEN_REUSED``.
     """
-    if not tokens.well_formed(token, tokens.SESSION_PREFIX):
+    if not tokens.well_formed(token, SESSION_PREFIX):
         raise RacefreeError(ErrorCode.INVALID_TOKEN)
     with db.write() as tx:
         outcome = renew_in(tx, session_id, token, now=now, policy=policy, actor=actor)
@@ -88,9 +88,7 @@ def renew_in(
     """The renewal in ``tx``; returns (not raises) ``TOKEN_REUSED`` so its revocation commits."""
     current = tokens.digest(token)
     key = grace_key(tx, now=now) if policy.grace_s > 0 else None
-    new_token = (
-        derived_successor(key, session_id, current) if key else tokens.mint(tokens.SESSION_PREFIX)
-    )
+    new_token = derived_successor(key, session_id, current) if key else tokens.mint(SESSION_PREFIX)
     row = tx.one(
         _RENEW,
         {

@@ -21,6 +21,7 @@ import secrets
 
 from racefree.core import tokens
 from racefree.core.db import Tx
+from racefree.sessions.model import SESSION_PREFIX
 from racefree.system import settings as system_settings
 
 GRACE_KEY_SETTING = "session_grace_key"
@@ -37,4 +38,4 @@ def grace_key(tx: Tx, *, now: int) -> bytes:
 def derived_successor(key: bytes, session_id: str, current_hash: str) -> str:
     """The deterministic successor of the token whose digest is ``current_hash``."""
     seed = hmac.new(key, f"{session_id}|{current_hash}".encode(), hashlib.sha256).digest()
-    return tokens.with_checksum(tokens.SESSION_PREFIX, tokens.body_from_seed(seed))
+    return tokens.with_checksum(SESSION_PREFIX, tokens.body_from_seed(seed))

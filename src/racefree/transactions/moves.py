@@ -32,9 +32,7 @@ def context(txn: Transaction, actor: str, **details: Any) -> AuditContext:
     """The audit row's who and what for a move of ``txn``."""
     return AuditContext(
         actor=actor,
-        agent_id=txn.agent_id,
-        session_id=txn.session_id,
-        transaction_id=txn.id,
+        subjects={"agent_id": txn.agent_id, "session_id": txn.session_id, "transaction_id": txn.id},
         details=details,
     )
 
