@@ -30,7 +30,7 @@ from bench.harness import interleaved, ratio, stats_table, update_results_md, wr
 from racefree.core import audit
 from racefree.core.clock import SystemClock
 from racefree.core.db import Database, pg_sql
-from racefree.core.errors import ErrorCode
+from racefree.core.errors import MachineCode
 from racefree.core.machine import AuditContext, StateMachine, move
 
 NAME = "transition"
@@ -45,8 +45,12 @@ TOGGLE = StateMachine(
     states=("A", "B"),
     initial="A",
     transitions=(
-        move("flip", "A", "B", conflict=ErrorCode.INVALID_STATE_TRANSITION, audit_event="FLIPPED"),
-        move("flop", "B", "A", conflict=ErrorCode.INVALID_STATE_TRANSITION, audit_event="FLOPPED"),
+        move(
+            "flip", "A", "B", conflict=MachineCode.INVALID_STATE_TRANSITION, audit_event="FLIPPED"
+        ),
+        move(
+            "flop", "B", "A", conflict=MachineCode.INVALID_STATE_TRANSITION, audit_event="FLOPPED"
+        ),
     ),
 )
 

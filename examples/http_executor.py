@@ -28,8 +28,8 @@ from typing import Any
 
 from racefree.core.clock import Clock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode
 from racefree.core.settings import Settings
+from racefree.transactions.errors import TransactionCode
 from racefree.transactions.executors import Category, ExecutorError
 from racefree.transactions.machine import Transaction
 
@@ -84,7 +84,11 @@ def _categorized(status: int, detail: str) -> ExecutorError:
         return ExecutorError(Category.TRANSIENT, detail=f"{status} {detail}")
     if status == 409:
         return ExecutorError(Category.STALE, detail=f"{status} {detail}")
-    code = ErrorCode.INSUFFICIENT_BALANCE if status == 402 else ErrorCode.EXECUTOR_UNAVAILABLE
+    code = (
+        TransactionCode.INSUFFICIENT_BALANCE
+        if status == 402
+        else TransactionCode.EXECUTOR_UNAVAILABLE
+    )
     return ExecutorError(Category.PERMANENT, code, f"{status} {detail}")
 
 

@@ -52,7 +52,7 @@ def test_the_tree_keeps_every_contract(copy: Path) -> None:
     [
         ("core/ids.py", "import racefree.agents"),  # core may import no domain
         ("agents/model.py", "import racefree.killswitch"),  # an entity above a process
-        ("operators.py", "import racefree.sessions"),  # identity above an entity
+        ("operators/__init__.py", "import racefree.sessions"),  # identity above an entity
         ("transactions/tiers.py", "import racefree.http"),  # a process above the app
         ("core/clock.py", "import fastapi"),  # core imports no web framework
     ],

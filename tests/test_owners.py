@@ -11,7 +11,8 @@ from racefree.client import OwnerSigner
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import Code, RacefreeError
+from racefree.owners.errors import OwnerCode
 from racefree.testing import race, tally
 from tests import factory
 
@@ -40,7 +41,7 @@ def test_a_valid_signature_verifies_once(db: Database, clock: ManualClock) -> No
     assert _verify(db, clock, header) == PUBLIC
     with pytest.raises(RacefreeError) as info:
         _verify(db, clock, header)
-    assert info.value.code is ErrorCode.INVALID_NONCE
+    assert info.value.code is OwnerCode.INVALID_NONCE
 
 
 def test_a_rolled_back_action_does_not_spend_the_nonce(db: Database, clock: ManualClock) -> None:
@@ -55,19 +56,19 @@ def test_a_rolled_back_action_does_not_spend_the_nonce(db: Database, clock: Manu
 @pytest.mark.parametrize(
     ("mutate", "code"),
     [
-        (lambda h, n, t: None, ErrorCode.OWNER_AUTH_REQUIRED),
-        (lambda h, n, t: "not-base64-json!", ErrorCode.INVALID_SIGNATURE),
-        (lambda h, n, t: OwnerSigner(KEY).header("reject", n, t), ErrorCode.INVALID_SIGNATURE),
+        (lambda h, n, t: None, OwnerCode.OWNER_AUTH_REQUIRED),
+        (lambda h, n, t: "not-base64-json!", OwnerCode.INVALID_SIGNATURE),
+        (lambda h, n, t: OwnerSigner(KEY).header("reject", n, t), OwnerCode.INVALID_SIGNATURE),
         (
             lambda h, n, t: OwnerSigner(KEY).header("approve", n, t - 301),
-            ErrorCode.INVALID_SIGNATURE,
+            OwnerCode.INVALID_SIGNATURE,
         ),
-        (lambda h, n, t: OwnerSigner(KEY).header("approve", "unknown", t), ErrorCode.INVALID_NONCE),
+        (lambda h, n, t: OwnerSigner(KEY).header("approve", "unknown", t), OwnerCode.INVALID_NONCE),
     ],
     ids=["missing", "garbage", "other-action", "stale-timestamp", "unknown-nonce"],
 )
 def test_bad_signatures_are_refused_with_their_code(
-    db: Database, clock: ManualClock, mutate, code: ErrorCode
+    db: Database, clock: ManualClock, mutate, code: Code
 ) -> None:
     nonce = _nonce(db, clock)
     header = mutate(OwnerSigner(KEY).header("approve", nonce, clock.now()), nonce, clock.now())
@@ -85,7 +86,7 @@ def test_a_forged_signature_does_not_verify(db: Database, clock: ManualClock) ->
     )
     with pytest.raises(RacefreeError) as info:
         _verify(db, clock, owners.b64url_encode(payload))
-    assert info.value.code is ErrorCode.INVALID_SIGNATURE
+    assert info.value.code is OwnerCode.INVALID_SIGNATURE
 
 
 def test_an_expired_nonce_is_invalid(db: Database, clock: ManualClock) -> None:
@@ -94,7 +95,7 @@ def test_an_expired_nonce_is_invalid(db: Database, clock: ManualClock) -> None:
     header = OwnerSigner(KEY).header("approve", nonce, clock.now())
     with pytest.raises(RacefreeError) as info:
         _verify(db, clock, header)
-    assert info.value.code is ErrorCode.INVALID_NONCE
+    assert info.value.code is OwnerCode.INVALID_NONCE
 
 
 def test_two_concurrent_owner_actions_both_succeed_and_lock_in_once(
@@ -122,7 +123,7 @@ def test_lock_in_by_a_stranger_is_owner_mismatch(
 ) -> None:
     with pytest.raises(RacefreeError) as info, db.write() as tx:
         owners.lock_in(tx, grace_agent, owners.OwnerProof("someone-else", "x"), now=clock.now())
-    assert info.value.code is ErrorCode.OWNER_MISMATCH
+    assert info.value.code is OwnerCode.OWNER_MISMATCH
 
 
 def test_nonce_route_issues_distinct_nonces(client: TestClient) -> None:

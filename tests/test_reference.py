@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from racefree import reference
-from racefree.core.errors import CATALOG
+from racefree.catalog import CATALOG
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

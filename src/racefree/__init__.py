@@ -2,7 +2,7 @@
 
 The public API, re-exported here::
 
-    from racefree import Database, StateMachine, move, cas_update, RacefreeError, ErrorCode
+    from racefree import Database, StateMachine, move, cas_update, RacefreeError, Code
 
 Every exception is a :class:`RacefreeError` with a catalog code; the hierarchy
 is drawn in :mod:`racefree.core.exceptions`. Conditions (:class:`Condition`)
@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from racefree.catalog import CATALOG
     from racefree.core.audit import Severity
     from racefree.core.cas import cas_update
     from racefree.core.clock import Clock, ManualClock, SystemClock
     from racefree.core.condition import Condition, Expr
     from racefree.core.db import Database, DatabaseOptions, Dialect, Tx
-    from racefree.core.errors import CATALOG, Domain, ErrorCode, RacefreeError
+    from racefree.core.errors import Code, ErrorSpec, RacefreeError
     from racefree.core.exceptions import (
         AdvisoryUnavailable,
         DatabaseError,
@@ -50,9 +51,9 @@ _EXPORTS = {
     "DatabaseOptions": "racefree.core.db",
     "Dialect": "racefree.core.db",
     "Tx": "racefree.core.db",
-    "CATALOG": "racefree.core.errors",
-    "Domain": "racefree.core.errors",
-    "ErrorCode": "racefree.core.errors",
+    "CATALOG": "racefree.catalog",
+    "Code": "racefree.core.errors",
+    "ErrorSpec": "racefree.core.errors",
     "RacefreeError": "racefree.core.errors",
     "AdvisoryUnavailable": "racefree.core.exceptions",
     "DatabaseError": "racefree.core.exceptions",
@@ -83,14 +84,14 @@ __all__ = [
     "AdvisoryUnavailable",
     "AuditContext",
     "Clock",
+    "Code",
     "Condition",
     "Database",
     "DatabaseError",
     "DatabaseInUse",
     "DatabaseOptions",
     "Dialect",
-    "Domain",
-    "ErrorCode",
+    "ErrorSpec",
     "Expr",
     "LockBusy",
     "MachineDefinitionError",

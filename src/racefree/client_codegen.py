@@ -1,7 +1,7 @@
 """Generate the client modules that must follow the server: ``python -m racefree.client_codegen``.
 
 * ``errors.py`` -- one exception class per code of the server's one catalog
-  (:data:`racefree.core.errors.CATALOG`), so the client ships the catalog
+  (:data:`racefree.catalog.CATALOG`), so the client ships the catalog
   without importing the server.
 * ``_sync_api.py`` -- the synchronous resource groups and client, written
   from the asynchronous ones in ``_async_api.py`` (the one place each route is
@@ -23,6 +23,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from racefree.catalog import CATALOG
+
 HERE = Path(__file__).resolve().parent / "client"
 ERRORS = HERE / "errors.py"
 ASYNC_API = HERE / "_async_api.py"
@@ -39,7 +41,6 @@ def class_name(code: str) -> str:
 
 
 def errors_module() -> str:
-    from racefree.core.errors import CATALOG  # the server's catalog: generator-only import
 
     lines = [
         _GENERATED,
@@ -71,7 +72,7 @@ def errors_module() -> str:
             f'    code = "{spec.code.value}"',
             f"    default_status = {spec.status}",
             f"    default_retryable = {spec.retryable}",
-            f'    domain = "{spec.domain.value}"',
+            f'    domain = "{spec.domain}"',
             "",
         ]
     names = [class_name(spec.code.value) for spec in CATALOG.values()]

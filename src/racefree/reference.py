@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined
 
-from racefree.core.errors import CATALOG, PROBLEM_CONTENT_TYPE
+from racefree.catalog import CATALOG
+from racefree.core.errors import PROBLEM_CONTENT_TYPE
 from racefree.core.settings import Settings
 
 _HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -33,9 +34,9 @@ def errors_markdown() -> str:
         "| code | HTTP | domain | retryable | title | meaning |",
         "|---|---|---|---|---|---|",
     ]
-    for spec in sorted(CATALOG.values(), key=lambda s: (s.domain.value, s.status, s.code.value)):
+    for spec in sorted(CATALOG.values(), key=lambda s: (s.domain, s.status, s.code.value)):
         lines.append(
-            f"| `{spec.code.value}` | {spec.status} | {spec.domain.value} |"
+            f"| `{spec.code.value}` | {spec.status} | {spec.domain} |"
             f" {'yes' if spec.retryable else 'no'} | {spec.title} | {spec.detail} |"
         )
     return "\n".join(lines) + "\n"

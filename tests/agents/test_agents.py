@@ -7,11 +7,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from racefree import agents, owners
 from racefree.agents import OwnerState
+from racefree.agents.errors import AgentCode
 from racefree.client import OwnerSigner
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import Code, GeneralCode, MachineCode, RacefreeError
+from racefree.owners.errors import OwnerCode
+from racefree.system.errors import SystemCode
 from racefree.testing import race, tally
 
 OWNER = Ed25519PrivateKey.generate()
@@ -30,7 +33,7 @@ def _get(db: Database, agent_id: str) -> agents.Agent:
         return agents.get(tx, agent_id)
 
 
-def _code(db: Database, fn, *args, **kwargs) -> ErrorCode:  # type: ignore[no-untyped-def]
+def _code(db: Database, fn, *args, **kwargs) -> Code:  # type: ignore[no-untyped-def]
     with pytest.raises(RacefreeError) as info, db.write() as tx:
         fn(tx, *args, **kwargs)
     return info.value.code
@@ -46,7 +49,7 @@ class TestLifecycle:
             assert len(audit.entries(tx, event_type="AGENT_CREATED")) == 1
 
     def test_blank_names_are_refused(self, db: Database, clock: ManualClock) -> None:
-        assert _code(db, agents.create, name="  ", now=clock.now()) is ErrorCode.VALIDATION_ERROR
+        assert _code(db, agents.create, name="  ", now=clock.now()) is GeneralCode.VALIDATION_ERROR
 
     def test_suspend_then_activate_round_trips_with_the_reason(
         self, db: Database, clock: ManualClock, agent_id: str
@@ -62,16 +65,16 @@ class TestLifecycle:
         self, db: Database, clock: ManualClock, agent_id: str
     ) -> None:
         now = clock.now()
-        assert _code(db, agents.activate, agent_id, now=now) is ErrorCode.INVALID_STATE_TRANSITION
+        assert _code(db, agents.activate, agent_id, now=now) is MachineCode.INVALID_STATE_TRANSITION
         with db.write() as tx:
             agents.suspend(tx, agent_id, now=now)
-        assert _code(db, agents.suspend, agent_id, now=now) is ErrorCode.AGENT_SUSPENDED
+        assert _code(db, agents.suspend, agent_id, now=now) is AgentCode.AGENT_SUSPENDED
         with db.write() as tx:
             agents.terminate(tx, agent_id, now=now)
         for action in (agents.suspend, agents.activate, agents.terminate):
-            assert _code(db, action, agent_id, now=now) is ErrorCode.AGENT_TERMINATED
-        assert _code(db, agents.deposit, agent_id, 5, now=now) is ErrorCode.AGENT_TERMINATED
-        assert _code(db, agents.suspend, "missing", now=now) is ErrorCode.AGENT_NOT_FOUND
+            assert _code(db, action, agent_id, now=now) is AgentCode.AGENT_TERMINATED
+        assert _code(db, agents.deposit, agent_id, 5, now=now) is AgentCode.AGENT_TERMINATED
+        assert _code(db, agents.suspend, "missing", now=now) is OwnerCode.AGENT_NOT_FOUND
 
     def test_concurrent_suspensions_have_one_winner(
         self, db: Database, clock: ManualClock, agent_id: str
@@ -115,13 +118,13 @@ class TestAccounts:
     ) -> None:
         assert (
             _code(db, agents.deposit, agent_id, amount, now=clock.now())
-            is ErrorCode.VALIDATION_ERROR
+            is GeneralCode.VALIDATION_ERROR
         )
 
     def test_deposit_to_a_missing_agent_is_not_found(
         self, db: Database, clock: ManualClock
     ) -> None:
-        assert _code(db, agents.deposit, "missing", 1, now=clock.now()) is ErrorCode.AGENT_NOT_FOUND
+        assert _code(db, agents.deposit, "missing", 1, now=clock.now()) is OwnerCode.AGENT_NOT_FOUND
 
 
 def _signed(
@@ -167,7 +170,7 @@ class TestOwnerChanges:
     ) -> None:
         assert (
             _code(db, owners.change_owner, agent_id, "not-a-key", now=clock.now())
-            is ErrorCode.VALIDATION_ERROR
+            is GeneralCode.VALIDATION_ERROR
         )
 
     def test_locked_ownership_cannot_be_removed_or_changed_unsigned(
@@ -178,11 +181,11 @@ class TestOwnerChanges:
             owners.lock_in(tx, agent_id, owners.OwnerProof(OWNER_KEY, "x"), now=clock.now())
         assert (
             _code(db, owners.change_owner, agent_id, None, now=clock.now())
-            is ErrorCode.OWNER_LOCKED
+            is OwnerCode.OWNER_LOCKED
         )
         assert (
             _code(db, owners.change_owner, agent_id, NEXT_KEY, now=clock.now())
-            is ErrorCode.OWNER_AUTH_REQUIRED
+            is OwnerCode.OWNER_AUTH_REQUIRED
         )
         assert _get(db, agent_id).owner_public_key == OWNER_KEY
 
@@ -203,7 +206,7 @@ class TestOwnerChanges:
         proof = _signed(db, clock, agent_id, None)
         assert (
             _code(db, owners.change_owner, agent_id, None, now=clock.now(), proof=proof)
-            is ErrorCode.OWNER_LOCKED
+            is OwnerCode.OWNER_LOCKED
         )
 
     def test_a_strangers_signature_is_owner_mismatch(
@@ -213,7 +216,7 @@ class TestOwnerChanges:
         proof = _signed(db, clock, agent_id, NEXT_KEY, signer=Ed25519PrivateKey.generate())
         assert (
             _code(db, owners.change_owner, agent_id, NEXT_KEY, now=clock.now(), proof=proof)
-            is ErrorCode.OWNER_MISMATCH
+            is OwnerCode.OWNER_MISMATCH
         )
 
     def test_a_signature_for_another_change_is_refused(
@@ -223,7 +226,7 @@ class TestOwnerChanges:
         proof = _signed(db, clock, agent_id, NEXT_KEY)
         assert (
             _code(db, owners.change_owner, agent_id, OWNER_KEY, now=clock.now(), proof=proof)
-            is ErrorCode.INVALID_SIGNATURE
+            is OwnerCode.INVALID_SIGNATURE
         )
 
     def test_an_operator_change_racing_the_owners_lock_in_never_overwrites_a_locked_owner(
@@ -277,8 +280,8 @@ class TestKillSwitchHold:
             agents.suspend(tx, agent_id, now=clock.now())
         with db.write() as tx:
             activation.activate(tx, "drill", now=clock.now(), actor="test")
-        assert _code(db, agents.create, name="late", now=clock.now()) == ErrorCode.SYSTEM_LOCKED
-        assert _code(db, agents.activate, agent_id, now=clock.now()) == ErrorCode.SYSTEM_LOCKED
+        assert _code(db, agents.create, name="late", now=clock.now()) == SystemCode.SYSTEM_LOCKED
+        assert _code(db, agents.activate, agent_id, now=clock.now()) == SystemCode.SYSTEM_LOCKED
         assert _get(db, agent_id).status == agents.SUSPENDED
         with db.read() as tx:
             assert [a.name for a in agents.list_agents(tx)] == ["agent"]

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from racefree import killswitch
+from racefree.agents.errors import AgentCode
 from racefree.autostop import rules
 from racefree.autostop.rules import Action, RuleType
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode
 from racefree.testing import Outcome, race, tally
 from racefree.transactions import moves
 from racefree.transactions.machine import Transaction
@@ -141,7 +141,7 @@ def test_hourly_rate_is_a_sliding_hour(
     assert _agent_row(db, agent)["status"] == "ACTIVE"
     with pytest.raises(Exception) as refused:
         service.submit(session, transfer(1))
-    assert getattr(refused.value, "code", None) is ErrorCode.AGENT_SUSPENDED
+    assert getattr(refused.value, "code", None) is AgentCode.AGENT_SUSPENDED
 
 
 def _executing(db: Database, agent: str, session: str) -> Transaction:
@@ -251,7 +251,7 @@ def test_time_restriction_refuses_outside_the_hours(
     clock.set(86_400 * 20_001 + 12 * 3600)  # noon
     with pytest.raises(Exception) as refused:
         service.submit(session, transfer(1))
-    assert getattr(refused.value, "code", None) is ErrorCode.AGENT_SUSPENDED
+    assert getattr(refused.value, "code", None) is AgentCode.AGENT_SUSPENDED
     assert _agent_row(db, agent)["suspension_reason"] == "auto_stop:TIME_RESTRICTION"
 
 

@@ -15,7 +15,7 @@ from racefree.cli import main
 from racefree.core.clock import ManualClock
 from racefree.core.conditional import Precondition
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode
+from racefree.core.errors import GeneralCode
 from racefree.testing import race, tally
 
 
@@ -161,7 +161,7 @@ def test_concurrent_patches_with_one_if_match_let_exactly_one_win(
                 params={"max_tx_per_hour": i + 1},
             )
 
-    assert tally(race(10, patch)) == {"won": 1, ErrorCode.PRECONDITION_FAILED.value: 9}
+    assert tally(race(10, patch)) == {"won": 1, GeneralCode.PRECONDITION_FAILED.value: 9}
 
 
 def test_concurrent_sets_of_one_type_leave_one_rule(db: Database) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from racefree import client_codegen
+from racefree.catalog import CATALOG
 from racefree.client import errors
 from racefree.client.exceptions import ApiError
-from racefree.core.errors import CATALOG, ErrorCode
 
 
 @pytest.mark.parametrize("path", list(client_codegen.outputs()), ids=lambda p: p.name)
@@ -20,7 +20,7 @@ def test_generated_files_are_current(path: object) -> None:
 
 
 def test_every_catalog_code_maps_to_exactly_one_exception_class() -> None:
-    assert set(errors.BY_CODE) == {code.value for code in ErrorCode}
+    assert set(errors.BY_CODE) == {code.value for code in CATALOG}
     classes = list(errors.BY_CODE.values())
     assert len(set(classes)) == len(classes) == len(CATALOG)
     for code, spec in CATALOG.items():
@@ -30,7 +30,7 @@ def test_every_catalog_code_maps_to_exactly_one_exception_class() -> None:
             code.value,
             spec.status,
             spec.retryable,
-            spec.domain.value,
+            spec.domain,
         )
         assert getattr(errors, cls.__name__) is cls
         # no class serves two codes through inheritance either

@@ -8,8 +8,9 @@ from racefree import owners
 from racefree.client import OwnerSigner, signing
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.killswitch import recovery
+from racefree.owners.errors import OwnerCode
 from racefree.transactions import approvals
 
 
@@ -26,7 +27,7 @@ def test_a_signed_header_verifies_and_spends_its_nonce(db: Database, clock: Manu
     assert proof.public_key == signer.public_key and owners.valid_public_key(signer.public_key)
     with db.write() as tx, pytest.raises(RacefreeError) as again:
         owners.verify(tx, header, action="approve_transaction:t1", now=clock.now())
-    assert again.value.code == ErrorCode.INVALID_NONCE
+    assert again.value.code == OwnerCode.INVALID_NONCE
 
 
 def test_keys_load_from_raw_or_base64url_seeds_and_never_show(db: Database) -> None:

@@ -6,8 +6,9 @@ import pytest
 
 from racefree.core.cas import cas_update
 from racefree.core.db import Database, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import GeneralCode, RacefreeError
 from racefree.testing import race, tally
+from racefree.transactions.errors import TransactionCode
 
 
 @pytest.fixture
@@ -23,8 +24,8 @@ def account(db: Database) -> Database:
 
 def _classify(tx: Tx) -> RacefreeError:
     if tx.scalar("SELECT 1 FROM accounts WHERE agent_id = 'a1'") is None:
-        return RacefreeError(ErrorCode.NOT_FOUND)
-    return RacefreeError(ErrorCode.INSUFFICIENT_BALANCE)
+        return RacefreeError(GeneralCode.NOT_FOUND)
+    return RacefreeError(TransactionCode.INSUFFICIENT_BALANCE)
 
 
 DEBIT = (
@@ -44,7 +45,7 @@ def test_miss_raises_the_classified_error_and_the_transaction_rolls_back(
     with pytest.raises(RacefreeError) as info, account.write() as tx:
         tx.execute("UPDATE agents SET name = 'changed' WHERE id = 'a1'")
         cas_update(tx, DEBIT, {"id": "a1", "amount": 101}, classify=_classify)
-    assert info.value.code is ErrorCode.INSUFFICIENT_BALANCE
+    assert info.value.code is TransactionCode.INSUFFICIENT_BALANCE
     with account.read() as tx:
         assert tx.scalar("SELECT name FROM agents WHERE id = 'a1'") == "agent"
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from racefree.core.errors import CATALOG, Domain, ErrorCode, RacefreeError, problem
+from racefree.catalog import CATALOG
+from racefree.core.errors import RacefreeError, problem
+from racefree.sessions.errors import SessionCode
 
 # (code, HTTP status, domain, retryable) exactly as the contract's table states them.
 CONTRACT = [
@@ -82,8 +84,8 @@ CONTRACT = [
 
 @pytest.mark.parametrize(("code", "status", "domain", "retryable"), CONTRACT)
 def test_catalog_matches_the_contract(code: str, status: int, domain: str, retryable: bool) -> None:
-    spec = CATALOG[ErrorCode(code)]
-    assert (spec.status, spec.domain, spec.retryable) == (status, Domain(domain), retryable)
+    spec = CATALOG[code]
+    assert (spec.status, spec.domain, spec.retryable) == (status, domain, retryable)
 
 
 def test_every_code_beyond_the_contract_is_a_deliberate_addition() -> None:
@@ -98,7 +100,7 @@ def test_every_code_beyond_the_contract_is_a_deliberate_addition() -> None:
 
 
 def test_problem_document_has_the_rfc9457_and_catalog_fields() -> None:
-    body = problem(ErrorCode.RENEWAL_CONFLICT, request_id="req_1", hint="use the winner's token")
+    body = problem(SessionCode.RENEWAL_CONFLICT, request_id="req_1", hint="use the winner's token")
     assert body == {
         "type": "https://racefree.dev/errors/renewal-conflict",
         "title": "Renewal conflict",
@@ -114,7 +116,7 @@ def test_problem_document_has_the_rfc9457_and_catalog_fields() -> None:
 
 
 def test_error_carries_details_and_retry_after_header() -> None:
-    error = RacefreeError(ErrorCode.RENEWAL_TOO_EARLY, details={"x": 1}, retry_after=12)
+    error = RacefreeError(SessionCode.RENEWAL_TOO_EARLY, details={"x": 1}, retry_after=12)
     assert error.status == 403 and error.retryable
     assert error.headers() == {"Retry-After": "12"}
     assert error.to_problem()["details"] == {"x": 1}

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database, Dialect
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import LockCode, RacefreeError
 from racefree.core.locks import (
     AdvisoryLocks,
     AdvisoryUnavailable,
@@ -89,7 +89,7 @@ class TestReleaseAndTakeover:
         assert fresh.token > stale.token
         with pytest.raises(RacefreeError) as lost:
             locks.renew(stale)
-        assert lost.value.code is ErrorCode.LOCK_LOST
+        assert lost.value.code is LockCode.LOCK_LOST
         assert lost.value.details["current_holder"] == "bob"
         assert locks.release(stale) is False
         assert locks.current("k:a") == fresh
@@ -177,7 +177,7 @@ class TestFence:
             )
             with pytest.raises(RacefreeError) as lost:
                 locks.check(tx, stale, clock.now_ms())
-            assert lost.value.code is ErrorCode.LOCK_LOST
+            assert lost.value.code is LockCode.LOCK_LOST
         fresh = locks.acquire("k:f", holder="bob", ttl_s=TTL_S)
         with db.write() as tx:
             where = fence(fresh, clock.now_ms(), db.dialect)
@@ -231,7 +231,7 @@ class TestWaiting:
         locks.acquire("k:w", holder="alice", ttl_s=TTL_S)
         with pytest.raises(RacefreeError) as timeout:
             locks.acquire("k:w", holder="bob", ttl_s=TTL_S, wait_s=0.05)
-        assert timeout.value.code is ErrorCode.LOCK_TIMEOUT
+        assert timeout.value.code is LockCode.LOCK_TIMEOUT
         assert timeout.value.retryable
         assert timeout.value.details["holder"] == "alice"
         assert timeout.value.retry_after == 10
@@ -263,7 +263,7 @@ class TestHeartbeat:
             while beat.lost is None and time.monotonic() < deadline:
                 time.sleep(0.005)
         assert beat.lost is not None
-        assert beat.lost.code is ErrorCode.LOCK_LOST
+        assert beat.lost.code is LockCode.LOCK_LOST
 
 
 class TestIntrospection:

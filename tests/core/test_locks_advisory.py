@@ -17,7 +17,7 @@ import pytest
 
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import LockCode, RacefreeError
 from racefree.core.locks import AdvisoryLocks, LockBusy, advisory_key
 from racefree.testing import race, tally, wait_until_blocked
 
@@ -122,7 +122,7 @@ class TestTransactionScoped:
             with db.write() as tx:
                 with pytest.raises(RacefreeError) as timeout:
                     advisory.acquire_xact(tx, "adv:t", wait_s=0.05)
-                assert timeout.value.code is ErrorCode.LOCK_TIMEOUT
+                assert timeout.value.code is LockCode.LOCK_TIMEOUT
                 return int(tx.scalar("SELECT 1 AS one"))  # savepoint rolled back, tx alive
 
         with advisory.hold("adv:t"):
@@ -139,7 +139,7 @@ class TestSessionScoped:
                 _elsewhere(lambda: _hold_once(advisory, "adv:s"))
             with pytest.raises(RacefreeError) as timeout, advisory.session("adv:s", wait_s=0.05):
                 pass
-            assert timeout.value.code is ErrorCode.LOCK_TIMEOUT
+            assert timeout.value.code is LockCode.LOCK_TIMEOUT
         with advisory.hold("adv:s"):
             pass
 

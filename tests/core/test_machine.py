@@ -10,8 +10,9 @@ from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.condition import Condition
 from racefree.core.db import Database, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import GeneralCode, MachineCode, RacefreeError
 from racefree.core.machine import AuditContext, MachineDefinitionError, StateMachine, move
+from racefree.killswitch.errors import KillSwitchCode
 from racefree.testing import race, tally
 
 DOOR = StateMachine(
@@ -22,22 +23,22 @@ DOOR = StateMachine(
     version_column="version",
     states=("CLOSED", "OPEN", "LOCKED", "GONE"),
     initial="CLOSED",
-    not_found=ErrorCode.NOT_FOUND,
+    not_found=GeneralCode.NOT_FOUND,
     transitions=(
         move(
             "open",
             "CLOSED",
             "OPEN",
-            conflict=ErrorCode.INVALID_STATE_TRANSITION,
+            conflict=MachineCode.INVALID_STATE_TRANSITION,
             audit_event="DOOR_OPENED",
         ),
-        move("close", "OPEN", "CLOSED", conflict=ErrorCode.INVALID_STATE_TRANSITION),
+        move("close", "OPEN", "CLOSED", conflict=MachineCode.INVALID_STATE_TRANSITION),
         move(
             "lock",
             "CLOSED",
             "LOCKED",
-            conflict=ErrorCode.KILL_SWITCH_ALREADY_ACTIVE,
-            conflict_by_state={"OPEN": ErrorCode.INVALID_RECOVERY_STATE},
+            conflict=KillSwitchCode.KILL_SWITCH_ALREADY_ACTIVE,
+            conflict_by_state={"OPEN": KillSwitchCode.INVALID_RECOVERY_STATE},
             audit_event="DOOR_LOCKED",
             severity=Severity.CRITICAL,
         ),
@@ -45,7 +46,7 @@ DOOR = StateMachine(
             "remove",
             ("CLOSED", "OPEN", "LOCKED"),
             "GONE",
-            conflict=ErrorCode.INVALID_STATE_TRANSITION,
+            conflict=MachineCode.INVALID_STATE_TRANSITION,
         ),
     ),
 )
@@ -88,7 +89,7 @@ class TestDefinition:
                 state_column="s",
                 states=("A", "B"),
                 initial="A",
-                transitions=(move("go", "A", "C", conflict=ErrorCode.NOT_FOUND),),
+                transitions=(move("go", "A", "C", conflict=GeneralCode.NOT_FOUND),),
             )
 
     def test_unreachable_state_is_refused(self) -> None:
@@ -100,7 +101,7 @@ class TestDefinition:
                 state_column="s",
                 states=("A", "B", "C"),
                 initial="A",
-                transitions=(move("go", "A", "B", conflict=ErrorCode.NOT_FOUND),),
+                transitions=(move("go", "A", "B", conflict=GeneralCode.NOT_FOUND),),
             )
 
     def test_duplicate_transition_names_are_refused(self) -> None:
@@ -113,8 +114,8 @@ class TestDefinition:
                 states=("A", "B"),
                 initial="A",
                 transitions=(
-                    move("go", "A", "B", conflict=ErrorCode.NOT_FOUND),
-                    move("go", "B", "A", conflict=ErrorCode.NOT_FOUND),
+                    move("go", "A", "B", conflict=GeneralCode.NOT_FOUND),
+                    move("go", "B", "A", conflict=GeneralCode.NOT_FOUND),
                 ),
             )
 
@@ -132,7 +133,7 @@ class TestDefinition:
         assert DOOR.check("CLOSED", "lock").target == "LOCKED"
         with pytest.raises(RacefreeError) as info:
             DOOR.check("OPEN", "lock")
-        assert info.value.code is ErrorCode.INVALID_RECOVERY_STATE
+        assert info.value.code is KillSwitchCode.INVALID_RECOVERY_STATE
         assert info.value.details == {
             "current": "OPEN",
             "requested": "LOCKED",
@@ -156,14 +157,14 @@ class TestTransition:
     def test_missing_row_is_not_found(self, doors: Database) -> None:
         with pytest.raises(RacefreeError) as info, doors.write() as tx:
             DOOR.transition(tx, "open", "nope", now=1)
-        assert info.value.code is ErrorCode.NOT_FOUND
+        assert info.value.code is GeneralCode.NOT_FOUND
 
     def test_wrong_state_is_the_transitions_conflict_with_details(self, doors: Database) -> None:
         with doors.write() as tx:
             DOOR.transition(tx, "open", "d1", now=1)
         with pytest.raises(RacefreeError) as info, doors.write() as tx:
             DOOR.transition(tx, "open", "d1", now=2)
-        assert info.value.code is ErrorCode.INVALID_STATE_TRANSITION
+        assert info.value.code is MachineCode.INVALID_STATE_TRANSITION
         assert info.value.details == {
             "current": "OPEN",
             "requested": "OPEN",
@@ -173,7 +174,7 @@ class TestTransition:
     def test_failed_extra_guard_is_a_conflict_and_changes_nothing(self, doors: Database) -> None:
         with pytest.raises(RacefreeError) as info, doors.write() as tx:
             DOOR.transition(tx, "open", "d1", now=1, where=Condition.of("version > :min", min=5))
-        assert info.value.code is ErrorCode.INVALID_STATE_TRANSITION
+        assert info.value.code is MachineCode.INVALID_STATE_TRANSITION
         with doors.read() as tx:
             assert DOOR.current(tx, "d1") == "CLOSED"
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import LockCode, RacefreeError
 from racefree.core.locks import LockBusy
 from racefree.core.retry import Backoff, Decision, from_problem, retry
+from racefree.plans.errors import PlanCode
 
 NO_JITTER = Backoff(first_s=0.0, cap_s=0.0)
 
@@ -26,18 +27,18 @@ class Flaky:
 def test_retryable_errors_are_retried_after_their_retry_after() -> None:
     slept: list[float] = []
     fn = Flaky(
-        RacefreeError(ErrorCode.PLAN_GENERATION_IN_PROGRESS, retry_after=3),
-        RacefreeError(ErrorCode.LOCK_TIMEOUT, retry_after=1),
+        RacefreeError(PlanCode.PLAN_GENERATION_IN_PROGRESS, retry_after=3),
+        RacefreeError(LockCode.LOCK_TIMEOUT, retry_after=1),
     )
     assert retry(fn, backoff=NO_JITTER, sleep=slept.append) == "done"
     assert (fn.calls, slept) == (3, [3.0, 1.0])
 
 
 def test_errors_that_cannot_succeed_later_are_raised_at_once() -> None:
-    fn = Flaky(RacefreeError(ErrorCode.LOCK_LOST))
+    fn = Flaky(RacefreeError(LockCode.LOCK_LOST))
     with pytest.raises(RacefreeError) as raised:
         retry(fn, sleep=lambda s: None)
-    assert (raised.value.code, fn.calls) == (ErrorCode.LOCK_LOST, 1)
+    assert (raised.value.code, fn.calls) == (LockCode.LOCK_LOST, 1)
 
 
 def test_lock_busy_is_retried_until_the_lease_would_have_run_out() -> None:
@@ -48,7 +49,7 @@ def test_lock_busy_is_retried_until_the_lease_would_have_run_out() -> None:
 
 
 def test_the_last_error_is_raised_when_attempts_run_out() -> None:
-    fn = Flaky(*(RacefreeError(ErrorCode.LOCK_TIMEOUT) for _ in range(5)))
+    fn = Flaky(*(RacefreeError(LockCode.LOCK_TIMEOUT) for _ in range(5)))
     with pytest.raises(RacefreeError):
         retry(fn, attempts=3, sleep=lambda s: None)
     assert fn.calls == 3
@@ -56,7 +57,7 @@ def test_the_last_error_is_raised_when_attempts_run_out() -> None:
 
 def test_a_retry_after_past_the_deadline_gives_up_instead_of_waiting() -> None:
     slept: list[float] = []
-    fn = Flaky(RacefreeError(ErrorCode.LOCK_TIMEOUT, retry_after=60))
+    fn = Flaky(RacefreeError(LockCode.LOCK_TIMEOUT, retry_after=60))
     with pytest.raises(RacefreeError):
         retry(fn, deadline_s=5, sleep=slept.append)
     assert (fn.calls, slept) == (1, [])

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from racefree.core.conditional import Precondition
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode
+from racefree.core.errors import GeneralCode
 from racefree.events import webhooks
 from racefree.testing import race, tally
 
@@ -118,4 +118,4 @@ def test_concurrent_patches_with_one_if_match_let_exactly_one_win(
             )
 
     outcomes = tally(race(10, patch))
-    assert outcomes == {"won": 1, ErrorCode.PRECONDITION_FAILED.value: 9}
+    assert outcomes == {"won": 1, GeneralCode.PRECONDITION_FAILED.value: 9}

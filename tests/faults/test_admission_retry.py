@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database, Row
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.core.settings import Settings
+from racefree.sessions.errors import SessionCode
 from racefree.transactions.service import Transactions
 from tests import factory
 from tests.faults.support import Background
@@ -43,7 +44,7 @@ def test_a_release_committing_between_refusal_and_explanation_is_admitted_on_ret
         try:
             service.submit(session, transfer(500))
         except RacefreeError as refusal:
-            assert refusal.code is ErrorCode.SESSION_LIMIT_EXCEEDED
+            assert refusal.code is SessionCode.SESSION_LIMIT_EXCEEDED
             return
         raise AssertionError("admitted past the session's limit")
     outcome = service.submit(session, transfer(500))  # today: RuntimeError -> 500

@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
+from racefree.catalog import CATALOG
 from racefree.core import tokens
-from racefree.core.errors import CATALOG
 from racefree.http import create_app
 from racefree.runtime import Runtime
 from racefree.sessions.model import SESSION_PREFIX

@@ -8,9 +8,11 @@ from racefree import killswitch
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.killswitch import status
+from racefree.killswitch.errors import KillSwitchCode
 from racefree.killswitch.machine import KILL_SWITCH
+from racefree.system.errors import SystemCode
 from racefree.testing import race, tally
 from tests import factory
 
@@ -115,7 +117,7 @@ def test_the_automatic_hook_uses_the_same_machine_with_actor_auto(
     assert _status(db).actor == "auto"
     with pytest.raises(RacefreeError) as info, db.write() as tx:
         killswitch.activate(tx, "again", now=clock.now())
-    assert info.value.code is ErrorCode.KILL_SWITCH_ALREADY_ACTIVE
+    assert info.value.code is KillSwitchCode.KILL_SWITCH_ALREADY_ACTIVE
 
 
 @pytest.mark.parametrize("state", ["ACTIVATED", "RECOVERING"])
@@ -126,7 +128,7 @@ def test_activating_an_engaged_switch_is_409_already_active(
         tx.execute("UPDATE kill_switch SET state = :s", {"s": state})
     with pytest.raises(RacefreeError) as info:
         _activate(db, clock)
-    assert info.value.code is ErrorCode.KILL_SWITCH_ALREADY_ACTIVE
+    assert info.value.code is KillSwitchCode.KILL_SWITCH_ALREADY_ACTIVE
     assert info.value.details["current"] == state
     assert _activations(db) == []
 
@@ -226,6 +228,6 @@ def test_inserting_writers_hold_the_switch_normal_and_are_refused_once_engaged(
     killswitch.activate_now(db, "drill", now=clock.now())
     with pytest.raises(RacefreeError) as info, db.write() as tx:
         status.hold_normal(tx)
-    assert info.value.code is ErrorCode.SYSTEM_LOCKED
+    assert info.value.code is SystemCode.SYSTEM_LOCKED
     assert info.value.details["state"] == "ACTIVATED"
     assert info.value.details["reason"] == "drill"

@@ -13,8 +13,10 @@ from fastapi.testclient import TestClient
 
 from racefree.cli.exits import ExitCode
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.killswitch import policy, recovery
+from racefree.killswitch.errors import KillSwitchCode
+from racefree.operators.errors import AuthCode
 from racefree.runtime import Runtime
 from racefree.testing import race, start_server, tally
 
@@ -91,11 +93,11 @@ def test_a_refused_recovery_start_stores_no_policy(db: Database) -> None:
     operators.bootstrap(db, master_password=PASSWORD, now=0)
     with pytest.raises(RacefreeError) as early:  # the right password, the wrong state
         _start(db, PASSWORD, 0)
-    assert early.value.code is ErrorCode.KILL_SWITCH_NOT_ACTIVE
+    assert early.value.code is KillSwitchCode.KILL_SWITCH_NOT_ACTIVE
     killswitch.activate_now(db, "drill", now=0)
     with pytest.raises(RacefreeError) as wrong:
         _start(db, "nope-nope", 0)
-    assert wrong.value.code is ErrorCode.INVALID_MASTER_PASSWORD
+    assert wrong.value.code is AuthCode.INVALID_MASTER_PASSWORD
     assert _stored(db) is None  # neither refusal stored the caller's (zero) waits
 
     assert _start(db, PASSWORD, 600).wait_seconds == 600

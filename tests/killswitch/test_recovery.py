@@ -10,8 +10,11 @@ from racefree.client import OwnerSigner
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.killswitch import recovery, status
+from racefree.killswitch.errors import KillSwitchCode
+from racefree.operators.errors import AuthCode
+from racefree.owners.errors import OwnerCode
 from racefree.testing import race, tally
 from tests import factory
 
@@ -132,7 +135,7 @@ def test_completing_before_the_wait_is_409_recovery_wait_required_with_retry_aft
     started = _start(db, clock)
     clock.advance(WAIT_S - 100)
     error = _error(_complete, db, clock)
-    assert error.code is ErrorCode.RECOVERY_WAIT_REQUIRED
+    assert error.code is KillSwitchCode.RECOVERY_WAIT_REQUIRED
     assert error.retry_after == 100
     assert error.details == {
         "recovery_eligible_at": started.recovery_eligible_at,
@@ -162,7 +165,7 @@ def test_abort_rolls_recovery_back_to_activated(db: Database, clock: ManualClock
 def test_starting_recovery_when_normal_is_409_kill_switch_not_active(
     db: Database, clock: ManualClock
 ) -> None:
-    assert _error(_start, db, clock).code is ErrorCode.KILL_SWITCH_NOT_ACTIVE
+    assert _error(_start, db, clock).code is KillSwitchCode.KILL_SWITCH_NOT_ACTIVE
     [refused] = _events(db, recovery.REFUSED_EVENT)
     assert refused.details == {"action": "start_recovery", "code": "KILL_SWITCH_NOT_ACTIVE"}
 
@@ -172,7 +175,7 @@ def test_starting_recovery_twice_is_409_recovery_already_started(
     db: Database, clock: ManualClock
 ) -> None:
     _start(db, clock)
-    assert _error(_start, db, clock).code is ErrorCode.RECOVERY_ALREADY_STARTED
+    assert _error(_start, db, clock).code is KillSwitchCode.RECOVERY_ALREADY_STARTED
 
 
 @pytest.mark.usefixtures("activated")
@@ -180,8 +183,8 @@ def test_complete_or_abort_without_recovery_is_409_invalid_recovery_state(
     db: Database, clock: ManualClock
 ) -> None:
     clock.advance(WAIT_S)
-    assert _error(_complete, db, clock).code is ErrorCode.INVALID_RECOVERY_STATE
-    assert _error(_abort, db, clock).code is ErrorCode.INVALID_RECOVERY_STATE
+    assert _error(_complete, db, clock).code is KillSwitchCode.INVALID_RECOVERY_STATE
+    assert _error(_abort, db, clock).code is KillSwitchCode.INVALID_RECOVERY_STATE
     assert _state(db).state == "ACTIVATED"
 
 
@@ -232,7 +235,7 @@ def test_with_an_owner_recovery_needs_the_owners_signature_and_waits_less(
 ) -> None:
     _owned_agents(db, clock, OWNER, 2)
     killswitch.activate_now(db, "test", now=clock.now())
-    assert _error(_start, db, clock).code is ErrorCode.OWNER_AUTH_REQUIRED
+    assert _error(_start, db, clock).code is OwnerCode.OWNER_AUTH_REQUIRED
     assert _state(db).state == "ACTIVATED"
 
     started = _start(db, clock, signature=_signature(db, clock))
@@ -246,7 +249,7 @@ def test_a_signer_who_owns_no_agent_is_403_owner_mismatch_and_nothing_changes(
     _owned_agents(db, clock, OWNER, 1)
     killswitch.activate_now(db, "test", now=clock.now())
     signature = _signature(db, clock, key=STRANGER)
-    assert _error(_start, db, clock, signature=signature).code is ErrorCode.OWNER_MISMATCH
+    assert _error(_start, db, clock, signature=signature).code is OwnerCode.OWNER_MISMATCH
     assert _state(db).state == "ACTIVATED"
     [refused] = _events(db, recovery.REFUSED_EVENT)
     assert refused.details["code"] == "OWNER_MISMATCH"
@@ -258,7 +261,7 @@ def test_a_signer_who_owns_no_agent_is_403_owner_mismatch_and_nothing_changes(
 @pytest.mark.usefixtures("activated")
 def test_a_wrong_password_is_401_and_counted(db: Database, clock: ManualClock) -> None:
     error = _error(_start, db, clock, password="wrong")
-    assert error.code is ErrorCode.INVALID_MASTER_PASSWORD
+    assert error.code is AuthCode.INVALID_MASTER_PASSWORD
     assert error.details == {"failed_attempts": 1, "remaining_attempts": 4}
     assert _state(db).failed_attempts == 1
     [entry] = _events(db, "MASTER_PASSWORD_REJECTED")
@@ -274,9 +277,9 @@ def test_a_wrong_password_is_401_and_counted(db: Database, clock: ManualClock) -
 @pytest.mark.usefixtures("activated")
 def test_five_wrong_passwords_lock_out_for_thirty_minutes(db: Database, clock: ManualClock) -> None:
     codes = [_error(_start, db, clock, password=f"wrong {i}").code for i in range(5)]
-    assert codes == [ErrorCode.INVALID_MASTER_PASSWORD] * 4 + [ErrorCode.MASTER_PASSWORD_LOCKED]
+    assert codes == [AuthCode.INVALID_MASTER_PASSWORD] * 4 + [AuthCode.MASTER_PASSWORD_LOCKED]
     locked = _error(_start, db, clock)  # even the right password, while locked out
-    assert locked.code is ErrorCode.MASTER_PASSWORD_LOCKED
+    assert locked.code is AuthCode.MASTER_PASSWORD_LOCKED
     assert locked.retry_after == 1800
     clock.advance(1799)
     assert _error(_start, db, clock).retry_after == 1
@@ -295,10 +298,10 @@ def test_a_lockout_during_recovery_rolls_back_to_activated(
     clock.advance(WAIT_S)
     for i in range(4):
         assert _error(_complete, db, clock, password=f"wrong {i}").code is (
-            ErrorCode.INVALID_MASTER_PASSWORD
+            AuthCode.INVALID_MASTER_PASSWORD
         )
     assert _state(db).state == "RECOVERING"
-    assert _error(_abort, db, clock, password="wrong").code is ErrorCode.MASTER_PASSWORD_LOCKED
+    assert _error(_abort, db, clock, password="wrong").code is AuthCode.MASTER_PASSWORD_LOCKED
     now = _state(db)
     assert (now.state, now.recovery_eligible_at) == ("ACTIVATED", None)
     [rollback] = _events(db, "KILL_SWITCH_RECOVERY_ROLLED_BACK")

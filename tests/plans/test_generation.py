@@ -9,9 +9,10 @@ import pytest
 
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import GeneralCode, LockCode, RacefreeError
 from racefree.core.locks import LeaseLocks
 from racefree.plans import Generator, Item, PlanGroup, create, get, lock_key, plans
+from racefree.plans.errors import PlanCode
 from racefree.testing import race, tally
 
 TTL_S = 30.0
@@ -77,7 +78,7 @@ class TestGenerate:
     def test_an_unknown_group_is_not_found_and_leaves_no_lock(self, generator: Generator) -> None:
         with pytest.raises(RacefreeError) as missing:
             generator.generate("no-such-group", holder="op")
-        assert missing.value.code is ErrorCode.PLAN_GROUP_NOT_FOUND
+        assert missing.value.code is PlanCode.PLAN_GROUP_NOT_FOUND
         assert generator.locks.held() == []
 
     def test_concurrent_generations_have_one_winner_and_no_duplicate_plans(
@@ -120,7 +121,7 @@ class TestFencing:
         fresh = generator.generate(group.id, holder="fresh")  # ...and is taken over
         with pytest.raises(RacefreeError) as lost:
             generator.write(paused)
-        assert lost.value.code is ErrorCode.LOCK_LOST
+        assert lost.value.code is LockCode.LOCK_LOST
         assert (fresh.generation, fresh.fencing_token) == (1, 2)
         _assert_one_generation(db, group.id, 1)
         with db.read() as tx:
@@ -134,7 +135,7 @@ class TestFencing:
         fresh = generator.prepare(generator.lock(group.id, holder="fresh"), group.id)
         with pytest.raises(RacefreeError) as lost:
             generator.write(stale)
-        assert lost.value.code is ErrorCode.LOCK_LOST
+        assert lost.value.code is LockCode.LOCK_LOST
         assert lost.value.details["current_holder"] == "fresh"
         assert _plans(db, group.id) == []
         assert generator.write(fresh).fencing_token == fresh.lease.token
@@ -147,7 +148,7 @@ class TestFencing:
         clock.advance(TTL_S)
         with pytest.raises(RacefreeError) as lost:
             generator.write(late)
-        assert lost.value.code is ErrorCode.LOCK_LOST
+        assert lost.value.code is LockCode.LOCK_LOST
         assert _plans(db, group.id) == []
 
 
@@ -167,7 +168,7 @@ class TestWaiting:
         generator.lock(group.id, holder="first")
         with pytest.raises(RacefreeError) as timeout:
             generator.generate(group.id, holder="second", wait_s=0.05)
-        assert timeout.value.code is ErrorCode.LOCK_TIMEOUT
+        assert timeout.value.code is LockCode.LOCK_TIMEOUT
 
 
 class TestCreate:
@@ -192,4 +193,4 @@ class TestCreate:
     ) -> None:
         with pytest.raises(RacefreeError, match=message) as invalid, db.write() as tx:
             create(tx, title="t", start_date=start, end_date=end, items=items, now=clock.now())
-        assert invalid.value.code is ErrorCode.VALIDATION_ERROR
+        assert invalid.value.code is GeneralCode.VALIDATION_ERROR

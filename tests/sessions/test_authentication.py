@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 
 from racefree import agents, sessions
+from racefree.agents.errors import AgentCode
 from racefree.core import tokens
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import Code, RacefreeError
+from racefree.operators.errors import AuthCode
+from racefree.sessions.errors import SessionCode
 from racefree.sessions.model import SESSION_PREFIX
 from tests import factory
 from tests.factory import POLICY
@@ -18,7 +21,7 @@ def _auth(db: Database, clock: ManualClock, token: str) -> sessions.Authenticate
     return sessions.authenticate(db, token, now=clock.now(), policy=POLICY)
 
 
-def _code(db: Database, clock: ManualClock, token: str) -> ErrorCode:
+def _code(db: Database, clock: ManualClock, token: str) -> Code:
     with pytest.raises(RacefreeError) as info:
         _auth(db, clock, token)
     return info.value.code
@@ -53,11 +56,11 @@ def test_malformed_tokens_are_refused_before_any_database_work(clock: ManualCloc
     token = mangle(tokens.mint(SESSION_PREFIX))
     with pytest.raises(RacefreeError) as info:
         sessions.authenticate(NoDatabase(), token, now=clock.now(), policy=POLICY)  # type: ignore[arg-type]
-    assert info.value.code is ErrorCode.INVALID_TOKEN
+    assert info.value.code is AuthCode.INVALID_TOKEN
 
 
 def test_an_unknown_well_formed_token_is_invalid(db: Database, clock: ManualClock) -> None:
-    assert _code(db, clock, tokens.mint(SESSION_PREFIX)) is ErrorCode.INVALID_TOKEN
+    assert _code(db, clock, tokens.mint(SESSION_PREFIX)) is AuthCode.INVALID_TOKEN
 
 
 def test_expiry_is_exact_to_the_second(db: Database, clock: ManualClock, agent_id: str) -> None:
@@ -65,7 +68,7 @@ def test_expiry_is_exact_to_the_second(db: Database, clock: ManualClock, agent_i
     clock.advance(POLICY.expires_in - 1)
     assert _auth(db, clock, issued.token).session_id == issued.session.id
     clock.advance(1)
-    assert _code(db, clock, issued.token) is ErrorCode.TOKEN_EXPIRED
+    assert _code(db, clock, issued.token) is SessionCode.TOKEN_EXPIRED
 
 
 def test_a_revoked_session_is_session_revoked(
@@ -74,7 +77,7 @@ def test_a_revoked_session_is_session_revoked(
     issued = factory.issue_session(db, clock, agent_id)
     with db.write() as tx:
         sessions.revoke(tx, issued.session.id, now=clock.now())
-    assert _code(db, clock, issued.token) is ErrorCode.SESSION_REVOKED
+    assert _code(db, clock, issued.token) is SessionCode.SESSION_REVOKED
 
 
 def test_a_suspended_agents_session_does_not_authenticate_until_reactivated(
@@ -83,7 +86,7 @@ def test_a_suspended_agents_session_does_not_authenticate_until_reactivated(
     issued = factory.issue_session(db, clock, agent_id)
     with db.write() as tx:
         agents.suspend(tx, agent_id, now=clock.now())
-    assert _code(db, clock, issued.token) is ErrorCode.AGENT_SUSPENDED
+    assert _code(db, clock, issued.token) is AgentCode.AGENT_SUSPENDED
     with db.write() as tx:
         agents.activate(tx, agent_id, now=clock.now())
     assert _auth(db, clock, issued.token).agent_id == agent_id

@@ -7,11 +7,14 @@ import json
 import pytest
 
 from racefree import agents, sessions
+from racefree.agents.errors import AgentCode
 from racefree.core import audit, tokens
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import Code, GeneralCode, RacefreeError
+from racefree.owners.errors import OwnerCode
 from racefree.sessions import Constraints
+from racefree.sessions.errors import SessionCode
 from racefree.sessions.model import SESSION_PREFIX
 from racefree.testing import race, tally
 from tests import factory
@@ -81,7 +84,7 @@ def test_explicit_expiry_renewals_and_constraints_are_stored(
 def test_bad_constraints_are_validation_errors(raw: dict[str, object]) -> None:
     with pytest.raises(RacefreeError) as info:
         Constraints.parse(raw)
-    assert info.value.code is ErrorCode.VALIDATION_ERROR
+    assert info.value.code is GeneralCode.VALIDATION_ERROR
     assert info.value.details["issues"]
 
 
@@ -91,15 +94,15 @@ def test_out_of_range_expiry_or_renewals_are_validation_errors(
 ) -> None:
     with pytest.raises(RacefreeError) as info:
         factory.issue_session(db, clock, agent_id, expires_in=expires_in, max_renewals=max_renewals)
-    assert info.value.code is ErrorCode.VALIDATION_ERROR
+    assert info.value.code is GeneralCode.VALIDATION_ERROR
 
 
 @pytest.mark.parametrize(
     ("action", "code"),
-    [("suspend", ErrorCode.AGENT_SUSPENDED), ("terminate", ErrorCode.AGENT_TERMINATED)],
+    [("suspend", AgentCode.AGENT_SUSPENDED), ("terminate", AgentCode.AGENT_TERMINATED)],
 )
 def test_suspended_and_terminated_agents_cannot_open_sessions(
-    db: Database, clock: ManualClock, agent_id: str, action: str, code: ErrorCode
+    db: Database, clock: ManualClock, agent_id: str, action: str, code: Code
 ) -> None:
     with db.write() as tx:
         getattr(agents, action)(tx, agent_id, now=clock.now())
@@ -113,7 +116,7 @@ def test_suspended_and_terminated_agents_cannot_open_sessions(
 def test_unknown_agent_cannot_open_a_session(db: Database, clock: ManualClock) -> None:
     with pytest.raises(RacefreeError) as info:
         factory.issue_session(db, clock, "no-such-agent")
-    assert info.value.code is ErrorCode.AGENT_NOT_FOUND
+    assert info.value.code is OwnerCode.AGENT_NOT_FOUND
 
 
 def test_list_filters_by_agent_and_activity_in_id_order(
@@ -145,10 +148,10 @@ def test_revoke_then_revoke_again_is_already_revoked(
     assert (revoked.revoked_at, revoked.revoke_reason) == (clock.now(), "operator")
     with pytest.raises(RacefreeError) as info, db.write() as tx:
         sessions.revoke(tx, session_id, now=clock.now())
-    assert info.value.code is ErrorCode.SESSION_ALREADY_REVOKED
+    assert info.value.code is SessionCode.SESSION_ALREADY_REVOKED
     with pytest.raises(RacefreeError) as info, db.write() as tx:
         sessions.revoke(tx, "missing", now=clock.now())
-    assert info.value.code is ErrorCode.SESSION_NOT_FOUND
+    assert info.value.code is SessionCode.SESSION_NOT_FOUND
 
 
 def test_concurrent_revokes_have_one_winner_and_one_audit_row(
@@ -175,4 +178,4 @@ def test_terminating_an_agent_revokes_its_sessions(
     assert session.revoke_reason == "agent_terminated"
     with pytest.raises(RacefreeError) as info:
         sessions.authenticate(db, issued.token, now=clock.now(), policy=POLICY)
-    assert info.value.code is ErrorCode.SESSION_REVOKED
+    assert info.value.code is SessionCode.SESSION_REVOKED

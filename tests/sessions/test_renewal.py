@@ -7,12 +7,15 @@ from dataclasses import replace
 import pytest
 
 from racefree import agents, sessions
+from racefree.agents.errors import AgentCode
 from racefree.core import audit, tokens
 from racefree.core.audit import Severity
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import Code, RacefreeError
+from racefree.operators.errors import AuthCode
 from racefree.sessions import CONFLICT_WINDOW_S, Policy
+from racefree.sessions.errors import SessionCode
 from racefree.sessions.model import SESSION_PREFIX
 from racefree.testing import race, tally
 from tests import factory
@@ -99,7 +102,7 @@ def test_max_renewals_zero_refuses_the_first_renewal(
 ) -> None:
     issued = factory.issue_session(db, clock, agent_id, NOW_RENEWABLE, max_renewals=0)
     error = _refused(db, clock, issued.session.id, issued.token, NOW_RENEWABLE)
-    assert error.code is ErrorCode.RENEWAL_LIMIT_REACHED
+    assert error.code is SessionCode.RENEWAL_LIMIT_REACHED
     assert _row(db, issued.session.id)["token_hash"] == tokens.digest(issued.token)
 
 
@@ -110,7 +113,7 @@ def test_the_last_allowed_renewal_succeeds_and_the_next_is_refused(
     renewal = _renew(db, clock, issued.session.id, issued.token, NOW_RENEWABLE)
     assert renewal.session.renewal_count == 1
     error = _refused(db, clock, issued.session.id, renewal.token, NOW_RENEWABLE)
-    assert error.code is ErrorCode.RENEWAL_LIMIT_REACHED
+    assert error.code is SessionCode.RENEWAL_LIMIT_REACHED
 
 
 def test_the_absolute_lifetime_edge(db: Database, clock: ManualClock, agent_id: str) -> None:
@@ -124,7 +127,7 @@ def test_the_absolute_lifetime_edge(db: Database, clock: ManualClock, agent_id: 
 
     clock.set(start + 601)  # 601 + 400 > 1000
     error = _refused(db, clock, issued.session.id, token, policy)
-    assert error.code is ErrorCode.SESSION_ABSOLUTE_LIFETIME_EXCEEDED
+    assert error.code is SessionCode.SESSION_ABSOLUTE_LIFETIME_EXCEEDED
 
     clock.set(start + 600)  # 600 + 400 == 1000: allowed, and never beyond the absolute expiry
     renewal = _renew(db, clock, issued.session.id, token, policy)
@@ -138,7 +141,7 @@ def test_the_elapsed_fraction_edge_rounds_up_and_says_when_to_retry(
     issued = factory.issue_session(db, clock, agent_id, policy)
     clock.advance(50)
     error = _refused(db, clock, issued.session.id, issued.token, policy)
-    assert error.code is ErrorCode.RENEWAL_TOO_EARLY
+    assert error.code is SessionCode.RENEWAL_TOO_EARLY
     assert error.retryable and error.retry_after == 1
     assert error.headers() == {"Retry-After": "1"}
     clock.advance(1)
@@ -153,19 +156,19 @@ def test_the_elapsed_fraction_counts_from_the_last_renewal(
     token = _renew(db, clock, issued.session.id, issued.token).token
     clock.advance(49)
     error = _refused(db, clock, issued.session.id, token)
-    assert (error.code, error.retry_after) == (ErrorCode.RENEWAL_TOO_EARLY, 1)
+    assert (error.code, error.retry_after) == (SessionCode.RENEWAL_TOO_EARLY, 1)
 
 
 @pytest.mark.parametrize(
     ("spoil", "code"),
     [
-        ("revoke", ErrorCode.SESSION_REVOKED),
-        ("expire", ErrorCode.TOKEN_EXPIRED),
-        ("suspend", ErrorCode.AGENT_SUSPENDED),
+        ("revoke", SessionCode.SESSION_REVOKED),
+        ("expire", SessionCode.TOKEN_EXPIRED),
+        ("suspend", AgentCode.AGENT_SUSPENDED),
     ],
 )
 def test_unusable_sessions_are_refused_with_their_code(
-    db: Database, clock: ManualClock, agent_id: str, spoil: str, code: ErrorCode
+    db: Database, clock: ManualClock, agent_id: str, spoil: str, code: Code
 ) -> None:
     issued = factory.issue_session(db, clock, agent_id, NOW_RENEWABLE)
     with db.write() as tx:
@@ -184,14 +187,14 @@ def test_another_sessions_token_is_a_renewal_mismatch(
     mine = factory.issue_session(db, clock, agent_id, NOW_RENEWABLE)
     theirs = factory.issue_session(db, clock, agent_id, NOW_RENEWABLE)
     error = _refused(db, clock, mine.session.id, theirs.token, NOW_RENEWABLE)
-    assert error.code is ErrorCode.SESSION_RENEWAL_MISMATCH
+    assert error.code is SessionCode.SESSION_RENEWAL_MISMATCH
     assert (
         _refused(db, clock, "no-such-session", mine.token, NOW_RENEWABLE).code
-        is ErrorCode.SESSION_NOT_FOUND
+        is SessionCode.SESSION_NOT_FOUND
     )
     assert (
         _refused(db, clock, mine.session.id, "rf_sess_garbage", NOW_RENEWABLE).code
-        is ErrorCode.INVALID_TOKEN
+        is AuthCode.INVALID_TOKEN
     )
 
 
@@ -202,19 +205,19 @@ def test_previous_token_after_the_window_revokes_the_session_as_reuse(
     current = _renew(db, clock, issued.session.id, issued.token, NOW_RENEWABLE).token
     clock.advance(CONFLICT_WINDOW_S)
     in_window = _refused(db, clock, issued.session.id, issued.token, NOW_RENEWABLE)
-    assert in_window.code is ErrorCode.RENEWAL_CONFLICT
+    assert in_window.code is SessionCode.RENEWAL_CONFLICT
     assert _row(db, issued.session.id)["revoked_at"] is None
 
     clock.advance(1)
     reused = _refused(db, clock, issued.session.id, issued.token, NOW_RENEWABLE)
-    assert reused.code is ErrorCode.TOKEN_REUSED
+    assert reused.code is SessionCode.TOKEN_REUSED
     row = _row(db, issued.session.id)
     assert (row["revoked_at"], row["revoke_reason"]) == (clock.now(), "token_reuse")
     [entry] = _events(db, "SESSION_TOKEN_REUSED")
     assert entry.severity is Severity.CRITICAL
     with pytest.raises(RacefreeError) as info:
         sessions.authenticate(db, current, now=clock.now(), policy=NOW_RENEWABLE)
-    assert info.value.code is ErrorCode.SESSION_REVOKED
+    assert info.value.code is SessionCode.SESSION_REVOKED
 
 
 def test_previous_token_presented_for_authentication_after_the_window_is_reuse(
@@ -224,7 +227,7 @@ def test_previous_token_presented_for_authentication_after_the_window_is_reuse(
     _renew(db, clock, issued.session.id, issued.token, NOW_RENEWABLE)
     with pytest.raises(RacefreeError) as info:
         sessions.authenticate(db, issued.token, now=clock.now(), policy=NOW_RENEWABLE)
-    assert info.value.code is ErrorCode.INVALID_TOKEN
+    assert info.value.code is AuthCode.INVALID_TOKEN
     clock.advance(CONFLICT_WINDOW_S + 1)
 
     outcomes = race(
@@ -249,7 +252,7 @@ def test_within_the_grace_window_a_repeat_gets_the_same_successor(
 
     clock.advance(1)
     reused = _refused(db, clock, issued.session.id, issued.token, GRACE)
-    assert reused.code is ErrorCode.TOKEN_REUSED
+    assert reused.code is SessionCode.TOKEN_REUSED
 
 
 def test_grace_successors_are_well_formed_and_differ_per_session(
@@ -278,5 +281,5 @@ def test_successive_renewals_chain_and_count_in_sql(
         token = renewal.token
     assert (
         _refused(db, clock, issued.session.id, token, NOW_RENEWABLE).code
-        is ErrorCode.RENEWAL_LIMIT_REACHED
+        is SessionCode.RENEWAL_LIMIT_REACHED
     )

@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from racefree.client import errors
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
+from racefree.sessions.errors import SessionCode
 from racefree.testing import Outcome, race, tally, tally_responses
 from racefree.testing.server import Server
 
@@ -18,7 +19,7 @@ def test_race_releases_every_racer_together_and_keeps_every_outcome() -> None:
     def attempt(i: int) -> int:
         arrived.wait()
         if i % 2:
-            raise RacefreeError(ErrorCode.RENEWAL_CONFLICT)
+            raise RacefreeError(SessionCode.RENEWAL_CONFLICT)
         return i
 
     outcomes = race(8, attempt)

@@ -10,14 +10,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from racefree import killswitch, owners
+from racefree.agents.errors import AgentCode
 from racefree.client import OwnerSigner
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import MachineCode, RacefreeError
 from racefree.core.settings import Settings
+from racefree.owners.errors import OwnerCode
 from racefree.testing import race
 from racefree.transactions import approvals
+from racefree.transactions.errors import TransactionCode
 from racefree.transactions.machine import Status
 from racefree.transactions.service import Transactions
 from tests import factory
@@ -70,7 +73,7 @@ def test_a_signature_from_someone_else_is_owner_mismatch(
     txn_id = queued()
     with pytest.raises(RacefreeError) as info:
         service.approve(txn_id, signature(db, clock, txn_id, Ed25519PrivateKey.generate()))
-    assert info.value.code is ErrorCode.OWNER_MISMATCH
+    assert info.value.code is OwnerCode.OWNER_MISMATCH
     assert service.get(txn_id).status is Status.QUEUED
 
 
@@ -79,7 +82,7 @@ def test_approval_without_a_signature_is_owner_auth_required(
 ) -> None:
     with pytest.raises(RacefreeError) as info:
         service.approve(queued(), None)
-    assert info.value.code is ErrorCode.OWNER_AUTH_REQUIRED
+    assert info.value.code is OwnerCode.OWNER_AUTH_REQUIRED
 
 
 def test_a_delayed_transaction_cannot_be_approved(
@@ -88,7 +91,7 @@ def test_a_delayed_transaction_cannot_be_approved(
     txn_id = service.submit(session, transfer(20_000)).reply.body["transaction_id"]
     with pytest.raises(RacefreeError) as info:
         service.approve(txn_id, signature(db, clock, txn_id))
-    assert info.value.code is ErrorCode.INVALID_STATE_TRANSITION
+    assert info.value.code is MachineCode.INVALID_STATE_TRANSITION
     assert info.value.details["current"] == "QUEUED"
 
 
@@ -103,7 +106,7 @@ def test_approval_after_the_window_is_tx_expired_even_before_the_sweep(
     clock.advance(settings.tier_approval_ttl_s)
     with pytest.raises(RacefreeError) as info:
         service.approve(txn_id, signature(db, clock, txn_id))
-    assert (info.value.code, info.value.status) == (ErrorCode.TX_EXPIRED, 410)
+    assert (info.value.code, info.value.status) == (TransactionCode.TX_EXPIRED, 410)
 
 
 def test_rejection_cancels_and_releases_the_reservation(
@@ -120,7 +123,7 @@ def test_expiry_waits_for_the_window_to_end(
     txn_id = queued()
     with pytest.raises(RacefreeError) as info:
         service.expire(txn_id)
-    assert info.value.code is ErrorCode.INVALID_STATE_TRANSITION
+    assert info.value.code is MachineCode.INVALID_STATE_TRANSITION
     clock.advance(settings.tier_approval_ttl_s)
     assert service.expire(txn_id).status is Status.EXPIRED
 
@@ -222,5 +225,5 @@ def test_a_suspended_agents_transaction_cannot_be_approved(
         tx.execute("UPDATE agents SET status = 'SUSPENDED' WHERE id = :id", {"id": agent})
     with pytest.raises(RacefreeError) as info:
         service.approve(txn_id, signature(db, clock, txn_id))
-    assert (info.value.code, info.value.status) == (ErrorCode.AGENT_SUSPENDED, 409)
+    assert (info.value.code, info.value.status) == (AgentCode.AGENT_SUSPENDED, 409)
     assert service.get(txn_id).status is Status.QUEUED

@@ -10,9 +10,10 @@ import pytest
 from racefree import killswitch
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError, spec_of
 from racefree.core.settings import Settings
 from racefree.testing import race, tally
+from racefree.transactions.errors import TransactionCode
 from racefree.transactions.executors import Category, ExecutorError, LedgerExecutor
 from racefree.transactions.machine import TRANSACTIONS, Reason, Status, Transaction
 from racefree.transactions.service import Transactions
@@ -87,7 +88,7 @@ def test_fifty_concurrent_debits_against_a_balance_for_ten_confirm_exactly_ten(
     def debit(i: int) -> str:
         reply = service.submit(session_id, transfer(100)).reply
         if reply.status >= 400:
-            raise RacefreeError(ErrorCode(reply.body["code"]))
+            raise RacefreeError(spec_of(reply.body["code"]).code)
         return str(reply.body["status"])
 
     outcomes = race(50, debit)
@@ -175,7 +176,7 @@ def test_a_stale_submission_is_prepared_again_and_resubmitted_once(
 def test_a_permanent_submit_error_fails_from_submitted(
     db: Database, scripted: Callable[..., tuple[Transactions, Scripted]], session: str
 ) -> None:
-    refused = ExecutorError(Category.PERMANENT, ErrorCode.INSUFFICIENT_BALANCE, "refused")
+    refused = ExecutorError(Category.PERMANENT, TransactionCode.INSUFFICIENT_BALANCE, "refused")
     service, _ = scripted(submit=[refused])
     txn = _final(service, session)
     assert (txn.status, txn.error) == (Status.FAILED, "INSUFFICIENT_BALANCE")

@@ -10,7 +10,8 @@ import pytest
 
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import IdempotencyCode, RacefreeError
+from racefree.sessions.errors import SessionCode
 from racefree.testing import race
 from racefree.transactions.executors import LedgerExecutor
 from racefree.transactions.machine import Transaction
@@ -35,7 +36,7 @@ def test_the_same_key_with_another_body_is_a_mismatch(service: Transactions, ses
     service.submit(session, transfer(100), idempotency_key="k1")
     with pytest.raises(RacefreeError) as info:
         service.submit(session, transfer(101), idempotency_key="k1")
-    assert (info.value.code, info.value.status) == (ErrorCode.IDEMPOTENCY_KEY_MISMATCH, 422)
+    assert (info.value.code, info.value.status) == (IdempotencyCode.IDEMPOTENCY_KEY_MISMATCH, 422)
 
 
 def test_keys_are_scoped_to_their_session(
@@ -72,7 +73,7 @@ def test_a_submission_refused_by_the_limits_leaves_the_key_free(
         service.submit(session_id, transfer(500), idempotency_key="k1")
     with pytest.raises(RacefreeError) as info:  # the key was not taken: the limit answers again
         service.submit(session_id, transfer(500), idempotency_key="k1")
-    assert info.value.code is ErrorCode.SESSION_LIMIT_EXCEEDED
+    assert info.value.code is SessionCode.SESSION_LIMIT_EXCEEDED
 
 
 class Gate(LedgerExecutor):
@@ -106,7 +107,7 @@ def test_a_request_while_the_first_is_in_flight_is_key_in_use(
     finally:
         gate.release.set()
         first.join()
-    assert info.value.code is ErrorCode.IDEMPOTENCY_KEY_IN_USE
+    assert info.value.code is IdempotencyCode.IDEMPOTENCY_KEY_IN_USE
     assert (info.value.status, info.value.retryable) == (409, True)
     assert info.value.retry_after == 1
     replay = service.submit(session, transfer(100), idempotency_key="k")

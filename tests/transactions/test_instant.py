@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
+from racefree.agents.errors import AgentCode
 from racefree.autostop import rules
 from racefree.autostop.rules import Action, RuleType
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.core.settings import Settings
 from racefree.testing import race, tally
 from racefree.transactions import instant
@@ -171,7 +172,7 @@ def test_a_rule_changed_after_a_payment_applies_to_the_next_one(
         )
     with pytest.raises(RacefreeError) as refused:
         service.submit(session, transfer(10))
-    assert refused.value.code is ErrorCode.AGENT_SUSPENDED
+    assert refused.value.code is AgentCode.AGENT_SUSPENDED
     assert statuses(db, session) == {"CONFIRMED": 1}
 
 

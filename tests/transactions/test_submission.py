@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 
+from racefree.agents.errors import AgentCode
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError, spec_of
 from racefree.core.settings import Settings
+from racefree.sessions.errors import SessionCode
 from racefree.testing import race, tally
 from racefree.transactions.machine import Status, Tier
 from racefree.transactions.service import Transactions
@@ -23,7 +25,7 @@ from tests.transactions.conftest import balance, session_row, statuses, transfer
 def _submit_or_raise(service: Transactions, session_id: str, amount: int) -> dict[str, Any]:
     reply = service.submit(session_id, transfer(amount)).reply
     if reply.status >= 400:
-        raise RacefreeError(ErrorCode(reply.body["code"]), details=reply.body["details"])
+        raise RacefreeError(spec_of(reply.body["code"]).code, details=reply.body["details"])
     return reply.body
 
 
@@ -98,7 +100,7 @@ class TestLimits:
         before = session_row(db, session_id)
         with pytest.raises(RacefreeError) as info:
             service.submit(session_id, transfer(amounts[-1]))
-        assert info.value.code is ErrorCode.SESSION_LIMIT_EXCEEDED
+        assert info.value.code is SessionCode.SESSION_LIMIT_EXCEEDED
         assert info.value.status == 403
         assert info.value.details["limit"] == limit
         assert session_row(db, session_id) == before
@@ -111,7 +113,7 @@ class TestLimits:
             tx.execute("UPDATE sessions SET revoked_at = 1 WHERE id = :id", {"id": session})
         with pytest.raises(RacefreeError) as info:
             service.submit(session, transfer(10))
-        assert info.value.code is ErrorCode.SESSION_REVOKED
+        assert info.value.code is SessionCode.SESSION_REVOKED
         assert statuses(db, session) == {}
 
     def test_a_suspended_agents_session_cannot_submit(
@@ -121,7 +123,7 @@ class TestLimits:
         session_id = factory.session(db, agent_id, now=clock.now())
         with pytest.raises(RacefreeError) as info:
             service.submit(session_id, transfer(10))
-        assert info.value.code is ErrorCode.AGENT_SUSPENDED
+        assert info.value.code is AgentCode.AGENT_SUSPENDED
 
 
 class Watcher:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from racefree.agents.errors import AgentCode
 from racefree.agents.machine import TERMINATED
 from racefree.core import amounts, audit
 from racefree.core.cas import cas_update
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
+from racefree.core.errors import RacefreeError, invalid_field
+from racefree.owners.errors import OwnerCode
 from racefree.system.kill_switch import hold_normal
 
 
@@ -22,8 +24,8 @@ def deposit(tx: Tx, agent_id: str, amount: int, *, now: int, actor: str | None =
 
     def classify(inner: Tx) -> RacefreeError:
         if inner.scalar("SELECT 1 FROM agents WHERE id = :id", {"id": agent_id}) is None:
-            return RacefreeError(ErrorCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
-        return RacefreeError(ErrorCode.AGENT_TERMINATED, details={"agent_id": agent_id})
+            return RacefreeError(OwnerCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
+        return RacefreeError(AgentCode.AGENT_TERMINATED, details={"agent_id": agent_id})
 
     hold_normal(tx)  # checked in the write itself: a request may pass the guard, then stop
     cas_update(

@@ -9,11 +9,13 @@ they read into the error with :func:`unavailable`.
 
 from __future__ import annotations
 
+from racefree.agents.errors import AgentCode
 from racefree.agents.machine import ACTIVE, SUSPENDED, TERMINATED
 from racefree.core.cas import cas_update
 from racefree.core.condition import Condition
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import Code, RacefreeError
+from racefree.owners.errors import OwnerCode
 
 
 def active_exists(agent_id_sql: str) -> str:
@@ -35,18 +37,18 @@ def unavailable(status: str | None, agent_id: str | None = None) -> RacefreeErro
     return RacefreeError(code, details={} if agent_id is None else {"agent_id": agent_id})
 
 
-def unavailable_code(status: str | None) -> ErrorCode | None:
+def unavailable_code(status: str | None) -> Code | None:
     """The code refusing work for an agent in ``status`` (None when it is ACTIVE)."""
     if status == ACTIVE:
         return None
-    return ErrorCode.AGENT_SUSPENDED if status == SUSPENDED else ErrorCode.AGENT_TERMINATED
+    return AgentCode.AGENT_SUSPENDED if status == SUSPENDED else AgentCode.AGENT_TERMINATED
 
 
 def refusal(tx: Tx, agent_id: str) -> RacefreeError | None:
     """Read the agent's status and refuse: 404 when it does not exist, None when ACTIVE."""
     status = tx.scalar("SELECT status FROM agents WHERE id = :id", {"id": agent_id})
     if status is None:
-        return RacefreeError(ErrorCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
+        return RacefreeError(OwnerCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
     return unavailable(status, agent_id)
 
 

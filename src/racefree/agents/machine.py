@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from racefree.agents.errors import AgentCode
 from racefree.core.audit import Severity
-from racefree.core.errors import ErrorCode
+from racefree.core.errors import MachineCode
 from racefree.core.machine import StateMachine, move
+from racefree.owners.errors import OwnerCode
 
 ACTIVE = "ACTIVE"
 SUSPENDED = "SUSPENDED"
@@ -25,7 +27,7 @@ class Move(StrEnum):
     TERMINATE = "terminate"
 
 
-_TERMINATED_IS_GONE = {TERMINATED: ErrorCode.AGENT_TERMINATED}
+_TERMINATED_IS_GONE = {TERMINATED: AgentCode.AGENT_TERMINATED}
 
 AGENT_MACHINE = StateMachine(
     "agent",
@@ -34,13 +36,13 @@ AGENT_MACHINE = StateMachine(
     state_column="status",
     states=(ACTIVE, SUSPENDED, TERMINATED),
     initial=ACTIVE,
-    not_found=ErrorCode.AGENT_NOT_FOUND,
+    not_found=OwnerCode.AGENT_NOT_FOUND,
     transitions=(
         move(
             Move.SUSPEND,
             ACTIVE,
             SUSPENDED,
-            conflict=ErrorCode.AGENT_SUSPENDED,
+            conflict=AgentCode.AGENT_SUSPENDED,
             conflict_by_state=_TERMINATED_IS_GONE,
             audit_event="AGENT_SUSPENDED",
             severity=Severity.WARNING,
@@ -50,7 +52,7 @@ AGENT_MACHINE = StateMachine(
             Move.ACTIVATE,
             SUSPENDED,
             ACTIVE,
-            conflict=ErrorCode.INVALID_STATE_TRANSITION,
+            conflict=MachineCode.INVALID_STATE_TRANSITION,
             conflict_by_state=_TERMINATED_IS_GONE,
             audit_event="AGENT_ACTIVATED",
         ),
@@ -58,7 +60,7 @@ AGENT_MACHINE = StateMachine(
             Move.TERMINATE,
             (ACTIVE, SUSPENDED),
             TERMINATED,
-            conflict=ErrorCode.AGENT_TERMINATED,
+            conflict=AgentCode.AGENT_TERMINATED,
             audit_event="AGENT_TERMINATED",
             severity=Severity.WARNING,
         ),

@@ -6,8 +6,9 @@ from racefree.agents.machine import ACTIVE
 from racefree.agents.model import SELECT_AGENT, Agent
 from racefree.core import audit
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
+from racefree.core.errors import RacefreeError, invalid_field
 from racefree.core.ids import new_id
+from racefree.owners.errors import OwnerCode
 from racefree.system.kill_switch import hold_normal
 
 
@@ -39,7 +40,7 @@ def get(tx: Tx, agent_id: str) -> Agent:
     """The agent ``agent_id``, or 404 ``AGENT_NOT_FOUND``."""
     row = tx.one(f"{SELECT_AGENT} WHERE a.id = :id", {"id": agent_id})
     if row is None:
-        raise RacefreeError(ErrorCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
+        raise RacefreeError(OwnerCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
     return Agent.from_row(row)
 
 

@@ -20,7 +20,8 @@ from racefree import killswitch
 from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.db import Database, Tx
-from racefree.core.errors import Domain, ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
+from racefree.killswitch.errors import KillSwitchCode
 
 ACTOR = "alertmanager"
 ACTION_LABEL = "racefree_action"
@@ -89,10 +90,10 @@ def _try_activate(tx: Tx, alert: Alert, now: int) -> tuple[str, str | None]:
     try:
         done = killswitch.activate(tx, alert.reason(), now=now, actor=ACTOR)
     except RacefreeError as exc:
-        if exc.spec.domain is not Domain.SYSTEM:
+        if exc.spec.domain != "SYSTEM":
             raise
         # engaged already (or recovering): nothing was written by the missed CAS
-        if exc.code is ErrorCode.KILL_SWITCH_ALREADY_ACTIVE:
+        if exc.code is KillSwitchCode.KILL_SWITCH_ALREADY_ACTIVE:
             return ALREADY_ACTIVE, None
         return f"not_activated:{exc.code.value}", None
     return ACTIVATED, done.activation_id

@@ -32,6 +32,7 @@ from typing import Any
 
 from racefree import agents, killswitch
 from racefree.agents import locking as agent_locking
+from racefree.agents.errors import AgentCode
 from racefree.autostop import figures
 from racefree.autostop.rules import (
     Action,
@@ -48,8 +49,10 @@ from racefree.autostop.rules import (
 from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
+from racefree.killswitch.errors import KillSwitchCode
 from racefree.sessions import revocation
+from racefree.system.errors import SystemCode
 from racefree.system.kill_switch import lock_for_activation
 
 log = logging.getLogger("racefree.autostop")
@@ -105,9 +108,9 @@ class Outcome:
     def refusal(self, agent_id: str) -> RacefreeError:
         top = max(self.fired, key=lambda f: f.action.severity)
         code = (
-            ErrorCode.SYSTEM_LOCKED
+            SystemCode.SYSTEM_LOCKED
             if top.action is Action.KILL_SWITCH
-            else ErrorCode.AGENT_SUSPENDED
+            else AgentCode.AGENT_SUSPENDED
         )
         return RacefreeError(
             code,
@@ -249,7 +252,7 @@ def _suspend(tx: Tx, agent_id: str, top: Fired, details: dict[str, Any], *, now:
     try:
         agents.suspend(tx, agent_id, now=now, reason=reason, actor=ACTOR)
     except RacefreeError as exc:
-        if exc.code in (ErrorCode.AGENT_SUSPENDED, ErrorCode.AGENT_TERMINATED):
+        if exc.code in (AgentCode.AGENT_SUSPENDED, AgentCode.AGENT_TERMINATED):
             return False  # already stopped: the CAS missed and wrote nothing
         raise
     revoked = revocation.revoke_where(tx, revocation.of_agent(agent_id), now=now, reason=reason)
@@ -270,7 +273,7 @@ def _kill_switch(tx: Tx, agent_id: str, top: Fired, details: dict[str, Any], *, 
     try:
         done = killswitch.activate(tx, reason, now=now, actor=ACTOR)
     except RacefreeError as exc:
-        if exc.code is ErrorCode.KILL_SWITCH_ALREADY_ACTIVE:
+        if exc.code is KillSwitchCode.KILL_SWITCH_ALREADY_ACTIVE:
             return False
         raise
     audit.record(

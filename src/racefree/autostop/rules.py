@@ -32,10 +32,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from racefree import agents
+from racefree.autostop.errors import AutoStopCode
 from racefree.core import audit, conditional
 from racefree.core.conditional import Precondition
 from racefree.core.db import Row, Tx
-from racefree.core.errors import ErrorCode, RacefreeError, issue, validation_error
+from racefree.core.errors import RacefreeError, issue, validation_error
 from racefree.core.ids import new_id
 from racefree.system import settings as system_settings
 
@@ -217,7 +218,7 @@ def _public(params: _Params) -> dict[str, Any]:
 
 def _not_found(rule_id: str) -> RacefreeError:
     return RacefreeError(
-        ErrorCode.AUTO_STOP_RULE_NOT_FOUND,
+        AutoStopCode.AUTO_STOP_RULE_NOT_FOUND,
         detail=f"no auto-stop rule {rule_id}",
         details={"rule_id": rule_id},
     )

@@ -11,429 +11,6 @@ from __future__ import annotations
 from racefree.client.exceptions import ApiError
 
 
-class ValidationError(ApiError):
-    """400 VALIDATION_ERROR: Validation error.
-
-    The server's words: the request is not valid; details.issues says where.
-    """
-
-    code = "VALIDATION_ERROR"
-    default_status = 400
-    default_retryable = False
-    domain = "GENERAL"
-
-
-class NotFoundError(ApiError):
-    """404 NOT_FOUND: Not found.
-
-    The server's words: the resource does not exist.
-    """
-
-    code = "NOT_FOUND"
-    default_status = 404
-    default_retryable = False
-    domain = "GENERAL"
-
-
-class RouteNotFoundError(ApiError):
-    """404 ROUTE_NOT_FOUND: Route not found.
-
-    The server's words: no route matches this path.
-    """
-
-    code = "ROUTE_NOT_FOUND"
-    default_status = 404
-    default_retryable = False
-    domain = "GENERAL"
-
-
-class MethodNotAllowedError(ApiError):
-    """405 METHOD_NOT_ALLOWED: Method not allowed.
-
-    The server's words: this route does not accept that method.
-    """
-
-    code = "METHOD_NOT_ALLOWED"
-    default_status = 405
-    default_retryable = False
-    domain = "GENERAL"
-
-
-class PayloadTooLargeError(ApiError):
-    """413 PAYLOAD_TOO_LARGE: Payload too large.
-
-    The server's words: the request body is larger than this server accepts.
-    """
-
-    code = "PAYLOAD_TOO_LARGE"
-    default_status = 413
-    default_retryable = False
-    domain = "GENERAL"
-
-
-class InternalError(ApiError):
-    """500 INTERNAL_ERROR: Internal error.
-
-    The server's words: the server failed to handle the request; nothing was changed.
-    """
-
-    code = "INTERNAL_ERROR"
-    default_status = 500
-    default_retryable = True
-    domain = "GENERAL"
-
-
-class DatabaseUnavailableError(ApiError):
-    """503 DATABASE_UNAVAILABLE: Database unavailable.
-
-    The server's words: the connection to the database was lost; the request may not have taken
-    effect: retry it (writes with the same Idempotency-Key).
-    """
-
-    code = "DATABASE_UNAVAILABLE"
-    default_status = 503
-    default_retryable = True
-    domain = "GENERAL"
-
-
-class PreconditionFailedError(ApiError):
-    """412 PRECONDITION_FAILED: Precondition failed.
-
-    The server's words: the resource changed since the version in If-Match; nothing was changed;
-    details.current_etag is the version now.
-    """
-
-    code = "PRECONDITION_FAILED"
-    default_status = 412
-    default_retryable = False
-    domain = "GENERAL"
-
-
-class PreconditionRequiredError(ApiError):
-    """428 PRECONDITION_REQUIRED: Precondition required.
-
-    The server's words: this server requires If-Match on changes: send the ETag you read.
-    """
-
-    code = "PRECONDITION_REQUIRED"
-    default_status = 428
-    default_retryable = False
-    domain = "GENERAL"
-
-
-class AuthRequiredError(ApiError):
-    """401 AUTH_REQUIRED: Authentication required.
-
-    The server's words: this route needs credentials.
-    """
-
-    code = "AUTH_REQUIRED"
-    default_status = 401
-    default_retryable = False
-    domain = "AUTH"
-
-
-class InvalidTokenError(ApiError):
-    """401 INVALID_TOKEN: Invalid token.
-
-    The server's words: the token is malformed or unknown.
-    """
-
-    code = "INVALID_TOKEN"
-    default_status = 401
-    default_retryable = False
-    domain = "AUTH"
-
-
-class TokenExpiredError(ApiError):
-    """401 TOKEN_EXPIRED: Token expired.
-
-    The server's words: the session has expired.
-    """
-
-    code = "TOKEN_EXPIRED"
-    default_status = 401
-    default_retryable = False
-    domain = "AUTH"
-
-
-class SessionRevokedError(ApiError):
-    """401 SESSION_REVOKED: Session revoked.
-
-    The server's words: the session was revoked.
-    """
-
-    code = "SESSION_REVOKED"
-    default_status = 401
-    default_retryable = False
-    domain = "AUTH"
-
-
-class TokenReusedError(ApiError):
-    """401 TOKEN_REUSED: Token reused.
-
-    The server's words: a rotated-out token was presented again; the session is revoked.
-    """
-
-    code = "TOKEN_REUSED"
-    default_status = 401
-    default_retryable = False
-    domain = "AUTH"
-
-
-class InvalidMasterPasswordError(ApiError):
-    """401 INVALID_MASTER_PASSWORD: Invalid master password.
-
-    The server's words: the master password is wrong.
-    """
-
-    code = "INVALID_MASTER_PASSWORD"
-    default_status = 401
-    default_retryable = False
-    domain = "AUTH"
-
-
-class InvalidSignatureError(ApiError):
-    """401 INVALID_SIGNATURE: Invalid signature.
-
-    The server's words: the owner signature does not verify.
-    """
-
-    code = "INVALID_SIGNATURE"
-    default_status = 401
-    default_retryable = False
-    domain = "AUTH"
-
-
-class InvalidNonceError(ApiError):
-    """401 INVALID_NONCE: Invalid nonce.
-
-    The server's words: the nonce is unknown, expired or already used.
-    """
-
-    code = "INVALID_NONCE"
-    default_status = 401
-    default_retryable = False
-    domain = "AUTH"
-
-
-class ForbiddenError(ApiError):
-    """403 FORBIDDEN: Forbidden.
-
-    The server's words: these credentials may not do this.
-    """
-
-    code = "FORBIDDEN"
-    default_status = 403
-    default_retryable = False
-    domain = "AUTH"
-
-
-class MasterPasswordLockedError(ApiError):
-    """429 MASTER_PASSWORD_LOCKED: Master password locked.
-
-    The server's words: too many wrong master passwords; wait for the lockout to end.
-    """
-
-    code = "MASTER_PASSWORD_LOCKED"
-    default_status = 429
-    default_retryable = False
-    domain = "AUTH"
-
-
-class OperatorNotFoundError(ApiError):
-    """404 OPERATOR_NOT_FOUND: Operator not found.
-
-    The server's words: no operator token has this id.
-    """
-
-    code = "OPERATOR_NOT_FOUND"
-    default_status = 404
-    default_retryable = False
-    domain = "AUTH"
-
-
-class SystemLockedError(ApiError):
-    """503 SYSTEM_LOCKED: System locked.
-
-    The server's words: the kill switch is engaged; only recovery and read routes are served.
-    """
-
-    code = "SYSTEM_LOCKED"
-    default_status = 503
-    default_retryable = False
-    domain = "SYSTEM"
-
-
-class NotReadyError(ApiError):
-    """503 NOT_READY: Not ready.
-
-    The server's words: the database does not answer or its schema is not at this version's
-    head.
-    """
-
-    code = "NOT_READY"
-    default_status = 503
-    default_retryable = True
-    domain = "SYSTEM"
-
-
-class SessionNotFoundError(ApiError):
-    """404 SESSION_NOT_FOUND: Session not found.
-
-    The server's words: the session does not exist.
-    """
-
-    code = "SESSION_NOT_FOUND"
-    default_status = 404
-    default_retryable = False
-    domain = "SESSION"
-
-
-class RenewalConflictError(ApiError):
-    """409 RENEWAL_CONFLICT: Renewal conflict.
-
-    The server's words: another request renewed this session first.
-    """
-
-    code = "RENEWAL_CONFLICT"
-    default_status = 409
-    default_retryable = False
-    domain = "SESSION"
-
-
-class RenewalLimitReachedError(ApiError):
-    """403 RENEWAL_LIMIT_REACHED: Renewal limit reached.
-
-    The server's words: the session has used all its renewals.
-    """
-
-    code = "RENEWAL_LIMIT_REACHED"
-    default_status = 403
-    default_retryable = False
-    domain = "SESSION"
-
-
-class SessionAbsoluteLifetimeExceededError(ApiError):
-    """403 SESSION_ABSOLUTE_LIFETIME_EXCEEDED: Session absolute lifetime exceeded.
-
-    The server's words: renewing would carry the session past its absolute lifetime.
-    """
-
-    code = "SESSION_ABSOLUTE_LIFETIME_EXCEEDED"
-    default_status = 403
-    default_retryable = False
-    domain = "SESSION"
-
-
-class SessionRenewalMismatchError(ApiError):
-    """403 SESSION_RENEWAL_MISMATCH: Session renewal mismatch.
-
-    The server's words: the token belongs to another session.
-    """
-
-    code = "SESSION_RENEWAL_MISMATCH"
-    default_status = 403
-    default_retryable = False
-    domain = "SESSION"
-
-
-class RenewalTooEarlyError(ApiError):
-    """403 RENEWAL_TOO_EARLY: Renewal too early.
-
-    The server's words: too little of the session's lifetime has passed to renew it.
-    """
-
-    code = "RENEWAL_TOO_EARLY"
-    default_status = 403
-    default_retryable = True
-    domain = "SESSION"
-
-
-class SessionLimitExceededError(ApiError):
-    """403 SESSION_LIMIT_EXCEEDED: Session limit exceeded.
-
-    The server's words: the session's spending constraints do not admit this.
-    """
-
-    code = "SESSION_LIMIT_EXCEEDED"
-    default_status = 403
-    default_retryable = False
-    domain = "SESSION"
-
-
-class SessionAlreadyRevokedError(ApiError):
-    """409 SESSION_ALREADY_REVOKED: Session already revoked.
-
-    The server's words: the session was revoked before.
-    """
-
-    code = "SESSION_ALREADY_REVOKED"
-    default_status = 409
-    default_retryable = False
-    domain = "SESSION"
-
-
-class KillSwitchAlreadyActiveError(ApiError):
-    """409 KILL_SWITCH_ALREADY_ACTIVE: Kill switch already active.
-
-    The server's words: the kill switch is already engaged.
-    """
-
-    code = "KILL_SWITCH_ALREADY_ACTIVE"
-    default_status = 409
-    default_retryable = False
-    domain = "SYSTEM"
-
-
-class KillSwitchNotActiveError(ApiError):
-    """409 KILL_SWITCH_NOT_ACTIVE: Kill switch not active.
-
-    The server's words: the kill switch is not engaged.
-    """
-
-    code = "KILL_SWITCH_NOT_ACTIVE"
-    default_status = 409
-    default_retryable = False
-    domain = "SYSTEM"
-
-
-class RecoveryAlreadyStartedError(ApiError):
-    """409 RECOVERY_ALREADY_STARTED: Recovery already started.
-
-    The server's words: another request started recovery first.
-    """
-
-    code = "RECOVERY_ALREADY_STARTED"
-    default_status = 409
-    default_retryable = False
-    domain = "SYSTEM"
-
-
-class InvalidRecoveryStateError(ApiError):
-    """409 INVALID_RECOVERY_STATE: Invalid recovery state.
-
-    The server's words: the kill switch is not recovering.
-    """
-
-    code = "INVALID_RECOVERY_STATE"
-    default_status = 409
-    default_retryable = False
-    domain = "SYSTEM"
-
-
-class RecoveryWaitRequiredError(ApiError):
-    """409 RECOVERY_WAIT_REQUIRED: Recovery wait required.
-
-    The server's words: recovery cannot complete before recovery_eligible_at.
-    """
-
-    code = "RECOVERY_WAIT_REQUIRED"
-    default_status = 409
-    default_retryable = True
-    domain = "SYSTEM"
-
-
 class AgentNotFoundError(ApiError):
     """404 AGENT_NOT_FOUND: Agent not found.
 
@@ -468,6 +45,296 @@ class AgentTerminatedError(ApiError):
     default_status = 410
     default_retryable = False
     domain = "AGENT"
+
+
+class AuthRequiredError(ApiError):
+    """401 AUTH_REQUIRED: Authentication required.
+
+    The server's words: this route needs credentials.
+    """
+
+    code = "AUTH_REQUIRED"
+    default_status = 401
+    default_retryable = False
+    domain = "AUTH"
+
+
+class AutoStopRuleNotFoundError(ApiError):
+    """404 AUTO_STOP_RULE_NOT_FOUND: Auto-stop rule not found.
+
+    The server's words: the auto-stop rule does not exist.
+    """
+
+    code = "AUTO_STOP_RULE_NOT_FOUND"
+    default_status = 404
+    default_retryable = False
+    domain = "AUTO_STOP"
+
+
+class DatabaseUnavailableError(ApiError):
+    """503 DATABASE_UNAVAILABLE: Database unavailable.
+
+    The server's words: the connection to the database was lost; the request may not have taken
+    effect: retry it (writes with the same Idempotency-Key).
+    """
+
+    code = "DATABASE_UNAVAILABLE"
+    default_status = 503
+    default_retryable = True
+    domain = "GENERAL"
+
+
+class ExecutorUnavailableError(ApiError):
+    """503 EXECUTOR_UNAVAILABLE: Executor unavailable.
+
+    The server's words: the executor cannot take work right now.
+    """
+
+    code = "EXECUTOR_UNAVAILABLE"
+    default_status = 503
+    default_retryable = True
+    domain = "TX"
+
+
+class ForbiddenError(ApiError):
+    """403 FORBIDDEN: Forbidden.
+
+    The server's words: these credentials may not do this.
+    """
+
+    code = "FORBIDDEN"
+    default_status = 403
+    default_retryable = False
+    domain = "AUTH"
+
+
+class IdempotencyKeyInUseError(ApiError):
+    """409 IDEMPOTENCY_KEY_IN_USE: Idempotency key in use.
+
+    The server's words: a request with this idempotency key is still in flight.
+    """
+
+    code = "IDEMPOTENCY_KEY_IN_USE"
+    default_status = 409
+    default_retryable = True
+    domain = "TX"
+
+
+class IdempotencyKeyMismatchError(ApiError):
+    """422 IDEMPOTENCY_KEY_MISMATCH: Idempotency key mismatch.
+
+    The server's words: the idempotency key was used with a different request body.
+    """
+
+    code = "IDEMPOTENCY_KEY_MISMATCH"
+    default_status = 422
+    default_retryable = False
+    domain = "TX"
+
+
+class InsufficientBalanceError(ApiError):
+    """400 INSUFFICIENT_BALANCE: Insufficient balance.
+
+    The server's words: the account balance does not cover the amount.
+    """
+
+    code = "INSUFFICIENT_BALANCE"
+    default_status = 400
+    default_retryable = False
+    domain = "TX"
+
+
+class InternalError(ApiError):
+    """500 INTERNAL_ERROR: Internal error.
+
+    The server's words: the server failed to handle the request; nothing was changed.
+    """
+
+    code = "INTERNAL_ERROR"
+    default_status = 500
+    default_retryable = True
+    domain = "GENERAL"
+
+
+class InvalidMasterPasswordError(ApiError):
+    """401 INVALID_MASTER_PASSWORD: Invalid master password.
+
+    The server's words: the master password is wrong.
+    """
+
+    code = "INVALID_MASTER_PASSWORD"
+    default_status = 401
+    default_retryable = False
+    domain = "AUTH"
+
+
+class InvalidNonceError(ApiError):
+    """401 INVALID_NONCE: Invalid nonce.
+
+    The server's words: the nonce is unknown, expired or already used.
+    """
+
+    code = "INVALID_NONCE"
+    default_status = 401
+    default_retryable = False
+    domain = "AUTH"
+
+
+class InvalidRecoveryStateError(ApiError):
+    """409 INVALID_RECOVERY_STATE: Invalid recovery state.
+
+    The server's words: the kill switch is not recovering.
+    """
+
+    code = "INVALID_RECOVERY_STATE"
+    default_status = 409
+    default_retryable = False
+    domain = "SYSTEM"
+
+
+class InvalidSignatureError(ApiError):
+    """401 INVALID_SIGNATURE: Invalid signature.
+
+    The server's words: the owner signature does not verify.
+    """
+
+    code = "INVALID_SIGNATURE"
+    default_status = 401
+    default_retryable = False
+    domain = "AUTH"
+
+
+class InvalidStateTransitionError(ApiError):
+    """409 INVALID_STATE_TRANSITION: Invalid state transition.
+
+    The server's words: the transaction is not in a state that allows this.
+    """
+
+    code = "INVALID_STATE_TRANSITION"
+    default_status = 409
+    default_retryable = False
+    domain = "TX"
+
+
+class InvalidTokenError(ApiError):
+    """401 INVALID_TOKEN: Invalid token.
+
+    The server's words: the token is malformed or unknown.
+    """
+
+    code = "INVALID_TOKEN"
+    default_status = 401
+    default_retryable = False
+    domain = "AUTH"
+
+
+class KillSwitchAlreadyActiveError(ApiError):
+    """409 KILL_SWITCH_ALREADY_ACTIVE: Kill switch already active.
+
+    The server's words: the kill switch is already engaged.
+    """
+
+    code = "KILL_SWITCH_ALREADY_ACTIVE"
+    default_status = 409
+    default_retryable = False
+    domain = "SYSTEM"
+
+
+class KillSwitchNotActiveError(ApiError):
+    """409 KILL_SWITCH_NOT_ACTIVE: Kill switch not active.
+
+    The server's words: the kill switch is not engaged.
+    """
+
+    code = "KILL_SWITCH_NOT_ACTIVE"
+    default_status = 409
+    default_retryable = False
+    domain = "SYSTEM"
+
+
+class LockLostError(ApiError):
+    """409 LOCK_LOST: Lock lost.
+
+    The server's words: the lease expired and another holder took the lock; nothing was written.
+    """
+
+    code = "LOCK_LOST"
+    default_status = 409
+    default_retryable = False
+    domain = "LOCK"
+
+
+class LockTimeoutError(ApiError):
+    """409 LOCK_TIMEOUT: Lock timeout.
+
+    The server's words: the lock was not free within the wait.
+    """
+
+    code = "LOCK_TIMEOUT"
+    default_status = 409
+    default_retryable = True
+    domain = "LOCK"
+
+
+class MasterPasswordLockedError(ApiError):
+    """429 MASTER_PASSWORD_LOCKED: Master password locked.
+
+    The server's words: too many wrong master passwords; wait for the lockout to end.
+    """
+
+    code = "MASTER_PASSWORD_LOCKED"
+    default_status = 429
+    default_retryable = False
+    domain = "AUTH"
+
+
+class MethodNotAllowedError(ApiError):
+    """405 METHOD_NOT_ALLOWED: Method not allowed.
+
+    The server's words: this route does not accept that method.
+    """
+
+    code = "METHOD_NOT_ALLOWED"
+    default_status = 405
+    default_retryable = False
+    domain = "GENERAL"
+
+
+class NotFoundError(ApiError):
+    """404 NOT_FOUND: Not found.
+
+    The server's words: the resource does not exist.
+    """
+
+    code = "NOT_FOUND"
+    default_status = 404
+    default_retryable = False
+    domain = "GENERAL"
+
+
+class NotReadyError(ApiError):
+    """503 NOT_READY: Not ready.
+
+    The server's words: the database does not answer or its schema is not at this version's
+    head.
+    """
+
+    code = "NOT_READY"
+    default_status = 503
+    default_retryable = True
+    domain = "SYSTEM"
+
+
+class OperatorNotFoundError(ApiError):
+    """404 OPERATOR_NOT_FOUND: Operator not found.
+
+    The server's words: no operator token has this id.
+    """
+
+    code = "OPERATOR_NOT_FOUND"
+    default_status = 404
+    default_retryable = False
+    domain = "AUTH"
 
 
 class OwnerAuthRequiredError(ApiError):
@@ -506,28 +373,257 @@ class OwnerMismatchError(ApiError):
     domain = "OWNER"
 
 
-class TxNotFoundError(ApiError):
-    """404 TX_NOT_FOUND: Transaction not found.
+class PayloadTooLargeError(ApiError):
+    """413 PAYLOAD_TOO_LARGE: Payload too large.
 
-    The server's words: the transaction does not exist.
+    The server's words: the request body is larger than this server accepts.
     """
 
-    code = "TX_NOT_FOUND"
+    code = "PAYLOAD_TOO_LARGE"
+    default_status = 413
+    default_retryable = False
+    domain = "GENERAL"
+
+
+class PlanGenerationInProgressError(ApiError):
+    """409 PLAN_GENERATION_IN_PROGRESS: Plan generation in progress.
+
+    The server's words: another request is generating this plan group's plans.
+    """
+
+    code = "PLAN_GENERATION_IN_PROGRESS"
+    default_status = 409
+    default_retryable = True
+    domain = "PLAN"
+
+
+class PlanGroupNotFoundError(ApiError):
+    """404 PLAN_GROUP_NOT_FOUND: Plan group not found.
+
+    The server's words: the plan group does not exist.
+    """
+
+    code = "PLAN_GROUP_NOT_FOUND"
     default_status = 404
     default_retryable = False
-    domain = "TX"
+    domain = "PLAN"
 
 
-class InvalidStateTransitionError(ApiError):
-    """409 INVALID_STATE_TRANSITION: Invalid state transition.
+class PreconditionFailedError(ApiError):
+    """412 PRECONDITION_FAILED: Precondition failed.
 
-    The server's words: the transaction is not in a state that allows this.
+    The server's words: the resource changed since the version in If-Match; nothing was changed;
+    details.current_etag is the version now.
     """
 
-    code = "INVALID_STATE_TRANSITION"
+    code = "PRECONDITION_FAILED"
+    default_status = 412
+    default_retryable = False
+    domain = "GENERAL"
+
+
+class PreconditionRequiredError(ApiError):
+    """428 PRECONDITION_REQUIRED: Precondition required.
+
+    The server's words: this server requires If-Match on changes: send the ETag you read.
+    """
+
+    code = "PRECONDITION_REQUIRED"
+    default_status = 428
+    default_retryable = False
+    domain = "GENERAL"
+
+
+class QuotaExceededError(ApiError):
+    """403 QUOTA_EXCEEDED: Quota exceeded.
+
+    The server's words: a configured quota does not admit this (details: quota, limit).
+    """
+
+    code = "QUOTA_EXCEEDED"
+    default_status = 403
+    default_retryable = False
+    domain = "GENERAL"
+
+
+class RecoveryAlreadyStartedError(ApiError):
+    """409 RECOVERY_ALREADY_STARTED: Recovery already started.
+
+    The server's words: another request started recovery first.
+    """
+
+    code = "RECOVERY_ALREADY_STARTED"
     default_status = 409
     default_retryable = False
-    domain = "TX"
+    domain = "SYSTEM"
+
+
+class RecoveryWaitRequiredError(ApiError):
+    """409 RECOVERY_WAIT_REQUIRED: Recovery wait required.
+
+    The server's words: recovery cannot complete before recovery_eligible_at.
+    """
+
+    code = "RECOVERY_WAIT_REQUIRED"
+    default_status = 409
+    default_retryable = True
+    domain = "SYSTEM"
+
+
+class RenewalConflictError(ApiError):
+    """409 RENEWAL_CONFLICT: Renewal conflict.
+
+    The server's words: another request renewed this session first.
+    """
+
+    code = "RENEWAL_CONFLICT"
+    default_status = 409
+    default_retryable = False
+    domain = "SESSION"
+
+
+class RenewalLimitReachedError(ApiError):
+    """403 RENEWAL_LIMIT_REACHED: Renewal limit reached.
+
+    The server's words: the session has used all its renewals.
+    """
+
+    code = "RENEWAL_LIMIT_REACHED"
+    default_status = 403
+    default_retryable = False
+    domain = "SESSION"
+
+
+class RenewalTooEarlyError(ApiError):
+    """403 RENEWAL_TOO_EARLY: Renewal too early.
+
+    The server's words: too little of the session's lifetime has passed to renew it.
+    """
+
+    code = "RENEWAL_TOO_EARLY"
+    default_status = 403
+    default_retryable = True
+    domain = "SESSION"
+
+
+class RouteNotFoundError(ApiError):
+    """404 ROUTE_NOT_FOUND: Route not found.
+
+    The server's words: no route matches this path.
+    """
+
+    code = "ROUTE_NOT_FOUND"
+    default_status = 404
+    default_retryable = False
+    domain = "GENERAL"
+
+
+class SessionAbsoluteLifetimeExceededError(ApiError):
+    """403 SESSION_ABSOLUTE_LIFETIME_EXCEEDED: Session absolute lifetime exceeded.
+
+    The server's words: renewing would carry the session past its absolute lifetime.
+    """
+
+    code = "SESSION_ABSOLUTE_LIFETIME_EXCEEDED"
+    default_status = 403
+    default_retryable = False
+    domain = "SESSION"
+
+
+class SessionAlreadyRevokedError(ApiError):
+    """409 SESSION_ALREADY_REVOKED: Session already revoked.
+
+    The server's words: the session was revoked before.
+    """
+
+    code = "SESSION_ALREADY_REVOKED"
+    default_status = 409
+    default_retryable = False
+    domain = "SESSION"
+
+
+class SessionLimitExceededError(ApiError):
+    """403 SESSION_LIMIT_EXCEEDED: Session limit exceeded.
+
+    The server's words: the session's spending constraints do not admit this.
+    """
+
+    code = "SESSION_LIMIT_EXCEEDED"
+    default_status = 403
+    default_retryable = False
+    domain = "SESSION"
+
+
+class SessionNotFoundError(ApiError):
+    """404 SESSION_NOT_FOUND: Session not found.
+
+    The server's words: the session does not exist.
+    """
+
+    code = "SESSION_NOT_FOUND"
+    default_status = 404
+    default_retryable = False
+    domain = "SESSION"
+
+
+class SessionRenewalMismatchError(ApiError):
+    """403 SESSION_RENEWAL_MISMATCH: Session renewal mismatch.
+
+    The server's words: the token belongs to another session.
+    """
+
+    code = "SESSION_RENEWAL_MISMATCH"
+    default_status = 403
+    default_retryable = False
+    domain = "SESSION"
+
+
+class SessionRevokedError(ApiError):
+    """401 SESSION_REVOKED: Session revoked.
+
+    The server's words: the session was revoked.
+    """
+
+    code = "SESSION_REVOKED"
+    default_status = 401
+    default_retryable = False
+    domain = "AUTH"
+
+
+class SystemLockedError(ApiError):
+    """503 SYSTEM_LOCKED: System locked.
+
+    The server's words: the kill switch is engaged; only recovery and read routes are served.
+    """
+
+    code = "SYSTEM_LOCKED"
+    default_status = 503
+    default_retryable = False
+    domain = "SYSTEM"
+
+
+class TokenExpiredError(ApiError):
+    """401 TOKEN_EXPIRED: Token expired.
+
+    The server's words: the session has expired.
+    """
+
+    code = "TOKEN_EXPIRED"
+    default_status = 401
+    default_retryable = False
+    domain = "AUTH"
+
+
+class TokenReusedError(ApiError):
+    """401 TOKEN_REUSED: Token reused.
+
+    The server's words: a rotated-out token was presented again; the session is revoked.
+    """
+
+    code = "TOKEN_REUSED"
+    default_status = 401
+    default_retryable = False
+    domain = "AUTH"
 
 
 class TxAlreadyProcessedError(ApiError):
@@ -554,100 +650,28 @@ class TxExpiredError(ApiError):
     domain = "TX"
 
 
-class InsufficientBalanceError(ApiError):
-    """400 INSUFFICIENT_BALANCE: Insufficient balance.
+class TxNotFoundError(ApiError):
+    """404 TX_NOT_FOUND: Transaction not found.
 
-    The server's words: the account balance does not cover the amount.
+    The server's words: the transaction does not exist.
     """
 
-    code = "INSUFFICIENT_BALANCE"
-    default_status = 400
-    default_retryable = False
-    domain = "TX"
-
-
-class IdempotencyKeyInUseError(ApiError):
-    """409 IDEMPOTENCY_KEY_IN_USE: Idempotency key in use.
-
-    The server's words: a request with this idempotency key is still in flight.
-    """
-
-    code = "IDEMPOTENCY_KEY_IN_USE"
-    default_status = 409
-    default_retryable = True
-    domain = "TX"
-
-
-class IdempotencyKeyMismatchError(ApiError):
-    """422 IDEMPOTENCY_KEY_MISMATCH: Idempotency key mismatch.
-
-    The server's words: the idempotency key was used with a different request body.
-    """
-
-    code = "IDEMPOTENCY_KEY_MISMATCH"
-    default_status = 422
-    default_retryable = False
-    domain = "TX"
-
-
-class ExecutorUnavailableError(ApiError):
-    """503 EXECUTOR_UNAVAILABLE: Executor unavailable.
-
-    The server's words: the executor cannot take work right now.
-    """
-
-    code = "EXECUTOR_UNAVAILABLE"
-    default_status = 503
-    default_retryable = True
-    domain = "TX"
-
-
-class PlanGroupNotFoundError(ApiError):
-    """404 PLAN_GROUP_NOT_FOUND: Plan group not found.
-
-    The server's words: the plan group does not exist.
-    """
-
-    code = "PLAN_GROUP_NOT_FOUND"
+    code = "TX_NOT_FOUND"
     default_status = 404
     default_retryable = False
-    domain = "PLAN"
+    domain = "TX"
 
 
-class PlanGenerationInProgressError(ApiError):
-    """409 PLAN_GENERATION_IN_PROGRESS: Plan generation in progress.
+class ValidationError(ApiError):
+    """400 VALIDATION_ERROR: Validation error.
 
-    The server's words: another request is generating this plan group's plans.
+    The server's words: the request is not valid; details.issues says where.
     """
 
-    code = "PLAN_GENERATION_IN_PROGRESS"
-    default_status = 409
-    default_retryable = True
-    domain = "PLAN"
-
-
-class LockTimeoutError(ApiError):
-    """409 LOCK_TIMEOUT: Lock timeout.
-
-    The server's words: the lock was not free within the wait.
-    """
-
-    code = "LOCK_TIMEOUT"
-    default_status = 409
-    default_retryable = True
-    domain = "LOCK"
-
-
-class LockLostError(ApiError):
-    """409 LOCK_LOST: Lock lost.
-
-    The server's words: the lease expired and another holder took the lock; nothing was written.
-    """
-
-    code = "LOCK_LOST"
-    default_status = 409
+    code = "VALIDATION_ERROR"
+    default_status = 400
     default_retryable = False
-    domain = "LOCK"
+    domain = "GENERAL"
 
 
 class WebhookNotFoundError(ApiError):
@@ -662,87 +686,63 @@ class WebhookNotFoundError(ApiError):
     domain = "EVENTS"
 
 
-class AutoStopRuleNotFoundError(ApiError):
-    """404 AUTO_STOP_RULE_NOT_FOUND: Auto-stop rule not found.
-
-    The server's words: the auto-stop rule does not exist.
-    """
-
-    code = "AUTO_STOP_RULE_NOT_FOUND"
-    default_status = 404
-    default_retryable = False
-    domain = "AUTO_STOP"
-
-
-class QuotaExceededError(ApiError):
-    """403 QUOTA_EXCEEDED: Quota exceeded.
-
-    The server's words: a configured quota does not admit this (details: quota, limit).
-    """
-
-    code = "QUOTA_EXCEEDED"
-    default_status = 403
-    default_retryable = False
-    domain = "GENERAL"
-
-
 _CLASSES: tuple[type[ApiError], ...] = (
-    ValidationError,
-    NotFoundError,
-    RouteNotFoundError,
-    MethodNotAllowedError,
-    PayloadTooLargeError,
-    InternalError,
-    DatabaseUnavailableError,
-    PreconditionFailedError,
-    PreconditionRequiredError,
-    AuthRequiredError,
-    InvalidTokenError,
-    TokenExpiredError,
-    SessionRevokedError,
-    TokenReusedError,
-    InvalidMasterPasswordError,
-    InvalidSignatureError,
-    InvalidNonceError,
-    ForbiddenError,
-    MasterPasswordLockedError,
-    OperatorNotFoundError,
-    SystemLockedError,
-    NotReadyError,
-    SessionNotFoundError,
-    RenewalConflictError,
-    RenewalLimitReachedError,
-    SessionAbsoluteLifetimeExceededError,
-    SessionRenewalMismatchError,
-    RenewalTooEarlyError,
-    SessionLimitExceededError,
-    SessionAlreadyRevokedError,
-    KillSwitchAlreadyActiveError,
-    KillSwitchNotActiveError,
-    RecoveryAlreadyStartedError,
-    InvalidRecoveryStateError,
-    RecoveryWaitRequiredError,
     AgentNotFoundError,
     AgentSuspendedError,
     AgentTerminatedError,
+    AuthRequiredError,
+    AutoStopRuleNotFoundError,
+    DatabaseUnavailableError,
+    ExecutorUnavailableError,
+    ForbiddenError,
+    IdempotencyKeyInUseError,
+    IdempotencyKeyMismatchError,
+    InsufficientBalanceError,
+    InternalError,
+    InvalidMasterPasswordError,
+    InvalidNonceError,
+    InvalidRecoveryStateError,
+    InvalidSignatureError,
+    InvalidStateTransitionError,
+    InvalidTokenError,
+    KillSwitchAlreadyActiveError,
+    KillSwitchNotActiveError,
+    LockLostError,
+    LockTimeoutError,
+    MasterPasswordLockedError,
+    MethodNotAllowedError,
+    NotFoundError,
+    NotReadyError,
+    OperatorNotFoundError,
     OwnerAuthRequiredError,
     OwnerLockedError,
     OwnerMismatchError,
-    TxNotFoundError,
-    InvalidStateTransitionError,
+    PayloadTooLargeError,
+    PlanGenerationInProgressError,
+    PlanGroupNotFoundError,
+    PreconditionFailedError,
+    PreconditionRequiredError,
+    QuotaExceededError,
+    RecoveryAlreadyStartedError,
+    RecoveryWaitRequiredError,
+    RenewalConflictError,
+    RenewalLimitReachedError,
+    RenewalTooEarlyError,
+    RouteNotFoundError,
+    SessionAbsoluteLifetimeExceededError,
+    SessionAlreadyRevokedError,
+    SessionLimitExceededError,
+    SessionNotFoundError,
+    SessionRenewalMismatchError,
+    SessionRevokedError,
+    SystemLockedError,
+    TokenExpiredError,
+    TokenReusedError,
     TxAlreadyProcessedError,
     TxExpiredError,
-    InsufficientBalanceError,
-    IdempotencyKeyInUseError,
-    IdempotencyKeyMismatchError,
-    ExecutorUnavailableError,
-    PlanGroupNotFoundError,
-    PlanGenerationInProgressError,
-    LockTimeoutError,
-    LockLostError,
+    TxNotFoundError,
+    ValidationError,
     WebhookNotFoundError,
-    AutoStopRuleNotFoundError,
-    QuotaExceededError,
 )
 #: Every catalog code and the class raised for it.
 BY_CODE: dict[str, type[ApiError]] = {cls.code: cls for cls in _CLASSES}

@@ -23,8 +23,9 @@ from racefree import operators
 from racefree.core import audit, tokens
 from racefree.core.audit import Severity
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.core.ids import new_id
+from racefree.operators.errors import AuthCode
 
 TOKEN_PREFIX = "rf_con_"  # noqa: S105 - a prefix
 LIFETIME_S = 12 * 3600
@@ -87,7 +88,7 @@ def sign_in(tx: Tx, operator_token: str, *, now: int) -> SignedIn:
 def authenticate(tx: Tx, token: str, *, now: int) -> ConsoleOperator:
     """The console session of a cookie token; 401 ``INVALID_TOKEN`` unless live."""
     if not tokens.well_formed(token, TOKEN_PREFIX):
-        raise RacefreeError(ErrorCode.INVALID_TOKEN, detail="not a console session")
+        raise RacefreeError(AuthCode.INVALID_TOKEN, detail="not a console session")
     row = tx.one(
         "SELECT c.id, c.token_hash, c.expires_at, o.id AS operator_id, o.label"
         " FROM console_sessions c JOIN operators o ON o.id = c.operator_id"
@@ -95,7 +96,7 @@ def authenticate(tx: Tx, token: str, *, now: int) -> ConsoleOperator:
         {"h": tokens.digest(token), "now": now},
     )
     if row is None or not tokens.matches(token, row["token_hash"]):
-        raise RacefreeError(ErrorCode.INVALID_TOKEN, detail="the console session is not valid")
+        raise RacefreeError(AuthCode.INVALID_TOKEN, detail="the console session is not valid")
     return ConsoleOperator(row["id"], row["operator_id"], row["label"], row["expires_at"])
 
 

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from racefree.agents.errors import AgentCode
 from racefree.console.web import clock_time
 from racefree.core.audit import AuditEntry
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import Code, GeneralCode, MachineCode, RacefreeError
+from racefree.killswitch.errors import KillSwitchCode
 from racefree.killswitch.machine import ACTIVATE, KILL_SWITCH
 from racefree.killswitch.status import ACTIVATED, RECOVERING, KillSwitchStatus
+from racefree.operators.errors import AuthCode
+from racefree.plans.errors import PlanCode
+from racefree.sessions.errors import SessionCode
+from racefree.transactions.errors import TransactionCode
 
 ACTIVATE_EVENT = KILL_SWITCH.transitions[ACTIVATE].audit_event
 
@@ -24,7 +30,7 @@ def kill_switch_conflict(
 ) -> str:
     """A kill-switch step that lost, explained from the switch's row and its last move."""
     code = error.code
-    if code is ErrorCode.KILL_SWITCH_ALREADY_ACTIVE:
+    if code is KillSwitchCode.KILL_SWITCH_ALREADY_ACTIVE:
         text = (
             f"Not activated: already activated by {current.actor}"
             f" at {clock_time(current.activated_at)} — reason: {current.reason}."
@@ -32,13 +38,13 @@ def kill_switch_conflict(
         if current.state == RECOVERING:
             text += f" It is {RECOVERING} now."
         return _and_last(text, last, ACTIVATE_EVENT)
-    if code is ErrorCode.RECOVERY_ALREADY_STARTED:
+    if code is KillSwitchCode.RECOVERY_ALREADY_STARTED:
         return _and_last(
             "Recovery was already started: it can complete at"
             f" {clock_time(current.recovery_eligible_at)}.",
             last,
         )
-    if code in (ErrorCode.KILL_SWITCH_NOT_ACTIVE, ErrorCode.INVALID_RECOVERY_STATE):
+    if code in (KillSwitchCode.KILL_SWITCH_NOT_ACTIVE, KillSwitchCode.INVALID_RECOVERY_STATE):
         text = f"Nothing to do: the kill switch is {current.state}"
         if current.state == ACTIVATED:
             text += f" (activated by {current.actor} at {clock_time(current.activated_at)})"
@@ -105,16 +111,16 @@ def _invalid(error: RacefreeError) -> str:
     return f"Not done: {said or error.message}."
 
 
-_SPECIFIC: dict[ErrorCode, Callable[[RacefreeError], str]] = {
-    ErrorCode.VALIDATION_ERROR: _invalid,
-    ErrorCode.RECOVERY_WAIT_REQUIRED: _wait,
-    ErrorCode.INVALID_MASTER_PASSWORD: _wrong_password,
-    ErrorCode.MASTER_PASSWORD_LOCKED: _locked,
-    ErrorCode.PLAN_GENERATION_IN_PROGRESS: _in_progress,
-    ErrorCode.SESSION_ALREADY_REVOKED: _session_revoked,
-    ErrorCode.INVALID_STATE_TRANSITION: _current,
-    ErrorCode.TX_ALREADY_PROCESSED: _current,
-    ErrorCode.AGENT_SUSPENDED: _current,
+_SPECIFIC: dict[Code, Callable[[RacefreeError], str]] = {
+    GeneralCode.VALIDATION_ERROR: _invalid,
+    KillSwitchCode.RECOVERY_WAIT_REQUIRED: _wait,
+    AuthCode.INVALID_MASTER_PASSWORD: _wrong_password,
+    AuthCode.MASTER_PASSWORD_LOCKED: _locked,
+    PlanCode.PLAN_GENERATION_IN_PROGRESS: _in_progress,
+    SessionCode.SESSION_ALREADY_REVOKED: _session_revoked,
+    MachineCode.INVALID_STATE_TRANSITION: _current,
+    TransactionCode.TX_ALREADY_PROCESSED: _current,
+    AgentCode.AGENT_SUSPENDED: _current,
 }
 
 
@@ -123,7 +129,7 @@ def explain(error: RacefreeError) -> str:
     specific = _SPECIFIC.get(error.code)
     if specific is not None:
         return specific(error)
-    if error.code is ErrorCode.AUTH_REQUIRED:
+    if error.code is AuthCode.AUTH_REQUIRED:
         return "Enter the master password."
     return f"{error.spec.title}: {error.message}."
 

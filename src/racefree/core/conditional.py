@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import GeneralCode, RacefreeError
 
 #: Versioned tables and their key columns (the only names ever put into the SQL).
 VERSIONED = {
@@ -83,7 +83,7 @@ def miss(tx: Tx, table: str, row_id: str, not_found: RacefreeError) -> RacefreeE
 
 def precondition_failed(current: int) -> RacefreeError:
     return RacefreeError(
-        ErrorCode.PRECONDITION_FAILED,
+        GeneralCode.PRECONDITION_FAILED,
         detail="the resource changed since the version in If-Match",
         details={"current_etag": etag(current)},
         hint="read it again (GET) and retry with its ETag",

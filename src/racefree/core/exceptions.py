@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import GeneralCode, LockCode, RacefreeError
 
 __all__ = [
     "AdvisoryUnavailable",
@@ -69,7 +69,7 @@ class LockBusy(RacefreeError):
             # whole seconds until the lease runs out at the latest
             retry_after = max(1, math.ceil((expires_at_ms - now_ms) / 1000))
         super().__init__(
-            ErrorCode.LOCK_TIMEOUT,
+            LockCode.LOCK_TIMEOUT,
             detail=f"lock {key!r} is held by {holder or 'another session'}",
             details={
                 "key": key,
@@ -89,7 +89,7 @@ class _InternalError(RacefreeError):
 
     def __init__(self, message: str) -> None:
         self.reason = message
-        super().__init__(ErrorCode.INTERNAL_ERROR)
+        super().__init__(GeneralCode.INTERNAL_ERROR)
 
     def __str__(self) -> str:
         return self.reason
@@ -116,7 +116,7 @@ class DatabaseUnavailable(RacefreeError):
 
     def __init__(self, cause: str) -> None:
         self.cause = cause
-        super().__init__(ErrorCode.DATABASE_UNAVAILABLE, retry_after=1)
+        super().__init__(GeneralCode.DATABASE_UNAVAILABLE, retry_after=1)
 
     def __str__(self) -> str:
         return f"database unavailable: {self.cause}"

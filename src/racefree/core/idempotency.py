@@ -29,7 +29,7 @@ import json
 from dataclasses import dataclass
 
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import GeneralCode, IdempotencyCode, RacefreeError
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -59,7 +59,7 @@ def parse_key(raw: str | None) -> str | None:
 
 def invalid_key(why: str) -> RacefreeError:
     return RacefreeError(
-        ErrorCode.VALIDATION_ERROR,
+        GeneralCode.VALIDATION_ERROR,
         detail=f"the {HEADER} header {why}",
         details={"issues": [{"loc": ["header", HEADER], "msg": why, "type": "value_error"}]},
     )
@@ -123,7 +123,7 @@ def claim(
         raise _in_use()
     if row["request_hash"] != request_hash:
         raise RacefreeError(
-            ErrorCode.IDEMPOTENCY_KEY_MISMATCH,
+            IdempotencyCode.IDEMPOTENCY_KEY_MISMATCH,
             hint="use a new Idempotency-Key for a different request",
         )
     if row["response_status"] is None:
@@ -138,7 +138,7 @@ def claim(
 
 def _in_use() -> RacefreeError:
     return RacefreeError(
-        ErrorCode.IDEMPOTENCY_KEY_IN_USE,
+        IdempotencyCode.IDEMPOTENCY_KEY_IN_USE,
         detail="a request with this Idempotency-Key is still running",
         retry_after=RETRY_AFTER_S,
     )

@@ -31,7 +31,7 @@ from racefree.core.audit import Severity
 from racefree.core.cas import cas_update
 from racefree.core.condition import Condition, Expr
 from racefree.core.db import Row, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import Code, GeneralCode, RacefreeError
 from racefree.core.exceptions import MachineDefinitionError as MachineDefinitionError  # noqa: PLC0414 (re-export)
 
 Cascade = Callable[[Tx, Row], Any]
@@ -44,13 +44,13 @@ class Transition:
     name: str
     sources: tuple[str, ...]
     target: str
-    conflict: ErrorCode
+    conflict: Code
     #: Per-current-state overrides of ``conflict`` (e.g. NORMAL -> KILL_SWITCH_NOT_ACTIVE).
-    conflict_by_state: Mapping[str, ErrorCode] = field(default_factory=dict)
+    conflict_by_state: Mapping[str, Code] = field(default_factory=dict)
     audit_event: str | None = None
     severity: Severity = Severity.INFO
 
-    def conflict_for(self, current: str) -> ErrorCode:
+    def conflict_for(self, current: str) -> Code:
         return self.conflict_by_state.get(current, self.conflict)
 
 
@@ -59,8 +59,8 @@ def move(
     sources: str | Iterable[str],
     target: str,
     *,
-    conflict: ErrorCode,
-    conflict_by_state: Mapping[str, ErrorCode] | None = None,
+    conflict: Code,
+    conflict_by_state: Mapping[str, Code] | None = None,
     audit_event: str | None = None,
     severity: Severity = Severity.INFO,
 ) -> Transition:
@@ -198,7 +198,7 @@ class StateMachine(TransitionTable):
         states: Sequence[str],
         initial: str,
         transitions: Sequence[Transition],
-        not_found: ErrorCode = ErrorCode.NOT_FOUND,
+        not_found: Code = GeneralCode.NOT_FOUND,
         version_column: str | None = None,
         updated_at_column: str | None = "updated_at",
         on_commit: Callable[[Transition, Row], None] | None = None,

@@ -24,9 +24,10 @@ from racefree.core.clock import isoformat
 from racefree.core.condition import Condition
 from racefree.core.conditional import Precondition
 from racefree.core.db import Row, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.core.ids import new_id
 from racefree.events import outbox, signing
+from racefree.events.errors import EventCode
 from racefree.events.outbox import Position
 from racefree.events.secrets import SecretBox
 
@@ -114,7 +115,7 @@ class Delivery:
 
 def _not_found(webhook_id: str) -> RacefreeError:
     return RacefreeError(
-        ErrorCode.WEBHOOK_NOT_FOUND,
+        EventCode.WEBHOOK_NOT_FOUND,
         detail=f"no webhook {webhook_id}",
         details={"webhook_id": webhook_id},
     )

@@ -21,14 +21,17 @@ from fastapi import Depends, Request
 from starlette.types import Scope
 
 from racefree import operators, sessions
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.agents.errors import AgentCode
+from racefree.core.errors import RacefreeError
 from racefree.http.problems import errors
 from racefree.operators import OPERATOR_PREFIX, Operator
+from racefree.operators.errors import AuthCode
 from racefree.runtime import Runtime
+from racefree.sessions.errors import SessionCode
 from racefree.sessions.model import SESSION_PREFIX
 
 #: Responses every operator route may give (for ``responses=`` in route decorators).
-OPERATOR_AUTH_CODES = (ErrorCode.AUTH_REQUIRED, ErrorCode.INVALID_TOKEN, ErrorCode.FORBIDDEN)
+OPERATOR_AUTH_CODES = (AuthCode.AUTH_REQUIRED, AuthCode.INVALID_TOKEN, AuthCode.FORBIDDEN)
 OPERATOR_ERRORS = errors(*OPERATOR_AUTH_CODES)
 
 Headers = Mapping[str, str]
@@ -68,10 +71,10 @@ def bearer_token(headers: Headers) -> str:
     """The bearer token of the request, or 401 ``AUTH_REQUIRED``."""
     header = headers.get("authorization")
     if not header:
-        raise RacefreeError(ErrorCode.AUTH_REQUIRED, hint="send Authorization: Bearer <token>")
+        raise RacefreeError(AuthCode.AUTH_REQUIRED, hint="send Authorization: Bearer <token>")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise RacefreeError(ErrorCode.INVALID_TOKEN, detail="expected a Bearer token")
+        raise RacefreeError(AuthCode.INVALID_TOKEN, detail="expected a Bearer token")
     return token.strip()
 
 
@@ -91,7 +94,7 @@ def operator_of(runtime: Runtime, headers: Headers) -> Operator:
     token = bearer_token(headers)
     if token.startswith(SESSION_PREFIX):
         raise RacefreeError(
-            ErrorCode.FORBIDDEN, detail="agent session tokens cannot use operator routes"
+            AuthCode.FORBIDDEN, detail="agent session tokens cannot use operator routes"
         )
     with runtime.db.read() as tx:
         return operators.authenticate(tx, token)
@@ -111,14 +114,14 @@ class SessionPrincipal:
 #: Codes every session route may answer with; pass them to ``errors(*SESSION_AUTH_CODES, ...)``
 #: together with a route's own codes (dicts merged with ``**`` would drop codes sharing a status).
 SESSION_AUTH_CODES = (
-    ErrorCode.AUTH_REQUIRED,
-    ErrorCode.INVALID_TOKEN,
-    ErrorCode.TOKEN_EXPIRED,
-    ErrorCode.SESSION_REVOKED,
-    ErrorCode.TOKEN_REUSED,
-    ErrorCode.FORBIDDEN,
-    ErrorCode.AGENT_SUSPENDED,
-    ErrorCode.AGENT_TERMINATED,
+    AuthCode.AUTH_REQUIRED,
+    AuthCode.INVALID_TOKEN,
+    SessionCode.TOKEN_EXPIRED,
+    SessionCode.SESSION_REVOKED,
+    SessionCode.TOKEN_REUSED,
+    AuthCode.FORBIDDEN,
+    AgentCode.AGENT_SUSPENDED,
+    AgentCode.AGENT_TERMINATED,
 )
 SESSION_ERRORS = errors(*SESSION_AUTH_CODES)
 
@@ -139,7 +142,7 @@ def session_token(headers: Headers) -> str:
     token = bearer_token(headers)
     if token.startswith(OPERATOR_PREFIX):
         raise RacefreeError(
-            ErrorCode.FORBIDDEN, detail="operator tokens cannot act as an agent session"
+            AuthCode.FORBIDDEN, detail="operator tokens cannot act as an agent session"
         )
     return token
 

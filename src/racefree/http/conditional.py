@@ -19,7 +19,7 @@ from fastapi import Header
 from racefree.core import conditional
 from racefree.core.conditional import Precondition
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import GeneralCode, RacefreeError
 from racefree.http.problems import add_response, errors
 from racefree.runtime import Runtime
 
@@ -40,7 +40,7 @@ def parse(raw: str) -> Precondition:
             versions.append(int(strong.group(1)))
         elif not _WEAK.match(part):
             raise RacefreeError(
-                ErrorCode.VALIDATION_ERROR,
+                GeneralCode.VALIDATION_ERROR,
                 detail='If-Match takes entity tags as this API sends them ("3") or *',
                 details={
                     "issues": [
@@ -70,7 +70,7 @@ def expected(runtime: Runtime, raw: str | None) -> Precondition | None:
     """The request's precondition (in the pipeline's hop, after the guard and authentication)."""
     if raw is None:
         if runtime.settings.require_if_match:
-            raise RacefreeError(ErrorCode.PRECONDITION_REQUIRED)
+            raise RacefreeError(GeneralCode.PRECONDITION_REQUIRED)
         return None
     return parse(raw)
 
@@ -89,7 +89,7 @@ def tag(tx: Tx, table: str, key: str) -> dict[str, str]:
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:
     """412 and 428 on every operation that takes ``If-Match``."""
-    docs = errors(ErrorCode.PRECONDITION_FAILED, ErrorCode.PRECONDITION_REQUIRED)
+    docs = errors(GeneralCode.PRECONDITION_FAILED, GeneralCode.PRECONDITION_REQUIRED)
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             if any(p.get("name") == HEADER for p in operation.get("parameters", [])):

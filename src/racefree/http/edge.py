@@ -23,7 +23,7 @@ from urllib.parse import unquote
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope
 
-from racefree.core.errors import ErrorCode, RacefreeError, validation_error
+from racefree.core.errors import GeneralCode, RacefreeError, validation_error
 
 #: C0 controls, DEL and C1 controls: never in a path, a query or an id.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -98,7 +98,7 @@ class BodyTooLarge(HTTPException):
 
 def too_large(limit: int) -> RacefreeError:
     return RacefreeError(
-        ErrorCode.PAYLOAD_TOO_LARGE,
+        GeneralCode.PAYLOAD_TOO_LARGE,
         details={"max_body_bytes": limit},
         hint="send a smaller body",
     )

@@ -38,11 +38,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from racefree import console, operators
 from racefree.core import tokens
 from racefree.core.db import Dialect, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import GeneralCode, RacefreeError
 from racefree.http.problems import add_response, errors, problem_response
 from racefree.killswitch import status
 from racefree.operators import OPERATOR_PREFIX
 from racefree.runtime import Runtime
+from racefree.system.errors import SystemCode
 
 KILL_SWITCH_PREFIX = "/v1/kill-switch"
 CONSOLE_PREFIX = "/console"
@@ -169,7 +170,9 @@ async def _redeem(runtime: Runtime, scope: Scope) -> RacefreeError | None:
 def document(schema: dict[str, Any]) -> dict[str, Any]:
     """Add the guard's 503s to every operation it can refuse: ``SYSTEM_LOCKED``, and
     ``DATABASE_UNAVAILABLE`` when the state cannot be read (a lost connection)."""
-    [(status_code, doc)] = errors(ErrorCode.SYSTEM_LOCKED, ErrorCode.DATABASE_UNAVAILABLE).items()
+    [(status_code, doc)] = errors(
+        SystemCode.SYSTEM_LOCKED, GeneralCode.DATABASE_UNAVAILABLE
+    ).items()
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             if not always_allowed(method.upper(), path):

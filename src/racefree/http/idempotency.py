@@ -38,7 +38,7 @@ from starlette.responses import Response
 from racefree import owners
 from racefree.core import idempotency
 from racefree.core.db import UNAVAILABLE
-from racefree.core.errors import ErrorCode
+from racefree.core.errors import IdempotencyCode
 from racefree.http.problems import add_response, errors
 from racefree.runtime import Runtime
 
@@ -152,7 +152,7 @@ def _replay(stored: idempotency.Stored, credential: Credential) -> Response:
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:
     """The ``Idempotency-Key`` header and its two conflicts on every mutating operation."""
-    docs = errors(ErrorCode.IDEMPOTENCY_KEY_IN_USE, ErrorCode.IDEMPOTENCY_KEY_MISMATCH)
+    docs = errors(IdempotencyCode.IDEMPOTENCY_KEY_IN_USE, IdempotencyCode.IDEMPOTENCY_KEY_MISMATCH)
     for operations in schema.get("paths", {}).values():
         for method, operation in operations.items():
             if method.upper() not in MUTATING:

@@ -13,16 +13,18 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from racefree.catalog import CATALOG
 from racefree.core import context
 from racefree.core.errors import (
-    CATALOG,
     PROBLEM_CONTENT_TYPE,
-    ErrorCode,
+    Code,
+    GeneralCode,
     RacefreeError,
     problem,
     validation_error,
 )
 from racefree.http import conflicts
+from racefree.operators.errors import AuthCode
 
 log = logging.getLogger("racefree.http")
 
@@ -65,11 +67,11 @@ def pydantic_issues(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
 
 
 _HTTP_STATUS_CODES = {
-    401: ErrorCode.AUTH_REQUIRED,
-    403: ErrorCode.FORBIDDEN,
-    404: ErrorCode.ROUTE_NOT_FOUND,
-    405: ErrorCode.METHOD_NOT_ALLOWED,
-    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    401: AuthCode.AUTH_REQUIRED,
+    403: AuthCode.FORBIDDEN,
+    404: GeneralCode.ROUTE_NOT_FOUND,
+    405: GeneralCode.METHOD_NOT_ALLOWED,
+    413: GeneralCode.PAYLOAD_TOO_LARGE,
 }
 
 
@@ -87,7 +89,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> ProblemRespons
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_STATUS_CODES.get(exc.status_code)
     if code is None:
-        code = ErrorCode.VALIDATION_ERROR if exc.status_code < 500 else ErrorCode.INTERNAL_ERROR
+        code = GeneralCode.VALIDATION_ERROR if exc.status_code < 500 else GeneralCode.INTERNAL_ERROR
     response = problem_response(RacefreeError(code))
     if exc.status_code == 405 and exc.headers:
         response.headers["Allow"] = exc.headers.get("Allow", "")
@@ -101,7 +103,7 @@ def install_handlers(app: FastAPI) -> None:
 
 
 def internal_error_body() -> bytes:
-    body = problem(ErrorCode.INTERNAL_ERROR, request_id=context.request_id.get())
+    body = problem(GeneralCode.INTERNAL_ERROR, request_id=context.request_id.get())
     return bytes(ProblemResponse(body).body)
 
 
@@ -110,18 +112,18 @@ def internal_error_body() -> bytes:
 PROBLEM_SCHEMA_REF = {"$ref": "#/components/schemas/Problem"}
 
 #: Documented on every operation.
-DEFAULT_ERRORS = (ErrorCode.VALIDATION_ERROR, ErrorCode.INTERNAL_ERROR)
+DEFAULT_ERRORS = (GeneralCode.VALIDATION_ERROR, GeneralCode.INTERNAL_ERROR)
 
 
-def errors(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:
+def errors(*codes: Code) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` of a route that may answer with ``codes``."""
-    by_status: dict[int, list[ErrorCode]] = defaultdict(list)
+    by_status: dict[int, list[Code]] = defaultdict(list)
     for code in codes:
         by_status[CATALOG[code].status].append(code)
     return {status: _response_doc(group) for status, group in sorted(by_status.items())}
 
 
-def _response_doc(codes: list[ErrorCode]) -> dict[str, Any]:
+def _response_doc(codes: list[Code]) -> dict[str, Any]:
     return {
         "description": " / ".join(f"{c.value}: {CATALOG[c].title}" for c in codes),
         "content": {
@@ -144,7 +146,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     schema["components"]["schemas"].pop("HTTPValidationError", None)
     schema["components"]["schemas"].pop("ValidationError", None)
     defaults = errors(*DEFAULT_ERRORS)
-    too_large = errors(ErrorCode.PAYLOAD_TOO_LARGE)
+    too_large = errors(GeneralCode.PAYLOAD_TOO_LARGE)
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             responses = operation.setdefault("responses", {})

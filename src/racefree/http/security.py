@@ -17,9 +17,9 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from racefree import owners
-from racefree.core.errors import ErrorCode
 from racefree.http import auth
 from racefree.http.problems import add_response, errors
+from racefree.operators.errors import AuthCode
 
 OPERATOR = "operatorBearer"
 SESSION = "sessionBearer"
@@ -56,7 +56,7 @@ SCHEMES: dict[str, dict[str, Any]] = {
 
 Requirement = dict[str, list[str]]
 
-UNAUTHENTICATED = errors(ErrorCode.AUTH_REQUIRED, ErrorCode.INVALID_TOKEN)
+UNAUTHENTICATED = errors(AuthCode.AUTH_REQUIRED, AuthCode.INVALID_TOKEN)
 
 _BEARERS: dict[Callable[..., Any], list[Requirement]] = {
     auth.require_operator: [{OPERATOR: []}],

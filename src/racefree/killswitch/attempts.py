@@ -33,11 +33,12 @@ from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.condition import Condition
 from racefree.core.db import Database, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.core.machine import AuditContext
 from racefree.killswitch import status
 from racefree.killswitch.machine import KILL_SWITCH, ROLL_BACK
 from racefree.killswitch.status import GLOBAL_SCOPE, RECOVERING
+from racefree.operators.errors import AuthCode
 
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT_S = 30 * 60
@@ -68,7 +69,7 @@ _RESERVE = (
 
 def locked_error(lockout_until: int, now: int) -> RacefreeError:
     return RacefreeError(
-        ErrorCode.MASTER_PASSWORD_LOCKED,
+        AuthCode.MASTER_PASSWORD_LOCKED,
         details={"lockout_until": lockout_until},
         retry_after=max(1, lockout_until - now),
         hint="wait for the lockout to end; every attempt meanwhile is refused and audited",
@@ -83,7 +84,7 @@ def verify(db: Database, password: str | None, *, action: str, now: int, actor: 
     """
     if not password:
         raise RacefreeError(
-            ErrorCode.AUTH_REQUIRED,
+            AuthCode.AUTH_REQUIRED,
             detail="the master password is required",
             hint="send the X-Master-Password header",
         )
@@ -148,7 +149,7 @@ def _record_failure(
             tx, "wrong_password", action=action, now=now, actor=actor, failed_attempts=attempts
         )
     return RacefreeError(
-        ErrorCode.INVALID_MASTER_PASSWORD,
+        AuthCode.INVALID_MASTER_PASSWORD,
         details={
             "failed_attempts": attempts,
             "remaining_attempts": max(0, MAX_FAILED_ATTEMPTS - attempts),

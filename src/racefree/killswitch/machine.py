@@ -10,9 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 from racefree.core.audit import Severity
-from racefree.core.errors import ErrorCode
 from racefree.core.machine import StateMachine, move
 from racefree.killswitch import metrics
+from racefree.killswitch.errors import KillSwitchCode
 from racefree.killswitch.status import ACTIVATED, NORMAL, RECOVERING, STATES
 
 
@@ -44,7 +44,7 @@ KILL_SWITCH = StateMachine(
             ACTIVATE,
             NORMAL,
             ACTIVATED,
-            conflict=ErrorCode.KILL_SWITCH_ALREADY_ACTIVE,
+            conflict=KillSwitchCode.KILL_SWITCH_ALREADY_ACTIVE,
             audit_event="KILL_SWITCH_ACTIVATED",
             severity=Severity.CRITICAL,
         ),
@@ -52,8 +52,8 @@ KILL_SWITCH = StateMachine(
             START_RECOVERY,
             ACTIVATED,
             RECOVERING,
-            conflict=ErrorCode.KILL_SWITCH_NOT_ACTIVE,
-            conflict_by_state={RECOVERING: ErrorCode.RECOVERY_ALREADY_STARTED},
+            conflict=KillSwitchCode.KILL_SWITCH_NOT_ACTIVE,
+            conflict_by_state={RECOVERING: KillSwitchCode.RECOVERY_ALREADY_STARTED},
             audit_event="KILL_SWITCH_RECOVERY_STARTED",
             severity=Severity.WARNING,
         ),
@@ -61,7 +61,7 @@ KILL_SWITCH = StateMachine(
             COMPLETE_RECOVERY,
             RECOVERING,
             NORMAL,
-            conflict=ErrorCode.INVALID_RECOVERY_STATE,
+            conflict=KillSwitchCode.INVALID_RECOVERY_STATE,
             audit_event="KILL_SWITCH_RECOVERED",
             severity=Severity.WARNING,
         ),
@@ -69,7 +69,7 @@ KILL_SWITCH = StateMachine(
             ROLL_BACK,
             RECOVERING,
             ACTIVATED,
-            conflict=ErrorCode.INVALID_RECOVERY_STATE,
+            conflict=KillSwitchCode.INVALID_RECOVERY_STATE,
             audit_event="KILL_SWITCH_RECOVERY_ROLLED_BACK",
             severity=Severity.WARNING,
         ),

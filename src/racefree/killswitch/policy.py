@@ -19,8 +19,9 @@ from racefree import operators
 from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.db import Database, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import GeneralCode, RacefreeError
 from racefree.core.settings import Settings
+from racefree.operators.errors import AuthCode
 
 #: The policy's names, as stored and as ``racefree settings set`` takes them.
 WAIT = "recovery_wait_s"
@@ -96,16 +97,16 @@ def set_wait(
     """
     if name not in NAMES:
         raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR, detail=f"unknown setting {name!r}: one of {list(NAMES)}"
+            GeneralCode.VALIDATION_ERROR, detail=f"unknown setting {name!r}: one of {list(NAMES)}"
         )
     if not 0 <= seconds <= MAX_WAIT_S:
         raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR, detail=f"{name} must be between 0 and {MAX_WAIT_S}"
+            GeneralCode.VALIDATION_ERROR, detail=f"{name} must be between 0 and {MAX_WAIT_S}"
         )
     with db.read() as tx:
         allowed = operators.check_master_password(tx, password)  # Argon2: outside the write
     if not allowed:
-        raise RacefreeError(ErrorCode.INVALID_MASTER_PASSWORD)
+        raise RacefreeError(AuthCode.INVALID_MASTER_PASSWORD)
     current(db, settings, now=now)  # both waits stored, so the change is to a whole policy
     with db.write() as tx:
         tx.execute(

@@ -24,11 +24,13 @@ from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.condition import Condition
 from racefree.core.db import Database, Row, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.core.machine import AuditContext, Transition
 from racefree.killswitch import attempts, cascade, policy, status
+from racefree.killswitch.errors import KillSwitchCode
 from racefree.killswitch.machine import COMPLETE_RECOVERY, KILL_SWITCH, ROLL_BACK, START_RECOVERY
 from racefree.killswitch.status import ACTIVATED, GLOBAL_SCOPE, NORMAL, RECOVERING
+from racefree.owners.errors import OwnerCode
 
 OWNER_ACTION = "kill_switch_recovery"
 REFUSED_EVENT = "KILL_SWITCH_RECOVERY_REFUSED"
@@ -83,7 +85,7 @@ def start(
             proof = owners.verify(inner, owner_signature, action=OWNER_ACTION, now=now)
             if not availability.any_live(inner, owners.locked_owner(proof.public_key)):
                 raise RacefreeError(
-                    ErrorCode.OWNER_MISMATCH,
+                    OwnerCode.OWNER_MISMATCH,
                     detail="the signer is not the LOCKED owner of a non-terminated agent",
                 )
             return proof.public_key
@@ -221,7 +223,7 @@ def _classifier(now: int) -> Callable[[Tx, Transition], RacefreeError]:
             eligible_at = current.recovery_eligible_at
             if t.name == COMPLETE_RECOVERY and eligible_at is not None and eligible_at > now:
                 return RacefreeError(
-                    ErrorCode.RECOVERY_WAIT_REQUIRED,
+                    KillSwitchCode.RECOVERY_WAIT_REQUIRED,
                     details={
                         "recovery_eligible_at": eligible_at,
                         "remaining_seconds": eligible_at - now,

@@ -46,7 +46,8 @@ from nacl.signing import VerifyKey
 from racefree.core import audit
 from racefree.core.condition import Condition
 from racefree.core.db import Database, Tx
-from racefree.core.errors import ErrorCode, RacefreeError, issue, validation_error
+from racefree.core.errors import RacefreeError, issue, validation_error
+from racefree.owners.errors import OwnerCode
 from racefree.owners.machine import LOCKED, OWNERS, Move
 from racefree.system import settings as system_settings
 from racefree.system.kill_switch import hold_normal
@@ -167,7 +168,7 @@ def _use_nonce(tx: Tx, nonce: str, *, now: int) -> None:
     this server's, expired, or used before. Used nonces are kept until they expire."""
     expires_at = _nonce_expiry(tx, nonce, now)
     if expires_at is None:
-        raise RacefreeError(ErrorCode.INVALID_NONCE)
+        raise RacefreeError(OwnerCode.INVALID_NONCE)
     tx.execute("DELETE FROM nonces WHERE expires_at <= :now", {"now": now})
     recorded = tx.execute(
         "INSERT INTO nonces (nonce, expires_at) VALUES (:nonce, :exp)"
@@ -175,11 +176,11 @@ def _use_nonce(tx: Tx, nonce: str, *, now: int) -> None:
         {"nonce": nonce, "exp": expires_at},
     )
     if recorded != 1:
-        raise RacefreeError(ErrorCode.INVALID_NONCE, detail="this nonce was used before")
+        raise RacefreeError(OwnerCode.INVALID_NONCE, detail="this nonce was used before")
 
 
 def _bad(detail: str) -> RacefreeError:
-    return RacefreeError(ErrorCode.INVALID_SIGNATURE, detail=detail)
+    return RacefreeError(OwnerCode.INVALID_SIGNATURE, detail=detail)
 
 
 def _parse(header: str) -> dict[str, Any]:
@@ -200,7 +201,7 @@ def verify(tx: Tx, header: str | None, *, action: str, now: int) -> OwnerProof:
     """Check ``header`` signs ``action`` and consume its nonce, in ``tx``."""
     if not header:
         raise RacefreeError(
-            ErrorCode.OWNER_AUTH_REQUIRED, hint=f"send {HEADER} signed with the owner's key"
+            OwnerCode.OWNER_AUTH_REQUIRED, hint=f"send {HEADER} signed with the owner's key"
         )
     payload = _parse(header)
     if payload["action"] != action:
@@ -244,9 +245,9 @@ def lock_in(tx: Tx, agent_id: str, proof: OwnerProof, *, now: int, actor: str = 
         return True
     row = tx.one("SELECT owner_public_key FROM agents WHERE id = :id", {"id": agent_id})
     if row is None:
-        raise RacefreeError(ErrorCode.AGENT_NOT_FOUND)
+        raise RacefreeError(OwnerCode.AGENT_NOT_FOUND)
     if row["owner_public_key"] != proof.public_key:
-        raise RacefreeError(ErrorCode.OWNER_MISMATCH)
+        raise RacefreeError(OwnerCode.OWNER_MISMATCH)
     return False
 
 
@@ -286,14 +287,14 @@ def change_owner(
         raise _bad(f"the signature is for {proof.action!r}, not this change")
     lock_in(tx, agent_id, proof, now=now, actor=actor or "owner")
     if new_key is None:
-        raise RacefreeError(ErrorCode.OWNER_LOCKED, details={"agent_id": agent_id})
+        raise RacefreeError(OwnerCode.OWNER_LOCKED, details={"agent_id": agent_id})
     changed = tx.execute(
         "UPDATE agents SET owner_public_key = :new, updated_at = :now"
         " WHERE id = :id AND owner_verified = 1 AND owner_public_key = :signer",
         {"new": new_key, "now": now, "id": agent_id, "signer": proof.public_key},
     )
     if not changed:  # another signed change by the same owner won
-        raise RacefreeError(ErrorCode.OWNER_MISMATCH, detail="the owner key changed meanwhile")
+        raise RacefreeError(OwnerCode.OWNER_MISMATCH, detail="the owner key changed meanwhile")
     _audit_change(tx, agent_id, new_key, now=now, actor=actor or "owner", signed=True)
 
 
@@ -310,7 +311,7 @@ def _change_unlocked(
         return
     verified = tx.scalar("SELECT owner_verified FROM agents WHERE id = :id", {"id": agent_id})
     if verified is None:
-        raise RacefreeError(ErrorCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
+        raise RacefreeError(OwnerCode.AGENT_NOT_FOUND, details={"agent_id": agent_id})
     if new_key is None:
         code = OWNERS.transitions[Move.REMOVE_KEY].conflict_for(LOCKED)
         raise RacefreeError(code, details={"agent_id": agent_id})

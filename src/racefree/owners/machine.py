@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from racefree.core.errors import ErrorCode
 from racefree.core.machine import TransitionTable, move
+from racefree.owners.errors import OwnerCode
 
 NONE = "NONE"
 GRACE = "GRACE"
@@ -35,12 +35,12 @@ OWNERS = TransitionTable(
     initial=NONE,
     transitions=(
         # unsigned operator changes match only an unlocked owner
-        move(Move.SET_KEY, NONE, GRACE, conflict=ErrorCode.OWNER_AUTH_REQUIRED),
-        move(Move.CHANGE_KEY, GRACE, GRACE, conflict=ErrorCode.OWNER_AUTH_REQUIRED),
+        move(Move.SET_KEY, NONE, GRACE, conflict=OwnerCode.OWNER_AUTH_REQUIRED),
+        move(Move.CHANGE_KEY, GRACE, GRACE, conflict=OwnerCode.OWNER_AUTH_REQUIRED),
         # LOCKED -> NONE is refused: a locked-in owner is never removed
-        move(Move.REMOVE_KEY, GRACE, NONE, conflict=ErrorCode.OWNER_LOCKED),
+        move(Move.REMOVE_KEY, GRACE, NONE, conflict=OwnerCode.OWNER_LOCKED),
         # the first valid signature; idempotent for the same key, never an error for it
-        move(Move.LOCK_IN, GRACE, LOCKED, conflict=ErrorCode.OWNER_MISMATCH),
-        move(Move.SIGNED_CHANGE, LOCKED, LOCKED, conflict=ErrorCode.OWNER_MISMATCH),
+        move(Move.LOCK_IN, GRACE, LOCKED, conflict=OwnerCode.OWNER_MISMATCH),
+        move(Move.SIGNED_CHANGE, LOCKED, LOCKED, conflict=OwnerCode.OWNER_MISMATCH),
     ),
 )

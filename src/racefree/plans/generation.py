@@ -32,11 +32,12 @@ from racefree.core import audit
 from racefree.core.cas import cas_update
 from racefree.core.clock import Clock
 from racefree.core.db import Database, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.locks import Heartbeat, Lease, LeaseLocks, LockBusy, fence
 from racefree.core.locks.lease import lock_lost
 from racefree.plans import groups
+from racefree.plans.errors import PlanCode
 from racefree.plans.groups import PlanGroup, iso_ms
 from racefree.plans.spread import Share, spread
 from racefree.system.kill_switch import hold_normal
@@ -73,7 +74,7 @@ def _epoch(ms: int | None) -> int | None:
 def in_progress(busy: LockBusy, group_id: str) -> RacefreeError:
     """``LockBusy`` on a group's lock, as the contract's 409."""
     return RacefreeError(
-        ErrorCode.PLAN_GENERATION_IN_PROGRESS,
+        PlanCode.PLAN_GENERATION_IN_PROGRESS,
         details={
             "plan_group_id": group_id,
             "holder": busy.holder,

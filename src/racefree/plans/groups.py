@@ -9,8 +9,9 @@ from typing import Any
 
 from racefree.core import audit
 from racefree.core.db import Row, Tx
-from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
+from racefree.core.errors import RacefreeError, invalid_field
 from racefree.core.ids import new_id
+from racefree.plans.errors import PlanCode
 from racefree.plans.spread import days_between
 from racefree.system.kill_switch import hold_normal
 
@@ -111,7 +112,7 @@ def plan_rows(start_date: date, end_date: date, items: tuple[Item, ...] | list[I
 
 def quota_error(quota: str, limit: int) -> RacefreeError:
     return RacefreeError(
-        ErrorCode.QUOTA_EXCEEDED,
+        PlanCode.QUOTA_EXCEEDED,
         detail=f"the {quota} quota ({limit}) does not admit this",
         details={"quota": quota, "limit": limit},
     )
@@ -185,7 +186,7 @@ def create(
 
 
 def _not_found(group_id: str) -> RacefreeError:
-    return RacefreeError(ErrorCode.PLAN_GROUP_NOT_FOUND, details={"plan_group_id": group_id})
+    return RacefreeError(PlanCode.PLAN_GROUP_NOT_FOUND, details={"plan_group_id": group_id})
 
 
 def get(tx: Tx, group_id: str) -> PlanGroup:

@@ -28,8 +28,9 @@ from typing import Any
 from racefree.agents import availability
 from racefree.core import amounts
 from racefree.core.db import Row, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.sessions import spending
+from racefree.sessions.errors import SessionCode
 from racefree.sessions.model import Constraints
 
 _ACTIVE_AGENT = availability.active_exists("sessions.agent_id")
@@ -78,8 +79,9 @@ def _admission_sql(limits: Constraints) -> str:
 ADMISSION_RETRIES = 1
 
 
-def reserve(tx: Tx, session_id: str, amount: int, limits: Constraints, *, now: int) -> None:
-    """Admit ``amount`` against the session's limits, or raise why not (one SELECT).
+def reserve(tx: Tx, session_id: str, amount: int, limits: Constraints, *, now: int) -> bool:
+    """Admit ``amount`` against the session's limits, or raise why not (one SELECT);
+    False when the session's counters kept moving under every try (ask again shortly).
 
     On PostgreSQL (READ COMMITTED) a release can commit between a refused
     admission and the SELECT that explains it, which then finds no failing
@@ -88,15 +90,11 @@ def reserve(tx: Tx, session_id: str, amount: int, limits: Constraints, *, now: i
     params = {"session_id": session_id, "amount": amount, "now": now, **limit_params(limits)}
     for _ in range(1 + ADMISSION_RETRIES):
         if tx.one(_admission_sql(limits), params) is not None:
-            return
+            return True
         refusal = _refusal(tx, session_id, amount, limits, now=now)
         if refusal is not None:
             raise refusal
-    raise RacefreeError(  # the session's counters keep moving under us: ask again shortly
-        ErrorCode.EXECUTOR_UNAVAILABLE,
-        detail="the session's limits changed while this transaction was admitted",
-        retry_after=1,
-    )
+    return False
 
 
 def _refusal(
@@ -109,11 +107,11 @@ def _refusal(
         {"id": session_id},
     )
     if row is None:
-        return RacefreeError(ErrorCode.SESSION_NOT_FOUND)
+        return RacefreeError(SessionCode.SESSION_NOT_FOUND)
     if row["revoked_at"] is not None:
-        return RacefreeError(ErrorCode.SESSION_REVOKED)
+        return RacefreeError(SessionCode.SESSION_REVOKED)
     if row["expires_at"] <= now:
-        return RacefreeError(ErrorCode.TOKEN_EXPIRED)
+        return RacefreeError(SessionCode.TOKEN_EXPIRED)
     unavailable = availability.unavailable(row["status"])
     if unavailable is not None:
         return unavailable
@@ -133,7 +131,7 @@ def _limit_exceeded(row: Row, amount: int, limits: Constraints) -> RacefreeError
     else:  # a release committed after the refused UPDATE: nothing refuses it any more
         return None
     return RacefreeError(
-        ErrorCode.SESSION_LIMIT_EXCEEDED,
+        SessionCode.SESSION_LIMIT_EXCEEDED,
         detail=f"the session's {name} ({limit}) does not admit this transaction",
         details=_limit_details(name, limit, current, amount),
     )

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from racefree.agents import availability
 from racefree.core import tokens
 from racefree.core.db import Database, Row
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
+from racefree.operators.errors import AuthCode
 from racefree.sessions import reuse
+from racefree.sessions.errors import SessionCode
 from racefree.sessions.model import SESSION_PREFIX, Policy
 
 _SESSION_OF_DIGEST = (
@@ -43,7 +45,7 @@ class Authenticated:
 def authenticate(db: Database, token: str, *, now: int, policy: Policy) -> Authenticated:
     """The active session ``token`` belongs to, or the 401/409/410 that says why not."""
     if not tokens.well_formed(token, SESSION_PREFIX):
-        raise RacefreeError(ErrorCode.INVALID_TOKEN)
+        raise RacefreeError(AuthCode.INVALID_TOKEN)
     token_hash = tokens.digest(token)
     with db.read() as tx:
         row = tx.one(_SESSION_OF_DIGEST, {"h": token_hash})
@@ -51,12 +53,12 @@ def authenticate(db: Database, token: str, *, now: int, policy: Policy) -> Authe
     if row is not None and hmac.compare_digest(row["token_hash"], token_hash):
         return _check(row, now)
     if retired is None or not hmac.compare_digest(retired["retired_hash"], token_hash):
-        raise RacefreeError(ErrorCode.INVALID_TOKEN)
+        raise RacefreeError(AuthCode.INVALID_TOKEN)
     if retired["revoked_at"] is not None:
         raise reuse.revoked_error(retired["id"], retired["revoke_reason"])
     if reuse.forgiven(retired, token_hash, now, policy):
         raise RacefreeError(
-            ErrorCode.INVALID_TOKEN,
+            AuthCode.INVALID_TOKEN,
             detail="a renewal replaced this token",
             hint="use the token that the renewal returned",
         )
@@ -68,12 +70,12 @@ def authenticate(db: Database, token: str, *, now: int, policy: Policy) -> Authe
 def _check(row: Row, now: int) -> Authenticated:
     if row["revoked_at"] is not None:
         raise RacefreeError(
-            ErrorCode.SESSION_REVOKED,
+            SessionCode.SESSION_REVOKED,
             details={"session_id": row["id"], "revoke_reason": row["revoke_reason"]},
         )
     if row["expires_at"] <= now:
         raise RacefreeError(
-            ErrorCode.TOKEN_EXPIRED, details={"session_id": row["id"]}, hint="open a new session"
+            SessionCode.TOKEN_EXPIRED, details={"session_id": row["id"]}, hint="open a new session"
         )
     unavailable = availability.unavailable(row["agent_status"], row["agent_id"])
     if unavailable is not None:

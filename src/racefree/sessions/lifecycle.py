@@ -6,9 +6,10 @@ from racefree.agents import availability
 from racefree.core import audit, tokens
 from racefree.core.audit import Severity
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
+from racefree.core.errors import RacefreeError, invalid_field
 from racefree.core.ids import new_id
 from racefree.sessions import revocation
+from racefree.sessions.errors import SessionCode
 from racefree.sessions.machine import REVOKED, SESSIONS, Move
 from racefree.sessions.model import (
     PUBLIC_COLUMNS,
@@ -82,7 +83,7 @@ def get(tx: Tx, session_id: str) -> Session:
     """The session ``session_id``, or 404 ``SESSION_NOT_FOUND``."""
     row = tx.one(f"SELECT {PUBLIC_COLUMNS} FROM sessions WHERE id = :id", {"id": session_id})
     if row is None:
-        raise RacefreeError(ErrorCode.SESSION_NOT_FOUND, details={"session_id": session_id})
+        raise RacefreeError(SessionCode.SESSION_NOT_FOUND, details={"session_id": session_id})
     return Session.from_row(row)
 
 
@@ -133,7 +134,7 @@ def revoke(
             "SELECT revoked_at, revoke_reason FROM sessions WHERE id = :id", {"id": session_id}
         )
         if row is None:
-            return RacefreeError(ErrorCode.SESSION_NOT_FOUND, details={"session_id": session_id})
+            return RacefreeError(SessionCode.SESSION_NOT_FOUND, details={"session_id": session_id})
         return RacefreeError(
             SESSIONS.transitions[Move.REVOKE].conflict_for(REVOKED),
             details={

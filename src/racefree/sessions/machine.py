@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from racefree.core.errors import ErrorCode
 from racefree.core.machine import TransitionTable, move
+from racefree.sessions.errors import SessionCode
 
 ACTIVE = "ACTIVE"
 EXPIRED = "EXPIRED"
@@ -37,14 +37,14 @@ SESSIONS = TransitionTable(
             Move.RENEW,
             ACTIVE,
             ACTIVE,
-            conflict=ErrorCode.RENEWAL_CONFLICT,
+            conflict=SessionCode.RENEWAL_CONFLICT,
             conflict_by_state={
-                REVOKED: ErrorCode.SESSION_REVOKED,
-                EXPIRED: ErrorCode.TOKEN_EXPIRED,
+                REVOKED: SessionCode.SESSION_REVOKED,
+                EXPIRED: SessionCode.TOKEN_EXPIRED,
             },
         ),
-        move(Move.EXPIRE, ACTIVE, EXPIRED, conflict=ErrorCode.TOKEN_EXPIRED),
+        move(Move.EXPIRE, ACTIVE, EXPIRED, conflict=SessionCode.TOKEN_EXPIRED),
         # every revocation: operator, token reuse, agent termination, the kill switch
-        move(Move.REVOKE, (ACTIVE, EXPIRED), REVOKED, conflict=ErrorCode.SESSION_ALREADY_REVOKED),
+        move(Move.REVOKE, (ACTIVE, EXPIRED), REVOKED, conflict=SessionCode.SESSION_ALREADY_REVOKED),
     ),
 )

@@ -25,8 +25,10 @@ from dataclasses import dataclass
 from racefree.agents import availability
 from racefree.core import audit, tokens
 from racefree.core.db import Database, Row, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
+from racefree.operators.errors import AuthCode
 from racefree.sessions import reuse
+from racefree.sessions.errors import SessionCode
 from racefree.sessions.model import PUBLIC_COLUMNS, SESSION_PREFIX, Policy, Session
 from racefree.sessions.successor import derived_successor, grace_key
 
@@ -74,7 +76,7 @@ def renew(
     and still answer 401 ``TOKEN_REUSED``.
     """
     if not tokens.well_formed(token, SESSION_PREFIX):
-        raise RacefreeError(ErrorCode.INVALID_TOKEN)
+        raise RacefreeError(AuthCode.INVALID_TOKEN)
     with db.write() as tx:
         outcome = renew_in(tx, session_id, token, now=now, policy=policy, actor=actor)
     if isinstance(outcome, RacefreeError):
@@ -113,7 +115,7 @@ def renew_in(
         return Renewal(Session.from_row(row), new_token)
     state = tx.one(_STATE, {"id": session_id})
     if state is None:
-        raise RacefreeError(ErrorCode.SESSION_NOT_FOUND, details={"session_id": session_id})
+        raise RacefreeError(SessionCode.SESSION_NOT_FOUND, details={"session_id": session_id})
     if hmac.compare_digest(state["token_hash"], current):
         raise guard_error(state, now=now, policy=policy)
     previous = state["previous_token_hash"]
@@ -125,11 +127,11 @@ def renew_in(
         return reuse.revoke_for_reuse(tx, session_id, state["agent_id"], current, now=now)
     if tx.scalar("SELECT 1 FROM sessions WHERE token_hash = :h", {"h": current}) is not None:
         raise RacefreeError(
-            ErrorCode.SESSION_RENEWAL_MISMATCH,
+            SessionCode.SESSION_RENEWAL_MISMATCH,
             details={"session_id": session_id},
             hint="renew a session with that session's own token",
         )
-    raise RacefreeError(ErrorCode.INVALID_TOKEN)
+    raise RacefreeError(AuthCode.INVALID_TOKEN)
 
 
 def guard_error(state: Row, *, now: int, policy: Policy) -> RacefreeError:
@@ -137,22 +139,23 @@ def guard_error(state: Row, *, now: int, policy: Policy) -> RacefreeError:
     details = {"session_id": state["id"]}
     if state["revoked_at"] is not None:
         return RacefreeError(
-            ErrorCode.SESSION_REVOKED, details={**details, "revoke_reason": state["revoke_reason"]}
+            SessionCode.SESSION_REVOKED,
+            details={**details, "revoke_reason": state["revoke_reason"]},
         )
     if state["expires_at"] <= now:
-        return RacefreeError(ErrorCode.TOKEN_EXPIRED, details=details)
+        return RacefreeError(SessionCode.TOKEN_EXPIRED, details=details)
     unavailable = availability.unavailable(state["agent_status"], state["agent_id"])
     if unavailable is not None:
         return unavailable
     if state["renewal_count"] >= state["max_renewals"]:
         return RacefreeError(
-            ErrorCode.RENEWAL_LIMIT_REACHED,
+            SessionCode.RENEWAL_LIMIT_REACHED,
             details={**details, "max_renewals": state["max_renewals"]},
             hint="open a new session",
         )
     if now + state["expires_in"] > state["absolute_expires_at"]:
         return RacefreeError(
-            ErrorCode.SESSION_ABSOLUTE_LIFETIME_EXCEEDED,
+            SessionCode.SESSION_ABSOLUTE_LIFETIME_EXCEEDED,
             details={**details, "absolute_expires_at": state["absolute_expires_at"]},
             hint="open a new session",
         )
@@ -162,11 +165,11 @@ def guard_error(state: Row, *, now: int, policy: Policy) -> RacefreeError:
     if now - since < required:
         wait = since + required - now
         return RacefreeError(
-            ErrorCode.RENEWAL_TOO_EARLY,
+            SessionCode.RENEWAL_TOO_EARLY,
             retry_after=wait,
             details={**details, "renewable_at": since + required, "retry_after_seconds": wait},
         )
-    return RacefreeError(ErrorCode.RENEWAL_CONFLICT, details=details, hint=CONFLICT_HINT)
+    return RacefreeError(SessionCode.RENEWAL_CONFLICT, details=details, hint=CONFLICT_HINT)
 
 
 def _rotated_out(
@@ -199,6 +202,6 @@ def _rotated_out(
             return Renewal(Session.from_row(state), successor, replayed=True)
     if reuse.in_window(state["last_renewed_at"], now, policy):
         raise RacefreeError(
-            ErrorCode.RENEWAL_CONFLICT, details={"session_id": session_id}, hint=CONFLICT_HINT
+            SessionCode.RENEWAL_CONFLICT, details={"session_id": session_id}, hint=CONFLICT_HINT
         )
     return reuse.revoke_for_reuse(tx, session_id, state["agent_id"], current, now=now)

@@ -19,7 +19,9 @@ from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.condition import Condition
 from racefree.core.db import Row, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
+from racefree.operators.errors import AuthCode
+from racefree.sessions.errors import SessionCode
 from racefree.sessions.model import Policy
 from racefree.sessions.revocation import by_id, revoke_where
 
@@ -78,7 +80,7 @@ def in_window(last_renewed_at: int | None, now: int, policy: Policy) -> bool:
 def reuse_error(session_id: str) -> RacefreeError:
     """401 ``TOKEN_REUSED``: also the answer for every later use of a token that caused it."""
     return RacefreeError(
-        ErrorCode.TOKEN_REUSED,
+        SessionCode.TOKEN_REUSED,
         details={"session_id": session_id},
         hint="the session is revoked; open a new one and keep only the newest token",
     )
@@ -89,7 +91,7 @@ def revoked_error(session_id: str, revoke_reason: str | None) -> RacefreeError:
     if revoke_reason == REUSE_REVOKE_REASON:
         return reuse_error(session_id)
     return RacefreeError(
-        ErrorCode.SESSION_REVOKED,
+        SessionCode.SESSION_REVOKED,
         details={"session_id": session_id, "revoke_reason": revoke_reason},
     )
 
@@ -127,5 +129,5 @@ def revoke_for_reuse(
         "SELECT revoked_at, revoke_reason FROM sessions WHERE id = :id", {"id": session_id}
     )
     if row is None or row["revoked_at"] is None:  # not this session's token
-        return RacefreeError(ErrorCode.INVALID_TOKEN)
+        return RacefreeError(AuthCode.INVALID_TOKEN)
     return revoked_error(session_id, row["revoke_reason"])

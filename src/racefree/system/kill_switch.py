@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from racefree.core.clock import isoformat
 from racefree.core.db import Database, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
+from racefree.system.errors import SystemCode
 
 GLOBAL_SCOPE = "global"
 
@@ -86,7 +87,7 @@ def guard_view(tx: Tx) -> GuardView:
 def system_locked(view: GuardView) -> RacefreeError:
     """The 503 every refused request gets while the switch is engaged."""
     return RacefreeError(
-        ErrorCode.SYSTEM_LOCKED,
+        SystemCode.SYSTEM_LOCKED,
         details={
             "state": view.state,
             "activated_at": isoformat(view.activated_at),

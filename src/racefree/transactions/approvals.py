@@ -18,10 +18,11 @@ from collections.abc import Callable
 from racefree import owners
 from racefree.core.condition import Condition
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import MachineCode, RacefreeError
 from racefree.core.machine import Transition
 from racefree.core.settings import Settings
 from racefree.transactions import moves
+from racefree.transactions.errors import TransactionCode
 from racefree.transactions.machine import (
     TRANSACTIONS,
     Move,
@@ -67,17 +68,17 @@ def _classify_guarded(txn_id: str, *, now: int, expiring: bool) -> Classifier:
             return refusal
         if current.tier is not Tier.APPROVAL:
             return RacefreeError(
-                ErrorCode.INVALID_STATE_TRANSITION,
+                MachineCode.INVALID_STATE_TRANSITION,
                 detail=f"a {current.tier} transaction is not waiting for approval",
                 details=_details(current, t),
             )
         if expiring:  # QUEUED, APPROVAL, expires_at_ms still ahead
             return RacefreeError(
-                ErrorCode.INVALID_STATE_TRANSITION,
+                MachineCode.INVALID_STATE_TRANSITION,
                 detail="the transaction's approval window has not ended",
                 details=_details(current, t),
             )
-        return RacefreeError(ErrorCode.TX_EXPIRED, details={"transaction_id": txn_id})
+        return RacefreeError(TransactionCode.TX_EXPIRED, details={"transaction_id": txn_id})
 
     return classify
 

@@ -38,11 +38,12 @@ from typing import Any, TypeVar
 from racefree.core.clock import Clock
 from racefree.core.condition import Condition, Expr
 from racefree.core.db import Database, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import MachineCode, RacefreeError
 from racefree.core.machine import Transition
 from racefree.core.retry import Backoff
 from racefree.core.settings import Settings
 from racefree.transactions import moves
+from racefree.transactions.errors import TransactionCode
 from racefree.transactions.executors import Category, Executor, ExecutorError
 from racefree.transactions.machine import TRANSACTIONS, Move, Reason, Status, Transaction, load
 from racefree.transactions.tiers import timeout_s
@@ -88,7 +89,7 @@ def _classify_claim(txn: Transaction) -> Callable[[Tx, Transition], RacefreeErro
     def classify(tx: Tx, t: Transition) -> RacefreeError:
         current = tx.scalar("SELECT status FROM transactions WHERE id = :id", {"id": txn.id})
         if current is None:
-            return RacefreeError(ErrorCode.TX_NOT_FOUND)
+            return RacefreeError(TransactionCode.TX_NOT_FOUND)
         if current in t.sources:  # the status matched, so the agent guard failed
             refusal = moves.agent_refusal(tx, txn.agent_id)
             if refusal is not None:
@@ -176,7 +177,7 @@ class ExecutionLoop:
                 confirmed = moves.confirm(tx, submitted, now=self.clock.now(), reference=reference)
                 return _ended(tx, confirmed, finish)
         except RacefreeError as lost:  # a settlement got there first: its decision stands
-            if lost.code is not ErrorCode.INVALID_STATE_TRANSITION:
+            if lost.code is not MachineCode.INVALID_STATE_TRANSITION:
                 raise
             return self.get(submitted.id)
 
@@ -223,7 +224,7 @@ class ExecutionLoop:
                     decided = moves.end(tx, Move.FAIL, current, now=now, reason=reason, actor=actor)
                 return _ended(tx, decided, finish)
         except RacefreeError as lost:  # another settlement decided first: its decision stands
-            if lost.code is not ErrorCode.INVALID_STATE_TRANSITION:
+            if lost.code is not MachineCode.INVALID_STATE_TRANSITION:
                 raise
             return self.get(txn.id)
 
@@ -233,7 +234,7 @@ class ExecutionLoop:
         with self.db.write() as tx:
             row = tx.one(f"SELECT * FROM transactions WHERE id = :id{lock}", {"id": txn_id})
         if row is None:
-            raise RacefreeError(ErrorCode.TX_NOT_FOUND)
+            raise RacefreeError(TransactionCode.TX_NOT_FOUND)
         return Transaction.from_row(row)
 
     # -- steps -----------------------------------------------------------------
@@ -321,7 +322,7 @@ class ExecutionLoop:
                 )
                 return _Ended(_ended(tx, failed, finish))
         except RacefreeError as error:
-            if error.code is not ErrorCode.INVALID_STATE_TRANSITION:
+            if error.code is not MachineCode.INVALID_STATE_TRANSITION:
                 raise
             return _Ended(self.get(txn.id))
 

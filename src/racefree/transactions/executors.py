@@ -26,7 +26,8 @@ from typing import Any, Protocol
 
 from racefree.core.clock import Clock
 from racefree.core.db import Database
-from racefree.core.errors import ErrorCode
+from racefree.core.errors import Code
+from racefree.transactions.errors import TransactionCode
 from racefree.transactions.machine import Status, Transaction
 
 
@@ -42,7 +43,7 @@ class ExecutorError(Exception):
     def __init__(
         self,
         category: Category,
-        code: ErrorCode = ErrorCode.EXECUTOR_UNAVAILABLE,
+        code: Code = TransactionCode.EXECUTOR_UNAVAILABLE,
         detail: str = "",
     ) -> None:
         super().__init__(f"{category}: {code}: {detail}")
@@ -97,7 +98,7 @@ class LedgerExecutor:
             if fenced != 1:
                 raise ExecutorError(
                     Category.PERMANENT,
-                    ErrorCode.EXECUTOR_UNAVAILABLE,
+                    TransactionCode.EXECUTOR_UNAVAILABLE,
                     "the transaction is no longer SUBMITTED within its deadline",
                 )
             entry = tx.one(
@@ -133,4 +134,4 @@ class LedgerExecutor:
 
 def _insufficient(balance: Any) -> ExecutorError:
     detail = "no account" if balance is None else f"balance {balance}"
-    return ExecutorError(Category.PERMANENT, ErrorCode.INSUFFICIENT_BALANCE, detail)
+    return ExecutorError(Category.PERMANENT, TransactionCode.INSUFFICIENT_BALANCE, detail)

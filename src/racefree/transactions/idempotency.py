@@ -26,13 +26,15 @@ from typing import Any
 from racefree.core import context
 from racefree.core.db import Row, Tx
 from racefree.core.errors import (
-    CATALOG,
-    ErrorCode,
+    IdempotencyCode,
     RacefreeError,
+    find,
     issue,
     problem,
+    spec_of,
     validation_error,
 )
+from racefree.transactions.errors import TransactionCode
 from racefree.transactions.machine import Status, Transaction
 
 RETRY_AFTER_S = 1
@@ -83,10 +85,10 @@ def existing(tx: Tx, session_id: str, key: str, request_hash: str) -> Reply:
         {"sid": session_id, "key": key},
     )
     if row is None:  # pragma: no cover - the INSERT just conflicted with this row
-        raise RacefreeError(ErrorCode.IDEMPOTENCY_KEY_IN_USE, retry_after=RETRY_AFTER_S)
+        raise RacefreeError(IdempotencyCode.IDEMPOTENCY_KEY_IN_USE, retry_after=RETRY_AFTER_S)
     if row["request_hash"] != request_hash:
         raise RacefreeError(
-            ErrorCode.IDEMPOTENCY_KEY_MISMATCH,
+            IdempotencyCode.IDEMPOTENCY_KEY_MISMATCH,
             details={"transaction_id": row["id"]},
             hint="use a new Idempotency-Key for a different request",
         )
@@ -97,7 +99,7 @@ def existing(tx: Tx, session_id: str, key: str, request_hash: str) -> Reply:
     if transaction.finished:  # its request died before storing the reply; answer from the row
         return reply_for(transaction)
     raise RacefreeError(
-        ErrorCode.IDEMPOTENCY_KEY_IN_USE,
+        IdempotencyCode.IDEMPOTENCY_KEY_IN_USE,
         details={"transaction_id": row["id"]},
         retry_after=RETRY_AFTER_S,
     )
@@ -130,9 +132,9 @@ def reply_for(txn: Transaction) -> Reply:
     if not txn.finished:  # submitted, and the executor cannot tell yet: say so, never guess
         unknown = {"transaction_id": txn.id, "status": txn.status.value}
         return Reply(
-            CATALOG[ErrorCode.EXECUTOR_UNAVAILABLE].status,
+            spec_of(TransactionCode.EXECUTOR_UNAVAILABLE).status,
             problem(
-                ErrorCode.EXECUTOR_UNAVAILABLE,
+                TransactionCode.EXECUTOR_UNAVAILABLE,
                 details=unknown,
                 request_id=context.request_id.get(),
             ),
@@ -140,10 +142,8 @@ def reply_for(txn: Transaction) -> Reply:
     if txn.status is not Status.FAILED:
         return Reply(200, txn.to_public())
     details = {"transaction_id": txn.id, "status": txn.status.value, "reason": txn.error}
-    code = ErrorCode(txn.error) if txn.error in _CODES else ErrorCode.EXECUTOR_UNAVAILABLE
+    found = find(txn.error)  # a code stored by this or another process
+    code = found.code if found else TransactionCode.EXECUTOR_UNAVAILABLE
     return Reply(
-        CATALOG[code].status, problem(code, details=details, request_id=context.request_id.get())
+        spec_of(code).status, problem(code, details=details, request_id=context.request_id.get())
     )
-
-
-_CODES = frozenset(c.value for c in ErrorCode)

@@ -23,9 +23,10 @@ from typing import Any
 from racefree.core.audit import Severity
 from racefree.core.clock import isoformat
 from racefree.core.db import Row, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import Code, MachineCode, RacefreeError
 from racefree.core.machine import StateMachine, move
 from racefree.transactions import metrics
+from racefree.transactions.errors import TransactionCode
 
 
 class Status(StrEnum):
@@ -76,10 +77,10 @@ UNFINISHED = (Status.PENDING, Status.QUEUED, Status.EXECUTING, Status.SUBMITTED)
 TERMINAL = (Status.CONFIRMED, Status.FAILED, Status.CANCELLED, Status.EXPIRED)
 
 _S = Status
-_PROCESSED = ErrorCode.TX_ALREADY_PROCESSED
-_ILLEGAL = ErrorCode.INVALID_STATE_TRANSITION
-_OWNER_DECISION_CONFLICTS: dict[str, ErrorCode] = {
-    _S.EXPIRED: ErrorCode.TX_EXPIRED,
+_PROCESSED = TransactionCode.TX_ALREADY_PROCESSED
+_ILLEGAL = MachineCode.INVALID_STATE_TRANSITION
+_OWNER_DECISION_CONFLICTS: dict[str, Code] = {
+    _S.EXPIRED: TransactionCode.TX_EXPIRED,
     _S.PENDING: _ILLEGAL,
 }
 
@@ -90,7 +91,7 @@ TRANSACTIONS = StateMachine(
     state_column="status",
     states=tuple(Status),
     initial=Status.PENDING,
-    not_found=ErrorCode.TX_NOT_FOUND,
+    not_found=TransactionCode.TX_NOT_FOUND,
     on_commit=metrics.moved,
     transitions=(
         move(
@@ -101,7 +102,7 @@ TRANSACTIONS = StateMachine(
             (_S.PENDING, _S.QUEUED),
             _S.EXECUTING,
             conflict=_PROCESSED,
-            conflict_by_state={_S.EXPIRED.value: ErrorCode.TX_EXPIRED},
+            conflict_by_state={_S.EXPIRED.value: TransactionCode.TX_EXPIRED},
             audit_event="TRANSACTION_CLAIMED",
         ),
         move(
@@ -242,7 +243,7 @@ def load(tx: Tx, txn_id: str) -> Transaction:
     """The transaction ``txn_id``, or 404 ``TX_NOT_FOUND``: the one loader."""
     row = tx.one("SELECT * FROM transactions WHERE id = :id", {"id": txn_id})
     if row is None:
-        raise RacefreeError(ErrorCode.TX_NOT_FOUND)
+        raise RacefreeError(TransactionCode.TX_NOT_FOUND)
     return Transaction.from_row(row)
 
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from racefree.core.clock import Clock
 from racefree.core.condition import Condition
 from racefree.core.db import Database, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.core.settings import Settings
 from racefree.transactions import approvals, idempotency, instant, moves, submission
+from racefree.transactions.errors import TransactionCode
 from racefree.transactions.execution import ExecutionLoop
 from racefree.transactions.executors import Executor
 from racefree.transactions.idempotency import Reply
@@ -139,7 +140,7 @@ class Transactions:
         """One transaction; with ``agent_id``, only if it is that agent's (else 404)."""
         txn = self.loop.get(txn_id)
         if agent_id is not None and txn.agent_id != agent_id:
-            raise RacefreeError(ErrorCode.TX_NOT_FOUND)
+            raise RacefreeError(TransactionCode.TX_NOT_FOUND)
         return txn
 
     def find(

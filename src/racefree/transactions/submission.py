@@ -19,12 +19,14 @@ from racefree.autostop import enforcement
 from racefree.core import amounts, audit
 from racefree.core.audit import Severity
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError, invalid_field
+from racefree.core.errors import RacefreeError, invalid_field
 from racefree.core.ids import new_id
 from racefree.core.settings import Settings
 from racefree.sessions import admission
+from racefree.sessions.errors import SessionCode
 from racefree.sessions.model import Constraints
 from racefree.transactions import idempotency, metrics, moves
+from racefree.transactions.errors import TransactionCode
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
 from racefree.transactions.tiers import RUN_NOW, tier_for, timeout_s
@@ -72,7 +74,7 @@ def submit(
         "SELECT agent_id, constraints FROM sessions WHERE id = :id", {"id": session_id}
     )
     if session is None:
-        raise RacefreeError(ErrorCode.SESSION_NOT_FOUND)
+        raise RacefreeError(SessionCode.SESSION_NOT_FOUND)
     # AutoStop's admission rules, counted under the agent's figures lock (the first lock)
     watch = enforcement.watch(tx, session["agent_id"], now=now)
     verdict = enforcement.admit(tx, watch, amount=request.amount, now=now)
@@ -102,9 +104,13 @@ def submit(
         if row is None:
             return idempotency.existing(tx, session_id, idempotency_key, request_hash)
     assert row is not None
-    admission.reserve(
-        tx, session_id, request.amount, Constraints.from_json(session["constraints"]), now=now
-    )
+    limits = Constraints.from_json(session["constraints"])
+    if not admission.reserve(tx, session_id, request.amount, limits, now=now):
+        raise RacefreeError(  # the session's counters keep moving under us: ask again shortly
+            TransactionCode.EXECUTOR_UNAVAILABLE,
+            detail="the session's limits changed while this transaction was admitted",
+            retry_after=1,
+        )
     txn = Transaction.from_row(row)
     tx.after_commit(functools.partial(metrics.created, txn.tier))
     if tier not in RUN_NOW:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import LockCode, RacefreeError
 from racefree.core.exceptions import LockBusy as LockBusy  # noqa: PLC0414 (re-export)
 from racefree.core.locks import observe
 from racefree.core.retry import Backoff
@@ -45,7 +45,7 @@ def lock_timeout(key: str, wait_s: float, busy: LockBusy | None) -> RacefreeErro
             holder=busy.holder, acquired_at_ms=busy.acquired_at_ms, expires_at_ms=busy.expires_at_ms
         )
     return RacefreeError(
-        ErrorCode.LOCK_TIMEOUT,
+        LockCode.LOCK_TIMEOUT,
         detail=f"lock {key!r} was not free within {wait_s:g}s",
         details=details,
         retry_after=busy.retry_after if busy is not None else 1,

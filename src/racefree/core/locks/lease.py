@@ -32,7 +32,7 @@ from typing import Any
 from racefree.core.clock import Clock
 from racefree.core.condition import Condition
 from racefree.core.db import Database, Dialect, PostgresDatabase, Row, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import LockCode, RacefreeError
 from racefree.core.locks import observe
 from racefree.core.locks.base import Lease, LockBusy, Waiter
 from racefree.core.locks.observe import Backend, Outcome
@@ -102,7 +102,7 @@ def lock_lost(lease: Lease, current: Row | None, *, expired: bool = False) -> Ra
         details.update(current_holder=current["holder"], current_token=int(current["token"]))
     why = "its lease expired" if expired else "another holder took the lock"
     return RacefreeError(
-        ErrorCode.LOCK_LOST,
+        LockCode.LOCK_LOST,
         detail=f"lock {lease.key!r} (token {lease.token}) is no longer held: {why}; "
         "nothing was written",
         details=details,
@@ -149,7 +149,7 @@ class LeaseLocks:
             )
             raise
         except RacefreeError as exc:
-            if exc.code is ErrorCode.LOCK_TIMEOUT:
+            if exc.code is LockCode.LOCK_TIMEOUT:
                 observe.acquisition(
                     key,
                     self.backend,

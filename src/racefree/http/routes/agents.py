@@ -11,15 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import agents, owners
 from racefree.agents import Agent
+from racefree.agents.errors import AgentCode
 from racefree.core.amounts import Amount
 from racefree.core.clock import isoformat
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode
+from racefree.core.errors import MachineCode
 from racefree.http import conditional, schemas
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
 from racefree.http.paging import AfterId, Limit, next_after_id
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
+from racefree.owners.errors import OwnerCode
 from racefree.transactions import cancellation
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"], route_class=PipelineRoute)
@@ -27,12 +29,12 @@ router = APIRouter(prefix="/v1/agents", tags=["agents"], route_class=PipelineRou
 AgentId = Annotated[str, Path(min_length=1, max_length=36)]
 PublicKey = Annotated[str, Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
 
-_FOUND = errors(ErrorCode.AGENT_NOT_FOUND)
+_FOUND = errors(OwnerCode.AGENT_NOT_FOUND)
 _STATE = errors(
-    ErrorCode.AGENT_NOT_FOUND,
-    ErrorCode.AGENT_SUSPENDED,
-    ErrorCode.AGENT_TERMINATED,
-    ErrorCode.INVALID_STATE_TRANSITION,
+    OwnerCode.AGENT_NOT_FOUND,
+    AgentCode.AGENT_SUSPENDED,
+    AgentCode.AGENT_TERMINATED,
+    MachineCode.INVALID_STATE_TRANSITION,
 )
 
 
@@ -135,12 +137,12 @@ async def get_agent(agent_id: AgentId, request: Request) -> Response:
     "/{agent_id}",
     responses=errors(
         *OPERATOR_AUTH_CODES,
-        ErrorCode.AGENT_NOT_FOUND,
-        ErrorCode.OWNER_AUTH_REQUIRED,
-        ErrorCode.INVALID_SIGNATURE,
-        ErrorCode.INVALID_NONCE,
-        ErrorCode.OWNER_LOCKED,
-        ErrorCode.OWNER_MISMATCH,
+        OwnerCode.AGENT_NOT_FOUND,
+        OwnerCode.OWNER_AUTH_REQUIRED,
+        OwnerCode.INVALID_SIGNATURE,
+        OwnerCode.INVALID_NONCE,
+        OwnerCode.OWNER_LOCKED,
+        OwnerCode.OWNER_MISMATCH,
     ),
     response_model=schemas.AgentOut,
     openapi_extra=body_doc(ChangeOwner),
@@ -240,7 +242,7 @@ def _terminate(tx: Tx, agent_id: str, *, now: int, actor: str) -> Agent:
 @router.post(
     "/{agent_id}/deposit",
     response_model=schemas.Balance,
-    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.AGENT_NOT_FOUND, ErrorCode.AGENT_TERMINATED),
+    responses=errors(*OPERATOR_AUTH_CODES, OwnerCode.AGENT_NOT_FOUND, AgentCode.AGENT_TERMINATED),
     openapi_extra=body_doc(Deposit),
     dependencies=[OPERATOR],
 )

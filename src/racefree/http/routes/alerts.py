@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from racefree.autostop import alerts
 from racefree.client import models
-from racefree.core.errors import ErrorCode
+from racefree.core.errors import GeneralCode
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
@@ -57,7 +57,7 @@ class AlertmanagerPayload(BaseModel):
 @router.post(
     "/alerts",
     response_model=models.AlertsReceived,
-    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.VALIDATION_ERROR),
+    responses=errors(*OPERATOR_AUTH_CODES, GeneralCode.VALIDATION_ERROR),
     openapi_extra=body_doc(AlertmanagerPayload),
     dependencies=[OPERATOR],
 )

@@ -16,15 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import agents
 from racefree.autostop import figures, rules
+from racefree.autostop.errors import AutoStopCode
 from racefree.autostop.rules import Action, Rule, RuleType
 from racefree.client import models
 from racefree.core.conditional import etag
-from racefree.core.errors import ErrorCode
+from racefree.core.errors import GeneralCode
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES
 from racefree.http.conditional import IfMatch, expected
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.operators import Operator
+from racefree.owners.errors import OwnerCode
 
 router = APIRouter(tags=["auto-stop"], route_class=PipelineRoute)
 
@@ -93,7 +95,7 @@ async def list_rules(
             "model": models.AutoStopRule,
             "description": "the existing rule of this type was replaced",
         },
-        **errors(*OPERATOR_AUTH_CODES, ErrorCode.VALIDATION_ERROR, ErrorCode.AGENT_NOT_FOUND),
+        **errors(*OPERATOR_AUTH_CODES, GeneralCode.VALIDATION_ERROR, OwnerCode.AGENT_NOT_FOUND),
     },
     openapi_extra=body_doc(SetRule),
     dependencies=[OPERATOR],
@@ -121,7 +123,7 @@ def _set(call: Call) -> JSONResponse:
     return _answer(rule, 201 if created else 200, Location=f"/v1/auto-stop/rules/{rule.id}")
 
 
-_ONE_RULE_ERRORS = (*OPERATOR_AUTH_CODES, ErrorCode.AUTO_STOP_RULE_NOT_FOUND)
+_ONE_RULE_ERRORS = (*OPERATOR_AUTH_CODES, AutoStopCode.AUTO_STOP_RULE_NOT_FOUND)
 
 
 @router.get(
@@ -143,7 +145,7 @@ async def get_rule(request: Request, rule_id: RuleId) -> Response:
     response_model=models.AutoStopRule,
     responses=errors(
         *_ONE_RULE_ERRORS,
-        ErrorCode.VALIDATION_ERROR,
+        GeneralCode.VALIDATION_ERROR,
     ),
     openapi_extra=body_doc(UpdateRule),
     dependencies=[OPERATOR],
@@ -195,7 +197,7 @@ async def delete_rule(request: Request, rule_id: RuleId, if_match: IfMatch = Non
 @router.get(
     "/v1/agents/{agent_id}/auto-stop",
     response_model=models.AgentAutoStop,
-    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.AGENT_NOT_FOUND),
+    responses=errors(*OPERATOR_AUTH_CODES, OwnerCode.AGENT_NOT_FOUND),
     dependencies=[OPERATOR],
 )
 async def agent_auto_stop(request: Request, agent_id: AgentId) -> Response:

@@ -24,7 +24,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from racefree.core.errors import ErrorCode, issue, validation_error
+from racefree.core.errors import GeneralCode, issue, validation_error
 from racefree.events import outbox
 from racefree.events.broadcaster import Broadcaster, Overflowed, Subscription
 from racefree.events.outbox import Event, Position
@@ -131,7 +131,7 @@ async def _frames(hub: Broadcaster, sub: Subscription, heartbeat_s: float) -> As
             },
             "description": "Server-Sent Events",
         },
-        **errors(*OPERATOR_AUTH_CODES, ErrorCode.VALIDATION_ERROR),
+        **errors(*OPERATOR_AUTH_CODES, GeneralCode.VALIDATION_ERROR),
     },
     dependencies=[OPERATOR],
 )

@@ -18,14 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from racefree import killswitch, owners
 from racefree.core.clock import isoformat
 from racefree.core.conditional import etag
-from racefree.core.errors import ErrorCode
 from racefree.http import conditional, schemas
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.http.routes import owners as owner_routes
 from racefree.killswitch import recovery, status
+from racefree.killswitch.errors import KillSwitchCode
 from racefree.operators import Operator
+from racefree.operators.errors import AuthCode
+from racefree.owners.errors import OwnerCode
 
 KILL_SWITCH_PATH = "/v1/kill-switch"
 router = APIRouter(prefix=KILL_SWITCH_PATH, tags=["kill-switch"], route_class=PipelineRoute)
@@ -122,7 +124,7 @@ def _activate(call: Call, if_match: str | None) -> Response:
 @router.post(
     "/activate",
     response_model=schemas.Activation,
-    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.KILL_SWITCH_ALREADY_ACTIVE),
+    responses=errors(*OPERATOR_AUTH_CODES, KillSwitchCode.KILL_SWITCH_ALREADY_ACTIVE),
     openapi_extra=body_doc(ActivateRequest),
     dependencies=[OPERATOR],
 )
@@ -148,14 +150,14 @@ router.add_api_route(
     response_model=schemas.RecoveryStarted,
     responses=errors(
         *OPERATOR_AUTH_CODES,
-        ErrorCode.INVALID_MASTER_PASSWORD,
-        ErrorCode.OWNER_AUTH_REQUIRED,
-        ErrorCode.INVALID_SIGNATURE,
-        ErrorCode.INVALID_NONCE,
-        ErrorCode.OWNER_MISMATCH,
-        ErrorCode.MASTER_PASSWORD_LOCKED,
-        ErrorCode.KILL_SWITCH_NOT_ACTIVE,
-        ErrorCode.RECOVERY_ALREADY_STARTED,
+        AuthCode.INVALID_MASTER_PASSWORD,
+        OwnerCode.OWNER_AUTH_REQUIRED,
+        OwnerCode.INVALID_SIGNATURE,
+        OwnerCode.INVALID_NONCE,
+        OwnerCode.OWNER_MISMATCH,
+        AuthCode.MASTER_PASSWORD_LOCKED,
+        KillSwitchCode.KILL_SWITCH_NOT_ACTIVE,
+        KillSwitchCode.RECOVERY_ALREADY_STARTED,
     ),
     dependencies=[OPERATOR],
 )
@@ -187,10 +189,10 @@ async def start_recovery(
     response_model=schemas.RecoveryCompleted,
     responses=errors(
         *OPERATOR_AUTH_CODES,
-        ErrorCode.INVALID_MASTER_PASSWORD,
-        ErrorCode.MASTER_PASSWORD_LOCKED,
-        ErrorCode.INVALID_RECOVERY_STATE,
-        ErrorCode.RECOVERY_WAIT_REQUIRED,
+        AuthCode.INVALID_MASTER_PASSWORD,
+        AuthCode.MASTER_PASSWORD_LOCKED,
+        KillSwitchCode.INVALID_RECOVERY_STATE,
+        KillSwitchCode.RECOVERY_WAIT_REQUIRED,
     ),
     dependencies=[OPERATOR],
 )
@@ -211,9 +213,9 @@ async def complete_recovery(request: Request, password: MasterPassword = None) -
     response_model=schemas.RecoveryAborted,
     responses=errors(
         *OPERATOR_AUTH_CODES,
-        ErrorCode.INVALID_MASTER_PASSWORD,
-        ErrorCode.MASTER_PASSWORD_LOCKED,
-        ErrorCode.INVALID_RECOVERY_STATE,
+        AuthCode.INVALID_MASTER_PASSWORD,
+        AuthCode.MASTER_PASSWORD_LOCKED,
+        KillSwitchCode.INVALID_RECOVERY_STATE,
     ),
     dependencies=[OPERATOR],
 )

@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import operators
 from racefree.core.clock import isoformat
-from racefree.core.errors import ErrorCode
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES, OPERATOR_ERRORS
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
+from racefree.operators.errors import AuthCode
 
 router = APIRouter(prefix="/v1/operators", tags=["operators"], route_class=PipelineRoute)
 
@@ -93,7 +93,7 @@ async def create_operator(request: Request) -> Response:
 @router.delete(
     "/{operator_id}",
     response_model=RevokedOperator,
-    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.OPERATOR_NOT_FOUND),
+    responses=errors(*OPERATOR_AUTH_CODES, AuthCode.OPERATOR_NOT_FOUND),
     dependencies=[OPERATOR],
 )
 async def revoke_operator(operator_id: OperatorId, request: Request) -> Response:

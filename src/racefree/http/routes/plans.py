@@ -13,12 +13,14 @@ from racefree import plans
 from racefree.core import context
 from racefree.core.clock import isoformat
 from racefree.core.db import Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import LockCode, RacefreeError
 from racefree.http import conditional, schemas
 from racefree.http.auth import OPERATOR_OR_SESSION, SESSION_AUTH_CODES, Caller, SessionPrincipal
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
+from racefree.operators.errors import AuthCode
 from racefree.plans import Generator, Item, PlanGroup
+from racefree.plans.errors import PlanCode
 from racefree.plans.generation import lock_view
 from racefree.plans.groups import MAX_ITEMS, MAX_UNITS
 
@@ -26,15 +28,15 @@ router = APIRouter(prefix="/v1/plan-groups", tags=["plans"], route_class=Pipelin
 
 MAX_WAIT_S = 300
 # one errors() per route: codes sharing a status (409, 403) must all be documented
-CREATE_ERRORS = errors(*SESSION_AUTH_CODES, ErrorCode.QUOTA_EXCEEDED)
-READ_ERRORS = errors(*SESSION_AUTH_CODES, ErrorCode.PLAN_GROUP_NOT_FOUND)
+CREATE_ERRORS = errors(*SESSION_AUTH_CODES, PlanCode.QUOTA_EXCEEDED)
+READ_ERRORS = errors(*SESSION_AUTH_CODES, PlanCode.PLAN_GROUP_NOT_FOUND)
 GENERATE_ERRORS = errors(
     *SESSION_AUTH_CODES,
-    ErrorCode.PLAN_GROUP_NOT_FOUND,
-    ErrorCode.PLAN_GENERATION_IN_PROGRESS,
-    ErrorCode.LOCK_TIMEOUT,
-    ErrorCode.LOCK_LOST,
-    ErrorCode.QUOTA_EXCEEDED,
+    PlanCode.PLAN_GROUP_NOT_FOUND,
+    PlanCode.PLAN_GENERATION_IN_PROGRESS,
+    LockCode.LOCK_TIMEOUT,
+    LockCode.LOCK_LOST,
+    PlanCode.QUOTA_EXCEEDED,
 )
 
 
@@ -73,7 +75,7 @@ def _authorize(tx: Tx, group_id: str, caller: Caller | None) -> None:
     owner = plans.owner_of(tx, group_id)
     if isinstance(caller, SessionPrincipal) and owner != caller.agent_id:
         raise RacefreeError(
-            ErrorCode.FORBIDDEN, detail="this plan group belongs to another agent or to operators"
+            AuthCode.FORBIDDEN, detail="this plan group belongs to another agent or to operators"
         )
 
 

@@ -21,9 +21,10 @@ from pydantic import BaseModel
 
 from racefree import migrations
 from racefree.core.db import UNAVAILABLE, Database
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import RacefreeError
 from racefree.http.pipeline import PipelineRoute, runtime_of
 from racefree.http.problems import errors, problem_response
+from racefree.system.errors import SystemCode
 
 log = logging.getLogger("racefree.http")
 
@@ -48,7 +49,7 @@ async def livez() -> Response:
     return JSONResponse(Live().model_dump())
 
 
-@router.get("/readyz", response_model=Ready, responses=errors(ErrorCode.NOT_READY))
+@router.get("/readyz", response_model=Ready, responses=errors(SystemCode.NOT_READY))
 async def readyz(request: Request) -> Response:
     """200 when the database answers and its schema is at head; else 503 ``NOT_READY``."""
     try:
@@ -78,4 +79,4 @@ async def probe_revision(db: Database) -> str | None:
 
 
 def not_ready(detail: str) -> RacefreeError:
-    return RacefreeError(ErrorCode.NOT_READY, detail=detail, retry_after=1)
+    return RacefreeError(SystemCode.NOT_READY, detail=detail, retry_after=1)

@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import sessions
+from racefree.agents.errors import AgentCode
 from racefree.core.amounts import Amount
 from racefree.core.clock import isoformat
-from racefree.core.errors import ErrorCode
 from racefree.http import conditional, schemas
 from racefree.http.auth import (
     OPERATOR,
@@ -26,7 +26,9 @@ from racefree.http.auth import (
 from racefree.http.paging import AfterId, Limit, next_after_id
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
+from racefree.owners.errors import OwnerCode
 from racefree.sessions import Constraints, Session
+from racefree.sessions.errors import SessionCode
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=PipelineRoute)
 
@@ -86,9 +88,9 @@ def _with_token(session: Session, token: str) -> dict[str, Any]:
     response_model=schemas.SessionWithToken,
     responses=errors(
         *OPERATOR_AUTH_CODES,
-        ErrorCode.AGENT_NOT_FOUND,
-        ErrorCode.AGENT_SUSPENDED,
-        ErrorCode.AGENT_TERMINATED,
+        OwnerCode.AGENT_NOT_FOUND,
+        AgentCode.AGENT_SUSPENDED,
+        AgentCode.AGENT_TERMINATED,
     ),
     openapi_extra=body_doc(OpenSession),
     dependencies=[OPERATOR],
@@ -167,7 +169,7 @@ async def current_session(request: Request) -> Response:
 @router.get(
     "/{session_id}",
     response_model=schemas.SessionOut,
-    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.SESSION_NOT_FOUND),
+    responses=errors(*OPERATOR_AUTH_CODES, SessionCode.SESSION_NOT_FOUND),
     dependencies=[OPERATOR],
 )
 async def get_session(session_id: SessionId, request: Request) -> Response:
@@ -183,7 +185,7 @@ async def get_session(session_id: SessionId, request: Request) -> Response:
     "/{session_id}",
     response_model=schemas.RevokedSession,
     responses=errors(
-        *OPERATOR_AUTH_CODES, ErrorCode.SESSION_NOT_FOUND, ErrorCode.SESSION_ALREADY_REVOKED
+        *OPERATOR_AUTH_CODES, SessionCode.SESSION_NOT_FOUND, SessionCode.SESSION_ALREADY_REVOKED
     ),
     dependencies=[OPERATOR],
 )
@@ -217,12 +219,12 @@ _RENEW: dict[str, Any] = {
     "response_model": schemas.SessionWithToken,
     "responses": errors(
         *SESSION_AUTH_CODES,
-        ErrorCode.SESSION_NOT_FOUND,
-        ErrorCode.RENEWAL_CONFLICT,
-        ErrorCode.RENEWAL_LIMIT_REACHED,
-        ErrorCode.SESSION_ABSOLUTE_LIFETIME_EXCEEDED,
-        ErrorCode.SESSION_RENEWAL_MISMATCH,
-        ErrorCode.RENEWAL_TOO_EARLY,
+        SessionCode.SESSION_NOT_FOUND,
+        SessionCode.RENEWAL_CONFLICT,
+        SessionCode.RENEWAL_LIMIT_REACHED,
+        SessionCode.SESSION_ABSOLUTE_LIFETIME_EXCEEDED,
+        SessionCode.SESSION_RENEWAL_MISMATCH,
+        SessionCode.RENEWAL_TOO_EARLY,
     ),
 }
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from racefree import owners
 from racefree.core.amounts import Amount
-from racefree.core.errors import PROBLEM_CONTENT_TYPE, ErrorCode
+from racefree.core.errors import PROBLEM_CONTENT_TYPE, Code, IdempotencyCode, MachineCode
 from racefree.http.auth import (
     OPERATOR,
     OPERATOR_AUTH_CODES,
@@ -24,7 +24,11 @@ from racefree.http.paging import AfterId, Limit, next_after_id
 from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
 from racefree.http.problems import errors
 from racefree.operators import Operator
+from racefree.owners.errors import OwnerCode
+from racefree.sessions.errors import SessionCode
+from racefree.system.errors import SystemCode
 from racefree.transactions import idempotency
+from racefree.transactions.errors import TransactionCode
 from racefree.transactions.machine import Status, Transaction
 from racefree.transactions.service import Transactions
 from racefree.transactions.submission import Request as Submission
@@ -32,10 +36,10 @@ from racefree.transactions.submission import Request as Submission
 router = APIRouter(prefix="/v1", tags=["transactions"], route_class=PipelineRoute)
 
 TX_CONFLICTS = (
-    ErrorCode.TX_NOT_FOUND,
-    ErrorCode.TX_ALREADY_PROCESSED,
-    ErrorCode.TX_EXPIRED,
-    ErrorCode.INVALID_STATE_TRANSITION,
+    TransactionCode.TX_NOT_FOUND,
+    TransactionCode.TX_ALREADY_PROCESSED,
+    TransactionCode.TX_EXPIRED,
+    MachineCode.INVALID_STATE_TRANSITION,
 )
 REPLAYED_HEADER = "Idempotent-Replayed"
 EXECUTOR_RETRY_AFTER_S = 1
@@ -80,7 +84,7 @@ def transactions_service(call: Call) -> Transactions:
     return call.runtime.transactions
 
 
-def documented(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:
+def documented(*codes: Code) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for ``codes`` (one ``errors()`` call, so codes sharing a status all show)."""
     return errors(*dict.fromkeys(codes))
 
@@ -114,12 +118,12 @@ def _json(body: dict[str, Any], status: int, *, replayed: bool) -> JSONResponse:
         202: {"model": TransactionOut, "description": "queued (DELAY or APPROVAL tier)"},
         **documented(
             *SESSION_AUTH_CODES,
-            ErrorCode.SESSION_LIMIT_EXCEEDED,
-            ErrorCode.INSUFFICIENT_BALANCE,
-            ErrorCode.IDEMPOTENCY_KEY_IN_USE,
-            ErrorCode.IDEMPOTENCY_KEY_MISMATCH,
-            ErrorCode.EXECUTOR_UNAVAILABLE,
-            ErrorCode.SYSTEM_LOCKED,
+            SessionCode.SESSION_LIMIT_EXCEEDED,
+            TransactionCode.INSUFFICIENT_BALANCE,
+            IdempotencyCode.IDEMPOTENCY_KEY_IN_USE,
+            IdempotencyCode.IDEMPOTENCY_KEY_MISMATCH,
+            TransactionCode.EXECUTOR_UNAVAILABLE,
+            SystemCode.SYSTEM_LOCKED,
         ),
     },
     openapi_extra=body_doc(TransactionIn),
@@ -199,7 +203,7 @@ async def list_transactions(
 @router.get(
     "/transactions/{transaction_id}",
     response_model=TransactionOut,
-    responses=documented(*SESSION_AUTH_CODES, *OPERATOR_AUTH_CODES, ErrorCode.TX_NOT_FOUND),
+    responses=documented(*SESSION_AUTH_CODES, *OPERATOR_AUTH_CODES, TransactionCode.TX_NOT_FOUND),
     dependencies=[OPERATOR_OR_SESSION],
 )
 async def get_transaction(
@@ -216,10 +220,10 @@ async def get_transaction(
     "/transactions/{transaction_id}/approve",
     response_model=TransactionOut,
     responses=documented(
-        ErrorCode.OWNER_AUTH_REQUIRED,
-        ErrorCode.INVALID_SIGNATURE,
-        ErrorCode.INVALID_NONCE,
-        ErrorCode.OWNER_MISMATCH,
+        OwnerCode.OWNER_AUTH_REQUIRED,
+        OwnerCode.INVALID_SIGNATURE,
+        OwnerCode.INVALID_NONCE,
+        OwnerCode.OWNER_MISMATCH,
         *TX_CONFLICTS,
     ),
 )

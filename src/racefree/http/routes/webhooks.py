@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from racefree.client import models
 from racefree.core.conditional import etag
-from racefree.core.errors import ErrorCode
+from racefree.core.errors import GeneralCode
 from racefree.events import secrets, targets, webhooks
+from racefree.events.errors import EventCode
 from racefree.events.webhooks import Webhook
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES
 from racefree.http.conditional import IfMatch, expected
@@ -86,7 +87,7 @@ def _allowed(runtime: Runtime) -> frozenset[str]:
     "",
     status_code=201,
     response_model=models.CreatedWebhook,
-    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.VALIDATION_ERROR),
+    responses=errors(*OPERATOR_AUTH_CODES, GeneralCode.VALIDATION_ERROR),
     openapi_extra=body_doc(CreateWebhook),
     dependencies=[OPERATOR],
 )
@@ -136,7 +137,7 @@ async def list_webhooks(request: Request) -> Response:
 @router.get(
     "/{webhook_id}",
     response_model=models.Webhook,
-    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND),
+    responses=errors(*OPERATOR_AUTH_CODES, EventCode.WEBHOOK_NOT_FOUND),
     dependencies=[OPERATOR],
 )
 async def get_webhook(request: Request, webhook_id: WebhookId) -> Response:
@@ -153,8 +154,8 @@ async def get_webhook(request: Request, webhook_id: WebhookId) -> Response:
     response_model=models.Webhook,
     responses=errors(
         *OPERATOR_AUTH_CODES,
-        ErrorCode.VALIDATION_ERROR,
-        ErrorCode.WEBHOOK_NOT_FOUND,
+        GeneralCode.VALIDATION_ERROR,
+        EventCode.WEBHOOK_NOT_FOUND,
     ),
     openapi_extra=body_doc(UpdateWebhook),
     dependencies=[OPERATOR],
@@ -189,7 +190,7 @@ async def update_webhook(
 @router.delete(
     "/{webhook_id}",
     response_model=models.Deleted,
-    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND),
+    responses=errors(*OPERATOR_AUTH_CODES, EventCode.WEBHOOK_NOT_FOUND),
     dependencies=[OPERATOR],
 )
 async def delete_webhook(
@@ -224,7 +225,7 @@ def _delivery(attempt: webhooks.Delivery) -> dict[str, Any]:
 @router.get(
     "/{webhook_id}/deliveries",
     response_model=models.DeliveryPage,
-    responses=errors(*OPERATOR_AUTH_CODES, ErrorCode.WEBHOOK_NOT_FOUND),
+    responses=errors(*OPERATOR_AUTH_CODES, EventCode.WEBHOOK_NOT_FOUND),
     dependencies=[OPERATOR],
 )
 async def list_deliveries(

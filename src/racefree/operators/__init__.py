@@ -14,9 +14,10 @@ from prometheus_client import Counter
 from racefree.core import audit, tokens
 from racefree.core.audit import Severity
 from racefree.core.db import Database, Tx
-from racefree.core.errors import ErrorCode, RacefreeError
+from racefree.core.errors import GeneralCode, RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.passwords import generate_password, hash_password, verify_password
+from racefree.operators.errors import AuthCode
 from racefree.system import settings as system_settings
 
 #: the prefix of every operator token
@@ -95,7 +96,7 @@ def revoke(tx: Tx, operator_id: str, *, now: int, actor: str) -> OperatorToken:
         {"id": operator_id},
     )
     if row is None:
-        raise RacefreeError(ErrorCode.OPERATOR_NOT_FOUND, details={"operator_id": operator_id})
+        raise RacefreeError(AuthCode.OPERATOR_NOT_FOUND, details={"operator_id": operator_id})
     revoked = OperatorToken(**row)
     audit.record(
         tx,
@@ -111,13 +112,13 @@ def revoke(tx: Tx, operator_id: str, *, now: int, actor: str) -> OperatorToken:
 def authenticate(tx: Tx, token: str) -> Operator:
     """The operator a token belongs to, or 401 ``INVALID_TOKEN``."""
     if not tokens.well_formed(token, OPERATOR_PREFIX):
-        raise RacefreeError(ErrorCode.INVALID_TOKEN)
+        raise RacefreeError(AuthCode.INVALID_TOKEN)
     token_hash = tokens.digest(token)
     row = tx.one(
         "SELECT id, label, token_hash FROM operators WHERE token_hash = :h", {"h": token_hash}
     )
     if row is None or not tokens.matches(token, row["token_hash"]):
-        raise RacefreeError(ErrorCode.INVALID_TOKEN)
+        raise RacefreeError(AuthCode.INVALID_TOKEN)
     return Operator(id=row["id"], label=row["label"])
 
 
@@ -147,13 +148,13 @@ def rotate_master_password(db: Database, current: str, new: str, *, now: int, ac
     with db.read() as tx:
         stored = master_password_hash(tx)
     if stored is None:
-        raise RacefreeError(ErrorCode.INVALID_MASTER_PASSWORD)
+        raise RacefreeError(AuthCode.INVALID_MASTER_PASSWORD)
     MASTER_PASSWORD_CHECKS.inc()
     if not verify_password(stored, current):
-        raise RacefreeError(ErrorCode.INVALID_MASTER_PASSWORD)
+        raise RacefreeError(AuthCode.INVALID_MASTER_PASSWORD)
     if len(new) < MIN_MASTER_PASSWORD_LENGTH:
         raise RacefreeError(
-            ErrorCode.VALIDATION_ERROR,
+            GeneralCode.VALIDATION_ERROR,
             detail=f"the new master password needs {MIN_MASTER_PASSWORD_LENGTH}+ characters",
         )
     new_hash = hash_password(new)  # outside the write transaction: Argon2 is slow on purpose
@@ -165,7 +166,7 @@ def rotate_master_password(db: Database, current: str, new: str, *, now: int, ac
         )
         if not swapped:
             raise RacefreeError(
-                ErrorCode.INVALID_MASTER_PASSWORD, detail="the master password changed meanwhile"
+                AuthCode.INVALID_MASTER_PASSWORD, detail="the master password changed meanwhile"
             )
         audit.record(tx, "MASTER_PASSWORD_ROTATED", at=now, severity=Severity.WARNING, actor=actor)
 
