@@ -10,7 +10,7 @@ from sqlalchemy.pool import NullPool
 
 from racefree import migrations
 from racefree.core.db import Database
-from racefree.core.schema import metadata
+from racefree.schema import metadata
 
 
 # PostgreSQL reflects the NOT VALID kept-sum CHECKs (migration 0008) with a dialect option

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from racefree.core.schema import metadata
+from racefree.schema import metadata
 
 # Two servers starting at once must not both migrate: on PostgreSQL the
 # migration transaction holds this advisory lock (any fixed 64-bit value).
