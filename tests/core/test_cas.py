@@ -13,23 +13,27 @@ from racefree.transactions.errors import TransactionCode
 
 @pytest.fixture
 def account(db: Database) -> Database:
+    """A test-only table: core is tested on no domain's table."""
     with db.write() as tx:
         tx.execute(
-            "INSERT INTO agents (id, name, status, created_at, updated_at)"
-            " VALUES ('a1', 'agent', 'ACTIVE', 0, 0)"
+            "CREATE TABLE probe_accounts (agent_id VARCHAR(36) PRIMARY KEY,"
+            " balance BIGINT NOT NULL CHECK (balance >= 0))"
         )
-        tx.execute("INSERT INTO accounts (agent_id, balance) VALUES ('a1', 100)")
+        tx.execute("CREATE TABLE probe_agents (id VARCHAR(36) PRIMARY KEY, name TEXT NOT NULL)")
+        tx.execute("INSERT INTO probe_agents VALUES ('a1', 'agent')")
+        tx.execute("INSERT INTO probe_accounts VALUES ('a1', 100)")
     return db
 
 
 def _classify(tx: Tx) -> RacefreeError:
-    if tx.scalar("SELECT 1 FROM accounts WHERE agent_id = 'a1'") is None:
+    if tx.scalar("SELECT 1 FROM probe_accounts WHERE agent_id = 'a1'") is None:
         return RacefreeError(GeneralCode.NOT_FOUND)
     return RacefreeError(TransactionCode.INSUFFICIENT_BALANCE)
 
 
 DEBIT = (
-    "UPDATE accounts SET balance = balance - :amount WHERE agent_id = :id AND balance >= :amount"
+    "UPDATE probe_accounts SET balance = balance - :amount"
+    " WHERE agent_id = :id AND balance >= :amount"
 )
 
 
@@ -43,11 +47,11 @@ def test_miss_raises_the_classified_error_and_the_transaction_rolls_back(
     account: Database,
 ) -> None:
     with pytest.raises(RacefreeError) as info, account.write() as tx:
-        tx.execute("UPDATE agents SET name = 'changed' WHERE id = 'a1'")
+        tx.execute("UPDATE probe_agents SET name = 'changed' WHERE id = 'a1'")
         cas_update(tx, DEBIT, {"id": "a1", "amount": 101}, classify=_classify)
     assert info.value.code is TransactionCode.INSUFFICIENT_BALANCE
     with account.read() as tx:
-        assert tx.scalar("SELECT name FROM agents WHERE id = 'a1'") == "agent"
+        assert tx.scalar("SELECT name FROM probe_agents WHERE id = 'a1'") == "agent"
 
 
 def test_fifty_debits_against_a_balance_for_ten(account: Database) -> None:
@@ -62,4 +66,4 @@ def test_fifty_debits_against_a_balance_for_ten(account: Database) -> None:
     assert tally(outcomes) == {"won": 10, "INSUFFICIENT_BALANCE": 40}
     assert sorted(o.value for o in outcomes if o.won) == list(range(0, 100, 10))
     with account.read() as tx:
-        assert tx.scalar("SELECT balance FROM accounts WHERE agent_id = 'a1'") == 0
+        assert tx.scalar("SELECT balance FROM probe_accounts WHERE agent_id = 'a1'") == 0

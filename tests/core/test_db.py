@@ -12,29 +12,36 @@ import pytest
 from racefree.core.db import Database, DatabaseError, Dialect, pg_sql
 
 
+@pytest.fixture(autouse=True)
+def _probe_table(db: Database) -> None:
+    """A test-only table: core is tested on no domain's table."""
+    with db.write() as tx:
+        tx.execute("CREATE TABLE probe (nonce VARCHAR(64) PRIMARY KEY, expires_at BIGINT NOT NULL)")
+
+
 def test_writes_commit_and_reads_see_them(db: Database) -> None:
     with db.write() as tx:
-        tx.execute("INSERT INTO nonces (nonce, expires_at) VALUES ('n1', 5)")
+        tx.execute("INSERT INTO probe (nonce, expires_at) VALUES ('n1', 5)")
     with db.read() as tx:
-        assert tx.all("SELECT nonce, expires_at FROM nonces") == [{"nonce": "n1", "expires_at": 5}]
-        assert tx.scalar("SELECT COUNT(*) FROM nonces") == 1
+        assert tx.all("SELECT nonce, expires_at FROM probe") == [{"nonce": "n1", "expires_at": 5}]
+        assert tx.scalar("SELECT COUNT(*) FROM probe") == 1
 
 
 def test_an_exception_rolls_the_whole_write_back(db: Database) -> None:
     with pytest.raises(ZeroDivisionError), db.write() as tx:
-        tx.execute("INSERT INTO nonces (nonce, expires_at) VALUES ('n1', 5)")
+        tx.execute("INSERT INTO probe (nonce, expires_at) VALUES ('n1', 5)")
         _ = 1 / 0
     with db.read() as tx:
-        assert tx.scalar("SELECT COUNT(*) FROM nonces") == 0
+        assert tx.scalar("SELECT COUNT(*) FROM probe") == 0
 
 
 def test_execute_returns_the_changed_row_count(db: Database) -> None:
     with db.write() as tx:
         for i in range(3):
             tx.execute(
-                "INSERT INTO nonces (nonce, expires_at) VALUES (:n, :e)", {"n": f"n{i}", "e": i}
+                "INSERT INTO probe (nonce, expires_at) VALUES (:n, :e)", {"n": f"n{i}", "e": i}
             )
-        assert tx.execute("DELETE FROM nonces WHERE expires_at < :e", {"e": 2}) == 2
+        assert tx.execute("DELETE FROM probe WHERE expires_at < :e", {"e": 2}) == 2
 
 
 def test_write_is_not_reentrant_in_one_thread(db: Database) -> None:
@@ -68,7 +75,7 @@ def test_sqlite_is_configured_for_one_writer_per_process(db: Database) -> None:
         assert tx.scalar("PRAGMA foreign_keys") == 1
         assert tx.scalar("PRAGMA busy_timeout") == 5000
     with pytest.raises(Exception, match="readonly"), db.read() as tx:
-        tx.execute("INSERT INTO nonces (nonce, expires_at) VALUES ('x', 1)")
+        tx.execute("INSERT INTO probe (nonce, expires_at) VALUES ('x', 1)")
 
 
 @pytest.mark.parametrize("engine", ["sqlite"])

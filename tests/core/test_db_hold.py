@@ -11,6 +11,13 @@ from racefree.core.db import Database, DatabaseError
 pytestmark = pytest.mark.parametrize("engine", ["postgresql"])
 
 
+@pytest.fixture(autouse=True)
+def _probe_table(db: Database) -> None:
+    """A test-only table: core is tested on no domain's table."""
+    with db.write() as tx:
+        tx.execute("CREATE TABLE probe (nonce VARCHAR(64) PRIMARY KEY, expires_at BIGINT NOT NULL)")
+
+
 def _pid(db: Database) -> int:
     with db.read() as tx:
         return int(tx.scalar("SELECT pg_backend_pid()"))
@@ -43,19 +50,19 @@ def test_a_held_connection_dropped_mid_request_is_replaced(db: Database, db_url:
                     break
             time.sleep(0.01)
         with db.write() as tx:
-            tx.execute("INSERT INTO nonces (nonce, expires_at) VALUES ('after', 1)")
+            tx.execute("INSERT INTO probe (nonce, expires_at) VALUES ('after', 1)")
         assert _pid(db) != pid
     with db.read() as tx:
-        assert tx.scalar("SELECT COUNT(*) FROM nonces WHERE nonce = 'after'") == 1
+        assert tx.scalar("SELECT COUNT(*) FROM probe WHERE nonce = 'after'") == 1
 
 
 def test_a_batch_with_its_commit_is_one_transaction(db: Database) -> None:
     with db.write() as tx:
         rows = tx.batch(
             [
-                ("INSERT INTO nonces (nonce, expires_at) VALUES ('a', 1)", None),
-                ("INSERT INTO nonces (nonce, expires_at) VALUES ('b', 2) RETURNING nonce", None),
-                ("SELECT COUNT(*) AS n FROM nonces", None),
+                ("INSERT INTO probe (nonce, expires_at) VALUES ('a', 1)", None),
+                ("INSERT INTO probe (nonce, expires_at) VALUES ('b', 2) RETURNING nonce", None),
+                ("SELECT COUNT(*) AS n FROM probe", None),
             ],
             commit=True,
         )
@@ -65,13 +72,13 @@ def test_a_batch_with_its_commit_is_one_transaction(db: Database) -> None:
     with pytest.raises(Exception, match="duplicate key"), db.write() as tx:
         tx.batch(
             [
-                ("INSERT INTO nonces (nonce, expires_at) VALUES ('c', 3)", None),
-                ("INSERT INTO nonces (nonce, expires_at) VALUES ('a', 1)", None),
+                ("INSERT INTO probe (nonce, expires_at) VALUES ('c', 3)", None),
+                ("INSERT INTO probe (nonce, expires_at) VALUES ('a', 1)", None),
             ],
             commit=True,
         )
     with db.read() as tx:
-        assert tx.all("SELECT nonce FROM nonces ORDER BY nonce") == [
+        assert tx.all("SELECT nonce FROM probe ORDER BY nonce") == [
             {"nonce": "a"},
             {"nonce": "b"},
         ]
@@ -79,17 +86,17 @@ def test_a_batch_with_its_commit_is_one_transaction(db: Database) -> None:
 
 def test_prefetched_reads_are_answered_once_from_one_round_trip(db: Database) -> None:
     with db.write() as tx:
-        tx.execute("INSERT INTO nonces (nonce, expires_at) VALUES ('n', 7)")
-    read = ("SELECT expires_at FROM nonces WHERE nonce = :n", {"n": "n"})
-    other = ("SELECT COUNT(*) AS c FROM nonces", None)
+        tx.execute("INSERT INTO probe (nonce, expires_at) VALUES ('n', 7)")
+    read = ("SELECT expires_at FROM probe WHERE nonce = :n", {"n": "n"})
+    other = ("SELECT COUNT(*) AS c FROM probe", None)
     with db.hold():
         db.prefetch([read, other])
         with db.write() as tx:  # a change after the prefetch: the prefetched row predates it
-            tx.execute("UPDATE nonces SET expires_at = 8")
+            tx.execute("UPDATE probe SET expires_at = 8")
         with db.read() as tx:
             assert tx.one(*read) == {"expires_at": 7}  # read ahead, at the prefetch
             assert tx.one(*read) == {"expires_at": 8}  # once only: then asked again
-            assert tx.one("SELECT expires_at FROM nonces WHERE nonce = :n", {"n": "x"}) is None
+            assert tx.one("SELECT expires_at FROM probe WHERE nonce = :n", {"n": "x"}) is None
     with db.read() as tx:  # outside the held block nothing is prefetched
         assert tx.one(*read) == {"expires_at": 8}
 

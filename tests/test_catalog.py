@@ -1,4 +1,4 @@
-"""core.errors: the catalog is the contract of docs/errors.md, as data."""
+"""The error catalog: core.errors' mechanism and every layer's codes, as docs/errors.md says."""
 
 from __future__ import annotations
 
