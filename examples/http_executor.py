@@ -28,7 +28,7 @@ from typing import Any
 
 from racefree.core.clock import Clock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from racefree.transactions.errors import TransactionCode
 from racefree.transactions.executors import Category, ExecutorError
 from racefree.transactions.machine import Transaction

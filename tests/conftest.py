@@ -22,9 +22,9 @@ from sqlalchemy.engine import make_url
 from racefree import migrations, operators
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
 from racefree.http import create_app
 from racefree.runtime import Runtime
+from racefree.settings import Settings
 from racefree.testing import Server, start_server
 
 ENGINES = ("sqlite", "postgresql")

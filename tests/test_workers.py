@@ -16,7 +16,7 @@ from racefree import workers
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.locks import LeaseLocks
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from racefree.testing import Server, start_server
 from racefree.transactions.machine import Status
 from racefree.transactions.service import Transactions

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     )
     from racefree.core.ids import new_id
     from racefree.core.machine import AuditContext, StateMachine, Transition, TransitionTable, move
-    from racefree.core.settings import Settings
+    from racefree.settings import Settings
 
 _EXPORTS = {
     "Severity": "racefree.core.audit",
@@ -66,7 +66,7 @@ _EXPORTS = {
     "Transition": "racefree.core.machine",
     "TransitionTable": "racefree.core.machine",
     "move": "racefree.core.machine",
-    "Settings": "racefree.core.settings",
+    "Settings": "racefree.settings",
 }
 
 

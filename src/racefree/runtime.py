@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from racefree.core.clock import Clock, SystemClock
 from racefree.core.db import Database, DatabaseOptions
 from racefree.core.locks import LeaseLocks
-from racefree.core.settings import Settings
 from racefree.plans import Generator
 from racefree.plans.groups import Quotas
+from racefree.settings import Settings
 from racefree.transactions.service import Transactions
 
 

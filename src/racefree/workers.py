@@ -38,9 +38,9 @@ from racefree.core.db import Database
 from racefree.core.errors import RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.locks import Heartbeat, Lease, LeaseLocks, LockBusy
-from racefree.core.settings import Settings
 from racefree.events.delivery import Deliverer, DeliveryLoop
 from racefree.killswitch import status as kill_switch_status
+from racefree.settings import Settings
 from racefree.transactions.service import Transactions
 
 log = logging.getLogger("racefree.workers")

@@ -12,7 +12,7 @@ import pytest
 from racefree import agents
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from racefree.transactions.service import Transactions
 from tests import factory
 from tests.chaos.checker import Report, check_database

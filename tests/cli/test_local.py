@@ -12,8 +12,8 @@ from racefree import operators, sessions
 from racefree.cli.exits import ExitCode
 from racefree.client import OwnerSigner, signing
 from racefree.console import sessions as console_sessions
-from racefree.core.settings import Settings
 from racefree.runtime import Runtime
+from racefree.settings import Settings
 from racefree.transactions.submission import Request
 from tests.cli.conftest import Result, Run
 

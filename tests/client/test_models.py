@@ -19,7 +19,7 @@ from racefree import operators
 from racefree.client import Client, OwnerSigner, models
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from tests.conftest import TEST_POOL_SIZE
 from tests.events.hooks import deliverer, run_until
 from tests.events.receiver import Receiver

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from tests.conftest import TEST_POOL_SIZE
 
 FAST = {

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from racefree.core.clock import SystemClock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
 from racefree.events import secrets, webhooks
 from racefree.events.delivery import Deliverer
 from racefree.events.webhooks import Webhook
+from racefree.settings import Settings
 
 
 def make_webhook(

@@ -12,10 +12,10 @@ from standardwebhooks import Webhook as Verifier
 from racefree import killswitch
 from racefree.core import audit
 from racefree.core.db import Database
-from racefree.core.settings import Settings
 from racefree.events import secrets
 from racefree.events.delivery import backoff_s, retry_after_seconds
 from racefree.events.secrets import SecretKeyError
+from racefree.settings import Settings
 from racefree.testing import race
 from tests.events.hooks import deliverer, make_webhook, run_until, webhook
 from tests.events.receiver import Receiver, always, sequence

@@ -14,8 +14,8 @@ import math
 from fastapi.testclient import TestClient
 
 from racefree.core.db import Database
-from racefree.core.settings import Settings
 from racefree.events import outbox, webhooks
+from racefree.settings import Settings
 from tests.events.hooks import deliverer, make_webhook, run_until
 from tests.events.receiver import Receiver, always
 from tests.events.support import held_open, record

@@ -13,7 +13,7 @@ from examples.http_executor import HttpPaymentsExecutor
 from examples import fake_payments
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from racefree.testing import start_server
 from racefree.transactions import plugins
 from racefree.transactions.executors import LedgerExecutor

@@ -13,8 +13,8 @@ from __future__ import annotations
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database, Row
 from racefree.core.errors import RacefreeError
-from racefree.core.settings import Settings
 from racefree.sessions.errors import SessionCode
+from racefree.settings import Settings
 from racefree.transactions.service import Transactions
 from tests import factory
 from tests.faults.support import Background

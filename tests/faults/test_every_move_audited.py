@@ -14,8 +14,8 @@ from collections import Counter
 
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
 from racefree.killswitch.activation import activate_now
+from racefree.settings import Settings
 from racefree.transactions.service import Transactions
 from tests.transactions.conftest import transfer
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from racefree.transactions import submission
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.service import Transactions

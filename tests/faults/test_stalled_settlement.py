@@ -17,7 +17,7 @@ from typing import Any
 
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from racefree.transactions.executors import Category, ExecutorError, LedgerExecutor
 from racefree.transactions.machine import Transaction
 from racefree.transactions.service import Outcome

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from racefree.transactions.service import Transactions
 from tests.http.test_transactions import make_agent, make_session, transfer
 

@@ -21,10 +21,10 @@ from fastapi.testclient import TestClient
 
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
 from racefree.http import create_app
 from racefree.killswitch.activation import activate_now
 from racefree.runtime import Runtime
+from racefree.settings import Settings
 from tests.factory import OWNER_PUBLIC
 from tests.faults.support import faulty as make_faulty
 from tests.http.test_transactions import make_agent, make_session, transfer

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from racefree.core.db import Database
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from racefree.testing import Server, http_race, start_server
 from tests.conftest import TEST_POOL_SIZE
 from tests.http.test_transactions import make_agent, make_session, problem

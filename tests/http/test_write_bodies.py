@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from racefree.core.db import Database
-from racefree.core.settings import Settings
 from racefree.http.app import ROUTERS
 from racefree.killswitch import policy
 from racefree.schema import metadata
+from racefree.settings import Settings
 from tests.conftest import TEST_POOL_SIZE
 from tests.http.world import World, make_world
 

@@ -17,7 +17,7 @@ import pytest
 from racefree import agents, killswitch, sessions
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database, Tx
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from racefree.testing import wait_until_blocked
 from racefree.transactions import approvals, moves, submission
 from racefree.transactions.machine import TRANSACTIONS, Move, Status, Transaction

@@ -8,8 +8,8 @@ import pytest
 
 from racefree import sessions
 from racefree.cli.exits import ExitCode
-from racefree.core.settings import Settings
 from racefree.runtime import Runtime
+from racefree.settings import Settings
 from tests.test_cli import racefree
 
 

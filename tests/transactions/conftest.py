@@ -9,7 +9,7 @@ import pytest
 
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from racefree.transactions.executors import Executor
 from racefree.transactions.service import Transactions
 from racefree.transactions.submission import Request

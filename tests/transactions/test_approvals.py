@@ -16,8 +16,8 @@ from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import MachineCode, RacefreeError
-from racefree.core.settings import Settings
 from racefree.owners.errors import OwnerCode
+from racefree.settings import Settings
 from racefree.testing import race
 from racefree.transactions import approvals
 from racefree.transactions.errors import TransactionCode

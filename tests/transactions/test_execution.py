@@ -11,7 +11,7 @@ from racefree import killswitch
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import RacefreeError, spec_of
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from racefree.testing import race, tally
 from racefree.transactions.errors import TransactionCode
 from racefree.transactions.executors import Category, ExecutorError, LedgerExecutor

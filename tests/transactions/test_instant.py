@@ -18,7 +18,7 @@ from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import RacefreeError
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from racefree.testing import race, tally
 from racefree.transactions import instant
 from racefree.transactions.executors import LedgerExecutor

@@ -12,8 +12,8 @@ from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import RacefreeError, spec_of
-from racefree.core.settings import Settings
 from racefree.sessions.errors import SessionCode
+from racefree.settings import Settings
 from racefree.testing import race, tally
 from racefree.transactions.machine import Status, Tier
 from racefree.transactions.service import Transactions

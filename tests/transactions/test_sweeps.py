@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
+from racefree.settings import Settings
 from racefree.transactions.machine import TRANSACTIONS, Status
 from racefree.transactions.service import Transactions
 from tests import factory

@@ -20,8 +20,8 @@ from racefree.cli.options import Globals
 from racefree.client import Client, RetryPolicy
 
 if TYPE_CHECKING:  # the server's modules load in local mode only
-    from racefree.core.settings import Settings
     from racefree.runtime import Runtime
+    from racefree.settings import Settings
 
 T = TypeVar("T")
 
@@ -63,7 +63,7 @@ def make_client(base_url: str, token: str | None) -> Client:
 
 def settings(given: Globals, **overrides: Any) -> Settings:
     """The server's settings, with the command line's overrides."""
-    from racefree.core.settings import Settings
+    from racefree.settings import Settings
 
     if given.database_url is not None:
         overrides["database_url"] = given.database_url

@@ -14,8 +14,8 @@ from racefree.cli.failures import CliError
 
 if TYPE_CHECKING:
     from racefree import operators
-    from racefree.core.settings import Settings
     from racefree.runtime import Runtime
+    from racefree.settings import Settings
 
 #: Seconds ``serve`` waits for requests in flight after SIGTERM.
 GRACEFUL_SHUTDOWN_S = 3
@@ -155,8 +155,8 @@ def _app_with_workers(runtime: Runtime) -> Any:
 def worker_app() -> Any:
     """The app of one ``racefree serve --workers N`` process (a uvicorn factory)."""
     from racefree import logs
-    from racefree.core.settings import Settings
     from racefree.runtime import Runtime
+    from racefree.settings import Settings
 
     settings = Settings()
     logs.configure(settings.log_format, settings.log_level)

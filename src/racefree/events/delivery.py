@@ -48,10 +48,10 @@ from racefree.core.db import Database, Tx
 from racefree.core.errors import RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.locks import Lease, LeaseLocks, LockBusy, fence
-from racefree.core.settings import Settings
 from racefree.events import outbox, secrets, signing, targets, webhooks
 from racefree.events.outbox import Event, Position
 from racefree.events.secrets import SecretBox, SecretKeyError
+from racefree.events.settings import EventSettings
 from racefree.events.webhooks import Delivery, Webhook
 
 log = logging.getLogger("racefree.events.webhooks")
@@ -96,7 +96,7 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
     return max(0.0, float(when.timestamp()) - now)
 
 
-def backoff_s(failures: int, settings: Settings, retry_after_s: float | None) -> float:
+def backoff_s(failures: int, settings: EventSettings, retry_after_s: float | None) -> float:
     """Exponential (base * 2^(failures-1)) with equal jitter, capped; at least Retry-After."""
     ceiling = settings.webhook_backoff_max_s
     delay = min(ceiling, settings.webhook_backoff_base_s * 2.0 ** max(0, failures - 1))
@@ -131,7 +131,7 @@ class Deliverer:
         self,
         db: Database,
         clock: Clock,
-        settings: Settings,
+        settings: EventSettings,
         *,
         holder: str,
         http: httpx.Client | None = None,

@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from racefree.core.db import Tx
-from racefree.core.settings import Settings
+from racefree.events.settings import EventSettings
 from racefree.system import settings as system_settings
 
 KEY_SETTING = "webhook_secret_key"
@@ -73,7 +73,7 @@ def _decode_key(text: str) -> bytes:
     return key
 
 
-def box(tx: Tx, settings: Settings, *, now: int) -> SecretBox:
+def box(tx: Tx, settings: EventSettings, *, now: int) -> SecretBox:
     """The box for the configured key (made and stored on first use when none is set)."""
     if settings.webhook_secret_key is not None:
         return SecretBox(_decode_key(settings.webhook_secret_key.get_secret_value()), "env")

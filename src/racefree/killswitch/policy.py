@@ -20,7 +20,7 @@ from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.db import Database, Tx
 from racefree.core.errors import GeneralCode, RacefreeError
-from racefree.core.settings import Settings
+from racefree.killswitch.settings import KillSwitchSettings
 from racefree.operators.errors import AuthCode
 
 #: The policy's names, as stored and as ``racefree settings set`` takes them.
@@ -42,7 +42,7 @@ _SEED = (
 )
 
 
-def defaults(settings: Settings) -> RecoveryPolicy:
+def defaults(settings: KillSwitchSettings) -> RecoveryPolicy:
     """The waits a process's settings would store when no policy is stored yet."""
     return RecoveryPolicy(settings.recovery_wait_s, settings.recovery_wait_owner_s)
 
@@ -71,7 +71,7 @@ def read(tx: Tx) -> RecoveryPolicy | None:
     return RecoveryPolicy(stored[WAIT], stored[OWNER_WAIT])
 
 
-def current(db: Database, settings: Settings, *, now: int) -> RecoveryPolicy:
+def current(db: Database, settings: KillSwitchSettings, *, now: int) -> RecoveryPolicy:
     """The stored policy; stored first from ``settings`` when nothing has stored it yet."""
     with db.read() as tx:
         found = read(tx)
@@ -83,7 +83,7 @@ def current(db: Database, settings: Settings, *, now: int) -> RecoveryPolicy:
 
 def set_wait(
     db: Database,
-    settings: Settings,
+    settings: KillSwitchSettings,
     name: str,
     seconds: int,
     password: str,

@@ -9,7 +9,7 @@ from typing import Any
 from racefree.core import amounts
 from racefree.core.db import Row
 from racefree.core.errors import issue, validation_error
-from racefree.core.settings import Settings
+from racefree.sessions.settings import SessionSettings
 
 #: Columns of a session that are safe to show (never the token hashes).
 PUBLIC_COLUMNS = (
@@ -35,7 +35,7 @@ class Policy:
     grace_s: int = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Policy:
+    def from_settings(cls, settings: SessionSettings) -> Policy:
         return cls(
             expires_in=settings.session_expires_in,
             max_renewals=settings.session_max_renewals,

@@ -20,7 +20,6 @@ from racefree.core.condition import Condition
 from racefree.core.db import Tx
 from racefree.core.errors import MachineCode, RacefreeError
 from racefree.core.machine import Transition
-from racefree.core.settings import Settings
 from racefree.transactions import moves
 from racefree.transactions.errors import TransactionCode
 from racefree.transactions.machine import (
@@ -32,6 +31,7 @@ from racefree.transactions.machine import (
     Transaction,
     load,
 )
+from racefree.transactions.settings import TransactionSettings
 from racefree.transactions.tiers import timeout_s
 
 
@@ -87,7 +87,7 @@ def approve(
     tx: Tx,
     txn_id: str,
     signature: str | None,
-    settings: Settings,
+    settings: TransactionSettings,
     *,
     now: int,
     now_ms: int | None = None,

@@ -41,11 +41,11 @@ from racefree.core.db import Database, Tx
 from racefree.core.errors import MachineCode, RacefreeError
 from racefree.core.machine import Transition
 from racefree.core.retry import Backoff
-from racefree.core.settings import Settings
 from racefree.transactions import moves
 from racefree.transactions.errors import TransactionCode
 from racefree.transactions.executors import Category, Executor, ExecutorError
 from racefree.transactions.machine import TRANSACTIONS, Move, Reason, Status, Transaction, load
+from racefree.transactions.settings import TransactionSettings
 from racefree.transactions.tiers import timeout_s
 
 log = logging.getLogger("racefree.transactions")
@@ -113,7 +113,7 @@ class ExecutionLoop:
         self,
         db: Database,
         clock: Clock,
-        settings: Settings,
+        settings: TransactionSettings,
         executor: Executor,
         *,
         policy: RetryPolicy | None = None,

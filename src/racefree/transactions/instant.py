@@ -69,13 +69,13 @@ from racefree.core import amounts, audit
 from racefree.core.audit import Severity
 from racefree.core.db import Database, Dialect, Tx
 from racefree.core.ids import new_id
-from racefree.core.settings import Settings
 from racefree.sessions.admission import CHARGE, admits, limit_params
 from racefree.sessions.model import Constraints
 from racefree.transactions import idempotency, metrics
 from racefree.transactions.executors import Executor, LedgerExecutor
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
+from racefree.transactions.settings import TransactionSettings
 from racefree.transactions.submission import Request
 from racefree.transactions.tiers import timeout_s
 
@@ -145,7 +145,7 @@ class Admissions:
 
 def pay(
     db: Database,
-    settings: Settings,
+    settings: TransactionSettings,
     admissions: Admissions,
     *,
     session_id: str,
@@ -220,7 +220,7 @@ class _Statement:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: TransactionSettings,
         admission: _Admission,
         session_id: str,
         request: Request,

@@ -20,13 +20,13 @@ from typing import Any, cast
 
 from racefree.core.clock import Clock
 from racefree.core.db import Database
-from racefree.core.settings import Settings
 from racefree.transactions.executors import Executor, LedgerExecutor
+from racefree.transactions.settings import TransactionSettings
 
 ENTRY_POINT_GROUP = "racefree.executors"
 PROTOCOL = ("prepare", "submit", "confirm")
 
-Factory = Callable[[Database, Clock, Settings], Executor]
+Factory = Callable[[Database, Clock, TransactionSettings], Executor]
 
 
 class ExecutorConfigError(ValueError):
@@ -58,7 +58,7 @@ def resolve(spec: str) -> Factory:
     return cast(Factory, target)
 
 
-def load_executor(db: Database, clock: Clock, settings: Settings) -> Executor:
+def load_executor(db: Database, clock: Clock, settings: TransactionSettings) -> Executor:
     """The executor the settings choose (the ledger when none is named)."""
     if not settings.executor:
         return LedgerExecutor(db, clock)

@@ -16,7 +16,6 @@ from racefree.core.clock import Clock
 from racefree.core.condition import Condition
 from racefree.core.db import Database, Tx
 from racefree.core.errors import RacefreeError
-from racefree.core.settings import Settings
 from racefree.transactions import approvals, idempotency, instant, moves, submission
 from racefree.transactions.errors import TransactionCode
 from racefree.transactions.execution import ExecutionLoop
@@ -24,6 +23,7 @@ from racefree.transactions.executors import Executor
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import Move, Reason, Status, Tier, Transaction
 from racefree.transactions.plugins import load_executor
+from racefree.transactions.settings import TransactionSettings
 from racefree.transactions.submission import Refused, Request
 from racefree.transactions.tiers import RUN_NOW, tier_for
 
@@ -47,7 +47,7 @@ class Transactions:
         self,
         db: Database,
         clock: Clock,
-        settings: Settings,
+        settings: TransactionSettings,
         executor: Executor | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,

@@ -21,7 +21,6 @@ from racefree.core.audit import Severity
 from racefree.core.db import Tx
 from racefree.core.errors import RacefreeError, invalid_field
 from racefree.core.ids import new_id
-from racefree.core.settings import Settings
 from racefree.sessions import admission
 from racefree.sessions.errors import SessionCode
 from racefree.sessions.model import Constraints
@@ -29,6 +28,7 @@ from racefree.transactions import idempotency, metrics, moves
 from racefree.transactions.errors import TransactionCode
 from racefree.transactions.idempotency import Reply
 from racefree.transactions.machine import TRANSACTIONS, Move, Status, Tier, Transaction
+from racefree.transactions.settings import TransactionSettings
 from racefree.transactions.tiers import RUN_NOW, tier_for, timeout_s
 
 
@@ -58,7 +58,7 @@ class Refused:
 
 def submit(
     tx: Tx,
-    settings: Settings,
+    settings: TransactionSettings,
     *,
     session_id: str,
     request: Request,
@@ -135,7 +135,9 @@ def submit(
     return txn
 
 
-def _queue(tx: Tx, txn: Transaction, settings: Settings, *, now: int, now_ms: int) -> Transaction:
+def _queue(
+    tx: Tx, txn: Transaction, settings: TransactionSettings, *, now: int, now_ms: int
+) -> Transaction:
     if txn.tier is Tier.DELAY:
         values = {"execute_after_ms": now_ms + settings.tier_delay_s * 1000}
     else:

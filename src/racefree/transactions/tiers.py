@@ -9,13 +9,13 @@ running ends ``FAILED`` (``EXECUTION_TIMEOUT``).
 
 from __future__ import annotations
 
-from racefree.core.settings import Settings
 from racefree.transactions.machine import Tier
+from racefree.transactions.settings import TransactionSettings
 
 RUN_NOW = (Tier.INSTANT, Tier.NOTIFY)
 
 
-def tier_for(amount: int, settings: Settings) -> Tier:
+def tier_for(amount: int, settings: TransactionSettings) -> Tier:
     if amount <= settings.tier_instant_max:
         return Tier.INSTANT
     if amount <= settings.tier_notify_max:
@@ -25,7 +25,7 @@ def tier_for(amount: int, settings: Settings) -> Tier:
     return Tier.APPROVAL
 
 
-def timeout_s(tier: Tier, settings: Settings) -> int:
+def timeout_s(tier: Tier, settings: TransactionSettings) -> int:
     """How long a transaction of ``tier`` may take once it starts executing."""
     return {
         Tier.INSTANT: settings.tier_instant_timeout_s,
