@@ -47,6 +47,6 @@ bench: $(BENCH_STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-# the chaos suite: replicas under faults, then DESIGN 5's invariants (RACEFREE_CHAOS_SEED replays)
+# the chaos suite: replicas under faults, then the invariants of tests/chaos/checker.py (RACEFREE_CHAOS_SEED replays)
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos

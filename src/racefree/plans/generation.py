@@ -67,7 +67,7 @@ class Prepared:
 
 
 def _epoch(ms: int | None) -> int | None:
-    """An ``_epoch`` field (DESIGN 10): epoch seconds of an epoch in milliseconds."""
+    """An ``_epoch`` field (README, HTTP conventions): epoch seconds of an epoch in milliseconds."""
     return None if ms is None else ms // 1000
 
 
