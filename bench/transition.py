@@ -64,6 +64,10 @@ INSERT_PLAIN = (
     " :agent_id, :session_id, :transaction_id, :details, :request_id)"
 )
 SCOPE = {"scope": audit.CHAIN_SCOPE}
+#: One chained entry, as core.audit writes it (one row of its multi-row INSERT).
+INSERT_SQL = (
+    f"{audit.INSERT_PREFIX} VALUES (:id, {', '.join(':' + c for c in audit.COLUMNS)}, :hash)"
+)
 MOVES = (("A", "B", "FLIPPED"), ("B", "A", "FLOPPED"))
 
 
@@ -88,7 +92,7 @@ def _sqlite_append(execute: Callable[[str, dict[str, Any]], Any], row: dict[str,
     last_id, last_hash = execute(audit.HEAD_SQL, SCOPE).fetchone()
     entry_id = last_id + 1
     chained = audit.link(last_hash, entry_id, audit.payload(row))
-    execute(audit.INSERT_SQL, {**row, "id": entry_id, "hash": chained})
+    execute(INSERT_SQL, {**row, "id": entry_id, "hash": chained})
     execute(audit.MOVE_HEAD_SQL, {"id": entry_id, "hash": chained, "previous_id": last_id, **SCOPE})
 
 
