@@ -11,6 +11,22 @@ from racefree.core.errors import RacefreeError, invalid_field
 from racefree.owners.errors import OwnerCode
 from racefree.system.kill_switch import hold_normal
 
+#: The ledger's debit: it matches only when the balance covers ``:amount`` (the CAS
+#: that keeps a balance from going negative), for a statement that composes it.
+DEBIT = (
+    "UPDATE accounts SET balance = balance - :amount"
+    " WHERE agent_id = :agent_id AND balance >= :amount"
+)
+
+
+def debit(tx: Tx, agent_id: str, amount: int) -> int | None:
+    """Take ``amount`` from the agent's balance; the new balance, or None when it
+    does not cover ``amount`` (nothing changed)."""
+    balance: int | None = tx.scalar(
+        f"{DEBIT} RETURNING balance", {"agent_id": agent_id, "amount": amount}
+    )
+    return balance
+
 
 def deposit(tx: Tx, agent_id: str, amount: int, *, now: int, actor: str | None = None) -> int:
     """Add ``amount`` to the agent's balance; return the new balance.

@@ -24,6 +24,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Protocol
 
+from racefree.agents import accounts
 from racefree.core.clock import Clock
 from racefree.core.db import Database
 from racefree.core.errors import Code
@@ -115,12 +116,8 @@ class LedgerExecutor:
             )
             if entry is None:  # a retried submit: the first one already paid
                 return reference
-            debited = tx.one(
-                "UPDATE accounts SET balance = balance - :amount"
-                " WHERE agent_id = :agent_id AND balance >= :amount RETURNING balance",
-                {"agent_id": txn.agent_id, "amount": txn.amount},
-            )
-            if debited is None:  # rolls the ledger entry back with it
+            # a refused debit rolls the ledger entry back with it
+            if accounts.debit(tx, txn.agent_id, txn.amount) is None:
                 raise _insufficient(None)
         return reference
 

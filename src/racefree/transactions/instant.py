@@ -55,6 +55,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from racefree.agents import accounts
 from racefree.autostop import figures
 from racefree.autostop.rules import (
     AnomalyPattern,
@@ -542,10 +543,7 @@ _TXN_VALUES = (
 _INSERT_LEDGER = (
     "INSERT INTO ledger_entries (transaction_id, agent_id, amount, destination, created_at)"
 )
-_DEBIT = (
-    "UPDATE accounts SET balance = balance - :amount"
-    " WHERE agent_id = :agent_id AND balance >= :amount"
-)
+_DEBIT = accounts.DEBIT
 #: As ``figures.confirmed`` moves them: failures reset, today's sum grows (kept: it
 #: saturates at ``amounts.MAX_KEPT``).
 _CONFIRMED = (
