@@ -44,6 +44,8 @@ class TcpProxy:
             listener, self._listener = self._listener, None
             sockets, self._sockets = self._sockets, set()
         if listener is not None:
+            with contextlib.suppress(OSError):  # wakes the accept() that close() would not
+                listener.shutdown(socket.SHUT_RDWR)
             _close(listener)
         for sock in sockets:
             with contextlib.suppress(OSError):  # RST, not a polite FIN

@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from racefree.core.db import Database, DatabaseError
+from racefree.core.exceptions import DatabaseUnavailable
+from tests.proxy import proxied
 
 pytestmark = pytest.mark.parametrize("engine", ["postgresql"])
 
@@ -113,3 +116,26 @@ def test_a_released_block_holds_no_connection(db: Database) -> None:
         with db.hold(), db.pinned() as conn, db.read() as tx:
             row = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
             assert row is not None and row["pid"] != tx.scalar("SELECT pg_backend_pid()")
+
+
+def test_a_cut_off_server_is_unavailable_at_once_and_back_when_it_returns(db_url: str) -> None:
+    url = make_url(db_url)
+    with proxied(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+        with Database.from_url(through) as db:
+            assert _pid(db)
+            proxy.cut()
+            for _ in range(3):  # each read, the first included, fails fast: no 30 s queue
+                asked = time.monotonic()
+                with pytest.raises(DatabaseUnavailable):
+                    _pid(db)
+                assert time.monotonic() - asked < 5
+            proxy.restore()
+            deadline = time.monotonic() + 15
+            while True:  # the pool reconnects by itself; reads wait for nothing meanwhile
+                try:
+                    assert _pid(db)
+                    break
+                except DatabaseUnavailable:
+                    assert time.monotonic() < deadline, "the pool never reconnected"
+                    time.sleep(0.1)

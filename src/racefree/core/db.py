@@ -26,7 +26,13 @@ are what a request pays for here (issue 11), so:
   dead (a restart, ``pg_terminate_backend``, a network cut whose reset has not
   arrived yet); the connection a request holds is then checked before each later
   use without a round trip: a server that closed it has left it readable, and
-  only then is it probed.
+  only then is it probed;
+* while the pool's last connection attempt failed (the server is down or cut
+  off), a checkout waits :data:`UNREACHABLE_WAIT_S`, not the pool's timeout,
+  so requests answer 503 at once instead of queueing behind a dead server;
+  the pool gives up reconnecting after :data:`RECONNECT_TIMEOUT_S` and the
+  next checkout starts a fresh attempt, so a server that is back is used by
+  the first request that asks.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import re
 import select
 import sqlite3
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +73,14 @@ Statement = tuple[str, Params | None]
 
 MIN_SQLITE_VERSION = (3, 35, 0)  # RETURNING
 CLOSE_TIMEOUT_S = 2.0
+#: How long a checkout waits for the pool while the server is known unreachable.
+UNREACHABLE_WAIT_S = 0.5
+#: How long the pool retries a failed connection on its own: briefly, so that reconnecting
+#: follows demand (each checkout that finds the pool empty starts a fresh attempt) instead of
+#: a backoff that can grow past the outage and keep a recovered server unused.
+RECONNECT_TIMEOUT_S = 0.5
+#: A checkout re-checks reachability this often while it waits for the pool.
+WAIT_SLICE_S = 1.0
 NOT_REENTRANT = "write() is not reentrant: pass the open Tx down instead"
 COMMITTED = "this write transaction was committed by batch(commit=True): no statement may follow"
 
@@ -502,6 +517,7 @@ class PostgresDatabase(Database):
         self._local = threading.local()
         parsed = make_url(url).set(drivername="postgresql")
         self._conninfo = parsed.render_as_string(hide_password=False)
+        self._reach = _Reachability()
         self._pool = ConnectionPool(
             self._conninfo,
             min_size=1,
@@ -512,6 +528,8 @@ class PostgresDatabase(Database):
             # a connection the server dropped (restart, pg_terminate_backend) is found and
             # replaced when it is taken from the pool, not handed to a request to fail on
             check=ConnectionPool.check_connection,
+            connection_class=_reporting_connection(self._reach),
+            reconnect_timeout=RECONNECT_TIMEOUT_S,
             open=False,
             name="racefree",
         )
@@ -606,8 +624,28 @@ class PostgresDatabase(Database):
             if held is not None:
                 yield held
                 return
-        with self._pool.connection() as conn:
-            yield conn
+        conn = self._checkout()
+        try:
+            with conn:
+                yield conn
+        finally:
+            self._pool.putconn(conn)
+
+    def _checkout(self) -> psycopg.Connection[Any]:
+        """A connection from the pool, waiting up to the pool's timeout, or only
+        :data:`UNREACHABLE_WAIT_S` once the server is known unreachable.
+
+        The wait is taken in slices so that a connection attempt failing meanwhile
+        (the first sign of an outage) ends it too.
+        """
+        deadline = time.monotonic() + self._pool.timeout
+        while not self._reach.unreachable:
+            try:
+                return self._pool.getconn(min(deadline - time.monotonic(), WAIT_SLICE_S))
+            except PoolTimeout:
+                if time.monotonic() >= deadline:
+                    raise
+        return self._pool.getconn(UNREACHABLE_WAIT_S)
 
     def _held(self) -> psycopg.Connection[Any] | None:
         """The held connection (taken now if none is yet), checked as a checkout is; None
@@ -623,7 +661,7 @@ class PostgresDatabase(Database):
                 self._pool.putconn(held)  # the pool discards it
                 held = None
         if held is None:
-            held = self._local.held = self._pool.getconn()
+            held = self._local.held = self._checkout()
         return held
 
     @contextlib.contextmanager
@@ -663,6 +701,37 @@ class PostgresDatabase(Database):
 
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+class _Reachability:
+    """Whether the pool's last attempt to connect failed."""
+
+    __slots__ = ("unreachable",)
+
+    def __init__(self) -> None:
+        self.unreachable = False
+
+
+def _reporting_connection(reach: _Reachability) -> type[psycopg.Connection[Any]]:
+    """A connection class whose every connect attempt (the pool's) updates ``reach``."""
+
+    class ReportingConnection(psycopg.Connection[Any]):
+        @classmethod
+        def connect(cls, conninfo: str = "", **kwargs: Any) -> ReportingConnection:
+            try:
+                conn = super().connect(conninfo, **kwargs)
+            except psycopg.OperationalError:
+                if not reach.unreachable:
+                    log.warning("the database stopped answering connection attempts")
+                reach.unreachable = True
+                raise
+            if reach.unreachable:
+                log.warning("the database answers connection attempts again")
+            reach.unreachable = False
+            return conn
+
+    return ReportingConnection
+
 
 _ReadKey = tuple[str, tuple[tuple[str, Any], ...]]
 
