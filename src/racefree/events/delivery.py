@@ -48,6 +48,7 @@ from racefree.core.db import Database, Tx
 from racefree.core.errors import RacefreeError
 from racefree.core.ids import new_id
 from racefree.core.locks import Lease, LeaseLocks, LockBusy, fence
+from racefree.core.retry import Backoff
 from racefree.events import outbox, secrets, signing, targets, webhooks
 from racefree.events.outbox import Event, Position
 from racefree.events.secrets import SecretBox, SecretKeyError
@@ -349,6 +350,8 @@ class DeliveryLoop(threading.Thread):
     """The background worker of ``racefree serve``: every interval, deliver the due webhooks.
 
     Not paused by the kill switch: an activation is exactly what receivers must hear.
+    The interval is jittered (0.5x-1.5x): processes started together would otherwise
+    poll in lockstep, and the one a few milliseconds ahead would take every lease.
     """
 
     def __init__(
@@ -357,6 +360,7 @@ class DeliveryLoop(threading.Thread):
         super().__init__(name="racefree-webhooks", daemon=True)
         self.deliverer = deliverer
         self.interval_s = interval_s
+        self._poll = Backoff(interval_s, interval_s, jitter=(0.5, 1.5))
         self.stopping = stopping
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="racefree-webhook")
         self._inflight: set[str] = set()
@@ -369,7 +373,7 @@ class DeliveryLoop(threading.Thread):
                     self._dispatch()
                 except Exception:  # the database may be restarting; the next pass retries
                     log.exception("webhook dispatch failed")
-                self.stopping.wait(self.interval_s)
+                self.stopping.wait(self._poll.delay(0))
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self.deliverer.close()
