@@ -22,11 +22,12 @@ are what a request pays for here (issue 11), so:
 * :meth:`Database.hold` keeps the connection a thread took first for the rest
   of a request (the HTTP pipeline holds one per request), so one request checks
   out one connection;
-* a connection taken from the pool is probed with an empty query and replaced if
-  dead (a restart, ``pg_terminate_backend``, a network cut whose reset has not
-  arrived yet); the connection a request holds is then checked before each later
-  use without a round trip: a server that closed it has left it readable, and
-  only then is it probed;
+* a connection taken from the pool, and the one a request holds before each
+  later use, is checked without a round trip: a server that closed it (a restart,
+  ``pg_terminate_backend``, a network reset) has left it readable, and only then
+  is it probed with an empty query and replaced if dead. A connection lost in
+  use (its reset still on the way, or none coming) makes its idle siblings
+  suspect: the pool is drained, each replaced by a new connection;
 * while the pool's last connection attempt failed (the server is down or cut
   off), a checkout waits :data:`UNREACHABLE_WAIT_S`, not the pool's timeout,
   so requests answer 503 at once instead of queueing behind a dead server;
@@ -526,8 +527,9 @@ class PostgresDatabase(Database):
             # worker (and with it shutdown) for the TCP timeout
             kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 10},
             # a connection the server dropped (restart, pg_terminate_backend) is found and
-            # replaced when it is taken from the pool, not handed to a request to fail on
-            check=ConnectionPool.check_connection,
+            # replaced when it is taken from the pool, not handed to a request to fail on;
+            # a round trip only when its socket says it may be dead
+            check=_check_connection,
             connection_class=_reporting_connection(self._reach),
             reconnect_timeout=RECONNECT_TIMEOUT_S,
             open=False,
@@ -547,7 +549,7 @@ class PostgresDatabase(Database):
             raise DatabaseError(NOT_REENTRANT)
         self._local.writing = True
         try:
-            with _unavailable_on_lost_connection(), self._connection() as conn:
+            with self._unavailable_on_lost(), self._connection() as conn:
                 transaction = _PgTransaction(conn)
                 tx = Tx(Dialect.POSTGRESQL, transaction, deferrable=True)
                 try:
@@ -563,7 +565,7 @@ class PostgresDatabase(Database):
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
-        with _unavailable_on_lost_connection(), self._connection() as conn:
+        with self._unavailable_on_lost(), self._connection() as conn:
             prefetched: dict[_ReadKey, list[Row]] | None = getattr(self._local, "prefetched", None)
             if prefetched and conn is getattr(self._local, "held", None):
                 yield Tx(Dialect.POSTGRESQL, _Prefetched(conn, prefetched))
@@ -578,7 +580,7 @@ class PostgresDatabase(Database):
             for name, value in (params or {}).items():
                 if merged.setdefault(name, value) != value:
                     return  # the reads name one parameter differently: nothing to gain
-        with _unavailable_on_lost_connection(), self._connection() as conn:
+        with self._unavailable_on_lost(), self._connection() as conn:
             # several statements in one simple query: one round trip, and less work here
             # than a pipeline (the values are bound here, as literals)
             cursor = psycopg.ClientCursor(conn)
@@ -631,6 +633,9 @@ class PostgresDatabase(Database):
         finally:
             self._pool.putconn(conn)
 
+    def _unavailable_on_lost(self) -> contextlib.AbstractContextManager[None]:
+        return _unavailable_on_lost_connection(self._pool.drain)
+
     def _checkout(self) -> psycopg.Connection[Any]:
         """A connection from the pool, waiting up to the pool's timeout, or only
         :data:`UNREACHABLE_WAIT_S` once the server is known unreachable.
@@ -668,7 +673,7 @@ class PostgresDatabase(Database):
     def pinned(self) -> Iterator[psycopg.Connection[Any]]:
         """A connection held for the whole block (for session-scoped locks): the thread's
         held one when it is free, so a request that holds one never needs two."""
-        with _unavailable_on_lost_connection(), self._connection() as conn:
+        with self._unavailable_on_lost(), self._connection() as conn:
             yield conn
 
     def claim_server(self) -> None:
@@ -775,8 +780,8 @@ class _Prefetched:
 
 
 def _check_connection(conn: psycopg.Connection[Any]) -> None:
-    """Raise if ``conn``, held by this request since its checkout, is dead; a round trip
-    only when it may be.
+    """Raise if ``conn`` (taken from the pool, or held by this request since its
+    checkout) is dead; a round trip only when it may be.
 
     An idle connection has nothing to read: a server that ended it (a restart,
     ``pg_terminate_backend``) sent its last message and closed it, which leaves
@@ -799,8 +804,9 @@ _LOST = ("08", "57P01", "57P02", "57P03")
 
 
 @contextlib.contextmanager
-def _unavailable_on_lost_connection() -> Iterator[None]:
-    """A dropped or unobtainable connection as :class:`DatabaseUnavailable` (503), not 500.
+def _unavailable_on_lost_connection(on_lost: Callable[[], None]) -> Iterator[None]:
+    """A dropped or unobtainable connection as :class:`DatabaseUnavailable` (503), not 500;
+    ``on_lost()`` is called when a connection was lost.
 
     Whether a write whose connection dropped committed is unknown to this
     process, so the answer says so (retryable) rather than guessing.
@@ -812,6 +818,7 @@ def _unavailable_on_lost_connection() -> Iterator[None]:
     except psycopg.OperationalError as exc:
         state = exc.sqlstate or ""
         if exc.sqlstate is None or state.startswith(_LOST[0]) or state in _LOST[1:]:
+            on_lost()
             raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
         raise
 
