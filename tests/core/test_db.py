@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from racefree.core.db import Database, DatabaseError, Dialect, pg_sql
+from racefree.core.db import (
+    PSYCOPG_CACHED_BYTES,
+    Database,
+    DatabaseError,
+    Dialect,
+    native_sql,
+    pg_sql,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -113,3 +120,26 @@ def test_named_parameters_translate_for_psycopg_and_keep_casts() -> None:
         pg_sql("SELECT :a::text, '5%' WHERE b = :b_2")
         == "SELECT %(a)s::text, '5%%' WHERE b = %(b_2)s"
     )
+
+
+def test_a_long_statement_goes_with_native_placeholders() -> None:
+    # psycopg would parse a statement this long again at every call: it is numbered once
+    padding = " ".join(f":p{i}" for i in range(3))
+    assert native_sql(f"SELECT :a::text, '5%', :a, {padding}") == (
+        "SELECT $1::text, '5%', $1, $2 $3 $4",
+        ("a", "p0", "p1", "p2"),
+    )
+
+
+def test_a_long_statement_runs_with_its_named_parameters(db: Database) -> None:
+    long = (
+        "SELECT CAST(:a AS INTEGER) + :b AS total, '5%' AS literal, CAST(:a AS INTEGER) AS again"
+        f" /* {'x' * PSYCOPG_CACHED_BYTES} */"
+    )
+    for a, b in ((1, 2), (40, 2)):  # again: the same text, other values
+        with db.read() as tx:
+            [[row]] = tx.batch([(long, {"a": a, "b": b})])
+        assert row == {"total": a + b, "literal": "5%", "again": a}
+    with db.write() as tx:
+        [[row]] = tx.batch([(long, {"a": 3, "b": 4})], commit=True)
+    assert row["total"] == 7

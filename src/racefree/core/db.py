@@ -220,6 +220,35 @@ def pg_sql(sql: str) -> str:
     return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
+#: psycopg keeps how it parsed a statement's ``%(name)s`` placeholders only for statements
+#: up to this size (``psycopg._queries.MAX_CACHED_STATEMENT_LENGTH``); a longer one is
+#: parsed again at every call.
+PSYCOPG_CACHED_BYTES = 4096
+
+
+@lru_cache(maxsize=256)
+def native_sql(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``sql`` with PostgreSQL's own ``$n`` placeholders, and the parameter named by each."""
+    numbers: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        return f"${numbers.setdefault(match.group(1), len(numbers) + 1)}"
+
+    return _PARAM.sub(number, sql), tuple(numbers)
+
+
+def _send(conn: psycopg.Connection[Any], sql: str, params: Params | None) -> Any:
+    """Run one statement. A long one (the one-statement payment, 5 KB) goes with native
+    placeholders, translated once here: psycopg would parse it again at every call, which
+    cost more than a round trip."""
+    query = pg_sql(sql)
+    if len(query) <= PSYCOPG_CACHED_BYTES:
+        return conn.execute(query, params or {})
+    native, names = native_sql(sql)
+    values = params or {}
+    return psycopg.RawCursor(conn).execute(native, [values[name] for name in names])
+
+
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
     return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
 
@@ -240,7 +269,7 @@ def _pg_batch(
     with conn.pipeline():
         if begin:
             conn.execute("BEGIN")
-        cursors = [conn.execute(pg_sql(sql), params or {}) for sql, params in statements]
+        cursors = [_send(conn, sql, params) for sql, params in statements]
         if commit:
             conn.execute("COMMIT")
     return [_rows(c) for c in cursors]
@@ -280,7 +309,7 @@ class _PgTransaction:
             # no COMMIT, and no pipeline, whose bookkeeping costs more than it saves here)
             self.begun = self.done = True
             [(sql, params)] = statements
-            return [_rows(self.conn.execute(pg_sql(sql), params or {}))]
+            return [_rows(_send(self.conn, sql, params))]
         begin, self.begun = not self.begun, True
         rows = _pg_batch(self.conn, statements, begin=begin, commit=commit)
         self.done = commit
