@@ -53,7 +53,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench import _wal
+from bench import _cpu, _wal
 from bench._http import Connection, json_body
 from bench._pgwire import CountingProxy
 from bench.databases import POSTGRES_ADMIN_URL, database_url
@@ -553,10 +553,15 @@ def compare(engine: str, args: argparse.Namespace) -> dict[str, Any]:
             )
             submit[label] = made[SUBMIT]
         done: dict[str, list[dict[str, Any]]] = {label: [] for label in contestants}
+        cpu = {label: {"server": 0.0, "postgres": 0.0} for label in contestants}
         order = list(contestants)
         for r in range(args.compare_rounds):
             for label in order if r % 2 == 0 else reversed(order):
+                pid = servers[label][1].process.pid
+                server_s, postgres_s = _cpu.process_s(pid), _cpu.postgres_s()
                 done[label].append(concurrent(submit[label], args.clients, args.seconds))
+                cpu[label]["server"] += _cpu.process_s(pid) - server_s
+                cpu[label]["postgres"] += _cpu.postgres_s() - postgres_s
         for _, server, _ in servers.values():
             server.stop()
         counts = {}
@@ -573,6 +578,13 @@ def compare(engine: str, args: argparse.Namespace) -> dict[str, Any]:
             for label, runs in done.items()
         },
         "counts": counts,
+        "cpu_us_per_req": {
+            label: {
+                part: round(seconds * 1e6 / max(1, sum(d["requests"] for d in done[label])), 1)
+                for part, seconds in cpu[label].items()
+            }
+            for label in contestants
+        },
     }
 
 
@@ -584,9 +596,10 @@ def compare_table(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"{args.compare_rounds} alternating rounds of {args.seconds:g} s**: "
         f"{mine} / {theirs} = **{round(rate[mine] / rate[theirs], 2)}x**\n",
         "| server | submissions/s | per round | write commits/req | round trips/req |"
-        " statements/req |",
-        "|---|---:|---|---:|---:|---:|",
+        " statements/req | server CPU µs/req | PostgreSQL CPU µs/req |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
+    cpu = result.get("cpu_us_per_req", {})
     for label in (mine, theirs):
         c = result["counts"].get(label)
         counted = (
@@ -595,7 +608,9 @@ def compare_table(result: dict[str, Any], args: argparse.Namespace) -> str:
             else " (not counted) | (not counted) | (not counted) |"
         )
         rounds = ", ".join(f"{x:,.0f}" for x in result["rounds"][label])
-        lines.append(f"| {label} | {rate[label]:,.0f} | {rounds} |{counted}")
+        used = cpu.get(label, {})
+        spent = f" {used.get('server', '')} | {used.get('postgres', '')} |"
+        lines.append(f"| {label} | {rate[label]:,.0f} | {rounds} |{counted}{spent}")
     return "\n".join(lines)
 
 
