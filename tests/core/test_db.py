@@ -140,6 +140,10 @@ def test_a_long_statement_runs_with_its_named_parameters(db: Database) -> None:
         with db.read() as tx:
             [[row]] = tx.batch([(long, {"a": a, "b": b})])
         assert row == {"total": a + b, "literal": "5%", "again": a}
+    with db.read() as tx:
+        assert tx.one(long, {"a": 5, "b": 6}) == {"total": 11, "literal": "5%", "again": 5}
+    with db.write() as tx:  # a statement of a write transaction, then its one-statement batch
+        assert tx.scalar(long, {"a": 1, "b": 1}) == 2
     with db.write() as tx:
         [[row]] = tx.batch([(long, {"a": 3, "b": 4})], commit=True)
     assert row["total"] == 7

@@ -53,7 +53,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import IO, Any, Protocol
 
 import psycopg
@@ -120,7 +120,10 @@ class Tx:
     def __init__(self, dialect: Dialect, conn: Any, *, deferrable: bool = False) -> None:
         self.dialect = dialect
         self._conn = conn
-        self._run = conn.execute if dialect is Dialect.SQLITE else self._pg_execute
+        # SQLite's connection and PostgreSQL's stand-ins (a write transaction, prefetched
+        # reads) take the statement as written; a bare psycopg connection gets it sent
+        plain = dialect is Dialect.SQLITE or isinstance(conn, (_PgTransaction, _Prefetched))
+        self._run: Callable[[str, Params], Any] = conn.execute if plain else partial(_send, conn)
         self._after_commit: list[Callable[[], None]] = []
         self._finishers: dict[str, tuple[Finish, list[Any]]] | None = {} if deferrable else None
 
@@ -164,10 +167,6 @@ class Tx:
             key = next(iter(self._finishers))
             finish, items = self._finishers.pop(key)
             finish(self, items)
-
-    def _pg_execute(self, sql: str, params: Params | None) -> _Cursor:
-        cursor: _Cursor = self._conn.execute(pg_sql(sql), params)
-        return cursor
 
     def execute(self, sql: str, params: Params | None = None) -> int:
         """Run a statement; return the number of rows it changed."""
@@ -237,16 +236,25 @@ def native_sql(sql: str) -> tuple[str, tuple[str, ...]]:
     return _PARAM.sub(number, sql), tuple(numbers)
 
 
+@lru_cache(maxsize=4096)
+def _wire(sql: str) -> tuple[str, tuple[str, ...] | None]:
+    """How ``sql`` is sent: psycopg's named form, or -- past psycopg's parse cache -- the
+    native form with its parameters' order (decided once per statement)."""
+    named = pg_sql(sql)
+    if len(named) <= PSYCOPG_CACHED_BYTES:
+        return named, None
+    return native_sql(sql)
+
+
 def _send(conn: psycopg.Connection[Any], sql: str, params: Params | None) -> Any:
     """Run one statement. A long one (the one-statement payment, 5 KB) goes with native
-    placeholders, translated once here: psycopg would parse it again at every call, which
-    cost more than a round trip."""
-    query = pg_sql(sql)
-    if len(query) <= PSYCOPG_CACHED_BYTES:
-        return conn.execute(query, params or {})
-    native, names = native_sql(sql)
+    placeholders: psycopg would parse it again at every call, which cost more than a
+    round trip."""
+    query, names = _wire(sql)
     values = params or {}
-    return psycopg.RawCursor(conn).execute(native, [values[name] for name in names])
+    if names is None:
+        return conn.execute(query, values)
+    return psycopg.RawCursor(conn).execute(query, [values[name] for name in names])
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
@@ -290,15 +298,15 @@ class _PgTransaction:
         self.begun = False
         self.done = False
 
-    def execute(self, query: str, params: Params | None = None) -> Any:
+    def execute(self, sql: str, params: Params | None = None) -> Any:
         if self.done:
             raise DatabaseError(COMMITTED)
         if self.begun:
-            return self.conn.execute(query, params)
+            return _send(self.conn, sql, params)
         self.begun = True
         with self.conn.pipeline():
             self.conn.execute("BEGIN")
-            cursor = self.conn.execute(query, params)
+            cursor = _send(self.conn, sql, params)
         return cursor
 
     def batch(self, statements: Sequence[Statement], *, commit: bool) -> list[list[Row]]:
@@ -547,7 +555,7 @@ class PostgresDatabase(Database):
         self._local = threading.local()
         parsed = make_url(url).set(drivername="postgresql")
         self._conninfo = parsed.render_as_string(hide_password=False)
-        self._reach = _Reachability()
+        self._unreachable = threading.Event()  # the pool's last connect attempt failed
         self._pool = ConnectionPool(
             self._conninfo,
             min_size=1,
@@ -559,7 +567,7 @@ class PostgresDatabase(Database):
             # replaced when it is taken from the pool, not handed to a request to fail on;
             # a round trip only when its socket says it may be dead
             check=_check_connection,
-            connection_class=_reporting_connection(self._reach),
+            connection_class=_reporting_connection(self._unreachable),
             reconnect_timeout=RECONNECT_TIMEOUT_S,
             open=False,
             name="racefree",
@@ -618,8 +626,7 @@ class PostgresDatabase(Database):
             while cursor.nextset():
                 rows.append(_rows(cursor))
         self._local.prefetched = {
-            _read_key(pg_sql(sql), params): found
-            for (sql, params), found in zip(reads, rows, strict=True)
+            _read_key(sql, params): found for (sql, params), found in zip(reads, rows, strict=True)
         }
 
     @contextlib.contextmanager
@@ -673,7 +680,7 @@ class PostgresDatabase(Database):
         (the first sign of an outage) ends it too.
         """
         deadline = time.monotonic() + self._pool.timeout
-        while not self._reach.unreachable:
+        while not self._unreachable.is_set():
             try:
                 return self._pool.getconn(min(deadline - time.monotonic(), WAIT_SLICE_S))
             except PoolTimeout:
@@ -737,17 +744,9 @@ class PostgresDatabase(Database):
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
-class _Reachability:
-    """Whether the pool's last attempt to connect failed."""
-
-    __slots__ = ("unreachable",)
-
-    def __init__(self) -> None:
-        self.unreachable = False
-
-
-def _reporting_connection(reach: _Reachability) -> type[psycopg.Connection[Any]]:
-    """A connection class whose every connect attempt (the pool's) updates ``reach``."""
+def _reporting_connection(unreachable: threading.Event) -> type[psycopg.Connection[Any]]:
+    """A connection class whose every connect attempt (the pool's) sets or clears
+    ``unreachable``."""
 
     class ReportingConnection(psycopg.Connection[Any]):
         @classmethod
@@ -755,13 +754,13 @@ def _reporting_connection(reach: _Reachability) -> type[psycopg.Connection[Any]]
             try:
                 conn = super().connect(conninfo, **kwargs)
             except psycopg.OperationalError:
-                if not reach.unreachable:
+                if not unreachable.is_set():
                     log.warning("the database stopped answering connection attempts")
-                reach.unreachable = True
+                unreachable.set()
                 raise
-            if reach.unreachable:
+            if unreachable.is_set():
                 log.warning("the database answers connection attempts again")
-            reach.unreachable = False
+                unreachable.clear()
             return conn
 
     return ReportingConnection
@@ -801,11 +800,11 @@ class _Prefetched:
         self.conn = conn
         self.prefetched = prefetched
 
-    def execute(self, query: str, params: Params | None = None) -> Any:
-        rows = self.prefetched.pop(_read_key(query, params), None)
+    def execute(self, sql: str, params: Params | None = None) -> Any:
+        rows = self.prefetched.pop(_read_key(sql, params), None)
         if rows is not None:
             return _Rows(rows)
-        return self.conn.execute(query, params)
+        return _send(self.conn, sql, params)
 
 
 def _check_connection(conn: psycopg.Connection[Any]) -> None:
