@@ -359,7 +359,6 @@ class DeliveryLoop(threading.Thread):
     ) -> None:
         super().__init__(name="racefree-webhooks", daemon=True)
         self.deliverer = deliverer
-        self.interval_s = interval_s
         self._poll = Backoff(interval_s, interval_s, jitter=(0.5, 1.5))
         self.stopping = stopping
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="racefree-webhook")
