@@ -104,6 +104,39 @@ def test_prefetched_reads_are_answered_once_from_one_round_trip(db: Database) ->
         assert tx.one(*read) == {"expires_at": 8}
 
 
+def test_prefetched_reads_tell_no_row_from_a_row_of_nulls_and_keep_their_own_columns(
+    db: Database,
+) -> None:
+    with db.write() as tx:
+        tx.execute("INSERT INTO probe (nonce, expires_at) VALUES ('n', 7)")
+    missing = ("SELECT nonce, expires_at FROM probe WHERE nonce = :gone", {"gone": "x"})
+    nulls = ("SELECT NULL AS nonce, NULL AS expires_at", None)
+    same_names = ("SELECT nonce, expires_at FROM probe WHERE nonce = :n", {"n": "n"})
+    with db.hold():
+        db.prefetch([missing, nulls, same_names])
+        with db.write() as tx:
+            tx.execute("INSERT INTO probe (nonce, expires_at) VALUES ('x', 1)")
+            tx.execute("UPDATE probe SET expires_at = 8 WHERE nonce = 'n'")
+        with db.read() as tx:
+            assert tx.all(*missing) == []  # prefetched: found nothing, before the insert
+            assert tx.all(*nulls) == [{"nonce": None, "expires_at": None}]
+            assert tx.all(*same_names) == [{"nonce": "n", "expires_at": 7}]
+
+
+def test_a_read_of_several_rows_leaves_every_read_to_be_made_on_its_own(db: Database) -> None:
+    with db.write() as tx:
+        tx.execute("INSERT INTO probe (nonce, expires_at) VALUES ('a', 1), ('b', 2)")
+    several = ("SELECT nonce FROM probe ORDER BY nonce", None)
+    one = ("SELECT expires_at FROM probe WHERE nonce = :n", {"n": "a"})
+    with db.hold():
+        db.prefetch([one, several])
+        with db.write() as tx:
+            tx.execute("UPDATE probe SET expires_at = 5 WHERE nonce = 'a'")
+        with db.read() as tx:  # nothing was kept: both read now, after the update
+            assert tx.all(*one) == [{"expires_at": 5}]
+            assert tx.all(*several) == [{"nonce": "a"}, {"nonce": "b"}]
+
+
 def test_a_released_block_holds_no_connection(db: Database) -> None:
     with db.hold():
         pid = _pid(db)
