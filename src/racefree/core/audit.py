@@ -57,6 +57,7 @@ back delivery to stream and webhook readers, not change what an entry says).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -342,6 +343,7 @@ _LINK_PG = (
 )
 
 
+@functools.lru_cache(maxsize=64)  # built once per shape, not per payment
 def append_pg(
     count: int, values: str, *, when: str, after: tuple[str, ...] = ()
 ) -> tuple[str, str]:
