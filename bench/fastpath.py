@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -696,7 +697,7 @@ def main(argv: list[str] | None = None) -> None:
     write_results(
         key, {"args": vars(args), "runs": runs, "compared": compared, "server_stack": stack}
     )
-    argv_text = " ".join(argv or sys.argv[1:])
+    argv_text = shlex.join(argv or sys.argv[1:])  # as typed: labels keep their quotes
     parts = [
         f"## The fast path, {args.label} (issue 11)\n",
         f"Command: `.venv/bin/python -m bench fastpath {argv_text}`  ",
