@@ -102,7 +102,7 @@ def start_server(
         "RACEFREE_LOG_LEVEL": "warning",
         **(env or {}),
     }
-    log = log_path.open("w")
+    log = log_path.open("a")  # a restart on the same port keeps what the crashed one said
     process = subprocess.Popen(  # noqa: S603 - our own interpreter, module and arguments
         [sys.executable, "-m", "racefree", "serve", *args],
         stdout=subprocess.PIPE,
