@@ -799,14 +799,12 @@ def _split(cursor: psycopg.Cursor[tuple[Any, ...]]) -> list[list[Row]] | None:
         return None  # a read of several rows multiplied the joined row
     [values] = found
     names = [column.name for column in cursor.description or ()]
-    rows: list[list[Row]] = []
-    for i, name in enumerate(names):
-        if name != _FOUND:
-            continue
-        end = names.index(_FOUND, i + 1) if _FOUND in names[i + 1 :] else len(names)
-        part = dict(zip(names[i + 1 : end], values[i + 1 : end], strict=True))
-        rows.append([] if values[i] is None else [part])
-    return rows
+    starts = [i for i, name in enumerate(names) if name == _FOUND]
+    parts = zip(starts, [*starts[1:], len(names)], strict=True)  # each read's columns
+    return [
+        [dict(zip(names[a + 1 : b], values[a + 1 : b], strict=True))] if values[a] else []
+        for a, b in parts
+    ]
 
 
 def _read_key(query: str, params: Params | None) -> _ReadKey:
