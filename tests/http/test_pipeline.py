@@ -2,13 +2,16 @@
 
 Every hand-off to a worker thread in this process goes through
 ``anyio.to_thread.run_sync`` (FastAPI's and Starlette's included), so the test
-counts its calls per request. On SQLite, reads make none (they run on the loop);
-on PostgreSQL, every request that touches the database makes exactly one.
+counts its calls per request. On SQLite, brief routes make none (they run on the
+loop, reads and the hot writes alike) unless the writer is taken; on PostgreSQL,
+every request that touches the database makes exactly one.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,7 +51,7 @@ def test_one_hop_at_most_per_request(
 ) -> None:
     session_id, token = _session(client, operator_headers)
     session = {"Authorization": f"Bearer {token}"}
-    reads = runtime.db.dialect is Dialect.POSTGRESQL  # reads hop only on PostgreSQL
+    reads = runtime.db.dialect is Dialect.POSTGRESQL  # brief routes hop only on PostgreSQL
     cases: list[tuple[str, str, dict[str, str], Any, int, int]] = [
         # the kill switch's state (a fresh bounded connection) and the outbox lag: one hop
         ("GET", "/metrics", {}, None, 200, 1),
@@ -63,10 +66,10 @@ def test_one_hop_at_most_per_request(
             session,
             {"type": "TRANSFER", "amount": "1", "destination": "d"},
             200,
-            1,
+            int(reads),  # brief: the ledger executes it, database work only
         ),
         ("POST", "/v1/agents", {}, {"name": "x"}, 401, 1),
-        ("PUT", f"/v1/sessions/{session_id}/renew", session, None, 403, 1),
+        ("PUT", f"/v1/sessions/{session_id}/renew", session, None, 403, int(reads)),
         # issue 12's routes: the same pipeline
         ("GET", "/v1/webhooks", operator_headers, None, 200, int(reads)),
         ("GET", "/v1/auto-stop/rules", operator_headers, None, 200, int(reads)),
@@ -139,3 +142,57 @@ def test_the_transaction_object_is_the_documented_one(
     for shown in (read, *listed):
         assert set(shown) == set(TransactionOut.model_fields)
         assert TransactionOut.model_validate(shown).model_dump(mode="json") == shown
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_a_brief_write_finding_the_writer_taken_is_served_once_in_a_worker_thread(
+    client: TestClient,
+    operator_headers: dict[str, str],
+    runtime: Runtime,
+    hops: list[str],
+) -> None:
+    """The loop never waits for the writer: the payment starts over in one hop, where it
+    waits for the holder, and is made exactly once."""
+    session_id, token = _session(client, operator_headers)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_writer() -> None:
+        with runtime.db.write():
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_writer)
+    holder.start()
+    assert holding.wait(10)
+    answers: list[int] = []
+    payer = threading.Thread(
+        target=lambda: answers.append(
+            client.post(
+                "/v1/transactions",
+                json={"type": "TRANSFER", "amount": "1", "destination": "d"},
+                headers={"Authorization": f"Bearer {token}"},
+            ).status_code
+        )
+    )
+    hops.clear()
+    payer.start()
+    deadline = time.monotonic() + 10
+    while not hops and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert hops == ["_serve"]  # refused on the loop, handed to a worker thread
+    assert answers == []  # which waits for the writer
+    release.set()
+    holder.join(10)
+    payer.join(10)
+    assert answers == [200]
+    assert hops == ["_serve"]
+    with runtime.db.read() as tx:
+        made = tx.scalar(
+            "SELECT COUNT(*) FROM transactions WHERE session_id = :s", {"s": session_id}
+        )
+        entries = tx.scalar(
+            "SELECT COUNT(*) FROM ledger_entries WHERE transaction_id IN"
+            " (SELECT id FROM transactions WHERE session_id = :s)",
+            {"s": session_id},
+        )
+    assert (made, entries) == (1, 1)

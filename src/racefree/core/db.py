@@ -8,7 +8,8 @@ statements are the hot path and the ORM layer's overhead shows there
 
 SQLite: one writer connection per process behind a lock, every write in
 ``BEGIN IMMEDIATE`` (so a transaction never upgrades a read lock and deadlocks),
-WAL, ``synchronous=NORMAL``, ``foreign_keys=ON``, ``busy_timeout``; reads use
+WAL, ``synchronous=NORMAL``, ``foreign_keys=ON``, ``busy_timeout``, WAL
+checkpoints in a thread of their own (:mod:`racefree.core.checkpoints`); reads use
 their own connections. Only one process may *serve* a SQLite file
 (:meth:`Database.claim_server`); several serving processes need PostgreSQL.
 
@@ -43,7 +44,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import queue
 import re
 import select
 import sqlite3
@@ -62,9 +62,11 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 from sqlalchemy.engine import make_url
 
+from racefree.core.checkpoints import Checkpointer
 from racefree.core.exceptions import DatabaseError as DatabaseError  # noqa: PLC0414 (re-export)
 from racefree.core.exceptions import DatabaseInUse as DatabaseInUse  # noqa: PLC0414 (re-export)
 from racefree.core.exceptions import DatabaseUnavailable
+from racefree.core.exceptions import WriterBusy as WriterBusy  # noqa: PLC0414 (re-export)
 
 log = logging.getLogger("racefree.db")
 
@@ -381,6 +383,19 @@ class Database(abc.ABC):
         """Within a :meth:`hold` block: give the held connection back now, and take one per
         statement for the rest of it (before waiting on something else, e.g. an executor)."""
 
+    def without_waiting(self) -> contextlib.AbstractContextManager[None]:
+        """Within the block, this thread's first write does not wait for the writer.
+
+        SQLite: if the writer is taken -- by another thread of this process or by
+        another process -- that write raises :class:`WriterBusy` before it begins, so
+        nothing has been committed and the caller may do all of its work again where
+        waiting is harmless (the HTTP pipeline: the event loop, then a worker thread).
+        Later writes in the block wait as ever: once one has committed, starting over
+        elsewhere would do it twice. PostgreSQL: nothing to do (its requests run in
+        worker threads).
+        """
+        return contextlib.nullcontext()
+
     def hold(self) -> contextlib.AbstractContextManager[None]:
         """Within the block, this thread's reads and writes share one connection.
 
@@ -442,10 +457,15 @@ class SQLiteDatabase(Database):
         self._options = options
         self._write_lock = threading.Lock()
         self._writer_owner: int | None = None
+        self._local = threading.local()
         self._writer = self._connect()
         self._writer.execute("PRAGMA journal_mode=WAL")
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's, off the path
+        self._checkpoints = Checkpointer(self._connect, self._write_lock)
         self._file = _identity(self.path)
-        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        # idle readers, most recent last: list.pop() and append() are atomic, and cost a
+        # tenth of a queue's locked get and put (a request makes two or three reads)
+        self._readers: list[sqlite3.Connection] = []
         self._all_readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._server_lock: IO[bytes] | None = None
@@ -464,15 +484,33 @@ class SQLiteDatabase(Database):
         return conn
 
     @contextlib.contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        self._local.eager = True
+        try:
+            yield
+        finally:
+            self._local.eager = False
+
+    @contextlib.contextmanager
     def write(self) -> Iterator[Tx]:
         me = threading.get_ident()
         if self._writer_owner == me:
             raise DatabaseError(NOT_REENTRANT)
-        with self._write_lock:
+        eager = getattr(self._local, "eager", False)
+        if eager:
+            self._local.eager = False  # the first write only (see without_waiting)
+            if not self._write_lock.acquire(blocking=False):
+                raise WriterBusy
+        else:
+            self._write_lock.acquire()
+        try:
             self._writer_owner = me
             conn = self._writer
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                if eager:
+                    self._begin_without_waiting(conn)
+                else:
+                    conn.execute("BEGIN IMMEDIATE")
                 tx = Tx(Dialect.SQLITE, conn, deferrable=True)
                 try:
                     yield tx
@@ -481,15 +519,29 @@ class SQLiteDatabase(Database):
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
+                self._checkpoints.committed()
             finally:
                 self._writer_owner = None
+        finally:
+            self._write_lock.release()
         tx._committed()
+
+    def _begin_without_waiting(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA busy_timeout=0")  # another process holds the file's write lock?
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                raise WriterBusy from None
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(self._options.busy_timeout_ms)}")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
         try:
-            conn = self._readers.get_nowait()
-        except queue.Empty:
+            conn = self._readers.pop()
+        except IndexError:
             conn = self._connect()
             conn.execute("PRAGMA query_only=ON")
             with self._readers_lock:
@@ -499,7 +551,7 @@ class SQLiteDatabase(Database):
         finally:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self._readers.put(conn)
+            self._readers.append(conn)
 
     def sqlalchemy_url(self) -> str:
         return f"sqlite:///{self.path}"
@@ -538,6 +590,7 @@ class SQLiteDatabase(Database):
         self._server_lock = handle
 
     def close(self) -> None:
+        self._checkpoints.close()
         with self._write_lock:
             self._writer.close()
         with self._readers_lock:

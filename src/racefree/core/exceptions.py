@@ -23,6 +23,10 @@ hierarchy::
     +-- MachineDefinitionError    INTERNAL_ERROR: an inconsistent transition table
                                   (also a ValueError), raised when it is defined
 
+One exception is not an error and never leaves racefree: ``WriterBusy``, raised by
+a SQLite write that was asked not to wait (``Database.without_waiting``) and found the
+writer taken; the HTTP pipeline then serves the request again in a worker thread.
+
 Executors report failures with ``racefree.transactions.executors.ExecutorError``
 (a category, not an answer: the execution loop turns it into the transaction's
 outcome); the CLI's usage errors are the CLI's own.
@@ -42,6 +46,7 @@ __all__ = [
     "LockBusy",
     "MachineDefinitionError",
     "RacefreeError",
+    "WriterBusy",
 ]
 
 
@@ -124,3 +129,10 @@ class DatabaseUnavailable(RacefreeError):
 
 class MachineDefinitionError(_InternalError, ValueError):
     """The transition table is inconsistent; raised when the machine is defined."""
+
+
+class WriterBusy(Exception):
+    """The writer was taken and the write was asked not to wait; nothing was committed.
+
+    Deliberately not a :class:`RacefreeError`: no handler may turn it into an answer.
+    """

@@ -35,15 +35,25 @@ On PostgreSQL the hop holds one connection for all of it
 read and the session's lookup travel together in one round trip
 (:meth:`racefree.core.db.Database.prefetch`).
 
-Reads on SQLite make no hop at all. A route whose work only reads declares
-``reads_only=True``; on SQLite its whole request (guard, authentication, handler)
+On SQLite, brief requests make no hop at all. A route whose work is short and
+local -- database work only, no executor, no sleep, no password hash -- declares
+``brief=True``; on SQLite its whole request (guard, authentication, key, handler)
 then runs on the event loop. A WAL-mode SQLite read never waits for a writer and
-takes tens of microseconds -- less than the hop would cost, and far less on a
-loaded machine, where waking a worker thread waits for a time slice. (The one
-write a session authentication can make -- revoking a session whose rotated-out
-token came back, :mod:`racefree.sessions.reuse` -- is then made on the loop too:
-rare, short, and bounded by the busy timeout.) Writes always go to the worker
-thread, and on PostgreSQL, where every read is a network round trip, so do reads.
+takes tens of microseconds, and a write by the one writer connection commits
+without an fsync (``synchronous=NORMAL``): less than the hop would cost, and far
+less on a loaded machine, where waking a worker thread waits for a time slice.
+The loop never waits for a lock: the request runs inside
+:meth:`racefree.core.db.Database.without_waiting`, so if the writer is taken (by
+a background worker, or by another process such as the CLI) its first write
+raises :class:`~racefree.core.exceptions.WriterBusy` before anything is
+committed, and the request is served again from the start in a worker thread,
+where it may wait (its guard ticket already redeemed: the state is read once).
+A later write in the same request -- after one has committed, starting over
+would do it twice -- waits on the loop as ever (a renewal and a payment make one
+write; a key's claim and stored answer add two). The WAL is checkpointed in a
+thread of its own (:mod:`racefree.core.checkpoints`), so no commit on the loop
+waits for an fsync. On PostgreSQL, where every read is a network round trip,
+every request hops.
 
 Routes are :class:`PipelineRoute`: FastAPI routes, so the OpenAPI document
 describes them, but served by a lean ASGI handler instead of FastAPI's request
@@ -84,6 +94,7 @@ from starlette.types import Receive, Scope, Send
 from racefree import sessions
 from racefree.core.db import Dialect
 from racefree.core.errors import RacefreeError, issue, validation_error
+from racefree.core.exceptions import WriterBusy
 from racefree.http import auth, edge, guard, idempotency
 from racefree.http.auth import Caller, SessionPrincipal
 from racefree.http.problems import problem_response, pydantic_issues
@@ -138,26 +149,38 @@ async def run(
     body: type[BaseModel] | None = None,
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
-    reads_only: bool = False,
+    brief: bool = False,
 ) -> Response:
-    """Serve ``request`` with ``handler`` in one worker-thread hop (see the module doc)."""
+    """Serve ``request`` with ``handler`` in one worker-thread hop, or none for a
+    ``brief`` route on SQLite (see the module doc)."""
     raw: bytes | _TooLarge | None = None
     if body is not None:
         raw = await _read_body(request)
-    if reads_only and inline_reads(runtime_of(request)):
-        return _serve(request, handler, body, raw, status_code, headers)
-    return await to_thread.run_sync(_serve, request, handler, body, raw, status_code, headers)
+    args = (request, handler, body, raw, status_code, headers)
+    runtime = runtime_of(request)
+    if brief and on_loop(runtime):
+        try:
+            with runtime.db.without_waiting():
+                return _serve(*args)
+        except WriterBusy:
+            pass  # the writer was taken, nothing committed: again, where it may wait
+    return await to_thread.run_sync(_serve, *args)
 
 
-async def prepare(request: Request, handler: Handler, *, reads_only: bool = False) -> Any:
+async def prepare(request: Request, handler: Handler, *, brief: bool = False) -> Any:
     """Guard, authentication and ``handler`` in one hop, like :func:`run`; its value, or
     the problem+json :class:`Response` of a catalog error.
 
     For a route that goes on to work on the event loop after its hop -- a stream
     (``GET /v1/events/stream``) subscribes and streams there, with no thread of its own.
     """
-    if reads_only and inline_reads(runtime_of(request)):
-        return _prepared(request, handler)
+    runtime = runtime_of(request)
+    if brief and on_loop(runtime):
+        try:
+            with runtime.db.without_waiting():
+                return _prepared(request, handler)
+        except WriterBusy:
+            pass  # as in run()
     return await to_thread.run_sync(_prepared, request, handler)
 
 
@@ -198,8 +221,8 @@ def _read_ahead(runtime: Runtime, request: Request) -> None:
         runtime.db.prefetch([status.GUARD_VIEW_READ, lookup])
 
 
-def inline_reads(runtime: Runtime) -> bool:
-    """Whether reads are served on the event loop (SQLite; see the module doc)."""
+def on_loop(runtime: Runtime) -> bool:
+    """Whether brief requests are served on the event loop (SQLite; see the module doc)."""
     return runtime.db.dialect is Dialect.SQLITE
 
 

@@ -59,6 +59,12 @@ class Transactions:
         self.admissions = instant.Admissions()
         self.loop = ExecutionLoop(db, clock, settings, self.executor, sleep=sleep)
 
+    @property
+    def in_database(self) -> bool:
+        """Whether executing is database work only (the ledger executor on this database):
+        then a submission neither calls out nor waits on anything but the database."""
+        return instant.ledger(self.executor, self.db)
+
     # -- requests --------------------------------------------------------------
 
     def submit(

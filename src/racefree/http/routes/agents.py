@@ -118,7 +118,7 @@ async def list_agents(
             "next_after_id": next_after_id(found, after_id),
         }
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)
 
 
 @router.get(
@@ -130,7 +130,7 @@ async def get_agent(agent_id: AgentId, request: Request) -> Response:
             found = agent_json(agents.get(tx, agent_id))
             return JSONResponse(found, headers=conditional.tag(tx, "agents", agent_id))
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)
 
 
 @router.patch(

@@ -66,4 +66,4 @@ async def audit_log(
         )
         return page.model_dump(mode="json")
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)

@@ -83,7 +83,7 @@ async def list_rules(
             )
         return {"rules": [r.as_dict() for r in found]}
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)
 
 
 @router.post(
@@ -137,7 +137,7 @@ async def get_rule(request: Request, rule_id: RuleId) -> Response:
         with call.runtime.db.read() as tx:
             return _answer(rules.get(tx, rule_id))
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)
 
 
 @router.patch(
@@ -202,7 +202,7 @@ async def delete_rule(request: Request, rule_id: RuleId, if_match: IfMatch = Non
 )
 async def agent_auto_stop(request: Request, agent_id: AgentId) -> Response:
     """The rules that apply to the agent (its own, else global) and the figures they read."""
-    return await run(request, lambda call: _agent_auto_stop(call, agent_id), reads_only=True)
+    return await run(request, lambda call: _agent_auto_stop(call, agent_id), brief=True)
 
 
 def _agent_auto_stop(call: Call, agent_id: str) -> dict[str, Any]:

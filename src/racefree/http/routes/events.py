@@ -149,7 +149,7 @@ async def stream(
         resume = _event_id(last_event_id) if last_event_id else after_id
         return resume_position(call.runtime, resume), wanted
 
-    prepared = await prepare(request, start, reads_only=True)
+    prepared = await prepare(request, start, brief=True)
     if isinstance(prepared, Response):
         return prepared  # the guard's 503, 401/403, or 400
     after, wanted = prepared

@@ -3,8 +3,9 @@
 It keeps its shape either way (``{status, version, kill_switch: {state}}``), so
 dashboards that read it need no second parser: ``status`` is ``ok`` or
 ``unavailable`` (then ``kill_switch.state`` is null: it cannot be known). Served
-by the pipeline (no hop on SQLite, one on PostgreSQL); the bounded, fresh-connection
-probe of a hanging database is ``/readyz``'s (:mod:`racefree.http.routes.probes`).
+by the pipeline as a brief route (no hop on SQLite, one on PostgreSQL); the
+bounded, fresh-connection probe of a hanging database is ``/readyz``'s
+(:mod:`racefree.http.routes.probes`).
 """
 
 from __future__ import annotations
@@ -59,4 +60,4 @@ def _health(call: Call) -> dict[str, Any] | Response:
     responses={503: {"model": Health, "description": "the database does not answer"}},
 )
 async def health(request: Request) -> Response:
-    return await run(request, _health, reads_only=True)
+    return await run(request, _health, brief=True)

@@ -104,7 +104,7 @@ def _status(call: Call) -> Response:
 )
 async def get_kill_switch(request: Request) -> Response:
     """The switch's state and the activation it is under, if any."""
-    return await run(request, _status, reads_only=True)
+    return await run(request, _status, brief=True)
 
 
 def _activate(call: Call, if_match: str | None) -> Response:

@@ -63,7 +63,7 @@ def _list(call: Call) -> dict[str, Any]:
 @router.get("", response_model=OperatorList, responses=OPERATOR_ERRORS, dependencies=[OPERATOR])
 async def list_operators(request: Request) -> Response:
     """Every operator token (ids and labels; never a token or a hash)."""
-    return await run(request, _list, reads_only=True)
+    return await run(request, _list, brief=True)
 
 
 def _create(call: Call) -> Response:

@@ -145,7 +145,7 @@ async def get_plan_group(group_id: str, request: Request) -> Response:
             found = _group_body(plans.get(tx, group_id))
             return JSONResponse(found, headers=conditional.tag(tx, "plan_groups", group_id))
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)
 
 
 @router.get(
@@ -176,7 +176,7 @@ async def list_plans(group_id: str, request: Request) -> Response:
             ],
         }
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)
 
 
 @router.post(
@@ -226,4 +226,4 @@ async def plan_group_lock(group_id: str, request: Request) -> Response:
             _authorize(tx, group_id, call.caller)
         return lock_view(get_generator(call).locks, group_id)
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)

@@ -148,7 +148,7 @@ async def list_sessions(
             "next_after_id": next_after_id(found, after_id),
         }
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)
 
 
 def _current(call: Call) -> Response:
@@ -163,7 +163,7 @@ def _current(call: Call) -> Response:
 )
 async def current_session(request: Request) -> Response:
     """The calling session itself."""
-    return await run(request, _current, reads_only=True)
+    return await run(request, _current, brief=True)
 
 
 @router.get(
@@ -178,7 +178,7 @@ async def get_session(session_id: SessionId, request: Request) -> Response:
             found = session_json(sessions.get(tx, session_id))
             return JSONResponse(found, headers=conditional.tag(tx, "sessions", session_id))
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)
 
 
 @router.delete(
@@ -255,4 +255,4 @@ async def renew_session(session_id: SessionId, request: Request) -> Response:
         )
         return _with_token(renewal.session, renewal.token)
 
-    return await run(request, serve, headers=NO_STORE)
+    return await run(request, serve, headers=NO_STORE, brief=True)

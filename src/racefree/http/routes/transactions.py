@@ -21,7 +21,7 @@ from racefree.http.auth import (
     SessionPrincipal,
 )
 from racefree.http.paging import AfterId, Limit, next_after_id
-from racefree.http.pipeline import Call, PipelineRoute, body_doc, run
+from racefree.http.pipeline import Call, PipelineRoute, body_doc, run, runtime_of
 from racefree.http.problems import errors
 from racefree.operators import Operator
 from racefree.owners.errors import OwnerCode
@@ -154,7 +154,9 @@ async def submit_transaction(
             response.headers["Location"] = f"/v1/transactions/{transaction_id}"
         return response
 
-    return await run(request, serve, body=TransactionIn)
+    # brief when the ledger executes it: database work only (on SQLite, no thread hop)
+    brief = runtime_of(request).transactions.in_database
+    return await run(request, serve, body=TransactionIn, brief=brief)
 
 
 def _visible_to(caller: SessionPrincipal | Operator | None) -> str | None:
@@ -197,7 +199,7 @@ async def list_transactions(
             "next_after_id": next_after_id(found, after_id),
         }
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)
 
 
 @router.get(
@@ -213,7 +215,7 @@ async def get_transaction(
         service = transactions_service(call)
         return _out(service.get(transaction_id, agent_id=_visible_to(call.caller)))
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)
 
 
 @router.post(

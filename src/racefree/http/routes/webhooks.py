@@ -131,7 +131,7 @@ async def list_webhooks(request: Request) -> Response:
         with call.runtime.db.read() as tx:
             return {"webhooks": [h.public() for h in webhooks.list_all(tx)]}
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)
 
 
 @router.get(
@@ -146,7 +146,7 @@ async def get_webhook(request: Request, webhook_id: WebhookId) -> Response:
             hook = webhooks.get(tx, webhook_id)
         return _answer(hook, hook.public())
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)
 
 
 @router.patch(
@@ -244,4 +244,4 @@ async def list_deliveries(
             "next_before": found[-1].id if len(found) == limit else None,
         }
 
-    return await run(request, serve, reads_only=True)
+    return await run(request, serve, brief=True)
