@@ -19,6 +19,9 @@ Contestants, per engine:
   submission: one data-modifying CTE (kill switch check, debit, session
   accounting, transaction row, ledger row, audit row) in autocommit, in process.
 
+The one-client rounds run with the load client and both servers pinned to one CPU
+(``--pin``, see :func:`pinned`); PostgreSQL's backends are not pinned.
+
 Then 8 concurrent clients (threads, one connection each, each on its own agent
 and session) for a fixed time: bare ``/health``, ``/health`` and INSTANT
 submissions, total requests/s.
@@ -129,8 +132,8 @@ def _start_granian_racefree(
 
 
 @contextlib.contextmanager
-def bare_server(stack: list[str]) -> Iterator[str]:
-    """The bare Starlette app on the same server stack; yields its base URL."""
+def bare_server(stack: list[str]) -> Iterator[tuple[str, int]]:
+    """The bare Starlette app on the same server stack; yields its base URL and pid."""
     port = free_port()
     if GRANIAN:
         process = _granian("bench._bare:app", port, dict(os.environ))
@@ -140,7 +143,7 @@ def bare_server(stack: list[str]) -> Iterator[str]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base_url, process)
-        yield base_url
+        yield base_url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -340,6 +343,35 @@ def raw_op(url: str, base_url: str, operator: str) -> tuple[Op, psycopg.Connecti
 # -- measuring -----------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def pinned(cpu: int, pids: list[int]) -> Iterator[None]:
+    """This thread and every thread of ``pids`` on ``cpu`` for the block (``--pin``; -1: no).
+
+    Why: on a 2-core machine an unpinned client and server share a core or not by the
+    scheduler's whim, for a whole run. Apart, each request also waits for an idle
+    core to wake (about 50 µs here), which flips every p50 between two modes from
+    run to run. On one core a request costs two context switches and no wake-up: the
+    steadiest figures, and the strictest ratios (no constant padding both sides).
+    """
+    if cpu < 0:
+        yield
+        return
+    everywhere = os.sched_getaffinity(0)
+    for task in _tasks(pids):
+        os.sched_setaffinity(task, {cpu})
+    try:
+        yield
+    finally:
+        for task in _tasks(pids):  # threads started meanwhile inherited the pin
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(task, everywhere)
+
+
+def _tasks(pids: list[int]) -> list[int]:
+    """0 (this thread) and the threads of ``pids``."""
+    return [0, *(int(t) for pid in pids for t in os.listdir(f"/proc/{pid}/task"))]
+
+
 def interleaved(ops: dict[str, Op], rounds: int, per_round: int, warmup: int) -> dict[str, Any]:
     for op in ops.values():
         for _ in range(warmup):
@@ -503,7 +535,9 @@ def count_sqlite(ops: dict[str, Op], db_path: str, n: int) -> dict[str, dict[str
 # -- one engine ----------------------------------------------------------------------------
 
 
-def run_engine(engine: str, args: argparse.Namespace, bare_url: str) -> dict[str, Any]:
+def run_engine(
+    engine: str, args: argparse.Namespace, bare_url: str, bare_pid: int
+) -> dict[str, Any]:
     with (
         database_url(engine, migrate=args.src is None) as url,
         tempfile.TemporaryDirectory() as tmp,
@@ -515,7 +549,8 @@ def run_engine(engine: str, args: argparse.Namespace, bare_url: str) -> dict[str
             ops = http_ops(server.base_url, bare_url, operator)
             if engine == "postgresql":
                 ops[RAW], raw_conn = raw_op(url, server.base_url, operator)
-            results = interleaved(ops, args.rounds, args.ops, warmup=args.ops // 4)
+            with pinned(args.pin, [server.process.pid, bare_pid]):
+                results = interleaved(ops, args.rounds, args.ops, warmup=args.ops // 4)
             conc = {
                 name: concurrent(make, args.clients, args.seconds)
                 for name, make in concurrent_ops(
@@ -668,6 +703,12 @@ def main(argv: list[str] | None = None) -> None:
         default=11.0,
         help="seconds for idle PostgreSQL backends to flush statistics",
     )
+    parser.add_argument(
+        "--pin",
+        type=int,
+        default=0,
+        help="CPU for the load client and both servers in the one-client rounds (-1: none)",
+    )
     parser.add_argument("--src", help="serve racefree from this src directory instead")
     parser.add_argument("--label", default="this branch")
     parser.add_argument(
@@ -689,8 +730,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.granian_python:
         GRANIAN["python"] = args.granian_python
-    with bare_server(args.stack.split()) as bare_url:
-        runs = [run_engine(e, args, bare_url) for e in args.engines.split(",") if e]
+    with bare_server(args.stack.split()) as (bare_url, bare_pid):
+        runs = [run_engine(e, args, bare_url, bare_pid) for e in args.engines.split(",") if e]
     compared = compare("postgresql", args) if args.compare_src else None
     key = f"{NAME}-{args.label.replace(' ', '-')}"
     stack = server_stack(args.src, args.granian_python)
