@@ -717,6 +717,9 @@ def main(argv: list[str] | None = None) -> None:
         " directory (e.g. today's main: git archive main src | tar -x -C DIR), alternating",
     )
     parser.add_argument("--compare-label", default="main")
+    parser.add_argument(
+        "--compare-engines", default="postgresql", help="engines to compare on (comma list)"
+    )
     parser.add_argument("--compare-rounds", type=int, default=6)
     parser.add_argument(
         "--granian-python",
@@ -732,7 +735,9 @@ def main(argv: list[str] | None = None) -> None:
         GRANIAN["python"] = args.granian_python
     with bare_server(args.stack.split()) as (bare_url, bare_pid):
         runs = [run_engine(e, args, bare_url, bare_pid) for e in args.engines.split(",") if e]
-    compared = compare("postgresql", args) if args.compare_src else None
+    compared = (
+        [compare(e, args) for e in args.compare_engines.split(",") if e] if args.compare_src else []
+    )
     key = f"{NAME}-{args.label.replace(' ', '-')}"
     stack = server_stack(args.src, args.granian_python)
     write_results(
@@ -750,9 +755,9 @@ def main(argv: list[str] | None = None) -> None:
         parts.append(table(run) + "\n")
         for name in (HEALTH, CURRENT, RENEW, SUBMIT):
             print(f"{run['engine']}: {name}: {_p50_ratio(run['results'], name, BARE)}x bare")
-    if compared is not None:
-        parts.append(compare_table(compared, args) + "\n")
-        print(compared["req_per_s"])
+    for result in compared:
+        parts.append(compare_table(result, args) + "\n")
+        print(result["engine"], result["req_per_s"])
     update_results_md(key, "\n".join(parts))
 
 

@@ -196,3 +196,70 @@ def test_a_brief_write_finding_the_writer_taken_is_served_once_in_a_worker_threa
             {"s": session_id},
         )
     assert (made, entries) == (1, 1)
+
+
+def _until(condition: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_a_brief_write_hops_while_another_request_is_in_flight(
+    client: TestClient,
+    operator_headers: dict[str, str],
+    runtime: Runtime,
+    hops: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under concurrent requests a write goes to a worker thread at once (SQLite's C code
+    runs there without the GIL, beside the loop); reads stay on the loop."""
+    tokens = [_session(client, operator_headers)[1] for _ in range(2)]
+    tried_on_the_loop: list[int] = []
+    without_waiting = runtime.db.without_waiting
+
+    def counting() -> Any:
+        tried_on_the_loop.append(1)
+        return without_waiting()
+
+    monkeypatch.setattr(runtime.db, "without_waiting", counting)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_writer() -> None:
+        with runtime.db.write():
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_writer)
+    holder.start()
+    assert holding.wait(10)
+    answers: list[int] = []
+
+    def pay(token: str) -> threading.Thread:
+        thread = threading.Thread(
+            target=lambda: answers.append(
+                client.post(
+                    "/v1/transactions",
+                    json={"type": "TRANSFER", "amount": "1", "destination": "d"},
+                    headers={"Authorization": f"Bearer {token}"},
+                ).status_code
+            )
+        )
+        thread.start()
+        return thread
+
+    hops.clear()
+    first = pay(tokens[0])
+    _until(lambda: len(hops) == 1)  # alone: tried on the loop, found the writer taken
+    assert tried_on_the_loop == [1]
+    second = pay(tokens[1])
+    _until(lambda: len(hops) == 2)  # the first is in flight: straight to a thread
+    assert tried_on_the_loop == [1]
+    assert client.get("/health").status_code == 200  # a read: on the loop, no hop
+    assert len(hops) == 2
+    assert tried_on_the_loop == [1, 1]
+    release.set()
+    for thread in (holder, first, second):
+        thread.join(10)
+    assert answers == [200, 200]

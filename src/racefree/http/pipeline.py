@@ -48,6 +48,11 @@ a background worker, or by another process such as the CLI) its first write
 raises :class:`~racefree.core.exceptions.WriterBusy` before anything is
 committed, and the request is served again from the start in a worker thread,
 where it may wait (its guard ticket already redeemed: the state is read once).
+A brief request that writes (not ``GET``) is served on the loop only while it is
+the only request in the pipeline. Under concurrent requests the hop pays for
+itself: in a worker thread SQLite's C code runs without the GIL, beside the
+loop's HTTP work (8 clients: 922 submissions/s with the hop against 824 on the
+loop); alone, nothing overlaps, and the hop is pure cost.
 A later write in the same request -- after one has committed, starting over
 would do it twice -- waits on the loop as ever (a renewal and a payment make one
 write; a key's claim and stored answer add two). The WAL is checkpointed in a
@@ -153,18 +158,32 @@ async def run(
 ) -> Response:
     """Serve ``request`` with ``handler`` in one worker-thread hop, or none for a
     ``brief`` route on SQLite (see the module doc)."""
-    raw: bytes | _TooLarge | None = None
-    if body is not None:
-        raw = await _read_body(request)
-    args = (request, handler, body, raw, status_code, headers)
-    runtime = runtime_of(request)
-    if brief and on_loop(runtime):
-        try:
-            with runtime.db.without_waiting():
-                return _serve(*args)
-        except WriterBusy:
-            pass  # the writer was taken, nothing committed: again, where it may wait
-    return await to_thread.run_sync(_serve, *args)
+    _InFlight.requests += 1
+    try:
+        raw: bytes | _TooLarge | None = None
+        if body is not None:
+            raw = await _read_body(request)
+        args = (request, handler, body, raw, status_code, headers)
+        runtime = runtime_of(request)
+        if brief and on_loop(runtime) and (_reads(request) or _InFlight.requests == 1):
+            try:
+                with runtime.db.without_waiting():
+                    return _serve(*args)
+            except WriterBusy:
+                pass  # the writer was taken, nothing committed: again, where it may wait
+        return await to_thread.run_sync(_serve, *args)
+    finally:
+        _InFlight.requests -= 1
+
+
+class _InFlight:
+    """Requests inside :func:`run` now (one event loop per process: no lock needed)."""
+
+    requests = 0
+
+
+def _reads(request: Request) -> bool:
+    return request.method in guard.READ_METHODS
 
 
 async def prepare(request: Request, handler: Handler, *, brief: bool = False) -> Any:
