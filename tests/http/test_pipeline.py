@@ -68,6 +68,14 @@ def test_one_hop_at_most_per_request(
             200,
             int(reads),  # brief: the ledger executes it, database work only
         ),
+        (  # its key's claim and stored answer are writes of their own: always a hop
+            "POST",
+            "/v1/transactions",
+            {**session, "Idempotency-Key": "keyed-1"},
+            {"type": "TRANSFER", "amount": "1", "destination": "d"},
+            200,
+            1,
+        ),
         ("POST", "/v1/agents", {}, {"name": "x"}, 401, 1),
         ("PUT", f"/v1/sessions/{session_id}/renew", session, None, 403, int(reads)),
         # issue 12's routes: the same pipeline

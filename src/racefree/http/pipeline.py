@@ -54,11 +54,13 @@ itself: in a worker thread SQLite's C code runs without the GIL, beside the
 loop's HTTP work (8 clients: 922 submissions/s with the hop against 824 on the
 loop); alone, nothing overlaps, and the hop is pure cost.
 A later write in the same request -- after one has committed, starting over
-would do it twice -- waits on the loop as ever (a renewal and a payment make one
-write; a key's claim and stored answer add two). The WAL is checkpointed in a
-thread of its own (:mod:`racefree.core.checkpoints`), so no commit on the loop
-waits for an fsync. On PostgreSQL, where every read is a network round trip,
-every request hops.
+would do it twice -- would wait on the loop, so a request with an
+``Idempotency-Key`` (whose claim and stored answer are writes of their own)
+always hops; a renewal and a payment make one write (a payment that the one
+statement cannot make, a refusal, takes the step path and its later writes).
+The WAL is checkpointed in a thread of its own (:mod:`racefree.core.checkpoints`),
+so no commit on the loop waits for an fsync. On PostgreSQL, where every read is a
+network round trip, every request hops.
 
 Routes are :class:`PipelineRoute`: FastAPI routes, so the OpenAPI document
 describes them, but served by a lean ASGI handler instead of FastAPI's request
@@ -100,6 +102,7 @@ from racefree import sessions
 from racefree.core.db import Dialect
 from racefree.core.errors import RacefreeError, issue, validation_error
 from racefree.core.exceptions import WriterBusy
+from racefree.core.idempotency import HEADER as KEY_HEADER
 from racefree.http import auth, edge, guard, idempotency
 from racefree.http.auth import Caller, SessionPrincipal
 from racefree.http.problems import problem_response, pydantic_issues
@@ -165,7 +168,7 @@ async def run(
             raw = await _read_body(request)
         args = (request, handler, body, raw, status_code, headers)
         runtime = runtime_of(request)
-        if brief and on_loop(runtime) and (_reads(request) or _InFlight.requests == 1):
+        if brief and on_loop(runtime) and (_reads(request) or _writes_alone(request)):
             try:
                 with runtime.db.without_waiting():
                     return _serve(*args)
@@ -184,6 +187,12 @@ class _InFlight:
 
 def _reads(request: Request) -> bool:
     return request.method in guard.READ_METHODS
+
+
+def _writes_alone(request: Request) -> bool:
+    """The only request in flight, and one write: a key's claim and stored answer would
+    be writes after the first, which wait for the writer (on the loop, see the module doc)."""
+    return _InFlight.requests == 1 and KEY_HEADER not in request.headers
 
 
 async def prepare(request: Request, handler: Handler, *, brief: bool = False) -> Any:
