@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio.to_thread
@@ -152,28 +152,34 @@ def test_the_transaction_object_is_the_documented_one(
         assert TransactionOut.model_validate(shown).model_dump(mode="json") == shown
 
 
-@pytest.mark.parametrize("engine", ["sqlite"])
-def test_a_brief_write_finding_the_writer_taken_is_served_once_in_a_worker_thread(
-    client: TestClient,
-    operator_headers: dict[str, str],
-    runtime: Runtime,
-    hops: list[str],
-) -> None:
-    """The loop never waits for the writer: the payment starts over in one hop, where it
-    waits for the holder, and is made exactly once."""
-    session_id, token = _session(client, operator_headers)
-    holding, release = threading.Event(), threading.Event()
+@pytest.fixture
+def hold_writer(runtime: Runtime) -> Iterator[Callable[[], threading.Event]]:
+    """Makes another thread hold the SQLite writer until the returned event is set."""
+    release = threading.Event()
+    holders: list[threading.Thread] = []
 
-    def hold_the_writer() -> None:
-        with runtime.db.write():
-            holding.set()
-            release.wait(10)
+    def hold() -> threading.Event:
+        holding = threading.Event()
 
-    holder = threading.Thread(target=hold_the_writer)
-    holder.start()
-    assert holding.wait(10)
-    answers: list[int] = []
-    payer = threading.Thread(
+        def hold_the_writer() -> None:
+            with runtime.db.write():
+                holding.set()
+                release.wait(10)
+
+        holders.append(threading.Thread(target=hold_the_writer))
+        holders[-1].start()
+        assert holding.wait(10)
+        return release
+
+    yield hold
+    release.set()
+    for holder in holders:
+        holder.join(10)
+
+
+def _paying(client: TestClient, token: str, answers: list[int]) -> threading.Thread:
+    """A started thread submitting one INSTANT transfer; its status lands in ``answers``."""
+    thread = threading.Thread(
         target=lambda: answers.append(
             client.post(
                 "/v1/transactions",
@@ -182,15 +188,36 @@ def test_a_brief_write_finding_the_writer_taken_is_served_once_in_a_worker_threa
             ).status_code
         )
     )
-    hops.clear()
-    payer.start()
-    deadline = time.monotonic() + 10
-    while not hops and time.monotonic() < deadline:
+    thread.start()
+    return thread
+
+
+def _until(condition: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_a_brief_write_finding_the_writer_taken_is_served_once_in_a_worker_thread(
+    client: TestClient,
+    operator_headers: dict[str, str],
+    runtime: Runtime,
+    hops: list[str],
+    hold_writer: Callable[[], threading.Event],
+) -> None:
+    """The loop never waits for the writer: the payment starts over in one hop, where it
+    waits for the holder, and is made exactly once."""
+    session_id, token = _session(client, operator_headers)
+    writer_held = hold_writer()
+    answers: list[int] = []
+    hops.clear()
+    payer = _paying(client, token, answers)
+    _until(lambda: bool(hops))
     assert hops == ["_serve"]  # refused on the loop, handed to a worker thread
     assert answers == []  # which waits for the writer
-    release.set()
-    holder.join(10)
+    writer_held.set()
     payer.join(10)
     assert answers == [200]
     assert hops == ["_serve"]
@@ -206,13 +233,6 @@ def test_a_brief_write_finding_the_writer_taken_is_served_once_in_a_worker_threa
     assert (made, entries) == (1, 1)
 
 
-def _until(condition: Any, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 @pytest.mark.parametrize("engine", ["sqlite"])
 def test_a_brief_write_hops_while_another_request_is_in_flight(
     client: TestClient,
@@ -220,6 +240,7 @@ def test_a_brief_write_hops_while_another_request_is_in_flight(
     runtime: Runtime,
     hops: list[str],
     monkeypatch: pytest.MonkeyPatch,
+    hold_writer: Callable[[], threading.Event],
 ) -> None:
     """Under concurrent requests a write goes to a worker thread at once (SQLite's C code
     runs there without the GIL, beside the loop); reads stay on the loop."""
@@ -232,42 +253,19 @@ def test_a_brief_write_hops_while_another_request_is_in_flight(
         return without_waiting()
 
     monkeypatch.setattr(runtime.db, "without_waiting", counting)
-    holding, release = threading.Event(), threading.Event()
-
-    def hold_the_writer() -> None:
-        with runtime.db.write():
-            holding.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold_the_writer)
-    holder.start()
-    assert holding.wait(10)
+    writer_held = hold_writer()
     answers: list[int] = []
-
-    def pay(token: str) -> threading.Thread:
-        thread = threading.Thread(
-            target=lambda: answers.append(
-                client.post(
-                    "/v1/transactions",
-                    json={"type": "TRANSFER", "amount": "1", "destination": "d"},
-                    headers={"Authorization": f"Bearer {token}"},
-                ).status_code
-            )
-        )
-        thread.start()
-        return thread
-
     hops.clear()
-    first = pay(tokens[0])
+    first = _paying(client, tokens[0], answers)
     _until(lambda: len(hops) == 1)  # alone: tried on the loop, found the writer taken
     assert tried_on_the_loop == [1]
-    second = pay(tokens[1])
+    second = _paying(client, tokens[1], answers)
     _until(lambda: len(hops) == 2)  # the first is in flight: straight to a thread
     assert tried_on_the_loop == [1]
     assert client.get("/health").status_code == 200  # a read: on the loop, no hop
     assert len(hops) == 2
     assert tried_on_the_loop == [1, 1]
-    release.set()
-    for thread in (holder, first, second):
+    writer_held.set()
+    for thread in (first, second):
         thread.join(10)
     assert answers == [200, 200]
