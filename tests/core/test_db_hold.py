@@ -137,6 +137,28 @@ def test_a_read_of_several_rows_leaves_every_read_to_be_made_on_its_own(db: Data
             assert tx.all(*several) == [{"nonce": "a"}, {"nonce": "b"}]
 
 
+def test_a_prefetch_reads_its_columns_again_after_the_schema_changed(db: Database) -> None:
+    """The column layout of a joined read is kept per statement (psycopg builds the
+    description anew at every call); a table that gained a column is read afresh."""
+    with db.write() as tx:
+        tx.execute("INSERT INTO probe (nonce, expires_at) VALUES ('n', 7)")
+    whole = ("SELECT * FROM probe WHERE nonce = :n", {"n": "n"})
+    count = ("SELECT COUNT(*) AS c FROM probe", None)
+
+    def prefetched() -> list[dict[str, object]]:
+        with db.hold():
+            db.prefetch([whole, count])
+            with db.read() as tx:
+                rows = tx.all(*whole)
+                assert tx.all(*count) == [{"c": 1}]
+                return rows
+
+    assert prefetched() == [{"nonce": "n", "expires_at": 7}]
+    with db.write() as tx:
+        tx.execute("ALTER TABLE probe ADD COLUMN note TEXT DEFAULT 'added'")
+    assert prefetched() == [{"nonce": "n", "expires_at": 7, "note": "added"}]
+
+
 def test_a_released_block_holds_no_connection(db: Database) -> None:
     with db.hold():
         pid = _pid(db)

@@ -676,7 +676,7 @@ class PostgresDatabase(Database):
             cursor = conn.cursor(row_factory=tuple_row)
             query, names = _wire(_joined(tuple(sql for sql, _ in reads)))
             cursor.execute(query, merged if names is None else [merged[n] for n in names])
-            rows = _split(cursor)
+            rows = _split(query, cursor)
         if rows is None:
             return  # a read found more than one row: each is made on its own
         self._local.prefetched = {
@@ -845,15 +845,31 @@ def _joined(reads: tuple[str, ...]) -> str:
     return f"SELECT {parts} FROM (SELECT 1) AS one{joins}"
 
 
-def _split(cursor: psycopg.Cursor[tuple[Any, ...]]) -> list[list[Row]] | None:
+#: A joined statement's column names and each read's (marker, end) columns, by statement:
+#: psycopg builds ``cursor.description`` anew at every call (a twentieth of a payment's
+#: server CPU), and a statement's columns do not change while the schema does not.
+_LAYOUTS: dict[str, tuple[list[str], list[tuple[int, int]]]] = {}
+
+
+def _layout(
+    query: str, cursor: psycopg.Cursor[tuple[Any, ...]], width: int
+) -> tuple[list[str], list[tuple[int, int]]]:
+    layout = _LAYOUTS.get(query)
+    if layout is None or len(layout[0]) != width:  # a schema that changed: read it again
+        names = [column.name for column in cursor.description or ()]
+        starts = [i for i, name in enumerate(names) if name == _FOUND]
+        layout = names, list(zip(starts, [*starts[1:], len(names)], strict=True))
+        _LAYOUTS[query] = layout
+    return layout
+
+
+def _split(query: str, cursor: psycopg.Cursor[tuple[Any, ...]]) -> list[list[Row]] | None:
     """Each read's rows from a :func:`_joined` statement's; None if one found several."""
     found = cursor.fetchall()
     if len(found) != 1:
         return None  # a read of several rows multiplied the joined row
     [values] = found
-    names = [column.name for column in cursor.description or ()]
-    starts = [i for i, name in enumerate(names) if name == _FOUND]
-    parts = zip(starts, [*starts[1:], len(names)], strict=True)  # each read's columns
+    names, parts = _layout(query, cursor, len(values))
     return [
         [dict(zip(names[a + 1 : b], values[a + 1 : b], strict=True))] if values[a] else []
         for a, b in parts
