@@ -455,6 +455,7 @@ class SQLiteDatabase(Database):
         self.url = url
         self.path = os.path.abspath(database)
         self._options = options
+        self._busy_timeout = f"PRAGMA busy_timeout={int(options.busy_timeout_ms)}"
         self._write_lock = threading.Lock()
         self._writer_owner: int | None = None
         self._local = threading.local()
@@ -478,7 +479,7 @@ class SQLiteDatabase(Database):
             timeout=self._options.busy_timeout_ms / 1000,
         )
         conn.row_factory = _dict_row
-        conn.execute(f"PRAGMA busy_timeout={int(self._options.busy_timeout_ms)}")
+        conn.execute(self._busy_timeout)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
@@ -535,7 +536,7 @@ class SQLiteDatabase(Database):
                 raise WriterBusy from None
             raise
         finally:
-            conn.execute(f"PRAGMA busy_timeout={int(self._options.busy_timeout_ms)}")
+            conn.execute(self._busy_timeout)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:

@@ -169,11 +169,9 @@ async def run(
         args = (request, handler, body, raw, status_code, headers)
         runtime = runtime_of(request)
         if brief and on_loop(runtime) and (_reads(request) or _writes_alone(request)):
-            try:
-                with runtime.db.without_waiting():
-                    return _serve(*args)
-            except WriterBusy:
-                pass  # the writer was taken, nothing committed: again, where it may wait
+            served = _on_the_loop(runtime, _serve, *args)
+            if isinstance(served, Response):
+                return served  # else the writer was taken
         return await to_thread.run_sync(_serve, *args)
     finally:
         _InFlight.requests -= 1
@@ -204,12 +202,24 @@ async def prepare(request: Request, handler: Handler, *, brief: bool = False) ->
     """
     runtime = runtime_of(request)
     if brief and on_loop(runtime):
-        try:
-            with runtime.db.without_waiting():
-                return _prepared(request, handler)
-        except WriterBusy:
-            pass  # as in run()
+        prepared = _on_the_loop(runtime, _prepared, request, handler)
+        if prepared is not WRITER_TAKEN:
+            return prepared
     return await to_thread.run_sync(_prepared, request, handler)
+
+
+#: :func:`_on_the_loop` found the writer taken before anything was committed.
+WRITER_TAKEN: Final = object()
+
+
+def _on_the_loop(runtime: Runtime, serve: Callable[..., Any], *args: Any) -> Any:
+    """``serve(*args)`` on the event loop, whose first write may not wait for the writer;
+    :data:`WRITER_TAKEN` if it was taken (then serve it again where it may wait)."""
+    try:
+        with runtime.db.without_waiting():
+            return serve(*args)
+    except WriterBusy:
+        return WRITER_TAKEN
 
 
 def _prepared(request: Request, handler: Handler) -> Any:

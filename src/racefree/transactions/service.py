@@ -79,7 +79,7 @@ class Transactions:
         now_ms = self.clock.now_ms()
         now = now_ms // 1000
         tier = tier_for(request.amount, self.settings)
-        if tier in RUN_NOW and instant.ledger(self.executor, self.db):
+        if tier in RUN_NOW and self.in_database:
             paid = instant.pay(
                 self.db,
                 self.settings,
