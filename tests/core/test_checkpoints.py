@@ -49,12 +49,15 @@ def test_under_steady_writes_the_wal_starts_over_and_stays_bounded(
     """A checkpoint beside a busy writer leaves the frames committed meanwhile, and the
     WAL starts over only from a write that finds every frame copied: without the pass
     made holding the writer's lock, 6000 commits of 2-3 pages would leave a WAL of
-    12,000 frames or more."""
+    12,000 frames or more (18,284 measured).
+
+    Back to back, the writer commits while the thread waits for the GIL and copies, so
+    the WAL passes the restart threshold by a margin that depends on the machine's
+    load: 1,759 frames on a quiet machine, 4,125 in the full suite. The bound below
+    is half of what no restart would leave."""
     _write(sqlite_db, 6000)
     wal_frames = os.path.getsize(sqlite_db.path + "-wal") / FRAME_BYTES
-    # past the restart threshold only by what a fast writer commits while the thread
-    # waits for its turn and copies
-    assert wal_frames < 3 * checkpoints.RESTART_FRAMES
+    assert wal_frames < 6000
     with sqlite_db.read() as tx:
         assert tx.scalar("SELECT COUNT(*) FROM blobs") == 6000
     sqlite_db.close()
