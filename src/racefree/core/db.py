@@ -500,9 +500,10 @@ class SQLiteDatabase(Database):
         eager = getattr(self._local, "eager", False)
         if eager:
             self._local.eager = False  # the first write only (see without_waiting)
-            if not self._write_lock.acquire(blocking=False):
+            if self._checkpoints.restarting or not self._write_lock.acquire(blocking=False):
                 raise WriterBusy
         else:
+            self._checkpoints.wait_for_restart()
             self._write_lock.acquire()
         try:
             self._writer_owner = me
