@@ -112,7 +112,7 @@ def _pay(db: Database, settings: Settings, clock: ManualClock, session: str, **k
         settings,
         kw.pop("admissions", None) or instant.Admissions(),
         session_id=session,
-        request=transfer(kw.pop("amount", 100)),
+        request=transfer(kw.pop("amount", 100), kw.pop("destination", "acct:shop")),
         tier=Tier.INSTANT,
         idempotency_key=kw.pop("key", None),
         now=clock.now(),
@@ -319,6 +319,26 @@ def test_one_statement_payments_join_the_audit_chain_among_concurrent_writers(
     result = _verify_chain(db_url)
     assert result.returncode == 0, result.stdout + result.stderr
     assert balance(db, shared_agent) == 10_000 - 6 * 10
+
+
+def test_a_destination_that_json_escapes_is_chained_as_it_is_stored(
+    db: Database, settings: Settings, clock: ManualClock
+) -> None:
+    """The hashes cover each row's payload byte for byte, whatever the destination holds:
+    quotes, backslashes, control characters and non-ASCII text (on PostgreSQL the
+    statement takes each payload back out of a JSON array)."""
+    session = factory.session(db, _figured_agent(db, balance=1000), now=clock.now())
+    destination = 'acct:"quoted" \\back\\slash \\u0041 é ☃ \t\n end'
+    done = _pay(db, settings, clock, session, amount=10, destination=destination)
+    assert done is not None
+    with db.read() as tx:
+        rows = tx.all(
+            "SELECT details FROM audit_log WHERE transaction_id = :t ORDER BY id",
+            {"t": done.transaction.id},
+        )
+        report = audit.verify(tx)
+    assert json.loads(rows[0]["details"])["destination"] == destination
+    assert report.intact, report
 
 
 def _audit_ids(db: Database) -> list[int]:

@@ -339,7 +339,7 @@ _NO_HEAD = "the audit chain head is missing: run racefree db upgrade"
 #: One link of the chain computed by PostgreSQL, as :func:`link` computes it in Python.
 _LINK_PG = (
     "encode(sha256(convert_to({hash} || ':' || ({id} + 1)::text || ':'"
-    " || (CAST(:audit_payloads AS TEXT[]))[{n}], 'UTF8')), 'hex')"
+    " || (CAST(:audit_payloads AS JSON) ->> {n}), 'UTF8')), 'hex')"
 )
 
 
@@ -378,7 +378,7 @@ def append_pg(
     for i in range(count):
         ctes.append(
             f"audit_link_{i} AS MATERIALIZED (SELECT {i} AS i, {id_} + 1 AS id,"
-            f" {_LINK_PG.format(hash=hash_, id=id_, n=i + 1)} AS hash FROM {source})"
+            f" {_LINK_PG.format(hash=hash_, id=id_, n=i)} AS hash FROM {source})"
         )
         source, id_, hash_ = f"audit_link_{i}", "id", "hash"
     ctes.append(
@@ -400,10 +400,11 @@ def append_pg(
 
 def append_pg_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The parameters of :func:`append_pg`'s SQL for ``rows`` (in their order)."""
-    # one text[] parameter: psycopg escapes its elements in Python (a tenth of a payment's
-    # server CPU), but one text parameter per entry measured more PostgreSQL CPU per
-    # payment under 8 concurrent clients than it saved (bench/RESULTS.md, issue 11)
-    return {"audit_payloads": [payload(entry) for entry in rows]}
+    # one JSON array of the payloads (ASCII JSON texts: PostgreSQL's ->> gives each back
+    # byte for byte). Not a text[]: psycopg escapes an array's elements with a regex in
+    # Python, 115 µs a payment against json.dumps's 8; nor one text parameter per entry,
+    # which measured more PostgreSQL CPU under 8 clients than it saved (bench/RESULTS.md)
+    return {"audit_payloads": json.dumps([payload(entry) for entry in rows])}
 
 
 def entries(
