@@ -1,8 +1,9 @@
 """The request pipeline: at most one thread hop per request (issue 11), counted.
 
 Every hand-off to a worker thread in this process goes through
-``anyio.to_thread.run_sync`` (FastAPI's and Starlette's included), so the test
-counts its calls per request. On SQLite, brief routes make none (they run on the
+:func:`racefree.http.hop.run_sync` (the pipeline's and the guard's) or
+``anyio.to_thread.run_sync`` (FastAPI's and Starlette's), so the test counts the
+calls of both per request. On SQLite, brief routes make none (they run on the
 loop, reads and the hot writes alike) unless the writer is taken; on PostgreSQL,
 every request that touches the database makes exactly one.
 """
@@ -20,19 +21,21 @@ import pytest
 from fastapi.testclient import TestClient
 
 from racefree.core.db import Dialect
+from racefree.http import hop
 from racefree.runtime import Runtime
 
 
 @pytest.fixture
 def hops(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     calls: list[str] = []
-    original = anyio.to_thread.run_sync
+    for module in (anyio.to_thread, hop):
+        original = module.run_sync
 
-    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(getattr(func, "__name__", repr(func)))
-        return await original(func, *args, **kwargs)
+        async def counting(func: Any, *args: Any, _original: Any = original, **kw: Any) -> Any:
+            calls.append(getattr(func, "__name__", repr(func)))
+            return await _original(func, *args, **kw)
 
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+        monkeypatch.setattr(module, "run_sync", counting)
     yield calls
 
 

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from racefree import console, operators
 from racefree.core import tokens
 from racefree.core.db import Dialect, Tx
 from racefree.core.errors import GeneralCode, RacefreeError
+from racefree.http import hop
 from racefree.http.problems import add_response, errors, problem_response
 from racefree.killswitch import status
 from racefree.operators import OPERATOR_PREFIX
@@ -162,7 +162,7 @@ async def _redeem(runtime: Runtime, scope: Scope) -> RacefreeError | None:
     try:
         if runtime.db.dialect is Dialect.SQLITE:
             return _refusal(runtime, scope)
-        return await to_thread.run_sync(_refusal, runtime, scope)
+        return await hop.run_sync(_refusal, runtime, scope)
     except RacefreeError as error:  # e.g. 503 DATABASE_UNAVAILABLE: the state is unknown
         return error
 

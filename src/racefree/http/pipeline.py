@@ -1,7 +1,8 @@
 """The request pipeline: one worker-thread hop per request that touches the database.
 
 Why. The drivers are blocking, so database work runs in a worker thread; each
-hand-off costs ~80-100 µs on a loaded 2-core machine. FastAPI makes one per sync
+hand-off costs ~80-100 µs on a loaded 2-core machine (anyio's; this module's hop,
+:mod:`racefree.http.hop`, costs about half). FastAPI makes one per sync
 dependency, one per sync endpoint and one more to validate a response model: 3-5
 per request, most of them doing a few microseconds of work (issue 11). So every
 route that touches the database is an ``async def`` endpoint that gathers on the
@@ -83,7 +84,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import annotated_types
-from anyio import to_thread
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import (
     _get_param_aliases,
@@ -103,7 +103,7 @@ from racefree.core.db import Dialect
 from racefree.core.errors import RacefreeError, issue, validation_error
 from racefree.core.exceptions import WriterBusy
 from racefree.core.idempotency import HEADER as KEY_HEADER
-from racefree.http import auth, edge, guard, idempotency
+from racefree.http import auth, edge, guard, hop, idempotency
 from racefree.http.auth import Caller, SessionPrincipal
 from racefree.http.problems import problem_response, pydantic_issues
 from racefree.killswitch import status
@@ -172,7 +172,7 @@ async def run(
             served = _on_the_loop(runtime, _serve, *args)
             if isinstance(served, Response):
                 return served  # else the writer was taken
-        return await to_thread.run_sync(_serve, *args)
+        return await hop.run_sync(_serve, *args)
     finally:
         _InFlight.requests -= 1
 
@@ -205,7 +205,7 @@ async def prepare(request: Request, handler: Handler, *, brief: bool = False) ->
         prepared = _on_the_loop(runtime, _prepared, request, handler)
         if prepared is not WRITER_TAKEN:
             return prepared
-    return await to_thread.run_sync(_prepared, request, handler)
+    return await hop.run_sync(_prepared, request, handler)
 
 
 #: :func:`_on_the_loop` found the writer taken before anything was committed.
