@@ -175,3 +175,26 @@ def test_postgresql_writes_are_unchanged(db: Database) -> None:
         _insert(db, "a")
         _insert(db, "b")
     assert _nonces(db) == ["a", "b"]
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_work_that_may_wait_is_refused_in_the_block_after_a_write_and_allowed_outside(
+    db: Database,
+) -> None:
+    """``waits_ahead``: a caller about to write several times (or sleep) says so before
+    it writes anything more, and is sent where waiting is harmless."""
+    db.waits_ahead()  # outside the block: nothing to say
+    with db.without_waiting():
+        _insert(db, "a")  # the first write, committed
+        with pytest.raises(WriterBusy):
+            db.waits_ahead()
+    db.waits_ahead()
+    assert _nonces(db) == ["a"]
+
+
+@pytest.mark.parametrize("engine", ["postgresql"])
+def test_postgresql_never_refuses_work_that_may_wait(db: Database) -> None:
+    with db.without_waiting():
+        db.waits_ahead()
+        _insert(db, "a")
+    assert _nonces(db) == ["a"]

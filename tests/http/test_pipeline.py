@@ -71,6 +71,15 @@ def test_one_hop_at_most_per_request(
             200,
             int(reads),  # brief: the ledger executes it, database work only
         ),
+        (  # more than the balance: the one statement cannot pay it; the step path fails
+            # it (INSUFFICIENT_BALANCE) in a worker thread, where its writes may wait
+            "POST",
+            "/v1/transactions",
+            session,
+            {"type": "TRANSFER", "amount": "1000", "destination": "d"},
+            400,
+            1,
+        ),
         (  # its key's claim and stored answer are writes of their own: always a hop
             "POST",
             "/v1/transactions",

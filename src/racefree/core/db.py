@@ -396,6 +396,15 @@ class Database(abc.ABC):
         """
         return contextlib.nullcontext()
 
+    def waits_ahead(self) -> None:
+        """Say, before writing anything, that what comes next may wait: several writes
+        (each after the last committed), an executor's retries and their sleeps.
+
+        Within :meth:`without_waiting` (SQLite) it raises :class:`WriterBusy`, so the
+        caller is served again where waiting is harmless; elsewhere it does nothing.
+        """
+        return None  # PostgreSQL: its requests run in worker threads, where they may wait
+
     def hold(self) -> contextlib.AbstractContextManager[None]:
         """Within the block, this thread's reads and writes share one connection.
 
@@ -486,11 +495,15 @@ class SQLiteDatabase(Database):
 
     @contextlib.contextmanager
     def without_waiting(self) -> Iterator[None]:
-        self._local.eager = True
+        self._local.eager = self._local.waitless = True
         try:
             yield
         finally:
-            self._local.eager = False
+            self._local.eager = self._local.waitless = False
+
+    def waits_ahead(self) -> None:
+        if getattr(self._local, "waitless", False):
+            raise WriterBusy
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Tx]:

@@ -25,7 +25,8 @@ hierarchy::
 
 One exception is not an error and never leaves racefree: ``WriterBusy``, raised by
 a SQLite write that was asked not to wait (``Database.without_waiting``) and found the
-writer taken; the HTTP pipeline then serves the request again in a worker thread.
+writer taken, or by work that may wait announced there (``Database.waits_ahead``); the
+HTTP pipeline then serves the request again in a worker thread.
 
 Executors report failures with ``racefree.transactions.executors.ExecutorError``
 (a category, not an answer: the execution loop turns it into the transaction's
@@ -132,7 +133,8 @@ class MachineDefinitionError(_InternalError, ValueError):
 
 
 class WriterBusy(Exception):
-    """The writer was taken and the write was asked not to wait; nothing was committed.
+    """The writer was taken and the write was asked not to wait, or work that may wait
+    was announced (``Database.waits_ahead``) where nothing may; nothing was committed.
 
     Deliberately not a :class:`RacefreeError`: no handler may turn it into an answer.
     """

@@ -58,7 +58,8 @@ A later write in the same request -- after one has committed, starting over
 would do it twice -- would wait on the loop, so a request with an
 ``Idempotency-Key`` (whose claim and stored answer are writes of their own)
 always hops; a renewal and a payment make one write (a payment that the one
-statement cannot make, a refusal, takes the step path and its later writes).
+statement cannot make, a refusal, is served again in a worker thread before its
+step path writes anything: :meth:`~racefree.core.db.Database.waits_ahead`).
 The WAL is checkpointed in a thread of its own (:mod:`racefree.core.checkpoints`),
 so no commit on the loop waits for an fsync. On PostgreSQL, where every read is a
 network round trip, every request hops.

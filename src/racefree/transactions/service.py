@@ -93,6 +93,9 @@ class Transactions:
             )
             if paid is not None:
                 return Outcome(paid.reply, replayed=False, transaction_id=paid.transaction.id)
+            # nothing written: the step path's writes and executor may wait, never on the
+            # HTTP pipeline's event loop (served again in a worker thread)
+            self.db.waits_ahead()
         with self.db.write() as tx:
             result = submission.submit(
                 tx,
