@@ -24,7 +24,9 @@ The one-client rounds run with the load client and both servers pinned to one CP
 
 Then 8 concurrent clients (threads, one connection each, each on its own agent
 and session) for a fixed time: bare ``/health``, ``/health`` and INSTANT
-submissions, total requests/s.
+submissions -- and on PostgreSQL the raw floor -- total requests/s; on PostgreSQL
+also the CPU all its processes spent per request (:mod:`bench._cpu`), the cost
+that the floor and a submission can be compared by.
 
 Commits and round trips per request are counted from the database, not
 estimated: on PostgreSQL a second server talks to the database through a
@@ -340,6 +342,20 @@ def raw_op(url: str, base_url: str, operator: str) -> tuple[Op, psycopg.Connecti
     return op, conn
 
 
+def _raw_maker(
+    url: str, base_url: str, operator: str, opened: list[psycopg.Connection[Any]]
+) -> Callable[[int], Op]:
+    """The raw floor for the concurrent phase: each client its own agent, session and
+    connection (kept in ``opened``, to be closed)."""
+
+    def make(_: int) -> Op:
+        op, conn = raw_op(url, base_url, operator)
+        opened.append(conn)
+        return op
+
+    return make
+
+
 # -- measuring -----------------------------------------------------------------------------
 
 
@@ -398,8 +414,11 @@ def interleaved(ops: dict[str, Op], rounds: int, per_round: int, warmup: int) ->
     }
 
 
-def concurrent(make_op: Callable[[int], Op], clients: int, seconds: float) -> dict[str, Any]:
-    """``clients`` threads, each with its own op, for ``seconds``; total requests/s."""
+def concurrent(
+    make_op: Callable[[int], Op], clients: int, seconds: float, *, postgres: bool = False
+) -> dict[str, Any]:
+    """``clients`` threads, each with its own op, for ``seconds``; total requests/s, and
+    with ``postgres`` the CPU every PostgreSQL process spent per request."""
     ops = [make_op(i) for i in range(clients)]
     barrier = threading.Barrier(clients + 1)
     stop = threading.Event()
@@ -423,21 +442,25 @@ def concurrent(make_op: Callable[[int], Op], clients: int, seconds: float) -> di
     for t in threads:
         t.start()
     barrier.wait()
-    began = time.perf_counter()
+    began, database_s = time.perf_counter(), _cpu.postgres_s() if postgres else 0.0
     time.sleep(seconds)
     stop.set()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
+    database_s = _cpu.postgres_s() - database_s if postgres else 0.0
     if errors:
         raise errors[0]
     total = sum(counts)
-    return {
+    result = {
         "clients": clients,
         "requests": total,
         "req_per_s": round(total / elapsed, 1),
         "client_cpu_us": round(sum(cpu) / max(total, 1) / 1000, 1),
     }
+    if postgres:
+        result["postgres_cpu_us"] = round(database_s / max(total, 1) * 1e6, 1)
+    return result
 
 
 def concurrent_ops(
@@ -544,6 +567,7 @@ def run_engine(
     ):
         server = start_racefree(url, Path(tmp), args.src, {})
         raw_conn = None
+        raw_conns: list[psycopg.Connection[Any]] = []
         try:
             operator = server.operator_token
             ops = http_ops(server.base_url, bare_url, operator)
@@ -551,18 +575,20 @@ def run_engine(
                 ops[RAW], raw_conn = raw_op(url, server.base_url, operator)
             with pinned(args.pin, [server.process.pid, bare_pid]):
                 results = interleaved(ops, args.rounds, args.ops, warmup=args.ops // 4)
+            makers = concurrent_ops(server.base_url, bare_url, operator, args.clients)
+            if engine == "postgresql":
+                makers[RAW] = _raw_maker(url, server.base_url, operator, raw_conns)
             conc = {
-                name: concurrent(make, args.clients, args.seconds)
-                for name, make in concurrent_ops(
-                    server.base_url, bare_url, operator, args.clients
-                ).items()
+                name: concurrent(make, args.clients, args.seconds, postgres=engine == "postgresql")
+                for name, make in makers.items()
             }
             if engine == "sqlite":
                 counts = count_sqlite(ops, str(make_url(url).database), args.count)
         finally:
             server.stop()
-            if raw_conn is not None:
-                raw_conn.close()
+            for conn in [raw_conn, *raw_conns]:
+                if conn is not None:
+                    conn.close()
         if engine == "postgresql":
             counts = count_postgres(url, Path(tmp), args.src, operator, args.count, args.stat_wait)
     return {"engine": engine, "results": results, "concurrent": conc, "counts": counts}
@@ -683,9 +709,13 @@ def table(run: dict[str, Any]) -> str:
     if pg and RAW in results:
         floor = _p50_ratio(results, SUBMIT, RAW)
         lines.append(f"\nINSTANT POST / raw one-statement floor (p50): **{floor}x**")
-    lines.append("\n| 8 concurrent clients | requests/s | client CPU µs/req |\n|---|---:|---:|")
+    head = "\n| 8 concurrent clients | requests/s | client CPU µs/req |"
+    lines.append(
+        head + (" PostgreSQL CPU µs/req |\n|---|---:|---:|---:|" if pg else "\n|---|---:|---:|")
+    )
     for name, c in run["concurrent"].items():
-        lines.append(f"| {name} | {c['req_per_s']:,.0f} | {c['client_cpu_us']} |")
+        line = f"| {name} | {c['req_per_s']:,.0f} | {c['client_cpu_us']} |"
+        lines.append(line + (f" {c.get('postgres_cpu_us', '')} |" if pg else ""))
     return "\n".join(lines)
 
 
