@@ -82,7 +82,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import annotated_types
 from fastapi.dependencies.models import Dependant
@@ -171,8 +171,8 @@ async def run(
         runtime = runtime_of(request)
         if brief and on_loop(runtime) and (_reads(request) or _writes_alone(request)):
             served = _on_the_loop(runtime, _serve, *args)
-            if isinstance(served, Response):
-                return served  # else the writer was taken
+            if not isinstance(served, _WouldWait):
+                return served
         return await hop.run_sync(_serve, *args)
     finally:
         _InFlight.requests -= 1
@@ -204,23 +204,28 @@ async def prepare(request: Request, handler: Handler, *, brief: bool = False) ->
     runtime = runtime_of(request)
     if brief and on_loop(runtime):
         prepared = _on_the_loop(runtime, _prepared, request, handler)
-        if prepared is not WRITER_TAKEN:
+        if not isinstance(prepared, _WouldWait):
             return prepared
     return await hop.run_sync(_prepared, request, handler)
 
 
-#: :func:`_on_the_loop` found the writer taken before anything was committed.
-WRITER_TAKEN: Final = object()
+class _WouldWait:
+    """:func:`_on_the_loop` stopped before anything was committed: the writer was taken,
+    or what came next may wait (:meth:`~racefree.core.db.Database.waits_ahead`)."""
 
 
-def _on_the_loop(runtime: Runtime, serve: Callable[..., Any], *args: Any) -> Any:
+WOULD_WAIT: Final = _WouldWait()
+_T = TypeVar("_T")
+
+
+def _on_the_loop(runtime: Runtime, serve: Callable[..., _T], *args: Any) -> _T | _WouldWait:
     """``serve(*args)`` on the event loop, whose first write may not wait for the writer;
-    :data:`WRITER_TAKEN` if it was taken (then serve it again where it may wait)."""
+    :data:`WOULD_WAIT` if it would have waited (then serve it again where it may)."""
     try:
         with runtime.db.without_waiting():
             return serve(*args)
     except WriterBusy:
-        return WRITER_TAKEN
+        return WOULD_WAIT
 
 
 def _prepared(request: Request, handler: Handler) -> Any:
