@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from racefree import logs
+from racefree.core import context
 from racefree.http import create_app
 from racefree.runtime import Runtime
 from racefree.testing import start_server
@@ -164,3 +167,58 @@ def test_text_lines_escape_control_characters() -> None:
     (line,) = stream.getvalue().splitlines()
     assert "evil\\nINFO forged" in line
     assert "field=a\\rb" in line
+
+
+@pytest.mark.parametrize(
+    "created",
+    [0.0, 0.0005, 1796133235.0, 1796133235.9995, 1796133235.9999996, 1348328698.8279998],
+)
+def test_ts_is_what_datetime_prints_to_the_millisecond(created: float) -> None:
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert logs.timestamp(created) == expected.replace("+00:00", "Z")
+
+
+def _record(msg: str, *args: Any, exc_info: Any = None, **kwargs: Any) -> logging.LogRecord:
+    record = logging.getLogger("racefree.test-format").makeRecord(
+        "racefree.test-format", logging.WARNING, __file__, 1, msg, args, exc_info, **kwargs
+    )
+    record.created = 1796133235.1234567
+    return record
+
+
+def test_a_json_line_puts_the_fixed_fields_first_then_the_extras_in_order() -> None:
+    record = _record("paid %s", "1", extra={"amount": "1", "request_id": "req-x", "n": 2})
+    line = logs.formatter("json").format(record)
+    assert list(json.loads(line).items()) == [
+        ("ts", "2026-12-01T13:53:55.123Z"),
+        ("level", "warning"),
+        ("logger", "racefree.test-format"),
+        ("msg", "paid 1"),
+        ("request_id", "req-x"),
+        ("amount", "1"),
+        ("n", 2),
+    ]
+
+
+def test_a_line_takes_the_request_id_of_the_request_being_served() -> None:
+    token = context.request_id.set("req-served")
+    try:
+        text = logs.formatter("text").format(_record("hello"))
+        explicit = logs.formatter("text").format(_record("hi", extra={"request_id": "req-own"}))
+    finally:
+        context.request_id.reset(token)
+    assert (
+        text == "2026-12-01T13:53:55.123Z WARNING racefree.test-format hello request_id=req-served"
+    )
+    assert explicit.endswith("hi request_id=req-own")
+
+
+def test_a_traceback_stays_on_its_records_text_line() -> None:
+    try:
+        raise ValueError("bad\nvalue")
+    except ValueError:
+        record = _record("failed", exc_info=sys.exc_info())
+    line = logs.formatter("text").format(record)
+    assert "\n" not in line
+    assert line.startswith("2026-12-01T13:53:55.123Z WARNING racefree.test-format failed Traceback")
+    assert line.endswith("ValueError: bad\\nvalue")
