@@ -38,6 +38,9 @@ included, is a transaction there); on SQLite, commit frames appended to the WAL 
 
 ``--src DIR`` serves racefree from another checkout's ``src`` (e.g. today's main,
 extracted with ``git archive``) with this benchmark's client, for before/after.
+``--compare-src DIR`` serves both side by side (:func:`compare`): one client's
+``/health``, renew and INSTANT POST in interleaved pinned rounds with the bare
+baseline, then 8-client submissions in alternating rounds.
 """
 
 from __future__ import annotations
@@ -597,9 +600,15 @@ def run_engine(
 # -- this checkout against another, side by side ---------------------------------------------
 
 
-def compare(engine: str, args: argparse.Namespace) -> dict[str, Any]:
-    """8-client INSTANT submissions: this server and one from ``--compare-src``, each on
-    its own new database, served by the same stack; rounds alternate between them."""
+#: The requests the one-client comparison alternates (with the bare baseline).
+COMPARED_ONE_CLIENT = (HEALTH, RENEW, SUBMIT)
+
+
+def compare(engine: str, args: argparse.Namespace, bare_url: str, bare_pid: int) -> dict[str, Any]:
+    """This server and one from ``--compare-src``, each on its own new database, served by
+    the same stack: one client's requests in interleaved pinned rounds (each contestant's
+    ``/health``, renew and INSTANT POST, and the bare baseline), then 8-client INSTANT
+    submissions, rounds alternating between them."""
     contestants = {args.label: args.src, args.compare_label: args.compare_src}
     with contextlib.ExitStack() as stack:
         submit: dict[str, Callable[[int], Op]] = {}
@@ -614,6 +623,7 @@ def compare(engine: str, args: argparse.Namespace) -> dict[str, Any]:
                 server.base_url, server.base_url, server.operator_token, args.clients
             )
             submit[label] = made[SUBMIT]
+        one_client = _one_client(servers, bare_url, bare_pid, args)
         done: dict[str, list[dict[str, Any]]] = {label: [] for label in contestants}
         cpu = {label: {"server": 0.0, "postgres": 0.0} for label in contestants}
         order = list(contestants)
@@ -634,6 +644,7 @@ def compare(engine: str, args: argparse.Namespace) -> dict[str, Any]:
                 )[SUBMIT]
     return {
         "engine": engine,
+        "one_client": one_client,
         "rounds": {label: [d["req_per_s"] for d in runs] for label, runs in done.items()},
         "req_per_s": {
             label: round(sum(d["requests"] for d in runs) / (args.seconds * len(runs)), 1)
@@ -650,10 +661,28 @@ def compare(engine: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _one_client(
+    servers: dict[str, tuple[str, Server, Path]],
+    bare_url: str,
+    bare_pid: int,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Each contestant's one-client requests and the bare baseline, interleaved and pinned."""
+    ops: dict[str, Op] = {}
+    for label, (_, server, _) in servers.items():
+        theirs = http_ops(server.base_url, bare_url, server.operator_token)
+        ops.setdefault(BARE, theirs[BARE])
+        ops.update({f"{label}: {name}": theirs[name] for name in COMPARED_ONE_CLIENT})
+    pids = [bare_pid, *(server.process.pid for _, server, _ in servers.values())]
+    with pinned(args.pin, pids):
+        return interleaved(ops, args.rounds, args.ops, warmup=args.ops // 4)
+
+
 def compare_table(result: dict[str, Any], args: argparse.Namespace) -> str:
     mine, theirs = args.label, args.compare_label
+    lines = [_one_client_table(result, args), ""] if result.get("one_client") else []
     rate = result["req_per_s"]
-    lines = [
+    lines += [
         f"**{result['engine']}, {args.clients} concurrent clients, INSTANT POST, "
         f"{args.compare_rounds} alternating rounds of {args.seconds:g} s**: "
         f"{mine} / {theirs} = **{round(rate[mine] / rate[theirs], 2)}x**\n",
@@ -673,6 +702,23 @@ def compare_table(result: dict[str, Any], args: argparse.Namespace) -> str:
         used = cpu.get(label, {})
         spent = f" {used.get('server', '')} | {used.get('postgres', '')} |"
         lines.append(f"| {label} | {rate[label]:,.0f} | {rounds} |{counted}{spent}")
+    return "\n".join(lines)
+
+
+def _one_client_table(result: dict[str, Any], args: argparse.Namespace) -> str:
+    mine, theirs, runs = args.label, args.compare_label, result["one_client"]
+    lines = [
+        f"**{result['engine']}, one client, {args.rounds} interleaved rounds of {args.ops}"
+        f" requests, pinned**: p50 µs (x bare Starlette's {runs[BARE]['p50_us']})\n",
+        f"| request | {mine} | {theirs} | {mine} / {theirs} |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in COMPARED_ONE_CLIENT:
+        a, b = (runs[f"{label}: {name}"]["p50_us"] for label in (mine, theirs))
+        bare = runs[BARE]["p50_us"]
+        lines.append(
+            f"| {name} | {a} ({a / bare:.2f}x) | {b} ({b / bare:.2f}x) | **{a / b:.2f}x** |"
+        )
     return "\n".join(lines)
 
 
@@ -743,8 +789,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--label", default="this branch")
     parser.add_argument(
         "--compare-src",
-        help="also run 8-client PostgreSQL submissions against racefree from this src"
-        " directory (e.g. today's main: git archive main src | tar -x -C DIR), alternating",
+        help="also compare with racefree from this src directory (e.g. today's main: git"
+        " archive main src | tar -x -C DIR): one client's requests interleaved and pinned,"
+        " then 8-client submissions in alternating rounds",
     )
     parser.add_argument("--compare-label", default="main")
     parser.add_argument(
@@ -765,9 +812,8 @@ def main(argv: list[str] | None = None) -> None:
         GRANIAN["python"] = args.granian_python
     with bare_server(args.stack.split()) as (bare_url, bare_pid):
         runs = [run_engine(e, args, bare_url, bare_pid) for e in args.engines.split(",") if e]
-    compared = (
-        [compare(e, args) for e in args.compare_engines.split(",") if e] if args.compare_src else []
-    )
+        engines = [e for e in args.compare_engines.split(",") if e] if args.compare_src else []
+        compared = [compare(e, args, bare_url, bare_pid) for e in engines]
     key = f"{NAME}-{args.label.replace(' ', '-')}"
     stack = server_stack(args.src, args.granian_python)
     write_results(
