@@ -100,9 +100,17 @@ def test_a_group_without_its_command_shows_its_help_and_exits_2(run: Run) -> Non
 
 
 def _in_bash(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``command`` run by bash, so the shell that completion is for can be detected."""
+    """``command`` run by bash, so the shell that completion is for can be detected.
+
+    As a compound command: bash would exec a lone simple one, and the command's parent
+    would be pytest, not bash (detection would then depend on a bash further up).
+    """
     return subprocess.run(
-        ["/bin/bash", "-c", command], capture_output=True, text=True, env=env, timeout=120
+        ["/bin/bash", "-c", f"{command}; exit $?"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
