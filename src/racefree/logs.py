@@ -11,8 +11,8 @@ The code logs through the standard library (``logging.getLogger``); one
 :class:`LineFormatter` renders every record, so there is one format whoever logs.
 It renders on the event loop for every request (the access line), so it is
 lean: structlog's ``ProcessorFormatter``, which it replaced, copied each record
-and ran its processor chain and the stdlib's formatting on top, at 1.7 times the
-CPU per line (bench/RESULTS.md, "stop 24").
+and ran its processor chain and the stdlib's formatting on top, at 2.1 to 2.4
+times the CPU per line (``python -m bench loglines``; bench/RESULTS.md, "stop 24").
 Request paths, headers and other values a client chose end up in log lines (and
 in exception texts). A NUL, CR or LF among them would forge lines or break
 parsers, so every control character -- of the message, the fields and the
@@ -74,11 +74,11 @@ class LineFormatter(logging.Formatter):
 
     def __init__(self, fmt: LogFormat) -> None:
         super().__init__()
-        self.json = fmt == "json"
+        self.as_json = fmt == "json"
 
     def format(self, record: logging.LogRecord) -> str:
         event = self.fields(record)
-        if self.json:
+        if self.as_json:
             return json.dumps(_ordered(event), default=str)
         return _text({k: escape(v) if isinstance(v, str) else v for k, v in event.items()})
 
