@@ -30,14 +30,9 @@ from typing import Any
 from bench.harness import update_results_md, write_results
 
 NAME = "loglines"
-ACCESS = {
-    "request_id": "req_01a231e67fb87437beb00233f0467351",
-    "method": "POST",
-    "route": "/v1/transactions",
-    "status": 200,
-    "duration_ms": 1.52,
-}
+#: A committed audit row as :func:`racefree.core.audit.record` logs it.
 EVENT = {
+    "at": 1796133235,
     "event_type": "TRANSACTION_CONFIRMED",
     "severity": "info",
     "actor": "executor",
@@ -45,17 +40,21 @@ EVENT = {
     "session_id": "01a231e2-2652-72ce-b3d6-3510400e1e6c",
     "transaction_id": "01a231e2-29c0-7759-865c-95e35cd4e58f",
     "request_id": "req_01a231e229bf776bb80e587b777c252d",
-    "details": {"from": "SUBMITTED", "settled": 1, "to": "CONFIRMED"},
+    "details": '{"from":"SUBMITTED","settled":1,"to":"CONFIRMED"}',
 }
 
 
 def _lines() -> dict[str, Callable[[], None]]:
-    access, events = logging.getLogger("racefree.access"), logging.getLogger("racefree.events")
+    """The server's own calls: the access line and a committed audit row's line."""
+    from racefree.core import audit
+    from racefree.http import middleware
+
+    request_id = "req_01a231e67fb87437beb00233f0467351"
     return {
-        "access line": lambda: access.info(
-            "%s %s %d %.2fms", "POST", "/v1/transactions", 200, 1.52, extra=ACCESS
+        "access line": lambda: middleware._access(
+            request_id, "POST", "/v1/transactions", 200, 0.00152
         ),
-        "domain-event line": lambda: events.log(logging.INFO, "TRANSACTION_CONFIRMED", extra=EVENT),
+        "domain-event line": lambda: audit._log_event(EVENT),
     }
 
 
