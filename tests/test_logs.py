@@ -16,10 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from racefree import logs
-from racefree.core import context
+from racefree.core import audit, context
+from racefree.core.audit import Severity
+from racefree.core.clock import ManualClock
 from racefree.http import create_app
 from racefree.runtime import Runtime
 from racefree.testing import start_server
+from tests.http.test_transactions import make_agent, transfer
 
 JSON_LOGS = {"RACEFREE_LOG_FORMAT": "json", "RACEFREE_LOG_LEVEL": "info"}
 
@@ -151,6 +154,59 @@ def test_the_500_line_and_the_access_line_carry_the_clients_request_id(
         500,
         "/v1/explode",
     )
+
+
+ROUTINE = [
+    "SESSION_RENEWED",
+    "TRANSACTION_CREATED",
+    "TRANSACTION_CLAIMED",
+    "TRANSACTION_SUBMITTED",
+    "TRANSACTION_CONFIRMED",
+]
+
+
+def test_routine_steps_log_at_debug_and_the_rest_at_their_severity(
+    client: TestClient,
+    operator_headers: dict[str, str],
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A payment's and a renewal's steps are routine (the access line tells of them);
+    their audit rows are written all the same, and what DESIGN 11 names is not routine."""
+    caplog.set_level(logging.DEBUG, logger="racefree.events")
+    op = operator_headers
+    agent_id = make_agent(client, op)
+    opened = client.post("/v1/sessions", json={"agent_id": agent_id}, headers=op).json()
+    clock.advance(86400 // 2 + 1)  # past half the session's lifetime: it may renew
+    renewed = client.post(
+        f"/v1/sessions/{opened['session_id']}/renew",
+        headers={"Authorization": f"Bearer {opened['token']}"},
+    )
+    assert renewed.status_code == 200, renewed.text
+    session = {"Authorization": f"Bearer {renewed.json()['token']}"}
+    paid = client.post("/v1/transactions", json=transfer(5), headers=session)
+    assert paid.json()["status"] == "CONFIRMED", paid.text
+    revoked = client.delete(f"/v1/sessions/{opened['session_id']}", headers=op)
+    assert revoked.status_code == 200, revoked.text
+
+    levels = {r.getMessage(): r.levelname for r in caplog.records if r.name == "racefree.events"}
+    assert {event: levels[event] for event in ROUTINE} == dict.fromkeys(ROUTINE, "DEBUG")
+    assert levels["AGENT_CREATED"] == levels["SESSION_CREATED"] == "INFO"
+    assert levels["SESSION_REVOKED"] == "WARNING"
+    written = client.get("/v1/audit-log", params={"limit": 100}, headers=op).json()["entries"]
+    assert set(ROUTINE) <= {entry["event_type"] for entry in written}
+
+
+def test_a_routine_event_above_info_logs_at_its_severity(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="racefree.events")
+    entries = [
+        audit.row("TRANSACTION_CLAIMED", at=0, severity=severity, details={})
+        for severity in (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
+    ]
+    audit.logged(entries)
+    assert [r.levelname for r in caplog.records] == ["DEBUG", "WARNING", "CRITICAL"]
 
 
 def test_text_lines_escape_control_characters() -> None:

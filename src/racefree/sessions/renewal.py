@@ -52,6 +52,9 @@ _STATE = (
 
 CONFLICT_HINT = "use the token that the winning request received, or open a new session"
 
+# a rotation is routine (the access line tells of it); a reuse or a revocation is not
+audit.routine("SESSION_RENEWED")
+
 
 @dataclass(frozen=True, slots=True)
 class Renewal:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.clock import isoformat
 from racefree.core.db import Row, Tx
@@ -162,6 +163,12 @@ TRANSACTIONS = StateMachine(
             audit_event="TRANSACTION_EXPIRED",
         ),
     ),
+)
+
+# A payment's way through, logged at DEBUG: the access line tells of the request, and
+# a failure, a refusal or an operator's decision still logs at its severity.
+audit.routine(
+    "TRANSACTION_CREATED", "TRANSACTION_CLAIMED", "TRANSACTION_SUBMITTED", "TRANSACTION_CONFIRMED"
 )
 
 
