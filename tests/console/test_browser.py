@@ -8,15 +8,18 @@ runs on both engines.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from racefree.testing import Server
+from racefree.testing import Server, start_server
 from tests.console.browser import PHONE, Console
 from tests.console.conftest import SCREENSHOTS
+from tests.events.receiver import Receiver, always
 
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 sqlite_only = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
@@ -27,6 +30,8 @@ PAGES = (
     "/console/transactions",
     "/console/plan-groups",
     "/console/audit",
+    "/console/rules",
+    "/console/webhooks",
 )
 
 
@@ -498,3 +503,106 @@ def test_every_page_is_accessible_and_fits_a_phone(
             ui.check(f"{label}-activate")
         finally:
             ui.close()
+
+
+# -- auto-stop rules and webhooks ------------------------------------------------------------
+
+
+@pytest.fixture
+def failing_receiver() -> Iterator[Receiver]:
+    """A real webhook receiver on 127.0.0.1 that answers every delivery with 503."""
+    with Receiver(always(503)) as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def webhook_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
+    """A real server whose webhooks may target 127.0.0.1 (the test receiver)."""
+    server = start_server(db_url, tmp_path, env={"RACEFREE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"})
+    yield server
+    server.stop()
+
+
+def rule_row(ui: Console, rule_type: str) -> Any:
+    return ui.page.locator(f"tr[data-rule-type='{rule_type}']")
+
+
+@sqlite_only
+def test_rules_and_webhooks_pages_edit_a_rule_and_show_the_failed_delivery(
+    chromium: Any,
+    webhook_server: Server,
+    failing_receiver: Receiver,
+    request: pytest.FixtureRequest,
+) -> None:
+    with api(webhook_server) as client:
+        created = client.post(
+            "/v1/webhooks",
+            json={"url": failing_receiver.url, "event_types": ["AUTO_STOP_RULE_SET"]},
+        )
+        assert created.status_code == 201, created.text
+        hook_id = created.json()["id"]
+    ui = Console.open(chromium, webhook_server, SCREENSHOTS, request.node.name)
+    try:
+        ui.sign_in()
+        ui.page.get_by_role("link", name="Rules").click()
+        assert ui.page.get_by_test_id("rules-table").locator("tbody tr").count() == 3  # seeded
+        ui.check("rules")
+
+        row = rule_row(ui, "CONSECUTIVE_FAILURES")
+        row.get_by_label("threshold").fill("5")
+        row.get_by_label("Action of the CONSECUTIVE_FAILURES rule (global)").select_option("WARN")
+        row.get_by_role("button", name="Save").click()
+        assert ui.notice() == "Saved the CONSECUTIVE_FAILURES rule (global): it is version 2 now."
+        assert rule_row(ui, "CONSECUTIVE_FAILURES").get_by_label("threshold").input_value() == "5"
+        ui.check("rule-saved")
+        rule_id = rule_row(ui, "CONSECUTIVE_FAILURES").get_attribute("data-rule-id")
+        with api(webhook_server) as client:
+            rule = client.get(f"/v1/auto-stop/rules/{rule_id}").json()
+            assert (rule["params"], rule["action"], rule["version"]) == (
+                {"threshold": 5},
+                "WARN",
+                2,
+            )
+            # another operator changes it while this page still shows version 2
+            changed = client.patch(
+                f"/v1/auto-stop/rules/{rule_id}", json={"params": {"threshold": 8}}
+            )
+            assert changed.status_code == 200, changed.text
+        [saved] = [
+            r for r in audit(webhook_server, "AUTO_STOP_RULE_SET") if r["details"].get("via")
+        ]
+        assert (saved["actor"], saved["details"]["via"]) == ("operator:first-start", "console")
+
+        row = rule_row(ui, "CONSECUTIVE_FAILURES")
+        row.get_by_label("threshold").fill("6")
+        row.get_by_role("button", name="Save").click()
+        said = ui.notice("error")
+        assert said.startswith(
+            "Not saved: this rule was changed since this page showed it — you edited version 2,"
+            " it is version 3 now."
+        ), said
+        assert rule_row(ui, "CONSECUTIVE_FAILURES").get_by_label("threshold").input_value() == "8"
+        ui.check("rule-stale")
+
+        failing_receiver.wait_for(lambda r: len(r.requests) >= 1)
+        with api(webhook_server) as client:
+            deadline = time.monotonic() + 30
+            while not client.get(f"/v1/webhooks/{hook_id}/deliveries").json()["deliveries"]:
+                assert time.monotonic() < deadline, "no delivery was recorded"
+                time.sleep(0.1)
+        ui.page.get_by_role("link", name="Webhooks").click()
+        hook_row = ui.page.locator(f"tr[data-webhook-id='{hook_id}']")
+        assert "FAILED" in hook_row.inner_text()
+        delivery = ui.page.get_by_test_id("deliveries-table").locator("tbody tr").first
+        assert "AUTO_STOP_RULE_SET" in delivery.inner_text()
+        assert "503" in delivery.inner_text()
+        ui.check("webhooks")
+
+        hook_row.get_by_role("button", name="Disable").click()
+        assert ui.notice() == f"Webhook {failing_receiver.url} is DISABLED now (version 2)."
+        assert "disabled by an operator" in hook_row.inner_text()
+        ui.check("webhook-disabled")
+    finally:
+        ui.close()
+    with api(webhook_server) as client:
+        assert client.get(f"/v1/webhooks/{hook_id}").json()["status"] == "DISABLED"

@@ -9,6 +9,7 @@ modules:
 * :mod:`.sessions` -- console sign-ins (cookie token, only its hash stored) and CSRF tokens;
 * :mod:`.web` -- templates, security headers (a strict CSP) and the signed-in operator;
 * :mod:`.words` -- typed conflicts in plain words, with who won;
+* :mod:`.ruleform` -- the auto-stop rule edit form (fields per rule type, read back);
 * :mod:`.signin`, :mod:`.pages`, :mod:`.actions`, :mod:`.killswitch` -- the routes.
 """
 

@@ -1,4 +1,5 @@
-"""The console's non-kill-switch actions: agents, sessions, transactions, plan groups.
+"""The console's non-kill-switch actions: agents, sessions, transactions, plan groups,
+auto-stop rules and webhooks.
 
 Each calls the same domain function as the API route, with the operator's actor
 and ``via: console`` on the audit row. None is on the kill-switch guard's
@@ -12,16 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Path
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from racefree import agents, sessions
-from racefree.console import pages, paths, words
+from racefree.autostop import rules
+from racefree.console import forms, pages, paths, ruleform, words
 from racefree.console.forms import CsrfField
 from racefree.console.web import Console, signed_in
 from racefree.core import audit, context
+from racefree.core.conditional import Precondition
 from racefree.core.db import Tx
-from racefree.core.errors import RacefreeError, invalid_field
+from racefree.core.errors import GeneralCode, RacefreeError, invalid_field
+from racefree.events import webhooks
 from racefree.killswitch import status
 from racefree.transactions import approvals
 
@@ -142,3 +147,120 @@ def generate_plans(group_id: Id, console: ConsoleDep, csrf_token: CsrfField = ""
 
     console.attempt(csrf_token, change, words.explain)
     return pages.plan_groups_page(console)
+
+
+# -- auto-stop rules and webhooks: edits carry the version the page showed -----------------
+
+#: How far back the audit log is searched for who changed a rule or webhook last.
+LAST_CHANGE_WINDOW = 200
+Version = Annotated[str, Form(max_length=18)]
+
+
+def _last_change(
+    tx: Tx, event_types: tuple[str, ...], key: str, value: str
+) -> audit.AuditEntry | None:
+    """The newest recent audit row whose ``details[key]`` is ``value`` (audit rows of
+    rules and webhooks name them in their details, not in a column)."""
+    recent = audit.latest(tx, limit=LAST_CHANGE_WINDOW, event_types=event_types)
+    return next((e for e in recent if e.details.get(key) == value), None)
+
+
+def _explain_stale(
+    console: Console,
+    what: str,
+    seen: int | None,
+    last_change: Callable[[Tx], audit.AuditEntry | None],
+) -> Callable[[RacefreeError], str]:
+    """Plain words for an edit refused because the thing moved on since the page showed it."""
+
+    def explain(error: RacefreeError) -> str:
+        if error.code is not GeneralCode.PRECONDITION_FAILED:
+            return words.explain(error)
+        with console.runtime.db.read() as tx:
+            last = last_change(tx)
+        return words.stale_version(what, error, seen, last)
+
+    return explain
+
+
+@router.post(f"{paths.RULES}/{{rule_id}}")
+async def edit_rule(
+    rule_id: Id, request: Request, console: ConsoleDep, csrf_token: CsrfField = ""
+) -> HTMLResponse:
+    """Save a rule's parameters, action and enabled flag at the version the form showed.
+
+    Async only to read the form, whose parameter fields depend on the rule's type;
+    the work runs in the thread pool like the other (sync) actions.
+    """
+    submitted = {k: v for k, v in (await request.form()).multi_items() if isinstance(v, str)}
+    return await run_in_threadpool(_edit_rule, console, csrf_token, rule_id, submitted)
+
+
+def _edit_rule(console: Console, csrf: str, rule_id: str, form: dict[str, str]) -> HTMLResponse:
+    def change(tx: Tx) -> str:
+        edit = ruleform.read(rules.get(tx, rule_id), form)  # the type decides the fields
+        rule = rules.update(
+            tx,
+            rule_id,
+            now=console.now(),
+            actor=console.operator.actor,
+            expected=edit.seen,  # the If-Match: part of the update's CAS
+            params=edit.params,
+            action=edit.action,
+            enabled=edit.enabled,
+        )
+        return f"Saved {ruleform.describe(rule)}: it is version {rule.version} now."
+
+    explain = _explain_stale(
+        console,
+        "this rule",
+        ruleform.seen_version(form),
+        lambda tx: _last_change(tx, ("AUTO_STOP_RULE_SET",), "id", rule_id),
+    )
+    console.attempt(csrf, _in_write(console, change), explain)
+    return pages.rules_page(console)
+
+
+def _set_webhook_status(
+    console: Console, csrf: str, webhook_id: str, version: str, new_status: str
+) -> HTMLResponse:
+    """Enable (failures reset, delivery resumes) or disable a webhook, at the shown version."""
+    seen = forms.version(version)
+
+    def change(tx: Tx) -> str:
+        if seen is None:
+            raise invalid_field("version", "the form lost the webhook's version: reload the page")
+        hook = webhooks.update(
+            tx,
+            webhook_id,
+            now=console.now(),
+            actor=console.operator.actor,
+            expected=Precondition((seen,)),
+            status=new_status,
+        )
+        return f"Webhook {hook.url} is {hook.status} now (version {hook.version})."
+
+    explain = _explain_stale(
+        console,
+        "this webhook",
+        seen,
+        lambda tx: _last_change(
+            tx, ("WEBHOOK_UPDATED", "WEBHOOK_DISABLED"), "webhook_id", webhook_id
+        ),
+    )
+    console.attempt(csrf, _in_write(console, change), explain)
+    return pages.webhooks_page(console)
+
+
+@router.post(f"{paths.WEBHOOKS}/{{webhook_id}}/enable")
+def enable_webhook(
+    webhook_id: Id, console: ConsoleDep, csrf_token: CsrfField = "", version: Version = ""
+) -> HTMLResponse:
+    return _set_webhook_status(console, csrf_token, webhook_id, version, webhooks.ACTIVE)
+
+
+@router.post(f"{paths.WEBHOOKS}/{{webhook_id}}/disable")
+def disable_webhook(
+    webhook_id: Id, console: ConsoleDep, csrf_token: CsrfField = "", version: Version = ""
+) -> HTMLResponse:
+    return _set_webhook_status(console, csrf_token, webhook_id, version, webhooks.DISABLED)

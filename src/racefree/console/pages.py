@@ -1,4 +1,5 @@
-"""The console's pages (GET): overview, agents, sessions, transactions, plan groups, audit."""
+"""The console's pages (GET): overview, agents, sessions, transactions, plan groups, audit,
+auto-stop rules and webhooks."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from fastapi.responses import HTMLResponse
 
 from racefree import agents, plans, sessions
 from racefree.agents import AGENT_MACHINE
-from racefree.console import paths
+from racefree.autostop import rules as autostop_rules
+from racefree.console import paths, ruleform, words
 from racefree.console import sessions as console_sessions
-from racefree.console.web import Console, render, signed_in
+from racefree.console.web import Console, render, signed_in, stamp
 from racefree.core import audit
 from racefree.core.audit import Severity
+from racefree.core.db import Tx
+from racefree.core.errors import RacefreeError
+from racefree.events import webhooks
 from racefree.killswitch import attempts, recovery
 from racefree.killswitch.machine import KILL_SWITCH
 from racefree.plans.generation import lock_view
@@ -26,6 +31,7 @@ ConsoleDep = Annotated[Console, Depends(signed_in)]
 Id = Annotated[str | None, Query(max_length=36)]
 PAGE_SIZE = 100
 RECENT_EVENTS = 20
+RECENT_DELIVERIES = 5  # per webhook on the webhooks list
 LIVE_BATCH = 100
 
 #: The overview's live list: what an operator must not miss.
@@ -202,6 +208,99 @@ def plan_groups_page(console: Console, after_id: str | None = None) -> HTMLRespo
 @router.api_route(paths.PLAN_GROUPS, methods=READ)
 def plan_groups_view(console: ConsoleDep, after_id: Id = None) -> HTMLResponse:
     return plan_groups_page(console, after_id)
+
+
+def rules_page(console: Console, agent_id: str | None = None, start: int = 0) -> HTMLResponse:
+    """Every auto-stop rule (global first), or one agent's, each with its edit form."""
+    with console.runtime.db.read() as tx:
+        found = autostop_rules.list_rules(tx, agent_id=agent_id)
+    # the domain lists rules unpaged (at most one per scope and type): page the list here
+    shown = found[start : start + PAGE_SIZE]
+    return console.page(
+        "rules.html",
+        title="Rules",
+        nav="rules",
+        rules=[{"rule": r, "fields": ruleform.fields(r.params)} for r in shown],
+        agent_id=agent_id,
+        actions=ruleform.ACTIONS,
+        enabled_choices=ruleform.ENABLED_CHOICES,
+        next_start=start + PAGE_SIZE if len(found) > start + PAGE_SIZE else None,
+    )
+
+
+@router.api_route(paths.RULES, methods=READ)
+def rules_view(
+    console: ConsoleDep,
+    agent_id: Id = None,
+    start: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> HTMLResponse:
+    return rules_page(console, (agent_id or "").strip() or None, start)
+
+
+def next_attempt(hook: webhooks.Webhook) -> str:
+    """When the deliverer tries this webhook next, in words."""
+    if hook.status == webhooks.DISABLED:
+        return "never, until enabled"
+    if not hook.next_attempt_at_ms:
+        return "as soon as an event arrives"
+    return stamp(hook.next_attempt_at_ms // 1000)
+
+
+def webhooks_page(
+    console: Console,
+    webhook_id: str | None = None,
+    after_id: str | None = None,
+    before: str | None = None,
+) -> HTMLResponse:
+    """Webhooks with their last delivery, and recent deliveries (of one webhook: paged)."""
+    with console.runtime.db.read() as tx:
+        # the domain lists webhooks unpaged (operators create them one by one): page here
+        hooks = [h for h in webhooks.list_all(tx) if after_id is None or h.id > after_id]
+        hooks = hooks[:PAGE_SIZE]
+        recent = {h.id: webhooks.deliveries(tx, h.id, limit=RECENT_DELIVERIES) for h in hooks}
+        chosen = _chosen_deliveries(console, tx, webhook_id, before)
+    if chosen is None:
+        shown = sorted((d for ds in recent.values() for d in ds), key=_newest_first)
+    else:
+        shown = chosen
+    return console.page(
+        "webhooks.html",
+        title="Webhooks",
+        nav="webhooks",
+        webhooks=[
+            {"hook": h, "last": next(iter(recent[h.id]), None), "next_attempt": next_attempt(h)}
+            for h in hooks
+        ],
+        next_after_id=_next(hooks, PAGE_SIZE),
+        webhook_id=webhook_id if chosen is not None else None,
+        deliveries=shown,
+        recent_count=RECENT_DELIVERIES,
+        next_before=_next(chosen, PAGE_SIZE) if chosen else None,
+    )
+
+
+def _newest_first(delivery: webhooks.Delivery) -> tuple[int, str]:
+    return (-delivery.started_at_ms, delivery.webhook_id)
+
+
+def _chosen_deliveries(
+    console: Console, tx: Tx, webhook_id: str | None, before: str | None
+) -> list[webhooks.Delivery] | None:
+    """One webhook's deliveries, newest first (None when none is chosen or it is gone)."""
+    if webhook_id is None:
+        return None
+    try:
+        return webhooks.deliveries(tx, webhook_id, limit=PAGE_SIZE, before=before)
+    except RacefreeError as refused:  # deleted meanwhile, or a mistyped link
+        console.refuse(words.explain(refused), refused.status)
+        return None
+
+
+@router.api_route(paths.WEBHOOKS, methods=READ)
+def webhooks_view(
+    console: ConsoleDep, webhook_id: Id = None, after_id: Id = None, before: Id = None
+) -> HTMLResponse:
+    return webhooks_page(console, webhook_id or None, after_id or None, before or None)
 
 
 EventType = Annotated[str | None, Query(alias="type", max_length=64)]

@@ -18,6 +18,8 @@ SESSIONS = f"{PREFIX}/sessions"
 TRANSACTIONS = f"{PREFIX}/transactions"
 PLAN_GROUPS = f"{PREFIX}/plan-groups"
 AUDIT = f"{PREFIX}/audit"
+RULES = f"{PREFIX}/rules"  # auto-stop rules (edit with the version the form showed)
+WEBHOOKS = f"{PREFIX}/webhooks"  # webhooks and their deliveries
 EVENTS = f"{PREFIX}/events"  # the polled fragment of new audit rows (live tail)
 STATIC = f"{PREFIX}/static"
 STATIC_FILES = ("console.css", "console.js")
@@ -37,6 +39,8 @@ PAGES = frozenset(
         TRANSACTIONS,
         PLAN_GROUPS,
         AUDIT,
+        RULES,
+        WEBHOOKS,
         EVENTS,
         ACTIVATE,  # the confirmation page
         *(f"{STATIC}/{name}" for name in STATIC_FILES),

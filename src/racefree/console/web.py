@@ -24,7 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from racefree.console import paths, sessions
 from racefree.console.sessions import ConsoleOperator
 from racefree.core import context
-from racefree.core.errors import RacefreeError
+from racefree.core.errors import Code, GeneralCode, RacefreeError
 from racefree.killswitch import status
 from racefree.killswitch.status import KillSwitchStatus
 from racefree.runtime import Runtime
@@ -160,7 +160,7 @@ class Console:
             with via_console():
                 self.tell(change())
         except RacefreeError as refused:
-            self.refuse(explain(refused), refused.status)
+            self.refuse(explain(refused), form_status(refused))
 
     def page(self, template: str, *, title: str, nav: str, **values: Any) -> HTMLResponse:
         switch = self.kill_switch()
@@ -177,6 +177,16 @@ class Console:
             notices=self.notices,
             **values,
         )
+
+
+#: A console form carries the version it showed in a field, not in an ``If-Match``
+#: header: a stale form lost to another change, a conflict like the others (409).
+_FORM_STATUS: dict[Code, int] = {GeneralCode.PRECONDITION_FAILED: 409}
+
+
+def form_status(error: RacefreeError) -> int:
+    """The status of the page that answers a refused console form."""
+    return _FORM_STATUS.get(error.code, error.status)
 
 
 def signed_in(request: Request) -> Console:

@@ -107,8 +107,36 @@ def _session_revoked(error: RacefreeError) -> str:
 
 def _invalid(error: RacefreeError) -> str:
     issues = error.details.get("issues") or []
-    said = "; ".join(str(i.get("msg")) for i in issues if isinstance(i, dict))
+    said = "; ".join(_issue(i) for i in issues if isinstance(i, dict))
     return f"Not done: {said or error.message}."
+
+
+#: Parts of an issue's location that name where a field sits, not which field it is.
+_CONTAINERS = frozenset({"body", "query", "path", "header", "params"})
+
+
+def _issue(issue: dict[str, object]) -> str:
+    """The issue's message, prefixed with its field when the message does not name it."""
+    msg = str(issue.get("msg"))
+    loc = issue.get("loc")
+    parts = [str(p) for p in loc if str(p) not in _CONTAINERS] if isinstance(loc, list) else []
+    field = ".".join(parts)
+    return f"{field}: {msg}" if field and field.split(".")[-1] not in msg else msg
+
+
+def stale_version(
+    what: str, error: RacefreeError, seen: int | None, last: AuditEntry | None
+) -> str:
+    """A form saved from an older version than the row has now (a lost If-Match)."""
+    current = str(error.details.get("current_etag", "?")).strip('"')
+    text = (
+        f"Not saved: {what} was changed since this page showed it"
+        f" — you edited version {seen}, it is version {current} now."
+    )
+    return (
+        _and_last(text, last)
+        + " Nothing was changed: the current values are shown below; edit them and save again."
+    )
 
 
 _SPECIFIC: dict[Code, Callable[[RacefreeError], str]] = {
