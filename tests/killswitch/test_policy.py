@@ -69,10 +69,23 @@ def test_the_policy_changes_only_with_the_master_password(db_url: str, db: Datab
     assert changed.returncode == 0, changed.stderr
     assert json.loads(changed.stdout)["wait_s"] == 60
     shown = _cli(db_url, "settings", "show", RACEFREE_RECOVERY_WAIT_S="0")
-    assert json.loads(shown.stdout) == {"wait_s": 60, "owner_wait_s": 1800}
+    assert json.loads(shown.stdout) == {"wait_s": 60, "owner_wait_s": 1800, "stored": True}
     with db.read() as tx:
         events = [r["event_type"] for r in tx.all("SELECT event_type FROM audit_log")]
     assert events.count("SERVER_POLICY_CHANGED") == 1
+
+
+def test_settings_show_stores_nothing(db_url: str, db: Database) -> None:
+    """Only the server's first start or a successful recovery start stores the policy: a
+    ``show`` run with a zero wait in its environment must not store that zero."""
+    shown = _cli(db_url, "settings", "show", RACEFREE_RECOVERY_WAIT_S="0")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == {"wait_s": 0, "owner_wait_s": 1800, "stored": False}
+    assert _stored(db) is None
+    with db.write() as tx:
+        policy.in_force(tx, policy.RecoveryPolicy(86400, 1800), now=0)  # as a first start does
+    again = _cli(db_url, "settings", "show", RACEFREE_RECOVERY_WAIT_S="0")
+    assert json.loads(again.stdout) == {"wait_s": 86400, "owner_wait_s": 1800, "stored": True}
 
 
 # -- a refused start stores nothing; the start that succeeds stores its waits ---------------

@@ -19,17 +19,23 @@ app = typer.Typer(
 class Policy(BaseModel):
     wait_s: int
     owner_wait_s: int
+    #: False: nothing is stored yet, and these are the waits this environment would store
+    #: (the server's first start stores its own)
+    stored: bool = True
 
 
 @app.command("show")
 def show(ctx: typer.Context) -> None:
-    """Print the stored policy."""
+    """Print the stored policy (stores nothing: the server's first start stores it)."""
     from racefree.killswitch import policy
 
     given = modes.local_only(ctx, "settings show")
-    with modes.migrated(given) as runtime:
-        waits = policy.current(runtime.db, runtime.settings, now=runtime.clock.now())
-    output.show(given, Policy(wait_s=waits.wait_s, owner_wait_s=waits.owner_wait_s))
+    with modes.migrated(given) as runtime, runtime.db.read() as tx:
+        waits = policy.read(tx)
+        stored = waits is not None
+        if waits is None:
+            waits = policy.defaults(runtime.settings)
+    output.show(given, Policy(wait_s=waits.wait_s, owner_wait_s=waits.owner_wait_s, stored=stored))
 
 
 @app.command("set")
