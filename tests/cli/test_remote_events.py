@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from racefree.cli.exits import ExitCode
+from racefree.core.db import Database
 from racefree.testing import Server, start_server
 from tests.cli.conftest import SERVER_ENV, Result, Run, remote
+from tests.events.support import held_open
 
 ALLOWED = {"RACEFREE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}
 
@@ -174,6 +176,30 @@ def test_events_tail_through_a_server(run: Run, served: Server, db_url: str) -> 
             api.agents.create("live")
         seen.append(next_event())
     assert [e["data"]["details"]["name"] for e in seen] == ["e2", "e3", "live"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("engine", ["postgresql"])  # SQLite's one writer: no late commit
+def test_events_tail_follow_prints_an_event_that_commits_late(
+    run: Run, served: Server, db: Database
+) -> None:
+    """A takes its transaction id, B commits, the tail starts, A commits last.
+
+    B is the newest event in the audit log when the tail starts, so a follower
+    that printed it from there and resumed the stream after it would never get A,
+    which the stream orders before B (a lower txid, ``racefree.events.outbox``).
+    Following the stream's own tail (``?last=N``), it prints A, then B.
+    """
+    with contextlib.ExitStack() as holding:
+        holding.enter_context(held_open(db, "LATE_A"))
+        with served.api() as api:
+            api.agents.create("b")  # AGENT_CREATED: committed, the audit log's newest
+        with _follower(served, "--limit", "1", "--count", "3") as next_event:
+            earlier = next_event()  # the last final event: the follower is reading the stream
+            holding.close()  # A commits now, after B, with the lower txid
+            late = [next_event(), next_event()]
+    assert earlier["type"] not in ("LATE_A", "AGENT_CREATED")
+    assert [e["type"] for e in late] == ["LATE_A", "AGENT_CREATED"]
+    assert late[0]["id"] > late[1]["id"]  # A committed last: the higher id, first in the stream
 
 
 @contextlib.contextmanager

@@ -248,6 +248,16 @@ def test_the_stream_sends_events_as_they_commit_and_resumes(db_url: str, tmp_pat
             headers={"Last-Event-ID": everything[0]["id"]},
         )
         assert [f["id"] for f in _data(resumed)] == [f["id"] for f in everything[1:]]
+        # the tail: from before the last two events; a reconnect's Last-Event-ID wins over it
+        tail = _read_stream(server, lambda f: len(_data(f)) == 2, query="?last=2")
+        assert [f["id"] for f in _data(tail)] == [f["id"] for f in everything[-2:]]
+        reconnected = _read_stream(
+            server,
+            lambda f: len(_data(f)) == 1,
+            headers={"Last-Event-ID": everything[-2]["id"]},
+            query="?last=2",
+        )
+        assert [f["id"] for f in _data(reconnected)] == [everything[-1]["id"]]
 
         # live, filtered, with heartbeats while idle
         def activate_later() -> None:
@@ -261,9 +271,10 @@ def test_the_stream_sends_events_as_they_commit_and_resumes(db_url: str, tmp_pat
         assert _types(live) == ["KILL_SWITCH_ACTIVATED"]
         assert any(f.get("comment") == ": heartbeat" for f in live)
         with server.client() as c:
-            bad = c.get("/v1/events/stream?after_id=999999", headers=server.operator_headers())
-            assert bad.status_code == 400
-            assert bad.json()["code"] == "VALIDATION_ERROR"
+            for query in ("after_id=999999", "after_id=0&last=2", "last=1001", "last=-1"):
+                bad = c.get(f"/v1/events/stream?{query}", headers=server.operator_headers())
+                assert bad.status_code == 400, query
+                assert bad.json()["code"] == "VALIDATION_ERROR"
     finally:
         server.stop()
 

@@ -6,11 +6,14 @@ row. Without ``--after-id`` it starts before the last ``--limit`` events (of
 every type; ``--types`` then keeps the matching ones among them).
 
 **Local mode** reads the outbox in its gap-free order (racefree.events.outbox).
-**Remote mode** reads what it prints first through ``GET /v1/audit-log`` (every
-audit row is an event; that API pages by id, which is the outbox order on
-SQLite and for transactions that do not overlap) and follows with
-``GET /v1/events/stream``, which is gap-free from the event it resumes after;
-when the server ends the stream it resumes after the last event printed.
+**Remote mode** without ``--follow`` reads ``GET /v1/audit-log`` (every audit
+row is an event; that API pages by id, which is the outbox order on SQLite and
+for transactions that do not overlap). With ``--follow`` it reads only
+``GET /v1/events/stream`` -- from ``?last=N`` (before the last ``--limit``
+events) or after ``--after-id`` -- which is gap-free; when the server ends the
+stream it resumes after the last event printed. Following from an id read
+from the audit log instead could skip an event that commits late with a lower
+position in the stream's order (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -140,11 +143,11 @@ def _remote(
             return
         yield from _after(client, after_id, types)
         return
-    top = audit.newest_id(client)
+    if follow:  # the stream's own tail: an id from the audit log could skip a late commit
+        yield from _stream(client, None, types, last=limit)
+        return
     last = audit.newest(client, limit, None) if limit else []
     yield from (shapes.event_of(e) for e in last if types is None or e.event_type in types)
-    if follow:
-        yield from _stream(client, last[-1].id if last else top, types)
 
 
 def _check_exists(client: Client, event_id: int) -> None:
@@ -164,11 +167,17 @@ def _after(client: Client, after_id: int, types: list[str] | None) -> Iterator[m
     return (shapes.event_of(e) for e in found[:MAX_PAGE])
 
 
-def _stream(client: Client, after_id: int, types: list[str] | None) -> Iterator[models.Event]:
-    """The stream after ``after_id``, resumed after the last event whenever the server ends it."""
+def _stream(
+    client: Client, after_id: int | None, types: list[str] | None, *, last: int | None = None
+) -> Iterator[models.Event]:
+    """The stream after ``after_id`` (or before the ``last`` N events), resumed after the last
+    event printed whenever the server ends it."""
     cursor = after_id
     while True:
-        for event in client.events.stream(after_id=cursor, types=types):
+        resumed = cursor is not None
+        for event in client.events.stream(
+            after_id=cursor, last=None if resumed else last, types=types
+        ):
             cursor = event.id
             yield event
         time.sleep(RECONNECT_PAUSE_S)

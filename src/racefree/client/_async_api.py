@@ -574,11 +574,15 @@ class AsyncEvents(AsyncGroup):
         after_id: int | None = None,
         types: Sequence[str] | None = None,
         read_timeout: float | None = 60.0,
+        last: int | None = None,
     ) -> AsyncIterator[models.Event]:
         """Iterate over events as the server sends them; ``break`` to stop.
 
         ``after_id``: resume after that event (0: from the first event; ``None``:
-        from now). ``types`` keeps only those event types. The iteration ends
+        from now). ``last``: start before the last N events instead (in the
+        stream's own order, so no event committing late is missed, as a start
+        after an id read from the audit log could). ``types`` keeps only those
+        event types. The iteration ends
         when the server ends the stream (a subscriber that fell too far behind,
         or a server shutting down): call again with ``after_id`` set to the last
         event's ``id`` to go on without a gap. ``read_timeout`` should exceed the
@@ -587,7 +591,7 @@ class AsyncEvents(AsyncGroup):
         :class:`TransportError`.
         """
         params = _transport.clean_params(
-            {"after_id": after_id, "types": ",".join(types) if types else None}
+            {"after_id": after_id, "last": last, "types": ",".join(types) if types else None}
         )
         headers = {"User-Agent": _transport.USER_AGENT, "Accept": "text/event-stream"}
         token = await self._transport.auth.bearer()

@@ -4,7 +4,10 @@ Each frame is ``id: <event id>`` and ``data: <the webhook payload as JSON>``
 (no ``event:`` field, so a browser's ``onmessage`` sees every type). Resume
 with ``Last-Event-ID`` (what browsers send on reconnect) or ``?after_id=``:
 the stream continues after that event in outbox order (``?after_id=0``: from
-the first event; neither: from now). ``?types=A,B`` keeps only those types.
+the first event; neither: from now). ``?last=N`` starts before the last N
+events in outbox order instead -- a tail that cannot miss an event committing
+late with a lower position, as a start taken from the audit log's ids could.
+``Last-Event-ID`` wins over both. ``?types=A,B`` keeps only those types.
 A comment line is sent every ``RACEFREE_EVENTS_HEARTBEAT_S`` of silence, so
 proxies keep the connection and clients notice a dead one.
 
@@ -77,6 +80,14 @@ def _event_id(raw: str) -> int:
     return int(raw)
 
 
+def start_position(runtime: Runtime, event_id: int | None, last: int | None) -> Position | None:
+    """After ``event_id`` if given, else before the ``last`` N events, else None ("from now")."""
+    if event_id is None and last is not None:
+        with runtime.db.read() as tx:
+            return outbox.rewind(tx, last)
+    return resume_position(runtime, event_id)
+
+
 def resume_position(runtime: Runtime, event_id: int | None) -> Position | None:
     """Where to resume after ``event_id``; 0 is the very beginning; None is "from now"."""
     if event_id is None:
@@ -138,6 +149,7 @@ async def _frames(hub: Broadcaster, sub: Subscription, heartbeat_s: float) -> As
 async def stream(
     request: Request,
     after_id: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)] = None,
+    last: Annotated[int | None, Query(ge=0, le=outbox.MAX_PAGE)] = None,
     types: Annotated[str | None, Query(max_length=6600)] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> Response:
@@ -146,8 +158,14 @@ async def stream(
     def start(call: Call) -> tuple[Position | None, list[str] | None]:
         # after authentication, so an unauthenticated caller hears 401, not 400
         wanted = parse_types(types)
-        resume = _event_id(last_event_id) if last_event_id else after_id
-        return resume_position(call.runtime, resume), wanted
+        if after_id is not None and last is not None:
+            raise validation_error(
+                [issue("query", "last", msg="after_id and last exclude each other")],
+                detail="start after an event (after_id) or before the last N (last), not both",
+            )
+        if last_event_id:  # a reconnect resumes where it was, whatever the URL says
+            return resume_position(call.runtime, _event_id(last_event_id)), wanted
+        return start_position(call.runtime, after_id, last), wanted
 
     prepared = await prepare(request, start, brief=True)
     if isinstance(prepared, Response):
