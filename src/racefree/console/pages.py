@@ -257,7 +257,7 @@ def webhooks_page(
         # the domain lists webhooks unpaged (operators create them one by one): page here
         hooks = [h for h in webhooks.list_all(tx) if after_id is None or h.id > after_id]
         hooks = hooks[:PAGE_SIZE]
-        recent = {h.id: webhooks.deliveries(tx, h.id, limit=RECENT_DELIVERIES) for h in hooks}
+        recent = {h.id: webhooks.recent(tx, h.id, limit=RECENT_DELIVERIES) for h in hooks}
         chosen = _chosen_deliveries(console, tx, webhook_id, before)
     if chosen is None:
         shown = sorted((d for ds in recent.values() for d in ds), key=_newest_first)

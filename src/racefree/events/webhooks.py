@@ -275,6 +275,13 @@ def deliveries(
 ) -> list[Delivery]:
     """Newest first; page with ``before`` (a delivery id)."""
     get(tx, webhook_id)  # 404 for an unknown webhook, not an empty list
+    return recent(tx, webhook_id, limit=limit, before=before)
+
+
+def recent(
+    tx: Tx, webhook_id: str, *, limit: int = 100, before: str | None = None
+) -> list[Delivery]:
+    """:func:`deliveries` for a webhook the caller has just read (no existence check)."""
     sql = "SELECT * FROM webhook_deliveries WHERE webhook_id = :id"
     if before is not None:
         sql += " AND id < :before"
