@@ -4,6 +4,7 @@ sessions, CSRF, headers, and the domain functions it calls."""
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from racefree import agents, console, killswitch, operators
 from racefree.console import paths, sessions
+from racefree.console.pages import PAGE_SIZE
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
@@ -21,6 +23,7 @@ from racefree.http import create_app
 from racefree.runtime import Runtime
 from racefree.testing import race
 
+NEXT_PAGE = re.compile(r'<a href="([^"]+)">Next page</a>')
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 
 
@@ -231,6 +234,27 @@ def test_bad_amounts_and_unknown_ids_are_explained_not_500(
     assert "Agent not found" in missing.text or "agent" in missing.text.lower()
     too_long = client.post(paths.ACTIVATE, data={"csrf_token": csrf, "reason": "x" * 1001})
     assert too_long.status_code == 400
+
+
+def test_next_page_keeps_the_filter_and_shows_the_rest(
+    client: TestClient, operator_token: str, db: Database, clock: ManualClock
+) -> None:
+    sign_in(client, operator_token)
+    with db.write() as tx:
+        made = [
+            agents.create(tx, name=f"agent-{n:03}", now=clock.now()).id
+            for n in range(PAGE_SIZE + 1)
+        ]
+    first = client.get(paths.AGENTS, params={"status": "ACTIVE"})
+    link = NEXT_PAGE.search(first.text)
+    assert link is not None
+    href = html.unescape(link.group(1))
+    assert href == f"{paths.AGENTS}?status=ACTIVE&after_id={made[PAGE_SIZE - 1]}"
+    second = client.get(href)
+    assert second.status_code == 200
+    assert made[PAGE_SIZE] in second.text and made[PAGE_SIZE] not in first.text
+    assert made[0] in first.text and made[0] not in second.text
+    assert NEXT_PAGE.search(second.text) is None  # the last page offers no further one
 
 
 def test_the_audit_filter_takes_any_case_and_refuses_junk_without_an_error_page(
