@@ -1,9 +1,11 @@
-"""Count SQLite commits from the database itself: commit frames appended to the WAL.
+"""Count SQLite commits and pages written from the database itself: frames appended to the WAL.
 
-Every WAL frame has a 24-byte header whose second field is the database size in
-pages for a commit frame and 0 otherwise. Between two snapshots with the same WAL
-salt (no checkpoint restarted the log), the number of commits is the number of new
-commit frames. A reset WAL between snapshots is reported as ``None``.
+Every WAL frame is one page written, with a 24-byte header whose second field is
+the database size in pages for a commit frame and 0 otherwise. Between two
+snapshots with the same WAL salt (no checkpoint restarted the log), the commits
+are the new commit frames and the pages written are the new frames (each one two
+``pwrite`` calls: header and page). A reset WAL between snapshots is reported as
+``None``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ def commit_frames(db_path: str) -> tuple[bytes, int, int]:
     return salt, frames, commits
 
 
-def commits_between(before: tuple[bytes, int, int], after: tuple[bytes, int, int]) -> int | None:
+def written_between(
+    before: tuple[bytes, int, int], after: tuple[bytes, int, int]
+) -> tuple[int, int] | None:
+    """(commits, pages written) between two :func:`commit_frames` snapshots."""
     if before[0] != after[0]:
         return None
-    return after[2] - before[2]
+    return after[2] - before[2], after[1] - before[1]

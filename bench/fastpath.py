@@ -34,7 +34,8 @@ counting proxy (:mod:`bench._pgwire`: ``ReadyForQuery`` = round trips,
 ``CommandComplete`` tags = statements, ``COMMIT`` = transaction blocks, a return to
 idle after a write = a write commit) and ``pg_stat_database.xact_commit`` deltas are
 read after the backends flushed their statistics (every autocommit statement, reads
-included, is a transaction there); on SQLite, commit frames appended to the WAL (:mod:`bench._wal`).
+included, is a transaction there); on SQLite, commit frames appended to the WAL, and
+all frames appended: the pages each request writes (:mod:`bench._wal`).
 
 ``--src DIR`` serves racefree from another checkout's ``src`` (e.g. today's main,
 extracted with ``git archive``) with this benchmark's client, for before/after.
@@ -551,9 +552,10 @@ def count_sqlite(ops: dict[str, Op], db_path: str, n: int) -> dict[str, dict[str
             before = _wal.commit_frames(db_path)
             for _ in range(n):
                 ops[name]()
-            commits = _wal.commits_between(before, _wal.commit_frames(db_path))
-            if commits is not None:  # else a checkpoint restarted the WAL: again
-                counts[name] = {"commits": round(commits / n, 2)}
+            written = _wal.written_between(before, _wal.commit_frames(db_path))
+            if written is not None:  # else a checkpoint restarted the WAL: again
+                commits, pages = written
+                counts[name] = {"commits": round(commits / n, 2), "pages": round(pages / n, 1)}
                 break
     return counts
 
@@ -735,9 +737,9 @@ def table(run: dict[str, Any]) -> str:
         " write commits/req | xact_commit/req | COMMIT blocks/req | round trips/req |"
         " statements/req |"
         if pg
-        else " commits/req (WAL) |"
+        else " commits/req (WAL) | pages written/req (WAL) |"
     )
-    rule += "---:|---:|---:|---:|---:|" if pg else "---:|"
+    rule += "---:|---:|---:|---:|---:|" if pg else "---:|---:|"
     lines = [head, rule]
     for name, s in results.items():
         line = (
@@ -750,7 +752,7 @@ def table(run: dict[str, Any]) -> str:
             # the raw floor runs in this process, not through the counting proxy
             line += "".join(f" {c[k]} |" for k in keys) if c else " (not counted) |" * len(keys)
         else:
-            line += f" {c['commits']} |" if c else " (no database) |"
+            line += f" {c['commits']} | {c['pages']} |" if c else " (no database) | |"
         lines.append(line)
     if pg and RAW in results:
         floor = _p50_ratio(results, SUBMIT, RAW)
