@@ -9,15 +9,17 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
-from racefree import console, killswitch
+from racefree import agents, console, killswitch
 from racefree.autostop import rules
 from racefree.autostop.rules import Action, RuleType
 from racefree.console import paths
 from racefree.core import audit
 from racefree.core.clock import ManualClock
-from racefree.core.db import Database
+from racefree.core.db import Database, Tx
+from racefree.core.ids import new_id
 from racefree.events import secrets, webhooks
 from racefree.events.delivery import Deliverer
 from racefree.runtime import Runtime
@@ -333,3 +335,100 @@ def test_while_engaged_the_pages_serve_with_edits_disabled_and_edits_are_refused
     assert read_rule(db, rule.id).version == 1
     with db.read() as tx:
         assert webhooks.get(tx, hook.id).status == "ACTIVE"
+
+
+# -- accessible names and the queries a page issues ------------------------------------
+
+
+def label_texts(page: str) -> dict[str, str]:
+    """Each parameter input's id -> its label's text (tags dropped), as a screen reader
+    reads the field's name."""
+    found = re.findall(r'<label for="(rule-[^"]+)">(.*?)</label>', page)
+    return {for_id: re.sub(r"<[^>]+>", "", text) for for_id, text in found}
+
+
+def test_every_parameter_field_names_its_rule_and_scope(
+    client: TestClient, operator_token: str, db: Database, clock: ManualClock
+) -> None:
+    glob = make_rule(db, clock, RuleType.CONSECUTIVE_FAILURES, threshold=3)
+    with db.write() as tx:
+        agent = agents.create(tx, name="courier", now=clock.now())
+        own, _ = rules.put(
+            tx,
+            agent_id=agent.id,
+            rule_type=RuleType.CONSECUTIVE_FAILURES,
+            params=rules.parse_params(RuleType.CONSECUTIVE_FAILURES, {"threshold": 5}),
+            action=Action.WARN,
+            now=clock.now(),
+            actor="system",
+        )
+    sign_in(client, operator_token)
+    names = label_texts(client.get(paths.RULES).text)
+    # like the row's selects (and the agents page's deposit field): one name per field
+    assert names == {
+        f"rule-{glob.id}-threshold": "threshold of the CONSECUTIVE_FAILURES rule (global)",
+        f"rule-{own.id}-threshold": (
+            f"threshold of the CONSECUTIVE_FAILURES rule (agent {agent.id})"
+        ),
+    }
+
+
+def add_delivery(db: Database, hook: webhooks.Webhook, n: int) -> webhooks.Delivery:
+    delivery = webhooks.Delivery(
+        id=new_id(),
+        webhook_id=hook.id,
+        event_id=n,
+        event_type="AUTO_STOP_RULE_SET",
+        attempt=1,
+        outcome="FAILED",
+        status_code=503,
+        error=f"attempt {n}",
+        duration_ms=3,
+        holder="test",
+        started_at_ms=1_800_000_000_000 + n,
+    )
+    with db.write() as tx:
+        webhooks.record_delivery(tx, delivery)
+    return delivery
+
+
+def test_the_webhooks_page_reads_every_hooks_recent_deliveries_in_one_statement(
+    client: TestClient,
+    operator_token: str,
+    runtime: Runtime,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hooks = [make_webhook(runtime) for _ in range(4)]
+    made = {h.id: [add_delivery(db, h, 10 * i + n) for n in range(7)] for i, h in enumerate(hooks)}
+    sign_in(client, operator_token)
+    statements: list[str] = []
+    real_all = Tx.all
+
+    def counted(tx: Tx, sql: str, params: Any = None) -> Any:  # the real query, counted
+        statements.append(sql)
+        return real_all(tx, sql, params)
+
+    def deliveries_read(path: str, **params: str) -> tuple[httpx.Response, int]:
+        statements.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(Tx, "all", counted)
+            response = client.get(path, params=params)
+        return response, sum("webhook_deliveries" in s for s in statements)
+
+    page, reads = deliveries_read(paths.WEBHOOKS)
+    assert reads == 1, statements  # every webhook's recent deliveries at once, not one by one
+    one, reads = deliveries_read(paths.WEBHOOKS, webhook_id=hooks[0].id)
+    assert reads == 2, statements  # the last delivery of each, and the chosen one's history
+    assert page.status_code == 200 and one.status_code == 200
+    shown = page.text.split('data-testid="deliveries-table"', 1)[1]
+    for hook in hooks:
+        newest_first = made[hook.id][::-1]
+        row = page.text.split(f'<tr data-webhook-id="{hook.id}">', 1)[1].split("</tr>", 1)[0]
+        assert f"{newest_first[0].error}<" in row  # its last delivery
+        assert all(f'data-delivery-id="{d.id}"' in shown for d in newest_first[:5])
+        assert not any(f'data-delivery-id="{d.id}"' in shown for d in newest_first[5:])
+        row = one.text.split(f'<tr data-webhook-id="{hook.id}">', 1)[1].split("</tr>", 1)[0]
+        assert f"{newest_first[0].error}<" in row
+    chosen = one.text.split('data-testid="deliveries-table"', 1)[1]
+    assert chosen.count("<tr data-delivery-id=") == 7

@@ -257,7 +257,9 @@ def webhooks_page(
         # the domain lists webhooks unpaged (operators create them one by one): page here
         hooks = [h for h in webhooks.list_all(tx) if after_id is None or h.id > after_id]
         hooks = hooks[:PAGE_SIZE]
-        recent = {h.id: webhooks.recent(tx, h.id, limit=RECENT_DELIVERIES) for h in hooks}
+        # with one webhook's history shown, the list needs only each one's last delivery
+        each = RECENT_DELIVERIES if webhook_id is None else 1
+        recent = webhooks.recent(tx, [h.id for h in hooks], limit=each)
         chosen = _chosen_deliveries(console, tx, webhook_id, before)
     if chosen is None:
         shown = sorted((d for ds in recent.values() for d in ds), key=_newest_first)
