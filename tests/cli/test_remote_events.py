@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from racefree.cli.exits import ExitCode
+from racefree.client import Client
 from racefree.core.db import Database
-from racefree.testing import Server, start_server
+from racefree.testing import Server, free_port, start_server
 from tests.cli.conftest import SERVER_ENV, Result, Run, remote
 from tests.events.support import held_open
 
@@ -200,6 +201,42 @@ def test_events_tail_follow_prints_an_event_that_commits_late(
     assert earlier["type"] not in ("LATE_A", "AGENT_CREATED")
     assert [e["type"] for e in late] == ["LATE_A", "AGENT_CREATED"]
     assert late[0]["id"] > late[1]["id"]  # A committed last: the higher id, first in the stream
+
+
+def test_events_tail_follow_reconnects_after_a_server_restart(
+    served: Server, db_url: str, tmp_path: Path
+) -> None:
+    """The server stops while the tail follows (its stream is cut) and comes back on its
+    port: the tail reconnects after the last event it printed, prints the next, exits 0."""
+    port = int(served.base_url.rsplit(":", 1)[1])
+    token = served.operator_token
+    with served.api() as api:
+        api.agents.create("before")
+    argv = ["--limit", "50", "--types", "AGENT_CREATED", "--count", "2"]
+    with _follower(served, *argv) as next_event:
+        first = next_event()
+        served.stop()  # SIGTERM: the stream's connection is closed under the tail
+        time.sleep(1.5)  # it tries to reconnect while nothing listens
+        restarted = start_server(db_url, tmp_path, env={**SERVER_ENV, **ALLOWED}, port=port)
+        try:
+            with Client(restarted.base_url, token) as api:
+                api.agents.create("after")
+            second = next_event()
+        finally:
+            restarted.stop()
+    assert first["data"]["details"] == {"name": "before"}  # type: ignore[index]
+    assert second["data"]["details"] == {"name": "after"}  # type: ignore[index]
+
+
+def test_events_tail_follow_fails_at_once_when_the_server_is_unreachable(run: Run) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    down = run("--url", url, "--token", "rf_op_x", "--json", "events", "tail", "-f")
+    assert time.monotonic() - started < 10
+    assert down.code == ExitCode.UNAVAILABLE
+    assert down.out == ""
+    assert down.err.startswith("racefree: error: no answer from the server: ")
+    assert down.err.count("\n") == 1
 
 
 @contextlib.contextmanager

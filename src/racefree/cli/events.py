@@ -11,7 +11,9 @@ row is an event; that API pages by id, which is the outbox order on SQLite and
 for transactions that do not overlap). With ``--follow`` it reads only
 ``GET /v1/events/stream`` -- from ``?last=N`` (before the last ``--limit``
 events) or after ``--after-id`` -- which is gap-free; when the server ends the
-stream it resumes after the last event printed. Following from an id read
+stream, or the connection drops (a restart), it resumes after the last event
+printed (a server unreachable at the start fails at once, exit 6; one that went
+away is tried again for up to a minute). Following from an id read
 from the audit log instead could skip an event that commits late with a lower
 position in the stream's order (PostgreSQL).
 """
@@ -23,13 +25,14 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Annotated
 
+import httpx
 import typer
 
 from racefree.cli import audit, modes, output, shapes
 from racefree.cli.failures import CliError, UsageError
 from racefree.cli.options import Globals
 from racefree.cli.webhooks import split_types
-from racefree.client import models
+from racefree.client import ApiError, TransportError, models
 
 if TYPE_CHECKING:
     from racefree.client import Client
@@ -42,6 +45,9 @@ app = typer.Typer(
 
 MAX_PAGE = 1000  # the most one read prints (racefree.events.outbox.MAX_PAGE)
 RECONNECT_PAUSE_S = 0.5
+RECONNECT_PAUSE_MAX_S = 5.0
+#: how long a follower keeps trying to reach a server that went away (a restart)
+RECONNECT_DEADLINE_S = 60.0
 COLUMNS = (
     ("ID", "id", 8),
     ("OCCURRED", "occurred_at", 20),
@@ -171,16 +177,41 @@ def _stream(
     client: Client, after_id: int | None, types: list[str] | None, *, last: int | None = None
 ) -> Iterator[models.Event]:
     """The stream after ``after_id`` (or before the ``last`` N events), resumed after the last
-    event printed whenever the server ends it."""
+    event printed whenever the server ends it or the connection drops (a restart).
+
+    A server that cannot be reached at the first attempt fails at once (one line, exit 6);
+    after that, reconnecting is retried for up to :data:`RECONNECT_DEADLINE_S`.
+    """
     cursor = after_id
+    reached = False  # the server answered once: a failure now is a restart or a drop
+    failing_since: float | None = None
+    pause = RECONNECT_PAUSE_S
     while True:
         resumed = cursor is not None
-        for event in client.events.stream(
-            after_id=cursor, last=None if resumed else last, types=types
-        ):
-            cursor = event.id
-            yield event
-        time.sleep(RECONNECT_PAUSE_S)
+        try:
+            for event in client.events.stream(
+                after_id=cursor, last=None if resumed else last, types=types
+            ):
+                reached, failing_since, pause = True, None, RECONNECT_PAUSE_S
+                cursor = event.id
+                yield event
+            reached, failing_since, pause = True, None, RECONNECT_PAUSE_S  # ended cleanly
+        except (TransportError, ApiError) as exc:
+            if isinstance(exc, TransportError) and not _connect_failure(exc):
+                reached, failing_since = True, None  # it answered, then the connection dropped
+            elif not reached or (isinstance(exc, ApiError) and not exc.retryable):
+                raise  # unreachable from the start, or an answer that a retry would not change
+            now = time.monotonic()
+            failing_since = now if failing_since is None else failing_since
+            if now - failing_since > RECONNECT_DEADLINE_S:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, RECONNECT_PAUSE_MAX_S)
+
+
+def _connect_failure(exc: TransportError) -> bool:
+    """No connection at all (refused, unknown host, connect timeout), as opposed to a drop."""
+    return isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout)
 
 
 # -- printing -----------------------------------------------------------------------------
