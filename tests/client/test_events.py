@@ -82,3 +82,31 @@ def test_stream_errors_are_catalog_exceptions(start: Callable[..., Server]) -> N
     stranger = Client(server.base_url, "rf_op_not-a-token")
     with stranger, pytest.raises(errors.InvalidTokenError):
         next(iter(stranger.events.stream()))
+
+
+def test_the_client_starts_with_the_last_events(start: Callable[..., Server]) -> None:
+    """``last=N``: the N most recent events in stream order (N counts every type), the
+    same ids as a stream from the first event ends with; ``last=0``: only new ones."""
+    server = start(FAST)
+    agent_id = _suspend_and_activate(server)
+    with server.api() as ops:
+        everything: list[models.Event] = []
+        for event in ops.events.stream(after_id=0):
+            everything.append(event)
+            if event.type == "AGENT_ACTIVATED" and event.data.agent_id == agent_id:
+                break
+        tail = [e for _, e in zip(range(2), ops.events.stream(last=2), strict=False)]
+        assert tail == everything[-2:]
+        # the last two are SUSPENDED and ACTIVATED: with types, the matching one among them
+        only = next(iter(ops.events.stream(last=2, types=["AGENT_ACTIVATED"])))
+        assert only == everything[-1]
+        with pytest.raises(errors.ValidationError):
+            next(iter(ops.events.stream(last=1001)))
+        with pytest.raises(errors.ValidationError):
+            next(iter(ops.events.stream(after_id=0, last=1)))
+    with server.api() as ops, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(lambda: next(iter(ops.events.stream(last=0))))
+        while not first.done():
+            ops.agents.create("new")
+            time.sleep(0.1)
+        assert first.result().id > everything[-1].id

@@ -130,3 +130,53 @@ def test_sqlite_commit_order_is_id_order(engine: str, db: Database) -> None:
     batch = _read(db, start, None)
     assert [e.position.txid for e in batch.events] == [0, 0, 0]
     assert [e.type for e in batch.events] == ["S1", "S2", "S3"]
+
+
+def _rewind(db: Database, n: int) -> Position:
+    with db.read() as tx:
+        return outbox.rewind(tx, n)
+
+
+def test_rewind_starts_before_the_last_n_final_events(db: Database) -> None:
+    """N=0 is the head; N at or above the number of events is the start; N=MAX_PAGE works."""
+    for name in ("R1", "R2", "R3"):
+        record(db, name)
+    wait_until_final(db)
+    everything = _read(db, outbox.START, None).events
+    assert _rewind(db, 0) == _head(db) == everything[-1].position
+    assert [e.type for e in _read(db, _rewind(db, 2), None).events] == ["R2", "R3"]
+    assert [e.type for e in _read(db, _rewind(db, 1), ["R1", "R2"]).events] == []  # before types
+    assert _rewind(db, len(everything)) == outbox.START
+    assert _rewind(db, len(everything) - 1) == everything[0].position
+    assert _rewind(db, outbox.MAX_PAGE) == outbox.START
+    for _ in range(outbox.MAX_PAGE + 1 - len(everything)):
+        record(db, "R4")
+    wait_until_final(db)
+    with db.read() as tx:
+        shown = outbox.read(tx, outbox.rewind(tx, outbox.MAX_PAGE), limit=outbox.MAX_PAGE)
+    assert len(shown.events) == outbox.MAX_PAGE
+    assert shown.events[0].id == everything[1].id  # 1001 events: all but the first
+    assert shown.events[-1].position == _head(db)
+
+
+def test_rewind_counts_final_events_only_and_a_late_commit_is_shown(
+    engine: str, db: Database
+) -> None:
+    """A takes its xid, B commits: B is not final, so ``rewind(1)`` starts before the last
+    final event, and a reader from there gets A then B -- what a follower that started at
+    the head before A (with ``after_id``) gets: no event skipped, none twice."""
+    if engine == "sqlite":
+        pytest.skip("SQLite has one writer: B cannot commit while A is open")
+    record(db, "GAP_B0")
+    wait_until_final(db)
+    follower_start = _head(db)  # a follower that started after GAP_B0 (after_id)
+    with held_open(db, "GAP_A"):
+        record(db, "GAP_B")
+        tail_start = _rewind(db, 1)
+        # the last final event is GAP_B0: B (committed, above the head) is not counted
+        shown = _read(db, tail_start)
+        assert [e.type for e in shown.events] == ["GAP_B0"]
+    tail = eventually(lambda: _read(db, tail_start), lambda b: len(b.events) == 3)
+    assert [e.type for e in tail.events] == ["GAP_B0", "GAP_A", "GAP_B"]
+    followed = _read(db, follower_start)
+    assert [e.id for e in followed.events] == [e.id for e in tail.events[1:]]

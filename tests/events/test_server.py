@@ -302,3 +302,39 @@ def test_sigterm_ends_open_streams(db_url: str, tmp_path: Path) -> None:
     server.process.wait(30)
     assert time.monotonic() - started < 12  # not held open by the stream
     server.stop()
+
+
+def test_last_counts_every_type_and_bad_starts_are_catalog_400s(
+    db_url: str, tmp_path: Path
+) -> None:
+    """``?last=N&types=`` starts before the last N events of every type (docs/events.md):
+    it sends the matching ones among them, not the last N matching ones."""
+    server = start_server(db_url, tmp_path, env=ENV)
+    try:
+        with server.api() as api:
+            for name in ("t1", "t2"):
+                api.agents.suspend(api.agents.create(name).id)  # CREATED, SUSPENDED twice
+        # the last three events: SUSPENDED(t1), CREATED(t2), SUSPENDED(t2)
+        only = "?last=3&types=AGENT_CREATED"
+        tail = _read_stream(server, lambda f: len(_data(f)) == 1, query=only)
+        assert [json.loads(f["data"])["data"]["details"] for f in _data(tail)] == [{"name": "t2"}]
+        with server.client() as c:
+            everything = _data(_read_stream(server, lambda f: len(_data(f)) >= 1, query="?last=1"))
+            last_id = int(everything[0]["id"])
+            for query, headers, loc in (
+                ("last=2", {"Last-Event-ID": str(last_id + 10**6)}, ["header", "Last-Event-ID"]),
+                (f"after_id={last_id + 10**6}", {}, ["query", "after_id"]),
+                ("last=x", {}, ["query", "last"]),
+                ("last=", {}, ["query", "last"]),
+                ("after_id=1&last=0", {}, ["query", "last"]),
+                ("last=2", {"Last-Event-ID": "1a"}, ["header", "Last-Event-ID"]),
+            ):
+                bad = c.get(
+                    f"/v1/events/stream?{query}", headers={**server.operator_headers(), **headers}
+                )
+                assert bad.status_code == 400, (query, bad.text)
+                assert bad.headers["content-type"].startswith("application/problem+json")
+                assert bad.json()["code"] == "VALIDATION_ERROR"
+                assert [i["loc"] for i in bad.json()["details"]["issues"]] == [loc], query
+    finally:
+        server.stop()

@@ -574,8 +574,9 @@ class Events(Group):
         ``after_id``: resume after that event (0: from the first event; ``None``:
         from now). ``last``: start before the last N events instead (in the
         stream's own order, so no event committing late is missed, as a start
-        after an id read from the audit log could). ``types`` keeps only those
-        event types. The iteration ends
+        after an id read from the audit log could); N counts events of every
+        type. ``types`` keeps only those event types (with ``last``: the
+        matching ones among the last N, then new ones). The iteration ends
         when the server ends the stream (a subscriber that fell too far behind,
         or a server shutting down): call again with ``after_id`` set to the last
         event's ``id`` to go on without a gap. ``read_timeout`` should exceed the

@@ -7,7 +7,9 @@ the stream continues after that event in outbox order (``?after_id=0``: from
 the first event; neither: from now). ``?last=N`` starts before the last N
 events in outbox order instead -- a tail that cannot miss an event committing
 late with a lower position, as a start taken from the audit log's ids could.
-``Last-Event-ID`` wins over both. ``?types=A,B`` keeps only those types.
+``Last-Event-ID`` wins over both. ``?types=A,B`` keeps only those types
+(with ``?last=N``, N counts events of every type: the matching ones among them
+are sent, as ``racefree events tail --limit N --types`` prints).
 A comment line is sent every ``RACEFREE_EVENTS_HEARTBEAT_S`` of silence, so
 proxies keep the connection and clients notice a dead one.
 
@@ -88,8 +90,13 @@ def start_position(runtime: Runtime, event_id: int | None, last: int | None) -> 
     return resume_position(runtime, event_id)
 
 
-def resume_position(runtime: Runtime, event_id: int | None) -> Position | None:
-    """Where to resume after ``event_id``; 0 is the very beginning; None is "from now"."""
+def resume_position(
+    runtime: Runtime, event_id: int | None, *, given: tuple[str, str] = ("query", "after_id")
+) -> Position | None:
+    """Where to resume after ``event_id``; 0 is the very beginning; None is "from now".
+
+    ``given``: where the request carried the id (an unknown one is reported there).
+    """
     if event_id is None:
         return None
     if event_id == 0:
@@ -98,8 +105,8 @@ def resume_position(runtime: Runtime, event_id: int | None) -> Position | None:
         found = outbox.position_of(tx, event_id)
     if found is None:
         raise validation_error(
-            [issue("query", "after_id", msg="unknown event id")],
-            detail=f"no event with id {event_id}: resume from an id the stream sent",
+            [issue(*given, msg="unknown event id")],
+            detail=f"no event with id {event_id} ({given[1]}): resume from an id the stream sent",
         )
     return found
 
@@ -164,7 +171,9 @@ async def stream(
                 detail="start after an event (after_id) or before the last N (last), not both",
             )
         if last_event_id:  # a reconnect resumes where it was, whatever the URL says
-            return resume_position(call.runtime, _event_id(last_event_id)), wanted
+            resumed = _event_id(last_event_id)
+            given = ("header", "Last-Event-ID")
+            return resume_position(call.runtime, resumed, given=given), wanted
         return start_position(call.runtime, after_id, last), wanted
 
     prepared = await prepare(request, start, brief=True)
