@@ -125,3 +125,65 @@ def test_connection_failures_are_retried_until_the_deadline() -> None:
     elapsed = time.monotonic() - began
     assert len(attempts) >= 3
     assert 0.5 < elapsed <= 1.5 + 0.5
+
+
+def test_a_post_retried_across_a_renewal_is_replayed_under_its_first_token(
+    start: Callable[..., Server], recorder: Recorder
+) -> None:
+    # The server scopes an Idempotency-Key to the credential that sent it (the token).
+    # A session client that renews between two attempts of one POST must not resend it
+    # under the new token: the server would not know the key and would do it twice.
+    server = start({"RACEFREE_SESSION_EXPIRES_IN": "4"})  # renewable after 2 s
+    with server.api() as ops:
+        agent = ops.agents.create("planner")
+        opened = time.monotonic()
+        session = ops.sessions.open(agent.id)
+    # the first answer is lost (3 s late; the client gives up after 1.5 s) and the retry
+    # comes after the renewable point, so the client renews before it
+    with DelayProxy(server.base_url, delay=3.0, match=b"POST /v1/plan-groups ") as slow:
+        http = httpx.Client(event_hooks=recorder.hooks())
+        policy = RetryPolicy(deadline=20, attempt_timeout=1.5)
+        with SessionClient(slow.base_url, session.token, retry=policy, http=http) as me:
+            me.sessions.current()
+            time.sleep(max(0.0, opened + 1.0 - time.monotonic()))
+            group = me.plan_groups.create(
+                "week", date(2026, 1, 1), date(2026, 1, 7), [{"name": "a", "units": 7}]
+            )
+            assert me.plan_groups.get(group.id).id == group.id  # goes on, renewed if due
+    assert slow.delayed == 1
+    posts = recorder.sent("POST", "/v1/plan-groups")
+    assert len(posts) == 2
+    assert len({p.headers["Idempotency-Key"] for p in posts}) == 1
+    with server.api() as ops:
+        created = ops.audit.all(event_type="PLAN_GROUP_CREATED", agent_id=agent.id)
+    assert len(created) == 1, f"one logical create made {len(created)} plan groups"
+    assert len({p.headers["Authorization"] for p in posts}) == 1  # the key's scope
+
+
+def test_a_token_that_is_not_a_valid_header_is_neither_retried_nor_repeated(
+    start: Callable[..., Server], recorder: Recorder
+) -> None:
+    # a token read from a file keeps its newline: httpx refuses the header, quoting it
+    server = start()
+    token = server.operator_token
+    policy = RetryPolicy(deadline=10)
+    began = time.monotonic()
+    http = httpx.Client(event_hooks=recorder.hooks())
+    with Client(server.base_url, token + "\n", retry=policy, http=http) as ops:
+        with pytest.raises(TransportError) as caught:
+            ops.agents.list()
+        with pytest.raises(TransportError) as streamed:
+            next(iter(ops.events.stream(after_id=0)))
+        assert token not in repr(ops.transport.auth)
+    assert time.monotonic() - began < 5, "a request that cannot be formed was retried"
+    assert len(recorder.sent("GET", "/v1/agents")) == 1
+    for error in (caught.value, streamed.value):
+        chain: list[BaseException] = [error]  # what a traceback (or a log line) shows
+        while (link := chain[-1]).__cause__ or not link.__suppress_context__:
+            if (cause := link.__cause__ or link.__context__) is None:
+                break
+            chain.append(cause)
+        for link in chain:
+            assert token not in str(link), f"the token is in {type(link).__name__}: {link}"
+            assert token not in repr(link)
+    assert "could not be formed" in str(caught.value)

@@ -54,7 +54,7 @@ def lost_error(conflict: ApiError, session_id: str | None) -> ApiError:
 class Lease:
     """The current token, when it may be renewed, and what became of earlier ones."""
 
-    token: str
+    token: str = field(repr=False)
     renew_at: float
     session_id: str | None = None
     renewable_at: float | None = None
@@ -63,7 +63,7 @@ class Lease:
     exhausted: bool = False
     #: the RENEWAL_CONFLICT that took this client's token away
     lost: RacefreeClientError | None = None
-    retired: deque[str] = field(default_factory=lambda: deque(maxlen=8))
+    retired: deque[str] = field(default_factory=lambda: deque(maxlen=8), repr=False)
     #: how many renewals this client made
     rotations: int = 0
 

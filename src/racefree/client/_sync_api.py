@@ -19,7 +19,6 @@ import httpx
 
 from racefree.client import _transport, models, signing
 from racefree.client._transport import Call, RetryPolicy
-from racefree.client.exceptions import TransportError
 
 ItemSpec = models.PlanItem | Mapping[str, Any]
 
@@ -607,7 +606,9 @@ class Events(Group):
                         yield models.Event.model_validate_json("\n".join(data))
                         data = []
         except httpx.TransportError as exc:
-            raise TransportError(f"GET /v1/events/stream: {type(exc).__name__}: {exc}") from exc
+            secrets = [token] if token else []
+            error = _transport.transport_error(exc, "GET", "/v1/events/stream", secrets)
+            raise error from _transport.cause(exc, secrets)
 
 
 class Client:

@@ -17,6 +17,17 @@ repeated when:
   once with the new token -- part of the same attempt, no backoff -- which is
   safe because authentication refused the request before anything ran.
 
+The server keeps an ``Idempotency-Key`` under the token that sent it. So once
+an attempt of a keyed write may have run (its answer was lost, or the server
+said the key is still in use), every later attempt presents that same token:
+under a renewed one the server would not know the key and would run the write
+again. If a renewal has rotated that token out meanwhile, the call ends with
+:class:`TransportError` (outcome unknown) instead of being resent.
+
+A request that cannot be formed (``httpx.LocalProtocolError``: a header value
+with a newline, say a token read from a file) is not retried, and its error
+never repeats the header (a token or password) it refused.
+
 Waits are jittered exponential backoff (tenacity), raised to ``Retry-After``,
 and every attempt fits in the call's total deadline: when the next wait
 would pass it, the last error is raised instead.
@@ -42,7 +53,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from racefree.client.errors import BY_CODE, InvalidTokenError
+from racefree.client.errors import BY_CODE, IdempotencyKeyInUseError, InvalidTokenError
 from racefree.client.exceptions import ApiError, TransportError
 
 M = TypeVar("M", bound=BaseModel)
@@ -90,14 +101,15 @@ class Call(Generic[M]):
     model: type[M]
     params: Mapping[str, Any] | None = None
     json: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    #: not in the repr: may carry ``X-Master-Password``
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     #: may an attempt whose answer was lost be sent again?
     replay_safe: bool = True
     #: wait out retryable error answers (``Retry-After``)? False: raise them at once
     wait_retryable: bool = True
     idempotency_key: str | None = None
     #: the bearer token for this call instead of the auth's (a renewal presents its own)
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
 
 
 class Auth(Protocol):
@@ -120,7 +132,7 @@ class AsyncAuth(Protocol):
 class StaticToken:
     """A token that never changes (an operator token); usable by both transports."""
 
-    value: str | None
+    value: str | None = field(repr=False)
 
     def bearer(self) -> str | None:
         return self.value
@@ -131,7 +143,7 @@ class StaticToken:
 
 @dataclass(frozen=True, slots=True)
 class AsyncStaticToken:
-    value: str | None
+    value: str | None = field(repr=False)
 
     async def bearer(self) -> str | None:
         return self.value
@@ -151,7 +163,9 @@ class _Attempt:
     policy: RetryPolicy
     idempotency_key: str | None
     started: float = field(default_factory=time.monotonic)
-    used_token: str | None = None
+    used_token: str | None = field(default=None, repr=False)
+    #: the token an earlier attempt of this keyed write may have run under (the key's scope)
+    pinned: str | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, call: Call[Any], policy: RetryPolicy) -> _Attempt:
@@ -159,6 +173,26 @@ class _Attempt:
         if key is None and call.method in MUTATING:
             key = str(uuid.uuid4())
         return cls(call, policy, key)
+
+    def may_have_run(self) -> None:
+        """The last request may have run (or still runs) on the server under its token:
+        a keyed write's later attempts must present that token, the key's scope."""
+        if self.idempotency_key is not None and self.call.token is None:
+            self.pinned = self.used_token
+
+    def unknown(self) -> TransportError:
+        """A keyed write that may have run under a token a renewal has rotated out."""
+        return TransportError(
+            f"{self.call.method} {self.call.path}: an earlier attempt may have run under a "
+            "session token that a renewal has since rotated out; not resent under the new "
+            f"token (the server keeps Idempotency-Key {self.idempotency_key} under the token "
+            "that sent it, so it would run again): its outcome is unknown, look it up"
+        )
+
+    def secrets(self) -> list[str]:
+        """What an error message must not repeat: the token and the call's header values."""
+        found = [self.used_token or "", *self.call.headers.values()]
+        return [s for s in found if len(s) >= 4]
 
     def timeout(self) -> float:
         if self.policy.deadline <= 0:  # a single attempt
@@ -248,6 +282,8 @@ def _should_retry(exc: BaseException, attempt: _Attempt) -> bool:
         return exc.retryable and attempt.call.wait_retryable
     if isinstance(exc, _NOT_SENT):
         return True
+    if isinstance(exc, httpx.LocalProtocolError):  # the request cannot be formed: never will
+        return False
     return isinstance(exc, httpx.TransportError) and attempt.call.replay_safe
 
 
@@ -280,8 +316,31 @@ def _rotating(call: Call[Any]) -> TransportError:
     )
 
 
-def _transport_error(exc: httpx.TransportError, call: Call[Any]) -> TransportError:
-    return TransportError(f"{call.method} {call.path}: {type(exc).__name__}: {exc}")
+def transport_error(
+    exc: httpx.TransportError, method: str, path: str, secrets: list[str]
+) -> TransportError:
+    """``TransportError`` for ``exc``, never repeating a token or password it may quote.
+
+    Raise it ``from`` :func:`cause` (the original, or ``None`` when that quotes a secret).
+    """
+    if isinstance(exc, httpx.LocalProtocolError):  # h11 quotes the header value it refused
+        return TransportError(
+            f"{method} {path}: LocalProtocolError: the request could not be formed, e.g. a "
+            "header value (the token, a password) with a newline or another control "
+            "character; nothing was sent"
+        )
+    text = str(exc)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return TransportError(f"{method} {path}: {type(exc).__name__}: {text}")
+
+
+def cause(exc: httpx.TransportError, secrets: list[str]) -> BaseException | None:
+    """The exception to chain: ``exc`` unless its message quotes a secret."""
+    text = str(exc)
+    if isinstance(exc, httpx.LocalProtocolError) or any(s in text for s in secrets):
+        return None
+    return exc
 
 
 # -- the two transports -------------------------------------------------------------
@@ -309,19 +368,37 @@ class Transport:
 
         def once() -> M:
             for _ in range(MAX_ROTATIONS_PER_ATTEMPT):
-                token = call.token if call.token is not None else self.auth.bearer()
+                token = self._token(attempt)
                 try:
                     return parse(call, self.http.request(**attempt.request(token)))
                 except InvalidTokenError:
                     if call.token is not None or not self.auth.replaced(token):
                         raise
+                    if attempt.pinned is not None:  # an earlier attempt may have run under it
+                        raise attempt.unknown() from None
+                except (IdempotencyKeyInUseError, httpx.TransportError) as exc:
+                    if not isinstance(exc, _NOT_SENT):
+                        attempt.may_have_run()
+                    raise
             raise _rotating(call)
 
         try:
             result: M = Retrying(**_retry_kwargs(attempt))(once)
         except httpx.TransportError as exc:
-            raise _transport_error(exc, call) from exc
+            secrets = attempt.secrets()
+            error = transport_error(exc, call.method, call.path, secrets)
+            raise error from cause(exc, secrets)
         return result
+
+    def _token(self, attempt: _Attempt) -> str | None:
+        """The call's own token, else the token a keyed write is pinned to, else the auth's."""
+        if attempt.call.token is not None:
+            return attempt.call.token
+        if attempt.pinned is None:
+            return self.auth.bearer()
+        if self.auth.replaced(attempt.pinned):
+            raise attempt.unknown()
+        return attempt.pinned
 
     def close(self) -> None:
         self.http.close()
@@ -349,20 +426,38 @@ class AsyncTransport:
 
         async def once() -> M:
             for _ in range(MAX_ROTATIONS_PER_ATTEMPT):
-                token = call.token if call.token is not None else await self.auth.bearer()
+                token = await self._token(attempt)
                 try:
                     return parse(call, await self.http.request(**attempt.request(token)))
                 except InvalidTokenError:
                     if call.token is not None or not await self.auth.replaced(token):
                         raise
+                    if attempt.pinned is not None:  # an earlier attempt may have run under it
+                        raise attempt.unknown() from None
+                except (IdempotencyKeyInUseError, httpx.TransportError) as exc:
+                    if not isinstance(exc, _NOT_SENT):
+                        attempt.may_have_run()
+                    raise
             raise _rotating(call)
 
         retrying = AsyncRetrying(**_retry_kwargs(attempt))
         try:
             result: M = await retrying(once)
         except httpx.TransportError as exc:
-            raise _transport_error(exc, call) from exc
+            secrets = attempt.secrets()
+            error = transport_error(exc, call.method, call.path, secrets)
+            raise error from cause(exc, secrets)
         return result
+
+    async def _token(self, attempt: _Attempt) -> str | None:
+        """The call's own token, else the token a keyed write is pinned to, else the auth's."""
+        if attempt.call.token is not None:
+            return attempt.call.token
+        if attempt.pinned is None:
+            return await self.auth.bearer()
+        if await self.auth.replaced(attempt.pinned):
+            raise attempt.unknown()
+        return attempt.pinned
 
     async def close(self) -> None:
         await self.http.aclose()
