@@ -79,6 +79,7 @@ CONTRACT = [
     # the HTTP contract's other new codes (issue 15, DESIGN 10/11)
     ("PRECONDITION_REQUIRED", 428, "GENERAL", False),
     ("OPERATOR_NOT_FOUND", 404, "AUTH", False),
+    ("RATE_LIMITED", 429, "GENERAL", True),  # an event stream past RACEFREE_EVENTS_MAX_STREAMS
 ]
 
 

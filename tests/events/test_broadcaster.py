@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from racefree.core.db import Database, Tx
+from racefree.core.errors import GeneralCode, RacefreeError
 from racefree.events import outbox
 from racefree.events.broadcaster import Broadcaster, Overflowed, Subscription
 from racefree.events.outbox import Event
@@ -32,8 +33,8 @@ class CountingDatabase:
             yield tx
 
 
-def _hub(db: Any, *, buffer: int = 100) -> Broadcaster:
-    return Broadcaster(db, interval_s=0.05, buffer=buffer)
+def _hub(db: Any, *, buffer: int = 100, max_subscribers: int = 1000) -> Broadcaster:
+    return Broadcaster(db, interval_s=0.05, buffer=buffer, max_subscribers=max_subscribers)
 
 
 async def _take(hub: Broadcaster, sub: Subscription, n: int, timeout: float = 60) -> list[Event]:
@@ -66,6 +67,34 @@ def test_many_subscribers_share_one_poll(db: Database) -> None:
         # every read was the one shared poll: ten subscribers made no reads of their own
         assert counting.reads - reads_before == polls
         assert polls <= elapsed / hub.interval_s + 2  # one poller, not ten
+        await hub.close()
+
+    asyncio.run(main())
+
+
+def test_ten_subscribing_at_once_past_a_limit_of_three_make_three_and_seven_hear_429(
+    db: Database,
+) -> None:
+    async def main() -> None:
+        hub = _hub(db, max_subscribers=3)
+        joined = await asyncio.gather(
+            *(hub.subscribe(None) for _ in range(10)), return_exceptions=True
+        )
+        subs = [j for j in joined if isinstance(j, Subscription)]
+        refused = [j for j in joined if not isinstance(j, Subscription)]
+        assert (len(subs), hub.subscribers) == (3, 3)
+        assert len(refused) == 7
+        for error in refused:
+            assert isinstance(error, RacefreeError)
+            assert (error.code, error.status) == (GeneralCode.RATE_LIMITED, 429)
+            assert error.headers()["Retry-After"] == "5"
+            assert error.details == {"max_streams": 3}
+        hub.unsubscribe(subs[0])  # a stream that ends makes room for one more
+        again = await hub.subscribe(None)
+        with pytest.raises(RacefreeError):  # and it is full again
+            await hub.subscribe(None)
+        await asyncio.to_thread(record, db, "AFTER_THE_LIMIT")
+        assert [e.type for e in await _take(hub, again, 1)] == ["AFTER_THE_LIMIT"]
         await hub.close()
 
     asyncio.run(main())

@@ -338,3 +338,56 @@ def test_last_counts_every_type_and_bad_starts_are_catalog_400s(
                 assert [i["loc"] for i in bad.json()["details"]["issues"]] == [loc], query
     finally:
         server.stop()
+
+
+def test_six_streams_opened_at_once_past_a_limit_of_two_make_two_and_four_hear_429(
+    db_url: str, tmp_path: Path
+) -> None:
+    server = start_server(db_url, tmp_path, env={**ENV, "RACEFREE_EVENTS_MAX_STREAMS": "2"})
+    barrier = threading.Barrier(6)
+    release = threading.Event()
+    answers: list[tuple[int, dict[str, str], bytes]] = []
+    lock = threading.Lock()
+
+    def open_stream() -> None:
+        with (
+            httpx.Client(base_url=server.base_url, timeout=60) as c,
+            c.stream("GET", "/v1/events/stream", headers=server.operator_headers()) as r,
+        ):
+            body = b"" if r.status_code == 200 else r.read()
+            with lock:
+                answers.append((r.status_code, dict(r.headers), body))
+            if r.status_code == 200:
+                release.wait(60)  # held open, counted against the limit
+
+    def at_once() -> None:
+        barrier.wait(30)
+        open_stream()
+
+    try:
+        threads = [threading.Thread(target=at_once, daemon=True) for _ in range(6)]
+        for t in threads:
+            t.start()
+        assert eventually(lambda: len(answers), lambda n: n == 6, timeout=30) == 6
+        assert sorted(status for status, _, _ in answers) == [200, 200, 429, 429, 429, 429]
+        for status, headers, body in answers:
+            if status == 429:
+                assert headers["content-type"].startswith("application/problem+json")
+                assert headers["retry-after"] == "5"
+                problem = json.loads(body)
+                assert (problem["code"], problem["details"]) == ("RATE_LIMITED", {"max_streams": 2})
+        release.set()  # the two end; then one more may open
+        for t in threads:
+            t.join(30)
+
+        def one_opens() -> bool:
+            with (
+                httpx.Client(base_url=server.base_url, timeout=10) as c,
+                c.stream("GET", "/v1/events/stream", headers=server.operator_headers()) as r,
+            ):
+                return r.status_code == 200
+
+        assert eventually(one_opens, bool, timeout=30)
+    finally:
+        release.set()
+        server.stop()

@@ -446,6 +446,19 @@ class QuotaExceededError(ApiError):
     domain = "GENERAL"
 
 
+class RateLimitedError(ApiError):
+    """429 RATE_LIMITED: Rate limited.
+
+    The server's words: too many of these are open at once on this server; retry after Retry-
+    After.
+    """
+
+    code = "RATE_LIMITED"
+    default_status = 429
+    default_retryable = True
+    domain = "GENERAL"
+
+
 class RecoveryAlreadyStartedError(ApiError):
     """409 RECOVERY_ALREADY_STARTED: Recovery already started.
 
@@ -723,6 +736,7 @@ _CLASSES: tuple[type[ApiError], ...] = (
     PreconditionFailedError,
     PreconditionRequiredError,
     QuotaExceededError,
+    RateLimitedError,
     RecoveryAlreadyStartedError,
     RecoveryWaitRequiredError,
     RenewalConflictError,
@@ -785,6 +799,7 @@ __all__ = [
     "PreconditionFailedError",
     "PreconditionRequiredError",
     "QuotaExceededError",
+    "RateLimitedError",
     "RecoveryAlreadyStartedError",
     "RecoveryWaitRequiredError",
     "RenewalConflictError",

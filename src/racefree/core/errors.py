@@ -12,7 +12,8 @@ declares its codes beside its code (``racefree.<layer>.errors``) and
     |
     +-- GENERAL  VALIDATION_ERROR 400, NOT_FOUND 404, ROUTE_NOT_FOUND 404,
     |            METHOD_NOT_ALLOWED 405, PRECONDITION_FAILED 412, PAYLOAD_TOO_LARGE 413,
-    |            PRECONDITION_REQUIRED 428, INTERNAL_ERROR 500, DATABASE_UNAVAILABLE 503
+    |            PRECONDITION_REQUIRED 428, RATE_LIMITED 429, INTERNAL_ERROR 500,
+    |            DATABASE_UNAVAILABLE 503
     +-- AUTH     401 token and signature problems, FORBIDDEN 403,
     |            MASTER_PASSWORD_LOCKED 429
     +-- SYSTEM   SYSTEM_LOCKED 503, NOT_READY 503, kill switch conflicts 409
@@ -189,6 +190,7 @@ class GeneralCode(Code):
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     PRECONDITION_FAILED = "PRECONDITION_FAILED"
     PRECONDITION_REQUIRED = "PRECONDITION_REQUIRED"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 register(
@@ -231,6 +233,14 @@ register(
         False,
         "Payload too large",
         "the request body is larger than this server accepts",
+    ),
+    ErrorSpec(
+        GeneralCode.RATE_LIMITED,
+        429,
+        "GENERAL",
+        True,
+        "Rate limited",
+        "too many of these are open at once on this server; retry after Retry-After",
     ),
     ErrorSpec(
         GeneralCode.INTERNAL_ERROR,

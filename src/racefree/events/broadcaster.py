@@ -6,6 +6,9 @@ while anyone listens, and puts each event into every interested subscriber's
 bounded queue. A subscriber that falls ``RACEFREE_EVENTS_SUBSCRIBER_BUFFER``
 events behind is cut off (its stream ends; it resumes with ``Last-Event-ID``),
 so a slow client costs a bounded amount of memory and never slows the others.
+At most ``RACEFREE_EVENTS_MAX_STREAMS`` subscribe at once: one more is refused
+with 429 ``RATE_LIMITED`` (checked and joined under one lock, so concurrent
+subscribers can never pass the limit together).
 
 A subscriber resuming from an older position first reads the gap ``(after,
 joined]`` itself, in pages, where ``joined`` is the broadcaster's position when
@@ -24,12 +27,15 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from racefree.core.db import Database, Tx
+from racefree.core.errors import GeneralCode, RacefreeError
 from racefree.events import outbox
 from racefree.events.outbox import Event, Position
 
 log = logging.getLogger("racefree.events")
 
 PAGE = 500
+#: what a refused subscriber is told to wait before it tries again
+FULL_RETRY_AFTER_S = 5
 T = TypeVar("T")
 
 
@@ -66,10 +72,13 @@ class Subscription:
 class Broadcaster:
     """The shared poll; see the module docstring. Lives on one event loop."""
 
-    def __init__(self, db: Database, *, interval_s: float, buffer: int) -> None:
+    def __init__(
+        self, db: Database, *, interval_s: float, buffer: int, max_subscribers: int
+    ) -> None:
         self.db = db
         self.interval_s = interval_s
         self.buffer = buffer
+        self.max_subscribers = max_subscribers
         self.polls = 0
         self._subscribers: set[Subscription] = set()
         self._position: Position | None = None
@@ -90,8 +99,19 @@ class Broadcaster:
     async def subscribe(
         self, after: Position | None, types: Sequence[str] | None = None
     ) -> Subscription:
-        """Join the broadcast; ``after=None`` starts at the current head."""
+        """Join the broadcast; ``after=None`` starts at the current head.
+
+        Raises 429 ``RATE_LIMITED`` when ``max_subscribers`` are subscribed.
+        """
         async with self._joining:
+            if len(self._subscribers) >= self.max_subscribers:
+                raise RacefreeError(
+                    GeneralCode.RATE_LIMITED,
+                    detail=f"this server already serves {self.max_subscribers} event streams",
+                    details={"max_streams": self.max_subscribers},
+                    hint="close a stream you do not need, or retry after Retry-After",
+                    retry_after=FULL_RETRY_AFTER_S,
+                )
             if self._position is None:
                 self._position = await self._in_thread(outbox.head)
             joined = self._position

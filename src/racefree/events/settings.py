@@ -19,6 +19,9 @@ class EventSettings(BaseSettings):
     #: events buffered per stream subscriber; a subscriber further behind is disconnected
     #: (it resumes with ``Last-Event-ID``), so memory per subscriber stays bounded
     events_subscriber_buffer: int = Field(default=1000, ge=1, le=100_000)
+    #: open ``GET /v1/events/stream`` connections per serving process; one more is
+    #: refused (429 ``RATE_LIMITED``) before it subscribes
+    events_max_streams: int = Field(default=1000, ge=1, le=100_000)
     #: comma-separated host names or addresses webhooks may target (none by default)
     webhook_allowed_hosts: str = ""
     #: consecutive failed attempts after which a webhook is disabled

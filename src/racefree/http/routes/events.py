@@ -29,13 +29,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from racefree.core.errors import GeneralCode, issue, validation_error
+from racefree.core.errors import GeneralCode, RacefreeError, issue, validation_error
 from racefree.events import outbox
 from racefree.events.broadcaster import Broadcaster, Overflowed, Subscription
 from racefree.events.outbox import Event, Position
 from racefree.http.auth import OPERATOR, OPERATOR_AUTH_CODES
 from racefree.http.pipeline import Call, PipelineRoute, prepare
-from racefree.http.problems import errors
+from racefree.http.problems import errors, problem_response
 from racefree.runtime import Runtime
 
 router = APIRouter(prefix="/v1/events", tags=["events"], route_class=PipelineRoute)
@@ -54,6 +54,7 @@ def broadcaster(request: Request, runtime: Runtime) -> Broadcaster:
             runtime.db,
             interval_s=runtime.settings.events_poll_interval_s,
             buffer=runtime.settings.events_subscriber_buffer,
+            max_subscribers=runtime.settings.events_max_streams,
         )
         state.event_broadcaster = found
     return found
@@ -149,7 +150,7 @@ async def _frames(hub: Broadcaster, sub: Subscription, heartbeat_s: float) -> As
             },
             "description": "Server-Sent Events",
         },
-        **errors(*OPERATOR_AUTH_CODES, GeneralCode.VALIDATION_ERROR),
+        **errors(*OPERATOR_AUTH_CODES, GeneralCode.VALIDATION_ERROR, GeneralCode.RATE_LIMITED),
     },
     dependencies=[OPERATOR],
 )
@@ -182,7 +183,10 @@ async def stream(
     after, wanted = prepared
     runtime: Runtime = request.app.state.runtime
     hub = broadcaster(request, runtime)
-    sub = await hub.subscribe(after, wanted)
+    try:
+        sub = await hub.subscribe(after, wanted)
+    except RacefreeError as exc:  # 429 RATE_LIMITED: as many streams as this server serves
+        return problem_response(exc)
     return StreamingResponse(
         _frames(hub, sub, runtime.settings.events_heartbeat_s),
         media_type="text/event-stream",
