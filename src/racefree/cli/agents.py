@@ -46,12 +46,14 @@ def create(
 
     def local(runtime: Runtime) -> models.Agent:
         from racefree import agents, owners
+        from racefree.http.routes.agents import CreateAgent
 
+        checked = modes.body(CreateAgent, name=name, owner_public_key=owner_public_key)
         now = runtime.clock.now()
         with runtime.db.write() as tx:
-            agent = agents.create(tx, name=name, now=now, actor=ACTOR)
-            if owner_public_key:
-                owners.change_owner(tx, agent.id, owner_public_key, now=now, actor=ACTOR)
+            agent = agents.create(tx, name=checked.name, now=now, actor=ACTOR)
+            if checked.owner_public_key is not None:
+                owners.change_owner(tx, agent.id, checked.owner_public_key, now=now, actor=ACTOR)
                 agent = agents.get(tx, agent.id)
         return shapes.agent(agent)
 

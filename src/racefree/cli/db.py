@@ -18,10 +18,9 @@ class Revision(BaseModel):
 def upgrade(ctx: typer.Context) -> None:
     """Apply the migrations up to the newest schema."""
     from racefree import migrations
-    from racefree.runtime import Runtime
 
     given = modes.local_only(ctx, "db upgrade")
-    runtime = Runtime.open(modes.settings(given))
+    runtime = modes.open_runtime(modes.settings(given), create=True)
     try:
         migrations.upgrade(runtime.db)
         revision = migrations.current_revision(runtime.db)

@@ -6,6 +6,9 @@ the domain raised it here (local mode) or the server answered it (remote).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import ValidationError
 
 from racefree.cli.exits import ExitCode, for_status
@@ -37,16 +40,40 @@ def classify(exc: BaseException) -> tuple[ExitCode, str]:
     if isinstance(exc, CliError):
         return exc.exit_code, str(exc)
     if isinstance(exc, ApiError):
-        return for_status(exc.status), f"{exc.error_code}: {exc.detail or exc.hint or ''}"
+        message = f"{exc.error_code}: {exc.detail or exc.hint or ''}"
+        return for_status(exc.status), message + _issues(exc.detail, exc.details)
     if isinstance(exc, TransportError):
         return ExitCode.UNAVAILABLE, f"no answer from the server: {exc}"
     if isinstance(exc, RacefreeClientError):
         return ExitCode.FAILURE, str(exc)
     if isinstance(exc, RacefreeError):  # local mode: the domain's own catalog error
-        return for_status(exc.status), str(exc)
+        return for_status(exc.status), str(exc) + _issues(exc.message, exc.details)
     if isinstance(exc, ValidationError):  # an answer this client cannot read
         return ExitCode.FAILURE, f"unexpected answer: {exc.error_count()} field(s) do not fit"
     return ExitCode.FAILURE, f"{type(exc).__name__}: {exc}"
+
+
+def _issues(detail: str | None, details: Mapping[str, Any] | None) -> str:
+    """`` (name: too long; ...)``: where ``details.issues`` point, when the detail is the
+    catalog's "details.issues says where" (a specific detail already says it).
+
+    An issue carries its location, message and type, never the input (it may be a secret).
+    """
+    from racefree.core.errors import GeneralCode, spec_of
+
+    if detail != spec_of(GeneralCode.VALIDATION_ERROR).detail:
+        return ""
+    issues = (details or {}).get("issues")
+    if not isinstance(issues, list) or not issues:
+        return ""
+    said = []
+    for issue in issues:
+        if not isinstance(issue, Mapping):
+            continue
+        loc = [str(part) for part in issue.get("loc") or () if part != "body"]
+        msg = str(issue.get("msg") or issue.get("type") or "invalid")
+        said.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
+    return f" ({'; '.join(said)})" if said else ""
 
 
 def line(message: str) -> str:

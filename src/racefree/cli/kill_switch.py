@@ -64,9 +64,11 @@ def activate(
 
     def local(runtime: Runtime) -> models.Activation:
         from racefree import killswitch
+        from racefree.http.routes.killswitch import ActivateRequest
 
+        checked = modes.body(ActivateRequest, reason=reason)
         result = killswitch.activate_now(
-            runtime.db, reason, now=runtime.clock.now(), actor=actor or DEFAULT_ACTOR
+            runtime.db, checked.reason, now=runtime.clock.now(), actor=actor or DEFAULT_ACTOR
         )
         return shapes.activation(result)
 

@@ -48,6 +48,8 @@ def rotate(
         )
     if generate:
         output.show_value(given, new, Rotated(rotated=True, master_password=new))
+    elif given.json:  # a script asked for JSON: the object, never the password it chose
+        output.write(output.as_json(Rotated(rotated=True)))
     else:
         sys.stderr.write("racefree: master password rotated\n")
 

@@ -9,12 +9,15 @@ is given) means remote. Both return the API's typed models
 from __future__ import annotations
 
 import contextlib
+import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from racefree.cli.exits import ExitCode
 from racefree.cli.failures import CliError, UsageError
 from racefree.cli.options import Globals
 from racefree.client import Client, RetryPolicy
@@ -24,6 +27,7 @@ if TYPE_CHECKING:  # the server's modules load in local mode only
     from racefree.settings import Settings
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 #: A command line fails fast: a few seconds of retries, not the client's default 30.
 RETRY = RetryPolicy(deadline=10.0, attempt_timeout=10.0)
@@ -75,13 +79,67 @@ def settings(given: Globals, **overrides: Any) -> Settings:
         raise UsageError(f"invalid setting {where}: {problem['msg']}") from None
 
 
+def open_runtime(config: Settings, *, create: bool = False) -> Runtime:
+    """The runtime on ``config``'s database, or one line on what is wrong with the URL.
+
+    A SQLite file that does not exist is created only when ``create`` (``db upgrade``):
+    a mistyped path must not leave an empty database behind a read.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from racefree.core.db import redact
+    from racefree.runtime import Runtime
+
+    url = config.database_url
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        # a bad URL exits as an unsupported one does (the database cannot be used)
+        raise CliError(
+            "the database URL cannot be parsed: use sqlite:///path or postgresql://...",
+            exit_code=ExitCode.UNAVAILABLE,
+        ) from None
+    backend = parsed.get_backend_name()
+    path = parsed.database or ""
+    file_db = backend == "sqlite" and path not in ("", ":memory:")
+    if file_db and not create and not os.path.exists(path):
+        raise CliError(
+            f"no database at {os.path.abspath(path)}: run `racefree db upgrade` to create"
+            " it (or check --database-url / RACEFREE_DATABASE_URL)"
+        )
+    try:
+        return Runtime.open(config)
+    except sqlite3.Error as exc:
+        raise CliError(
+            f"cannot open the database {redact(url)}: {exc}", exit_code=ExitCode.UNAVAILABLE
+        ) from None
+
+
+def body(model: type[M], **values: Any) -> M:
+    """``values`` checked as the API checks the body of ``model`` (control characters, then
+    the model), so local mode refuses what a server refuses, with the same 400."""
+    from racefree.core.errors import validation_error
+    from racefree.http import edge
+    from racefree.http.problems import pydantic_issues
+
+    given = {k: v for k, v in values.items() if v is not None}
+    edge.check_text(given, ["body"])
+    try:
+        return model.model_validate(given)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        raise validation_error(
+            pydantic_issues([{**e, "loc": ("body", *e["loc"])} for e in errors])
+        ) from None
+
+
 @contextlib.contextmanager
 def migrated(given: Globals) -> Iterator[Runtime]:
     """The runtime of a command that needs the schema at head; closed when it ends."""
     from racefree import migrations
-    from racefree.runtime import Runtime
 
-    runtime = Runtime.open(settings(given))
+    runtime = open_runtime(settings(given))
     try:
         if migrations.current_revision(runtime.db) != migrations.head_revision():
             raise CliError("the database schema is not up to date: run `racefree db upgrade` first")

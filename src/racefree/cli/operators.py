@@ -31,9 +31,13 @@ def create_token(
 
     def local(runtime: Runtime) -> models.CreatedOperator:
         from racefree import operators
+        from racefree.http.routes.operators import CreateOperator
 
+        checked = modes.body(CreateOperator, label=label)
         with runtime.db.write() as tx:
-            record, token = operators.create(tx, label=label, now=runtime.clock.now(), actor=ACTOR)
+            record, token = operators.create(
+                tx, label=checked.label, now=runtime.clock.now(), actor=ACTOR
+            )
         return shapes.created_operator(record, token)
 
     def remote(client: Client) -> models.CreatedOperator:

@@ -84,17 +84,25 @@ def set_(
 
     def local(runtime: Runtime) -> models.AutoStopRule:
         from racefree.autostop import rules
+        from racefree.http.routes.autostop import SetRule
 
-        kind = rules.RuleType(rule_type)
-        checked = rules.parse_params(kind, values)
+        body = modes.body(
+            SetRule,
+            type=rule_type,
+            params=values,
+            action=action,
+            agent_id=agent_id,
+            enabled=not disabled,
+        )
+        checked = rules.parse_params(body.type, body.params)
         with runtime.db.write() as tx:
             rule, _ = rules.put(
                 tx,
-                agent_id=agent_id,
-                rule_type=kind,
+                agent_id=body.agent_id,
+                rule_type=body.type,
                 params=checked,
-                action=rules.Action(action),
-                enabled=not disabled,
+                action=body.action,
+                enabled=body.enabled,
                 now=runtime.clock.now(),
                 actor=ACTOR,
             )

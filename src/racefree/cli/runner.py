@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -19,6 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     command = build()
     args = options.hoist(command, sys.argv[1:] if argv is None else argv)
+    quiet = _quiet_logs()
     try:
         status = command.main(args=args, prog_name=PROG, standalone_mode=False)
     except typer.Exit as done:
@@ -34,7 +36,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, message = failures.classify(exc)
         sys.stderr.write(failures.line(message))
         return code
+    finally:
+        if quiet is not None:
+            logging.getLogger().removeHandler(quiet)
     return status if isinstance(status, int) else ExitCode.OK
+
+
+def _quiet_logs() -> logging.Handler | None:
+    """Keep log records off stderr, which carries a command's one error line only.
+
+    The domain logs its events (``KILL_SWITCH_ACTIVATED``) and the database driver its
+    connection attempts; with no handler configured Python would print each bare on
+    stderr. ``serve`` configures logging itself (:func:`racefree.logs.configure` replaces
+    this handler); a caller that configured logging keeps its own.
+    """
+    root = logging.getLogger()
+    if root.handlers:
+        return None
+    handler = logging.NullHandler()
+    root.addHandler(handler)
+    return handler
 
 
 def _usage(exc: typer.TyperException) -> int:
