@@ -29,15 +29,18 @@ receivers dedupe on ``webhook-id``, the event id).
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import httpx
 
@@ -145,7 +148,10 @@ class Deliverer:
         self.locks = LeaseLocks(db, clock)
         self.allowed = targets.allowed_hosts(settings.webhook_allowed_hosts)
         self.timeout_s = min(settings.webhook_timeout_s, settings.webhook_lease_ttl_s / 2)
-        self.http = http or httpx.Client(follow_redirects=False)
+        # no keep-alive: each request's own connection is what _Deadline can end
+        self.http = http or httpx.Client(
+            follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)
+        )
         self.stopping = stopping or threading.Event()
         self._box: SecretBox | None = None
 
@@ -192,19 +198,30 @@ class Deliverer:
                     return delivered
                 batch = outbox.read(tx, hook.cursor, types=hook.types_filter, limit=PAGE)
             run = _Run(hook)
+            whole = True  # every event of the page was sent
             for event in batch.events:
                 held = self._keep(lease)
                 if held is None:
                     return delivered
                 lease = held
+                if not self._unchanged(hook):  # disabled, deleted or edited meanwhile
+                    whole = False
+                    break
                 if not self._attempt(run, event, lease):
+                    whole = False
                     break
             # events of other types after the last delivered one are passed in the same move
-            ok = self._commit(run, lease, past=batch.position if not run.failed else None)
+            ok = self._commit(run, lease, past=batch.position if whole else None)
             delivered += run.delivered if ok else 0
             if not ok or run.failed or not batch.events:
                 return delivered
         return delivered
+
+    def _unchanged(self, hook: Webhook) -> bool:
+        """``hook`` is still ACTIVE and unedited: an operator's PATCH (disable, a new url or
+        types) or DELETE stops the sending at once, not at the end of the page."""
+        with self.db.read() as tx:
+            return webhooks.unchanged(tx, hook.id, hook.version)
 
     def _keep(self, lease: Lease) -> Lease | None:
         """The lease, renewed when less than a request's timeout (plus margin) is left.
@@ -333,17 +350,81 @@ class Deliverer:
             "content-type": "application/json",
             "user-agent": f"racefree/{__version__} (webhooks)",
         }
+        deadline = _Deadline(self.timeout_s)
         try:
-            response = self.http.post(
-                hook.url, content=body, headers=headers, timeout=self.timeout_s
-            )
-        except httpx.HTTPError as exc:
+            # streamed, and the body never read: only the status and Retry-After matter, and
+            # a receiver's huge or endless body must not fill memory or hold the deliverer
+            with (
+                deadline,
+                self.http.stream(
+                    "POST",
+                    hook.url,
+                    content=body,
+                    headers=headers,
+                    timeout=self.timeout_s,
+                    extensions={"trace": deadline.trace},
+                ) as response,
+            ):
+                status = response.status_code
+                retry_header = response.headers.get("retry-after")
+        except Exception as exc:  # any failure to send is a failed attempt, never a crash
+            if deadline.expired:
+                return failed(f"timed out after {self.timeout_s:g}s")
             return failed(f"{type(exc).__name__}: {exc}")
         ms = round((time.perf_counter() - started) * 1000)
-        if 200 <= response.status_code < 300:
-            return Attempt(response.status_code, None, None, ms)
-        retry = retry_after_seconds(response.headers.get("retry-after"), time.time())
-        return Attempt(response.status_code, f"HTTP {response.status_code}", retry, ms)
+        if 200 <= status < 300:
+            return Attempt(status, None, None, ms)
+        retry = retry_after_seconds(retry_header, time.time())
+        return Attempt(status, f"HTTP {status}", retry, ms)
+
+
+class _Deadline:
+    """Ends a request that runs past ``seconds`` in all.
+
+    httpx's timeouts bound each connect, read and write, not the request: a receiver
+    answering a byte at a time would hold the deliverer (and outlive its lease, letting a
+    second process start on the webhook). When the deadline passes, the request's socket
+    (learnt from httpcore's ``trace`` extension) is shut down, which ends any blocked read.
+    """
+
+    _OPENED = ("connection.connect_tcp.complete", "connection.start_tls.complete")
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def trace(self, name: str, info: dict[str, Any]) -> None:
+        stream = info.get("return_value") if name in self._OPENED else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            opened = list(self._sockets)
+        for sock in opened:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 class DeliveryLoop(threading.Thread):

@@ -402,6 +402,16 @@ def record_delivery(tx: Tx, delivery: Delivery) -> None:
     )
 
 
+def unchanged(tx: Tx, webhook_id: str, version: int) -> bool:
+    """The webhook is still ACTIVE at ``version`` (not disabled, deleted or edited since)."""
+    row = tx.one(
+        "SELECT 1 AS still FROM webhooks WHERE id = :id AND status = 'ACTIVE'"
+        " AND version = :version",
+        {"id": webhook_id, "version": version},
+    )
+    return row is not None
+
+
 def due(tx: Tx, now_ms: int) -> list[str]:
     """ACTIVE webhooks whose next attempt is due (each may or may not have new events)."""
     rows = tx.all(
