@@ -119,19 +119,9 @@ def open_runtime(config: Settings, *, create: bool = False) -> Runtime:
 def body(model: type[M], **values: Any) -> M:
     """``values`` checked as the API checks the body of ``model`` (control characters, then
     the model), so local mode refuses what a server refuses, with the same 400."""
-    from racefree.core.errors import validation_error
-    from racefree.http import edge
-    from racefree.http.problems import pydantic_issues
+    from racefree.http.pipeline import validated
 
-    given = {k: v for k, v in values.items() if v is not None}
-    edge.check_text(given, ["body"])
-    try:
-        return model.model_validate(given)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False, include_context=False)
-        raise validation_error(
-            pydantic_issues([{**e, "loc": ("body", *e["loc"])} for e in errors])
-        ) from None
+    return validated(model, {k: v for k, v in values.items() if v is not None})
 
 
 @contextlib.contextmanager
