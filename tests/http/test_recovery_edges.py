@@ -173,6 +173,18 @@ def test_recovery_routes_need_the_operator_token_and_the_password(
     assert _state(db) == "ACTIVATED"
 
 
+def test_an_overlong_owner_signature_is_a_400_before_any_work(
+    client: TestClient, operator_headers: dict[str, str], master: dict[str, str], db: Database
+) -> None:
+    """The same 4096-character limit as on the approval and owner-change routes."""
+    _activate(client, operator_headers)
+    header = {owners.HEADER: "e" * 4097}
+    refused = client.post(RECOVERY, headers={**operator_headers, **master, **header})
+    assert (refused.status_code, _code(refused)) == (400, "VALIDATION_ERROR")
+    assert refused.json()["details"]["issues"][0]["loc"] == ["header", owners.HEADER]
+    assert _state(db) == "ACTIVATED"
+
+
 def test_unauthenticated_wrong_passwords_spend_no_attempt_and_cannot_jam_recovery(
     client: TestClient,
     operator_headers: dict[str, str],

@@ -110,6 +110,7 @@ class OwnerProof:
 
 NONCE_KEY_SETTING = "owner_nonce_key"
 _MAC_BYTES = 16
+_NONCE_MAX_CHARS = 64  # the ``nonces.nonce`` column; what this server mints is shorter
 
 
 def _stored_nonce_key(tx: Tx) -> bytes | None:
@@ -154,7 +155,15 @@ def issue_nonce_stateless(db: Database, *, now: int) -> tuple[str, int]:
 def _nonce_expiry(tx: Tx, nonce: str, now: int) -> int | None:
     """The expiry of a nonce this server issued and that is still valid, else None."""
     parts = nonce.split(".")
-    if len(parts) != 3 or not parts[0].isascii() or not parts[0].isdigit():
+    # only the canonical spelling of the expiry: ``int()`` also reads ``0<expires_at>``, and a
+    # zero-padded copy of a spent nonce would carry the same MAC and count as a new nonce
+    if (
+        len(nonce) > _NONCE_MAX_CHARS
+        or len(parts) != 3
+        or not parts[0].isascii()
+        or not parts[0].isdigit()
+        or parts[0] != str(int(parts[0]))
+    ):
         return None
     expires_at, random_part, mac = int(parts[0]), parts[1], parts[2]
     key = _stored_nonce_key(tx)
@@ -186,7 +195,8 @@ def _bad(detail: str) -> RacefreeError:
 def _parse(header: str) -> dict[str, Any]:
     try:
         payload = json.loads(b64url_decode(header.strip()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: deeply nested JSON ("[[[[...") -- malformed, not a server fault
         raise _bad("the owner signature header is not base64url JSON") from None
     if not isinstance(payload, dict):
         raise _bad("the owner signature header is not a JSON object")

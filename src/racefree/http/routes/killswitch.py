@@ -37,7 +37,9 @@ MasterPassword = Annotated[
 ]
 OwnerSignature = Annotated[
     str | None,
-    Header(alias=owners.HEADER, description="required when any agent has an owner"),
+    Header(
+        alias=owners.HEADER, max_length=4096, description="required when any agent has an owner"
+    ),
 ]
 
 
