@@ -73,6 +73,16 @@ def most_severe(actions: list[Action]) -> Action | None:
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans(cls, data: Any) -> Any:
+        """A JSON ``true``/``false`` is not a count or an amount (lax ``int`` reads 1/0)."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if isinstance(value, bool):
+                    raise ValueError(f"{name} must be a number, not a boolean")
+        return data
+
 
 class ConsecutiveFailures(_Params):
     threshold: int = Field(default=3, ge=1, le=1_000_000)
