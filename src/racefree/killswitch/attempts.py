@@ -76,11 +76,13 @@ def locked_error(lockout_until: int, now: int) -> RacefreeError:
     )
 
 
-def verify(db: Database, password: str | None, *, action: str, now: int, actor: str) -> None:
-    """Return if ``password`` is the master password; raise 401 or 429 otherwise.
+def verify(db: Database, password: str | None, *, action: str, now: int, actor: str) -> str:
+    """Return the hash ``password`` matched if it is the master password; 401 or 429 otherwise.
 
     The attempt is reserved before the check and recorded (and committed)
-    before raising.
+    before raising. The step the password opens calls :func:`hold_password` with the
+    returned hash in its own transaction: a rotation that committed after the check
+    then refuses the step instead of letting the old password through.
     """
     if not password:
         raise RacefreeError(
@@ -90,11 +92,16 @@ def verify(db: Database, password: str | None, *, action: str, now: int, actor: 
         )
     reserved = _reserve(db, action=action, now=now, actor=actor)
     with db.read() as tx:
-        right = operators.check_master_password(tx, password)
-    if right:
-        _settle(db, now=now)
-        return
+        matched = operators.matched_master_password(tx, password)  # Argon2: outside a write
+    if matched is not None:
+        _settle(db, reserved, now=now)
+        return matched
     raise _record_failure(db, reserved, action=action, now=now, actor=actor)
+
+
+def hold_password(tx: Tx, checked_hash: str) -> None:
+    """First in the step's transaction: a rotation committed since the check refuses it."""
+    operators.hold_master_password(tx, checked_hash)
 
 
 def _reserve(db: Database, *, action: str, now: int, actor: str) -> dict[str, Any]:
@@ -116,13 +123,22 @@ def _reserve(db: Database, *, action: str, now: int, actor: str) -> dict[str, An
     raise locked_error(current.lockout_until or now + LOCKOUT_S, now)
 
 
-def _settle(db: Database, *, now: int) -> None:
-    """A right password: the count starts afresh (and a lockout its reservation set is lifted)."""
+def _settle(db: Database, reserved: dict[str, Any], *, now: int) -> None:
+    """A right password: the count starts afresh, and the lockout is lifted.
+
+    Only what was reserved up to and including this attempt is forgiven: when others
+    reserved since (wrong guesses racing the right one), only this attempt's own
+    reservation is given back, so those stay counted and a step or a settle cannot
+    wipe them (which would let a burst have its five checked again and again).
+    """
     with db.write() as tx:
         tx.execute(
-            "UPDATE kill_switch SET failed_attempts = 0, lockout_until = NULL, updated_at = :now"
+            "UPDATE kill_switch SET failed_attempts = CASE"
+            " WHEN failed_attempts = :k OR failed_attempts <= 0 THEN 0"
+            " ELSE failed_attempts - 1 END,"
+            " lockout_until = NULL, updated_at = :now"
             " WHERE scope = :scope AND (failed_attempts <> 0 OR lockout_until IS NOT NULL)",
-            {"scope": GLOBAL_SCOPE, "now": now},
+            {"scope": GLOBAL_SCOPE, "now": now, "k": reserved["failed_attempts"]},
         )
 
 
@@ -165,6 +181,29 @@ def _lock_out(tx: Tx, row: dict[str, Any], *, action: str, now: int, actor: str)
         " RETURNING state",
         {"now": now, "scope": GLOBAL_SCOPE, "until": row["lockout_until"]},
     )
+    if state is None:
+        # a right password settled meanwhile and gave its reservation back: this one is
+        # not the fifth wrong one after all (unless a newer lockout stands)
+        current = status.read(tx)
+        if current.locked_out(now):
+            assert current.lockout_until is not None
+            _audit_locked_out(tx, action=action, now=now, actor=actor)
+            return locked_error(current.lockout_until, now)
+        _audit_rejected(
+            tx,
+            "wrong_password",
+            action=action,
+            now=now,
+            actor=actor,
+            failed_attempts=current.failed_attempts,
+        )
+        return RacefreeError(
+            AuthCode.INVALID_MASTER_PASSWORD,
+            details={
+                "failed_attempts": current.failed_attempts,
+                "remaining_attempts": max(0, MAX_FAILED_ATTEMPTS - current.failed_attempts),
+            },
+        )
     rolled_back = False
     if state == RECOVERING:
         # our UPDATE holds the row, so this CAS cannot miss

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from racefree import operators
 from racefree.core import audit
 from racefree.core.audit import Severity
 from racefree.core.db import Database, Tx
 from racefree.core.errors import GeneralCode, RacefreeError
+from racefree.killswitch import attempts
 from racefree.killswitch.settings import KillSwitchSettings
-from racefree.operators.errors import AuthCode
 
 #: The policy's names, as stored and as ``racefree settings set`` takes them.
 WAIT = "recovery_wait_s"
@@ -91,7 +90,8 @@ def set_wait(
     now: int,
     actor: str,
 ) -> RecoveryPolicy:
-    """Change one wait; needs the master password (401 ``INVALID_MASTER_PASSWORD``).
+    """Change one wait; needs the master password (401 ``INVALID_MASTER_PASSWORD``,
+    429 ``MASTER_PASSWORD_LOCKED``: the attempt counts like a recovery step's).
 
     ``settings`` only fills a policy nobody has stored yet (as :func:`current` does).
     """
@@ -103,12 +103,11 @@ def set_wait(
         raise RacefreeError(
             GeneralCode.VALIDATION_ERROR, detail=f"{name} must be between 0 and {MAX_WAIT_S}"
         )
-    with db.read() as tx:
-        allowed = operators.check_master_password(tx, password)  # Argon2: outside the write
-    if not allowed:
-        raise RacefreeError(AuthCode.INVALID_MASTER_PASSWORD)
+    # an attempt reserved like any other: five per window, none checked during a lockout
+    checked = attempts.verify(db, password, action=f"set_{name}", now=now, actor=actor)
     current(db, settings, now=now)  # both waits stored, so the change is to a whole policy
     with db.write() as tx:
+        attempts.hold_password(tx, checked)  # a rotation since the check refuses the change
         tx.execute(
             "INSERT INTO system_settings (key, value, updated_at) VALUES (:k, :v, :now)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"

@@ -105,7 +105,8 @@ def start(
             START_RECOVERY,
             GLOBAL_SCOPE,
             now=now,
-            values={"recovery_started_at": now, "failed_attempts": 0, "lockout_until": None},
+            # the attempts' count is attempts.verify's own to settle, not a step's to reset
+            values={"recovery_started_at": now},
             where=attempts.not_locked_out(now),
             cascades={"owner_public_key": owner_check, "recovery_eligible_at": schedule},
             audit_context=AuditContext(actor=actor),
@@ -140,8 +141,6 @@ def complete(
                 "activated_at": None,
                 "recovery_started_at": None,
                 "recovery_eligible_at": None,
-                "failed_attempts": 0,
-                "lockout_until": None,
             },
             where=Condition.of("recovery_eligible_at <= :now", now=now)
             & attempts.not_locked_out(now),
@@ -172,8 +171,6 @@ def abort(
             values={
                 "recovery_started_at": None,
                 "recovery_eligible_at": None,
-                "failed_attempts": 0,
-                "lockout_until": None,
             },
             where=attempts.not_locked_out(now),
             audit_context=AuditContext(actor=actor, details={"cause": "abort"}),
@@ -193,9 +190,10 @@ def _with_password(
     actor: str,
     run: Callable[[Tx], T],
 ) -> T:
-    attempts.verify(db, password, action=action, now=now, actor=actor)
+    checked = attempts.verify(db, password, action=action, now=now, actor=actor)
     try:
         with db.write() as tx:
+            attempts.hold_password(tx, checked)  # first: a rotation since the check refuses
             return run(tx)
     except RacefreeError as refused:
         # the step's transaction rolled back; the attempt itself still leaves a trace

@@ -132,11 +132,26 @@ def check_master_password(tx: Tx, password: str) -> bool:
     Callers that face the network reserve an attempt first
     (:mod:`racefree.killswitch.attempts`).
     """
+    return matched_master_password(tx, password) is not None
+
+
+def matched_master_password(tx: Tx, password: str) -> str | None:
+    """The stored hash if ``password`` is the master password (one Argon2 check, counted),
+    else None: what :func:`hold_master_password` holds in the step that password opens."""
     stored = master_password_hash(tx)
     if stored is None:
-        return False
+        return None
     MASTER_PASSWORD_CHECKS.inc()
-    return verify_password(stored, password)
+    return stored if verify_password(stored, password) else None
+
+
+def hold_master_password(tx: Tx, checked_hash: str) -> None:
+    """In a step's transaction: the master password is still the one checked, and stays so
+    until it commits (a rotation's CAS waits); 401 if a rotation committed since the check."""
+    if not system_settings.hold_if_unchanged(tx, MASTER_PASSWORD_KEY, checked_hash):
+        raise RacefreeError(
+            AuthCode.INVALID_MASTER_PASSWORD, detail="the master password changed meanwhile"
+        )
 
 
 def rotate_master_password(db: Database, current: str, new: str, *, now: int, actor: str) -> None:

@@ -36,3 +36,16 @@ def get_or_insert(tx: Tx, key: str, make: Callable[[], str], *, now: int) -> str
         stored = get(tx, key)
     assert stored is not None
     return stored
+
+
+def hold_if_unchanged(tx: Tx, key: str, value: str) -> bool:
+    """Lock the key's row for this transaction if it still holds ``value``; False if not.
+
+    A writer that changes the key by CAS on its old value then waits for this
+    transaction (PostgreSQL's row lock; SQLite's writers are serial anyway).
+    """
+    held = tx.execute(
+        "UPDATE system_settings SET updated_at = updated_at WHERE key = :k AND value = :v",
+        {"k": key, "v": value},
+    )
+    return bool(held)
