@@ -2,46 +2,25 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from racefree.agents.errors import AgentCode
-from racefree.autostop import rules
 from racefree.autostop.rules import Action, RuleType
 from racefree.core import audit
 from racefree.core.clock import ManualClock
 from racefree.core.db import Database
 from racefree.core.errors import RacefreeError
-from racefree.testing import Outcome, race
+from racefree.testing import race
 from racefree.transactions.service import Transactions
 from tests import factory
+from tests.autostop.test_enforcement import _codes, _rule
 from tests.factory import OWNER_PUBLIC
 from tests.transactions.conftest import transfer
 
 DAY = 86_400
-
-
-def _rule(db: Database, rule_type: RuleType, params: dict[str, Any], action: Action) -> None:
-    with db.write() as tx:
-        rules.put(
-            tx,
-            agent_id=None,
-            rule_type=rule_type,
-            params=rules.parse_params(rule_type, params),
-            action=action,
-            now=0,
-            actor="test",
-        )
-
-
-def _codes(outcomes: list[Outcome]) -> Counter[str]:
-    return Counter(
-        o.code if not o.won else str(o.value.reply.body.get("code") or o.value.reply.body["status"])
-        for o in outcomes
-    )
 
 
 def _count(db: Database, event_type: str) -> int:
