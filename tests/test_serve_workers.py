@@ -123,3 +123,44 @@ def test_two_workers_share_the_kill_switch(db_url: str, tmp_path: Path) -> None:
     finally:
         server.stop()
     assert server.process.returncode is not None
+
+
+@pytest.mark.parametrize("engine", ["postgresql"])
+def test_serve_starts_while_the_database_drops_its_connections(db_url: str, tmp_path: Path) -> None:
+    """An administrator terminating backends (or a failover) while a server prepares the
+    database: it tries again and serves, instead of exiting on the first lost connection."""
+    import threading
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    admin = url.set(database="postgres").render_as_string(hide_password=False)
+    admin = admin.replace("postgresql+psycopg://", "postgresql://")
+    stop = threading.Event()
+    killed: list[int] = []
+
+    def terminate() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            while not stop.is_set() and len(killed) < 3:
+                rows = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (url.database,),
+                ).fetchall()
+                killed.extend(1 for (done,) in rows if done)
+                time.sleep(0.01)
+
+    killer = threading.Thread(target=terminate, daemon=True)
+    killer.start()
+    try:
+        server = start_server(db_url, tmp_path)
+    finally:
+        stop.set()
+        killer.join(10)
+    try:
+        assert killed, "no backend of the starting server was terminated"
+        health = server.client().get("/health")
+        assert health.json()["status"] == "ok"
+    finally:
+        server.stop()

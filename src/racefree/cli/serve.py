@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 #: Seconds ``serve`` waits for requests in flight after SIGTERM.
 GRACEFUL_SHUTDOWN_S = 3
+#: how long a starting server keeps preparing a PostgreSQL database that drops its
+#: connections (a failover, an administrator terminating backends) before it gives up
+PREPARE_DEADLINE_S = 15.0
 
 
 def serve(
@@ -56,7 +59,7 @@ def serve(
         # first-start credentials that nobody can then use
         listener = _bind(settings.host, settings.port)
         load_executor(runtime.db, runtime.clock, settings)  # a bad RACEFREE_EXECUTOR: say so now
-        _prepare(runtime, settings)
+        _prepare_through_drops(runtime, settings)
         if workers == 1:
             _serve_one(runtime, settings, listener)
             return
@@ -112,6 +115,38 @@ def _bind(host: str, port: int) -> socket.socket:
     listener.listen(2048)
     listener.set_inheritable(True)
     return listener
+
+
+def _prepare_through_drops(runtime: Runtime, settings: Settings) -> None:
+    """:func:`_prepare`, again while PostgreSQL drops the connection under it, for up to
+    :data:`PREPARE_DEADLINE_S`: each of its steps is idempotent (migrations run in
+    transactions, first-start claims are insert-if-absent), so a retry repeats nothing."""
+    from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
+    retrying = Retrying(
+        retry=retry_if_exception(_dropped),
+        stop=stop_after_delay(PREPARE_DEADLINE_S),
+        wait=wait_exponential(multiplier=0.2, max=2),
+        before_sleep=lambda state: logging.getLogger("racefree").warning(
+            "preparing the database failed (%s); trying again",
+            state.outcome.exception() if state.outcome else None,
+        ),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            _prepare(runtime, settings)
+
+
+def _dropped(exc: BaseException) -> bool:
+    """A PostgreSQL connection lost or refused (SQLite's errors are not transient here)."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    from racefree.core.exceptions import DatabaseUnavailable
+
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc  # alembic's, through SQLAlchemy
+    return isinstance(cause, psycopg.OperationalError | DatabaseUnavailable)
 
 
 def _prepare(runtime: Runtime, settings: Settings) -> None:
